@@ -1,0 +1,55 @@
+"""``xrfquant``: the headless command line for batch work.
+
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``
+and ``run(args) -> int``. Errors the user can fix (:class:`XRFQuantError`,
+missing files) are printed as one line and give a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from napari_xrfquant.errors import XRFQuantError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = ("info", "simulate", "quantify", "train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xrfquant`` argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="xrfquant",
+        description="Quantitative element maps from X-ray fluorescence cubes.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"napari_xrfquant.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"napari_xrfquant.cli.{name}":
+                continue  # subcommand not built yet
+            raise
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``xrfquant`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (XRFQuantError, FileExistsError, FileNotFoundError, PermissionError) as exc:
+        print(f"xrfquant {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"xrfquant {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

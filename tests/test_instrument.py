@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+
+from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument import load_instrument, reference_instrument, save_instrument
+
+
+def test_reference_instrument_matches_the_set_up_document():
+    inst = reference_instrument()
+    assert inst.beam.energies_keV == (30.0,)
+    assert inst.geometry.incidence_deg == 45.0 and inst.geometry.takeoff_deg == 45.0
+    energy = inst.energy_axis_keV()
+    assert energy.shape == (1024,)
+    assert energy[0] == 0.0 and math.isclose(energy[100], 3.5)
+    # FWHM at Mn K-alpha (5.899 keV) is about 160 eV for this pnCCD
+    assert inst.fwhm_keV(5.899) == pytest.approx(0.160, abs=0.005)
+
+
+def test_round_trip_through_toml_and_json(tmp_path):
+    changes = {"detector.gain_keV": 0.036, "beam.energies_keV": (20.0,)}
+    inst = reference_instrument().replace(**changes)
+    for name in ("inst.toml", "inst.json"):
+        path = save_instrument(inst, tmp_path / name)
+        back = load_instrument(path)
+        assert back == inst
+        np.testing.assert_allclose(back.energy_axis_keV(), inst.energy_axis_keV())
+
+
+def test_save_refuses_to_overwrite(tmp_path):
+    path = save_instrument(reference_instrument(), tmp_path / "inst.toml")
+    with pytest.raises(FileExistsError):
+        save_instrument(reference_instrument(), path)
+    save_instrument(reference_instrument(), path, overwrite=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"detector.gain_keV": -0.01}, "increase with channel"),
+        ({"beam.energies_keV": (-5.0,)}, "positive"),
+        ({"detector.n_channels": 1}, "at least 2 channels"),
+        ({"geometry.takeoff_deg": 0.0}, "takeoff_deg"),
+    ],
+)
+def test_impossible_set_ups_are_refused(change, message):
+    with pytest.raises(InstrumentError, match=message):
+        reference_instrument().replace(**change)
+
+
+def test_unreadable_file_names_the_file(tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text("beam = [unclosed")
+    with pytest.raises(InstrumentError, match=r"broken\.toml"):
+        load_instrument(bad)
