@@ -1,0 +1,107 @@
+"""``xrfquant info CUBE``: what a cube file holds, without opening napari."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Any, TextIO
+
+import numpy as np
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``info`` on the ``xrfquant`` subcommand parser."""
+    parser = subparsers.add_parser(
+        "info",
+        help="describe a cube file: shape, type, energy calibration, counts",
+        description=(
+            "Print a cube's format, shape (rows, cols, channels), data type, whether "
+            "it opens lazily, its energy calibration and the counts per pixel."
+        ),
+    )
+    parser.add_argument("cube", metavar="CUBE", help="HDF5/NeXus, TIFF stack or .npy file")
+    parser.add_argument("--dataset", metavar="PATH", help="HDF5 dataset to read")
+    parser.add_argument(
+        "--energy-axis",
+        choices=("first", "last"),
+        help="where the channels are in the file (default: from the file or its shape)",
+    )
+    return parser
+
+
+def describe(cube: Any) -> list[str]:
+    """Lines of text describing an open :class:`~napari_xrfquant.io.Cube`.
+
+    Parameters
+    ----------
+    cube
+        The cube; its counts are summed once (chunk by chunk when lazy).
+
+    Returns
+    -------
+    list of str
+        ``"label: value"`` lines, labels aligned.
+    """
+    rows, cols, channels = cube.shape
+    energy = cube.energy_keV
+    dataset = cube.metadata.get("dataset")
+    fmt = cube.format + (f" (dataset {dataset})" if dataset else "")
+    calibration = (
+        f"offset {cube.offset_keV + 0.0:.6g} keV, gain {cube.gain_keV:.6g} keV/channel"
+        + ("" if cube.linear_calibration else " (least-squares; the axis is not linear)")
+    )
+    total = cube.total_counts()
+    entries: list[tuple[str, str]] = [
+        ("path", str(cube.path)),
+        ("format", fmt),
+        ("shape", f"{rows} x {cols} x {channels} (rows, cols, channels)"),
+        ("dtype", str(cube.dtype)),
+        ("lazy", "yes (read from the file on demand)" if cube.lazy else "no (in memory)"),
+        ("energy", f"{energy[0] + 0.0:.4f} keV (channel 0) to {energy[-1]:.4f} keV "
+                   f"(channel {channels - 1})"),
+        ("calibration", f"{calibration}; source: {cube.calibration_source}"),
+        ("counts/pixel", f"min {_number(total.min())}, median {_number(np.median(total))}, "
+                         f"max {_number(total.max())}"),
+    ]
+    pixel_size = cube.metadata.get("pixel_size_um")
+    if pixel_size:
+        entries.append(("pixel size", f"{pixel_size:g} µm"))
+    truth = cube.metadata.get("truth")
+    if truth is not None:
+        parts = []
+        if truth.elements:
+            parts.append(f"wt% of {', '.join(truth.elements)}")
+        if truth.region_names:
+            parts.append(f"regions {', '.join(truth.region_names)}")
+        entries.append(("ground truth", "; ".join(parts) or "present"))
+    width = max(len(label) for label, _ in entries) + 1
+    return [f"{label + ':':<{width}} {value}" for label, value in entries]
+
+
+def _number(value: Any) -> str:
+    number = float(value)
+    return f"{number:.0f}" if number.is_integer() else f"{number:.6g}"
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the description of ``args.cube``; return 0.
+
+    Warnings met while reading (e.g. the reference calibration was used) go to
+    stderr as ``xrfquant info: warning: ...`` lines. Errors the user can fix
+    are raised as :class:`~napari_xrfquant.errors.XRFQuantError` for
+    :func:`napari_xrfquant.cli.main` to report.
+    """
+    from napari_xrfquant.io import read_cube
+
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cube = read_cube(args.cube, dataset=args.dataset, energy_axis=args.energy_axis)
+    for warning in caught:
+        print(f"xrfquant info: warning: {warning.message}", file=err)
+    with cube:
+        for line in describe(cube):
+            print(line, file=out)
+    return 0

@@ -1,0 +1,275 @@
+"""Energy calibration of a cube: from the file, a sidecar JSON, or the reference.
+
+The energy of channel ``k`` is the centre of that channel in keV. Files that
+carry no energy axis get one from a sidecar ``<name>.calib.json`` beside them
+(``<name>`` is the file name without its last extension, so ``map.tif`` ->
+``map.calib.json``)::
+
+    {"offset_keV": 0.0, "gain_keV": 0.035}
+
+and otherwise from the reference instrument (``reference.toml``), with a
+:class:`CalibrationWarning` saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from napari_xrfquant.errors import CubeReadError
+
+#: Where an energy axis came from, as recorded in ``Cube.calibration_source``.
+CALIBRATION_SOURCES = ("file", "sidecar", "reference")
+
+_EV_PER_KEV = 1000.0
+
+
+class CalibrationWarning(UserWarning):
+    """The energy axis was not in the file and came from a fallback."""
+
+
+def linear_energy_axis(offset_keV: float, gain_keV: float, n_channels: int) -> np.ndarray:
+    """Channel-centre energies ``offset_keV + gain_keV * k`` for ``k < n_channels``.
+
+    Parameters
+    ----------
+    offset_keV
+        Energy of channel 0 in keV.
+    gain_keV
+        Width of one channel in keV.
+    n_channels
+        Number of channels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_channels,)`` float64 energies in keV.
+    """
+    return float(offset_keV) + float(gain_keV) * np.arange(n_channels, dtype=np.float64)
+
+
+def fit_linear_calibration(energy_keV: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(offset_keV, gain_keV)`` of an energy axis.
+
+    Parameters
+    ----------
+    energy_keV
+        ``(C,)`` channel-centre energies, ``C >= 2``.
+
+    Returns
+    -------
+    tuple of float
+        Offset (energy of channel 0) and gain (keV per channel).
+    """
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    if _is_linear(energy, *_least_squares(energy)):
+        # The end points give the exact numbers a linear axis was built from
+        # (offset 0 stays 0), where the least-squares solve leaves ~1e-16 residue.
+        return float(energy[0]), float((energy[-1] - energy[0]) / (energy.size - 1))
+    return _least_squares(energy)
+
+
+def _least_squares(energy: np.ndarray) -> tuple[float, float]:
+    channel = np.arange(energy.size, dtype=np.float64)
+    gain, offset = np.polyfit(channel, energy, 1)
+    return float(offset), float(gain)
+
+
+def _is_linear(
+    energy: np.ndarray, offset_keV: float, gain_keV: float, tolerance_keV: float = 1e-6
+) -> bool:
+    residual = energy - linear_energy_axis(offset_keV, gain_keV, energy.size)
+    return bool(np.max(np.abs(residual)) <= tolerance_keV + 1e-12 * np.max(np.abs(energy)))
+
+
+def is_linear(energy_keV: np.ndarray, tolerance_keV: float = 1e-6) -> bool:
+    """Whether ``energy_keV`` is ``offset + gain * k`` within ``tolerance_keV``."""
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    return _is_linear(energy, *_least_squares(energy), tolerance_keV=tolerance_keV)
+
+
+def check_energy_axis(energy_keV: np.ndarray, n_channels: int, where: str) -> np.ndarray:
+    """Validate an energy axis against the cube it describes.
+
+    Parameters
+    ----------
+    energy_keV
+        Candidate channel-centre energies in keV.
+    n_channels
+        Number of channels of the cube.
+    where
+        Name for messages: the file (and the source of the axis).
+
+    Returns
+    -------
+    numpy.ndarray
+        The axis as a ``(n_channels,)`` float64 array.
+
+    Raises
+    ------
+    CubeReadError
+        If the axis has the wrong length, holds NaN or inf, or does not
+        increase strictly with channel (a gain <= 0 or a non-monotonic axis).
+    """
+    energy = np.asarray(energy_keV, dtype=np.float64).reshape(-1)
+    if energy.size != n_channels:
+        raise CubeReadError(
+            f"{where}: energy axis has {energy.size} values for {n_channels} channels"
+        )
+    if not np.all(np.isfinite(energy)):
+        raise CubeReadError(f"{where}: energy axis holds NaN or infinite values")
+    if n_channels > 1 and not np.all(np.diff(energy) > 0):
+        step = np.diff(energy)
+        first_bad = int(np.argmax(step <= 0))
+        raise CubeReadError(
+            f"{where}: energy calibration does not increase with channel "
+            f"(channel {first_bad}: {energy[first_bad]:.6g} keV, "
+            f"channel {first_bad + 1}: {energy[first_bad + 1]:.6g} keV)"
+        )
+    return energy
+
+
+def energy_from_offset_gain(
+    offset_keV: float, gain_keV: float, n_channels: int, where: str
+) -> np.ndarray:
+    """Linear energy axis from a calibration, refusing a gain that is not positive.
+
+    Raises
+    ------
+    CubeReadError
+        If offset or gain are not finite numbers, or gain <= 0.
+    """
+    try:
+        offset, gain = float(offset_keV), float(gain_keV)
+    except (TypeError, ValueError):
+        raise CubeReadError(
+            f"{where}: energy calibration offset/gain are not numbers "
+            f"({offset_keV!r}, {gain_keV!r})"
+        ) from None
+    if not (math.isfinite(offset) and math.isfinite(gain)):
+        raise CubeReadError(f"{where}: energy calibration offset/gain are not finite")
+    if gain <= 0:
+        raise CubeReadError(
+            f"{where}: energy calibration does not increase with channel (gain_keV={gain:g})"
+        )
+    return linear_energy_axis(offset, gain, n_channels)
+
+
+def energy_from_units(values: np.ndarray, units: str | None, where: str) -> np.ndarray:
+    """Convert an energy axis in ``units`` ("keV" or "eV") to keV.
+
+    Missing units are guessed from the magnitude (an axis reaching beyond
+    200 is taken as eV: no XRF line lies above 200 keV) with a warning.
+
+    Raises
+    ------
+    CubeReadError
+        If ``units`` is neither keV nor eV.
+    """
+    energy = np.asarray(values, dtype=np.float64)
+    unit = (units or "").strip()
+    if unit.lower() == "kev":
+        return energy
+    if unit.lower() == "ev":
+        return energy / _EV_PER_KEV
+    if not unit:
+        guessed_eV = bool(energy.size) and float(np.nanmax(np.abs(energy))) > 200.0
+        warnings.warn(
+            f"{where}: energy axis has no units; assuming {'eV' if guessed_eV else 'keV'}",
+            CalibrationWarning,
+            stacklevel=3,
+        )
+        return energy / _EV_PER_KEV if guessed_eV else energy
+    raise CubeReadError(f"{where}: energy axis units {unit!r} are not keV or eV")
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The calibration sidecar of a cube file: ``<name>.calib.json`` beside it."""
+    file = Path(path)
+    return file.with_name(f"{file.stem}.calib.json")
+
+
+def read_sidecar(path: str | os.PathLike[str], n_channels: int) -> np.ndarray | None:
+    """Energy axis from the sidecar of ``path``, or None if there is none.
+
+    The sidecar holds ``offset_keV`` and ``gain_keV``, or an explicit
+    ``energy_keV`` list of channel centres.
+
+    Raises
+    ------
+    CubeReadError
+        If the sidecar exists but is unreadable or describes an impossible
+        calibration; the message names the sidecar.
+    """
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CubeReadError(f"{side.name}: not a readable calibration file ({exc})") from None
+    if not isinstance(data, dict):
+        raise CubeReadError(f"{side.name}: expected a JSON object with offset_keV and gain_keV")
+    if "energy_keV" in data:
+        return check_energy_axis(np.asarray(data["energy_keV"], dtype=np.float64),
+                                 n_channels, side.name)
+    missing = [key for key in ("offset_keV", "gain_keV") if key not in data]
+    if missing:
+        raise CubeReadError(f"{side.name}: missing {' and '.join(missing)}")
+    energy = energy_from_offset_gain(data["offset_keV"], data["gain_keV"], n_channels, side.name)
+    return check_energy_axis(energy, n_channels, side.name)
+
+
+def reference_energy_axis(n_channels: int, where: str) -> np.ndarray:
+    """The reference instrument's calibration for ``n_channels`` channels, with a warning."""
+    from napari_xrfquant.instrument import reference_instrument
+
+    det = reference_instrument().detector
+    note = ""
+    if n_channels != det.n_channels:
+        note = f"; it has {det.n_channels} channels, this cube {n_channels}"
+    warnings.warn(
+        f"{where}: no energy calibration in the file or a sidecar "
+        f"{sidecar_path(where).name}; using the reference instrument's "
+        f"(offset {det.offset_keV:g} keV, gain {det.gain_keV:g} keV/channel{note})",
+        CalibrationWarning,
+        stacklevel=4,
+    )
+    return linear_energy_axis(det.offset_keV, det.gain_keV, n_channels)
+
+
+def resolve_energy_axis(
+    path: str | os.PathLike[str],
+    n_channels: int,
+    from_file: np.ndarray | None,
+) -> tuple[np.ndarray, str]:
+    """Pick the energy axis of a cube: file, then sidecar, then reference.
+
+    Parameters
+    ----------
+    path
+        The cube file (its sidecar is looked for beside it).
+    n_channels
+        Number of channels of the cube.
+    from_file
+        Energy axis found in the file itself (keV), or None.
+
+    Returns
+    -------
+    energy_keV : numpy.ndarray
+        ``(n_channels,)`` float64 channel centres, strictly increasing.
+    source : str
+        ``"file"``, ``"sidecar"`` or ``"reference"``.
+    """
+    name = Path(path).name
+    if from_file is not None:
+        return check_energy_axis(from_file, n_channels, name), "file"
+    side = read_sidecar(path, n_channels)
+    if side is not None:
+        return side, "sidecar"
+    return reference_energy_axis(n_channels, name), "reference"

@@ -1,0 +1,399 @@
+"""Thin, cached access to the xraylib atomic data the simulator needs.
+
+Everything here works in numpy float64 and keV / cm^2 g^-1 units; torch never
+appears. xraylib is imported on first use so that importing the package stays
+cheap. Names follow xraylib (``CS_FluorLine_Kissel_Cascade``, ``DCSP_Rayl``) so a
+physicist can find the data source of every number.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_xrfquant.errors import InstrumentError, SimulationError
+
+#: Atomic numbers the simulator accepts (Na to U).
+Z_MIN, Z_MAX = 11, 92
+
+#: Electron rest energy m c^2 in keV.
+ELECTRON_REST_ENERGY_KEV = 510.998950
+
+#: Fine-structure constant inverse: one m c in atomic momentum units.
+INVERSE_FINE_STRUCTURE = 137.035999
+
+#: Initial (vacancy) shells whose radiative transitions are simulated.
+EMITTING_SHELLS = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
+
+#: IUPAC -> Siegbahn names of the diagram lines (ASCII: a=alpha, b=beta, ...).
+SIEGBAHN = {
+    "KL1": "Ka3",
+    "KL2": "Ka2",
+    "KL3": "Ka1",
+    "KM2": "Kb3",
+    "KM3": "Kb1",
+    "KM4": "Kb5",
+    "KM5": "Kb5",
+    "KN2": "Kb2",
+    "KN3": "Kb2",
+    "KN4": "Kb4",
+    "KN5": "Kb4",
+    "KO2": "Kb2",
+    "KO3": "Kb2",
+    "L1M2": "Lb4",
+    "L1M3": "Lb3",
+    "L1M4": "Lb10",
+    "L1M5": "Lb9",
+    "L1N2": "Lg2",
+    "L1N3": "Lg3",
+    "L1O2": "Lg4",
+    "L1O3": "Lg4",
+    "L2M1": "Ln",
+    "L2M3": "Lb17",
+    "L2M4": "Lb1",
+    "L2N1": "Lg5",
+    "L2N4": "Lg1",
+    "L2O1": "Lg8",
+    "L2O4": "Lg6",
+    "L3M1": "Ll",
+    "L3M4": "La2",
+    "L3M5": "La1",
+    "L3N1": "Lb6",
+    "L3N4": "Lb15",
+    "L3N5": "Lb2",
+    "L3O1": "Lb7",
+    "L3O45": "Lb5",
+    "L3O4": "Lb5",
+    "L3O5": "Lb5",
+    "L3N6": "Lu",
+    "L3N7": "Lu",
+    "M3N5": "Mg",
+    "M4N2": "Mz2",
+    "M4N6": "Mb",
+    "M5N3": "Mz1",
+    "M5N6": "Ma2",
+    "M5N7": "Ma1",
+}
+
+_SHELL_INDEX = {
+    name: i
+    for i, name in enumerate(
+        "K L1 L2 L3 M1 M2 M3 M4 M5 N1 N2 N3 N4 N5 N6 N7 O1 O2 O3 O4 O5 O6 O7 "
+        "P1 P2 P3 P4 P5 Q1 Q2 Q3".split()
+    )
+}
+
+
+def _xrl():
+    import xraylib
+
+    return xraylib
+
+
+@dataclass(frozen=True)
+class TransitionMacro:
+    """One radiative transition known to xraylib."""
+
+    iupac: str  #: e.g. "L3M5"
+    macro: int  #: xraylib line macro (negative integer)
+    initial_shell: str  #: vacancy shell, e.g. "L3"
+    parts: tuple[str, ...] = ()  #: for combined macros ("L3O45"): the single lines
+
+
+@functools.lru_cache(maxsize=1)
+def transition_macros() -> tuple[TransitionMacro, ...]:
+    """Every K, L1-L3 and M1-M5 radiative transition macro of xraylib.
+
+    Combined macros such as ``L3O45`` are listed with their parts; callers use a
+    combined macro only for elements where none of its parts is tabulated, so no
+    intensity is counted twice.
+    """
+    xrl = _xrl()
+    pattern = re.compile(r"(K|L[123]|M[1-5])([KLMNOPQ])(\d+)_LINE")
+    found = []
+    for name in dir(xrl):
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        initial, outer, digits = match.groups()
+        parts: tuple[str, ...] = ()
+        if len(digits) > 1:
+            parts = tuple(f"{initial}{outer}{d}" for d in digits)
+        found.append(
+            TransitionMacro(
+                iupac=f"{initial}{outer}{digits}",
+                macro=int(getattr(xrl, name)),
+                initial_shell=initial,
+                parts=parts,
+            )
+        )
+    return tuple(sorted(found, key=lambda t: -t.macro))
+
+
+def symbol_to_z(symbol: str) -> int:
+    """Atomic number of an element symbol; raises :class:`SimulationError`."""
+    text = str(symbol).strip()
+    normalised = text[:1].upper() + text[1:].lower()
+    try:
+        z = int(_xrl().SymbolToAtomicNumber(normalised))
+    except ValueError:
+        z = 0
+    if z <= 0:
+        raise SimulationError(f"unknown element symbol {symbol!r}")
+    if not Z_MIN <= z <= Z_MAX:
+        raise SimulationError(
+            f"element {normalised} (Z={z}) is outside the supported range Na-U (Z={Z_MIN}-{Z_MAX})"
+        )
+    return z
+
+
+def z_to_symbol(z: int) -> str:
+    """Element symbol of atomic number ``z``."""
+    return str(_xrl().AtomicNumberToSymbol(int(z)))
+
+
+def parse_elements(elements: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Validate element symbols; return canonical symbols and atomic numbers.
+
+    Parameters
+    ----------
+    elements
+        Symbols such as ``["Au", "Ag", "Cu"]`` or a comma-separated string.
+
+    Raises
+    ------
+    SimulationError
+        For an empty list, an unknown symbol, Z outside 11-92 or a duplicate.
+    """
+    if isinstance(elements, str):
+        elements = [e for e in elements.split(",") if e.strip()]
+    items = list(elements)
+    if not items:
+        raise SimulationError("no elements given; name at least one, e.g. 'Au,Ag,Cu'")
+    zs = tuple(symbol_to_z(e) for e in items)
+    symbols = tuple(z_to_symbol(z) for z in zs)
+    seen: set[str] = set()
+    for symbol in symbols:
+        if symbol in seen:
+            raise SimulationError(f"element {symbol} is listed twice")
+        seen.add(symbol)
+    return symbols, zs
+
+
+def _safe(func, *args) -> float:
+    try:
+        return float(func(*args))
+    except ValueError:
+        return 0.0
+
+
+@functools.lru_cache(maxsize=200_000)
+def line_energy_keV(z: int, macro: int) -> float:
+    """``LineEnergy`` or 0 where xraylib has no such line."""
+    return _safe(_xrl().LineEnergy, z, macro)
+
+
+@functools.lru_cache(maxsize=500_000)
+def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
+    """Line production cross section (cm^2/g) for photo-ionisation at ``energy_keV``.
+
+    ``CS_FluorLine_Kissel_Cascade``: Kissel partial photo-ionisation cross sections
+    of every shell, Coster-Kronig transitions and the full radiative and
+    non-radiative cascade of vacancies from deeper shells, fluorescence yield and
+    radiative rate. Zero below the edge or where xraylib lacks the line.
+    """
+    return _safe(_xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
+
+
+def edge_energy_keV(z: int, shell: str) -> float:
+    """Absorption edge (binding) energy of ``shell`` ("K", "L3", ...) in keV."""
+    return _safe(_xrl().EdgeEnergy, z, _SHELL_INDEX[shell])
+
+
+def fluor_yield(z: int, shell: str) -> float:
+    """Fluorescence yield of ``shell``."""
+    return _safe(_xrl().FluorYield, z, _SHELL_INDEX[shell])
+
+
+def _vectorise(func, z: int, energies_keV: np.ndarray) -> np.ndarray:
+    flat = np.asarray(energies_keV, dtype=np.float64).ravel()
+    out = np.array([_safe(func, z, float(e)) for e in flat])
+    return out.reshape(np.shape(energies_keV))
+
+
+def cs_total(z: int, energies_keV: np.ndarray) -> np.ndarray:
+    """Total mass attenuation coefficient (cm^2/g): photo + Rayleigh + Compton."""
+    return _vectorise(_xrl().CS_Total, z, energies_keV)
+
+
+def cs_photo(z: int, energies_keV: np.ndarray) -> np.ndarray:
+    """Photo-absorption mass attenuation coefficient (cm^2/g)."""
+    return _vectorise(_xrl().CS_Photo, z, energies_keV)
+
+
+def cs_rayleigh(z: int, energies_keV: np.ndarray) -> np.ndarray:
+    """Rayleigh (coherent) scattering cross section (cm^2/g)."""
+    return _vectorise(_xrl().CS_Rayl, z, energies_keV)
+
+
+def cs_compton(z: int, energies_keV: np.ndarray) -> np.ndarray:
+    """Compton (incoherent) scattering cross section (cm^2/g)."""
+    return _vectorise(_xrl().CS_Compt, z, energies_keV)
+
+
+def cs_photo_k_fraction(z: int, energies_keV: np.ndarray) -> np.ndarray:
+    """Fraction of photo-absorptions that ionise the K shell (0 below the K edge)."""
+    xrl = _xrl()
+    energies = np.asarray(energies_keV, dtype=np.float64)
+    k_part = np.array(
+        [_safe(xrl.CS_Photo_Partial, z, xrl.K_SHELL, float(e)) for e in energies.ravel()]
+    ).reshape(energies.shape)
+    total = cs_photo(z, energies)
+    return np.divide(k_part, total, out=np.zeros_like(total), where=total > 0)
+
+
+@dataclass(frozen=True)
+class Material:
+    """An attenuator or detector material as mass fractions of elements."""
+
+    name: str
+    z: tuple[int, ...]
+    mass_fractions: tuple[float, ...]
+
+    def cs_total(self, energies_keV: np.ndarray) -> np.ndarray:
+        """Total mass attenuation coefficient (cm^2/g) of the material."""
+        energies = np.asarray(energies_keV, dtype=np.float64)
+        return sum(
+            w * cs_total(z, energies) for z, w in zip(self.z, self.mass_fractions, strict=False)
+        )
+
+    def cs_photo(self, energies_keV: np.ndarray) -> np.ndarray:
+        """Photo-absorption mass attenuation coefficient (cm^2/g) of the material."""
+        energies = np.asarray(energies_keV, dtype=np.float64)
+        return sum(
+            w * cs_photo(z, energies) for z, w in zip(self.z, self.mass_fractions, strict=False)
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def material(name: str) -> Material:
+    """Look up an xraylib NIST compound by name, else parse a chemical formula.
+
+    Raises
+    ------
+    InstrumentError
+        If ``name`` is neither a NIST compound nor a formula xraylib can parse.
+    """
+    xrl = _xrl()
+    try:
+        data = xrl.GetCompoundDataNISTByName(name)
+    except ValueError:
+        try:
+            data = xrl.CompoundParser(name)
+        except ValueError:
+            raise InstrumentError(
+                f"material {name!r} is neither an xraylib NIST compound nor a chemical formula"
+            ) from None
+    return Material(
+        name=name,
+        z=tuple(int(z) for z in data["Elements"]),
+        mass_fractions=tuple(float(w) for w in data["massFractions"]),
+    )
+
+
+def dcs_scatter_sr(
+    z: int,
+    energy_keV: float,
+    theta_rad: np.ndarray,
+    phi_rad: np.ndarray,
+    polarisation: float,
+    kind: str,
+) -> np.ndarray:
+    """Differential scatter cross section (cm^2 g^-1 sr^-1) for a partly polarised beam.
+
+    A fraction ``polarisation`` of the beam is linearly polarised along phi = 0
+    (``DCSP_Rayl`` / ``DCSP_Compt``); the rest is unpolarised (``DCS_Rayl`` /
+    ``DCS_Compt``).
+    """
+    xrl = _xrl()
+    polarised, unpolarised = {
+        "rayleigh": (xrl.DCSP_Rayl, xrl.DCS_Rayl),
+        "compton": (xrl.DCSP_Compt, xrl.DCS_Compt),
+    }[kind]
+    thetas = np.asarray(theta_rad, dtype=np.float64).ravel()
+    phis = np.asarray(phi_rad, dtype=np.float64).ravel()
+    out = np.empty_like(thetas)
+    for k, (theta, phi) in enumerate(zip(thetas, phis, strict=False)):
+        pol = _safe(polarised, z, energy_keV, float(theta), float(phi)) if polarisation > 0 else 0.0
+        unpol = _safe(unpolarised, z, energy_keV, float(theta)) if polarisation < 1 else 0.0
+        out[k] = polarisation * pol + (1.0 - polarisation) * unpol
+    return out.reshape(np.shape(theta_rad))
+
+
+@functools.lru_cache(maxsize=128)
+def compton_shells(z: int) -> tuple[tuple[float, np.ndarray], ...]:
+    """Per-shell Compton profiles: (binding energy keV, J(p_z) on :data:`PZ_GRID_AU`).
+
+    Uses xraylib's ``ComptonProfile_Partial`` (Biggs et al. Hartree-Fock
+    profiles), one entry per occupied shell.
+    """
+    xrl = _xrl()
+    shells = []
+    for shell in range(len(_SHELL_INDEX)):
+        try:
+            xrl.ComptonProfile_Partial(z, shell, 0.0)
+        except ValueError:
+            continue
+        binding = _safe(xrl.EdgeEnergy, z, shell)
+        profile = np.array(
+            [_safe(xrl.ComptonProfile_Partial, z, shell, float(p)) for p in PZ_GRID_AU]
+        )
+        shells.append((binding, profile))
+    return tuple(shells)
+
+
+#: Momentum grid (atomic units) on which Compton profiles are tabulated here.
+PZ_GRID_AU = np.concatenate([np.linspace(0.0, 10.0, 401), np.linspace(10.25, 100.0, 360)])
+
+
+def compton_energy_keV(energy_keV: float | np.ndarray, theta_rad: np.ndarray) -> np.ndarray:
+    """Energy after Compton scattering off a free electron at rest."""
+    e = np.asarray(energy_keV, dtype=np.float64)
+    return e / (1.0 + e / ELECTRON_REST_ENERGY_KEV * (1.0 - np.cos(theta_rad)))
+
+
+def compton_pz_au(energy_keV: float, scattered_keV: np.ndarray, theta_rad: float) -> np.ndarray:
+    """Projected electron momentum p_z (atomic units) that gives ``scattered_keV``.
+
+    Impulse approximation: p_z = -(E - E' - E E'(1 - cos t)/mc^2) / |q| in units of
+    m c, with |q| c = sqrt(E^2 + E'^2 - 2 E E' cos t).
+    """
+    e, ep = float(energy_keV), np.asarray(scattered_keV, dtype=np.float64)
+    cos_t = math.cos(theta_rad)
+    numerator = e - ep - e * ep * (1.0 - cos_t) / ELECTRON_REST_ENERGY_KEV
+    q = np.sqrt(e * e + ep * ep - 2.0 * e * ep * cos_t)
+    return -numerator / q * INVERSE_FINE_STRUCTURE
+
+
+def k_escape_lines(z: int) -> tuple[tuple[float, float], ...]:
+    """K emission of a detector element as (energy keV, share of its K fluorescence).
+
+    K-alpha (KL2+KL3) and K-beta (KM2+KM3) are each one escape line at their
+    rate-weighted mean energy.
+    """
+    xrl = _xrl()
+    groups = ((xrl.KL2_LINE, xrl.KL3_LINE), (xrl.KM2_LINE, xrl.KM3_LINE))
+    rates = [sum(_safe(xrl.RadRate, z, m) for m in g) for g in groups]
+    total = sum(rates)
+    lines = []
+    for group, rate in zip(groups, rates, strict=False):
+        if rate <= 0:
+            continue
+        energy = sum(_safe(xrl.RadRate, z, m) * _safe(xrl.LineEnergy, z, m) for m in group) / rate
+        lines.append((energy, rate / total))
+    return tuple(lines)

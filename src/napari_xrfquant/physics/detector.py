@@ -1,0 +1,138 @@
+"""Detector response and continuum in torch, differentiable in every parameter.
+
+A photon of energy E absorbed in the sensor lands in the spectrum as
+
+- a Gaussian of standard deviation sigma(E) = FWHM(E) / 2.3548 with
+  FWHM(E)^2 = noise^2 + 2.3548^2 * Fano * w * E (integrated over each channel with
+  erf, so the area is exact whatever the channel width);
+- an exponential tail below the peak from incomplete charge collection (the
+  Hypermet tail: exponential of slope ``tail_slope_keV`` convolved with the
+  Gaussian), carrying ``tail_fraction`` of the area;
+- a flat shelf from 0 to E, convolved with the Gaussian, carrying
+  ``shelf_fraction``;
+- escape peaks at E - E(Si K) carrying the escape fraction of the tables.
+
+All arguments may carry a leading batch dimension (per-spectrum parameters):
+scalars are 0-d tensors, batched ones have shape ``(N, 1, 1)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from napari_xrfquant.instrument import FWHM_PER_SIGMA
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def sigma_keV(
+    energy_keV: torch.Tensor, noise_keV: torch.Tensor, fano: torch.Tensor, pair_keV: float
+) -> torch.Tensor:
+    """Gaussian standard deviation (keV) at ``energy_keV`` from noise and Fano."""
+    variance_fwhm = noise_keV**2 + FWHM_PER_SIGMA**2 * fano * pair_keV * energy_keV.clamp_min(0.0)
+    return torch.sqrt(variance_fwhm.clamp_min(1e-12)) / FWHM_PER_SIGMA
+
+
+def gaussian_binned(
+    edges_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor
+) -> torch.Tensor:
+    """Area of a unit Gaussian in each channel, from the channel edges (..., C + 1)."""
+    cdf = torch.erf((edges_keV - centre_keV) / (_SQRT2 * sigma))
+    return 0.5 * (cdf[..., 1:] - cdf[..., :-1])
+
+
+def hypermet_tail(
+    x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor, slope_keV: torch.Tensor
+) -> torch.Tensor:
+    """Unit-area low-energy tail density (1/keV) at ``x_keV``.
+
+    ``exp((x - E)/b + s^2/(2 b^2)) erfc((x - E)/(sqrt2 s) + s/(sqrt2 b)) / (2 b)``,
+    written with ``erfcx`` above the peak, where the exponential alone overflows.
+    """
+    d = x_keV - centre_keV
+    b = slope_keV.clamp_min(1e-6)
+    arg = d / (_SQRT2 * sigma) + sigma / (_SQRT2 * b)
+    # exp(A) erfc(B) = exp(A - B^2) erfcx(B) and A - B^2 = -d^2 / (2 s^2)
+    high = torch.exp(-0.5 * (d / sigma) ** 2) * torch.special.erfcx(arg.clamp_min(0.0))
+    exponent = (d / b + 0.5 * (sigma / b) ** 2).clamp_max(0.0)
+    low = torch.exp(exponent) * torch.erfc(arg.clamp_max(0.0))
+    return torch.where(arg > 0, high, low) / (2.0 * b)
+
+
+def shelf(x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Unit-area flat shelf from 0 to the peak, Gaussian-smoothed (1/keV)."""
+    # a box from 0 to E convolved with the Gaussian: smooth at both ends
+    upper = torch.erfc((x_keV - centre_keV) / (_SQRT2 * sigma))
+    lower = torch.erfc(x_keV / (_SQRT2 * sigma))
+    return 0.5 * (upper - lower) / centre_keV.clamp_min(1e-3)
+
+
+def atom_response(
+    atom_keV: torch.Tensor,
+    efficiency: torch.Tensor,
+    escape: torch.Tensor,
+    escape_keV: torch.Tensor,
+    *,
+    n_channels: int,
+    gain_keV: torch.Tensor,
+    offset_keV: torch.Tensor,
+    noise_keV: torch.Tensor,
+    fano: torch.Tensor,
+    pair_keV: float,
+    tail_fraction: torch.Tensor,
+    tail_slope_keV: torch.Tensor,
+    shelf_fraction: torch.Tensor,
+) -> torch.Tensor:
+    """Detected spectrum of one photon of each energy: ``(..., A, C)``.
+
+    Parameters
+    ----------
+    atom_keV, efficiency
+        ``(A,)`` photon energies and detection efficiencies.
+    escape, escape_keV
+        ``(A, K)`` escape fractions and ``(K,)`` energies of the escaping lines.
+    gain_keV, offset_keV, noise_keV, fano, tail_fraction, tail_slope_keV, shelf_fraction
+        Scalars (0-d) or per-spectrum ``(N, 1, 1)`` tensors.
+    """
+    dtype, device = atom_keV.dtype, atom_keV.device
+    k = torch.arange(n_channels + 1, dtype=dtype, device=device)
+    edges = offset_keV + gain_keV * (k - 0.5)  # (..., 1, C + 1) after broadcasting
+    centres = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    e = atom_keV[:, None]
+    sigma = sigma_keV(e, noise_keV, fano, pair_keV)
+    escape_total = escape.sum(dim=1)[:, None]
+    peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total
+    out = peak_share * gaussian_binned(edges, e, sigma)
+    out = out + tail_fraction * gain_keV * hypermet_tail(centres, e, sigma, tail_slope_keV)
+    out = out + shelf_fraction * gain_keV * shelf(centres, e, sigma)
+    for j in range(escape.shape[1]):
+        e_esc = (e - escape_keV[j]).clamp_min(1e-3)
+        sigma_esc = sigma_keV(e_esc, noise_keV, fano, pair_keV)
+        out = out + escape[:, j : j + 1] * gaussian_binned(edges, e_esc, sigma_esc)
+    return out * efficiency[:, None]
+
+
+def continuum_shape(
+    n_channels: int,
+    gain_keV: torch.Tensor,
+    offset_keV: torch.Tensor,
+    power: torch.Tensor,
+    decay_keV: torch.Tensor,
+    cutoff_keV: float,
+    cutoff_sigma_keV: torch.Tensor,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """Continuum ``E^p exp(-E / decay)`` per channel, cut off smoothly at the beam energy.
+
+    Returns a spectrum summing to 1 over the channels, ``(..., C)``.
+    """
+    k = torch.arange(n_channels, dtype=dtype, device=device)
+    energy = (offset_keV + gain_keV * k).clamp_min(1e-3)
+    log_shape = power * torch.log(energy) - energy / decay_keV
+    log_shape = log_shape - log_shape.amax(dim=-1, keepdim=True).detach()
+    cutoff = 0.5 * torch.erfc((energy - cutoff_keV) / (_SQRT2 * cutoff_sigma_keV))
+    shape = torch.exp(log_shape) * cutoff
+    return shape / shape.sum(dim=-1, keepdim=True).clamp_min(1e-30)

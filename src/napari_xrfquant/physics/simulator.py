@@ -1,0 +1,418 @@
+"""Differentiable fundamental-parameter XRF simulator (torch).
+
+Physics per spectrum (compositions as mass fractions ``W`` of shape ``(N, E)``):
+
+- primary fluorescence of every K, L1-L3 and M1-M5 line (Sherman equation), with
+  xraylib's ``CS_FluorLine_Kissel_Cascade`` production cross sections (partial
+  photo-ionisation, Coster-Kronig, cascade, fluorescence yield, radiative rate),
+  summed over the beam energies;
+- secondary fluorescence of every line by every harder line of the sample, with
+  the analytic bulk formula (Shiraiwa and Fujino 1966, de Boer 1990);
+- polarised Rayleigh and Compton scatter averaged over the detector's acceptance
+  cone, the Compton peak Doppler-broadened with Hartree-Fock Compton profiles;
+- the detector response (:mod:`.detector`) and a parametric continuum.
+
+The split is ``forward = normalise(line_intensities(W) @ response_matrix() +
+continuum)``: ``line_intensities`` is a few small matmuls and element-wise
+operations on ``(N, rows)`` and ``(N, pairs)`` arrays; ``response_matrix``
+(rows x channels) is cached while the instrument parameters neither change nor
+require gradients.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from napari_xrfquant.errors import SimulationError
+from napari_xrfquant.instrument import Instrument, reference_instrument
+from napari_xrfquant.physics import _xraydata as xd
+from napari_xrfquant.physics import detector as det
+from napari_xrfquant.physics.tables import PhysicsTables, build_tables
+
+#: Continuous instrument parameters held as tensors (names as in reference.toml,
+#: the continuum ones prefixed with ``continuum_``).
+PARAMETER_NAMES = (
+    "gain_keV",
+    "offset_keV",
+    "noise_keV",
+    "fano",
+    "tail_fraction",
+    "tail_slope_keV",
+    "shelf_fraction",
+    "continuum_fraction",
+    "continuum_power",
+    "continuum_decay_keV",
+)
+
+#: Extra override keys that scale a parameter rather than replace it.
+SCALE_NAMES = ("fwhm_scale",)
+
+_RESPONSE_NAMES = PARAMETER_NAMES[:7]
+
+#: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
+SECONDARY_CHUNK = 256
+
+
+class XRFSimulator(nn.Module):
+    """Expected XRF spectra of bulk or single-layer samples, batched and differentiable.
+
+    Parameters
+    ----------
+    elements
+        Element symbols (Z = 11-92), in the column order of the compositions.
+    instrument
+        Measurement set-up; None for the reference instrument.
+    device, dtype
+        Where and in which precision the tables and the computation live.
+    layer_thickness_cm, layer_density_g_cm3
+        A finite single layer (both needed); None for a bulk (infinitely thick)
+        sample.
+    secondary
+        Include secondary fluorescence (default True).
+
+    Attributes
+    ----------
+    gain_keV, offset_keV, noise_keV, fano, tail_fraction, tail_slope_keV, shelf_fraction,
+    continuum_fraction, continuum_power, continuum_decay_keV : torch.nn.Parameter
+        Continuous instrument parameters, 0-d. They do not require gradients
+        until you say so (``sim.gain_keV.requires_grad_(True)``), so plain use
+        caches the response matrix.
+    row_labels : tuple of str
+        Name of each column of :meth:`line_intensities` ("Au L3M5", "Au Compton").
+    row_energy_keV : torch.Tensor
+        Energy of each of those columns.
+
+    Examples
+    --------
+    >>> sim = XRFSimulator(["Au", "Ag", "Cu"])
+    >>> spectra = sim(torch.tensor([[0.75, 0.125, 0.125]]))
+    >>> tuple(spectra.shape)
+    (1, 1024)
+    """
+
+    def __init__(
+        self,
+        elements: Sequence[str] | str,
+        instrument: Instrument | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        layer_thickness_cm: float | None = None,
+        layer_density_g_cm3: float | None = None,
+        secondary: bool = True,
+    ) -> None:
+        super().__init__()
+        symbols, zs = xd.parse_elements(elements)
+        self.instrument = instrument if instrument is not None else reference_instrument()
+        self.elements = symbols
+        self.secondary = bool(secondary)
+        if (layer_thickness_cm is None) != (layer_density_g_cm3 is None):
+            raise SimulationError("a layer needs both layer_thickness_cm and layer_density_g_cm3")
+        if layer_thickness_cm is not None:
+            if not (layer_thickness_cm > 0 and layer_density_g_cm3 > 0):
+                raise SimulationError(
+                    f"layer thickness ({layer_thickness_cm} cm) and density "
+                    f"({layer_density_g_cm3} g/cm3) must be positive"
+                )
+            self.layer_mass_g_cm2: float | None = float(layer_thickness_cm * layer_density_g_cm3)
+        else:
+            self.layer_mass_g_cm2 = None
+        tables = build_tables(symbols, zs, self.instrument)
+        self.tables: PhysicsTables = tables
+        self.row_labels = tables.row_labels
+        self._register_tables(tables, device, dtype)
+        d = self.instrument.detector
+        c = self.instrument.continuum
+        values = {
+            "gain_keV": d.gain_keV,
+            "offset_keV": d.offset_keV,
+            "noise_keV": d.noise_keV,
+            "fano": d.fano,
+            "tail_fraction": d.tail_fraction,
+            "tail_slope_keV": d.tail_slope_keV,
+            "shelf_fraction": d.shelf_fraction,
+            "continuum_fraction": c.fraction,
+            "continuum_power": c.power,
+            "continuum_decay_keV": c.decay_keV,
+        }
+        for name, value in values.items():
+            tensor = torch.tensor(float(value), dtype=dtype, device=device)
+            self.register_parameter(name, nn.Parameter(tensor, requires_grad=False))
+        self.n_channels = int(d.n_channels)
+        self.pair_energy_keV = float(d.pair_energy_keV)
+        self.cutoff_keV = float(self.instrument.max_beam_energy_keV)
+        self._cache: dict[str, Any] = {}
+
+    # -- set-up ---------------------------------------------------------------
+    def _register_tables(self, t: PhysicsTables, device: Any, dtype: torch.dtype) -> None:
+        def buf(name: str, array: Any, kind: torch.dtype = dtype) -> None:
+            self.register_buffer(name, torch.as_tensor(array, dtype=kind, device=device))
+
+        buf("mu_beam", t.mu_beam)
+        buf("mu_row", t.mu_row)
+        # beam weights folded into the production cross sections
+        buf("row_source", t.row_source * t.beam_weight[:, None])
+        buf("row_element", t.row_element, torch.long)
+        buf("row_energy_keV", t.row_energy_keV)
+        buf("pair_exciting", t.pair_exciting, torch.long)
+        buf("pair_excited", t.pair_excited, torch.long)
+        buf("pair_cross_section", t.pair_cross_section)
+        # 1/2 sigma_j(E0) tau_i(E_j) / sin psi1 per pair and beam energy (beam weights in)
+        source = t.pair_source * t.beam_weight[:, None]
+        coefficient = 0.5 * source * t.pair_cross_section / t.sin_incidence  # (B, P)
+        buf("pair_coefficient", coefficient)
+        # the same as dense (B, R_i, R_j) matrices for the term that factorises
+        n_rows = t.row_source.shape[1]
+        dense = np.zeros((coefficient.shape[0], n_rows, n_rows))
+        dense[:, t.pair_excited, t.pair_exciting] = coefficient
+        buf("pair_matrix", dense)
+        buf("row_onehot", np.eye(len(t.z))[t.row_element])  # (R, E)
+        buf("atom_energy_keV", t.atom_energy_keV)
+        buf("atom_efficiency", t.atom_efficiency)
+        buf("atom_escape", t.atom_escape)
+        buf("escape_energy_keV", t.escape_energy_keV)
+        buf("row_atoms", t.row_atoms)
+
+    @property
+    def energy_keV(self) -> torch.Tensor:
+        """Channel-centre energies ``(C,)`` from the current gain and offset."""
+        k = torch.arange(self.n_channels, dtype=self.gain_keV.dtype, device=self.gain_keV.device)
+        return self.offset_keV + self.gain_keV * k
+
+    # -- physics --------------------------------------------------------------
+    def line_intensities(
+        self, mass_fractions: torch.Tensor, secondary: bool | None = None
+    ) -> torch.Tensor:
+        """Detected-before-the-detector intensity of every row: ``(N, R)``.
+
+        Rows are the fluorescence lines, then Rayleigh and Compton scatter of
+        each element (:attr:`row_labels`). Units: photons emitted towards the
+        detector per incident photon, per unit ``Omega / 4 pi``.
+
+        Parameters
+        ----------
+        mass_fractions
+            ``(N, E)`` mass fractions (summing to 1 for a physical sample).
+        secondary
+            Override the simulator's ``secondary`` setting.
+        """
+        w = mass_fractions.to(self.mu_beam.dtype)
+        s1, s2 = self.tables.sin_incidence, self.tables.sin_takeoff
+        mu0 = (w @ self.mu_beam).clamp_min(1e-12)  # (N, B)
+        mu_rows = (w @ self.mu_row).clamp_min(1e-12)  # (N, R)
+        a = (mu0 / s1)[:, :, None]  # (N, B, 1)
+        b = (mu_rows / s2)[:, None, :]  # (N, 1, R)
+        chi = a + b  # (N, B, R)
+        w_rows = w[:, self.row_element]  # (N, R)
+        depth = 1.0 / (s1 * chi)
+        if self.layer_mass_g_cm2 is not None:
+            depth = depth * -torch.expm1(-chi * self.layer_mass_g_cm2)
+        intensity = (self.row_source * depth).sum(dim=1) * w_rows
+        use_secondary = self.secondary if secondary is None else secondary
+        if use_secondary and self.pair_exciting.numel():
+            # chunks keep the (chunk, pairs) temporaries in cache
+            step = SECONDARY_CHUNK
+            parts = [
+                self._secondary(w[k : k + step], mu0[k : k + step])
+                for k in range(0, w.shape[0], step)
+            ]
+            intensity = intensity + torch.cat(parts, dim=0)
+        return intensity
+
+    def _secondary(self, w: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
+        """Secondary fluorescence per row, ``(N, R)``.
+
+        For exciting line j (production sigma_j at E0) and excited line i
+        (production tau_i at E_j), with a = mu(E0)/sin psi1, b_i = mu(E_i)/sin psi2
+        (Shiraiwa and Fujino 1966; de Boer 1990, bulk sample)::
+
+            S_i = sum_j C_ij W_i W_j / (a + b_i) [ln(1 + a/mu_j)/a + ln(1 + b_i/mu_j)/b_i]
+
+        with ``C_ij = sigma_j tau_i / (2 sin psi1)``. The first bracket term
+        depends on j only, so its sum over j is one small dense matmul; only the
+        second needs a log per pair. Work is done in a (rows, spectra) layout so
+        pair gathers copy contiguous rows. For a layer the result is scaled by
+        the primary thickness factor of the excited line (exact for thick
+        layers, an upper bound for thin ones, where secondary fluorescence is
+        small anyway).
+        """
+        s1, s2 = self.tables.sin_incidence, self.tables.sin_takeoff
+        wt = w.T  # (E, N)
+        mu_t = (self.mu_row.T @ wt).clamp_min(1e-12)  # (R, N)
+        b_t = mu_t / s2
+        w_rows = self.row_onehot @ wt  # (R, N): mass fraction of each row's element
+        j, i = self.pair_exciting, self.pair_excited
+        log_b = torch.log1p(b_t.index_select(0, i) / mu_t.index_select(0, j))  # (P, N)
+        log_b = log_b * w_rows.index_select(0, j)
+        out = torch.zeros_like(mu_t)
+        for beam in range(mu0.shape[1]):
+            a = (mu0[:, beam] / s1)[None, :]  # (1, N)
+            term_a = self.pair_matrix[beam] @ (w_rows * torch.log1p(a / mu_t) / a)
+            term_b = torch.zeros_like(mu_t).index_add_(
+                0, i, log_b * self.pair_coefficient[beam][:, None]
+            )
+            chi = a + b_t
+            part = (term_a + term_b / b_t) / chi
+            if self.layer_mass_g_cm2 is not None:
+                part = part * -torch.expm1(-chi * self.layer_mass_g_cm2)
+            out = out + part
+        return (out * w_rows).T
+
+    # -- detector -------------------------------------------------------------
+    def _parameter_values(self, overrides: Mapping[str, Any] | None) -> dict[str, torch.Tensor]:
+        values = {name: getattr(self, name) for name in PARAMETER_NAMES}
+        scale = None
+        for name, value in (overrides or {}).items():
+            if name not in PARAMETER_NAMES and name not in SCALE_NAMES:
+                known = ", ".join((*PARAMETER_NAMES, *SCALE_NAMES))
+                raise SimulationError(f"unknown instrument override {name!r} (known: {known})")
+            tensor = torch.as_tensor(value, dtype=self.gain_keV.dtype, device=self.gain_keV.device)
+            if tensor.ndim > 1:
+                raise SimulationError(f"instrument override {name!r} must be a scalar or (N,)")
+            if tensor.ndim == 1:
+                tensor = tensor[:, None, None]
+            if name == "fwhm_scale":
+                scale = tensor
+            else:
+                values[name] = tensor
+        if scale is not None:
+            # FWHM scales with both terms under the square root
+            values["noise_keV"] = values["noise_keV"] * scale
+            values["fano"] = values["fano"] * scale**2
+        return values
+
+    def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        atoms = det.atom_response(
+            self.atom_energy_keV,
+            self.atom_efficiency,
+            self.atom_escape,
+            self.escape_energy_keV,
+            n_channels=self.n_channels,
+            pair_keV=self.pair_energy_keV,
+            **{name: values[name] for name in _RESPONSE_NAMES},
+        )
+        return self.row_atoms @ atoms  # (R, C) or (N, R, C)
+
+    def response_matrix(self) -> torch.Tensor:
+        """Detected spectrum of one photon of each row: ``(R, C)``.
+
+        Includes attenuator transmission and detector efficiency. Cached while
+        the parameters keep their values and do not take part in autograd.
+        """
+        params = [getattr(self, name) for name in _RESPONSE_NAMES]
+        tracking = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        if tracking:
+            return self._response_from(self._parameter_values(None))
+        key = (
+            str(self.atom_energy_keV.device),
+            self.atom_energy_keV.dtype,
+            tuple(float(p) for p in params),
+        )
+        if self._cache.get("response_key") != key:
+            with torch.no_grad():
+                self._cache["response"] = self._response_from(self._parameter_values(None))
+            self._cache["response_key"] = key
+        return self._cache["response"]
+
+    def continuum(self, overrides: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """The continuum shape ``(C,)`` (or ``(N, C)`` with per-spectrum overrides), sum 1."""
+        v = self._parameter_values(overrides)
+        return self._continuum_from(v)
+
+    def _continuum_from(self, v: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        cutoff_sigma = det.sigma_keV(
+            torch.as_tensor(
+                self.cutoff_keV, dtype=v["gain_keV"].dtype, device=v["gain_keV"].device
+            ),
+            v["noise_keV"],
+            v["fano"],
+            self.pair_energy_keV,
+        )
+
+        def flat(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(-1, 1) if t.ndim else t
+
+        return det.continuum_shape(
+            self.n_channels,
+            flat(v["gain_keV"]),
+            flat(v["offset_keV"]),
+            flat(v["continuum_power"]),
+            flat(v["continuum_decay_keV"]),
+            self.cutoff_keV,
+            flat(cutoff_sigma),
+            self.gain_keV.dtype,
+            self.gain_keV.device,
+        )
+
+    # -- the spectrum -----------------------------------------------------------
+    def forward(
+        self,
+        mass_fractions: torch.Tensor,
+        instrument_overrides: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """Expected spectra ``(N, C)``, each summing to 1.
+
+        Parameters
+        ----------
+        mass_fractions
+            ``(N, E)`` mass fractions of :attr:`elements`.
+        instrument_overrides
+            Optional values replacing the instrument parameters for this call:
+            any of :data:`PARAMETER_NAMES` plus ``fwhm_scale`` (multiplies the
+            FWHM). A scalar applies to the whole batch and costs one response
+            matrix (about as much as simulating a few hundred spectra); an
+            ``(N,)`` tensor gives every spectrum its own value and costs one
+            response matrix per spectrum (milliseconds each): use groups of
+            spectra sharing one draw when speed matters.
+        """
+        intensity = self.line_intensities(mass_fractions)
+        if not instrument_overrides:
+            values = self._parameter_values(None)
+            peaks = intensity @ self.response_matrix()
+        else:
+            values = self._parameter_values(instrument_overrides)
+            response = self._response_from(values)
+            if response.ndim == 3:
+                peaks = torch.einsum("nr,nrc->nc", intensity, response)
+            else:
+                peaks = intensity @ response
+        peaks = peaks / peaks.sum(dim=1, keepdim=True).clamp_min(1e-30)
+        fraction = values["continuum_fraction"]
+        if fraction.ndim:
+            fraction = fraction.reshape(-1, 1)
+        continuum = self._continuum_from(values)
+        return (1.0 - fraction) * peaks + fraction * continuum
+
+    def with_parameters(self, **values: float | torch.Tensor) -> XRFSimulator:
+        """A copy sharing the physics tables with some instrument parameters changed.
+
+        Cheap (no xraylib work); the copy has its own response-matrix cache.
+
+        Examples
+        --------
+        >>> sim = XRFSimulator(["Au", "Cu"])
+        >>> wider = sim.with_parameters(noise_keV=0.12, gain_keV=0.0351)
+        """
+        new = copy.copy(self)
+        new._parameters = dict(self._parameters)
+        new._cache = {}
+        for name, value in values.items():
+            if name not in PARAMETER_NAMES:
+                raise SimulationError(f"unknown instrument parameter {name!r}")
+            tensor = torch.as_tensor(value, dtype=self.gain_keV.dtype, device=self.gain_keV.device)
+            new._parameters[name] = nn.Parameter(tensor.detach().clone(), requires_grad=False)
+        return new
+
+    def extra_repr(self) -> str:
+        sample = (
+            "bulk" if self.layer_mass_g_cm2 is None else f"layer {self.layer_mass_g_cm2:g} g/cm2"
+        )
+        return (
+            f"elements={list(self.elements)}, rows={len(self.row_labels)}, "
+            f"pairs={self.pair_exciting.numel()}, channels={self.n_channels}, sample={sample}"
+        )

@@ -1,0 +1,483 @@
+"""Physics tables for one (elements, instrument) pair, built once in numpy float64.
+
+The simulator's forward pass needs only small dense tables: mass attenuation
+coefficients of every element at the beam energies and at every emitted energy,
+line production cross sections at the beam energies and at every exciting line
+energy (secondary fluorescence), angle-averaged scatter cross sections, Compton
+profiles and the detector's efficiency and escape fractions. All of them come
+from xraylib (:mod:`._xraydata`); building them takes a fraction of a second, after
+which simulating is matrix algebra in torch.
+
+Units: keV, cm^2/g, steradian.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_xrfquant.errors import SimulationError
+from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.physics import _xraydata as xd
+
+#: Lines weaker than this fraction of their element's strongest line are dropped.
+LINE_RELATIVE_THRESHOLD = 1e-4
+
+#: Secondary-fluorescence pairs are dropped, weakest first, while the sum of their
+#: largest possible contributions stays below this fraction of the excited
+#: element's strongest primary line.
+SECONDARY_DROP_BUDGET = 1e-3
+
+#: Scattered beam photons that excite fluorescence in the sample like a line
+#: emitted isotropically (fisx includes the Rayleigh part the same way).
+SCATTER_EXCITATION: tuple[str, ...] = ("rayleigh", "compton")
+
+#: Energy step (keV) of the sub-lines that represent a Compton profile.
+COMPTON_SUBLINE_STEP_KEV = 0.050
+
+#: Rings and azimuths sampling the detector's acceptance cone.
+CONE_RINGS, CONE_AZIMUTHS = 6, 12
+
+
+@dataclass(frozen=True)
+class FluorescenceLine:
+    """One radiative transition of one element."""
+
+    element_index: int  #: position in the simulator's element list
+    symbol: str  #: element symbol
+    iupac: str  #: e.g. "L3M5"
+    siegbahn: str  #: e.g. "La1"
+    energy_keV: float
+    shell: str  #: initial vacancy shell
+
+
+@dataclass(frozen=True)
+class PhysicsTables:
+    """Everything the torch simulator needs, as numpy arrays.
+
+    Shapes use E elements, B beam energies, F fluorescence lines, R = F + 2 E B
+    output rows (lines, then Rayleigh and Compton per element and beam energy),
+    A detector "atoms" (monochromatic energies the response matrix is built of)
+    and P secondary-fluorescence pairs.
+    """
+
+    symbols: tuple[str, ...]
+    z: tuple[int, ...]
+    lines: tuple[FluorescenceLine, ...]
+    row_labels: tuple[str, ...]  #: (R,) e.g. "Au L3M5", "Au Rayleigh", "Au Compton"
+    row_energy_keV: np.ndarray  #: (R,) nominal energy (mean for Compton)
+    row_element: np.ndarray  #: (R,) int element index of each row
+    beam_energy_keV: np.ndarray  #: (B,)
+    beam_weight: np.ndarray  #: (B,) normalised to sum 1
+    mu_beam: np.ndarray  #: (E, B) total mass attenuation at the beam energies
+    mu_row: np.ndarray  #: (E, R) total mass attenuation at each row's energy
+    row_source: np.ndarray  #: (B, R) production (cm^2/g): line cross section or 4 pi dsigma/dOmega
+    pair_exciting: np.ndarray  #: (P,) row index of the exciting line j
+    pair_excited: np.ndarray  #: (P,) row index of the excited line i
+    pair_cross_section: np.ndarray  #: (P,) production cross section of i by photons of j
+    pair_source: np.ndarray  #: (B, P) production of j at the beam energies (cm^2/g)
+    atom_energy_keV: np.ndarray  #: (A,)
+    atom_efficiency: np.ndarray  #: (A,) attenuator transmission x detector absorption
+    atom_escape: np.ndarray  #: (A, K) Si K escape fraction into each escape line k
+    escape_energy_keV: np.ndarray  #: (K,) energies of the detector's K lines
+    row_atoms: np.ndarray  #: (R, A) weights of atoms in each row (sparse, mostly 1)
+    sin_incidence: float
+    sin_takeoff: float
+
+
+# ---------------------------------------------------------------------------
+# fluorescence lines
+# ---------------------------------------------------------------------------
+def _lines_of_element(
+    z: int, element_index: int, beam_keV: np.ndarray
+) -> list[tuple[FluorescenceLine, np.ndarray]]:
+    """Lines of element ``z`` excited by the beam, with cross sections (B,)."""
+    symbol = xd.z_to_symbol(z)
+    candidates: list[tuple[xd.TransitionMacro, float, np.ndarray]] = []
+    single: dict[str, bool] = {}
+    for macro in xd.transition_macros():
+        if macro.initial_shell not in xd.EMITTING_SHELLS:
+            continue
+        energy = xd.line_energy_keV(z, macro.macro)
+        if energy <= 0.0:
+            continue
+        cs = np.array([xd.fluor_line_cs(z, macro.macro, float(e)) for e in beam_keV])
+        if not np.any(cs > 0):
+            continue
+        candidates.append((macro, energy, cs))
+        if not macro.parts:
+            single[macro.iupac] = True
+    out = []
+    for macro, energy, cs in candidates:
+        # a combined macro (L3O45) only where xraylib has none of its parts
+        if macro.parts and any(single.get(p, False) for p in macro.parts):
+            continue
+        line = FluorescenceLine(
+            element_index=element_index,
+            symbol=symbol,
+            iupac=macro.iupac,
+            siegbahn=xd.SIEGBAHN.get(macro.iupac, macro.iupac),
+            energy_keV=energy,
+            shell=macro.initial_shell,
+        )
+        out.append((line, cs))
+    if not out:
+        return out
+    strongest = max(float(cs.max()) for _, cs in out)
+    return [(line, cs) for line, cs in out if cs.max() >= LINE_RELATIVE_THRESHOLD * strongest]
+
+
+def check_beam_excites(symbols: Sequence[str], zs: Sequence[int], beam_keV: np.ndarray) -> None:
+    """Raise :class:`SimulationError` if the beam ionises no shell of any element."""
+    top = float(np.max(beam_keV))
+    lowest_edges = []
+    for z in zs:
+        edges = [xd.edge_energy_keV(z, s) for s in xd.EMITTING_SHELLS]
+        edges = [e for e in edges if e > 0]
+        lowest_edges.append(min(edges) if edges else math.inf)
+    if all(top <= e for e in lowest_edges):
+        names = ", ".join(f"{s} {e:.3g} keV" for s, e in zip(symbols, lowest_edges, strict=False))
+        raise SimulationError(
+            f"beam energy {top:g} keV is below every absorption edge of the elements "
+            f"(lowest edges: {names}); nothing fluoresces"
+        )
+
+
+# ---------------------------------------------------------------------------
+# scatter
+# ---------------------------------------------------------------------------
+def acceptance_cone(instrument: Instrument) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directions accepted by the detector: (theta, phi, solid-angle weight).
+
+    Beam along z, polarisation vector along x; the detector axis lies in the x-z
+    plane at the scattering angle. The cone of half-angle ``acceptance_deg`` is
+    sampled with midpoint rings (weights proportional to sin r) and even azimuths.
+    """
+    geo = instrument.geometry
+    axis_t = math.radians(geo.scattering_deg)
+    half = math.radians(max(geo.acceptance_deg, 0.0))
+    axis = np.array([math.sin(axis_t), 0.0, math.cos(axis_t)])
+    # two unit vectors perpendicular to the axis
+    u = np.array([0.0, 1.0, 0.0])
+    v = np.cross(axis, u)
+    if half == 0.0:
+        r = np.array([0.0])
+        w_r = np.array([1.0])
+    else:
+        edges = np.linspace(0.0, half, CONE_RINGS + 1)
+        r = 0.5 * (edges[1:] + edges[:-1])
+        w_r = np.cos(edges[:-1]) - np.cos(edges[1:])  # exact ring solid angles
+    psi = (np.arange(CONE_AZIMUTHS) + 0.5) * (2.0 * math.pi / CONE_AZIMUTHS)
+    rr, pp = np.meshgrid(r, psi, indexing="ij")
+    weights = np.repeat(w_r[:, None], CONE_AZIMUTHS, axis=1)
+    d = np.cos(rr)[..., None] * axis + np.sin(rr)[..., None] * (
+        np.cos(pp)[..., None] * u + np.sin(pp)[..., None] * v
+    )
+    theta = np.arccos(np.clip(d[..., 2], -1.0, 1.0))
+    phi = np.arctan2(d[..., 1], d[..., 0])
+    weights = weights / weights.sum()
+    return theta.ravel(), phi.ravel(), weights.ravel()
+
+
+def _compton_profile_shape(
+    z: int, energy_keV: float, theta_rad: float, grid_keV: np.ndarray
+) -> np.ndarray:
+    """Doppler-broadened Compton spectrum (1/keV, unit area) on ``grid_keV``.
+
+    Impulse approximation with the Hartree-Fock shell profiles J_s(p_z) of
+    xraylib; a shell contributes only where the energy transfer exceeds its
+    binding energy.
+    """
+    pz = xd.compton_pz_au(energy_keV, grid_keV, theta_rad)
+    dpz_de = np.abs(np.gradient(pz, grid_keV))
+    transfer = energy_keV - grid_keV
+    density = np.zeros_like(grid_keV)
+    for binding_keV, profile in xd.compton_shells(z):
+        j = np.interp(np.abs(pz), xd.PZ_GRID_AU, profile, right=0.0)
+        density += np.where(transfer > binding_keV, j, 0.0)
+    density *= dpz_de
+    area = np.trapezoid(density, grid_keV)
+    return density / area if area > 0 else density
+
+
+def scatter_tables(
+    z: int, energy_keV: float, instrument: Instrument
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Scatter of one element at one beam energy into the detector's cone.
+
+    Returns
+    -------
+    rayleigh, compton
+        ``4 pi <d sigma / d Omega>`` (cm^2/g) averaged over the cone, so that
+        they compare with fluorescence production cross sections (isotropic).
+    sub_energy_keV, sub_weight
+        The Compton spectrum (Doppler broadening and the spread of scattering
+        angles in the cone) as sub-lines with weights summing to 1.
+    """
+    pol = instrument.beam.polarisation
+    theta, phi, weight = acceptance_cone(instrument)
+    ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
+    com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
+    rayleigh = 4.0 * math.pi * float(np.sum(weight * ray))
+    compton = 4.0 * math.pi * float(np.sum(weight * com))
+    centre = xd.compton_energy_keV(energy_keV, theta)
+    lo = max(float(centre.min()) - 4.0, 0.5 * energy_keV)
+    grid = np.linspace(lo, energy_keV, round((energy_keV - lo) / 0.002) + 1)
+    spectrum = np.zeros_like(grid)
+    # rings share theta only approximately; each direction is computed once
+    for t, w in zip(theta, weight * com, strict=False):
+        spectrum += w * _compton_profile_shape(z, energy_keV, float(t), grid)
+    step = COMPTON_SUBLINE_STEP_KEV
+    bins = np.floor((grid - lo) / step).astype(int)
+    n_bins = int(bins.max()) + 1
+    mass = np.bincount(bins, weights=spectrum * np.gradient(grid), minlength=n_bins)
+    first_moment = np.bincount(bins, weights=spectrum * grid * np.gradient(grid), minlength=n_bins)
+    keep = mass > 1e-5 * mass.max()
+    sub_energy = first_moment[keep] / mass[keep]
+    sub_weight = mass[keep] / mass[keep].sum()
+    return rayleigh, compton, sub_energy, sub_weight
+
+
+# ---------------------------------------------------------------------------
+# detector
+# ---------------------------------------------------------------------------
+def detector_efficiency(instrument: Instrument, energies_keV: np.ndarray) -> np.ndarray:
+    """Attenuator transmission times the detector's absorbed fraction."""
+    energies = np.asarray(energies_keV, dtype=np.float64)
+    transmission = np.ones_like(energies)
+    for att in instrument.attenuators:
+        mu = xd.material(att.material).cs_total(energies)
+        transmission *= np.exp(-mu * att.density_g_cm3 * att.thickness_cm)
+    det = instrument.detector
+    mu_det = xd.material(det.material).cs_total(energies)
+    absorbed = -np.expm1(-mu_det * det.density_g_cm3 * det.thickness_cm)
+    return transmission * absorbed
+
+
+def escape_fractions(
+    instrument: Instrument, energies_keV: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of absorbed photons whose detector K fluorescence escapes.
+
+    Standard formula for a thick detector at normal incidence (Reed and Ware
+    1972): ``f = 0.5 omega_K P_K(E) [1 - (mu_K / mu_E) ln(1 + mu_E / mu_K)]`` with
+    ``P_K`` the share of photo-absorptions in the K shell, ``mu_E`` and ``mu_K``
+    the detector attenuation at the photon and at the K line energy.
+
+    Returns
+    -------
+    fractions
+        ``(A, K)`` escape fraction into each K line of the detector material.
+    line_energy_keV
+        ``(K,)`` energies of those lines (the shift of the escape peaks).
+    """
+    energies = np.asarray(energies_keV, dtype=np.float64)
+    det = instrument.detector
+    mat = xd.material(det.material)
+    if not det.escape:
+        return np.zeros((energies.size, 0)), np.zeros(0)
+    # the escape physics of the main constituent (Si for a pnCCD)
+    z = mat.z[int(np.argmax(mat.mass_fractions))]
+    lines = xd.k_escape_lines(z)
+    omega = xd.fluor_yield(z, "K")
+    k_share = xd.cs_photo_k_fraction(z, energies)
+    mu_e = mat.cs_total(energies)
+    fractions = np.zeros((energies.size, len(lines)))
+    for k, (line_keV, share) in enumerate(lines):
+        mu_k = float(mat.cs_total(np.array([line_keV]))[0])
+        ratio = mu_k / np.maximum(mu_e, 1e-30)
+        geometric = 1.0 - ratio * np.log1p(1.0 / ratio)
+        fractions[:, k] = 0.5 * omega * share * k_share * np.clip(geometric, 0.0, 1.0)
+    return fractions, np.array([e for e, _ in lines])
+
+
+# ---------------------------------------------------------------------------
+# assembling everything
+# ---------------------------------------------------------------------------
+def build_tables(
+    symbols: Sequence[str], zs: Sequence[int], instrument: Instrument
+) -> PhysicsTables:
+    """Build all tables for ``zs`` measured with ``instrument``.
+
+    Raises
+    ------
+    SimulationError
+        If the beam is below every absorption edge of the elements.
+    """
+    beam_keV = np.asarray(instrument.beam.energies_keV, dtype=np.float64)
+    beam_w = np.asarray(instrument.beam.weights, dtype=np.float64)
+    beam_w = beam_w / beam_w.sum()
+    check_beam_excites(symbols, zs, beam_keV)
+    n_el, n_beam = len(zs), beam_keV.size
+
+    line_list: list[FluorescenceLine] = []
+    line_cs: list[np.ndarray] = []
+    for index, z in enumerate(zs):
+        for line, cs in _lines_of_element(z, index, beam_keV):
+            line_list.append(line)
+            line_cs.append(cs)
+    n_lines = len(line_list)
+
+    labels = [f"{ln.symbol} {ln.iupac}" for ln in line_list]
+    row_energy = [ln.energy_keV for ln in line_list]
+    row_element = [ln.element_index for ln in line_list]
+    row_source = np.zeros((n_beam, n_lines + 2 * n_el * n_beam))
+    if n_lines:
+        row_source[:, :n_lines] = np.stack(line_cs, axis=1)
+
+    scatter_exciters: list[tuple[int, int, float, np.ndarray]] = []
+    atom_energy: list[float] = list(row_energy)
+    row_atom_pairs: list[tuple[int, int, float]] = [(r, r, 1.0) for r in range(n_lines)]
+    row = n_lines
+    for index, z in enumerate(zs):
+        for b, e0 in enumerate(beam_keV):
+            rayleigh, compton, sub_e, sub_w = scatter_tables(z, float(e0), instrument)
+            # Rayleigh
+            labels.append(f"{symbols[index]} Rayleigh" + (f" {e0:g} keV" if n_beam > 1 else ""))
+            row_energy.append(float(e0))
+            row_element.append(index)
+            row_source[b, row] = rayleigh
+            if "rayleigh" in SCATTER_EXCITATION:
+                total = np.zeros(n_beam)
+                total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
+                scatter_exciters.append((row, index, float(e0), total))
+            row_atom_pairs.append((row, len(atom_energy), 1.0))
+            atom_energy.append(float(e0))
+            row += 1
+            # Compton
+            labels.append(f"{symbols[index]} Compton" + (f" {e0:g} keV" if n_beam > 1 else ""))
+            row_energy.append(float(np.sum(sub_e * sub_w)))
+            row_element.append(index)
+            row_source[b, row] = compton
+            if "compton" in SCATTER_EXCITATION:
+                total = np.zeros(n_beam)
+                total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
+                # scattered into all directions, at the mean energy of the cone
+                scatter_exciters.append((row, index, float(np.sum(sub_e * sub_w)), total))
+            for e, w in zip(sub_e, sub_w, strict=False):
+                row_atom_pairs.append((row, len(atom_energy), float(w)))
+                atom_energy.append(float(e))
+            row += 1
+
+    n_rows = row
+    row_energy_arr = np.asarray(row_energy)
+    mu_beam = np.stack([xd.cs_total(z, beam_keV) for z in zs])  # (E, B)
+    mu_row = np.stack([xd.cs_total(z, row_energy_arr) for z in zs])  # (E, R)
+
+    exciters = [
+        (j, line.element_index, line.energy_keV, row_source[:, j])
+        for j, line in enumerate(line_list)
+    ]
+    for row_j, index, energy_j, source_j in scatter_exciters:
+        exciters.append((row_j, index, energy_j, source_j))
+    pj, pi, pcs, psrc = _secondary_pairs(line_list, zs, exciters, mu_row)
+
+    atom_energy_arr = np.asarray(atom_energy)
+    row_atoms = np.zeros((n_rows, atom_energy_arr.size))
+    for r, a, w in row_atom_pairs:
+        row_atoms[r, a] += w
+    escape, escape_keV = escape_fractions(instrument, atom_energy_arr)
+    return PhysicsTables(
+        symbols=tuple(symbols),
+        z=tuple(zs),
+        lines=tuple(line_list),
+        row_labels=tuple(labels),
+        row_energy_keV=row_energy_arr,
+        row_element=np.asarray(row_element, dtype=np.int64),
+        beam_energy_keV=beam_keV,
+        beam_weight=beam_w,
+        mu_beam=mu_beam,
+        mu_row=mu_row,
+        row_source=row_source,
+        pair_exciting=np.asarray(pj, dtype=np.int64),
+        pair_excited=np.asarray(pi, dtype=np.int64),
+        pair_cross_section=np.asarray(pcs, dtype=np.float64),
+        pair_source=np.stack(psrc, axis=1) if psrc else np.zeros((n_beam, 0)),
+        atom_energy_keV=atom_energy_arr,
+        atom_efficiency=detector_efficiency(instrument, atom_energy_arr),
+        atom_escape=escape,
+        escape_energy_keV=escape_keV,
+        row_atoms=row_atoms,
+        sin_incidence=math.sin(math.radians(instrument.geometry.incidence_deg)),
+        sin_takeoff=math.sin(math.radians(instrument.geometry.takeoff_deg)),
+    )
+
+
+def _secondary_pairs(
+    lines: Sequence[FluorescenceLine],
+    zs: Sequence[int],
+    exciters: Sequence[tuple[int, int, float, np.ndarray]],
+    mu_row: np.ndarray,
+) -> tuple[list[int], list[int], list[float], list[np.ndarray]]:
+    """Secondary-fluorescence pairs worth computing.
+
+    Parameters
+    ----------
+    lines
+        The fluorescence lines (rows ``0 .. F-1``), the excited candidates.
+    exciters
+        ``(row j, element index, energy E_j, source (B,))``: every fluorescence
+        line, and the scattered beam (Rayleigh and Compton rows) whose source is
+        the total scatter cross section, emitted isotropically.
+    mu_row
+        ``(E, R)`` attenuation of each element at each row's energy.
+
+    Returns
+    -------
+    exciting, excited, cross_section, source
+        Row j, row i, production cross section of i by photons of E_j, and the
+        ``(B,)`` production of j at the beam energies.
+
+    Notes
+    -----
+    A pair's largest possible contribution, relative to the strongest primary
+    line of the excited element, is ``sigma_j(E0) tau_i(E_j) / mu_i(E_j) /
+    max sigma``: at most a fraction ``W_i tau_i / mu(E_j) <= tau_i / mu_i`` of the
+    j photons become i photons. The weakest pairs are dropped while their
+    bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
+    """
+    strongest: dict[int, float] = {}
+    for j, line in enumerate(lines):
+        value = max(float(src.max()) for row, _, _, src in exciters if row == j)
+        strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
+    candidates: list[tuple[int, int, float, np.ndarray, float]] = []
+    for j, _, energy_j, source_j in exciters:
+        peak_source = float(source_j.max())
+        if peak_source <= 0:
+            continue
+        for i, line_i in enumerate(lines):
+            if line_i.energy_keV >= energy_j:
+                continue
+            cs = xd.fluor_line_cs(zs[line_i.element_index], _macro_of(line_i.iupac), energy_j)
+            if cs <= 0:
+                continue
+            mu_i = float(mu_row[line_i.element_index, j])
+            bound = peak_source * cs / mu_i / strongest[line_i.element_index]
+            candidates.append((j, i, cs, source_j, bound))
+    keep: list[tuple[int, int, float, np.ndarray, float]] = []
+    for element in strongest:
+        mine = sorted(
+            (c for c in candidates if lines[c[1]].element_index == element), key=lambda c: c[4]
+        )
+        dropped = np.cumsum([c[4] for c in mine]) if mine else np.zeros(0)
+        first_kept = int(np.searchsorted(dropped, SECONDARY_DROP_BUDGET, side="right"))
+        keep.extend(mine[first_kept:])
+    keep.sort(key=lambda c: (c[0], c[1]))
+    return (
+        [c[0] for c in keep],
+        [c[1] for c in keep],
+        [c[2] for c in keep],
+        [c[3] for c in keep],
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _macro_of(iupac: str) -> int:
+    for macro in xd.transition_macros():
+        if macro.iupac == iupac:
+            return macro.macro
+    raise KeyError(iupac)

@@ -1,0 +1,41 @@
+"""Shared fixtures: small synthetic XRF cubes (Gaussian peaks on a background, Poisson noise)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+#: Channel width and offset of the synthetic cubes (keV); deliberately not the
+#: reference instrument's, so a test sees whether the file's calibration is used.
+SYNTH_GAIN_KEV = 0.04
+SYNTH_OFFSET_KEV = -0.02
+
+
+def synthetic_counts(
+    rows: int = 12,
+    cols: int = 10,
+    channels: int = 256,
+    seed: int = 0,
+    dtype: type = np.uint16,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson counts ``(rows, cols, channels)`` and their energy axis (keV).
+
+    Two Gaussian lines (Cu Ka 8.05 keV, Au La 9.71 keV, clipped to the axis)
+    whose strengths vary across the map, on a flat background.
+    """
+    rng = np.random.default_rng(seed)
+    energy_keV = SYNTH_OFFSET_KEV + SYNTH_GAIN_KEV * np.arange(channels, dtype=np.float64)
+    top = energy_keV[-1]
+    lines_keV = np.array([min(8.05, 0.5 * top), min(9.71, 0.8 * top)])
+    sigma_keV = 0.07
+    shapes = np.exp(-0.5 * ((energy_keV[None, :] - lines_keV[:, None]) / sigma_keV) ** 2)
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    amplitude = np.stack([20 + 5 * yy, 30 + 3 * xx], axis=-1).astype(np.float64)
+    expected = 1.5 + amplitude @ shapes
+    return rng.poisson(expected).astype(dtype), energy_keV
+
+
+@pytest.fixture
+def xrf_counts() -> tuple[np.ndarray, np.ndarray]:
+    """A 12 x 10 x 256 uint16 cube and its energy axis (keV)."""
+    return synthetic_counts()
