@@ -54,3 +54,17 @@ def test_unreadable_file_names_the_file(tmp_path):
     bad.write_text("beam = [unclosed")
     with pytest.raises(InstrumentError, match=r"broken\.toml"):
         load_instrument(bad)
+
+
+def test_atomic_path_gives_normal_permissions(tmp_path):
+    import os
+
+    from napari_xrfquant._files import atomic_path
+
+    target = tmp_path / "out.bin"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"x")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not list(tmp_path.glob("*.part"))

@@ -276,3 +276,54 @@ def test_tiff_layouts_read_lazily_and_eagerly(tmp_path, layout):
         with read_cube(path, lazy=lazy) as cube:
             _check(cube, counts, energy, "sidecar")
             np.testing.assert_array_equal(cube.spectrum(33, 17), counts[33, 17])
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif", ".h5", "-contiguous.h5"])
+def test_lazy_open_does_not_load_the_cube(tmp_path, suffix):
+    """A lazy open reads a small sample only (dask would copy or hash a whole memmap)."""
+    import tracemalloc
+
+    counts = np.ones((128, 128, 1024), np.uint16)  # 32 MiB
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".npy":
+        np.save(path, counts)
+    elif suffix == ".tif":
+        tifffile.imwrite(path, np.moveaxis(counts, -1, 0))
+    else:
+        chunks = None if "contiguous" in suffix else (8, 128, 1024)
+        with h5py.File(path, "w") as file:
+            file.create_dataset("data", data=counts, chunks=chunks)
+    _sidecar(path)
+    import dask.array  # noqa: F401 - imported before measuring
+
+    tracemalloc.start()
+    try:
+        cube = read_cube(path, lazy_threshold_bytes=counts.nbytes // 2)
+        spectrum = cube.spectrum(100, 50)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert cube.lazy
+    np.testing.assert_array_equal(spectrum, counts[100, 50])
+    assert peak_bytes < counts.nbytes // 4, f"peak {peak_bytes / 2**20:.1f} MiB"
+    cube.close()
+
+
+def test_nexus_energy_in_the_middle(tmp_path, xrf_counts):
+    counts, energy = xrf_counts
+    signal = np.moveaxis(counts, -1, 1)  # (y, energy, x), e.g. a line-scan detector layout
+    path = _nexus(tmp_path / "middle.nxs", signal, ["y", "energy", "x"], energy, "keV")
+    for lazy in (False, True):
+        with read_cube(path, lazy=lazy) as cube:
+            _check(cube, counts, energy, "file")
+
+
+def test_cubic_shape_warns_and_takes_the_first_axis(tmp_path):
+    from napari_xrfquant.io import EnergyAxisWarning
+
+    stored = np.ones((8, 8, 8), np.uint16)
+    np.save(tmp_path / "cubic.npy", stored)
+    _sidecar(tmp_path / "cubic.npy")
+    with pytest.warns(EnergyAxisWarning, match="cannot tell the energy axis"):
+        cube = read_cube(tmp_path / "cubic.npy")
+    assert cube.metadata["energy_axis_in_file"] == "first"

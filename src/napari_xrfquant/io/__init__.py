@@ -33,6 +33,32 @@ A reader that meets ``format_version`` > 1 refuses the file rather than guess.
 When ``/spectra`` has no ``offset_keV``/``gain_keV`` the ``[detector]`` table of
 the ``instrument`` attribute gives the calibration.
 
+Other formats
+-------------
+- NeXus: the ``NXdata`` group named by the ``default`` attributes (else the
+  first under an ``NXentry``), its ``signal`` dataset, and its ``axes`` (or
+  ``<axis>_indices``) attributes: the energy axis is the one whose axis dataset
+  has units keV or eV (or is named ``energy``), in any position; bin edges
+  (C + 1 values) become centres.
+- Generic HDF5: ``dataset=`` or the largest 3-D numeric dataset; the energy
+  axis from its attributes ``energy_keV`` (values), ``offset_keV``/``gain_keV``
+  or ``offset_eV``/``gain_eV``, and its position from ``energy_axis``
+  ("first"/"last"), the length of ``energy_keV``, or the shape rule below.
+- TIFF stacks: see :mod:`napari_xrfquant.io.tiff` (ImageJ/OME/tifffile axes
+  first, then the shape rule; ``energy_axis=`` overrides).
+- ``.npy``: always memory-mapped; axis from ``energy_axis=`` or the shape rule.
+
+Shape rule (files that do not say where the channels are): the middle axis is
+spatial; of the two end axes, energy is the one whose length is least like the
+middle one's (map sides resemble each other, channel counts do not). A tie
+takes the first axis with an :class:`EnergyAxisWarning`.
+
+Lazy cubes (larger than ``lazy_threshold_bytes``, or ``lazy=True``) wrap the
+file in dask (chunks aligned to HDF5 storage chunks, or a memmap for
+uncompressed data) and are checked for negative/NaN/inf counts only in a
+sample of their first chunk at open; ``Cube.spectrum`` reads one pixel
+straight from the file.
+
 Energy calibration
 ------------------
 From the file when it has one (``calibration_source == "file"``), else from a

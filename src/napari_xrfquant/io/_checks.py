@@ -163,6 +163,39 @@ def lazy_sample(
     return np.asarray(move_energy_last(np.asarray(source[tuple(index)]), energy_axis))
 
 
+class SliceOnly:
+    """Read-only slicing view of an array (memmap) for ``dask.array.from_array``.
+
+    ``from_array`` copies anything that has a ``.copy`` method, and a memmap's
+    copy reads the whole file into memory; this wrapper offers only shape,
+    dtype and slicing, so each dask chunk reads just its own slice.
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+        self.shape = tuple(array.shape)
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return np.array(self._array[index])
+
+
+def dask_name(path: Any, *parts: Any) -> str:
+    """A dask graph name for data read from ``path``, without hashing the data.
+
+    dask would otherwise hash a memmap's whole buffer to name it, reading the
+    entire file at open; the file's identity (path, size, modification time)
+    and what was read from it name it as well.
+    """
+    import hashlib
+    import os
+
+    stat = os.stat(path)
+    identity = repr((os.fspath(path), stat.st_size, stat.st_mtime_ns, *parts))
+    return "xrfquant-cube-" + hashlib.sha1(identity.encode()).hexdigest()
+
+
 def decide_lazy(nbytes: int, lazy: bool | None, threshold_bytes: int) -> bool:
     """Open lazily when forced, or when the cube is larger than the threshold."""
     if lazy is not None:

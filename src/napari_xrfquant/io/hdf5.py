@@ -22,10 +22,12 @@ from napari_xrfquant._files import atomic_path
 from napari_xrfquant.errors import CubeReadError, XRFQuantError
 from napari_xrfquant.io._checks import (
     DEFAULT_LAZY_THRESHOLD_BYTES,
+    SliceOnly,
     check_count_values,
     check_numeric_dtype,
     check_rank,
     dask_chunks,
+    dask_name,
     decide_lazy,
     guess_energy_axis,
     lazy_sample,
@@ -436,12 +438,37 @@ def _read_all(dataset: h5py.Dataset, where: str) -> np.ndarray:
         ) from None
 
 
-def _lazy_array(dataset: h5py.Dataset, energy_axis: int) -> Any:
+def _contiguous_memmap(dataset: h5py.Dataset, path: Path) -> np.ndarray | None:
+    """Read-only memmap of an unchunked, unfiltered dataset stored in ``path``, else None.
+
+    Such data lie as one plain block in the file: a memmap reads a pixel's
+    strided spectrum without HDF5's per-call overhead (microseconds rather
+    than ~10 ms for an energy-first cube).
+    """
+    if dataset.chunks is not None or dataset.compression is not None or dataset.external:
+        return None
+    try:
+        offset = dataset.id.get_offset()
+    except (OSError, RuntimeError):
+        return None
+    if offset is None or dataset.dtype.kind not in "iuf":
+        return None
+    if path.stat().st_size < offset + dataset.size * dataset.dtype.itemsize:
+        return None  # let h5py report the damage
+    return np.memmap(path, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape)
+
+
+def _lazy_array(dataset: h5py.Dataset, energy_axis: int, mapped: np.ndarray | None) -> Any:
     import dask.array as da
 
     chunks = dask_chunks(dataset.shape, dataset.dtype.itemsize, dataset.chunks, energy_axis)
+    name = dask_name(dataset.file.filename, dataset.name, chunks)
+    if mapped is not None:
+        return da.from_array(SliceOnly(mapped), chunks=chunks, asarray=True, name=name)
     # h5py serialises calls itself; the dask lock keeps reads of one file in order.
-    return da.from_array(dataset, chunks=chunks, lock=True, asarray=True, fancy=False)
+    return da.from_array(
+        dataset, chunks=chunks, lock=True, asarray=True, fancy=False, name=name
+    )
 
 
 def open_hdf5(
@@ -473,9 +500,11 @@ def open_hdf5(
         }
         nbytes = int(node.size) * node.dtype.itemsize
         if decide_lazy(nbytes, lazy, lazy_threshold_bytes):
-            data = move_energy_last(_lazy_array(node, axis), axis)
+            mapped = _contiguous_memmap(node, file_path)
+            source_array = node if mapped is None else mapped
+            data = move_energy_last(_lazy_array(node, axis, mapped), axis)
             try:
-                sample = lazy_sample(data, node, axis)
+                sample = lazy_sample(data, source_array, axis)
             except (OSError, RuntimeError) as exc:
                 raise CubeReadError(
                     f"{where}: cannot read {node.name} (damaged or truncated file: {exc})"
@@ -484,7 +513,7 @@ def open_hdf5(
 
             def read_pixel(row: int, col: int) -> np.ndarray:
                 try:
-                    return node[pixel_index(row, col, axis)]
+                    return np.array(source_array[pixel_index(row, col, axis)])
                 except (OSError, RuntimeError) as exc:
                     raise CubeReadError(
                         f"{where}: cannot read pixel ({row}, {col}) of {node.name} "

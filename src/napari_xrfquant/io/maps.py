@@ -316,7 +316,7 @@ def _read_with_record(path: Path) -> tuple[ElementMaps, dict[str, Any] | None]:
         with tifffile.TiffFile(path) as tif:
             values = tif.series[0].asarray()
             imagej = dict(tif.imagej_metadata or {})
-            resolution = tif.pages.first.resolution
+            resolution = tif.pages[0].resolution
     except Exception as exc:  # tifffile raises many types for damaged files
         raise XRFQuantError(f"{name}: not a readable TIFF file ({exc})") from None
     if values.ndim == 2:

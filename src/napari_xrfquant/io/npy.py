@@ -15,10 +15,12 @@ import numpy as np
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import (
     DEFAULT_LAZY_THRESHOLD_BYTES,
+    SliceOnly,
     check_count_values,
     check_numeric_dtype,
     check_rank,
     dask_chunks,
+    dask_name,
     decide_lazy,
     guess_energy_axis,
     lazy_sample,
@@ -79,7 +81,10 @@ def open_npy(
         import dask.array as da
 
         chunks = dask_chunks(mapped.shape, mapped.dtype.itemsize, None, axis)
-        data = move_energy_last(da.from_array(mapped, chunks=chunks, asarray=True), axis)
+        name = dask_name(file_path, chunks)
+        data = move_energy_last(
+            da.from_array(SliceOnly(mapped), chunks=chunks, asarray=True, name=name), axis
+        )
         check_count_values(lazy_sample(data, mapped, axis), where, partial=True)
 
         def read_pixel(row: int, col: int) -> np.ndarray:

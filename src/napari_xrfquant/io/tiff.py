@@ -39,10 +39,12 @@ from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import (
     DASK_CHUNK_BYTES,
     DEFAULT_LAZY_THRESHOLD_BYTES,
+    SliceOnly,
     check_count_values,
     check_numeric_dtype,
     check_rank,
     dask_chunks,
+    dask_name,
     decide_lazy,
     guess_energy_axis,
     lazy_sample,
@@ -148,7 +150,7 @@ def pixel_size_from_tiff(tif: tifffile.TiffFile, metadata: dict[str, Any]) -> fl
     unit = str(metadata.get("unit", "")).strip().lower()
     if unit not in _MICROMETRE_UNITS:
         return None
-    x_resolution = tif.pages.first.resolution[0]
+    x_resolution = tif.pages[0].resolution[0]
     if not x_resolution:
         return None
     return 1.0 / float(x_resolution)
@@ -391,7 +393,10 @@ def _lazy_tiff(
             return np.array(mapped[pixel_index(row, col, axis)])
 
         chunks = dask_chunks(shape, mapped.dtype.itemsize, None, axis)
-        return da.from_array(mapped, chunks=chunks, asarray=True), read_mapped, None, mapped
+        array = da.from_array(
+            SliceOnly(mapped), chunks=chunks, asarray=True, name=dask_name(path, chunks)
+        )
+        return array, read_mapped, None, mapped
     # dask reads pages from several threads: each seek + read must stay together.
     tif.filehandle.set_lock(True)
     layout = _single_page_layout(series)
