@@ -1,0 +1,143 @@
+"""``xrfquant train CONFIG.toml [-o BUNDLE_DIR]``: train a model from a TrainingConfig file.
+
+Prints one line per epoch and the test metrics at the end, then writes the model
+bundle (``model.safetensors`` + ``model.json``) that ``xrfquant quantify --model``
+and the napari widgets load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from napari_xrfquant.errors import XRFQuantError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``train`` on the ``xrfquant`` subparsers."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a quantification model on simulated spectra",
+        description="Train a model from a TrainingConfig TOML file and write a model bundle.",
+    )
+    parser.add_argument("config", metavar="CONFIG.toml", help="training configuration (TOML)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="BUNDLE_DIR",
+        help="bundle folder (default: the config's name beside the config file)",
+    )
+    parser.add_argument("--device", default=None, help="override the config's device")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    search = parser.add_argument_group(
+        "hyperparameter search (optuna TPE, median pruning; see napari_xrfquant.training.search)"
+    )
+    search.add_argument(
+        "--search",
+        action="store_true",
+        help="search layers, neurons, batch size and learning rate instead of training once",
+    )
+    search.add_argument("--trials", type=int, default=20, metavar="N", help="search trials")
+    search.add_argument(
+        "--best-config",
+        default=None,
+        metavar="BEST.toml",
+        help="write the config with the best parameters here (with --search)",
+    )
+    search.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-time limit per trial (tiny batch sizes are slow on a CPU)",
+    )
+    return parser
+
+
+def run_search(args: argparse.Namespace, config: Any) -> int:
+    """``--search``: print each trial and the best parameters; write the best config."""
+    from napari_xrfquant.training.config import save_config
+    from napari_xrfquant.training.search import search
+
+    if args.trials < 1:
+        raise XRFQuantError(f"--trials {args.trials}: need at least one trial")
+    target = Path(args.best_config) if args.best_config else None
+    if target is not None and target.exists() and not args.overwrite:
+        raise FileExistsError(f"{target}: exists; use --overwrite to replace it")
+    print(f"searching {args.trials} trials for {', '.join(config.elements)}", flush=True)
+    result = search(
+        config,
+        args.trials,
+        progress=lambda trial: print(trial.describe(), flush=True),
+        trial_timeout_s=args.trial_timeout,
+    )
+    if result.best is None or result.best_config is None:
+        raise XRFQuantError("no search trial finished with a validation loss")
+    params = ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in result.best.params.items()
+    )
+    print(f"best trial {result.best.number}: val loss {result.best.value:.4g}; {params}")
+    if target is not None:
+        save_config(result.best_config, target, overwrite=args.overwrite)
+        print(f"wrote best config {target}")
+    return 0
+
+
+def format_event(event: Any) -> str | None:
+    """One progress line for a training event (None for events not worth a line)."""
+    from napari_xrfquant.training.trainer import EpochEnd, SimulationProgress
+
+    if isinstance(event, SimulationProgress):
+        return f"simulating spectra: {event.done}/{event.total}"
+    if isinstance(event, EpochEnd):
+        mark = " *" if event.improved else ""
+        return (
+            f"epoch {event.epoch:4d}  train loss {event.train_loss:9.4f}  "
+            f"val loss {event.val_loss:9.4f}  val MAE {event.val_mae:7.3f} wt%  "
+            f"lr {event.lr:.2e}  {event.seconds:6.1f} s{mark}"
+        )
+    return None
+
+
+def format_metrics(metrics: dict[str, Any]) -> list[str]:
+    """Lines summarising test MAE and 1-sigma coverage per count level."""
+    levels = metrics.get("test", {}).get("levels", {})
+    return [
+        f"test {label:>9}: MAE {level['mae_wt']:.3f} wt%, "
+        f"1-sigma coverage {100 * level['coverage_1sigma']:.1f} %"
+        for label, level in levels.items()
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train from ``args.config``; return the exit status."""
+    from napari_xrfquant.training.config import load_config
+    from napari_xrfquant.training.trainer import train
+
+    config_path = Path(args.config)
+    config = load_config(config_path)
+    if args.device:
+        config = config.replace(device=args.device)
+    if getattr(args, "search", False):
+        return run_search(args, config)
+    output = Path(args.output) if args.output else config_path.resolve().parent / config.name
+    if output.exists() and not output.is_dir():
+        raise XRFQuantError(f"{output}: exists and is not a folder")
+    if (output / "model.json").exists() and not args.overwrite:
+        raise FileExistsError(f"{output}: holds a model bundle; use --overwrite to replace it")
+
+    def progress(event: Any) -> None:
+        line = format_event(event)
+        if line:
+            print(line, flush=True)
+
+    result = train(config, progress=progress)
+    for line in format_metrics(result.metrics):
+        print(line)
+    result.save(output, overwrite=args.overwrite)
+    print(f"best epoch {result.best_epoch}; wrote model bundle {output}", file=sys.stdout)
+    return 0

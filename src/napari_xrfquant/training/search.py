@@ -1,0 +1,405 @@
+"""Hyperparameter search with optuna: TPE sampling, median pruning per epoch.
+
+The search space is the published one: 2-4 hidden layers, 25-500 neurons per
+layer (one width for all layers, as :class:`~napari_xrfquant.training.config.ModelConfig`
+describes the network), batch size 1-64 and learning rate 1e-5 to 1e-1, both
+sampled on a log scale. Each trial trains a network with the training core
+(early stopping with the config's patience) and is judged by its best
+validation loss; optuna's :class:`~optuna.pruners.MedianPruner` stops a trial
+whose validation loss after an epoch is worse than the median of earlier trials
+at the same epoch.
+
+Batch sizes near 1 make an epoch take thousands of optimiser steps: on a CPU a
+trial with batch size 1 can be 50-100 times slower than one with 64. Use
+``steps_per_epoch`` in the base config or ``trial_timeout_s`` to bound them.
+
+:func:`iter_search` is a generator yielding one :class:`TrialResult` per
+finished trial (the GUI worker cancels between trials and, through
+``should_stop``, within a trial at every epoch); :func:`search` runs it to the
+end and returns the :class:`SearchResult`.
+
+Examples
+--------
+>>> from napari_xrfquant.training.config import TrainingConfig
+>>> from napari_xrfquant.training.search import search
+>>> result = search(TrainingConfig(elements=["Fe", "Ni"], n_spectra=2000, epochs=5), n_trials=3)
+...  # doctest: +SKIP
+>>> result.best_config.model.neurons  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.training.config import TrainingConfig
+
+#: Signature of the training entry point: ``train(config, progress=, should_stop=)``.
+TrainFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges the sampler draws from (bounds inclusive).
+
+    Attributes
+    ----------
+    hidden_layers
+        Number of hidden layers (integers).
+    neurons
+        Neurons per hidden layer (integers).
+    batch_size
+        Batch size, log scale (integers).
+    lr_range
+        Adam learning rate, log scale.
+    """
+
+    hidden_layers: tuple[int, int] = (2, 4)
+    neurons: tuple[int, int] = (25, 500)
+    batch_size: tuple[int, int] = (1, 64)
+    lr_range: tuple[float, float] = (1e-5, 1e-1)
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_layers", "neurons", "batch_size", "lr_range"):
+            low, high = getattr(self, name)
+            if not (low > 0 and high >= low):
+                raise XRFQuantError(f"search range {name}={low}-{high}: need 0 < low <= high")
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished trial.
+
+    Attributes
+    ----------
+    number
+        Trial number (0-based).
+    params
+        Sampled values: ``hidden_layers``, ``neurons``, ``batch_size``, ``lr``.
+    value
+        Best validation loss of the trial (None when it failed before an epoch).
+    state
+        ``"complete"``, ``"pruned"`` or ``"failed"``.
+    epochs
+        Epochs the trial ran.
+    seconds
+        Wall time of the trial.
+    message
+        Why a trial failed (empty otherwise).
+    """
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str
+    epochs: int
+    seconds: float
+    message: str = ""
+
+    def describe(self) -> str:
+        """One line for a log: ``trial 3 complete  val 0.812  2x343 bs 32 lr 1.2e-03 (41 s)``."""
+        p = self.params
+        value = f"val {self.value:.4g}" if self.value is not None else "val -"
+        text = (
+            f"trial {self.number} {self.state:<8} {value}  {p['hidden_layers']}x{p['neurons']} "
+            f"bs {p['batch_size']} lr {p['lr']:.2e}  ({self.epochs} epochs, {self.seconds:.0f} s)"
+        )
+        return text + (f"  {self.message}" if self.message else "")
+
+
+@dataclass
+class SearchResult:
+    """All trials and the best one.
+
+    Attributes
+    ----------
+    trials
+        Every finished trial, in order.
+    best
+        The complete (or pruned, if none completed) trial with the lowest value.
+    best_config
+        ``base`` with the best trial's parameters filled in.
+    """
+
+    trials: list[TrialResult]
+    best: TrialResult | None
+    best_config: TrainingConfig | None
+
+
+def apply_params(base: TrainingConfig, params: dict[str, Any]) -> TrainingConfig:
+    """``base`` with sampled (or user-chosen) hyperparameters filled in.
+
+    Parameters
+    ----------
+    base
+        The config the search starts from; its model type is kept.
+    params
+        Any of ``hidden_layers``, ``neurons``, ``batch_size``, ``lr``.
+    """
+    model = dataclasses.replace(
+        base.model,
+        hidden_layers=int(params.get("hidden_layers", base.model.hidden_layers)),
+        neurons=int(params.get("neurons", base.model.neurons)),
+    )
+    return dataclasses.replace(
+        base,
+        model=model,
+        batch_size=int(params.get("batch_size", base.batch_size)),
+        lr=float(params.get("lr", base.lr)),
+    )
+
+
+def suggest_params(trial: Any, space: SearchSpace) -> dict[str, Any]:
+    """Draw one set of hyperparameters from ``space`` with an optuna trial."""
+    return {
+        "hidden_layers": trial.suggest_int("hidden_layers", *space.hidden_layers),
+        "neurons": trial.suggest_int("neurons", *space.neurons),
+        "batch_size": trial.suggest_int("batch_size", *space.batch_size, log=True),
+        "lr": trial.suggest_float("lr", *space.lr_range, log=True),
+    }
+
+
+def make_study(seed: int | None = None, n_startup_trials: int = 2, n_warmup_steps: int = 1) -> Any:
+    """An in-memory optuna study: minimise, TPE sampler, median pruner.
+
+    Parameters
+    ----------
+    seed
+        Seeds the TPE sampler, so a search is reproducible.
+    n_startup_trials
+        Trials that run to the end before the pruner acts (the median needs them).
+    n_warmup_steps
+        Epochs of every trial that are never pruned.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps
+        ),
+    )
+
+
+def default_train_function() -> TrainFunction:
+    """The training core's ``train(config, progress=None, should_stop=None)``."""
+    from napari_xrfquant.training import trainer
+
+    return trainer.train
+
+
+def _validation_loss(event: Any) -> float | None:
+    value = getattr(event, "val_loss", None)
+    if value is None and isinstance(event, dict):
+        value = event.get("val_loss")
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def run_trial(
+    trial: Any,
+    base: TrainingConfig,
+    space: SearchSpace,
+    train_fn: TrainFunction,
+    should_stop: Callable[[], bool] | None = None,
+    trial_timeout_s: float | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> TrialResult:
+    """Train one sampled config, reporting each epoch's validation loss to optuna.
+
+    The trial is stopped early (at an epoch boundary) when the pruner says so,
+    when it runs longer than ``trial_timeout_s`` (then it counts as complete
+    with its best loss so far), or when ``should_stop()`` becomes true.
+    """
+    params = suggest_params(trial, space)
+    config = apply_params(base, params)
+    losses: list[float] = []
+    flags = {"pruned": False}
+    start = time.perf_counter()
+
+    def progress(event: Any) -> None:
+        loss = _validation_loss(event)
+        if loss is None:
+            return
+        losses.append(loss)
+        trial.report(loss, step=len(losses))
+        if trial.should_prune():
+            flags["pruned"] = True
+        if on_epoch is not None:
+            on_epoch(event)
+
+    def stop() -> bool:
+        if flags["pruned"]:
+            return True
+        if trial_timeout_s is not None and time.perf_counter() - start > trial_timeout_s:
+            return True
+        return bool(should_stop and should_stop())
+
+    try:
+        result = train_fn(config, progress=progress, should_stop=stop)
+    except XRFQuantError as exc:
+        return TrialResult(
+            trial.number, params, None, "failed", len(losses), time.perf_counter() - start, str(exc)
+        )
+    best = min(losses) if losses else _result_loss(result)
+    state = "pruned" if flags["pruned"] else ("complete" if best is not None else "failed")
+    message = "" if best is not None else "no validation loss was reported"
+    return TrialResult(
+        trial.number, params, best, state, len(losses), time.perf_counter() - start, message
+    )
+
+
+def _result_loss(result: Any) -> float | None:
+    for name in ("best_val_loss", "val_loss"):
+        value = getattr(result, name, None)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def iter_search(
+    base: TrainingConfig,
+    n_trials: int,
+    space: SearchSpace | None = None,
+    seed: int | None = None,
+    train_fn: TrainFunction | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    trial_timeout_s: float | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> Generator[TrialResult, None, SearchResult]:
+    """Run a search trial by trial, yielding each :class:`TrialResult`.
+
+    Parameters
+    ----------
+    base
+        Everything that is not searched (elements, instrument, data set, epochs,
+        patience, model type).
+    n_trials
+        Number of trials.
+    space
+        The ranges (default: the published ones).
+    seed
+        Seeds the sampler (default: ``base.seed``). Every trial trains on the same
+        simulated data (``base.seed``), so trials differ only by hyperparameters.
+    train_fn
+        ``train(config, progress=, should_stop=)``; default: the training core.
+    should_stop
+        Polled at every epoch; True ends the current trial and the search.
+    trial_timeout_s
+        Wall-time limit per trial (its best loss so far counts).
+    on_epoch
+        Called with every epoch event of every trial (live plots).
+
+    Returns
+    -------
+    SearchResult
+        As the generator's return value (``StopIteration.value``).
+    """
+    if n_trials < 1:
+        raise XRFQuantError(f"number of trials must be positive (got {n_trials})")
+    space = space or SearchSpace()
+    train_fn = train_fn or default_train_function()
+    study = make_study(base.seed if seed is None else seed)
+    trials: list[TrialResult] = []
+    with tempfile.TemporaryDirectory(prefix="xrfquant-search-") as scratch:
+        # Trials share one simulated set: without a cache each would simulate it again.
+        trial_base = (
+            base
+            if base.cache
+            else dataclasses.replace(base, cache=str(Path(scratch) / "search-set.h5"))
+        )
+        for _ in range(n_trials):
+            if should_stop is not None and should_stop():
+                break
+            trial = study.ask()
+            outcome = run_trial(
+                trial, trial_base, space, train_fn, should_stop, trial_timeout_s, on_epoch
+            )
+            _tell(study, trial, outcome)
+            trials.append(outcome)
+            yield outcome
+    best = best_trial(trials)
+    best_config = None
+    if best is not None:
+        best_config = with_absolute_instrument(apply_params(base, best.params))
+    return SearchResult(trials, best, best_config)
+
+
+def with_absolute_instrument(config: TrainingConfig) -> TrainingConfig:
+    """``config`` with its instrument file as an absolute path.
+
+    A config read from a file names its instrument relative to that file; a copy
+    saved elsewhere (the best config of a search) must still find it.
+    """
+    path = config.instrument_path()
+    if path is None or Path(config.instrument or "").is_absolute():
+        return config
+    return dataclasses.replace(config, instrument=str(path.resolve()))
+
+
+def _tell(study: Any, trial: Any, outcome: TrialResult) -> None:
+    import optuna
+
+    if outcome.state == "complete":
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def best_trial(trials: list[TrialResult]) -> TrialResult | None:
+    """The complete trial with the lowest value (a pruned one if none completed)."""
+    for states in (("complete",), ("complete", "pruned")):
+        candidates = [t for t in trials if t.state in states and t.value is not None]
+        if candidates:
+            return min(candidates, key=lambda t: t.value)
+    return None
+
+
+def search(
+    base: TrainingConfig,
+    n_trials: int,
+    space: SearchSpace | None = None,
+    seed: int | None = None,
+    train_fn: TrainFunction | None = None,
+    progress: Callable[[TrialResult], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    trial_timeout_s: float | None = None,
+) -> SearchResult:
+    """Run :func:`iter_search` to the end, calling ``progress`` with every trial.
+
+    See :func:`iter_search` for the parameters.
+    """
+    generator = iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s)
+    while True:
+        try:
+            outcome = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(outcome)
+
+
+__all__ = [
+    "SearchResult",
+    "SearchSpace",
+    "TrialResult",
+    "apply_params",
+    "best_trial",
+    "iter_search",
+    "make_study",
+    "search",
+    "suggest_params",
+]
