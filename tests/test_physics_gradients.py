@@ -78,3 +78,17 @@ def test_response_cache_tracks_parameter_values():
         sim.noise_keV.fill_(0.15)
     wider = sim.response_matrix()
     assert wider is not first and not torch.allclose(wider, first)
+
+
+@pytest.mark.slow
+def test_gradcheck_layer_compositions(projection):
+    """The finite-layer secondary formula (exp * E1 series) is differentiable too."""
+    sim = XRFSimulator(
+        ["Au", "Cu"], dtype=torch.float64, layer_thickness_cm=3e-4, layer_density_g_cm3=15.0
+    )
+    w = torch.tensor([[0.6, 0.4]], dtype=torch.float64, requires_grad=True)
+
+    def f(fractions):
+        return sim(fractions) @ projection
+
+    assert torch.autograd.gradcheck(f, (w,), eps=1e-7, atol=1e-7, rtol=1e-4)

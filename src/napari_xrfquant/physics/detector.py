@@ -57,15 +57,18 @@ def hypermet_tail(
     # exp(A) erfc(B) = exp(A - B^2) erfcx(B) and A - B^2 = -d^2 / (2 s^2)
     high = torch.exp(-0.5 * (d / sigma) ** 2) * torch.special.erfcx(arg.clamp_min(0.0))
     exponent = (d / b + 0.5 * (sigma / b) ** 2).clamp_max(0.0)
-    low = torch.exp(exponent) * torch.erfc(arg.clamp_max(0.0))
+    # erfc of a non-positive argument lies in [1, 2]: 1 - erf loses nothing and
+    # torch's erf is vectorised on CPU where erfc is not (10x faster)
+    low = torch.exp(exponent) * (1.0 - torch.erf(arg.clamp_max(0.0)))
     return torch.where(arg > 0, high, low) / (2.0 * b)
 
 
 def shelf(x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Unit-area flat shelf from 0 to the peak, Gaussian-smoothed (1/keV)."""
     # a box from 0 to E convolved with the Gaussian: smooth at both ends
-    upper = torch.erfc((x_keV - centre_keV) / (_SQRT2 * sigma))
-    lower = torch.erfc(x_keV / (_SQRT2 * sigma))
+    # 0.5 [erfc((x - E)/s) - erfc(x/s)], written with the (faster) erf
+    upper = torch.erf(x_keV / (_SQRT2 * sigma))
+    lower = torch.erf((x_keV - centre_keV) / (_SQRT2 * sigma))
     return 0.5 * (upper - lower) / centre_keV.clamp_min(1e-3)
 
 

@@ -36,8 +36,10 @@ SECONDARY_DROP_BUDGET = 1e-3
 #: emitted isotropically (fisx includes the Rayleigh part the same way).
 SCATTER_EXCITATION: tuple[str, ...] = ("rayleigh", "compton")
 
-#: Energy step (keV) of the sub-lines that represent a Compton profile.
-COMPTON_SUBLINE_STEP_KEV = 0.050
+#: Energy step (keV) of the sub-lines that represent a Compton profile. Each
+#: becomes a Gaussian of sigma >= 0.11 keV at 25-30 keV; a comb of Gaussians
+#: spaced h apart ripples by about 2 exp(-2 pi^2 sigma^2 / h^2) < 1e-10 here.
+COMPTON_SUBLINE_STEP_KEV = 0.100
 
 #: Rings and azimuths sampling the detector's acceptance cone.
 CONE_RINGS, CONE_AZIMUTHS = 6, 12
