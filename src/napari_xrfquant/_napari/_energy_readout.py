@@ -1,0 +1,97 @@
+"""Show the energy (keV) of the current slice of a cube layer on the canvas.
+
+napari's dims slider shows the slice index; the cube layer's world axis is in
+keV (scale = gain, translate = offset), so the status bar reads keV under the
+mouse, and this read-out puts the exact channel energy (from the layer's
+``energy_keV`` metadata, correct also for a non-linear calibration) in the
+viewer's text overlay whenever the slider moves.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant._napari._layers import cube_layers
+
+#: Viewers whose text overlay we drive, by id; weak so closed viewers go away.
+_INSTALLED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def current_channel(layer: Any, world_point: Any) -> int | None:
+    """Channel index of ``layer`` (a cube layer) at the viewer's world point."""
+    point = np.asarray(world_point, dtype=np.float64)
+    if point.size < layer.ndim:
+        return None
+    data_point = np.asarray(layer.world_to_data(point[-layer.ndim :]), dtype=np.float64)
+    channel = int(np.round(data_point[0]))
+    n_channels = int(layer.data.shape[0])
+    return channel if 0 <= channel < n_channels else None
+
+
+def energy_readout_text(viewer: Any) -> str | None:
+    """Text for the overlay: energy and channel of the top visible cube layer.
+
+    Returns None when the viewer shows no cube or the energy axis is not a
+    slider (e.g. when the energy axis is displayed).
+    """
+    cubes = [layer for layer in cube_layers(viewer.layers) if layer.visible]
+    if not cubes:
+        return None
+    layer = cubes[-1]
+    energy_axis_world = viewer.dims.ndim - layer.ndim
+    if energy_axis_world in viewer.dims.displayed:
+        return None
+    channel = current_channel(layer, viewer.dims.point)
+    if channel is None:
+        return None
+    energy_keV = float(np.asarray(layer.metadata["energy_keV"])[channel])
+    return f"{layer.name}: E = {energy_keV:.3f} keV (channel {channel})"
+
+
+def text_overlay(viewer: Any) -> Any:
+    """The viewer's canvas text overlay (``viewer.canvas.overlays`` since napari 0.9)."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    if overlays is not None and "text" in overlays:
+        return overlays["text"]
+    return viewer.text_overlay
+
+
+def update_energy_readout(viewer: Any) -> None:
+    """Refresh the text overlay of ``viewer`` from its current slider position."""
+    text = energy_readout_text(viewer)
+    overlay = text_overlay(viewer)
+    if text is None:
+        if overlay.text.endswith(")") and " keV (channel " in overlay.text:
+            overlay.visible = False
+            overlay.text = ""
+        return
+    overlay.text = text
+    overlay.visible = True
+
+
+def install_energy_readout(viewer: Any) -> None:
+    """Keep ``viewer``'s text overlay showing the cube energy; safe to call repeatedly."""
+    if viewer is None or _INSTALLED.get(id(viewer)) is viewer:
+        return
+    _INSTALLED[id(viewer)] = viewer
+    ref = weakref.ref(viewer)
+
+    def refresh(_event: Any = None) -> None:
+        target = ref()
+        if target is not None:
+            update_energy_readout(target)
+
+    viewer.dims.events.current_step.connect(refresh)
+    viewer.dims.events.ndisplay.connect(refresh)
+    viewer.layers.events.inserted.connect(refresh)
+    viewer.layers.events.removed.connect(refresh)
+    viewer.layers.events.reordered.connect(refresh)
+    # the layer list re-emits its layers' events: hiding a cube changes the read-out
+    viewer.layers.events.connect(
+        lambda event: refresh() if getattr(event, "type", "") == "visible" else None
+    )
+    refresh()

@@ -1,0 +1,110 @@
+"""The quantify job the GUI runs in a worker thread, free of Qt so it tests plainly.
+
+:func:`quantify_job` wraps :func:`napari_xrfquant.inference.iter_quantify`: it
+passes the ``(done, total)`` progress through (the worker stops at any of these
+yields when the user cancels) and returns a :class:`JobOutcome` instead of
+raising, so the widget decides how each failure is shown. A run on a GPU that
+still fails for lack of memory is repeated on the CPU, announced by a
+:class:`Notice` yield.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` spectra quantified."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the user while the job goes on (shown as a warning)."""
+
+    message: str
+
+
+@dataclass
+class JobOutcome:
+    """How a job ended: ``result`` (a QuantResult) or ``error``."""
+
+    result: Any = None
+    error: BaseException | None = None
+    device: str = "cpu"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a GPU running out of memory."""
+    if type(exc).__name__ == "OutOfMemoryError":
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _as_progress(event: Any) -> Progress:
+    if isinstance(event, Progress):
+        return event
+    if isinstance(event, tuple) and len(event) == 2:
+        return Progress(int(event[0]), int(event[1]))
+    return Progress(int(event.done), int(event.total))
+
+
+def _run(
+    data: Any, energy_keV: Any, model: Any, device: str, batch_size: int | None
+) -> Generator[Progress, None, Any]:
+    from napari_xrfquant.inference import iter_quantify
+
+    generator = iter_quantify(data, energy_keV, model=model, device=device, batch_size=batch_size)
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            yield _as_progress(event)
+        except GeneratorExit:
+            # cancelled between chunks: let the core release what it holds
+            generator.close()
+            raise
+
+
+def quantify_job(
+    data: Any,
+    energy_keV: Any,
+    model: Any,
+    device: str = "auto",
+    batch_size: int | None = None,
+) -> Generator[Progress | Notice, None, JobOutcome]:
+    """Quantify a cube, yielding progress; return a :class:`JobOutcome`.
+
+    Parameters
+    ----------
+    data
+        Counts ``(H, W, C)``, numpy or dask.
+    energy_keV
+        Channel energies of ``data``.
+    model
+        A loaded model (or anything :func:`~napari_xrfquant.models.load_model` takes).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batch_size
+        Spectra per chunk (None: the core's default); smaller chunks mean a
+        finer progress bar and a quicker Cancel.
+    """
+    try:
+        result = yield from _run(data, energy_keV, model, device, batch_size)
+        return JobOutcome(result=result, device=str(getattr(result, "device", device)))
+    except Exception as exc:
+        if device == "cpu" or not is_out_of_memory(exc):
+            return JobOutcome(error=exc, device=device)
+    yield Notice("GPU out of memory; quantifying on the CPU instead")
+    try:
+        result = yield from _run(data, energy_keV, model, "cpu", batch_size)
+    except Exception as exc:
+        return JobOutcome(error=exc, device="cpu")
+    return JobOutcome(result=result, device="cpu")

@@ -1,0 +1,166 @@
+"""What the spectrum inspector plots, computed without Qt.
+
+For one pixel (or a region) of a cube layer: the measured counts, the
+composition (from existing concentration layers when the cube was quantified,
+else from the model on just that spectrum) and the spectrum the physics
+simulator expects for that composition, scaled to the measured counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant._napari._layers import (
+    KIND_CONCENTRATION,
+    KIND_UNCERTAINTY,
+    layer_kind,
+    result_layers,
+)
+
+#: Lines weaker than this (relative to the strongest line of their shell group)
+#: are not marked: they would clutter the plot without helping to read it.
+MIN_MARKED_INTENSITY = 0.05
+
+
+@dataclass
+class Composition:
+    """wt% and 1-sigma per element, and where they came from."""
+
+    elements: list[str]
+    wt_percent: np.ndarray
+    sigma_wt_percent: np.ndarray | None
+    model_id: str
+    source: str  # "layers" or "model"
+
+
+@dataclass
+class InspectedSpectrum:
+    """One plotted spectrum: measured and reconstructed counts on the cube's energy axis.
+
+    Attributes
+    ----------
+    label
+        ``"pixel (row, col)"`` or the region's name.
+    energy_keV
+        Channel energies ``(C,)``.
+    measured
+        Counts ``(C,)`` (summed over a region).
+    reconstructed
+        Expected counts ``(C,)`` for the composition, or None when no
+        simulator is available.
+    composition
+        The composition, or None when it could not be obtained.
+    n_pixels
+        Pixels summed into ``measured``.
+    """
+
+    label: str
+    energy_keV: np.ndarray
+    measured: np.ndarray
+    reconstructed: np.ndarray | None
+    composition: Composition | None
+    n_pixels: int = 1
+
+
+def composition_from_layers(
+    layers: Iterable[Any], source_layer: str, mask: np.ndarray | tuple[int, int]
+) -> Composition | None:
+    """Mean wt% (and 1-sigma) of the existing result layers at a pixel or over a mask.
+
+    Parameters
+    ----------
+    layers
+        The viewer's layers.
+    source_layer
+        Name of the cube layer the maps were computed from.
+    mask
+        ``(row, col)`` of one pixel, or a boolean ``(H, W)`` mask.
+
+    Returns
+    -------
+    Composition or None
+        None when the cube has no concentration layers.
+    """
+    found = result_layers(list(layers), source_layer)
+    conc = [lyr for lyr in found if layer_kind(lyr) == KIND_CONCENTRATION]
+    if not conc:
+        return None
+    sig = {lyr.metadata.get("element"): lyr for lyr in found if layer_kind(lyr) == KIND_UNCERTAINTY}
+    elements = [str(lyr.metadata["element"]) for lyr in conc]
+
+    def value(layer: Any) -> float:
+        data = np.asarray(layer.data)
+        if isinstance(mask, tuple):
+            return float(data[mask])
+        selected = data[np.asarray(mask, dtype=bool)]
+        return float(np.nanmean(selected)) if selected.size else float("nan")
+
+    wt = np.array([value(lyr) for lyr in conc])
+    sigma = None
+    if all(e in sig for e in elements):
+        sigma = np.array([value(sig[e]) for e in elements])
+    return Composition(elements, wt, sigma, str(conc[0].metadata.get("model_id", "")), "layers")
+
+
+def composition_from_model(
+    counts: np.ndarray, energy_keV: np.ndarray, model: Any
+) -> Composition:
+    """Quantify one spectrum with ``model`` (on the CPU: one spectrum needs no GPU)."""
+    from napari_xrfquant.inference import quantify
+
+    result = quantify(np.asarray(counts)[None, :], energy_keV, model=model, device="cpu")
+    return Composition(
+        list(result.elements),
+        np.asarray(result.concentrations[0], dtype=np.float64),
+        np.asarray(result.uncertainty[0], dtype=np.float64),
+        str(result.model_id),
+        "model",
+    )
+
+
+def reconstructed_counts(
+    composition: Composition, model: Any, energy_keV: np.ndarray, total_counts: float
+) -> np.ndarray | None:
+    """The simulator's spectrum for ``composition``, scaled to ``total_counts``, on ``energy_keV``.
+
+    Uses the model's own instrument (its simulator is cached with the model).
+    Returns None when the physics simulator is not available.
+    """
+    import torch
+
+    from napari_xrfquant.inference import forward_model_for, resample_counts
+
+    forward = forward_model_for(model, "cpu")
+    if forward is None:
+        return None
+    order = [composition.elements.index(e) for e in model.elements]
+    wt = np.nan_to_num(composition.wt_percent[order], nan=0.0).clip(min=0.0)
+    with torch.inference_mode():
+        fractions = torch.as_tensor(wt[None, :] / 100.0, dtype=torch.float32)
+        spectrum = forward.simulator(fractions)[0].double().cpu().numpy()
+    model_energy = np.asarray(model.energy_keV, dtype=np.float64)
+    target = np.asarray(energy_keV, dtype=np.float64)
+    same = target.shape == model_energy.shape and np.allclose(target, model_energy, atol=1e-6)
+    if not same:
+        spectrum = resample_counts(spectrum, model_energy, target)
+    norm = float(spectrum.sum())
+    return spectrum * (float(total_counts) / norm) if norm > 0 else spectrum
+
+
+def marked_lines(
+    elements: Sequence[str], instrument: Any, energy_range_keV: tuple[float, float]
+) -> list[Any]:
+    """Element lines to mark on the plot: strong enough and inside the plotted range."""
+    from napari_xrfquant.physics import element_lines
+
+    low, high = energy_range_keV
+    return [
+        line
+        for line in element_lines(list(elements), instrument)
+        if low <= float(line.energy_keV) <= high
+        and float(line.relative_intensity) >= MIN_MARKED_INTENSITY
+    ]

@@ -1,0 +1,72 @@
+"""The Qt-free quantify job behind the GUI worker: progress, failures, GPU fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_xrfquant._napari import _jobs
+
+
+def drain(generator):
+    """Run a job generator to the end: (yielded events, returned outcome)."""
+    events = []
+    while True:
+        try:
+            events.append(next(generator))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+def fake_iter_quantify(fail_on: set[str], calls: list[str]):
+    """An iter_quantify stand-in: 3 chunks, fails on the devices in ``fail_on``."""
+
+    def run(data, energy_keV, model=None, device="auto", batch_size=None):
+        calls.append(device)
+        for done in (1, 2, 3):
+            if device in fail_on and done == 2:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            yield done, 3
+        return f"result on {device}"
+
+    return run
+
+
+def test_progress_passes_through_and_result_returns(monkeypatch) -> None:
+    import napari_xrfquant.inference as inference
+
+    calls: list[str] = []
+    monkeypatch.setattr(inference, "iter_quantify", fake_iter_quantify(set(), calls))
+    events, outcome = drain(_jobs.quantify_job(np.zeros((1, 2, 4)), None, None, "cpu"))
+    assert events == [_jobs.Progress(1, 3), _jobs.Progress(2, 3), _jobs.Progress(3, 3)]
+    assert outcome.result == "result on cpu" and outcome.error is None
+
+
+def test_gpu_out_of_memory_retries_on_cpu_with_a_notice(monkeypatch) -> None:
+    import napari_xrfquant.inference as inference
+
+    calls: list[str] = []
+    monkeypatch.setattr(inference, "iter_quantify", fake_iter_quantify({"cuda"}, calls))
+    events, outcome = drain(_jobs.quantify_job(np.zeros((1, 2, 4)), None, None, "cuda"))
+    assert calls == ["cuda", "cpu"]
+    notices = [e for e in events if isinstance(e, _jobs.Notice)]
+    assert len(notices) == 1 and "CPU" in notices[0].message
+    assert outcome.result == "result on cpu" and outcome.device == "cpu"
+
+
+def test_other_failures_come_back_as_outcome_errors(monkeypatch) -> None:
+    import napari_xrfquant.inference as inference
+
+    calls: list[str] = []
+    monkeypatch.setattr(inference, "iter_quantify", fake_iter_quantify({"cpu"}, calls))
+    _, outcome = drain(_jobs.quantify_job(np.zeros((1, 2, 4)), None, None, "cpu"))
+    assert calls == ["cpu"]  # no retry on the CPU itself
+    assert isinstance(outcome.error, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [("CUDA out of memory. Tried", True), ("shape mismatch", False)],
+)
+def test_is_out_of_memory(message, expected) -> None:
+    assert _jobs.is_out_of_memory(RuntimeError(message)) is expected

@@ -1,0 +1,303 @@
+"""The Train dock widget: refused settings, training with live curves, cancel, save, quantify.
+
+The physics checks are tested without Qt (their expected numbers are xraylib's
+tabulated edges and line energies); the end-to-end test trains a real 2-element
+model on the physics simulator for a few epochs and quantifies a simulated cube
+with it from the Quantify widget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import reference_instrument
+from napari_xrfquant.training.config import TrainingConfig
+
+PLUGIN = "napari-xrfquant"
+
+
+# -- the settings checks (no Qt) ----------------------------------------------
+def test_element_list_parsing():
+    from napari_xrfquant._napari.widgets.train_checks import parse_element_list
+
+    assert parse_element_list("fe, NI;cr  Au") == ["Fe", "Ni", "Cr", "Au"]
+    for text, reason in [("", "no elements"), ("Fe, Xx", "unknown element symbol 'Xx'"),
+                         ("C, Fe", "outside the supported range"), ("Fe Fe", "twice"),
+                         ("Pu", "outside the supported range")]:
+        with pytest.raises(XRFQuantError, match=reason):
+            parse_element_list(text)
+
+
+def test_beam_below_every_edge_is_refused():
+    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+
+    # Cu L3 edge 0.933 keV, Ni L3 0.855 keV (xraylib): a 0.8 keV beam excites nothing
+    inst = reference_instrument().replace(**{"beam.energies_keV": (0.8,)})
+    problems = settings_problems(TrainingConfig(elements=["Cu", "Ni"]), inst)
+    assert "below every absorption edge of Cu" in problems[0]
+    assert "Ni (lowest edge L3 0.85 keV)" in problems[0]
+
+
+def test_beam_below_the_k_edge_leaves_only_lines_outside_the_range():
+    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+
+    # 8 keV is below the Zn K edge (9.66 keV): only Zn L (1.01 keV) is excited,
+    # below the 1.2 keV start of the model input; Fe K (edge 7.11 keV) is fine.
+    inst = reference_instrument().replace(**{"beam.energies_keV": (8.0,)})
+    problems = settings_problems(TrainingConfig(elements=["Fe", "Zn"]), inst)
+    assert len(problems) == 1
+    assert "Zn La at 1.01 keV" in problems[0] and "Zn K edge, 9.66 keV" in problems[0]
+
+
+def test_calibration_must_cover_the_strongest_lines():
+    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+
+    # 1024 channels of 5 eV end at 5.1 keV: Fe Ka 6.40 keV is outside, Cr Ka 5.41 too
+    inst = reference_instrument().replace(**{"detector.gain_keV": 0.005})
+    problems = settings_problems(TrainingConfig(elements=["Fe", "Cr", "Ca"]), inst)
+    assert [p.split(" miss ")[1].split(" at ")[0] for p in problems] == ["Fe Ka", "Cr Ka"]
+    assert "1.20-5.12 keV" in problems[0]
+    reference = settings_problems(TrainingConfig(elements=["Au", "Ag", "Cu", "Ni", "Zn"]),
+                                  reference_instrument())
+    assert reference == []
+
+
+def test_strongest_line_follows_the_beam():
+    from napari_xrfquant._napari.widgets.train_checks import strongest_excited_line
+
+    assert strongest_excited_line("Ag", [30.0]).label == "Ag Ka"  # Ag K edge 25.5 keV
+    assert strongest_excited_line("Ag", [20.0]).label == "Ag La"
+    assert strongest_excited_line("Au", [30.0]).energy_keV == pytest.approx(9.71, abs=0.01)
+    assert strongest_excited_line("Fe", [0.5]) is None
+
+
+def test_non_positive_sizes_are_refused():
+    from napari_xrfquant._napari.widgets.train_checks import size_problems
+
+    problems = size_problems({"n_spectra": 0, "batch_size": -1, "epochs": 5, "lr": 0.0,
+                              "model.neurons": 0, "counts_min": 10.0, "counts_max": 5.0})
+    joined = "\n".join(problems)
+    for label in ("data set size", "batch size", "learning rate", "neurons per layer"):
+        assert f"{label} must be positive" in joined
+    assert "epochs" not in joined
+    assert size_problems({"counts_min": 10.0, "counts_max": 5.0}) == [
+        "counts range 10-5: the minimum exceeds the maximum"
+    ]
+
+
+# -- the widget ------------------------------------------------------------------
+@pytest.fixture
+def train_widget(make_napari_viewer):
+    from napari_xrfquant._napari.widgets.train_widget import TrainWidget
+
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget
+
+
+def test_widget_refuses_bad_settings_before_running(train_widget):
+    from napari.utils.notifications import notification_manager
+
+    _viewer, widget = train_widget
+    for elements, beam_keV, n_spectra, reason in [
+        ("", 30.0, 1000, "no elements"),
+        ("Fe, Qq", 30.0, 1000, "unknown element symbol 'Qq'"),
+        ("Cu, Zn", 0.5, 1000, "below every absorption edge"),
+        ("Cu, Zn", 30.0, 0, "data set size must be positive"),
+    ]:
+        widget.elements_edit.setText(elements)
+        widget.beam_spin.setValue(beam_keV)
+        widget.n_spectra_spin.setValue(n_spectra)
+        before = len(notification_manager.records)
+        assert widget.train() is None
+        assert widget.worker is None
+        assert reason in widget.problem_label.text()
+        assert len(notification_manager.records) > before
+        assert reason in notification_manager.records[-1].message
+    widget.elements_edit.setText("Cu, Zn")
+    widget.n_spectra_spin.setValue(1000)
+    widget.gain_spin.setValue(0.005)  # the channels end at 5.1 keV
+    assert widget.train() is None
+    assert "Cu Ka" in widget.problem_label.text() and "Zn Ka" in widget.problem_label.text()
+
+
+def test_settings_round_trip_through_toml_for_the_cli(train_widget, tmp_path):
+    from napari_xrfquant.training.config import load_config
+
+    _viewer, widget = train_widget
+    widget.elements_edit.setText("Fe, Ni, Cr")
+    widget.beam_spin.setValue(20.0)
+    widget.gain_spin.setValue(0.02)
+    widget.neurons_spin.setValue(120)
+    widget.model_combo.setCurrentText("cnn")
+    paths = widget.save_settings(tmp_path / "steel.toml")
+    with pytest.raises(FileExistsError):
+        widget.save_settings(tmp_path / "steel.toml")
+    config = load_config(paths[0])  # what `xrfquant train steel.toml` reads
+    assert config.elements == ["Fe", "Ni", "Cr"]
+    assert (config.model.type, config.model.neurons) == ("cnn", 120)
+    instrument = config.load_instrument()
+    assert instrument.beam.energies_keV == (20.0,)
+    assert instrument.detector.gain_keV == pytest.approx(0.02)
+    widget.elements_edit.setText("Au")
+    widget.load_settings(paths[0])
+    assert widget.elements_edit.text() == "Fe, Ni, Cr"
+    assert widget.beam_spin.value() == pytest.approx(20.0)
+
+
+def test_calibration_is_prefilled_from_a_cube_layer(make_napari_viewer, tmp_path):
+    from napari_xrfquant._napari.widgets.train_widget import TrainWidget
+    from napari_xrfquant.io import write_cxc_hdf5
+
+    energy_keV = -0.05 + 0.021 * np.arange(800)
+    path = write_cxc_hdf5(tmp_path / "cube.h5", np.ones((3, 4, 800), np.uint16), energy_keV)
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    widget = TrainWidget(viewer)
+    assert widget.gain_spin.value() == pytest.approx(0.021, abs=1e-5)
+    assert widget.offset_spin.value() == pytest.approx(-0.05, abs=1e-4)
+    assert widget.channels_spin.value() == 800
+
+
+def _simulated_cube(path, compositions, elements, counts):
+    """4 x 4 cube: left half composition 0, right half composition 1 (reference instrument)."""
+    from napari_xrfquant.io import write_cxc_hdf5
+    from napari_xrfquant.physics import simulate
+
+    inst = reference_instrument()
+    spectra = simulate(np.asarray(compositions, float), elements, inst, counts=counts, seed=7)
+    cube = np.empty((4, 4, spectra.shape[1]), np.uint32)
+    cube[:, :2] = spectra[0]
+    cube[:, 2:] = spectra[1]
+    return write_cxc_hdf5(path, cube, inst.energy_axis_keV())
+
+
+@pytest.mark.slow
+def test_train_cancel_save_and_quantify(train_widget, qtbot, tmp_path):
+    from napari_xrfquant._napari._registry import model_registry
+    from napari_xrfquant._napari.widgets.quantify import QuantifyWidget
+    from napari_xrfquant.models import load_model
+
+    viewer, widget = train_widget
+    elements = ["Cu", "Zn"]
+    truth = [[80.0, 20.0], [25.0, 75.0]]
+    viewer.open(_simulated_cube(tmp_path / "cuzn.h5", truth, elements, 1e5), plugin=PLUGIN)
+    widget.name_edit.setText("cuzn-test")
+    widget.elements_edit.setText("Cu, Zn")
+    widget.n_spectra_spin.setValue(2000)
+    widget.layers_spin.setValue(2)
+    widget.neurons_spin.setValue(64)
+    widget.lr_spin.setValue(0.003)
+    widget.batch_spin.setValue(128)
+    widget.epochs_spin.setValue(4)
+    widget.counts_min_spin.setValue(1000)
+
+    # 1. a short run: loss curves get one point per epoch, metrics fill the table
+    worker = widget.train()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    result = widget.result
+    assert result is not None and not result.cancelled
+    assert widget.loss_canvas.epochs == list(range(1, len(result.history) + 1))
+    assert len(widget.loss_canvas.val_loss) == len(result.history) >= 2
+    assert widget.metrics_table.rowCount() == len(elements) + 2
+    assert widget.metrics_table.item(0, 0) is not None
+    assert widget.registered_label in model_registry.labels()
+
+    # 2. a long run cancelled after its first epoch keeps the best checkpoint
+    widget.epochs_spin.setValue(200)
+    worker = widget.train()
+    with qtbot.waitSignal(worker.yielded, timeout=60_000,
+                          check_params_cb=lambda e: type(e).__name__ == "EpochEnd"):
+        pass
+    widget.cancel()
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    cancelled = widget.result
+    assert cancelled is not result and cancelled.cancelled
+    assert 1 <= len(cancelled.history) < 200
+    best = min(cancelled.history, key=lambda e: e.val_mae)
+    assert cancelled.best_epoch == best.epoch
+    assert "cancelled; kept epoch" in widget.status.text()
+
+    # 3. save the bundle; a second save asks before replacing it
+    target = tmp_path / "models" / "cuzn"
+    assert widget.save_model(target) == target
+    asked = []
+    widget.confirm_overwrite = lambda paths: asked.append(paths) or False
+    assert widget.save_model(target) is None and asked
+    loaded = load_model(target)
+    assert loaded.elements == elements
+    assert widget.registered_label == f"cuzn-test ({target})"
+
+    # 4. quantify the cube with it from the Quantify widget (listed without restart)
+    quantify = QuantifyWidget(viewer)
+    labels = [quantify.model_combo.itemText(i) for i in range(quantify.model_combo.count())]
+    assert widget.registered_label in labels
+    quantify.model_combo.setCurrentText(widget.registered_label)
+    quantify.device_combo.setCurrentText("cpu")
+    quantify.cube_combo.setCurrentText("cuzn")
+    worker = quantify.run()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        pass
+    cu = viewer.layers["Cu [wt%]"].data
+    zn = viewer.layers["Zn [wt%]"].data
+    assert cu.shape == (4, 4)
+    np.testing.assert_allclose(cu + zn, 100.0, atol=0.5)  # closure
+    # a few epochs on 1600 spectra: the two alloys must be told apart, roughly right
+    assert cu[:, :2].mean() - cu[:, 2:].mean() > 25.0
+    assert abs(cu[:, :2].mean() - 80.0) < 20.0 and abs(cu[:, 2:].mean() - 25.0) < 20.0
+
+
+@pytest.mark.slow
+def test_search_fills_the_trials_table_and_the_form(train_widget, qtbot):
+    _viewer, widget = train_widget
+    # settings the form lacks (steps per epoch: batch size 1 would take 240 steps) come
+    # from a loaded config, as from "Load settings..."
+    widget.set_config(TrainingConfig(elements=["Cu", "Zn"], n_spectra=300, epochs=2,
+                                     steps_per_epoch=3, eval_counts=[1e4]))
+    widget.neurons_spin.setValue(999)
+    worker = widget.search(2)
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    assert widget.trials_table.rowCount() == 2
+    best = widget.search_result.best
+    selected = widget.trials_table.selectionModel().selectedRows()
+    assert [int(widget.trials_table.item(r.row(), 0).text()) for r in selected] == [best.number]
+    assert widget.use_selected_trial()
+    assert widget.neurons_spin.value() == best.params["neurons"] != 999
+    assert widget.layers_spin.value() == best.params["hidden_layers"]
+    assert widget.batch_spin.value() == best.params["batch_size"]
+    assert widget.lr_spin.value() == pytest.approx(best.params["lr"], abs=1e-6)
+
+
+def test_loss_canvas_follows_the_viewer_theme(train_widget):
+    from matplotlib.colors import to_hex
+    from napari.utils.theme import get_theme
+
+    viewer, widget = train_widget
+    canvas = widget.loss_canvas
+    for theme in ("light", "dark"):
+        viewer.theme = theme
+        expected = to_hex(get_theme(theme).canvas.as_hex())
+        assert to_hex(canvas.figure.get_facecolor()) == expected
+    canvas.add_epoch(1, 2.0, 3.0)
+    canvas.add_epoch(2, 1.0, 1.5)
+    assert list(canvas.val_line.get_ydata()) == [3.0, 1.5]
+    assert canvas.axes.get_yscale() == "log"
+    canvas.add_epoch(3, -0.5, -0.2)  # a Gaussian NLL can go negative: no log axis then
+    assert canvas.axes.get_yscale() == "linear"
+
+
+def test_eta_format():
+    from napari_xrfquant._napari.widgets.train_widget import format_eta
+
+    assert format_eta(65.4) == "1:05"
+    assert format_eta(3 * 3600 + 7) == "3:00:07"
+    assert format_eta(-3) == "0:00"
