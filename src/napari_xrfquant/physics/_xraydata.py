@@ -202,12 +202,26 @@ def line_energy_keV(z: int, macro: int) -> float:
 def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
     """Line production cross section (cm^2/g) for photo-ionisation at ``energy_keV``.
 
-    ``CS_FluorLine_Kissel_Cascade``: Kissel partial photo-ionisation cross sections
-    of every shell, Coster-Kronig transitions and the full radiative and
-    non-radiative cascade of vacancies from deeper shells, fluorescence yield and
-    radiative rate. Zero below the edge or where xraylib lacks the line.
+    xraylib's ``CS_FluorLine_Kissel_Cascade`` model (Kissel partial
+    photo-ionisation cross sections of every shell, Coster-Kronig transitions and
+    the full radiative and non-radiative cascade of vacancies from deeper shells,
+    fluorescence yield and radiative rate), computed by :mod:`._cascade` with two
+    documented corrections for heavy elements' M lines: Coster-Kronig spectator
+    vacancies and the Z = 77-92 M2 fluorescence yields. Zero below the edge or
+    where xraylib lacks the line.
     """
-    return _safe(_xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
+    from napari_xrfquant.physics import _cascade
+
+    shell = _macro_shells().get(int(macro))
+    if shell is None or shell not in _cascade.SHELLS:
+        return _safe(_xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
+    return _cascade.line_cross_section(z, shell, int(macro), float(energy_keV))
+
+
+@functools.lru_cache(maxsize=1)
+def _macro_shells() -> dict[int, str]:
+    """xraylib line macro -> initial vacancy shell."""
+    return {t.macro: t.initial_shell for t in transition_macros()}
 
 
 def edge_energy_keV(z: int, shell: str) -> float:

@@ -4,8 +4,10 @@ Physics per spectrum (compositions as mass fractions ``W`` of shape ``(N, E)``):
 
 - primary fluorescence of every K, L1-L3 and M1-M5 line (Sherman equation), with
   xraylib's ``CS_FluorLine_Kissel_Cascade`` production cross sections (partial
-  photo-ionisation, Coster-Kronig, cascade, fluorescence yield, radiative rate),
-  summed over the beam energies;
+  photo-ionisation, Coster-Kronig, cascade, fluorescence yield, radiative rate)
+  as computed by :mod:`._cascade`, which adds the Coster-Kronig spectator
+  vacancies xraylib drops and replaces its Z = 77-92 M2 fluorescence yields
+  (heavy elements' M lines: +10 % for Au), summed over the beam energies;
 - secondary fluorescence of every line by every harder line of the sample and
   by the scattered beam (Rayleigh and Compton, emitted isotropically), with the
   analytic bulk formula (Shiraiwa and Fujino 1966) or de Boer's (1990)
