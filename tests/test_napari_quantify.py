@@ -212,6 +212,66 @@ def test_export_per_element_layout(widget_on_tiny, qtbot, tmp_path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def test_background_mask_blanks_weak_pixels_everywhere(widget_on_tiny, qtbot, tmp_path) -> None:
+    from napari_xrfquant import io
+
+    viewer, widget = widget_on_tiny
+    counts, _, _ = tiny_counts()
+    total = counts.sum(axis=-1, dtype=np.int64)  # independent of the reader's total layer
+    threshold = int(np.median(total))  # about half the pixels fall below it
+    weak = total < threshold
+    assert 0 < weak.sum() < weak.size
+    widget.mask_spin.setValue(threshold)
+    assert widget.mask_below_counts == threshold
+    run_to_end(qtbot, widget)
+
+    for element in ELEMENTS:
+        conc = viewer.layers[f"{element} [wt%]"]
+        sigma = viewer.layers[f"{element} ±1σ [wt%]"]
+        np.testing.assert_array_equal(np.isnan(conc.data), weak)
+        np.testing.assert_array_equal(np.isnan(sigma.data), weak)
+        assert conc.metadata["mask_below_counts"] == threshold
+    fit = viewer.layers["fit quality"]
+    assert np.isfinite(fit.data).all()  # fit quality keeps every pixel
+    assert fit.metadata["mask_below_counts"] == threshold
+
+    au = np.asarray(viewer.layers["Au [wt%]"].data, np.float64)
+    whole = {s.element: s for s in widget.statistics}
+    assert whole["Au"].n_pixels == int((~weak).sum())
+    assert whole["Au"].mean_wt_percent == pytest.approx(au[~weak].mean(), rel=1e-6)
+    assert whole["Au"].sd_wt_percent == pytest.approx(au[~weak].std(ddof=1), rel=1e-5)
+
+    written = widget.export(tmp_path / "out", layout="stack")
+    assert written
+    maps = io.read_element_maps(tmp_path / "out" / "tiny_wt_percent.tif")
+    np.testing.assert_array_equal(np.isnan(maps.maps[0]), weak)
+    assert maps.extra["mask_below_counts"] == threshold
+
+    # a new threshold re-masks the same result at once, without another run
+    assert widget.worker is None
+    widget.mask_spin.setValue(0)
+    assert np.isfinite(viewer.layers["Au [wt%]"].data).all()
+    assert viewer.layers["Au [wt%]"].metadata["mask_below_counts"] == 0
+    assert {s.element: s for s in widget.statistics}["Au"].n_pixels == weak.size
+
+
+def test_inspector_says_a_masked_pixel_has_no_composition(widget_on_tiny, qtbot) -> None:
+    from napari_xrfquant._napari.widgets.inspector import SpectrumInspector
+
+    viewer, widget = widget_on_tiny
+    counts, _, _ = tiny_counts()
+    total = counts.sum(axis=-1, dtype=np.int64)
+    widget.mask_spin.setValue(int(total.max()) + 1)  # every pixel is "background"
+    run_to_end(qtbot, widget)
+    inspector = SpectrumInspector(viewer)
+    shown = inspector.show_pixel(0, 0)
+    assert shown is not None and shown.composition is not None
+    assert shown.composition.masked
+    assert shown.reconstructed is None
+    np.testing.assert_array_equal(shown.measured, counts[0, 0])
+    assert "masked as background" in inspector.composition_label.text()
+
+
 def test_unusable_model_is_a_notification(widget_on_tiny, tmp_path) -> None:
     from napari.utils.notifications import notification_manager
 
@@ -255,6 +315,24 @@ def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbo
             predicted = float(np.nanmean(viewer.layers[f"{element} [wt%]"].data[mask]))
             expected = float(truth.wt_percent[mask, index].mean())
             assert abs(predicted - expected) < 1.0, (name, element, predicted, expected)
+
+    # the default background mask: air (truth label 0, scatter only) is NaN, the plate is not
+    au = np.asarray(viewer.layers["Au [wt%]"].data)
+    assert viewer.layers["Au [wt%]"].metadata["mask_below_counts"] == 200
+    assert np.isnan(au[truth.regions == 0]).all()
+    assert np.isfinite(au[truth.regions > 0]).all()
+    # the table over the truth regions: nan-aware, each region within 1 wt% of truth
+    widget.region_combo.setCurrentText("cxc_gold_sample truth regions")
+    table = {(s.region, s.element): s for s in widget.statistics}
+    for label, name in enumerate(truth.region_names):
+        mask = truth.regions == label
+        if label == 0 or not mask.any():
+            continue
+        for index, element in enumerate(truth.elements):
+            stat = table[(name, element)]
+            assert stat.n_pixels == int(mask.sum())
+            expected = float(truth.wt_percent[mask, index].mean())
+            assert abs(stat.mean_wt_percent - expected) < 1.0, (name, element, stat)
 
 
 def test_cube_outside_the_models_energy_range_is_a_notification(

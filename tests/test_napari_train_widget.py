@@ -71,6 +71,29 @@ def test_strongest_line_follows_the_beam():
     assert strongest_excited_line("Ag", [20.0]).label == "Ag La"
     assert strongest_excited_line("Au", [30.0]).energy_keV == pytest.approx(9.71, abs=0.01)
     assert strongest_excited_line("Fe", [0.5]) is None
+    # below the Au L3 edge (11.92 keV) only M lines: Au Ma1/Ma2 at 2.123/2.118 keV
+    au_m = strongest_excited_line("Au", [10.0])
+    assert au_m.label == "Au Ma"
+    assert au_m.energy_keV == pytest.approx(2.12, abs=0.01)
+
+
+def test_strongest_line_uses_the_simulators_corrected_cascade():
+    import xraylib
+
+    from napari_xrfquant._napari.widgets.train_checks import strongest_excited_line
+    from napari_xrfquant.physics import _xraydata as xd
+
+    # the Au Ma family is M5N7 + M5N6; its cross section must be the simulator's
+    # (cascade with Coster-Kronig spectator vacancies), not xraylib's MA1 alone
+    line = strongest_excited_line("Au", [10.0])
+    expected = sum(
+        xd.fluor_line_cs(79, getattr(xraylib, f"{name}_LINE"), 10.0) for name in ("M5N7", "M5N6")
+    )
+    assert line.cross_section_cm2_g == pytest.approx(expected, rel=1e-9)
+    # weighting two beam energies adds their cross sections with those weights
+    both = strongest_excited_line("Fe", [17.48, 19.6], [0.8, 0.2])
+    one = [strongest_excited_line("Fe", [e]).cross_section_cm2_g for e in (17.48, 19.6)]
+    assert both.cross_section_cm2_g == pytest.approx(0.8 * one[0] + 0.2 * one[1], rel=1e-9)
 
 
 def test_non_positive_sizes_are_refused():

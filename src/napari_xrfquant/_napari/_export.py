@@ -4,6 +4,12 @@ All files are first written into a hidden staging folder inside the target
 folder, then moved into place one rename each, so a failure part-way leaves no
 half-written or partial set behind, and an existing file is replaced only after
 ``confirm_overwrite`` agreed.
+
+Pixels masked as background (total counts below the Quantify widget's
+threshold) are NaN in the concentration and uncertainty TIFFs (float32 NaN,
+which Fiji leaves out of its measurements); the fit-quality TIFF keeps every
+pixel, and the CSV statistics are over the unmasked pixels. The threshold is stored
+in each TIFF's description (``extra["mask_below_counts"]``, 0 = no mask).
 """
 
 from __future__ import annotations
@@ -54,6 +60,9 @@ class QuantExport:
         Pixel size written into the TIFF resolution tags, or None.
     statistics
         Region statistics for the CSV (may be empty).
+    extra
+        Facts stored in each TIFF's description: ``model_id``, ``source_layer``
+        and ``mask_below_counts`` (background threshold in counts, 0 = none).
     """
 
     stem: str
@@ -63,6 +72,7 @@ class QuantExport:
     fit_quality: np.ndarray | None = None
     pixel_size_um: float | None = None
     statistics: list[RegionStatistics] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def safe_stem(name: str) -> str:
@@ -93,7 +103,13 @@ def collect_export(
         sigma = np.stack([np.asarray(by_element[e].data, dtype=np.float32) for e in elements])
     fit_layers = [lyr for lyr in found if layer_kind(lyr) == KIND_FIT_QUALITY]
     fit_quality = np.asarray(fit_layers[0].data, dtype=np.float32) if fit_layers else None
-    pixel_size = concentration[0].metadata.get("pixel_size_um")
+    first = concentration[0].metadata
+    pixel_size = first.get("pixel_size_um")
+    extra = {
+        "model_id": str(first.get("model_id") or ""),
+        "source_layer": source_layer,
+        "mask_below_counts": float(first.get("mask_below_counts") or 0.0),
+    }
     return QuantExport(
         stem=safe_stem(source_layer),
         elements=elements,
@@ -102,11 +118,17 @@ def collect_export(
         fit_quality=fit_quality,
         pixel_size_um=None if pixel_size is None else float(pixel_size),
         statistics=list(statistics),
+        extra=extra,
     )
 
 
 def _write_stack(
-    path: Path, maps: np.ndarray, names: Sequence[str], unit: str, pixel_size_um: float | None
+    path: Path,
+    maps: np.ndarray,
+    names: Sequence[str],
+    unit: str,
+    pixel_size_um: float | None,
+    extra: dict[str, Any] | None = None,
 ) -> list[Path]:
     from napari_xrfquant.io import write_element_maps
 
@@ -118,30 +140,32 @@ def _write_stack(
         pixel_size_um=pixel_size_um,
         layout="stack",
         overwrite=False,
+        extra=extra or None,
     )
     return [Path(p) for p in written]
 
 
 def _stage(export: QuantExport, staging: Path, layout: str) -> list[Path]:
     """Write every file of ``export`` into ``staging``; return their paths."""
-    stem, px = export.stem, export.pixel_size_um
+    stem, px, extra = export.stem, export.pixel_size_um, export.extra
     files: list[Path] = []
     if layout == "stack":
         files += _write_stack(staging / f"{stem}_wt_percent.tif", export.maps, export.elements,
-                              "wt%", px)
+                              "wt%", px, extra)
         if export.sigma is not None:
             files += _write_stack(staging / f"{stem}_sigma_wt_percent.tif", export.sigma,
-                                  export.elements, "wt%", px)
+                                  export.elements, "wt%", px, extra)
     else:
         for index, element in enumerate(export.elements):
             files += _write_stack(staging / f"{stem}_{element}_wt_percent.tif",
-                                  export.maps[index : index + 1], [element], "wt%", px)
+                                  export.maps[index : index + 1], [element], "wt%", px, extra)
             if export.sigma is not None:
                 files += _write_stack(staging / f"{stem}_{element}_sigma_wt_percent.tif",
-                                      export.sigma[index : index + 1], [element], "wt%", px)
+                                      export.sigma[index : index + 1], [element], "wt%", px,
+                                      extra)
     if export.fit_quality is not None:
         files += _write_stack(staging / f"{stem}_fit_quality.tif", export.fit_quality[None],
-                              ["fit quality"], "1", px)
+                              ["fit quality"], "1", px, extra)
     if export.statistics:
         files.append(write_statistics_csv(staging / f"{stem}_regions.csv", export.statistics))
     return files

@@ -15,8 +15,11 @@ Layer ``metadata["kind"]`` tells the plugin's layers apart:
 - ``"truth_regions"``: labels of the known regions of a simulated cube (CXC
   ``/truth/regions``), hidden, with ``region_names`` (index = label);
 - ``"concentration"``, ``"uncertainty"``, ``"fit_quality"``: maps from a
-  quantification, with ``unit``, ``element``, ``model_id`` and ``source_layer``
-  (the name of the cube layer they were computed from).
+  quantification, with ``unit``, ``element``, ``model_id``, ``source_layer``
+  (the name of the cube layer they were computed from) and
+  ``mask_below_counts`` (the background threshold in counts, 0 = no mask:
+  concentration and uncertainty are NaN where the cube's total counts are
+  below it; fit quality keeps its values).
 """
 
 from __future__ import annotations
@@ -323,8 +326,40 @@ def _total_counts_limits(total: np.ndarray) -> tuple[float, float]:
 
 
 # -- result layers ---------------------------------------------------------
+def background_mask(total_counts: Any, mask_below_counts: float) -> np.ndarray | None:
+    """Pixels too weak to quantify: total counts below ``mask_below_counts``.
+
+    Air around a sample gives only scattered beam (tens of counts for the CXC
+    sample, against thousands on metal); the network still returns a
+    composition there, which is noise. Masking those pixels keeps maps and
+    region statistics about the sample.
+
+    Parameters
+    ----------
+    total_counts
+        Counts per pixel ``(H, W)``.
+    mask_below_counts
+        Threshold in counts; 0 (or less) switches masking off.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Boolean ``(H, W)``, True where masked; None when masking is off.
+    """
+    threshold = float(mask_below_counts)
+    if not threshold > 0:
+        return None
+    counts = np.asarray(total_counts, dtype=np.float64)
+    # a pixel whose counts are unknown (NaN) cannot pass the threshold either
+    return ~(counts >= threshold)
+
+
 def result_layer_data(
-    result: Any, source_layer: str, frame: SpatialFrame = SpatialFrame()
+    result: Any,
+    source_layer: str,
+    frame: SpatialFrame = SpatialFrame(),
+    mask_below_counts: float = 0.0,
+    total_counts: Any = None,
 ) -> list[LayerData]:
     """Concentration, uncertainty and fit-quality layers from a quantification.
 
@@ -337,6 +372,13 @@ def result_layer_data(
         Name of the cube layer the result was computed from.
     frame
         Spatial frame of that cube, so the maps overlay it.
+    mask_below_counts
+        Background threshold (counts): concentration and uncertainty are NaN
+        where ``total_counts`` is below it; 0 switches masking off.
+    total_counts
+        Counts per pixel ``(H, W)`` compared with the threshold; None takes
+        ``result.total_counts`` (the counts the model read); without either
+        nothing is masked.
 
     Returns
     -------
@@ -344,6 +386,11 @@ def result_layer_data(
         One ``"<El> [wt%]"`` layer per element (additive, own colormap), one
         hidden ``"<El> ±1σ [wt%]"`` layer per element, and a hidden fit-quality
         layer when the result has one.
+
+    Raises
+    ------
+    ValueError
+        If the maps are not ``(H, W, E)`` or the counts do not match ``(H, W)``.
     """
     elements = [str(e) for e in result.elements]
     concentrations = np.asarray(result.concentrations, dtype=np.float32)
@@ -353,6 +400,18 @@ def result_layer_data(
             f"got {concentrations.shape}"
         )
     model_id = str(getattr(result, "model_id", "") or "")
+    threshold = max(float(mask_below_counts), 0.0)
+    mask = None
+    counts = total_counts if total_counts is not None else getattr(result, "total_counts", None)
+    if counts is None:
+        threshold = 0.0  # nothing to compare with: record honestly that nothing was masked
+    if threshold > 0:
+        mask = background_mask(counts, threshold)
+        if mask is not None and mask.shape != concentrations.shape[:2]:
+            raise ValueError(
+                f"total counts of shape {mask.shape} do not match maps of shape "
+                f"{concentrations.shape[:2]}"
+            )
     colormaps = element_colormaps(elements)
     layers: list[LayerData] = []
     common = {**frame.layer_kwargs(), "axis_labels": ("y", "x")}
@@ -365,10 +424,17 @@ def result_layer_data(
             "model_id": model_id,
             "source_layer": source_layer,
             "pixel_size_um": frame.pixel_size_um,
+            "mask_below_counts": threshold,
         }
 
+    def masked(values: np.ndarray) -> np.ndarray:
+        values = np.array(values, dtype=np.float32, order="C")  # a copy: the result stays whole
+        if mask is not None:
+            values[mask] = np.nan
+        return values
+
     for index, element in enumerate(elements):
-        values = np.ascontiguousarray(concentrations[..., index])
+        values = masked(concentrations[..., index])
         layers.append(
             (
                 values,
@@ -387,7 +453,7 @@ def result_layer_data(
     if uncertainty is not None:
         sigma = np.asarray(uncertainty, dtype=np.float32)
         for index, element in enumerate(elements):
-            values = np.ascontiguousarray(sigma[..., index])
+            values = masked(sigma[..., index])
             layers.append(
                 (
                     values,

@@ -35,6 +35,13 @@ class Composition:
     sigma_wt_percent: np.ndarray | None
     model_id: str
     source: str  # "layers" or "model"
+    #: Background threshold (counts) of the maps it was read from; 0 = none.
+    mask_below_counts: float = 0.0
+
+    @property
+    def masked(self) -> bool:
+        """True when the maps hold no value here (pixels masked as background)."""
+        return bool(np.all(np.isnan(np.asarray(self.wt_percent, dtype=np.float64))))
 
 
 @dataclass
@@ -103,7 +110,14 @@ def composition_from_layers(
     sigma = None
     if all(e in sig for e in elements):
         sigma = np.array([value(sig[e]) for e in elements])
-    return Composition(elements, wt, sigma, str(conc[0].metadata.get("model_id", "")), "layers")
+    return Composition(
+        elements,
+        wt,
+        sigma,
+        str(conc[0].metadata.get("model_id", "")),
+        "layers",
+        float(conc[0].metadata.get("mask_below_counts") or 0.0),
+    )
 
 
 def composition_from_model(

@@ -338,7 +338,8 @@ class SpectrumInspector(QWidget):
             try:
                 if composition is None and measured.sum() > 0:
                     composition = composition_from_model(measured, energy_keV, model)
-                if composition is not None:
+                # a pixel masked as background has no composition to simulate
+                if composition is not None and not composition.masked:
                     reconstructed = reconstructed_counts(
                         composition, model, energy_keV, float(measured.sum())
                     )
@@ -497,6 +498,10 @@ def _composition_html(spectrum: InspectedSpectrum) -> str:
     counts = f"{spectrum.measured.sum():,.0f} counts"
     if composition is None:
         return f"{spectrum.label}: {counts}; no composition (no model)"
+    if composition.masked:
+        threshold = composition.mask_below_counts
+        why = f"below {threshold:,.0f} counts" if threshold > 0 else "no value in the maps"
+        return f"{spectrum.label}: {counts}; masked as background ({why}), no composition"
     source = "maps" if composition.source == "layers" else "model on this spectrum"
     rows = []
     for i, element in enumerate(composition.elements):

@@ -6,6 +6,12 @@ The work runs in a napari ``thread_worker`` around
 the next chunk. Layers are added or replaced only in the worker's
 ``returned`` handler, on the main thread, for the cube layer the run started
 from; a cancelled or failed run adds nothing.
+
+Pixels whose total counts are below the "Mask below" threshold (air around
+the sample: scattered beam only) get NaN in the concentration and uncertainty
+maps, so they drop out of the picture, the statistics and the exported TIFFs.
+The widget keeps the unmasked result of the last run on each cube, so changing
+the threshold re-masks at once without quantifying again.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from qtpy.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -38,6 +45,7 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._export import LAYOUTS, collect_export, export_results
 from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify_job
 from napari_xrfquant._napari._layers import (
+    KIND_TOTAL,
     SpatialFrame,
     cube_layers,
     is_cube_layer,
@@ -45,6 +53,7 @@ from napari_xrfquant._napari._layers import (
     result_key,
     result_layer_data,
     result_layers,
+    total_counts_layer_name,
 )
 from napari_xrfquant._napari._regions import (
     Region,
@@ -63,6 +72,19 @@ WHOLE_MAP_ITEM = "whole map"
 #: Spectra per chunk in the GUI: ~20 progress steps for a 264 x 264 map and a
 #: Cancel that answers within a fraction of a second, at little cost in speed.
 GUI_BATCH_SPECTRA = 4096
+#: Table rows shown without scrolling (one region of the bundled 5-element model).
+TABLE_VISIBLE_ROWS = 5
+#: Default background threshold (total counts per pixel). The CXC sample's air
+#: pixels hold ~10-55 counts of scattered beam, its metal >2000; at 200 counts
+#: the model's 1-sigma is several wt%, too poor to show as a composition anyway.
+DEFAULT_MASK_BELOW_COUNTS = 200
+MASK_TOOLTIP = (
+    "Pixels with fewer counts in total (summed over the whole spectrum, as in the "
+    "'total counts' layer) get no composition: NaN in the wt% and ±1σ maps, left out "
+    "of the statistics and written as NaN in exports. Air around a sample gives only "
+    "scattered beam (a few tens of counts), from which the model returns noise. "
+    "Fit quality keeps every pixel. 0 = off."
+)
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
 _IN_PROGRESS_ACTIONS = ("adding", "changing", "removing")
 
@@ -108,6 +130,9 @@ class QuantifyWidget(QWidget):
         dialog by default, replaceable in tests.
     statistics
         The region statistics shown in the table.
+    last_results
+        The unmasked result of the last run on each cube layer (by name), kept
+        so a new background threshold re-masks the maps without a new run.
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
@@ -121,6 +146,8 @@ class QuantifyWidget(QWidget):
         self._progress_bar: Any = None
         self._run_source: str | None = None
         self._watched_region: Any = None
+        self._run_mask_below_counts = 0.0
+        self.last_results: dict[str, Any] = {}
         self.model_error = ""
         self._build()
         self._connect()
@@ -159,6 +186,17 @@ class QuantifyWidget(QWidget):
         device_row.addWidget(self.device_combo)
         device_row.addWidget(self.device_info, 1)
         form.addRow("Device", device_row)
+
+        self.mask_spin = QSpinBox()
+        self.mask_spin.setRange(0, 2_000_000_000)
+        self.mask_spin.setSingleStep(50)
+        self.mask_spin.setValue(DEFAULT_MASK_BELOW_COUNTS)
+        self.mask_spin.setSuffix(" counts")
+        self.mask_spin.setSpecialValueText("off")
+        self.mask_spin.setToolTip(MASK_TOOLTIP)
+        # re-mask once a number is complete, not at every digit typed
+        self.mask_spin.setKeyboardTracking(False)
+        form.addRow("Mask below", self.mask_spin)
         layout.addLayout(form)
 
         buttons = QHBoxLayout()
@@ -219,6 +257,7 @@ class QuantifyWidget(QWidget):
         self.model_browse.clicked.connect(self._browse_model)
         self.model_combo.currentTextChanged.connect(self._model_chosen)
         self.device_combo.currentTextChanged.connect(self._update_device_info)
+        self.mask_spin.valueChanged.connect(self._mask_changed)
         self.cube_combo.currentTextChanged.connect(lambda _t: self.update_statistics())
         self.region_combo.currentTextChanged.connect(self._region_chosen)
         self.export_browse.clicked.connect(self._browse_export_folder)
@@ -250,6 +289,9 @@ class QuantifyWidget(QWidget):
             layer.events.name.connect(self._layers_changed)
         self.refresh_cube_layers()
         self.refresh_region_layers()
+        present = {lyr.name for lyr in cube_layers(self.viewer.layers)}
+        for name in [n for n in self.last_results if n not in present]:
+            del self.last_results[name]  # the cube layer is gone (or renamed): free its maps
 
     def _active_changed(self, event: Any = None) -> None:
         if not _alive(self):
@@ -380,6 +422,7 @@ class QuantifyWidget(QWidget):
         energy_keV = np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
         n_spectra = int(np.prod(data.shape[:-1]))
         self._run_source = layer.name
+        self._run_mask_below_counts = self.mask_below_counts
         worker = create_worker(
             quantify_job,
             data,
@@ -435,7 +478,8 @@ class QuantifyWidget(QWidget):
         if layer is None:
             show_error(f"Quantify: the cube layer {source!r} was removed during the run")
             return
-        self.add_result_layers(result, layer)
+        self.last_results[source] = result
+        self.add_result_layers(result, layer, self._run_mask_below_counts)
         seconds = float(getattr(result, "seconds", 0.0))
         self.status.setText(
             f"{source}: {len(result.elements)} elements on {outcome.device} in {seconds:.2f} s"
@@ -462,15 +506,54 @@ class QuantifyWidget(QWidget):
         self.cancel_button.setEnabled(False)
         self.run_button.setEnabled(bool(cube_layers(self.viewer.layers)))
 
-    def add_result_layers(self, result: Any, cube_layer: Any) -> list[Any]:
+    # -- background mask ---------------------------------------------------
+    @property
+    def mask_below_counts(self) -> float:
+        """The background threshold in counts (0 = no mask)."""
+        return float(self.mask_spin.value())
+
+    def total_counts_of(self, cube_layer: Any) -> np.ndarray | None:
+        """Total counts ``(H, W)`` of a cube layer: its total-counts layer, else None."""
+        name = total_counts_layer_name(cube_layer.name)
+        for layer in self.viewer.layers:
+            metadata = getattr(layer, "metadata", None) or {}
+            if metadata.get("kind") == KIND_TOTAL and (
+                metadata.get("source_layer") == cube_layer.name or layer.name == name
+            ):
+                return np.asarray(layer.data)
+        return None
+
+    def _mask_changed(self, _value: int = 0) -> None:
+        """Re-mask the maps of the selected cube with the new threshold (no new run)."""
+        layer = self.selected_cube_layer()
+        if layer is None or self.worker is not None:
+            return
+        result = self.last_results.get(layer.name)
+        if result is None or not result_layers(self.viewer.layers, layer.name):
+            return
+        self.add_result_layers(result, layer, self.mask_below_counts)
+        self.update_statistics()
+
+    def add_result_layers(
+        self, result: Any, cube_layer: Any, mask_below_counts: float = 0.0
+    ) -> list[Any]:
         """Add (or replace) the concentration, sigma and fit-quality layers of a result.
 
         A run on the same cube layer replaces the data of existing result
         layers in place (keeping the user's colormap and contrast choices
         only where the element is unchanged) instead of adding duplicates.
+        Pixels with fewer than ``mask_below_counts`` total counts (from the
+        cube's total-counts layer, else the counts the model read) become NaN
+        in the concentration and uncertainty layers.
         """
         frame = SpatialFrame.from_layer(cube_layer)
-        new_layers = result_layer_data(result, cube_layer.name, frame)
+        total = self.total_counts_of(cube_layer)
+        expected_hw = tuple(np.shape(result.concentrations)[:2])
+        if total is not None and total.shape != expected_hw:
+            total = None
+        new_layers = result_layer_data(
+            result, cube_layer.name, frame, mask_below_counts, total_counts=total
+        )
         old = {result_key(lyr): lyr for lyr in result_layers(self.viewer.layers, cube_layer.name)}
         added = []
         for data, kwargs, layer_type in new_layers:
@@ -555,6 +638,22 @@ class QuantifyWidget(QWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(row, column, item)
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """Show one region of a five-element model without scrolling.
+
+        Measured on the filled table: napari's style sheet sets the row height.
+        """
+        shown = min(self.table.rowCount(), TABLE_VISIBLE_ROWS)
+        if shown == 0:
+            return
+        self.table.resizeRowsToContents()
+        rows_px = sum(self.table.rowHeight(row) for row in range(shown))
+        header_px = self.table.horizontalHeader().sizeHint().height()
+        # half a row spare: the viewport's margins under napari's style sheet
+        spare_px = self.table.rowHeight(0) // 2 + 2 * self.table.frameWidth()
+        self.table.setMinimumHeight(max(150, rows_px + header_px + spare_px))
 
     # -- export ------------------------------------------------------------
     def _browse_export_folder(self) -> None:

@@ -28,6 +28,9 @@ Z_MIN, Z_MAX = 11, 92
 #: Shells whose absorption edges decide what a beam can excite.
 _SHELLS = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
 
+#: Line families ranked by :func:`strongest_excited_line` (Siegbahn prefixes).
+_FAMILIES = ("Ka", "Kb", "La", "Lb", "Ma", "Mb")
+
 #: Line families a detector sees, with the shell whose vacancy emits them.
 _LINES = (
     ("Ka", "KA_LINE", "K"),
@@ -154,45 +157,60 @@ def _edge_keV(z: int, shell: str) -> float:
 def strongest_excited_line(
     element: str, beam_energies_keV: Sequence[float], beam_weights: Sequence[float] | None = None
 ) -> ExcitedLine | None:
-    """The line with the largest production cross section for this beam.
+    """The line family with the largest production cross section for this beam.
 
-    The cross section (xraylib ``CS_FluorLine_Kissel_Cascade``: photo-ionisation,
-    fluorescence yield, radiative rate and Coster-Kronig cascades) ranks the
-    lines; matrix absorption is ignored, which does not change which line of
-    one element is strongest except in rare edge coincidences.
+    Each family (Ka, Kb, La, Lb, Ma, Mb) sums the simulator's own line cross
+    sections (:func:`napari_xrfquant.physics._xraydata.fluor_line_cs`:
+    photo-ionisation, fluorescence yield, radiative rate and the vacancy cascade
+    with the simulator's corrections for heavy elements' M lines) over its
+    IUPAC transitions, so the check ranks lines exactly as the training data
+    will contain them. Matrix absorption is ignored, which does not change which
+    line of one element is strongest except in rare edge coincidences.
 
     Returns
     -------
     ExcitedLine or None
-        None when the beam lies below every absorption edge of ``element``.
+        None when the beam lies below every absorption edge of ``element``;
+        else the family with its cross-section-weighted mean energy.
     """
     import xraylib
 
+    from napari_xrfquant.physics import _xraydata as xd
+
     z = int(xraylib.SymbolToAtomicNumber(element))
     weights = list(beam_weights) if beam_weights is not None else [1.0] * len(beam_energies_keV)
-    best: ExcitedLine | None = None
-    for name, macro_name, shell in _LINES:
-        macro = getattr(xraylib, macro_name)
-        edge = _edge_keV(z, shell)
-        if edge <= 0:
+    lines: dict[str, tuple[str, float, float]] = {}  # iupac -> (family, keV, cm2/g)
+    combined = []
+    for transition in xd.transition_macros():
+        family = xd.SIEGBAHN.get(transition.iupac, transition.iupac)[:2]
+        if family not in _FAMILIES:
             continue
-        cross_section = 0.0
-        for energy, weight in zip(beam_energies_keV, weights, strict=True):
-            if energy <= edge:
-                continue
-            try:
-                cross_section += weight * float(
-                    xraylib.CS_FluorLine_Kissel_Cascade(z, macro, float(energy))
-                )
-            except ValueError:
-                continue
+        energy_keV = xd.line_energy_keV(z, transition.macro)
+        if energy_keV <= 0:
+            continue
+        cross_section = sum(
+            weight * xd.fluor_line_cs(z, transition.macro, float(beam_keV))
+            for beam_keV, weight in zip(beam_energies_keV, weights, strict=True)
+        )
         if cross_section <= 0:
             continue
-        if best is None or cross_section > best.cross_section_cm2_g:
-            best = ExcitedLine(
-                element, f"{element} {name}", float(xraylib.LineEnergy(z, macro)), cross_section
-            )
-    return best
+        if transition.parts:
+            combined.append((transition, family, energy_keV, cross_section))
+        else:
+            lines[transition.iupac] = (family, energy_keV, cross_section)
+    # as in the simulator: a combined macro (L3O45) only where none of its parts is tabulated
+    for transition, family, energy_keV, cross_section in combined:
+        if not any(part in lines for part in transition.parts):
+            lines[transition.iupac] = (family, energy_keV, cross_section)
+    families: dict[str, list[float]] = {}
+    for family, energy_keV, cross_section in lines.values():
+        total = families.setdefault(family, [0.0, 0.0])
+        total[0] += cross_section
+        total[1] += cross_section * energy_keV
+    if not families:
+        return None
+    name, (cross_section, moment) = max(families.items(), key=lambda item: item[1][0])
+    return ExcitedLine(element, f"{element} {name}", moment / cross_section, cross_section)
 
 
 def input_ranges_keV(config: TrainingConfig, instrument: Instrument) -> list[tuple[float, float]]:

@@ -1,0 +1,161 @@
+"""Time the napari side on the sample cube: open, Quantify through the widget, inspector clicks.
+
+Opens a napari viewer (hidden), reads ``sample_data/cxc_gold_sample.h5``
+through the plugin's reader, runs the Quantify widget on the CPU with the
+bundled model (or ``--model``) until its worker has finished and the layers
+exist, re-masks the background at another threshold, then clicks the Spectrum
+inspector on ``--clicks`` different plate pixels (after one first click that
+is reported apart) and prints the figures. A click is timed from the world
+position to the drawn plot: pixel read, composition from the maps, simulator
+spectrum, matplotlib draw.
+
+Usage (needs a display; a virtual one is fine)::
+
+    xvfb-run -a .venv/bin/python benchmarks/bench_napari.py [--clicks 20] [--model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+PLUGIN = "napari-xrfquant"
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "cxc_gold_sample.h5"
+
+
+def pump_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    """Run the Qt event loop until ``condition()`` holds (TimeoutError after ``timeout_s``)."""
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"gave up after {timeout_s:.0f} s")
+        QApplication.processEvents()
+        time.sleep(0.001)
+
+
+def flush_events(repeats: int = 3) -> None:
+    """Let Qt handle pending events (layer repaints, dock layout)."""
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(repeats):
+        QApplication.processEvents()
+
+
+def plate_pixels(viewer, cube_name: str, n: int, seed: int) -> list[tuple[int, int]]:
+    """``n`` distinct pixels on the sample plate (truth label > 0, else well-lit pixels)."""
+    truth = [
+        lyr for lyr in viewer.layers
+        if lyr.metadata.get("kind") == "truth_regions"
+        and lyr.metadata.get("source_layer") == cube_name
+    ]
+    if truth:
+        on_plate = np.asarray(truth[0].data) > 0
+    else:
+        total = next(lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "total_counts")
+        counts = np.asarray(total.data, dtype=np.float64)
+        on_plate = counts >= 0.1 * np.median(counts)
+    rows, cols = np.nonzero(on_plate)
+    chosen = np.random.default_rng(seed).choice(rows.size, size=n, replace=False)
+    return [(int(rows[i]), int(cols[i])) for i in chosen]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=20, help="timed clicks after the first")
+    parser.add_argument("--model", type=Path, default=None, help="model bundle (default: bundled)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not SAMPLE.is_file():
+        print(f"bench_napari: {SAMPLE} is missing", file=sys.stderr)
+        return 1
+
+    started = time.perf_counter()
+    import napari
+    import torch
+
+    viewer = napari.Viewer(show=False)
+    print(f"napari viewer up in {time.perf_counter() - started:.2f} s "
+          f"(napari {napari.__version__}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads)")
+
+    # -- reading the sample into layers ---------------------------------------
+    opens = []
+    for _ in range(2):  # the first open also imports the plugin's reader and h5py
+        for layer in list(viewer.layers):
+            viewer.layers.remove(layer)
+        t0 = time.perf_counter()
+        layers = viewer.open(SAMPLE, plugin=PLUGIN)
+        flush_events()
+        opens.append(time.perf_counter() - t0)
+    cube = layers[0]
+    print(f"read sample into {len(viewer.layers)} layers: first {opens[0]:.2f} s, "
+          f"again {opens[1]:.2f} s  (cube {cube.data.shape} C x H x W)")
+
+    # -- Quantify through the widget -------------------------------------------
+    _, quantify = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    _, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    if args.model is not None:
+        quantify.add_model(args.model)
+    quantify.device_combo.setCurrentText("cpu")
+    if quantify.load_selected_model(notify=False) is None:
+        print(f"bench_napari: no model ({quantify.model_error})", file=sys.stderr)
+        return 1
+    n_before = len(viewer.layers)
+    t0 = time.perf_counter()
+    worker = quantify.run()
+    if worker is None:
+        print("bench_napari: Quantify did not start", file=sys.stderr)
+        return 1
+    pump_until(lambda: quantify.worker is None, timeout_s=600)
+    wall_s = time.perf_counter() - t0
+    added = len(viewer.layers) - n_before
+    if added <= 0:
+        print(f"bench_napari: Quantify added no layers ({quantify.status.text()})",
+              file=sys.stderr)
+        return 1
+    result = quantify.last_results[cube.name]
+    n_pixels = int(np.prod(np.shape(result.concentrations)[:2]))
+    print(f"Quantify via widget: {wall_s:.2f} s until {added} layers exist "
+          f"(core quantify {result.seconds:.2f} s, {n_pixels / result.seconds:,.0f} spectra/s; "
+          f"GUI + layers {wall_s - result.seconds:.2f} s)")
+
+    t0 = time.perf_counter()
+    quantify.mask_spin.setValue(int(quantify.mask_spin.value()) + 100)
+    flush_events()
+    print(f"re-mask at a new threshold (no new run): {time.perf_counter() - t0:.3f} s")
+
+    # -- Spectrum inspector clicks -----------------------------------------------
+    warm = getattr(inspector, "warm_up_worker", None)
+    if warm is not None:
+        warm.join(timeout=120)  # a user looks at the maps before clicking
+    pixels = plate_pixels(viewer, cube.name, args.clicks + 1, args.seed)
+    times = []
+    for row, col in pixels:
+        world = cube.data_to_world((0, row, col))
+        t0 = time.perf_counter()
+        shown = inspector.pick_world(world)
+        inspector.canvas.draw()  # the plot the user sees, drawn now rather than when idle
+        flush_events(1)
+        times.append(time.perf_counter() - t0)
+        if shown is None or shown.label != f"pixel ({row}, {col})":
+            print(f"bench_napari: click on ({row}, {col}) showed {shown}", file=sys.stderr)
+            return 1
+    later = np.asarray(times[1:]) * 1e3
+    print(f"inspector click (pixel -> drawn plot): first {times[0] * 1e3:.0f} ms; "
+          f"next {later.size} on other pixels: median {np.median(later):.0f} ms, "
+          f"max {later.max():.0f} ms")
+    print(f"total {time.perf_counter() - started:.1f} s")
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
