@@ -34,7 +34,10 @@ def frame_counts(model, shape: tuple[int, int], counts_per_pixel: float, seed: i
         spectrum = np.full(len(model.energy_keV), 1.0 / len(model.energy_keV))
     rng = np.random.default_rng(seed)
     rate = spectrum / spectrum.sum() * counts_per_pixel
-    return rng.poisson(rate, size=(*shape, len(rate))).astype(np.uint16)
+    cube = np.empty((*shape, len(rate)), dtype=np.uint16)
+    for row in range(shape[0]):  # row by row: no int64 frame in memory
+        cube[row] = rng.poisson(rate, size=(shape[1], len(rate)))
+    return cube
 
 
 def main(argv: list[str] | None = None) -> int:
