@@ -121,6 +121,31 @@ def test_should_stop_cancels_with_best_so_far():
     assert result.cancelled and len(result.history) == 2
 
 
+def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
+    from napari_xrfquant.training import BatchProgress, trainer
+
+    # report after every step so the test does not depend on the machine's speed
+    monkeypatch.setattr(trainer, "BATCH_PROGRESS_INTERVAL_S", 0.0)
+    config = _config(n_spectra=2000, epochs=5, batch_size=32)
+    seen = []
+
+    def stop() -> bool:
+        # cancel in the middle of the second epoch
+        return any(isinstance(e, BatchProgress) and e.epoch == 2 and e.step >= 5 for e in seen)
+
+    result = train(
+        config,
+        progress=seen.append,
+        should_stop=stop,
+        generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS),
+    )
+    last = seen[-1]
+    assert isinstance(last, BatchProgress) and (last.epoch, last.step) == (2, 5)
+    assert last.steps > last.step
+    assert result.cancelled and len(result.history) == 1
+    assert result.model.predict is not None
+
+
 def test_cancel_before_first_epoch_is_an_error():
     config = _config(n_spectra=600)
     with pytest.raises(XRFQuantError, match="first epoch"):

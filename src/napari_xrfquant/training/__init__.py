@@ -3,8 +3,9 @@
 Public API (stable; the retraining widget and ``xrfquant train`` use it):
 
 - :class:`TrainingConfig` with :func:`load_config` / :func:`save_config` (TOML);
-- :func:`iter_train` (generator of :class:`SimulationProgress`, :class:`EpochEnd`,
-  :class:`TrainingFinished`; returns a :class:`TrainResult`) and :class:`Trainer`;
+- :func:`iter_train` (generator of :class:`SimulationProgress`, :class:`BatchProgress`,
+  :class:`EpochEnd`, :class:`TrainingFinished`; returns a :class:`TrainResult`) and
+  :class:`Trainer`;
 - :func:`train(config, progress=None, should_stop=None) <train>` -> :class:`TrainResult`,
   whose ``.save(directory)`` writes a model bundle and ``.metrics`` holds the test
   metrics per count level and element;
@@ -25,6 +26,7 @@ _LAZY = {
     "config_to_toml": "napari_xrfquant.training.config",
     "Trainer": "napari_xrfquant.training.trainer",
     "TrainResult": "napari_xrfquant.training.trainer",
+    "BatchProgress": "napari_xrfquant.training.trainer",
     "EpochEnd": "napari_xrfquant.training.trainer",
     "SimulationProgress": "napari_xrfquant.training.trainer",
     "TrainingFinished": "napari_xrfquant.training.trainer",

@@ -75,6 +75,8 @@ MIN_RELATIVE_GAIN = 1e-4
 DECODER_SET_SIZE = 50_000
 #: Gradient norm clip: keeps the first steps of the NLL stable.
 GRAD_CLIP_NORM = 10.0
+#: Wall time between BatchProgress events: the latency of a cancel inside an epoch.
+BATCH_PROGRESS_INTERVAL_S = 0.5
 #: Spectra per forward pass during evaluation.
 EVAL_BATCH = 8192
 
@@ -125,13 +127,27 @@ class EpochEnd:
 
 
 @dataclass
+class BatchProgress:
+    """Steps done within the running epoch.
+
+    Yielded about every :data:`BATCH_PROGRESS_INTERVAL_S` seconds of training so
+    that a consumer driving the generator (a GUI worker, :func:`train` with
+    ``should_stop``) can cancel within a second, not only at epoch ends.
+    """
+
+    epoch: int
+    step: int
+    steps: int
+
+
+@dataclass
 class TrainingFinished:
     """The run ended; ``result`` holds the best model, its calibration and metrics."""
 
     result: TrainResult
 
 
-TrainingEvent = SimulationProgress | EpochEnd | TrainingFinished
+TrainingEvent = SimulationProgress | BatchProgress | EpochEnd | TrainingFinished
 
 
 @dataclass
@@ -578,7 +594,11 @@ class Trainer:
             self.network.train()
             order = torch.randperm(n_train, generator=g_cpu)
             total_loss = total_decoder = 0.0
+            last_report = time.perf_counter()
             for step in range(steps):
+                if time.perf_counter() - last_report > BATCH_PROGRESS_INTERVAL_S:
+                    last_report = time.perf_counter()
+                    yield BatchProgress(epoch=epoch, step=step, steps=steps)
                 start = (step * batch) % n_train
                 index = order[start : start + batch]
                 if index.shape[0] < batch:  # wrap around when steps exceed one pass

@@ -56,8 +56,8 @@ def training_job(
     instrument
         The :class:`~napari_xrfquant.instrument.Instrument` to simulate.
     stop
-        Set it to cancel; the job stops after the current event (an epoch or a
-        block of simulated spectra) and returns the best model so far.
+        Set it to cancel; the job stops at the next event (half a second of
+        training, or a block of simulated spectra) and returns the best model so far.
     generator
         Spectrum generator; None for the physics simulator of ``instrument``.
     """

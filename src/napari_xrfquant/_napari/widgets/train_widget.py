@@ -666,10 +666,14 @@ class TrainWidget(QWidget):
         worker.start()
 
     def _on_train_event(self, event: Any) -> None:
-        from napari_xrfquant.training.trainer import EpochEnd, SimulationProgress
+        from napari_xrfquant.training.trainer import BatchProgress, EpochEnd, SimulationProgress
 
         if isinstance(event, SimulationProgress):
             self.status.setText(f"simulating spectra: {event.done}/{event.total}")
+        elif isinstance(event, BatchProgress):
+            self.status.setText(
+                f"epoch {event.epoch}/{self._run_epochs}: step {event.step}/{event.steps}"
+            )
         elif isinstance(event, EpochEnd):
             self._epoch_seconds.append(event.seconds)
             self.loss_canvas.add_epoch(event.epoch, event.train_loss, event.val_loss)
