@@ -205,11 +205,11 @@ def test_train_cancel_save_and_quantify(train_widget, qtbot, tmp_path):
     from napari_xrfquant.models import load_model
 
     viewer, widget = train_widget
-    elements = ["Cu", "Zn"]
+    elements = ["Au", "Ag"]
     truth = [[80.0, 20.0], [25.0, 75.0]]
-    viewer.open(_simulated_cube(tmp_path / "cuzn.h5", truth, elements, 1e5), plugin=PLUGIN)
-    widget.name_edit.setText("cuzn-test")
-    widget.elements_edit.setText("Cu, Zn")
+    viewer.open(_simulated_cube(tmp_path / "auag.h5", truth, elements, 1e5), plugin=PLUGIN)
+    widget.name_edit.setText("auag-test")
+    widget.elements_edit.setText("Au, Ag")
     widget.n_spectra_spin.setValue(2000)
     widget.layers_spin.setValue(2)
     widget.neurons_spin.setValue(64)
@@ -248,14 +248,14 @@ def test_train_cancel_save_and_quantify(train_widget, qtbot, tmp_path):
     assert "cancelled; kept epoch" in widget.status.text()
 
     # 3. save the bundle; a second save asks before replacing it
-    target = tmp_path / "models" / "cuzn"
+    target = tmp_path / "models" / "auag"
     assert widget.save_model(target) == target
     asked = []
     widget.confirm_overwrite = lambda paths: asked.append(paths) or False
     assert widget.save_model(target) is None and asked
     loaded = load_model(target)
     assert loaded.elements == elements
-    assert widget.registered_label == f"cuzn-test ({target})"
+    assert widget.registered_label == f"auag-test ({target})"
 
     # 4. quantify the cube with it from the Quantify widget (listed without restart)
     quantify = QuantifyWidget(viewer)
@@ -263,18 +263,38 @@ def test_train_cancel_save_and_quantify(train_widget, qtbot, tmp_path):
     assert widget.registered_label in labels
     quantify.model_combo.setCurrentText(widget.registered_label)
     quantify.device_combo.setCurrentText("cpu")
-    quantify.cube_combo.setCurrentText("cuzn")
+    quantify.cube_combo.setCurrentText("auag")
     worker = quantify.run()
     assert worker is not None
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         pass
-    cu = viewer.layers["Cu [wt%]"].data
-    zn = viewer.layers["Zn [wt%]"].data
-    assert cu.shape == (4, 4)
-    np.testing.assert_allclose(cu + zn, 100.0, atol=0.5)  # closure
+    au = viewer.layers["Au [wt%]"].data
+    ag = viewer.layers["Ag [wt%]"].data
+    assert au.shape == (4, 4)
+    np.testing.assert_allclose(au + ag, 100.0, atol=0.5)  # closure
     # a few epochs on 1600 spectra: the two alloys must be told apart, roughly right
-    assert cu[:, :2].mean() - cu[:, 2:].mean() > 25.0
-    assert abs(cu[:, :2].mean() - 80.0) < 20.0 and abs(cu[:, 2:].mean() - 25.0) < 20.0
+    assert au[:, :2].mean() - au[:, 2:].mean() > 25.0
+    assert abs(au[:, :2].mean() - 80.0) < 20.0 and abs(au[:, 2:].mean() - 25.0) < 20.0
+
+    # 5. and the sample cube: its ERM-EB508 block is a binary Au-Ag alloy (75.12 / 24.90)
+    from napari_xrfquant._napari._sample_data import sample_cube_path
+    from napari_xrfquant.io import read_truth
+
+    sample = sample_cube_path()
+    viewer.open(sample, plugin=PLUGIN)
+    quantify.cube_combo.setCurrentText(sample.stem)
+    worker = quantify.run()
+    assert worker is not None
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        pass
+    truth = read_truth(sample)
+    eb508 = truth.regions == truth.region_names.index("ERM-EB508 (yellow gold)")
+    sample_au = next(
+        layer.data for layer in viewer.layers
+        if layer.metadata.get("element") == "Au" and layer.metadata.get("kind") == "concentration"
+        and layer.data.shape == eb508.shape
+    )
+    assert abs(float(np.nanmean(sample_au[eb508])) - 75.12) < 20.0
 
 
 @pytest.mark.slow
