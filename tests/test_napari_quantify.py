@@ -358,3 +358,17 @@ def test_cube_outside_the_models_energy_range_is_a_notification(
     assert len(viewer.layers) == n_layers
     messages = [str(n.message) for n in notification_manager.records]
     assert any("low" in m and "keV" in m and "cannot quantify" in m for m in messages), messages
+
+
+def test_bundled_model_summary_states_its_test_mae():
+    """The Quantify widget's model line quotes the bundled model's measured test MAE."""
+    import json
+
+    from napari_xrfquant._napari._registry import test_mae_at_level
+    from napari_xrfquant.models import load_model
+
+    model = load_model()
+    level, mae = test_mae_at_level(model.metadata)
+    recorded = json.loads((model.path / "model.json").read_text())["metrics"]
+    assert level == "1e+04"
+    assert mae == recorded["test_nominal"]["levels"]["1e+04"]["mae_wt"]

@@ -208,17 +208,26 @@ def describe_model(model: Any) -> str:
 #: The count level whose test MAE describes a model best: 1e4 counts per
 #: spectrum is the upper end of the common case of the reference instrument.
 PREFERRED_LEVELS = ("1e+04", "1e+03", "noiseless")
+#: Where model.json keeps the simulated test set's figures, most trusted first.
+TEST_SET_KEYS = ("test", "test_nominal", "training_test")
 
 
 def test_mae_at_level(metadata: dict[str, Any]) -> tuple[str | None, float | None]:
     """The test MAE (wt%) at one count level of ``metrics["test"]["levels"]``.
 
     The trainer records the simulated test set per count level (``"noiseless"``,
-    ``"1e+03"``, ...), each with ``mae_wt``. Returns ``(level, mae)`` for the
-    first of :data:`PREFERRED_LEVELS` present (else any level), or ``(None, None)``.
+    ``"1e+03"``, ...), each with ``mae_wt``, under ``"test"``;
+    ``scripts/evaluate_bundled_model.py`` writes the same under ``"test_nominal"``
+    (and the trainer's figures under ``"training_test"``). Returns ``(level, mae)``
+    for the first of :data:`PREFERRED_LEVELS` present (else any level), or
+    ``(None, None)``.
     """
     metrics = metadata.get("metrics") or {}
-    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict):
+        return None, None
+    test = next(
+        (metrics[key] for key in TEST_SET_KEYS if isinstance(metrics.get(key), dict)), None
+    )
     levels = test.get("levels") if isinstance(test, dict) else None
     if not isinstance(levels, dict) or not levels:
         return None, None
