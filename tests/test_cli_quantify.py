@@ -51,6 +51,41 @@ def test_writes_maps_csv_and_preview(cube_file, tmp_path, capsys):
     assert "alloy.h5" in capsys.readouterr().out
 
 
+def test_background_pixels_are_masked(cube_file, tmp_path):
+    """Pixels below --mask-below counts are NaN in element and sigma maps, not in the CSV."""
+    from napari_xrfquant.io import read_cube
+
+    with read_cube(cube_file) as cube:
+        total = cube.total_counts()
+    # a threshold between the pixels' own totals: the dimmer half is background
+    threshold = float(np.median(total))
+    weak = total < threshold
+    assert weak.any() and (~weak).any()
+    out = tmp_path / "out"
+    argv = ["quantify", str(cube_file), "-o", str(out), "--quiet", "--device", "cpu",
+            "--mask-below", str(threshold)]
+    assert main(argv) == 0
+    maps = read_element_maps(out / "alloy_wt.tif")
+    assert np.isnan(maps.maps[:, weak]).all() and np.isfinite(maps.maps[:, ~weak]).all()
+    assert maps.extra["mask_below_counts"] == threshold
+    sigma = read_element_maps(out / "alloy_sigma.tif")
+    assert np.isnan(sigma.maps[:, weak]).all()
+    assert np.isfinite(tifffile.imread(out / "alloy_fit_quality.tif")).all()
+    with open(out / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert int(rows[0]["pixels"]) == int((~weak).sum())
+    assert float(rows[0]["mean_wt_percent"]) == pytest.approx(
+        np.mean(maps.maps[0][~weak]), rel=1e-4
+    )
+
+
+def test_negative_mask_threshold_is_refused(cube_file, tmp_path, capsys):
+    argv = ["quantify", str(cube_file), "-o", str(tmp_path / "o"), "--mask-below", "-5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--mask-below" in err and len(err.splitlines()) == 1
+
+
 def test_per_element_layout_and_overwrite(cube_file, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["quantify", str(cube_file), "-o", str(out), "--layout", "per-element", "--quiet"]

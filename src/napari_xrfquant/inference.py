@@ -28,7 +28,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,8 +100,78 @@ class QuantResult:
 
 
 # ---------------------------------------------------------------------------
+# background pixels
+# ---------------------------------------------------------------------------
+#: Default threshold (counts per pixel) below which a pixel is background: air
+#: around the sample gives only scattered beam (tens of counts on the CXC sample,
+#: against thousands on metal), and a composition fitted to it is noise.
+DEFAULT_MASK_BELOW_COUNTS = 200.0
+
+
+def background_mask(total_counts: Any, mask_below_counts: float) -> np.ndarray | None:
+    """Pixels too weak to quantify: total counts below ``mask_below_counts``.
+
+    The network returns a composition for any spectrum, including the few tens
+    of scattered counts of air beside the sample; masking those pixels keeps
+    maps and region statistics about the sample.
+
+    Parameters
+    ----------
+    total_counts
+        Counts per pixel, any shape.
+    mask_below_counts
+        Threshold in counts; 0 (or less) switches masking off.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Boolean array shaped like ``total_counts``, True where masked; None when
+        masking is off.
+    """
+    threshold = float(mask_below_counts)
+    if not threshold > 0:
+        return None
+    counts = np.asarray(total_counts, dtype=np.float64)
+    # a pixel whose counts are unknown (NaN) cannot pass the threshold either
+    return ~(counts >= threshold)
+
+
+def mask_background(result: QuantResult, mask: np.ndarray | None) -> QuantResult:
+    """A copy of ``result`` with NaN concentrations and uncertainties where ``mask``.
+
+    Fit quality keeps its values: it is what shows the masked pixels are not sample.
+
+    Parameters
+    ----------
+    result
+        The quantification of an image (or any batch of spectra).
+    mask
+        Boolean, shaped like ``result.fit_quality``; None returns ``result`` as is.
+
+    Returns
+    -------
+    QuantResult
+        The masked copy.
+    """
+    if mask is None:
+        return result
+    if mask.shape != result.fit_quality.shape:
+        raise XRFQuantError(
+            f"background mask of shape {mask.shape} does not match the result "
+            f"{result.fit_quality.shape}"
+        )
+    concentrations = result.concentrations.copy()
+    uncertainty = result.uncertainty.copy()
+    concentrations[mask] = np.nan
+    uncertainty[mask] = np.nan
+    return replace(result, concentrations=concentrations, uncertainty=uncertainty)
+
+
+# ---------------------------------------------------------------------------
 # energy grids and resampling
 # ---------------------------------------------------------------------------
+
+
 def channel_edges_keV(energy_keV: np.ndarray) -> np.ndarray:
     """Channel boundaries (keV) from channel-centre energies, shape ``(C + 1,)``.
 

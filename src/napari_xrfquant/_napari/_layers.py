@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_xrfquant.inference import background_mask
+
 KIND_CUBE = "xrf_cube"
 KIND_TOTAL = "total_counts"
 KIND_CONCENTRATION = "concentration"
@@ -326,34 +328,6 @@ def _total_counts_limits(total: np.ndarray) -> tuple[float, float]:
 
 
 # -- result layers ---------------------------------------------------------
-def background_mask(total_counts: Any, mask_below_counts: float) -> np.ndarray | None:
-    """Pixels too weak to quantify: total counts below ``mask_below_counts``.
-
-    Air around a sample gives only scattered beam (tens of counts for the CXC
-    sample, against thousands on metal); the network still returns a
-    composition there, which is noise. Masking those pixels keeps maps and
-    region statistics about the sample.
-
-    Parameters
-    ----------
-    total_counts
-        Counts per pixel ``(H, W)``.
-    mask_below_counts
-        Threshold in counts; 0 (or less) switches masking off.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        Boolean ``(H, W)``, True where masked; None when masking is off.
-    """
-    threshold = float(mask_below_counts)
-    if not threshold > 0:
-        return None
-    counts = np.asarray(total_counts, dtype=np.float64)
-    # a pixel whose counts are unknown (NaN) cannot pass the threshold either
-    return ~(counts >= threshold)
-
-
 def result_layer_data(
     result: Any,
     source_layer: str,

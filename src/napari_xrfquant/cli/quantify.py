@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="one multi-page TIFF per map kind, or one TIFF per element",
     )
     parser.add_argument("--batch-size", type=int, default=None, help="spectra per chunk")
+    parser.add_argument(
+        "--mask-below",
+        type=float,
+        default=None,
+        metavar="COUNTS",
+        help="pixels with fewer counts in total are background: NaN in the element and "
+        "sigma maps, left out of the summary (default 200; 0: no mask)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -194,6 +203,17 @@ def write_preview(path: Path, result: Any, title: str, overwrite: bool) -> Path:
     return path
 
 
+def mask_threshold(args: argparse.Namespace) -> float:
+    """The background threshold in counts: ``--mask-below``, else the shared default."""
+    from napari_xrfquant.inference import DEFAULT_MASK_BELOW_COUNTS
+
+    value = getattr(args, "mask_below", None)
+    threshold = DEFAULT_MASK_BELOW_COUNTS if value is None else float(value)
+    if not math.isfinite(threshold) or threshold < 0:
+        raise XRFQuantError(f"--mask-below must be 0 or a positive count, not {value}")
+    return threshold
+
+
 def quantify_file(
     path: Path,
     outdir: Path,
@@ -201,7 +221,7 @@ def quantify_file(
     args: argparse.Namespace,
 ) -> tuple[Any, list[Path]]:
     """Quantify one cube file and write its maps; return the result and the files written."""
-    from napari_xrfquant.inference import iter_quantify
+    from napari_xrfquant.inference import background_mask, iter_quantify, mask_background
     from napari_xrfquant.io import read_cube, write_element_maps
 
     cube = read_cube(path)
@@ -222,10 +242,13 @@ def quantify_file(
             break
     if result.concentrations.ndim != 3:
         raise XRFQuantError(f"{path}: expected an image cube (H, W, channels)")
+    threshold = mask_threshold(args)
+    if threshold > 0:
+        result = mask_background(result, background_mask(cube.total_counts(), threshold))
     metadata = cube.metadata if isinstance(cube.metadata, dict) else {}
     pixel_size = metadata.get("pixel_size_um")
     files = output_files(outdir, path.stem, args.layout, result.elements, args.preview)
-    extra = {"model_id": result.model_id, "source": path.name}
+    extra = {"model_id": result.model_id, "source": path.name, "mask_below_counts": threshold}
     written: list[Path] = []
     for kind, values, unit in (
         ("concentration", result.concentrations, "wt%"),
@@ -272,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
         raise XRFQuantError(f"several cubes are named {duplicates[0]!r}; their outputs would clash")
     if args.batch_size is not None and args.batch_size < 1:
         raise XRFQuantError(f"--batch-size must be positive, got {args.batch_size}")
+    mask_threshold(args)  # refuse a bad threshold before any work
     model = load_model(args.model)
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():

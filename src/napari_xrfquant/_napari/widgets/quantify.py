@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_xrfquant import inference
 from napari_xrfquant._napari._export import LAYOUTS, collect_export, export_results
 from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify_job
 from napari_xrfquant._napari._layers import (
@@ -74,10 +75,11 @@ WHOLE_MAP_ITEM = "whole map"
 GUI_BATCH_SPECTRA = 4096
 #: Table rows shown without scrolling (one region of the bundled 5-element model).
 TABLE_VISIBLE_ROWS = 5
-#: Default background threshold (total counts per pixel). The CXC sample's air
-#: pixels hold ~10-55 counts of scattered beam, its metal >2000; at 200 counts
-#: the model's 1-sigma is several wt%, too poor to show as a composition anyway.
-DEFAULT_MASK_BELOW_COUNTS = 200
+#: Default background threshold (total counts per pixel), shared with the CLI.
+#: The CXC sample's air pixels hold ~10-55 counts of scattered beam, its metal
+#: >2000; at 200 counts the model's 1-sigma is several wt%, too poor to show as a
+#: composition anyway.
+DEFAULT_MASK_BELOW_COUNTS = int(inference.DEFAULT_MASK_BELOW_COUNTS)
 MASK_TOOLTIP = (
     "Pixels with fewer counts in total (summed over the whole spectrum, as in the "
     "'total counts' layer) get no composition: NaN in the wt% and ±1σ maps, left out "
