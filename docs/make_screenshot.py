@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from napari_xrfquant._files import atomic_path
     from napari_xrfquant._napari.launch import build_viewer
     viewer, quantify, inspector = build_viewer(show=True)
-    viewer.window.resize(1700, 1000)
+    viewer.window.resize(1700, 1150)
     if not quantify.cube_combo.currentText():
         print("make_screenshot: no sample cube; see sample_data/", file=sys.stderr)
         return 1
