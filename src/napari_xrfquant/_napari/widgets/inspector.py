@@ -48,6 +48,7 @@ from napari_xrfquant._napari._spectrum import (
     marked_lines,
     reconstructed_counts,
 )
+from napari_xrfquant._napari._theme import is_dark, style_axes, theme_colours
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -391,7 +392,7 @@ class SpectrumInspector(QWidget):
         ax.set_ylabel("counts per channel")
         ax.set_title(spectrum.label, fontsize=9)
         ax.legend(loc="upper right", fontsize=8, frameon=False, labelcolor=colours["text"])
-        self._style_axes(colours)
+        style_axes(self.axes, colours)
         self.canvas.draw_idle()
         self.composition_label.setText(_composition_html(spectrum))
 
@@ -425,31 +426,13 @@ class SpectrumInspector(QWidget):
 
     # -- theme -------------------------------------------------------------
     def _theme_colours(self) -> dict[str, str]:
-        try:
-            from napari.utils.theme import get_theme
-
-            theme = get_theme(self.viewer.theme)
-            background = theme.canvas.as_hex()
-            text = theme.text.as_hex()
-            dark = _is_dark(background)
-        except Exception:
-            background, text, dark = "#262930", "#f0f1f2", True
+        colours = theme_colours(self.viewer)
+        dark = is_dark(colours["background"])
         return {
-            "background": background,
-            "text": text,
+            **colours,
             "measured": "#d0d0d0" if dark else "#303030",
             "reconstructed": "#ff7f0e",
         }
-
-    def _style_axes(self, colours: dict[str, str]) -> None:
-        ax = self.axes
-        ax.set_facecolor(colours["background"])
-        for spine in ax.spines.values():
-            spine.set_color(colours["text"])
-        ax.tick_params(colors=colours["text"], labelsize=8)
-        ax.xaxis.label.set_color(colours["text"])
-        ax.yaxis.label.set_color(colours["text"])
-        ax.title.set_color(colours["text"])
 
     def apply_theme(self) -> None:
         """Match the figure to napari's current theme and redraw."""
@@ -457,7 +440,7 @@ class SpectrumInspector(QWidget):
             return
         colours = self._theme_colours()
         self.figure.set_facecolor(colours["background"])
-        self._style_axes(colours)
+        style_axes(self.axes, colours)
         self.redraw()
 
 
@@ -468,13 +451,6 @@ def _alive(widget: QWidget) -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _is_dark(colour: str) -> bool:
-    from matplotlib.colors import to_rgb
-
-    r, g, b = to_rgb(colour)
-    return 0.299 * r + 0.587 * g + 0.114 * b < 0.5
 
 
 def _chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:

@@ -12,19 +12,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-#: Fallback colours when the napari theme cannot be read (napari's dark theme).
-_DARK = {"background": "#262930", "text": "#f0f1f2"}
-
-
-def theme_colours(viewer: Any) -> dict[str, str]:
-    """Background and text colours of the viewer's current napari theme."""
-    try:
-        from napari.utils.theme import get_theme
-
-        theme = get_theme(viewer.theme)
-        return {"background": theme.canvas.as_hex(), "text": theme.text.as_hex()}
-    except Exception:  # an unreadable theme falls back to napari's default
-        return dict(_DARK)
+from napari_xrfquant._napari._theme import style_axes, theme_colours
 
 
 class LossCanvas(FigureCanvasQTAgg):
@@ -94,15 +82,10 @@ class LossCanvas(FigureCanvasQTAgg):
 
     def apply_theme(self) -> None:
         """Match the figure to the viewer's theme."""
-        colours = theme_colours(self.viewer) if self.viewer is not None else dict(_DARK)
+        colours = theme_colours(self.viewer)
         self.figure.set_facecolor(colours["background"])
         ax = self.axes
-        ax.set_facecolor(colours["background"])
-        for spine in ax.spines.values():
-            spine.set_color(colours["text"])
-        ax.tick_params(colors=colours["text"], labelsize=8)
-        ax.xaxis.label.set_color(colours["text"])
-        ax.yaxis.label.set_color(colours["text"])
+        style_axes(ax, colours)
         legend = ax.legend(loc="upper right", fontsize=8, frameon=False)
         for text in legend.get_texts():
             text.set_color(colours["text"])
