@@ -13,8 +13,7 @@ fast when it scans plugins.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_xrfquant._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -30,13 +29,4 @@ _LAZY = {
 }
 
 __all__ = [*sorted(_LAZY), "__version__"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'napari_xrfquant' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, extra=("__version__",))

@@ -7,8 +7,7 @@ Names resolve lazily so that importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_xrfquant._lazy import lazy_exports
 
 _LAZY = {
     "load_model": "napari_xrfquant.models.bundle",
@@ -26,13 +25,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'napari_xrfquant.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

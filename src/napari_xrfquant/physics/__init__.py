@@ -10,8 +10,7 @@ torch and xraylib load when a name is first used, so importing the package is ch
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_xrfquant._lazy import lazy_exports
 
 _LAZY = {
     "simulate": "napari_xrfquant.physics.api",
@@ -23,13 +22,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'napari_xrfquant.physics' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

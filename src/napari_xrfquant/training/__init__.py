@@ -16,8 +16,7 @@ Names resolve lazily so that importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_xrfquant._lazy import lazy_exports
 
 _LAZY = {
     "TrainingConfig": "napari_xrfquant.training.config",
@@ -39,13 +38,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'napari_xrfquant.training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
