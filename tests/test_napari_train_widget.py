@@ -20,7 +20,7 @@ PLUGIN = "napari-xrfquant"
 
 # -- the settings checks (no Qt) ----------------------------------------------
 def test_element_list_parsing():
-    from napari_xrfquant._napari.widgets.train_checks import parse_element_list
+    from napari_xrfquant.training.checks import parse_element_list
 
     assert parse_element_list("fe, NI;cr  Au") == ["Fe", "Ni", "Cr", "Au"]
     for text, reason in [("", "no elements"), ("Fe, Xx", "unknown element symbol 'Xx'"),
@@ -31,7 +31,7 @@ def test_element_list_parsing():
 
 
 def test_beam_below_every_edge_is_refused():
-    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+    from napari_xrfquant.training.checks import settings_problems
 
     # Cu L3 edge 0.933 keV, Ni L3 0.855 keV (xraylib): a 0.8 keV beam excites nothing
     inst = reference_instrument().replace(**{"beam.energies_keV": (0.8,)})
@@ -41,7 +41,7 @@ def test_beam_below_every_edge_is_refused():
 
 
 def test_beam_below_the_k_edge_leaves_only_lines_outside_the_range():
-    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+    from napari_xrfquant.training.checks import settings_problems
 
     # 8 keV is below the Zn K edge (9.66 keV): only Zn L (1.01 keV) is excited,
     # below the 1.2 keV start of the model input; Fe K (edge 7.11 keV) is fine.
@@ -52,7 +52,7 @@ def test_beam_below_the_k_edge_leaves_only_lines_outside_the_range():
 
 
 def test_calibration_must_cover_the_strongest_lines():
-    from napari_xrfquant._napari.widgets.train_checks import settings_problems
+    from napari_xrfquant.training.checks import settings_problems
 
     # 1024 channels of 5 eV end at 5.1 keV: Fe Ka 6.40 keV is outside, Cr Ka 5.41 too
     inst = reference_instrument().replace(**{"detector.gain_keV": 0.005})
@@ -64,15 +64,24 @@ def test_calibration_must_cover_the_strongest_lines():
     assert reference == []
 
 
-def test_strongest_line_follows_the_beam():
-    from napari_xrfquant._napari.widgets.train_checks import strongest_excited_line
+def _beam(*energies_keV: float, weights: tuple[float, ...] | None = None):
+    beam = {"beam.energies_keV": energies_keV}
+    if weights is not None:
+        beam["beam.weights"] = weights
+    elif len(energies_keV) > 1:
+        beam["beam.weights"] = (1.0,) * len(energies_keV)
+    return reference_instrument().replace(**beam)
 
-    assert strongest_excited_line("Ag", [30.0]).label == "Ag Ka"  # Ag K edge 25.5 keV
-    assert strongest_excited_line("Ag", [20.0]).label == "Ag La"
-    assert strongest_excited_line("Au", [30.0]).energy_keV == pytest.approx(9.71, abs=0.01)
-    assert strongest_excited_line("Fe", [0.5]) is None
+
+def test_strongest_line_follows_the_beam():
+    from napari_xrfquant.physics import strongest_line
+
+    assert strongest_line("Ag", _beam(30.0)).label == "Ag Ka"  # Ag K edge 25.5 keV
+    assert strongest_line("Ag", _beam(20.0)).label == "Ag La"
+    assert strongest_line("Au", _beam(30.0)).energy_keV == pytest.approx(9.71, abs=0.01)
+    assert strongest_line("Fe", _beam(0.5)) is None
     # below the Au L3 edge (11.92 keV) only M lines: Au Ma1/Ma2 at 2.123/2.118 keV
-    au_m = strongest_excited_line("Au", [10.0])
+    au_m = strongest_line("Au", _beam(10.0))
     assert au_m.label == "Au Ma"
     assert au_m.energy_keV == pytest.approx(2.12, abs=0.01)
 
@@ -80,24 +89,24 @@ def test_strongest_line_follows_the_beam():
 def test_strongest_line_uses_the_simulators_corrected_cascade():
     import xraylib
 
-    from napari_xrfquant._napari.widgets.train_checks import strongest_excited_line
     from napari_xrfquant.physics import _xraydata as xd
+    from napari_xrfquant.physics import strongest_line
 
     # the Au Ma family is M5N7 + M5N6; its cross section must be the simulator's
     # (cascade with Coster-Kronig spectator vacancies), not xraylib's MA1 alone
-    line = strongest_excited_line("Au", [10.0])
+    line = strongest_line("Au", _beam(10.0))
     expected = sum(
         xd.fluor_line_cs(79, getattr(xraylib, f"{name}_LINE"), 10.0) for name in ("M5N7", "M5N6")
     )
     assert line.cross_section_cm2_g == pytest.approx(expected, rel=1e-9)
     # weighting two beam energies adds their cross sections with those weights
-    both = strongest_excited_line("Fe", [17.48, 19.6], [0.8, 0.2])
-    one = [strongest_excited_line("Fe", [e]).cross_section_cm2_g for e in (17.48, 19.6)]
+    both = strongest_line("Fe", _beam(17.48, 19.6, weights=(0.8, 0.2)))
+    one = [strongest_line("Fe", _beam(e)).cross_section_cm2_g for e in (17.48, 19.6)]
     assert both.cross_section_cm2_g == pytest.approx(0.8 * one[0] + 0.2 * one[1], rel=1e-9)
 
 
 def test_non_positive_sizes_are_refused():
-    from napari_xrfquant._napari.widgets.train_checks import size_problems
+    from napari_xrfquant.training.checks import size_problems
 
     problems = size_problems({"n_spectra": 0, "batch_size": -1, "epochs": 5, "lr": 0.0,
                               "model.neurons": 0, "counts_min": 10.0, "counts_max": 5.0})

@@ -42,7 +42,7 @@ def test_uncorrected_cascade_is_xraylib(z):
         if macro.initial_shell not in _cascade.SHELLS:
             continue
         for energy in energies:
-            expected = xd._safe(xraylib.CS_FluorLine_Kissel_Cascade, z, macro.macro, energy)
+            expected = xd.safe(xraylib.CS_FluorLine_Kissel_Cascade, z, macro.macro, energy)
             if expected <= 0:
                 continue
             ours = _cascade.line_cross_section(
@@ -60,7 +60,7 @@ def test_intra_m_lines_are_produced():
     table normalises the M2 branching ratios including them; fisx counts them.
     """
     cs = _cascade.line_cross_section(79, "M2", xraylib.M2M4_LINE, 30.0)
-    assert xd._safe(xraylib.CS_FluorLine_Kissel_Cascade, 79, xraylib.M2M4_LINE, 30.0) == 0.0
+    assert xd.safe(xraylib.CS_FluorLine_Kissel_Cascade, 79, xraylib.M2M4_LINE, 30.0) == 0.0
     assert cs > 0
     assert xraylib.RadRate(79, xraylib.M2M4_LINE) > 0.1
 

@@ -14,8 +14,11 @@ from napari_xrfquant._lazy import lazy_exports
 
 _LAZY = {
     "simulate": "napari_xrfquant.physics.api",
-    "element_lines": "napari_xrfquant.physics.api",
-    "Line": "napari_xrfquant.physics.api",
+    "element_lines": "napari_xrfquant.physics.lines",
+    "strongest_line": "napari_xrfquant.physics.lines",
+    "lowest_emitting_edge": "napari_xrfquant.physics.lines",
+    "parse_elements": "napari_xrfquant.physics.lines",
+    "Line": "napari_xrfquant.physics.lines",
     "SUM_TOLERANCE_WT_PERCENT": "napari_xrfquant.physics.api",
     "XRFSimulator": "napari_xrfquant.physics.simulator",
     "PARAMETER_NAMES": "napari_xrfquant.physics.simulator",

@@ -35,7 +35,7 @@ from importlib import resources
 
 import numpy as np
 
-from napari_xrfquant.physics import _xraydata as xd
+from napari_xrfquant.physics import _xraylib as xd
 
 #: Vacancy shells followed by the cascade, deepest first.
 SHELLS = ("K", "L1", "L2", "L3", "M1", "M2", "M3", "M4", "M5")
@@ -86,7 +86,7 @@ def spectator_fractions(z: int, origin: str, destination: str) -> dict[str, floa
 @functools.lru_cache(maxsize=1)
 def _auger_macros() -> tuple[tuple[str, str, str, int], ...]:
     """(origin, first final, second final, macro) of every xraylib Auger macro."""
-    xrl = xd._xrl()
+    xrl = xd.xrl()
     out = []
     for name in dir(xrl):
         match = _AUGER_NAME.fullmatch(name)
@@ -96,7 +96,7 @@ def _auger_macros() -> tuple[tuple[str, str, str, int], ...]:
 
 
 def _radiative_macro(initial: str, final: str) -> int | None:
-    macro = getattr(xd._xrl(), f"{initial}{final}_LINE", None)
+    macro = getattr(xd.xrl(), f"{initial}{final}_LINE", None)
     return None if macro is None else int(macro)
 
 
@@ -111,35 +111,35 @@ def transfer_matrix(z: int, spectators: bool = True) -> np.ndarray:
     distributed as in EADL97. Strictly upper triangular (vacancies only move
     outwards).
     """
-    xrl = xd._xrl()
+    xrl = xd.xrl()
     n = len(SHELLS)
     t = np.zeros((n, n))
     for origin in ("K", "L1", "L2", "L3"):
         i = _INDEX[origin]
         omega = xd.fluor_yield(z, origin)
-        auger_yield = xd._safe(xrl.AugerYield, z, xd._SHELL_INDEX[origin])
+        auger_yield = xd.safe(xrl.AugerYield, z, xd.SHELL_INDEX[origin])
         for k in range(i + 1, n):
             target = SHELLS[k]
             if target[0] == origin[0]:
                 continue  # same-shell transfers are Coster-Kronig, below
             macro = _radiative_macro(origin, target)
             if macro is not None:
-                t[i, k] += omega * xd._safe(xrl.RadRate, z, macro)
+                t[i, k] += omega * xd.safe(xrl.RadRate, z, macro)
         if auger_yield > 0:
             for auger_origin, first, second, macro in _auger_macros():
                 if auger_origin != origin:
                     continue
-                rate = xd._safe(xrl.AugerRate, z, macro)
+                rate = xd.safe(xrl.AugerRate, z, macro)
                 if rate <= 0:
                     continue
                 for final in (first, second):
                     if final in _INDEX and _INDEX[final] > i:
                         t[i, _INDEX[final]] += auger_yield * rate
     for origin, destination, name in _COSTER_KRONIG:
-        f = xd._safe(xrl.CosKronTransProb, z, int(getattr(xrl, name)))
+        f = xd.safe(xrl.CosKronTransProb, z, int(getattr(xrl, name)))
         if origin == "L1" and destination == "L3":
             # xraylib adds the radiative L1 -> L3 probability f'13 (no spectator)
-            t[_INDEX["L1"], _INDEX["L3"]] += xd._safe(xrl.CosKronTransProb, z, xrl.FLP13_TRANS)
+            t[_INDEX["L1"], _INDEX["L3"]] += xd.safe(xrl.CosKronTransProb, z, xrl.FLP13_TRANS)
         t[_INDEX[origin], _INDEX[destination]] += f
         if spectators and f > 0:
             for shell, fraction in spectator_fractions(z, origin, destination).items():
@@ -155,9 +155,9 @@ def shell_vacancies(z: int, energy_keV: float, spectators: bool = True) -> np.nd
     Photo-ionisation (Kissel partial cross sections, ``CS_Photo_Partial``) plus
     every transfer from deeper shells, in order K, L1, ..., M5.
     """
-    xrl = xd._xrl()
+    xrl = xd.xrl()
     direct = np.array(
-        [xd._safe(xrl.CS_Photo_Partial, z, xd._SHELL_INDEX[s], float(energy_keV)) for s in SHELLS]
+        [xd.safe(xrl.CS_Photo_Partial, z, xd.SHELL_INDEX[s], float(energy_keV)) for s in SHELLS]
     )
     t = transfer_matrix(z, spectators)
     vacancies = np.zeros(len(SHELLS))
@@ -192,4 +192,4 @@ def line_cross_section(
     if vacancies <= 0:
         return 0.0
     omega = fluorescence_yield(z, shell, corrected)
-    return float(vacancies * omega * xd._safe(xd._xrl().RadRate, z, macro))
+    return float(vacancies * omega * xd.safe(xd.xrl().RadRate, z, macro))

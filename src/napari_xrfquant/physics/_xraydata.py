@@ -10,13 +10,42 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from napari_xrfquant.errors import InstrumentError, SimulationError
+from napari_xrfquant.physics import _cascade
+
+# re-exported: the rest of the package reads the xraylib lookups through this module
+from napari_xrfquant.physics._xraylib import (
+    SHELL_INDEX as SHELL_INDEX,
+)
+from napari_xrfquant.physics._xraylib import (
+    TransitionMacro as TransitionMacro,
+)
+from napari_xrfquant.physics._xraylib import (
+    edge_energy_keV as edge_energy_keV,
+)
+from napari_xrfquant.physics._xraylib import (
+    fluor_yield as fluor_yield,
+)
+from napari_xrfquant.physics._xraylib import (
+    line_energy_keV as line_energy_keV,
+)
+from napari_xrfquant.physics._xraylib import (
+    macro_shells as macro_shells,
+)
+from napari_xrfquant.physics._xraylib import (
+    safe as safe,
+)
+from napari_xrfquant.physics._xraylib import (
+    transition_macros as transition_macros,
+)
+from napari_xrfquant.physics._xraylib import (
+    xrl as xrl,
+)
 
 #: Atomic numbers the simulator accepts (Na to U).
 Z_MIN, Z_MAX = 11, 92
@@ -80,67 +109,12 @@ SIEGBAHN = {
     "M5N7": "Ma1",
 }
 
-_SHELL_INDEX = {
-    name: i
-    for i, name in enumerate(
-        "K L1 L2 L3 M1 M2 M3 M4 M5 N1 N2 N3 N4 N5 N6 N7 O1 O2 O3 O4 O5 O6 O7 "
-        "P1 P2 P3 P4 P5 Q1 Q2 Q3".split()
-    )
-}
-
-
-def _xrl():
-    import xraylib
-
-    return xraylib
-
-
-@dataclass(frozen=True)
-class TransitionMacro:
-    """One radiative transition known to xraylib."""
-
-    iupac: str  #: e.g. "L3M5"
-    macro: int  #: xraylib line macro (negative integer)
-    initial_shell: str  #: vacancy shell, e.g. "L3"
-    parts: tuple[str, ...] = ()  #: for combined macros ("L3O45"): the single lines
-
-
-@functools.lru_cache(maxsize=1)
-def transition_macros() -> tuple[TransitionMacro, ...]:
-    """Every K, L1-L3 and M1-M5 radiative transition macro of xraylib.
-
-    Combined macros such as ``L3O45`` are listed with their parts; callers use a
-    combined macro only for elements where none of its parts is tabulated, so no
-    intensity is counted twice.
-    """
-    xrl = _xrl()
-    pattern = re.compile(r"(K|L[123]|M[1-5])([KLMNOPQ])(\d+)_LINE")
-    found = []
-    for name in dir(xrl):
-        match = pattern.fullmatch(name)
-        if match is None:
-            continue
-        initial, outer, digits = match.groups()
-        parts: tuple[str, ...] = ()
-        if len(digits) > 1:
-            parts = tuple(f"{initial}{outer}{d}" for d in digits)
-        found.append(
-            TransitionMacro(
-                iupac=f"{initial}{outer}{digits}",
-                macro=int(getattr(xrl, name)),
-                initial_shell=initial,
-                parts=parts,
-            )
-        )
-    return tuple(sorted(found, key=lambda t: -t.macro))
-
-
 def symbol_to_z(symbol: str) -> int:
     """Atomic number of an element symbol; raises :class:`SimulationError`."""
     text = str(symbol).strip()
     normalised = text[:1].upper() + text[1:].lower()
     try:
-        z = int(_xrl().SymbolToAtomicNumber(normalised))
+        z = int(xrl().SymbolToAtomicNumber(normalised))
     except ValueError:
         z = 0
     if z <= 0:
@@ -154,7 +128,7 @@ def symbol_to_z(symbol: str) -> int:
 
 def z_to_symbol(z: int) -> str:
     """Element symbol of atomic number ``z``."""
-    return str(_xrl().AtomicNumberToSymbol(int(z)))
+    return str(xrl().AtomicNumberToSymbol(int(z)))
 
 
 def parse_elements(elements: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -185,19 +159,6 @@ def parse_elements(elements: Sequence[str] | str) -> tuple[tuple[str, ...], tupl
     return symbols, zs
 
 
-def _safe(func, *args) -> float:
-    try:
-        return float(func(*args))
-    except ValueError:
-        return 0.0
-
-
-@functools.lru_cache(maxsize=200_000)
-def line_energy_keV(z: int, macro: int) -> float:
-    """``LineEnergy`` or 0 where xraylib has no such line."""
-    return _safe(_xrl().LineEnergy, z, macro)
-
-
 @functools.lru_cache(maxsize=500_000)
 def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
     """Line production cross section (cm^2/g) for photo-ionisation at ``energy_keV``.
@@ -210,62 +171,44 @@ def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
     vacancies and the Z = 77-92 M2 fluorescence yields. Zero below the edge or
     where xraylib lacks the line.
     """
-    from napari_xrfquant.physics import _cascade
-
-    shell = _macro_shells().get(int(macro))
+    shell = macro_shells().get(int(macro))
     if shell is None or shell not in _cascade.SHELLS:
-        return _safe(_xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
+        return safe(xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
     return _cascade.line_cross_section(z, shell, int(macro), float(energy_keV))
-
-
-@functools.lru_cache(maxsize=1)
-def _macro_shells() -> dict[int, str]:
-    """xraylib line macro -> initial vacancy shell."""
-    return {t.macro: t.initial_shell for t in transition_macros()}
-
-
-def edge_energy_keV(z: int, shell: str) -> float:
-    """Absorption edge (binding) energy of ``shell`` ("K", "L3", ...) in keV."""
-    return _safe(_xrl().EdgeEnergy, z, _SHELL_INDEX[shell])
-
-
-def fluor_yield(z: int, shell: str) -> float:
-    """Fluorescence yield of ``shell``."""
-    return _safe(_xrl().FluorYield, z, _SHELL_INDEX[shell])
 
 
 def _vectorise(func, z: int, energies_keV: np.ndarray) -> np.ndarray:
     flat = np.asarray(energies_keV, dtype=np.float64).ravel()
-    out = np.array([_safe(func, z, float(e)) for e in flat])
+    out = np.array([safe(func, z, float(e)) for e in flat])
     return out.reshape(np.shape(energies_keV))
 
 
 def cs_total(z: int, energies_keV: np.ndarray) -> np.ndarray:
     """Total mass attenuation coefficient (cm^2/g): photo + Rayleigh + Compton."""
-    return _vectorise(_xrl().CS_Total, z, energies_keV)
+    return _vectorise(xrl().CS_Total, z, energies_keV)
 
 
 def cs_photo(z: int, energies_keV: np.ndarray) -> np.ndarray:
     """Photo-absorption mass attenuation coefficient (cm^2/g)."""
-    return _vectorise(_xrl().CS_Photo, z, energies_keV)
+    return _vectorise(xrl().CS_Photo, z, energies_keV)
 
 
 def cs_rayleigh(z: int, energies_keV: np.ndarray) -> np.ndarray:
     """Rayleigh (coherent) scattering cross section (cm^2/g)."""
-    return _vectorise(_xrl().CS_Rayl, z, energies_keV)
+    return _vectorise(xrl().CS_Rayl, z, energies_keV)
 
 
 def cs_compton(z: int, energies_keV: np.ndarray) -> np.ndarray:
     """Compton (incoherent) scattering cross section (cm^2/g)."""
-    return _vectorise(_xrl().CS_Compt, z, energies_keV)
+    return _vectorise(xrl().CS_Compt, z, energies_keV)
 
 
 def cs_photo_k_fraction(z: int, energies_keV: np.ndarray) -> np.ndarray:
     """Fraction of photo-absorptions that ionise the K shell (0 below the K edge)."""
-    xrl = _xrl()
+    lib = xrl()
     energies = np.asarray(energies_keV, dtype=np.float64)
     k_part = np.array(
-        [_safe(xrl.CS_Photo_Partial, z, xrl.K_SHELL, float(e)) for e in energies.ravel()]
+        [safe(lib.CS_Photo_Partial, z, lib.K_SHELL, float(e)) for e in energies.ravel()]
     ).reshape(energies.shape)
     total = cs_photo(z, energies)
     return np.divide(k_part, total, out=np.zeros_like(total), where=total > 0)
@@ -303,12 +246,12 @@ def material(name: str) -> Material:
     InstrumentError
         If ``name`` is neither a NIST compound nor a formula xraylib can parse.
     """
-    xrl = _xrl()
+    lib = xrl()
     try:
-        data = xrl.GetCompoundDataNISTByName(name)
+        data = lib.GetCompoundDataNISTByName(name)
     except ValueError:
         try:
-            data = xrl.CompoundParser(name)
+            data = lib.CompoundParser(name)
         except ValueError:
             raise InstrumentError(
                 f"material {name!r} is neither an xraylib NIST compound nor a chemical formula"
@@ -334,17 +277,17 @@ def dcs_scatter_sr(
     (``DCSP_Rayl`` / ``DCSP_Compt``); the rest is unpolarised (``DCS_Rayl`` /
     ``DCS_Compt``).
     """
-    xrl = _xrl()
+    lib = xrl()
     polarised, unpolarised = {
-        "rayleigh": (xrl.DCSP_Rayl, xrl.DCS_Rayl),
-        "compton": (xrl.DCSP_Compt, xrl.DCS_Compt),
+        "rayleigh": (lib.DCSP_Rayl, lib.DCS_Rayl),
+        "compton": (lib.DCSP_Compt, lib.DCS_Compt),
     }[kind]
     thetas = np.asarray(theta_rad, dtype=np.float64).ravel()
     phis = np.asarray(phi_rad, dtype=np.float64).ravel()
     out = np.empty_like(thetas)
     for k, (theta, phi) in enumerate(zip(thetas, phis, strict=False)):
-        pol = _safe(polarised, z, energy_keV, float(theta), float(phi)) if polarisation > 0 else 0.0
-        unpol = _safe(unpolarised, z, energy_keV, float(theta)) if polarisation < 1 else 0.0
+        pol = safe(polarised, z, energy_keV, float(theta), float(phi)) if polarisation > 0 else 0.0
+        unpol = safe(unpolarised, z, energy_keV, float(theta)) if polarisation < 1 else 0.0
         out[k] = polarisation * pol + (1.0 - polarisation) * unpol
     return out.reshape(np.shape(theta_rad))
 
@@ -356,16 +299,16 @@ def compton_shells(z: int) -> tuple[tuple[float, np.ndarray], ...]:
     Uses xraylib's ``ComptonProfile_Partial`` (Biggs et al. Hartree-Fock
     profiles), one entry per occupied shell.
     """
-    xrl = _xrl()
+    lib = xrl()
     shells = []
-    for shell in range(len(_SHELL_INDEX)):
+    for shell in range(len(SHELL_INDEX)):
         try:
-            xrl.ComptonProfile_Partial(z, shell, 0.0)
+            lib.ComptonProfile_Partial(z, shell, 0.0)
         except ValueError:
             continue
-        binding = _safe(xrl.EdgeEnergy, z, shell)
+        binding = safe(lib.EdgeEnergy, z, shell)
         profile = np.array(
-            [_safe(xrl.ComptonProfile_Partial, z, shell, float(p)) for p in PZ_GRID_AU]
+            [safe(lib.ComptonProfile_Partial, z, shell, float(p)) for p in PZ_GRID_AU]
         )
         shells.append((binding, profile))
     return tuple(shells)
@@ -400,14 +343,14 @@ def k_escape_lines(z: int) -> tuple[tuple[float, float], ...]:
     K-alpha (KL2+KL3) and K-beta (KM2+KM3) are each one escape line at their
     rate-weighted mean energy.
     """
-    xrl = _xrl()
-    groups = ((xrl.KL2_LINE, xrl.KL3_LINE), (xrl.KM2_LINE, xrl.KM3_LINE))
-    rates = [sum(_safe(xrl.RadRate, z, m) for m in g) for g in groups]
+    lib = xrl()
+    groups = ((lib.KL2_LINE, lib.KL3_LINE), (lib.KM2_LINE, lib.KM3_LINE))
+    rates = [sum(safe(lib.RadRate, z, m) for m in g) for g in groups]
     total = sum(rates)
     lines = []
     for group, rate in zip(groups, rates, strict=False):
         if rate <= 0:
             continue
-        energy = sum(_safe(xrl.RadRate, z, m) * _safe(xrl.LineEnergy, z, m) for m in group) / rate
+        energy = sum(safe(lib.RadRate, z, m) * safe(lib.LineEnergy, z, m) for m in group) / rate
         lines.append((energy, rate / total))
     return tuple(lines)

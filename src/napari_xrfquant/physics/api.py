@@ -1,11 +1,10 @@
-"""Public functions: :func:`simulate` and :func:`element_lines`."""
+"""Public function :func:`simulate`: spectra of bulk samples, numpy or torch."""
 
 from __future__ import annotations
 
 import functools
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,101 +16,6 @@ from napari_xrfquant.physics import _xraydata as xd
 #: Compositions whose sum differs from 100 wt% by more than this are normalised
 #: with a warning; closer ones are normalised silently (rounding in tables).
 SUM_TOLERANCE_WT_PERCENT = 0.5
-
-#: Line families shown as plot markers, and the Siegbahn names they gather.
-_FAMILIES = ("Ka", "Kb", "La", "Lb", "Lg", "Ll", "Ln", "Ma", "Mb", "Mg", "Mz")
-
-
-@dataclass(frozen=True)
-class Line:
-    """An emission line (family) for plot markers and labels.
-
-    Attributes
-    ----------
-    element
-        Element symbol, e.g. "Au".
-    label
-        e.g. "Au La" (a = alpha, b = beta, g = gamma, l = ell, n = eta, z = zeta).
-    energy_keV
-        Intensity-weighted mean energy of the family's lines.
-    relative_intensity
-        Detected intensity relative to the element's strongest family, for the
-        pure element at the instrument's beam (detector efficiency included).
-    """
-
-    element: str
-    label: str
-    energy_keV: float
-    relative_intensity: float
-
-
-def _family(siegbahn: str) -> str | None:
-    if len(siegbahn) >= 2 and siegbahn[:2] in _FAMILIES:
-        return siegbahn[:2]
-    return None
-
-
-def element_lines(
-    elements: Sequence[str] | str,
-    instrument: Instrument | None = None,
-    min_relative_intensity: float = 0.01,
-) -> list[Line]:
-    """Emission-line families of ``elements`` excited by the instrument's beam.
-
-    Parameters
-    ----------
-    elements
-        Element symbols (or a comma-separated string).
-    instrument
-        Set-up; None for the reference instrument.
-    min_relative_intensity
-        Families weaker than this (relative to the element's strongest) are left out.
-
-    Returns
-    -------
-    list of Line
-        Sorted by element (input order), then energy.
-
-    Raises
-    ------
-    SimulationError
-        For unknown symbols or a beam that excites none of the elements.
-    """
-    from napari_xrfquant.physics import tables as tb
-
-    inst = instrument if instrument is not None else reference_instrument()
-    symbols, zs = xd.parse_elements(elements)
-    beam = np.asarray(inst.beam.energies_keV, dtype=np.float64)
-    weights = np.asarray(inst.beam.weights, dtype=np.float64)
-    weights = weights / weights.sum()
-    tb.check_beam_excites(symbols, zs, beam)
-    out: list[Line] = []
-    for index, (symbol, z) in enumerate(zip(symbols, zs, strict=False)):
-        lines = tb._lines_of_element(z, index, beam)
-        if not lines:
-            continue
-        energies = np.array([ln.energy_keV for ln, _ in lines])
-        production = np.array([float(cs @ weights) for _, cs in lines])
-        detected = production * tb.detector_efficiency(inst, energies)
-        families: dict[str, list[float]] = {}
-        for (line, _), e, value in zip(lines, energies, detected, strict=False):
-            name = _family(line.siegbahn)
-            if name is None:
-                continue
-            acc = families.setdefault(name, [0.0, 0.0])
-            acc[0] += value
-            acc[1] += value * e
-        if not families:
-            continue
-        strongest = max(v[0] for v in families.values())
-        items = [
-            Line(symbol, f"{symbol} {name}", float(v[1] / v[0]), float(v[0] / strongest))
-            for name, v in families.items()
-            if strongest > 0 and v[0] >= min_relative_intensity * strongest
-        ]
-        out.extend(sorted(items, key=lambda ln: ln.energy_keV))
-    return out
-
 
 @functools.lru_cache(maxsize=16)
 def _cached_simulator(elements: tuple[str, ...], instrument: Instrument, dtype: Any, device: str):

@@ -94,10 +94,15 @@ class PhysicsTables:
 # ---------------------------------------------------------------------------
 # fluorescence lines
 # ---------------------------------------------------------------------------
-def _lines_of_element(
+def lines_of_element(
     z: int, element_index: int, beam_keV: np.ndarray
 ) -> list[tuple[FluorescenceLine, np.ndarray]]:
-    """Lines of element ``z`` excited by the beam, with cross sections (B,)."""
+    """Lines of element ``z`` excited by the beam, with their production cross sections.
+
+    Returns ``(line, cross_section (B,))`` pairs, cm^2/g at each beam energy; a
+    combined xraylib macro (L3O45) only where none of its single lines is tabulated,
+    and lines weaker than :data:`LINE_RELATIVE_THRESHOLD` of the strongest dropped.
+    """
     symbol = xd.z_to_symbol(z)
     candidates: list[tuple[xd.TransitionMacro, float, np.ndarray]] = []
     single: dict[str, bool] = {}
@@ -319,7 +324,7 @@ def build_tables(
     line_list: list[FluorescenceLine] = []
     line_cs: list[np.ndarray] = []
     for index, z in enumerate(zs):
-        for line, cs in _lines_of_element(z, index, beam_keV):
+        for line, cs in lines_of_element(z, index, beam_keV):
             line_list.append(line)
             line_cs.append(cs)
     n_lines = len(line_list)

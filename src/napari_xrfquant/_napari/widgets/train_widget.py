@@ -4,7 +4,7 @@ The form holds the elements, the instrument (beam, angles, detector,
 calibration, resolution, counts range; loadable from and savable to an
 instrument file, calibration prefilled from a cube layer), the data set and
 the network. "Simulate + Train" checks the settings first
-(:mod:`.train_checks`: the reason is shown in the widget and as a
+(:mod:`napari_xrfquant.training.checks`: the reason is shown in the widget and as a
 notification), then runs :func:`.train_jobs.training_job` in a napari
 ``thread_worker``: a progress bar with epoch and ETA, live loss curves
 (:class:`.train_plot.LossCanvas`) and Cancel, which keeps the best checkpoint
@@ -55,7 +55,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._layers import cube_layers, linear_energy_calibration
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari.widgets.train_checks import (
+from napari_xrfquant.training.checks import (
     parse_element_list,
     physics_problems,
     size_problems,
