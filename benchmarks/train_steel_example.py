@@ -33,7 +33,7 @@ def main() -> int:
 
     from napari_xrfquant.cli.train import format_event
     from napari_xrfquant.training.config import load_config
-    from napari_xrfquant.training.trainer import train
+    from napari_xrfquant.training.loop import train
 
     torch.set_num_threads(args.threads)
     config = load_config(args.config)

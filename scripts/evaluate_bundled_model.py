@@ -30,8 +30,8 @@ import torch
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant.models.bundle import load_model, update_metadata
 from napari_xrfquant.training.config import JitterConfig
-from napari_xrfquant.training.data import SimulatorSpectra, sample_compositions, simulate_set
-from napari_xrfquant.training.trainer import evaluate_model
+from napari_xrfquant.training.datasets import SimulatorSpectra, sample_compositions, simulate_set
+from napari_xrfquant.training.evaluation import evaluate_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
+from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.config import TrainingConfig
-from napari_xrfquant.training.trainer import EpochEnd, SimulationProgress, Trainer
+from napari_xrfquant.training.loop import EpochEnd, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "src" / "napari_xrfquant" / "models" / "bundled"
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     sized = False
     for event in events:
         now = time.perf_counter()
-        if isinstance(event, SimulationProgress):
+        if isinstance(event, Progress) and event.epoch is None:
             print(f"[{now - started:7.0f} s] simulated {event.done}/{event.total}", flush=True)
             continue
         if not isinstance(event, EpochEnd):

@@ -33,13 +33,13 @@ def cube_file(tmp_path_factory):
 def test_writes_maps_csv_and_preview(cube_file, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["quantify", str(cube_file), "-o", str(out), "--preview", "--device", "cpu"]) == 0
-    maps = read_element_maps(out / "alloy_wt.tif")
+    maps = read_element_maps(out / "alloy_wt_percent.tif")
     assert list(maps.elements) == ELEMENTS and maps.maps.shape == (5, 4, 5)
     np.testing.assert_allclose(np.nansum(maps.maps, axis=0), 100.0, rtol=1e-3)
     # a trained model separates the two alloys: Cu high on the left, Ag high on the right
     assert maps.maps[2, :, :2].mean() > 25 and maps.maps[2, :, 3:].mean() < 5
     assert maps.maps[1, :, 3:].mean() > 15
-    sigma = tifffile.imread(out / "alloy_sigma.tif")
+    sigma = tifffile.imread(out / "alloy_sigma_wt_percent.tif")
     assert sigma.shape == (5, 4, 5) and np.all(sigma > 0)
     assert tifffile.imread(out / "alloy_fit_quality.tif").shape == (4, 5)
     assert (out / "alloy_preview.png").read_bytes()[:4] == b"\x89PNG"
@@ -65,15 +65,15 @@ def test_background_pixels_are_masked(cube_file, tmp_path):
     argv = ["quantify", str(cube_file), "-o", str(out), "--quiet", "--device", "cpu",
             "--mask-below", str(threshold)]
     assert main(argv) == 0
-    maps = read_element_maps(out / "alloy_wt.tif")
+    maps = read_element_maps(out / "alloy_wt_percent.tif")
     assert np.isnan(maps.maps[:, weak]).all() and np.isfinite(maps.maps[:, ~weak]).all()
     assert maps.extra["mask_below_counts"] == threshold
-    sigma = read_element_maps(out / "alloy_sigma.tif")
+    sigma = read_element_maps(out / "alloy_sigma_wt_percent.tif")
     assert np.isnan(sigma.maps[:, weak]).all()
     assert np.isfinite(tifffile.imread(out / "alloy_fit_quality.tif")).all()
     with open(out / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert int(rows[0]["pixels"]) == int((~weak).sum())
+    assert int(rows[0]["n_pixels"]) == int((~weak).sum())
     assert float(rows[0]["mean_wt_percent"]) == pytest.approx(
         np.mean(maps.maps[0][~weak]), rel=1e-4
     )
@@ -91,8 +91,8 @@ def test_per_element_layout_and_overwrite(cube_file, tmp_path, capsys):
     args = ["quantify", str(cube_file), "-o", str(out), "--layout", "per-element", "--quiet"]
     assert main(args) == 0
     for element in ELEMENTS:
-        assert (out / f"alloy_{element}.tif").exists()
-        assert (out / f"alloy_{element}_sigma.tif").exists()
+        assert (out / f"alloy_{element}_wt_percent.tif").exists()
+        assert (out / f"alloy_{element}_sigma_wt_percent.tif").exists()
     # refuses to replace outputs without --overwrite, with one line naming the file
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

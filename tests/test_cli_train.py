@@ -39,7 +39,7 @@ def test_train_writes_bundle(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("epochs = -1\n", "epochs"), ("bogus = 1\n", "unknown training setting")],
+    [("epochs = -1\n", "epochs"), ("bogus = 1\n", "bogus: unknown setting")],
 )
 def test_bad_config_exits_with_one_line(tmp_path, capsys, text, message):
     config = tmp_path / "bad.toml"

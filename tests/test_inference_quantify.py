@@ -103,8 +103,9 @@ def test_iter_quantify_reports_progress_and_returns_result(model, cube):
         except StopIteration as stop:
             result = stop.value
             break
-    assert events[-1] == (63, 63) and len(events) == 5
-    assert [d for d, _ in events] == sorted(d for d, _ in events)
+    assert (events[-1].done, events[-1].total, events[-1].stage) == (63, 63, "quantify")
+    assert len(events) == 5
+    assert [e.done for e in events] == sorted(e.done for e in events)
     assert result.concentrations.shape == (9, 7, 5)
 
 

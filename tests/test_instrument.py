@@ -39,14 +39,37 @@ def test_save_refuses_to_overwrite(tmp_path):
     ("change", "message"),
     [
         ({"detector.gain_keV": -0.01}, "increase with channel"),
-        ({"beam.energies_keV": (-5.0,)}, "positive"),
-        ({"detector.n_channels": 1}, "at least 2 channels"),
+        ({"beam.energies_keV": (-5.0,)}, r"beam\.energies_keV\[0\]: must be greater than 0"),
+        ({"detector.n_channels": 1}, "n_channels: must be at least 2"),
         ({"geometry.takeoff_deg": 0.0}, "takeoff_deg"),
     ],
 )
 def test_impossible_set_ups_are_refused(change, message):
     with pytest.raises(InstrumentError, match=message):
         reference_instrument().replace(**change)
+
+
+def test_file_errors_name_the_file_and_the_field(tmp_path):
+    text = reference_instrument().to_dict()
+    text["detector"]["colour"] = "blue"
+    path = tmp_path / "inst.json"
+    import json
+
+    path.write_text(json.dumps(text))
+    with pytest.raises(InstrumentError, match=r"inst\.json: detector\.colour: unknown setting"):
+        load_instrument(path)
+    del text["detector"]["colour"], text["detector"]["fano"]
+    path.write_text(json.dumps(text))
+    with pytest.raises(InstrumentError, match=r"inst\.json: detector\.fano: missing"):
+        load_instrument(path)
+
+
+def test_reference_toml_is_the_only_source_of_instrument_numbers():
+    from napari_xrfquant.instrument import Detector
+
+    # the schema declares no numbers: every detector field must come from a file
+    required = [name for name, f in Detector.model_fields.items() if f.is_required()]
+    assert set(required) == set(Detector.model_fields)
 
 
 def test_unreadable_file_names_the_file(tmp_path):

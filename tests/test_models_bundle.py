@@ -118,8 +118,12 @@ def test_weights_from_another_architecture(tmp_path):
     [
         ({"format": "something-else"}, "not a napari-xrfquant model"),
         ({"format_version": 99}, "not supported"),
-        ({"elements": ["Au", "Au"]}, "distinct"),
-        ({"elements": ["Au", "Ag"]}, "do not fit|inconsistent"),
+        ({"elements": ["Au", "Au", "Cu", "Ni", "Zn"]}, "elements: .*listed twice"),
+        ({"elements": ["Au", "Xx", "Cu", "Ni", "Zn"]}, "elements: unknown element symbol 'Xx'"),
+        ({"elements": ["gold", "Ag", "Cu", "Ni", "Zn"]}, "elements: unknown element symbol"),
+        ({"elements": ["Au", "Ag"]}, "do not fit|shape"),
+        ({"energy": {"n_channels": 1024, "offset_keV": 0.0}}, "energy.gain_keV: missing"),
+        ({"weights": {"file": "../model.safetensors", "sha256": ""}}, "not a plain name"),
     ],
 )
 def test_bad_metadata(tmp_path, change, message):

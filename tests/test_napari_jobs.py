@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_xrfquant._napari import _jobs
+from napari_xrfquant.progress import Progress
 
 
 def drain(generator):
@@ -26,7 +27,7 @@ def fake_iter_quantify(fail_on: set[str], calls: list[str]):
         for done in (1, 2, 3):
             if device in fail_on and done == 2:
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-            yield done, 3
+            yield Progress(done, 3)
         return f"result on {device}"
 
     return run
@@ -38,7 +39,7 @@ def test_progress_passes_through_and_result_returns(monkeypatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(inference, "iter_quantify", fake_iter_quantify(set(), calls))
     events, outcome = drain(_jobs.quantify_job(np.zeros((1, 2, 4)), None, None, "cpu"))
-    assert events == [_jobs.Progress(1, 3), _jobs.Progress(2, 3), _jobs.Progress(3, 3)]
+    assert events == [Progress(1, 3), Progress(2, 3), Progress(3, 3)]
     assert outcome.result == "result on cpu" and outcome.error is None
 
 

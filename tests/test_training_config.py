@@ -36,8 +36,8 @@ def test_relative_instrument_path(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nonsense = 1\n", "unknown training setting"),
-        ("[model]\nwidth = 3\n", r"unknown training setting\(s\) in \[model\]"),
+        ("nonsense = 1\n", r"c\.toml: nonsense: unknown setting"),
+        ("[model]\nwidth = 3\n", r"c\.toml: model\.width: unknown setting"),
         ("epochs = 0\n", "epochs"),
         ('loss = "mse"\n', "loss"),
         ("counts_min = 10\ncounts_max = 1\n", "counts range"),

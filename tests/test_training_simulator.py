@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_xrfquant.physics import simulate
-from napari_xrfquant.training.data import SimulatorSpectra
+from napari_xrfquant.training.datasets import SimulatorSpectra
 
 ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 

@@ -8,18 +8,18 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.models.bundle import load_model
+from napari_xrfquant.progress import Progress
 from napari_xrfquant.training import (
     REFERENCE_PEAKS,
     EpochEnd,
     PeakSpectra,
-    SimulationProgress,
     TrainingConfig,
     TrainingFinished,
     iter_train,
     train,
 )
-from napari_xrfquant.training.data import sample_compositions, split_indices
-from napari_xrfquant.training.trainer import fit_sigma_calibration
+from napari_xrfquant.training.datasets import sample_compositions, split_indices
+from napari_xrfquant.training.sigma import fit_sigma_calibration
 
 ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
@@ -56,7 +56,7 @@ def trained():
 
 def test_events_in_order(trained):
     config, events, result = trained
-    assert isinstance(events[0], SimulationProgress)
+    assert isinstance(events[0], Progress) and events[0].stage == "simulate"
     epochs = [e for e in events if isinstance(e, EpochEnd)]
     assert [e.epoch for e in epochs] == list(range(1, config.epochs + 1))
     assert isinstance(events[-1], TrainingFinished) and events[-1].result is result
@@ -122,7 +122,7 @@ def test_should_stop_cancels_with_best_so_far():
 
 
 def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
-    from napari_xrfquant.training import BatchProgress, trainer
+    from napari_xrfquant.training import loop as trainer
 
     # report after every step so the test does not depend on the machine's speed
     monkeypatch.setattr(trainer, "BATCH_PROGRESS_INTERVAL_S", 0.0)
@@ -131,7 +131,7 @@ def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
 
     def stop() -> bool:
         # cancel in the middle of the second epoch
-        return any(isinstance(e, BatchProgress) and e.epoch == 2 and e.step >= 5 for e in seen)
+        return any(isinstance(e, Progress) and e.epoch == 2 and e.done >= 5 for e in seen)
 
     result = train(
         config,
@@ -140,8 +140,8 @@ def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
         generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS),
     )
     last = seen[-1]
-    assert isinstance(last, BatchProgress) and (last.epoch, last.step) == (2, 5)
-    assert last.steps > last.step
+    assert isinstance(last, Progress) and (last.epoch, last.done) == (2, 5)
+    assert last.total > last.done
     assert result.cancelled and len(result.history) == 1
     assert result.model.predict is not None
 

@@ -1,8 +1,10 @@
 """The measurement set-up: beam, geometry, attenuators, detector, continuum.
 
-An :class:`Instrument` is an immutable description read from a TOML file. The
-reference instrument (``reference.toml`` beside this module) is the default for
-the simulator, the bundled model and the sample data.
+An :class:`Instrument` is an immutable, validated description (pydantic) read from
+a TOML or JSON file. The reference instrument (``reference.toml`` beside this
+module) is the default for the simulator, the bundled model and the sample data,
+and the only place its numbers are written: the schema below declares fields and
+ranges, not values.
 
 Examples
 --------
@@ -16,17 +18,19 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import json
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import tomllib
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from napari_xrfquant._files import atomic_path
+from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
 
 REFERENCE_INSTRUMENT_PATH = Path(__file__).with_name("reference.toml")
@@ -34,83 +38,104 @@ REFERENCE_INSTRUMENT_PATH = Path(__file__).with_name("reference.toml")
 #: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
+PositiveKeV = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
-@dataclass(frozen=True)
-class Beam:
+
+class Beam(FrozenSchema):
     """Excitation beam: energies (keV) with relative weights and polarisation."""
 
-    energies_keV: tuple[float, ...] = (30.0,)
-    weights: tuple[float, ...] = (1.0,)
-    polarisation: float = 1.0
+    energies_keV: tuple[PositiveKeV, ...] = Field(
+        min_length=1, description="excitation energies; nothing above the highest is excited"
+    )
+    weights: tuple[Annotated[float, Field(ge=0.0, allow_inf_nan=False)], ...] | None = Field(
+        default=None, description="relative weight of each energy (default: equal)"
+    )
+    polarisation: float = Field(
+        ge=0.0, le=1.0, description="degree of linear polarisation in the horizontal plane"
+    )
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> Beam:
+        if self.weights is None:
+            object.__setattr__(self, "weights", (1.0,) * len(self.energies_keV))
+        assert self.weights is not None
+        if len(self.weights) != len(self.energies_keV):
+            raise ValueError("beam weights and energies differ in length")
+        if sum(self.weights) <= 0:
+            raise ValueError("beam weights must not all be zero")
+        return self
 
 
-@dataclass(frozen=True)
-class Geometry:
+class Geometry(FrozenSchema):
     """Angles of beam and detector, in degrees."""
 
-    incidence_deg: float = 45.0
-    takeoff_deg: float = 45.0
-    scattering_deg: float = 90.0
-    acceptance_deg: float = 12.0
+    incidence_deg: float = Field(gt=0.0, le=90.0, description="beam to sample surface")
+    takeoff_deg: float = Field(gt=0.0, le=90.0, description="sample surface to detector axis")
+    scattering_deg: float = Field(ge=0.0, le=180.0, description="detector axis to beam")
+    acceptance_deg: float = Field(
+        ge=0.0, lt=90.0, description="half-width of the scattering angles the optic accepts"
+    )
 
 
-@dataclass(frozen=True)
-class Attenuator:
+class Attenuator(FrozenSchema):
     """A layer between sample and detector (air path, window)."""
 
-    name: str
-    material: str
-    density_g_cm3: float
-    thickness_cm: float
+    name: str = Field(min_length=1)
+    material: str = Field(min_length=1, description="xraylib NIST compound or chemical formula")
+    density_g_cm3: float = Field(gt=0.0, allow_inf_nan=False)
+    thickness_cm: float = Field(ge=0.0, allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
-class Detector:
+class Detector(FrozenSchema):
     """Energy-dispersive detector: sensor, calibration and line shape."""
 
-    material: str = "Si"
-    density_g_cm3: float = 2.33
-    thickness_cm: float = 0.045
-    pixels: tuple[int, int] = (264, 264)
-    pixel_size_um: float = 48.0
-    n_channels: int = 1024
-    offset_keV: float = 0.0
-    gain_keV: float = 0.035
-    noise_keV: float = 0.100
-    fano: float = 0.114
-    pair_energy_keV: float = 0.00385
-    escape: bool = True
-    tail_fraction: float = 0.03
-    tail_slope_keV: float = 0.25
-    shelf_fraction: float = 0.005
+    material: str = Field(min_length=1)
+    density_g_cm3: float = Field(gt=0.0, allow_inf_nan=False)
+    thickness_cm: float = Field(gt=0.0, allow_inf_nan=False)
+    pixels: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+    pixel_size_um: float = Field(gt=0.0, allow_inf_nan=False)
+    n_channels: int = Field(ge=2, description="channels of a spectrum (at least 2 channels)")
+    offset_keV: float = Field(allow_inf_nan=False, description="energy of channel 0's centre")
+    gain_keV: float = Field(allow_inf_nan=False, description="keV per channel")
+    noise_keV: float = Field(ge=0.0, allow_inf_nan=False, description="electronic noise (FWHM)")
+    fano: float = Field(gt=0.0, le=1.0)
+    pair_energy_keV: float = Field(gt=0.0, allow_inf_nan=False)
+    escape: bool = Field(description="simulate Si K escape peaks")
+    tail_fraction: Fraction
+    tail_slope_keV: float = Field(gt=0.0, allow_inf_nan=False)
+    shelf_fraction: Fraction
+
+    @field_validator("gain_keV")
+    @classmethod
+    def _gain_increases(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"energy calibration must increase with channel (gain_keV={value})")
+        return value
 
 
-@dataclass(frozen=True)
-class Continuum:
+class Continuum(FrozenSchema):
     """Parametric smooth background, ``E**power * exp(-E / decay_keV)``."""
 
-    fraction: float = 0.02
-    power: float = 1.0
-    decay_keV: float = 6.0
+    fraction: Fraction = Field(description="share of all detected counts")
+    power: float = Field(ge=-10.0, le=10.0)
+    decay_keV: float = Field(gt=0.0, allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
-class Instrument:
-    """A complete measurement set-up.
+class Instrument(FrozenSchema):
+    """A complete measurement set-up, as in ``reference.toml``.
 
-    Use :func:`load_instrument` to read one from a file and
-    :meth:`replace` to derive a variant (``inst.replace(**{"beam.energies_keV": (20.0,)})``).
+    Every number comes from an instrument file: the reference one
+    (:func:`reference_instrument`) or a user's. Use :meth:`replace` to derive a
+    variant (``inst.replace(**{"beam.energies_keV": (20.0,)})``).
     """
 
     name: str = "unnamed instrument"
-    beam: Beam = field(default_factory=Beam)
-    geometry: Geometry = field(default_factory=Geometry)
+    beam: Beam
+    geometry: Geometry
     attenuators: tuple[Attenuator, ...] = ()
-    detector: Detector = field(default_factory=Detector)
-    continuum: Continuum = field(default_factory=Continuum)
-
-    def __post_init__(self) -> None:
-        validate_instrument(self)
+    detector: Detector
+    continuum: Continuum
 
     # -- derived quantities -------------------------------------------------
     def energy_axis_keV(self) -> np.ndarray:
@@ -133,56 +158,31 @@ class Instrument:
     # -- conversions --------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), as written to TOML/JSON."""
-        return _tuples_to_lists(dataclasses.asdict(self))
+        return _tuples_to_lists(self.model_dump(mode="python"))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Instrument:
-        """Build an instrument from the plain-data form of :meth:`to_dict`."""
+    def from_dict(cls, data: dict[str, Any], where: str = "") -> Instrument:
+        """Build and validate an instrument from the plain-data form of :meth:`to_dict`.
+
+        Raises
+        ------
+        InstrumentError
+            One line naming ``where`` and the first field that is missing,
+            unknown or out of range.
+        """
         try:
-            beam = Beam(
-                energies_keV=tuple(float(e) for e in data["beam"]["energies_keV"]),
-                weights=tuple(float(w) for w in data["beam"].get("weights", [1.0])),
-                polarisation=float(data["beam"].get("polarisation", 1.0)),
-            )
-            geometry = Geometry(**{k: float(v) for k, v in data.get("geometry", {}).items()})
-            attenuators = tuple(
-                Attenuator(
-                    name=str(a.get("name", a["material"])),
-                    material=str(a["material"]),
-                    density_g_cm3=float(a["density_g_cm3"]),
-                    thickness_cm=float(a["thickness_cm"]),
-                )
-                for a in data.get("attenuators", [])
-            )
-            det_data = dict(data.get("detector", {}))
-            if "pixels" in det_data:
-                det_data["pixels"] = tuple(int(p) for p in det_data["pixels"])
-            detector = Detector(**det_data)
-            continuum = Continuum(**data.get("continuum", {}))
-        except (KeyError, TypeError) as exc:
-            raise InstrumentError(f"incomplete or unknown instrument entry: {exc}") from None
-        return cls(
-            name=str(data.get("name", "unnamed instrument")),
-            beam=beam,
-            geometry=geometry,
-            attenuators=attenuators,
-            detector=detector,
-            continuum=continuum,
-        )
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InstrumentError(one_line(exc, where)) from None
 
     def replace(self, **changes: Any) -> Instrument:
-        """Return a copy with some values changed.
+        """Return a validated copy with some values changed.
 
         Parameters
         ----------
         **changes
             Dotted names to new values, e.g. ``{"detector.gain_keV": 0.036}``
             or ``{"beam.energies_keV": (20.0,)}``. Top-level fields use plain names.
-
-        Returns
-        -------
-        Instrument
-            The changed copy (validated).
         """
         data = self.to_dict()
         for dotted, value in changes.items():
@@ -190,7 +190,7 @@ class Instrument:
             *parents, leaf = dotted.split(".")
             for key in parents:
                 target = target[key]
-            if leaf not in target:
+            if leaf not in target and dotted != "beam.weights":
                 raise InstrumentError(f"unknown instrument parameter {dotted!r}")
             target[leaf] = list(value) if isinstance(value, tuple) else value
         return Instrument.from_dict(data)
@@ -202,41 +202,6 @@ def _tuples_to_lists(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_tuples_to_lists(v) for v in value]
     return value
-
-
-def validate_instrument(inst: Instrument) -> None:
-    """Raise :class:`InstrumentError` if ``inst`` cannot describe a measurement."""
-    beam, det = inst.beam, inst.detector
-    if not beam.energies_keV:
-        raise InstrumentError("the beam needs at least one energy")
-    if len(beam.weights) != len(beam.energies_keV):
-        raise InstrumentError("beam weights and energies differ in length")
-    if any(not math.isfinite(e) or e <= 0 for e in beam.energies_keV):
-        raise InstrumentError("beam energies must be positive keV values")
-    if any(not math.isfinite(w) or w < 0 for w in beam.weights) or sum(beam.weights) <= 0:
-        raise InstrumentError("beam weights must be non-negative and not all zero")
-    if not 0.0 <= beam.polarisation <= 1.0:
-        raise InstrumentError("beam polarisation must lie between 0 and 1")
-    geo = inst.geometry
-    for name in ("incidence_deg", "takeoff_deg"):
-        angle = getattr(geo, name)
-        if not 0.0 < angle <= 90.0:
-            raise InstrumentError(f"geometry {name} must lie in (0, 90] degrees, got {angle}")
-    if det.n_channels < 2:
-        raise InstrumentError("the detector needs at least 2 channels")
-    if not (math.isfinite(det.gain_keV) and det.gain_keV > 0):
-        raise InstrumentError(
-            f"energy calibration must increase with channel (gain_keV={det.gain_keV})"
-        )
-    if det.thickness_cm <= 0 or det.density_g_cm3 <= 0:
-        raise InstrumentError("detector thickness and density must be positive")
-    if det.noise_keV < 0 or det.fano <= 0 or det.pair_energy_keV <= 0:
-        raise InstrumentError("detector noise, Fano factor and pair energy must be positive")
-    for att in inst.attenuators:
-        if att.thickness_cm < 0 or att.density_g_cm3 <= 0:
-            raise InstrumentError(f"attenuator {att.name!r} needs positive density and thickness")
-    if not 0.0 <= inst.continuum.fraction < 1.0:
-        raise InstrumentError("continuum fraction must lie in [0, 1)")
 
 
 def load_instrument(path: str | os.PathLike[str] | None = None) -> Instrument:
@@ -264,22 +229,17 @@ def load_instrument(path: str | os.PathLike[str] | None = None) -> Instrument:
     except OSError as exc:
         raise InstrumentError(f"{file}: cannot read instrument file ({exc.strerror})") from None
     try:
-        if file.suffix.lower() == ".json":
-            import json
-
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
+        data = json.loads(text) if file.suffix.lower() == ".json" else tomllib.loads(text)
     except ValueError as exc:
         raise InstrumentError(f"{file}: not a valid instrument file ({exc})") from None
-    try:
-        return Instrument.from_dict(data)
-    except InstrumentError as exc:
-        raise InstrumentError(f"{file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InstrumentError(f"{file}: not a valid instrument file (expected a table)")
+    return Instrument.from_dict(data, where=str(file))
 
 
+@functools.lru_cache(maxsize=1)
 def reference_instrument() -> Instrument:
-    """The reference CXC instrument (``reference.toml``)."""
+    """The reference CXC instrument (``reference.toml``; read once, immutable)."""
     return load_instrument(None)
 
 
@@ -302,8 +262,6 @@ def save_instrument(
     """
     target = Path(path)
     if target.suffix.lower() == ".json":
-        import json
-
         text = json.dumps(inst.to_dict(), indent=2)
     else:
         text = instrument_to_toml(inst)

@@ -1,11 +1,11 @@
 """The quantify job the GUI runs in a worker thread, free of Qt so it tests plainly.
 
 :func:`quantify_job` wraps :func:`napari_xrfquant.inference.iter_quantify`: it
-passes the ``(done, total)`` progress through (the worker stops at any of these
-yields when the user cancels) and returns a :class:`JobOutcome` instead of
-raising, so the widget decides how each failure is shown. A run on a GPU that
-still fails for lack of memory is repeated on the CPU, announced by a
-:class:`Notice` yield.
+passes its :class:`~napari_xrfquant.progress.Progress` events through (the
+worker stops at any of these yields when the user cancels) and returns a
+:class:`JobOutcome` instead of raising, so the widget decides how each
+failure is shown. A run on a GPU that still fails for lack of memory is
+repeated on the CPU, announced by a :class:`Notice` yield.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Progress:
-    """``done`` of ``total`` spectra quantified."""
-
-    done: int
-    total: int
+from napari_xrfquant.inference.devices import is_out_of_memory
+from napari_xrfquant.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -39,21 +34,6 @@ class JobOutcome:
     device: str = "cpu"
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a GPU running out of memory."""
-    if type(exc).__name__ == "OutOfMemoryError":
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _as_progress(event: Any) -> Progress:
-    if isinstance(event, Progress):
-        return event
-    if isinstance(event, tuple) and len(event) == 2:
-        return Progress(int(event[0]), int(event[1]))
-    return Progress(int(event.done), int(event.total))
-
-
 def _run(
     data: Any, energy_keV: Any, model: Any, device: str, batch_size: int | None
 ) -> Generator[Progress, None, Any]:
@@ -66,7 +46,7 @@ def _run(
         except StopIteration as stop:
             return stop.value
         try:
-            yield _as_progress(event)
+            yield event
         except GeneratorExit:
             # cancelled between chunks: let the core release what it holds
             generator.close()

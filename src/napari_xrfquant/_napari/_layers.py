@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_xrfquant.inference import background_mask
+from napari_xrfquant.results import background_mask
 
 KIND_CUBE = "xrf_cube"
 KIND_TOTAL = "total_counts"
@@ -340,7 +340,7 @@ def result_layer_data(
     Parameters
     ----------
     result
-        A :class:`~napari_xrfquant.inference.QuantResult` with maps ``(H, W, E)``
+        A :class:`~napari_xrfquant.results.QuantResult` with maps ``(H, W, E)``
         (``concentrations``, ``uncertainty``) and ``fit_quality (H, W)``.
     source_layer
         Name of the cube layer the result was computed from.

@@ -146,16 +146,14 @@ def reconstructed_counts(
     """
     import torch
 
-    from napari_xrfquant.inference import forward_model_for, resample_counts
+    from napari_xrfquant.inference import resample_counts, simulator_forward_model
 
-    forward = forward_model_for(model, "cpu")
-    if forward is None:
-        return None
+    forward = simulator_forward_model(model, "cpu")
     order = [composition.elements.index(e) for e in model.elements]
     wt = np.nan_to_num(composition.wt_percent[order], nan=0.0).clip(min=0.0)
     with torch.inference_mode():
-        fractions = torch.as_tensor(wt[None, :] / 100.0, dtype=torch.float32)
-        spectrum = forward.simulator(fractions)[0].double().cpu().numpy()
+        wt_percent = torch.as_tensor(wt[None, :], dtype=torch.float32)
+        spectrum = forward.spectrum(wt_percent)[0].double().cpu().numpy()
     model_energy = np.asarray(model.energy_keV, dtype=np.float64)
     target = np.asarray(energy_keV, dtype=np.float64)
     same = target.shape == model_energy.shape and np.allclose(target, model_energy, atol=1e-6)

@@ -272,7 +272,7 @@ def _simulate_and_write(
     from napari_xrfquant._files import atomic_path
     from napari_xrfquant.instrument import instrument_to_toml
     from napari_xrfquant.training.config import JitterConfig
-    from napari_xrfquant.training.data import (
+    from napari_xrfquant.training.datasets import (
         SimulatorSpectra,
         log_uniform_counts,
         sample_compositions,

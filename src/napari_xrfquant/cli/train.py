@@ -89,9 +89,10 @@ def run_search(args: argparse.Namespace, config: Any) -> int:
 
 def format_event(event: Any) -> str | None:
     """One progress line for a training event (None for events not worth a line)."""
-    from napari_xrfquant.training.trainer import EpochEnd, SimulationProgress
+    from napari_xrfquant.progress import Progress
+    from napari_xrfquant.training.events import EpochEnd
 
-    if isinstance(event, SimulationProgress):
+    if isinstance(event, Progress) and event.epoch is None:
         return f"simulating spectra: {event.done}/{event.total}"
     if isinstance(event, EpochEnd):
         mark = " *" if event.improved else ""
@@ -116,7 +117,7 @@ def format_metrics(metrics: dict[str, Any]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Train from ``args.config``; return the exit status."""
     from napari_xrfquant.training.config import load_config
-    from napari_xrfquant.training.trainer import train
+    from napari_xrfquant.training.loop import train
 
     config_path = Path(args.config)
     config = load_config(config_path)

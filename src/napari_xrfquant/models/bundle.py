@@ -17,12 +17,11 @@ Examples
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,92 +29,49 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_xrfquant._files import atomic_path
-from napari_xrfquant.errors import InstrumentError, ModelBundleError
+from napari_xrfquant.errors import ModelBundleError
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.models.metadata import (
+    BUNDLE_FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    UncertaintyCalibration,
+    build_metadata,
+    energy_dict,
+    energy_grid_keV,
+    validate_metadata,
+)
+
+__all__ = [
+    "BUNDLED_DIR",
+    "BUNDLE_FORMAT",
+    "FORMAT_VERSION",
+    "METADATA_FILE",
+    "WEIGHTS_FILE",
+    "QuantModel",
+    "UncertaintyCalibration",
+    "build_metadata",
+    "copy_bundle",
+    "energy_dict",
+    "energy_grid_keV",
+    "list_bundled_models",
+    "load_model",
+    "model_from_network",
+    "resolve_bundle_path",
+    "save_bundle",
+    "update_metadata",
+    "validate_metadata",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from napari_xrfquant.models.architectures import QuantNet
 
-#: Identifies the file layout; bump :data:`FORMAT_VERSION` on incompatible changes.
-BUNDLE_FORMAT = "napari-xrfquant-model"
-FORMAT_VERSION = 1
 METADATA_FILE = "model.json"
-WEIGHTS_FILE = "model.safetensors"
 #: The bundled default model lives directly in this directory.
 BUNDLED_DIR = Path(__file__).with_name("bundled")
 
-_REQUIRED_KEYS = (
-    "format",
-    "format_version",
-    "name",
-    "elements",
-    "sum_to_100",
-    "energy",
-    "instrument",
-    "input",
-    "architecture",
-    "uncertainty",
-    "weights",
-)
-
-
-@dataclass
-class UncertaintyCalibration:
-    """Per-count-bin, per-element factors that turn the head's sigma into a calibrated one.
-
-    Fitted on the validation set so that about 68 % of errors fall within
-    1 sigma in every bin of ``log10`` total counts.
-
-    Attributes
-    ----------
-    log10_counts_edges
-        ``B + 1`` increasing bin edges of ``log10`` total counts; spectra outside
-        the edges use the first or last bin.
-    scale
-        ``(B, E)`` factors applied to the network's sigma.
-    """
-
-    log10_counts_edges: list[float] = field(default_factory=lambda: [0.0, 9.0])
-    scale: list[list[float]] | None = None
-
-    def factors(self, log10_total: np.ndarray, n_elements: int) -> np.ndarray:
-        """Scale factors ``(N, E)`` for spectra with these ``log10`` total counts."""
-        if self.scale is None:
-            return np.ones((len(log10_total), n_elements), dtype=np.float32)
-        table = np.asarray(self.scale, dtype=np.float32)
-        inner = np.asarray(self.log10_counts_edges[1:-1], dtype=np.float64)
-        index = np.searchsorted(inner, np.asarray(log10_total, dtype=np.float64), side="right")
-        return table[index]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for ``model.json``."""
-        return {
-            "method": "heteroscedastic Gaussian head; sigma scaled per log10-counts bin and "
-            "element so that 68.3 % of validation errors fall within 1 sigma",
-            "log10_counts_edges": [float(e) for e in self.log10_counts_edges],
-            "scale": None if self.scale is None else [[float(v) for v in r] for r in self.scale],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], n_elements: int) -> UncertaintyCalibration:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on inconsistent data."""
-        edges = [float(e) for e in data.get("log10_counts_edges", [0.0, 9.0])]
-        if len(edges) < 2 or np.any(np.diff(edges) <= 0):
-            raise ValueError("uncertainty log10_counts_edges must increase")
-        scale = data.get("scale")
-        if scale is not None:
-            table = np.asarray(scale, dtype=np.float64)
-            if table.shape != (len(edges) - 1, n_elements):
-                raise ValueError(
-                    f"uncertainty scale has shape {table.shape}, "
-                    f"expected {(len(edges) - 1, n_elements)}"
-                )
-            if not np.all(np.isfinite(table)) or np.any(table <= 0):
-                raise ValueError("uncertainty scale factors must be positive numbers")
-            scale = table.tolist()
-        return cls(log10_counts_edges=edges, scale=scale)
 
 
 @dataclass
@@ -136,6 +92,16 @@ class QuantModel:
     metadata: dict[str, Any]
     path: Path | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per model and ``key``; later calls return the same object.
+
+        Companions of a model that are costly to make (its physics simulator on a
+        device) live as long as the model and are shared by everyone using it.
+        """
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     @property
     def elements(self) -> list[str]:
@@ -215,58 +181,6 @@ class QuantModel:
         binned = self.network.features.bin_counts(tensor.to(device))
         mean, sigma = self.predict_binned(binned, calibrated=calibrated)
         return mean.cpu().numpy(), sigma.cpu().numpy()
-
-
-def energy_grid_keV(energy: dict[str, Any]) -> np.ndarray:
-    """Channel-centre energies from ``model.json["energy"]`` (linear calibration)."""
-    n = int(energy["n_channels"])
-    return float(energy["offset_keV"]) + float(energy["gain_keV"]) * np.arange(n, dtype=np.float64)
-
-
-def energy_dict(instrument: Instrument) -> dict[str, Any]:
-    """``model.json["energy"]`` for the detector calibration of ``instrument``."""
-    det = instrument.detector
-    return {
-        "n_channels": int(det.n_channels),
-        "offset_keV": float(det.offset_keV),
-        "gain_keV": float(det.gain_keV),
-        "formula": "E_keV(k) = offset_keV + gain_keV * k, channel centres, k = 0..n_channels-1",
-    }
-
-
-def build_metadata(
-    *,
-    name: str,
-    elements: Sequence[str],
-    sum_to_100: bool,
-    instrument: Instrument,
-    network: QuantNet,
-    calibration: UncertaintyCalibration | None = None,
-    training: dict[str, Any] | None = None,
-    metrics: dict[str, Any] | None = None,
-    description: str = "",
-) -> dict[str, Any]:
-    """Assemble a ``model.json`` dictionary (without the weights checksum)."""
-    if len(elements) != network.n_elements:
-        raise ValueError(f"{len(elements)} elements for a network with {network.n_elements}")
-    return {
-        "format": BUNDLE_FORMAT,
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "description": description,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "elements": list(elements),
-        "sum_to_100": bool(sum_to_100),
-        "unit": "wt%",
-        "energy": energy_dict(instrument),
-        "instrument": instrument.to_dict(),
-        "input": network.input_spec.to_dict(),
-        "architecture": network.architecture.to_dict(),
-        "uncertainty": (calibration or UncertaintyCalibration()).to_dict(),
-        "training": training or {},
-        "metrics": metrics or {},
-        "weights": {"file": WEIGHTS_FILE, "sha256": ""},
-    }
 
 
 def save_bundle(
@@ -440,49 +354,6 @@ def list_bundled_models() -> list[str]:
     return names
 
 
-def validate_metadata(meta: dict[str, Any], where: str) -> None:
-    """Raise :class:`ModelBundleError` if ``model.json`` content is incomplete or inconsistent."""
-    if meta.get("format") != BUNDLE_FORMAT:
-        raise ModelBundleError(
-            f"{where}: not a napari-xrfquant model (format {meta.get('format')!r})"
-        )
-    missing = [key for key in _REQUIRED_KEYS if key not in meta]
-    if missing:
-        raise ModelBundleError(f"{where}: model.json lacks {', '.join(missing)}")
-    version = meta["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise ModelBundleError(
-            f"{where}: bundle format version {version!r} is not supported "
-            f"(this napari-xrfquant reads up to {FORMAT_VERSION}); update napari-xrfquant"
-        )
-    elements = meta["elements"]
-    if (
-        not isinstance(elements, list)
-        or not elements
-        or not all(isinstance(e, str) and e for e in elements)
-        or len(set(elements)) != len(elements)
-    ):
-        raise ModelBundleError(f"{where}: 'elements' must be a list of distinct element symbols")
-    try:
-        n_channels = len(energy_grid_keV(meta["energy"]))
-        if n_channels < 2 or float(meta["energy"]["gain_keV"]) <= 0:
-            raise ValueError("the energy grid needs >= 2 channels and a positive gain")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelBundleError(f"{where}: bad energy grid in model.json ({exc})") from None
-    from napari_xrfquant.models.architectures import ArchitectureSpec, InputSpec
-
-    try:
-        InputSpec.from_dict(meta["input"]).validate(n_channels)
-        ArchitectureSpec.from_dict(meta["architecture"])
-        UncertaintyCalibration.from_dict(meta["uncertainty"], len(elements))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelBundleError(f"{where}: inconsistent model.json ({exc})") from None
-    try:
-        Instrument.from_dict(meta["instrument"])
-    except InstrumentError as exc:
-        raise ModelBundleError(f"{where}: bad instrument in model.json ({exc})") from None
-
-
 def load_model(
     name_or_path: str | os.PathLike[str] | QuantModel | None = None, device: str = "cpu"
 ) -> QuantModel:
@@ -515,8 +386,6 @@ def load_model(
     meta = _read_json(json_path)
     validate_metadata(meta, where)
     weights_name = str(meta["weights"].get("file", WEIGHTS_FILE))
-    if Path(weights_name).name != weights_name:
-        raise ModelBundleError(f"{where}: weights file name {weights_name!r} is not a plain name")
     weights_path = json_path.parent / weights_name
     if not weights_path.is_file():
         raise ModelBundleError(f"{where}: weights file {weights_name} is missing")

@@ -3,7 +3,7 @@
 Public API (stable; the retraining widget and ``xrfquant train`` use it):
 
 - :class:`TrainingConfig` with :func:`load_config` / :func:`save_config` (TOML);
-- :func:`iter_train` (generator of :class:`SimulationProgress`, :class:`BatchProgress`,
+- :func:`iter_train` (generator of :class:`~napari_xrfquant.progress.Progress`,
   :class:`EpochEnd`, :class:`TrainingFinished`; returns a :class:`TrainResult`) and
   :class:`Trainer`;
 - :func:`train(config, progress=None, should_stop=None) <train>` -> :class:`TrainResult`,
@@ -23,18 +23,19 @@ _LAZY = {
     "load_config": "napari_xrfquant.training.config",
     "save_config": "napari_xrfquant.training.config",
     "config_to_toml": "napari_xrfquant.training.config",
-    "Trainer": "napari_xrfquant.training.trainer",
-    "TrainResult": "napari_xrfquant.training.trainer",
-    "BatchProgress": "napari_xrfquant.training.trainer",
-    "EpochEnd": "napari_xrfquant.training.trainer",
-    "SimulationProgress": "napari_xrfquant.training.trainer",
-    "TrainingFinished": "napari_xrfquant.training.trainer",
-    "iter_train": "napari_xrfquant.training.trainer",
-    "train": "napari_xrfquant.training.trainer",
-    "evaluate_model": "napari_xrfquant.training.trainer",
-    "PeakSpectra": "napari_xrfquant.training.data",
-    "REFERENCE_PEAKS": "napari_xrfquant.training.data",
-    "SimulatorSpectra": "napari_xrfquant.training.data",
+    "Trainer": "napari_xrfquant.training.loop",
+    "iter_train": "napari_xrfquant.training.loop",
+    "train": "napari_xrfquant.training.loop",
+    "TrainResult": "napari_xrfquant.training.events",
+    "EpochEnd": "napari_xrfquant.training.events",
+    "TrainingFinished": "napari_xrfquant.training.events",
+    "evaluate_model": "napari_xrfquant.training.evaluation",
+    "fit_sigma_calibration": "napari_xrfquant.training.sigma",
+    "check_settings": "napari_xrfquant.training.checks",
+    "settings_problems": "napari_xrfquant.training.checks",
+    "PeakSpectra": "napari_xrfquant.training.datasets",
+    "REFERENCE_PEAKS": "napari_xrfquant.training.datasets",
+    "SimulatorSpectra": "napari_xrfquant.training.datasets",
 }
 
 __all__ = sorted(_LAZY)

@@ -136,8 +136,10 @@ def physics_problems(
             continue
         if not any(lo <= line.energy_keV <= hi for lo, hi in ranges):
             dark = edge_above_beam(element, line.energy_keV, beam_keV)
-            note = "" if dark is None else (
-                f" (the {element} {dark[0]} edge, {dark[1]:.2f} keV, lies above the beam)"
+            note = (
+                ""
+                if dark is None
+                else (f" (the {element} {dark[0]} edge, {dark[1]:.2f} keV, lies above the beam)")
             )
             problems.append(
                 f"the calibration and input range ({_format_ranges(ranges)}) miss "

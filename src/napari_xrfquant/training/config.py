@@ -15,16 +15,17 @@ A minimal file only names what differs from the defaults::
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
+import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import tomllib
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from napari_xrfquant._files import atomic_path
+from napari_xrfquant._schema import Schema, one_line
 from napari_xrfquant.errors import XRFQuantError
 
 #: Default input bins for a 0.035 keV/channel grid: 2 channels (70 eV, under half
@@ -37,64 +38,45 @@ DEFAULT_INPUT_SEGMENTS: tuple[tuple[float, float, int], ...] = (
     (26.0, 31.5, 4),
 )
 
-
-@dataclass
-class JitterConfig:
-    """Instrument variation drawn per group of simulated spectra (uniform in +-range).
-
-    Attributes
-    ----------
-    gain_rel, offset_keV
-        Energy calibration: relative gain and absolute offset.
-    noise_rel, fano_rel
-        Resolution: electronic noise and Fano factor, relative.
-    continuum_level_log10
-        Continuum fraction multiplied by ``10**u``, ``u`` uniform in +-range.
-    continuum_power, continuum_decay_rel
-        Continuum shape: absolute change of the power, relative change of the decay.
-    tail_rel
-        Incomplete-charge tail and shelf fractions, relative.
-    group_size
-        Spectra that share one draw (the simulator runs once per group).
-    """
-
-    gain_rel: float = 0.002
-    offset_keV: float = 0.010
-    noise_rel: float = 0.10
-    fano_rel: float = 0.05
-    continuum_level_log10: float = 0.3
-    continuum_power: float = 0.3
-    continuum_decay_rel: float = 0.2
-    tail_rel: float = 0.3
-    group_size: int = 256
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-@dataclass
-class AugmentConfig:
+class JitterConfig(Schema):
+    """Instrument variation drawn per group of simulated spectra (uniform in +-range)."""
+
+    gain_rel: NonNegative = Field(0.002, description="relative gain")
+    offset_keV: NonNegative = Field(0.010, description="absolute offset (keV)")
+    noise_rel: NonNegative = Field(0.10, description="electronic noise, relative")
+    fano_rel: NonNegative = Field(0.05, description="Fano factor, relative")
+    continuum_level_log10: NonNegative = Field(
+        0.3, description="continuum fraction multiplied by 10**u, u uniform in +-range"
+    )
+    continuum_power: NonNegative = Field(0.3, description="continuum power, absolute")
+    continuum_decay_rel: NonNegative = Field(0.2, description="continuum decay, relative")
+    tail_rel: NonNegative = Field(0.3, description="tail and shelf fractions, relative")
+    group_size: int = Field(256, ge=1, description="spectra sharing one draw")
+
+
+class AugmentConfig(Schema):
     """The published augmentations, applied to training spectra only.
 
-    Attributes
-    ----------
-    background_probability, background_max_fraction, background_degree
-        Random smooth polynomial background (a non-negative Bernstein polynomial
-        of the given degree) holding up to ``background_max_fraction`` of the counts.
-    shift_probability, shift_channels
-        Random shift of the spectrum by up to +-``shift_channels`` channels.
-    blur_probability, blur_max_channels
-        Gaussian blur with a standard deviation uniform in ``[0, blur_max_channels]``.
+    A random smooth polynomial background (a non-negative Bernstein polynomial
+    of the given degree) holding up to ``background_max_fraction`` of the counts;
+    a random shift by up to +-``shift_channels``; a Gaussian blur with a standard
+    deviation uniform in ``[0, blur_max_channels]``.
     """
 
-    background_probability: float = 0.5
-    background_max_fraction: float = 0.1
-    background_degree: int = 3
-    shift_probability: float = 0.5
-    shift_channels: float = 2.0
-    blur_probability: float = 0.5
-    blur_max_channels: float = 3.0
+    background_probability: Probability = 0.5
+    background_max_fraction: Probability = 0.1
+    background_degree: int = Field(3, ge=0, le=10)
+    shift_probability: Probability = 0.5
+    shift_channels: NonNegative = 2.0
+    blur_probability: Probability = 0.5
+    blur_max_channels: NonNegative = 3.0
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(Schema):
     """Network layout (see :mod:`napari_xrfquant.models.architectures`).
 
     ``decoder_layers``/``decoder_neurons`` size the small composition -> spectrum
@@ -102,27 +84,25 @@ class ModelConfig:
     fit quality then runs the physics simulator).
     """
 
-    type: str = "mlp"
-    hidden_layers: int = 3
-    neurons: int = 50
-    conv_channels: list[int] = field(default_factory=lambda: [16, 32, 32])
-    kernel_size: int = 7
-    decoder_layers: int = 2
-    decoder_neurons: int = 128
+    type: Literal["mlp", "cnn"] = "mlp"
+    hidden_layers: int = Field(3, ge=1, le=20, description="hidden layers")
+    neurons: int = Field(50, ge=1, le=10_000, description="neurons per layer")
+    conv_channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [16, 32, 32])
+    kernel_size: int = Field(7, ge=1)
+    decoder_layers: int = Field(2, ge=0)
+    decoder_neurons: int = Field(128, ge=0)
 
 
-@dataclass
-class InputConfig:
+class InputConfig(Schema):
     """Input transform: energy segments ``[start_keV, stop_keV, channels_per_bin]``."""
 
-    segments: list[list[float]] = field(
-        default_factory=lambda: [list(s) for s in DEFAULT_INPUT_SEGMENTS]
+    segments: list[tuple[float, float, Annotated[int, Field(ge=1)]]] = Field(
+        default_factory=lambda: [tuple(s) for s in DEFAULT_INPUT_SEGMENTS], min_length=1
     )
-    scale: str = "sqrt"
+    scale: Literal["sqrt", "linear"] = "sqrt"
 
 
-@dataclass
-class TrainingConfig:
+class TrainingConfig(Schema):
     """A complete, reproducible description of one training run.
 
     Attributes
@@ -138,6 +118,10 @@ class TrainingConfig:
         path is relative to the config file it was read from.
     n_spectra
         Compositions simulated; split 80/10/10 into train/validation/test.
+    training_set
+        A training-set file (:mod:`napari_xrfquant.io.spectra`, noise-free, e.g.
+        from ``xrfquant simulate --noiseless``) to train on instead of simulating;
+        its elements and energy axis must match. Relative to the config file.
     refresh_fraction
         Fraction of the training compositions replaced by fresh simulations each
         epoch (0: a fixed set; noise and augmentations are fresh every epoch anyway).
@@ -151,17 +135,18 @@ class TrainingConfig:
         ``"mae"`` (published; the sigma head learns from a Gaussian NLL on the
         detached mean), ``"nll"`` (Gaussian NLL for both) or ``"beta-nll"``.
     lr, weight_decay, batch_size, epochs, patience, schedule
-        Adam optimiser settings; ``schedule`` is ``"cosine"``, ``"onecycle"`` or
-        ``"constant"``; training stops after ``patience`` epochs without a better
-        validation MAE.
+        Adam optimiser settings; training stops after ``patience`` epochs without
+        a better validation MAE.
     steps_per_epoch
         Optimiser steps per epoch; 0 means one pass over the training compositions.
     seed
-        Seeds compositions, splits, noise and initial weights.
+        Root of every random stream (compositions, splits, noise, weights), which
+        are spawned from it (:class:`numpy.random.SeedSequence`).
     device
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        ``"auto"``, ``"cpu"`` or ``"cuda"`` (``"cuda:N"``).
     cache
-        HDF5 file caching the simulated (noise-free) spectra; None for no cache.
+        Training-set file caching the simulated (noise-free) spectra, in the same
+        format as ``training_set``; None for no cache.
     simulator
         ``"physics"`` (the fundamental-parameter simulator) or ``"peaks"`` (Gaussian
         lines without matrix effects: only for smoke tests of the pipeline).
@@ -171,150 +156,126 @@ class TrainingConfig:
         Count levels of the test metrics (plus the noise-free case).
     """
 
-    name: str = "custom-model"
-    elements: list[str] = field(default_factory=lambda: ["Au", "Ag", "Cu", "Ni", "Zn"])
+    name: str = Field("custom-model", min_length=1)
+    elements: list[str] = Field(
+        default_factory=lambda: ["Au", "Ag", "Cu", "Ni", "Zn"], min_length=1
+    )
     sum_to_100: bool = True
     instrument: str | None = None
-    n_spectra: int = 50_000
-    refresh_fraction: float = 0.0
-    counts_min: float = 3e2
-    counts_max: float = 1e6
-    noiseless_fraction: float = 0.05
-    absent_probability: float = 0.3
-    loss: str = "mae"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    epochs: int = 100
-    patience: int = 10
-    schedule: str = "cosine"
-    steps_per_epoch: int = 0
-    seed: int = 0
-    device: str = "auto"
+    n_spectra: int = Field(50_000, ge=20, description="data set size")
+    training_set: str | None = None
+    refresh_fraction: Probability = 0.0
+    counts_min: float = Field(3e2, gt=0.0, allow_inf_nan=False, description="minimum counts")
+    counts_max: float = Field(1e6, gt=0.0, allow_inf_nan=False, description="maximum counts")
+    noiseless_fraction: Probability = 0.05
+    absent_probability: float = Field(0.3, ge=0.0, lt=1.0)
+    loss: Literal["mae", "nll", "beta-nll"] = "mae"
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="learning rate")
+    weight_decay: NonNegative = 0.0
+    batch_size: int = Field(256, ge=1, le=1_000_000, description="batch size")
+    epochs: int = Field(100, ge=1, le=100_000)
+    patience: int = Field(10, ge=1)
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    steps_per_epoch: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     cache: str | None = None
-    simulator: str = "physics"
-    calibration_log10_counts_edges: list[float] = field(
-        default_factory=lambda: [2.0, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 9.0]
+    simulator: Literal["physics", "peaks"] = "physics"
+    calibration_log10_counts_edges: list[float] = Field(
+        default_factory=lambda: [2.0, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 9.0], min_length=2
     )
-    eval_counts: list[float] = field(default_factory=lambda: [1e3, 1e4, 1e5])
-    model: ModelConfig = field(default_factory=ModelConfig)
-    input: InputConfig = field(default_factory=InputConfig)
-    jitter: JitterConfig = field(default_factory=JitterConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    #: Directory the config was read from (resolves relative paths); not saved.
-    base_dir: Path | None = field(default=None, repr=False, compare=False)
+    eval_counts: list[Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=lambda: [1e3, 1e4, 1e5]
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    jitter: JitterConfig = Field(default_factory=JitterConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
-    def __post_init__(self) -> None:
-        validate_config(self)
+    #: Directory the config was read from (resolves relative paths); not saved.
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingConfig:
+        if len(set(self.elements)) != len(self.elements):
+            raise ValueError("elements must be distinct")
+        if self.counts_min > self.counts_max:
+            raise ValueError(
+                f"counts range {self.counts_min:g}-{self.counts_max:g}: "
+                "need counts_min <= counts_max"
+            )
+        edges = self.calibration_log10_counts_edges
+        if any(b <= a for a, b in itertools.pairwise(edges)):
+            raise ValueError("calibration_log10_counts_edges must increase")
+        if not all(math.isfinite(e) for e in edges):
+            raise ValueError("calibration_log10_counts_edges must be finite")
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        # the directory a config was read from is where it lives, not what it says
+        if not isinstance(other, TrainingConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Directory relative paths (instrument, training set, cache) start from."""
+        return self._base_dir
 
     # -- conversions --------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (no None values, as TOML has no null)."""
-        data = dataclasses.asdict(self)
-        data.pop("base_dir", None)
-        return {k: v for k, v in data.items() if v is not None}
+        data = self.model_dump(mode="python", exclude_none=True)
+        data["input"]["segments"] = [list(s) for s in data["input"]["segments"]]
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> TrainingConfig:
-        """Build a config from plain data; unknown keys raise :class:`XRFQuantError`."""
-        data = dict(data)
-        nested = {
-            "model": ModelConfig,
-            "input": InputConfig,
-            "jitter": JitterConfig,
-            "augment": AugmentConfig,
-        }
-        kwargs: dict[str, Any] = {}
-        for key, kind in nested.items():
-            if key in data:
-                kwargs[key] = _build(kind, data.pop(key), key)
-        known = {f.name for f in dataclasses.fields(cls)} - set(nested) - {"base_dir"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise XRFQuantError(f"unknown training setting(s): {', '.join(unknown)}")
+    def from_dict(
+        cls, data: dict[str, Any], base_dir: Path | None = None, where: str = ""
+    ) -> TrainingConfig:
+        """Build a validated config from plain data; problems raise one-line errors.
+
+        Raises
+        ------
+        XRFQuantError
+            Naming ``where`` and the first unknown, missing or out-of-range setting.
+        """
         try:
-            return cls(**data, **kwargs, base_dir=base_dir)
-        except TypeError as exc:
-            raise XRFQuantError(f"bad training setting: {exc}") from None
+            config = cls.model_validate(data)
+        except ValidationError as exc:
+            raise XRFQuantError(one_line(exc, where)) from None
+        config._base_dir = base_dir
+        return config
 
     def replace(self, **changes: Any) -> TrainingConfig:
-        """A validated copy with some top-level fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A validated copy with some top-level fields changed (``base_dir=`` too)."""
+        base_dir = changes.pop("base_dir", self._base_dir)
+        data = {**self.model_dump(mode="python"), **changes}
+        for key in ("model", "input", "jitter", "augment"):
+            if isinstance(data.get(key), Schema):
+                data[key] = data[key].model_dump(mode="python")
+        return TrainingConfig.from_dict(data, base_dir=base_dir)
+
+    def resolve(self, value: str | None) -> Path | None:
+        """A path setting resolved against the config's directory."""
+        if value is None:
+            return None
+        path = Path(value)
+        if not path.is_absolute() and self._base_dir is not None:
+            path = self._base_dir / path
+        return path
 
     def instrument_path(self) -> Path | None:
         """The instrument file, resolved against the config's directory."""
-        if self.instrument is None:
-            return None
-        path = Path(self.instrument)
-        if not path.is_absolute() and self.base_dir is not None:
-            path = self.base_dir / path
-        return path
+        return self.resolve(self.instrument)
 
     def load_instrument(self) -> Any:
         """The :class:`~napari_xrfquant.instrument.Instrument` this config trains for."""
         from napari_xrfquant.instrument import load_instrument
 
         return load_instrument(self.instrument_path())
-
-
-def _build(kind: type, values: Any, key: str) -> Any:
-    if not isinstance(values, dict):
-        raise XRFQuantError(f"training setting [{key}] must be a table")
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise XRFQuantError(f"unknown training setting(s) in [{key}]: {', '.join(unknown)}")
-    try:
-        return kind(**values)
-    except TypeError as exc:
-        raise XRFQuantError(f"bad training setting in [{key}]: {exc}") from None
-
-
-def validate_config(config: TrainingConfig) -> None:
-    """Raise :class:`XRFQuantError` naming the first setting that cannot work."""
-    if not config.elements or len(set(config.elements)) != len(config.elements):
-        raise XRFQuantError("training needs a list of distinct elements")
-    if config.n_spectra < 20:
-        raise XRFQuantError(f"n_spectra={config.n_spectra}: need at least 20 compositions")
-    if not 0 < config.counts_min <= config.counts_max:
-        raise XRFQuantError(
-            f"counts range {config.counts_min}-{config.counts_max}: "
-            "need 0 < counts_min <= counts_max"
-        )
-    checks = {
-        "refresh_fraction": 0 <= config.refresh_fraction <= 1,
-        "noiseless_fraction": 0 <= config.noiseless_fraction <= 1,
-        "absent_probability": 0 <= config.absent_probability < 1,
-        "lr": config.lr > 0,
-        "weight_decay": config.weight_decay >= 0,
-        "batch_size": config.batch_size >= 1,
-        "epochs": config.epochs >= 1,
-        "patience": config.patience >= 1,
-        "steps_per_epoch": config.steps_per_epoch >= 0,
-        "model.hidden_layers": config.model.hidden_layers >= 1,
-        "model.neurons": config.model.neurons >= 1,
-        "jitter.group_size": config.jitter.group_size >= 1,
-    }
-    for name, ok in checks.items():
-        if not ok:
-            raise XRFQuantError(f"training setting {name} is out of range")
-    if config.loss not in ("mae", "nll", "beta-nll"):
-        raise XRFQuantError(f"loss {config.loss!r}: use 'mae', 'nll' or 'beta-nll'")
-    if config.schedule not in ("cosine", "onecycle", "constant"):
-        raise XRFQuantError(f"schedule {config.schedule!r}: use 'cosine', 'onecycle' or 'constant'")
-    if config.simulator not in ("physics", "peaks"):
-        raise XRFQuantError(f"simulator {config.simulator!r}: use 'physics' or 'peaks'")
-    if config.model.type not in ("mlp", "cnn"):
-        raise XRFQuantError(f"model type {config.model.type!r}: use 'mlp' or 'cnn'")
-    if config.input.scale not in ("sqrt", "linear"):
-        raise XRFQuantError(f"input scale {config.input.scale!r}: use 'sqrt' or 'linear'")
-    if not config.input.segments or any(len(s) != 3 for s in config.input.segments):
-        raise XRFQuantError("input segments must be [start_keV, stop_keV, channels_per_bin]")
-    edges = config.calibration_log10_counts_edges
-    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
-        raise XRFQuantError("calibration_log10_counts_edges must increase")
-    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
-        raise XRFQuantError(f"device {config.device!r}: use 'auto', 'cpu' or 'cuda'")
 
 
 def load_config(path: str | os.PathLike[str]) -> TrainingConfig:
@@ -334,10 +295,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainingConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise XRFQuantError(f"{file}: not a valid TOML file ({exc})") from None
-    try:
-        return TrainingConfig.from_dict(data, base_dir=file.resolve().parent)
-    except XRFQuantError as exc:
-        raise XRFQuantError(f"{file}: {exc}") from None
+    return TrainingConfig.from_dict(data, base_dir=file.resolve().parent, where=str(file))
 
 
 def config_to_toml(config: TrainingConfig) -> str:

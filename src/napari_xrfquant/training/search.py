@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import time
@@ -143,13 +142,13 @@ def apply_params(base: TrainingConfig, params: dict[str, Any]) -> TrainingConfig
     params
         Any of ``hidden_layers``, ``neurons``, ``batch_size``, ``lr``.
     """
-    model = dataclasses.replace(
-        base.model,
-        hidden_layers=int(params.get("hidden_layers", base.model.hidden_layers)),
-        neurons=int(params.get("neurons", base.model.neurons)),
+    model = base.model.model_copy(
+        update={
+            "hidden_layers": int(params.get("hidden_layers", base.model.hidden_layers)),
+            "neurons": int(params.get("neurons", base.model.neurons)),
+        }
     )
-    return dataclasses.replace(
-        base,
+    return base.replace(
         model=model,
         batch_size=int(params.get("batch_size", base.batch_size)),
         lr=float(params.get("lr", base.lr)),
@@ -192,7 +191,7 @@ def make_study(seed: int | None = None, n_startup_trials: int = 2, n_warmup_step
 
 def default_train_function() -> TrainFunction:
     """The training core's ``train(config, progress=None, should_stop=None)``."""
-    from napari_xrfquant.training import trainer
+    from napari_xrfquant.training import loop as trainer
 
     return trainer.train
 
@@ -317,7 +316,7 @@ def iter_search(
         trial_base = (
             base
             if base.cache
-            else dataclasses.replace(base, cache=str(Path(scratch) / "search-set.h5"))
+            else base.replace(cache=str(Path(scratch) / "search-set.h5"))
         )
         for _ in range(n_trials):
             if should_stop is not None and should_stop():
@@ -345,7 +344,7 @@ def with_absolute_instrument(config: TrainingConfig) -> TrainingConfig:
     path = config.instrument_path()
     if path is None or Path(config.instrument or "").is_absolute():
         return config
-    return dataclasses.replace(config, instrument=str(path.resolve()))
+    return config.replace(instrument=str(path.resolve()))
 
 
 def _tell(study: Any, trial: Any, outcome: TrialResult) -> None:

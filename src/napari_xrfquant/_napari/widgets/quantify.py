@@ -42,8 +42,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_xrfquant import inference
-from napari_xrfquant._napari._export import LAYOUTS, collect_export, export_results
+from napari_xrfquant import results as core_results
+from napari_xrfquant._napari._export import pixel_size_of_results, result_from_layers
 from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify_job
 from napari_xrfquant._napari._layers import (
     KIND_TOTAL,
@@ -56,14 +56,16 @@ from napari_xrfquant._napari._layers import (
     result_layers,
     total_counts_layer_name,
 )
-from napari_xrfquant._napari._regions import (
+from napari_xrfquant._napari._regions import regions_from_layer
+from napari_xrfquant._napari._registry import describe_model, model_registry
+from napari_xrfquant.results import (
+    LAYOUTS,
     Region,
     RegionStatistics,
+    export_result,
     region_statistics,
-    regions_from_layer,
     whole_map,
 )
-from napari_xrfquant._napari._registry import describe_model, model_registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -79,7 +81,7 @@ TABLE_VISIBLE_ROWS = 5
 #: The CXC sample's air pixels hold ~10-55 counts of scattered beam, its metal
 #: >2000; at 200 counts the model's 1-sigma is several wt%, too poor to show as a
 #: composition anyway.
-DEFAULT_MASK_BELOW_COUNTS = int(inference.DEFAULT_MASK_BELOW_COUNTS)
+DEFAULT_MASK_BELOW_COUNTS = int(core_results.DEFAULT_MASK_BELOW_COUNTS)
 MASK_TOOLTIP = (
     "Pixels with fewer counts in total (summed over the whole spectrum, as in the "
     "'total counts' layer) get no composition: NaN in the wt% and ±1σ maps, left out "
@@ -617,10 +619,12 @@ class QuantifyWidget(QWidget):
         """Recompute mean ± sd per element over the chosen regions and fill the table."""
         cube_layer = self.selected_cube_layer()
         self.statistics = []
-        maps = None if cube_layer is None else collect_export(self.viewer.layers, cube_layer.name)
-        if maps is not None:
-            regions = self.current_regions(cube_layer, maps.maps.shape[1:])
-            self.statistics = region_statistics(maps.maps, maps.elements, regions, maps.sigma)
+        result = None
+        if cube_layer is not None:
+            result = result_from_layers(self.viewer.layers, cube_layer.name)
+        if result is not None:
+            regions = self.current_regions(cube_layer, result.image_shape)
+            self.statistics = region_statistics(result, regions, source=_source_name(cube_layer))
         self._fill_table()
         return self.statistics
 
@@ -682,16 +686,20 @@ class QuantifyWidget(QWidget):
             show_error("Export: no cube layer selected")
             return []
         statistics = self.update_statistics()
-        bundle = collect_export(self.viewer.layers, cube_layer.name, statistics)
-        if bundle is None:
+        result = result_from_layers(self.viewer.layers, cube_layer.name)
+        if result is None:
             show_error(f"Export: {cube_layer.name} has no element maps yet; run Quantify first")
             return []
         try:
-            written = export_results(
+            written = export_result(
                 folder,
-                bundle,
+                result,
+                cube_layer.name,
                 layout=layout or self.layout_combo.currentText(),
-                confirm_overwrite=self.confirm_overwrite,
+                pixel_size_um=pixel_size_of_results(self.viewer.layers, cube_layer.name),
+                statistics=statistics,
+                source=_source_name(cube_layer),
+                overwrite=self.confirm_overwrite,
             )
         except (OSError, ValueError) as exc:
             show_error(f"Export to {folder}: {_one_line(exc)}")
@@ -701,6 +709,15 @@ class QuantifyWidget(QWidget):
         else:
             show_info("Export cancelled; no files replaced")
         return written
+
+
+def _source_name(cube_layer: Any) -> str:
+    """What results name as their source: the cube's file name, else the layer's name.
+
+    The CLI names its outputs' source after the file too, so both exports agree.
+    """
+    path = cube_layer.metadata.get("source_path")
+    return Path(path).name if path else str(cube_layer.name)
 
 
 def _alive(widget: QWidget) -> bool:

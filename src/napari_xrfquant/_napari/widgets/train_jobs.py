@@ -39,7 +39,7 @@ class SearchOutcome:
 
 def spectrum_generator(config: Any, instrument: Any) -> Any:
     """The physics simulator for ``config``'s elements and the widget's instrument."""
-    from napari_xrfquant.training.data import SimulatorSpectra
+    from napari_xrfquant.training.datasets import SimulatorSpectra
 
     return SimulatorSpectra(list(config.elements), instrument)
 
@@ -61,7 +61,7 @@ def training_job(
     generator
         Spectrum generator; None for the physics simulator of ``instrument``.
     """
-    from napari_xrfquant.training.trainer import Trainer
+    from napari_xrfquant.training.loop import Trainer
 
     try:
         trainer = Trainer(config, generator or spectrum_generator(config, instrument))
@@ -96,8 +96,8 @@ def search_job(
     The simulator is built once and shared by all trials (and their simulated
     set is cached, see :func:`~napari_xrfquant.training.search.iter_search`).
     """
+    from napari_xrfquant.training.loop import train
     from napari_xrfquant.training.search import iter_search
-    from napari_xrfquant.training.trainer import train
 
     try:
         spectra = generator or spectrum_generator(config, instrument)

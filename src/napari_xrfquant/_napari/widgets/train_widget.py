@@ -20,7 +20,6 @@ TOML (with the instrument file beside it) that ``xrfquant train`` reads.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 import threading
@@ -55,11 +54,6 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._layers import cube_layers, linear_energy_calibration
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant.training.checks import (
-    parse_element_list,
-    physics_problems,
-    size_problems,
-)
 from napari_xrfquant._napari.widgets.train_jobs import (
     SearchOutcome,
     TrainOutcome,
@@ -68,6 +62,11 @@ from napari_xrfquant._napari.widgets.train_jobs import (
 )
 from napari_xrfquant._napari.widgets.train_plot import LossCanvas
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.training.checks import (
+    parse_element_list,
+    physics_problems,
+    size_problems,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -141,7 +140,7 @@ class TrainWidget(QWidget):
     Attributes
     ----------
     result
-        The last :class:`~napari_xrfquant.training.trainer.TrainResult` (None before).
+        The last :class:`~napari_xrfquant.training.events.TrainResult` (None before).
     search_result
         The last :class:`~napari_xrfquant.training.search.SearchResult`.
     worker
@@ -484,14 +483,15 @@ class TrainWidget(QWidget):
 
     def _config_from(self, values: dict[str, Any], elements: list[str]) -> TrainingConfig:
         base = self._base_config
-        model = dataclasses.replace(
-            base.model,
-            type=values["model.type"],
-            hidden_layers=int(values["model.hidden_layers"]),
-            neurons=int(values["model.neurons"]),
+        model = base.model.model_copy(
+            update={
+                "type": values["model.type"],
+                "hidden_layers": int(values["model.hidden_layers"]),
+                "neurons": int(values["model.neurons"]),
+            }
         )
         top = {k: v for k, v in values.items() if "." not in k and k != "elements"}
-        return dataclasses.replace(base, elements=elements, model=model, **top)
+        return base.replace(elements=elements, model=model, **top)
 
     def set_config(self, config: TrainingConfig, instrument: Instrument | None = None) -> None:
         """Show ``config`` (and ``instrument``) in the form."""
@@ -561,7 +561,7 @@ class TrainWidget(QWidget):
                 if existing.exists():
                     raise FileExistsError(f"{existing}: exists; choose another name")
         save_instrument(instrument, instrument_path, overwrite=overwrite)
-        saved = dataclasses.replace(config, instrument=instrument_path.name, base_dir=None)
+        saved = config.replace(instrument=instrument_path.name, base_dir=None)
         save_config(saved, target, overwrite=overwrite)
         return [target, instrument_path]
 
@@ -666,13 +666,14 @@ class TrainWidget(QWidget):
         worker.start()
 
     def _on_train_event(self, event: Any) -> None:
-        from napari_xrfquant.training.trainer import BatchProgress, EpochEnd, SimulationProgress
+        from napari_xrfquant.progress import Progress
+        from napari_xrfquant.training.events import EpochEnd
 
-        if isinstance(event, SimulationProgress):
+        if isinstance(event, Progress) and event.epoch is None:
             self.status.setText(f"simulating spectra: {event.done}/{event.total}")
-        elif isinstance(event, BatchProgress):
+        elif isinstance(event, Progress):
             self.status.setText(
-                f"epoch {event.epoch}/{self._run_epochs}: step {event.step}/{event.steps}"
+                f"epoch {event.epoch}/{self._run_epochs}: step {event.done}/{event.total}"
             )
         elif isinstance(event, EpochEnd):
             self._epoch_seconds.append(event.seconds)

@@ -89,6 +89,35 @@ def sample_jitter(config: JitterConfig, rng: np.random.Generator) -> dict[str, f
     }
 
 
+#: The independent random streams of a training run, each spawned from its seed.
+STREAMS = (
+    "compositions",
+    "split",
+    "standardise",
+    "validation",
+    "batches",
+    "order",
+    "calibration",
+    "refresh",
+    "nominal",
+    "weights",
+)
+
+
+def seed_streams(seed: int) -> dict[str, int]:
+    """One independent seed per stream of :data:`STREAMS`, from ``seed``.
+
+    :meth:`numpy.random.SeedSequence.spawn` gives statistically independent
+    children (seed + 1, seed + 2, ... would overlap between runs of neighbouring
+    seeds); each becomes a 63-bit integer that numpy and torch generators take.
+    """
+    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
+    return {
+        name: int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+        for name, child in zip(STREAMS, children, strict=True)
+    }
+
+
 def split_indices(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded 80/10/10 split of ``range(n)`` into train, validation and test indices."""
     order = np.random.default_rng(seed).permutation(n)
@@ -234,7 +263,7 @@ def cache_key(config: TrainingConfig, generator: SpectrumGenerator) -> str:
         "n_spectra": config.n_spectra,
         "absent_probability": config.absent_probability,
         "seed": config.seed,
-        "jitter": vars(config.jitter),
+        "jitter": config.jitter.model_dump(),
         "instrument": instrument.to_dict() if instrument is not None else None,
         "generator": type(generator).__name__,
         "energy": [
@@ -394,3 +423,16 @@ REFERENCE_PEAKS: dict[str, list[tuple[float, float]]] = {
     "Ni": [(7.48, 1.0), (8.26, 0.13)],
     "Zn": [(8.64, 1.0), (9.57, 0.13)],
 }
+
+
+def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGenerator:
+    """The spectrum generator ``config.simulator`` names, for its elements and instrument."""
+    if config.simulator == "peaks":
+        unknown = [e for e in config.elements if e not in REFERENCE_PEAKS]
+        if unknown:
+            raise XRFQuantError(
+                f"the 'peaks' simulator knows {', '.join(REFERENCE_PEAKS)} only, not {unknown[0]}"
+            )
+        return PeakSpectra(list(config.elements), REFERENCE_PEAKS, config.load_instrument())
+
+    return SimulatorSpectra(list(config.elements), config.load_instrument(), device=device)

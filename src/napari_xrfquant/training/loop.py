@@ -12,9 +12,10 @@ into a trained :class:`~napari_xrfquant.models.architectures.QuantNet`:
 4. the 1-sigma calibration per count bin and element, fitted on the validation
    set, and test metrics per count level on the held-out test compositions.
 
-:meth:`Trainer.events` yields :class:`SimulationProgress`, :class:`EpochEnd` and
-finally :class:`TrainingFinished`; a napari ``thread_worker`` wraps it and can
-cancel at every yield. :func:`train` is the plain blocking call.
+:meth:`Trainer.events` yields :class:`~napari_xrfquant.progress.Progress`,
+:class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`); a
+napari ``thread_worker`` wraps it and can cancel at every yield. :func:`train`
+is the plain blocking call.
 
 Examples
 --------
@@ -29,44 +30,41 @@ import copy
 import math
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.devices import resolve_device
 from napari_xrfquant.models.architectures import (
-    ArchitectureSpec,
-    InputSpec,
     QuantNet,
     count_parameters,
-    make_bin_edges,
 )
-from napari_xrfquant.models.bundle import (
-    QuantModel,
-    UncertaintyCalibration,
-    build_metadata,
-    model_from_network,
-    save_bundle,
-)
+from napari_xrfquant.models.bundle import build_metadata, model_from_network
+from napari_xrfquant.models.metadata import UncertaintyCalibration
+from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
 from napari_xrfquant.training.config import TrainingConfig
-from napari_xrfquant.training.data import (
+from napari_xrfquant.training.datasets import (
     NOISELESS_COUNTS,
     SimulatedSet,
     SpectrumGenerator,
     cache_key,
+    default_generator,
     load_cache,
     sample_compositions,
     save_cache,
+    seed_streams,
     simulate_set,
     split_indices,
 )
+from napari_xrfquant.training.evaluation import EVAL_BATCH, evaluate_model, predict_fractions
+from napari_xrfquant.training.events import EpochEnd, TrainingEvent, TrainingFinished, TrainResult
+from napari_xrfquant.training.losses import decoder_loss, loss_terms
+from napari_xrfquant.training.network import architecture_for, input_spec_for, optimiser_for
+from napari_xrfquant.training.sigma import fit_sigma_calibration
 
-#: Fraction of errors within 1 sigma for a Gaussian.
-ONE_SIGMA_COVERAGE = 0.6826894921370859
 #: Repeats of the validation set at fresh count levels for the sigma calibration.
 CALIBRATION_REPEATS = 8
 #: Relative drop of the validation MAE that counts as an improvement (early stopping).
@@ -75,304 +73,8 @@ MIN_RELATIVE_GAIN = 1e-4
 DECODER_SET_SIZE = 50_000
 #: Gradient norm clip: keeps the first steps of the NLL stable.
 GRAD_CLIP_NORM = 10.0
-#: Wall time between BatchProgress events: the latency of a cancel inside an epoch.
+#: Wall time between "epoch" Progress events: the latency of a cancel inside an epoch.
 BATCH_PROGRESS_INTERVAL_S = 0.5
-#: Spectra per forward pass during evaluation.
-EVAL_BATCH = 8192
-
-
-# ---------------------------------------------------------------------------
-# events
-# ---------------------------------------------------------------------------
-@dataclass
-class SimulationProgress:
-    """Noise-free spectra simulated so far for one split (``stage``)."""
-
-    stage: str
-    done: int
-    total: int
-
-
-@dataclass
-class EpochEnd:
-    """One epoch finished.
-
-    Attributes
-    ----------
-    epoch
-        1-based epoch number.
-    train_loss, val_loss
-        Mean loss over the epoch's batches and on the validation set.
-    val_mae
-        Validation mean absolute error (wt%) of the mean prediction.
-    lr
-        Learning rate at the end of the epoch.
-    seconds
-        Wall time of the epoch.
-    improved
-        Whether this epoch gave the best validation MAE so far.
-    decoder_loss
-        Mean chi-square per count of the fit-quality emulator (0 without one);
-        not part of ``train_loss``.
-    """
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_mae: float
-    lr: float
-    seconds: float
-    improved: bool = False
-    decoder_loss: float = 0.0
-
-
-@dataclass
-class BatchProgress:
-    """Steps done within the running epoch.
-
-    Yielded about every :data:`BATCH_PROGRESS_INTERVAL_S` seconds of training so
-    that a consumer driving the generator (a GUI worker, :func:`train` with
-    ``should_stop``) can cancel within a second, not only at epoch ends.
-    """
-
-    epoch: int
-    step: int
-    steps: int
-
-
-@dataclass
-class TrainingFinished:
-    """The run ended; ``result`` holds the best model, its calibration and metrics."""
-
-    result: TrainResult
-
-
-TrainingEvent = SimulationProgress | BatchProgress | EpochEnd | TrainingFinished
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced.
-
-    Attributes
-    ----------
-    model
-        The best-on-validation network with calibration, as a
-        :class:`~napari_xrfquant.models.bundle.QuantModel` (``model.metadata``
-        is the ``model.json`` content, including test metrics).
-    history
-        One :class:`EpochEnd` per epoch run.
-    best_epoch
-        Epoch of the kept weights.
-    stopped_early, cancelled
-        Why the loop ended before ``config.epochs``.
-    config
-        The configuration of the run.
-    """
-
-    model: QuantModel
-    history: list[EpochEnd]
-    best_epoch: int
-    stopped_early: bool
-    cancelled: bool
-    config: TrainingConfig
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        """Test metrics (``model.json["metrics"]``)."""
-        return self.model.metadata.get("metrics", {})
-
-    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
-        """Write the model bundle (``model.safetensors`` + ``model.json``) to ``directory``."""
-        return save_bundle(directory, self.model.network, self.model.metadata, overwrite)
-
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-def resolve_training_device(device: str) -> str:
-    """``"auto"`` -> CUDA when available, else CPU; a CUDA name needs a GPU."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise XRFQuantError(f"device {device!r}: no CUDA GPU is available (use 'cpu')")
-    return device
-
-
-def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGenerator:
-    """The spectrum generator ``config.simulator`` names, for its elements and instrument."""
-    from napari_xrfquant.training.data import REFERENCE_PEAKS, PeakSpectra, SimulatorSpectra
-
-    if config.simulator == "peaks":
-        unknown = [e for e in config.elements if e not in REFERENCE_PEAKS]
-        if unknown:
-            raise XRFQuantError(
-                f"the 'peaks' simulator knows {', '.join(REFERENCE_PEAKS)} only, not {unknown[0]}"
-            )
-        return PeakSpectra(list(config.elements), REFERENCE_PEAKS, config.load_instrument())
-
-    return SimulatorSpectra(list(config.elements), config.load_instrument(), device=device)
-
-
-def gaussian_nll(mean: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-entry Gaussian negative log-likelihood (without the constant)."""
-    return torch.log(sigma) + 0.5 * ((target - mean) / sigma) ** 2
-
-
-def loss_terms(
-    loss: str, mean: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor
-) -> torch.Tensor:
-    """Scalar training loss for one batch.
-
-    ``"mae"``: the published mean absolute error for the mean, plus a Gaussian
-    NLL on the detached mean that teaches the sigma head without pulling the
-    mean away from the MAE optimum. ``"nll"``: Gaussian NLL for both.
-    ``"beta-nll"``: NLL weighted by ``sigma**1`` (detached), which keeps the
-    mean from ignoring the hard, high-variance spectra (Seitzer et al. 2022).
-    """
-    if loss == "mae":
-        return (mean - target).abs().mean() + gaussian_nll(mean.detach(), sigma, target).mean()
-    if loss == "nll":
-        return gaussian_nll(mean, sigma, target).mean()
-    weight = sigma.detach()
-    return (weight * gaussian_nll(mean, sigma, target)).mean()
-
-
-def decoder_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Chi-square per count between expected binned fractions: what fit quality sees."""
-    return ((predicted - target) ** 2 / (target + 1e-6)).sum(dim=1).mean()
-
-
-def input_spec_for(config: TrainingConfig, energy_keV: np.ndarray) -> InputSpec:
-    """The (not yet standardised) input transform for ``config`` on this energy grid."""
-    segments = [(float(a), float(b), int(w)) for a, b, w in config.input.segments]
-    edges = make_bin_edges(energy_keV, segments)
-    return InputSpec(bin_edges_channel=edges, scale=config.input.scale)
-
-
-def architecture_for(config: TrainingConfig) -> ArchitectureSpec:
-    """The :class:`ArchitectureSpec` for ``config.model``."""
-    m = config.model
-    return ArchitectureSpec(
-        type=m.type,
-        hidden_layers=m.hidden_layers,
-        neurons=m.neurons,
-        conv_channels=list(m.conv_channels),
-        kernel_size=m.kernel_size,
-        decoder_layers=m.decoder_layers,
-        decoder_neurons=m.decoder_neurons,
-    )
-
-
-def fit_sigma_calibration(
-    abs_error: np.ndarray,
-    sigma: np.ndarray,
-    log10_total: np.ndarray,
-    edges: list[float],
-) -> UncertaintyCalibration:
-    """Per count bin and element, the factor that puts 68.3 % of errors within 1 sigma.
-
-    The factor is the 68.27th percentile of ``|error| / sigma`` in each bin; bins
-    with fewer than 20 spectra use the factor of all spectra of that element.
-    """
-    ratio = abs_error / np.maximum(sigma, 1e-12)
-    overall = np.quantile(ratio, ONE_SIGMA_COVERAGE, axis=0)
-    n_bins = len(edges) - 1
-    table = np.empty((n_bins, ratio.shape[1]), dtype=np.float64)
-    index = np.searchsorted(np.asarray(edges[1:-1]), log10_total, side="right")
-    for b in range(n_bins):
-        rows = ratio[index == b]
-        table[b] = np.quantile(rows, ONE_SIGMA_COVERAGE, axis=0) if len(rows) >= 20 else overall
-    table = np.clip(table, 1e-3, 1e3)
-    return UncertaintyCalibration(log10_counts_edges=list(edges), scale=table.tolist())
-
-
-# ---------------------------------------------------------------------------
-# evaluation
-# ---------------------------------------------------------------------------
-def predict_fractions(
-    network: QuantNet,
-    binned_fractions: torch.Tensor,
-    counts: torch.Tensor | None,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean, raw sigma and the binned counts for noisy (or noise-free) versions of spectra.
-
-    ``counts`` is ``(N,)`` totals, or None for noise-free spectra at
-    :data:`~napari_xrfquant.training.data.NOISELESS_COUNTS`.
-    """
-    means, sigmas, binned_all = [], [], []
-    device = next(network.parameters()).device
-    with torch.inference_mode():
-        for start in range(0, binned_fractions.shape[0], EVAL_BATCH):
-            block = binned_fractions[start : start + EVAL_BATCH].to(device)
-            if counts is None:
-                binned = block * NOISELESS_COUNTS
-            else:
-                totals = counts[start : start + EVAL_BATCH].to(device)
-                binned = torch.poisson(block * totals[:, None], generator=generator)
-            mean, sigma = network.forward_binned(binned)
-            means.append(mean.cpu())
-            sigmas.append(sigma.cpu())
-            binned_all.append(binned.cpu())
-    return torch.cat(means), torch.cat(sigmas), torch.cat(binned_all)
-
-
-def evaluate_model(
-    model: QuantModel,
-    wt_percent: torch.Tensor,
-    binned_fractions: torch.Tensor,
-    count_levels: list[float],
-    seed: int = 12345,
-) -> dict[str, Any]:
-    """Test metrics of ``model`` on held-out spectra: MAE and 1-sigma coverage per count level.
-
-    Parameters
-    ----------
-    model
-        The model (with its sigma calibration).
-    wt_percent
-        ``(N, E)`` true compositions.
-    binned_fractions
-        ``(N, K)`` noise-free expected spectra in the model's input bins, summing to 1.
-    count_levels
-        Total counts per spectrum at which Poisson noise is drawn; the
-        noise-free case is always added under the key ``"noiseless"``.
-    seed
-        Seeds the Poisson noise.
-
-    Returns
-    -------
-    dict
-        ``{"n_spectra", "levels": {label: {"counts", "mae_wt", "mae_per_element",
-        "rmse_wt", "coverage_1sigma", "coverage_per_element", "mean_sigma_wt"}}}``;
-        labels are ``"noiseless"`` and e.g. ``"1e+03"``.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    elements = model.elements
-    levels: dict[str, Any] = {}
-    network = model.network
-    for counts in [None, *count_levels]:
-        totals = None if counts is None else torch.full((wt_percent.shape[0],), float(counts))
-        mean, raw_sigma, binned = predict_fractions(network, binned_fractions, totals, generator)
-        log10_total = torch.log10(binned.sum(dim=1).clamp_min(1.0)).numpy()
-        factors = model.calibration.factors(log10_total, len(elements))
-        sigma = raw_sigma.numpy() * factors
-        error = mean.numpy() - wt_percent.numpy()
-        inside = np.abs(error) <= sigma
-        label = "noiseless" if counts is None else f"{counts:.0e}"
-        levels[label] = {
-            "counts": None if counts is None else float(counts),
-            "mae_wt": float(np.abs(error).mean()),
-            "mae_per_element": dict(
-                zip(elements, np.abs(error).mean(axis=0).tolist(), strict=True)
-            ),
-            "rmse_wt": float(np.sqrt((error**2).mean())),
-            "coverage_1sigma": float(inside.mean()),
-            "coverage_per_element": dict(zip(elements, inside.mean(axis=0).tolist(), strict=True)),
-            "mean_sigma_wt": float(sigma.mean()),
-        }
-    return {"n_spectra": int(wt_percent.shape[0]), "levels": levels}
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +100,8 @@ class Trainer:
 
     def __init__(self, config: TrainingConfig, generator: SpectrumGenerator | None = None):
         self.config = config
-        self.device = resolve_training_device(config.device)
+        self.device = resolve_device(config.device)
+        self.seeds = seed_streams(config.seed)
         self._generator = generator
         self.history: list[EpochEnd] = []
         self.network: QuantNet | None = None
@@ -415,7 +118,7 @@ class Trainer:
             self._generator = default_generator(self.config)
         return self._generator
 
-    def _simulate(self) -> Generator[SimulationProgress, None, None]:
+    def _simulate(self) -> Generator[Progress, None, None]:
         config = self.config
         gen = self.generator
         if list(gen.elements) != list(config.elements):
@@ -423,8 +126,8 @@ class Trainer:
                 f"the spectrum generator simulates {gen.elements}, the config asks for "
                 f"{config.elements}"
             )
-        rng = np.random.default_rng(config.seed)
-        self._rng = np.random.default_rng(config.seed + 6)  # fresh compositions later
+        rng = np.random.default_rng(self.seeds["compositions"])
+        self._rng = np.random.default_rng(self.seeds["refresh"])  # fresh compositions later
         wt = sample_compositions(
             config.n_spectra, len(config.elements), config.absent_probability, rng
         )
@@ -443,12 +146,12 @@ class Trainer:
                         torch.cat([full.expected, part.expected]),
                     )
                 )
-                yield SimulationProgress("simulate", stop, config.n_spectra)
+                yield Progress(stop, config.n_spectra, "simulate")
             assert full is not None
             if config.cache:
                 save_cache(config.cache, full, key)
             cached = full
-        train_idx, val_idx, test_idx = split_indices(config.n_spectra, config.seed)
+        train_idx, val_idx, test_idx = split_indices(config.n_spectra, self.seeds["split"])
         self._sets = {
             "train": cached.subset(train_idx),
             "validation": cached.subset(val_idx),
@@ -462,7 +165,7 @@ class Trainer:
         probe = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
         # Standardise features with statistics of noisy training spectra at
         # log-uniform counts, as the network will see them.
-        g = torch.Generator().manual_seed(config.seed + 1)
+        g = torch.Generator().manual_seed(self.seeds["standardise"])
         train = self._sets["train"]
         rows = torch.randperm(len(train), generator=g)[:4096]
         first, stop = spec.channel_range
@@ -484,7 +187,7 @@ class Trainer:
             0.5 * (math.log10(config.counts_max) - math.log10(config.counts_min)), 0.1
         )
         del log10_total
-        torch.manual_seed(config.seed)
+        torch.manual_seed(self.seeds["weights"])
         network = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
         return network.to(self.device)
 
@@ -517,7 +220,7 @@ class Trainer:
         if "validation_batch" not in self.__dict__:
             config = self.config
             assert self.network is not None
-            g = torch.Generator().manual_seed(config.seed + 2)
+            g = torch.Generator().manual_seed(self.seeds["validation"])
             val = self._sets["validation"]
             fractions = self._binned_fractions(self.network, val.expected).cpu()
             totals = sample_log_uniform(len(val), config.counts_min, config.counts_max, g)
@@ -540,29 +243,6 @@ class Trainer:
         n = counts.shape[0]
         return sum(losses) / n, sum(errors) / (n * wt.shape[1])
 
-    def _optimiser(self, steps_per_epoch: int) -> tuple[torch.optim.Optimizer, Any]:
-        config = self.config
-        assert self.network is not None
-        optimiser = torch.optim.Adam(
-            self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
-        total = max(config.epochs * steps_per_epoch, 1)
-        if config.schedule == "cosine":
-            # Reads config.epochs at every step, so stretching a running schedule
-            # (as the bundled-model script does once it knows its pace) stays smooth.
-            def cosine(step: int) -> float:
-                progress = min(step / max(config.epochs * steps_per_epoch, 1), 1.0)
-                return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, cosine)
-        elif config.schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimiser, max_lr=config.lr, total_steps=total, pct_start=0.15
-            )
-        else:
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
-        return optimiser, scheduler
-
     # -- the loop -----------------------------------------------------------
     def events(self) -> Generator[TrainingEvent, None, TrainResult]:
         """Run the training, yielding events; the return value is the :class:`TrainResult`.
@@ -578,10 +258,10 @@ class Trainer:
         n_train = len(self._sets["train"])
         batch = min(config.batch_size, n_train)
         steps = config.steps_per_epoch or max(n_train // batch, 1)
-        optimiser, scheduler = self._optimiser(steps)
+        optimiser, scheduler = optimiser_for(self.network, config, steps)
         self.optimiser, self.scheduler = optimiser, scheduler
-        g = torch.Generator(device=self.device).manual_seed(config.seed + 3)
-        g_cpu = torch.Generator().manual_seed(config.seed + 4)
+        g = torch.Generator(device=self.device).manual_seed(self.seeds["batches"])
+        g_cpu = torch.Generator().manual_seed(self.seeds["order"])
         epochs_without_gain = 0
         stopped_early = False
         epoch = 0
@@ -598,7 +278,7 @@ class Trainer:
             for step in range(steps):
                 if time.perf_counter() - last_report > BATCH_PROGRESS_INTERVAL_S:
                     last_report = time.perf_counter()
-                    yield BatchProgress(epoch=epoch, step=step, steps=steps)
+                    yield Progress(step, steps, "epoch", epoch=epoch)
                 start = (step * batch) % n_train
                 index = order[start : start + batch]
                 if index.shape[0] < batch:  # wrap around when steps exceed one pass
@@ -647,7 +327,7 @@ class Trainer:
         yield TrainingFinished(result)
         return result
 
-    def _simulate_decoder_set(self) -> Generator[SimulationProgress, None, None]:
+    def _simulate_decoder_set(self) -> Generator[Progress, None, None]:
         """Nominal-instrument spectra (binned) for the fit-quality emulator.
 
         The emulator must reproduce the nominal instrument: trained on jittered
@@ -657,7 +337,7 @@ class Trainer:
         assert self.network is not None
         train = self._sets["train"]
         n = min(len(train), DECODER_SET_SIZE)
-        rng = np.random.default_rng(self.config.seed + 7)
+        rng = np.random.default_rng(self.seeds["nominal"])
         wt, fractions = [], []
         for start in range(0, n, 4096):
             part = simulate_set(
@@ -665,7 +345,7 @@ class Trainer:
             )
             wt.append(part.wt_percent)
             fractions.append(self._binned_fractions(self.network, part.expected).cpu())
-            yield SimulationProgress("nominal", min(start + 4096, n), n)
+            yield Progress(min(start + 4096, n), n, "nominal")
         self._decoder_set = (torch.cat(wt), torch.cat(fractions))
 
     def _decoder_batch(self, size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -736,7 +416,7 @@ class Trainer:
         config = self.config
         val = self._sets["validation"]
         fractions = self._binned_fractions(network, val.expected).cpu()
-        g = torch.Generator().manual_seed(config.seed + 5)
+        g = torch.Generator().manual_seed(self.seeds["calibration"])
         errors, sigmas, logs = [], [], []
         for _ in range(CALIBRATION_REPEATS):
             totals = sample_log_uniform(len(val), config.counts_min, config.counts_max, g)
@@ -787,7 +467,7 @@ def train(
     config
         The run's settings.
     progress
-        Called with every event (:class:`SimulationProgress`, :class:`EpochEnd`,
+        Called with every event (:class:`~napari_xrfquant.progress.Progress`, :class:`EpochEnd`,
         :class:`TrainingFinished`).
     should_stop
         Polled after every event; returning True cancels the run, which then

@@ -1,0 +1,36 @@
+"""The one progress event of the core: ``done`` of ``total`` units of a named stage.
+
+Long computations (quantification, simulation of training sets, training
+epochs, calibration) are generators that yield :class:`Progress` between units of
+work, so a GUI worker can draw a progress bar and cancel at any yield, and the
+CLI can draw a tqdm bar, from the same event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` units of ``stage`` finished.
+
+    Attributes
+    ----------
+    done, total
+        Units finished and units in all (spectra, steps, iterations).
+    stage
+        What is running, e.g. ``"quantify"``, ``"simulate"``, ``"epoch"``.
+    epoch
+        The 1-based training epoch the units belong to, when there is one.
+    """
+
+    done: int
+    total: int
+    stage: str = ""
+    epoch: int | None = None
+
+    @property
+    def fraction(self) -> float:
+        """``done / total`` in [0, 1] (1 for an empty stage)."""
+        return 1.0 if self.total <= 0 else min(max(self.done / self.total, 0.0), 1.0)

@@ -1,0 +1,61 @@
+"""Quantification results and everything made from them, without napari.
+
+- :class:`QuantResult`, :func:`background_mask`, :func:`mask_background`;
+- regions from label images or polygons (:func:`label_regions`,
+  :func:`polygon_regions`) and NaN-aware statistics over them
+  (:func:`region_statistics`, :func:`write_statistics_csv`);
+- the one export of maps, uncertainty, fit quality and statistics that the CLI
+  and the napari widgets share (:func:`export_result`).
+"""
+
+from __future__ import annotations
+
+from napari_xrfquant.results.export import (
+    LAYOUTS,
+    PlannedFile,
+    export_plan,
+    export_result,
+    safe_stem,
+)
+from napari_xrfquant.results.regions import (
+    CSV_COLUMNS,
+    WHOLE_MAP,
+    Region,
+    RegionStatistics,
+    label_regions,
+    polygon_regions,
+    region_statistics,
+    whole_map,
+    write_statistics_csv,
+)
+from napari_xrfquant.results.result import (
+    CONCENTRATION_UNIT,
+    DEFAULT_MASK_BELOW_COUNTS,
+    FIT_QUALITY_UNIT,
+    QuantResult,
+    background_mask,
+    mask_background,
+)
+
+__all__ = [
+    "CONCENTRATION_UNIT",
+    "CSV_COLUMNS",
+    "DEFAULT_MASK_BELOW_COUNTS",
+    "FIT_QUALITY_UNIT",
+    "LAYOUTS",
+    "WHOLE_MAP",
+    "PlannedFile",
+    "QuantResult",
+    "Region",
+    "RegionStatistics",
+    "background_mask",
+    "export_plan",
+    "export_result",
+    "label_regions",
+    "mask_background",
+    "polygon_regions",
+    "region_statistics",
+    "safe_stem",
+    "whole_map",
+    "write_statistics_csv",
+]

@@ -1,0 +1,58 @@
+"""The network a training configuration describes: its input transform and layout."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_xrfquant.models.architectures import ArchitectureSpec, InputSpec, make_bin_edges
+from napari_xrfquant.training.config import TrainingConfig
+
+
+def input_spec_for(config: TrainingConfig, energy_keV: np.ndarray) -> InputSpec:
+    """The (not yet standardised) input transform for ``config`` on this energy grid."""
+    segments = [(float(a), float(b), int(w)) for a, b, w in config.input.segments]
+    edges = make_bin_edges(energy_keV, segments)
+    return InputSpec(bin_edges_channel=edges, scale=config.input.scale)
+
+
+def architecture_for(config: TrainingConfig) -> ArchitectureSpec:
+    """The :class:`ArchitectureSpec` for ``config.model``."""
+    m = config.model
+    return ArchitectureSpec(
+        type=m.type,
+        hidden_layers=m.hidden_layers,
+        neurons=m.neurons,
+        conv_channels=list(m.conv_channels),
+        kernel_size=m.kernel_size,
+        decoder_layers=m.decoder_layers,
+        decoder_neurons=m.decoder_neurons,
+    )
+
+
+def optimiser_for(
+    network: torch.nn.Module, config: TrainingConfig, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam and the learning-rate schedule ``config.schedule`` names."""
+    optimiser = torch.optim.Adam(
+        network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total = max(config.epochs * steps_per_epoch, 1)
+    if config.schedule == "cosine":
+        # Reads config.epochs at every step, so stretching a running schedule
+        # (as the bundled-model script does once it knows its pace) stays smooth.
+        def cosine(step: int) -> float:
+            progress = min(step / max(config.epochs * steps_per_epoch, 1), 1.0)
+            return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, cosine)
+    elif config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, max_lr=config.lr, total_steps=total, pct_start=0.15
+        )
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
+    return optimiser, scheduler
