@@ -80,7 +80,7 @@ def test_progress_line_on_stderr(tmp_path, capsys) -> None:
     assert status == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "20/20 spectra (100 %)" in captured.err
+    assert "20/20" in captured.err
 
 
 def test_noiseless_spectra_are_the_simulator_expectation(tmp_path) -> None:

@@ -194,3 +194,40 @@ def test_cnn_and_open_outputs_train():
     mean, sigma = result.model.predict((gen.expected(torch.tensor([[50.0] * 5])) * 1e4).numpy())
     assert mean.shape == (1, 5) and np.all(mean >= 0) and np.all(sigma > 0)
     assert result.model.metadata["architecture"]["type"] == "cnn"
+
+
+def test_one_training_set_format_for_simulate_cache_and_training(tmp_path):
+    """`xrfquant simulate --noiseless` writes what training reads and what it caches."""
+    from napari_xrfquant.cli import main
+    from napari_xrfquant.io.spectra import read_spectra_attrs, read_spectra_set
+
+    file = tmp_path / "set.h5"
+    assert main(["simulate", "-o", str(file), "--elements", "Au,Ag", "-n", "200",
+                 "--noiseless", "-q"]) == 0
+    config = _config(elements=["Au", "Ag"], epochs=1, training_set=str(file),
+                     cache=str(tmp_path / "unused.h5"), eval_counts=[1e4])
+    result = train(config)
+    splits = result.model.metadata["training"]["splits"]
+    assert sum(splits.values()) == 200  # the file's spectra, not n_spectra
+    assert not (tmp_path / "unused.h5").exists()  # nothing simulated, nothing cached
+
+    # a cache written by training is a training-set file too
+    cache = tmp_path / "cache.h5"
+    train(_config(n_spectra=100, epochs=1, cache=str(cache), eval_counts=[1e4]),
+          generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS))
+    cached = read_spectra_set(cache)
+    assert cached.noiseless and len(cached) == 100 and cached.elements == ELEMENTS
+    assert read_spectra_attrs(cache)["cache_key"]
+
+
+def test_training_set_with_counts_or_other_elements_is_refused(tmp_path):
+    from napari_xrfquant.cli import main
+
+    file = tmp_path / "counts.h5"
+    assert main(["simulate", "-o", str(file), "--elements", "Au,Ag", "-n", "40", "-q"]) == 0
+    with pytest.raises(XRFQuantError, match="Poisson counts"):
+        train(_config(elements=["Au", "Ag"], epochs=1, training_set=str(file)))
+    assert main(["simulate", "-o", str(tmp_path / "n.h5"), "--elements", "Au,Cu", "-n", "40",
+                 "--noiseless", "-q"]) == 0
+    with pytest.raises(XRFQuantError, match="holds Au, Cu"):
+        train(_config(elements=["Au", "Ag"], epochs=1, training_set=str(tmp_path / "n.h5")))

@@ -6,21 +6,8 @@ total counts log-uniform between ``--counts-min`` and ``--counts-max``, and
 optionally a random instrument variation per group of spectra (``--jitter``,
 the training's :class:`~napari_xrfquant.training.config.JitterConfig`).
 
-File layout (``format = "xrfquant-spectra"``, ``format_version = 1``)::
-
-    /                      attrs: format, format_version, elements (list of str),
-                                  instrument (TOML text), seed, noiseless, jitter,
-                                  counts_min, counts_max, absent_probability,
-                                  generator ("xrfquant simulate <version>")
-    /spectra               (N, C) Poisson counts (uint16 when counts_max fits,
-                           else uint32), or float32 expected counts with
-                           --noiseless; chunked by rows, gzip + shuffle
-    /wt_percent            (N, E) float32, rows sum to 100
-    /counts                (N,) float64 expected total counts of each spectrum
-                           (the Poisson spectra sum to these within noise)
-    /energy_keV            (C,) float64 channel centres of the nominal instrument
-    /instrument_overrides  (N, P) float32, --jitter only; attr names: the
-                           XRFSimulator parameter of each column
+The file is the project's one training-set format (:mod:`napari_xrfquant.io.spectra`),
+which ``xrfquant train`` reads through its ``training_set`` setting.
 
 Everything happens in a temporary file that is renamed onto ``-o`` at the end,
 so an interrupted run leaves no half-written file.
@@ -31,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,14 +26,10 @@ import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 
-FORMAT = "xrfquant-spectra"
-FORMAT_VERSION = 1
 #: Probability that an element is absent from a composition (the training default).
 DEFAULT_ABSENT_PROBABILITY = 0.3
 #: Compositions simulated (and written) per block: bounds the memory to ~C x 4096 doubles.
 BLOCK_SPECTRA = 4096
-#: HDF5 chunk rows: one chunk holds a jitter group of spectra.
-CHUNK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -107,32 +89,64 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.h5")
     parser.add_argument(
-        "--elements", default="Au,Ag,Cu,Ni,Zn", metavar="LIST",
+        "--elements",
+        default="Au,Ag,Cu,Ni,Zn",
+        metavar="LIST",
         help="comma-separated element symbols (default: %(default)s)",
     )
     parser.add_argument(
-        "-n", "--n-spectra", type=int, default=100_000, metavar="N",
+        "-n",
+        "--n-spectra",
+        type=int,
+        default=100_000,
+        metavar="N",
         help="number of spectra (default: %(default)s)",
     )
-    parser.add_argument("--counts-min", type=float, default=3e2, metavar="C",
-                        help="smallest total counts per spectrum (default: %(default)g)")
-    parser.add_argument("--counts-max", type=float, default=1e6, metavar="C",
-                        help="largest total counts per spectrum (default: %(default)g)")
-    parser.add_argument("--noiseless", action="store_true",
-                        help="store expected counts (float32) instead of Poisson draws")
-    parser.add_argument("--jitter", action="store_true",
-                        help="vary calibration, resolution, tails and continuum per group "
-                             "of spectra, as in training")
-    parser.add_argument("--instrument", type=Path, metavar="FILE",
-                        help="instrument TOML/JSON (default: the reference instrument)")
-    parser.add_argument("--absent-probability", type=float,
-                        default=DEFAULT_ABSENT_PROBABILITY, metavar="P",
-                        help="probability that an element is absent (default: %(default)g)")
+    parser.add_argument(
+        "--counts-min",
+        type=float,
+        default=3e2,
+        metavar="C",
+        help="smallest total counts per spectrum (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--counts-max",
+        type=float,
+        default=1e6,
+        metavar="C",
+        help="largest total counts per spectrum (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--noiseless",
+        action="store_true",
+        help="store expected counts (float32) instead of Poisson draws",
+    )
+    parser.add_argument(
+        "--jitter",
+        action="store_true",
+        help="vary calibration, resolution, tails and continuum per group "
+        "of spectra, as in training",
+    )
+    parser.add_argument(
+        "--instrument",
+        type=Path,
+        metavar="FILE",
+        help="instrument TOML/JSON (default: the reference instrument)",
+    )
+    parser.add_argument(
+        "--absent-probability",
+        type=float,
+        default=DEFAULT_ABSENT_PROBABILITY,
+        metavar="P",
+        help="probability that an element is absent (default: %(default)g)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
-        "--threads", type=int, metavar="T",
+        "--threads",
+        type=int,
+        metavar="T",
         help="CPU threads for torch (default: torch's choice, one per core); 1 is often "
-             "fastest on a machine busy with other work",
+        "fastest on a machine busy with other work",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT.h5")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
@@ -163,9 +177,7 @@ def request_from_args(args: argparse.Namespace) -> SimulateRequest:
     if threads is not None and threads < 1:
         raise XRFQuantError(f"--threads {threads}: must be at least 1")
     if not 0.0 <= args.absent_probability < 1.0:
-        raise XRFQuantError(
-            f"--absent-probability {args.absent_probability:g}: must be in [0, 1)"
-        )
+        raise XRFQuantError(f"--absent-probability {args.absent_probability:g}: must be in [0, 1)")
     symbols, _ = parse_elements(args.elements)
     if args.instrument is not None and not Path(args.instrument).is_file():
         raise FileNotFoundError(f"{args.instrument}: instrument file not found")
@@ -199,32 +211,6 @@ def _spectra_dtype(request: SimulateRequest) -> np.dtype:
     # a channel never holds more than the spectrum's total (plus Poisson excess)
     bound = request.counts_max + 10.0 * math.sqrt(request.counts_max) + 10.0
     return np.dtype(np.uint16 if bound < np.iinfo(np.uint16).max else np.uint32)
-
-
-class _Progress:
-    """A one-line progress report on a stream (rewritten in place on a terminal)."""
-
-    def __init__(self, stream: TextIO | None, total: int) -> None:
-        self.stream = stream
-        self.total = total
-        self.start = time.perf_counter()
-        self.live = bool(stream is not None and stream.isatty())
-        self.next_percent = 0
-
-    def update(self, done: int) -> None:
-        if self.stream is None:
-            return
-        percent = 100 * done // self.total
-        if not self.live and percent < self.next_percent and done < self.total:
-            return
-        self.next_percent = percent + 10
-        seconds = time.perf_counter() - self.start
-        rate = done / seconds if seconds > 0 else float("nan")
-        line = (f"xrfquant simulate: {done}/{self.total} spectra ({percent} %), "
-                f"{seconds:.1f} s, {rate:.0f} spectra/s")
-        end = "" if self.live and done < self.total else "\n"
-        self.stream.write(("\r" if self.live else "") + line + end)
-        self.stream.flush()
 
 
 def simulate_to_hdf5(request: SimulateRequest, progress_stream: TextIO | None = None) -> Path:
@@ -265,12 +251,12 @@ def simulate_to_hdf5(request: SimulateRequest, progress_stream: TextIO | None = 
 def _simulate_and_write(
     request: SimulateRequest, instrument: Any, progress_stream: TextIO | None
 ) -> Path:
-    import h5py
     import torch
+    from tqdm import tqdm
 
     from napari_xrfquant import __version__
-    from napari_xrfquant._files import atomic_path
     from napari_xrfquant.instrument import instrument_to_toml
+    from napari_xrfquant.io.spectra import create_spectra_file
     from napari_xrfquant.training.config import JitterConfig
     from napari_xrfquant.training.datasets import (
         SimulatorSpectra,
@@ -286,53 +272,59 @@ def _simulate_and_write(
     totals = log_uniform_counts(n, request.counts_min, request.counts_max, rng)
     jitter = JitterConfig() if request.jitter else None
     dtype = _spectra_dtype(request)
-    progress = _Progress(progress_stream, n)
-
-    with atomic_path(request.output, overwrite=request.overwrite) as tmp:
-        generator = SimulatorSpectra(list(request.elements), instrument=instrument)
-        energy_keV = np.asarray(generator.energy_keV, dtype=np.float64)
-        n_channels = energy_keV.size
-        with h5py.File(tmp, "w") as file:
-            file.attrs["format"] = FORMAT
-            file.attrs["format_version"] = FORMAT_VERSION
-            file.attrs["elements"] = list(request.elements)
-            file.attrs["instrument"] = instrument_to_toml(instrument)
-            file.attrs["seed"] = request.seed
-            file.attrs["noiseless"] = request.noiseless
-            file.attrs["jitter"] = request.jitter
-            file.attrs["counts_min"] = request.counts_min
-            file.attrs["counts_max"] = request.counts_max
-            file.attrs["absent_probability"] = request.absent_probability
-            file.attrs["generator"] = f"xrfquant simulate {__version__}"
-            spectra = file.create_dataset(
-                "spectra", shape=(n, n_channels), dtype=dtype,
-                chunks=(min(n, CHUNK_ROWS), n_channels), compression="gzip", shuffle=True,
+    generator = SimulatorSpectra(list(request.elements), instrument=instrument)
+    names = (
+        list(generator.overrides(sample_jitter(jitter, np.random.default_rng(0))))
+        if jitter is not None
+        else []
+    )
+    attrs = {
+        "seed": request.seed,
+        "jitter": request.jitter,
+        "counts_min": request.counts_min,
+        "counts_max": request.counts_max,
+        "absent_probability": request.absent_probability,
+        "generator": f"xrfquant simulate {__version__}",
+    }
+    bar = tqdm(
+        total=n,
+        desc="xrfquant simulate",
+        unit=" spectra",
+        disable=progress_stream is None,
+        file=progress_stream,
+    )
+    with (
+        bar,
+        create_spectra_file(
+            request.output,
+            wt_percent=wt_percent,
+            elements=request.elements,
+            energy_keV=np.asarray(generator.energy_keV, dtype=np.float64),
+            counts=totals,
+            noiseless=request.noiseless,
+            dtype=dtype,
+            instrument=instrument_to_toml(instrument),
+            override_names=names,
+            attrs=attrs,
+            overwrite=request.overwrite,
+        ) as writer,
+    ):
+        group = jitter.group_size if jitter is not None else BLOCK_SPECTRA
+        for start in range(0, n, group):
+            stop = min(start + group, n)
+            draw = sample_jitter(jitter, rng) if jitter is not None else None
+            block = torch.as_tensor(wt_percent[start:stop], dtype=torch.float32)
+            expected = generator.expected(block, draw).double().numpy()
+            expected *= totals[start:stop, None]
+            spectra = (
+                expected.astype(np.float32)
+                if request.noiseless
+                else rng.poisson(expected).astype(dtype)
             )
-            spectra.attrs["units"] = "expected counts" if request.noiseless else "counts"
-            file.create_dataset("wt_percent", data=wt_percent.astype(np.float32))
-            file["wt_percent"].attrs["elements"] = list(request.elements)
-            file.create_dataset("counts", data=totals)
-            file.create_dataset("energy_keV", data=energy_keV)
-            overrides_ds = None
-            if jitter is not None:
-                names = list(generator.overrides(sample_jitter(jitter, np.random.default_rng(0))))
-                overrides_ds = file.create_dataset("instrument_overrides", (n, len(names)),
-                                                   dtype=np.float32)
-                overrides_ds.attrs["names"] = names
-            progress.update(0)
-            group = jitter.group_size if jitter is not None else BLOCK_SPECTRA
-            for start in range(0, n, group):
-                stop = min(start + group, n)
-                draw = sample_jitter(jitter, rng) if jitter is not None else None
-                block = torch.as_tensor(wt_percent[start:stop], dtype=torch.float32)
-                expected = generator.expected(block, draw).double().numpy()
-                expected *= totals[start:stop, None]
-                if request.noiseless:
-                    spectra[start:stop] = expected.astype(np.float32)
-                else:
-                    spectra[start:stop] = rng.poisson(expected).astype(dtype)
-                if overrides_ds is not None:
-                    values = list(generator.overrides(draw).values())
-                    overrides_ds[start:stop] = np.asarray(values, dtype=np.float32)[None, :]
-                progress.update(stop)
+            overrides = None
+            if draw is not None:
+                values = np.asarray(list(generator.overrides(draw).values()), dtype=np.float32)
+                overrides = np.broadcast_to(values, (stop - start, values.size))
+            writer.write(start, spectra, overrides)
+            bar.update(stop - start)
     return request.output

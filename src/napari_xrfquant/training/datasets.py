@@ -25,8 +25,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from napari_xrfquant._files import atomic_path
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import instrument_to_toml
+from napari_xrfquant.io.spectra import (
+    SpectraSet,
+    read_spectra_attrs,
+    read_spectra_set,
+    write_spectra_set,
+)
 from napari_xrfquant.training.config import JitterConfig, TrainingConfig
 
 #: Fractions of the compositions in the train / validation / test splits.
@@ -276,39 +282,77 @@ def cache_key(config: TrainingConfig, generator: SpectrumGenerator) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def save_cache(path: str | os.PathLike[str], data: SimulatedSet, key: str) -> Path:
-    """Write a simulated set to HDF5 (atomically, replacing an older cache)."""
-    import h5py
+def as_spectra_set(
+    data: SimulatedSet, generator: SpectrumGenerator, attrs: dict[str, Any]
+) -> SpectraSet:
+    """A simulated set in the training-set file form (noise-free, each spectrum sums to 1)."""
+    instrument = getattr(generator, "instrument", None)
+    return SpectraSet(
+        spectra=data.expected.numpy(),
+        wt_percent=data.wt_percent.numpy(),
+        elements=list(generator.elements),
+        energy_keV=np.asarray(generator.energy_keV, dtype=np.float64),
+        counts=np.ones(len(data)),
+        noiseless=True,
+        instrument=None if instrument is None else instrument_to_toml(instrument),
+        attrs=attrs,
+    )
 
-    target = Path(path)
-    with atomic_path(target, overwrite=True) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            handle.attrs["cache_key"] = key
-            handle.attrs["content"] = "napari-xrfquant training set: wt% and expected spectra"
-            handle.create_dataset("wt_percent", data=data.wt_percent.numpy())
-            handle.create_dataset(
-                "expected", data=data.expected.numpy(), chunks=True, compression="lzf"
-            )
-    return target
+
+def save_cache(
+    path: str | os.PathLike[str], data: SimulatedSet, key: str, generator: SpectrumGenerator
+) -> Path:
+    """Write a simulated set as a training-set file (atomically, replacing an older cache)."""
+    attrs = {"cache_key": key, "generator": "xrfquant train (cache)"}
+    return write_spectra_set(path, as_spectra_set(data, generator, attrs), overwrite=True)
 
 
 def load_cache(path: str | os.PathLike[str], key: str) -> SimulatedSet | None:
     """Read a cached set if ``path`` exists and was made with the same ``key``."""
-    import h5py
-
     target = Path(path)
     if not target.exists():
         return None
-    try:
-        with h5py.File(target, "r") as handle:
-            if handle.attrs.get("cache_key") != key:
-                return None
-            return SimulatedSet(
-                torch.from_numpy(handle["wt_percent"][...]),
-                torch.from_numpy(handle["expected"][...]),
-            )
-    except (OSError, KeyError) as exc:
-        raise XRFQuantError(f"{target}: unreadable training cache ({exc})") from None
+    if str(read_spectra_attrs(target).get("cache_key", "")) != key:
+        return None
+    data = read_spectra_set(target)
+    return SimulatedSet(torch.from_numpy(data.wt_percent), _normalised(data.spectra))
+
+
+def _normalised(spectra: np.ndarray) -> torch.Tensor:
+    expected = torch.as_tensor(np.asarray(spectra, dtype=np.float32))
+    return expected / expected.sum(dim=1, keepdim=True).clamp_min(1e-30)
+
+
+def load_training_set(path: str | os.PathLike[str], generator: SpectrumGenerator) -> SimulatedSet:
+    """A noise-free training-set file as a :class:`SimulatedSet` for ``generator``'s model.
+
+    Raises
+    ------
+    XRFQuantError
+        If the file holds Poisson counts (noise is drawn fresh in training, so
+        the set must be noise-free: ``xrfquant simulate --noiseless``), other
+        elements, or another energy axis.
+    """
+    from napari_xrfquant.inference.resample import same_grid
+
+    target = Path(path)
+    data = read_spectra_set(target)
+    if not data.noiseless:
+        raise XRFQuantError(
+            f"{target.name}: holds Poisson counts; training draws its own noise, so it needs "
+            "noise-free spectra (xrfquant simulate --noiseless)"
+        )
+    if list(data.elements) != list(generator.elements):
+        raise XRFQuantError(
+            f"{target.name}: holds {', '.join(data.elements)}, the config asks for "
+            f"{', '.join(generator.elements)}"
+        )
+    if not same_grid(data.energy_keV, np.asarray(generator.energy_keV)):
+        raise XRFQuantError(
+            f"{target.name}: its energy axis ({len(data.energy_keV)} channels) is not the "
+            "instrument's"
+        )
+    return SimulatedSet(torch.from_numpy(data.wt_percent), _normalised(data.spectra))
 
 
 # ---------------------------------------------------------------------------

@@ -17,11 +17,7 @@ into a trained :class:`~napari_xrfquant.models.architectures.QuantNet`:
 napari ``thread_worker`` wraps it and can cancel at every yield. :func:`train`
 is the plain blocking call.
 
-Examples
---------
->>> from napari_xrfquant.training import TrainingConfig, train
->>> result = train(TrainingConfig(n_spectra=2000, epochs=3))      # doctest: +SKIP
->>> result.save("my-model")                                       # doctest: +SKIP
+Example: ``train(TrainingConfig(n_spectra=2000, epochs=3)).save("my-model")``.
 """
 
 from __future__ import annotations
@@ -53,6 +49,7 @@ from napari_xrfquant.training.datasets import (
     cache_key,
     default_generator,
     load_cache,
+    load_training_set,
     sample_compositions,
     save_cache,
     seed_streams,
@@ -128,35 +125,42 @@ class Trainer:
             )
         rng = np.random.default_rng(self.seeds["compositions"])
         self._rng = np.random.default_rng(self.seeds["refresh"])  # fresh compositions later
+        if config.training_set:
+            full = load_training_set(config.resolve(config.training_set), gen)
+            yield Progress(len(full), len(full), "simulate")
+        else:
+            full = yield from self._simulate_or_cached(rng)
+        train_idx, val_idx, test_idx = split_indices(len(full), self.seeds["split"])
+        self._sets = {
+            "train": full.subset(train_idx),
+            "validation": full.subset(val_idx),
+            "test": full.subset(test_idx),
+        }
+
+    def _simulate_or_cached(
+        self, rng: np.random.Generator
+    ) -> Generator[Progress, None, SimulatedSet]:
+        """The noise-free set of the config: from its cache file, else simulated (and cached)."""
+        config, gen = self.config, self.generator
         wt = sample_compositions(
             config.n_spectra, len(config.elements), config.absent_probability, rng
         )
         key = cache_key(config, gen)
-        cached = load_cache(config.cache, key) if config.cache else None
-        if cached is None:
-            full = None
-            for start in range(0, config.n_spectra, 2048):
-                stop = min(start + 2048, config.n_spectra)
-                part = simulate_set(gen, wt[start:stop], config.jitter, rng)
-                full = (
-                    part
-                    if full is None
-                    else SimulatedSet(
-                        torch.cat([full.wt_percent, part.wt_percent]),
-                        torch.cat([full.expected, part.expected]),
-                    )
-                )
-                yield Progress(stop, config.n_spectra, "simulate")
-            assert full is not None
-            if config.cache:
-                save_cache(config.cache, full, key)
-            cached = full
-        train_idx, val_idx, test_idx = split_indices(config.n_spectra, self.seeds["split"])
-        self._sets = {
-            "train": cached.subset(train_idx),
-            "validation": cached.subset(val_idx),
-            "test": cached.subset(test_idx),
-        }
+        cache = config.resolve(config.cache)
+        cached = load_cache(cache, key) if cache is not None else None
+        if cached is not None:
+            return cached
+        parts = []
+        for start in range(0, config.n_spectra, 2048):
+            stop = min(start + 2048, config.n_spectra)
+            parts.append(simulate_set(gen, wt[start:stop], config.jitter, rng))
+            yield Progress(stop, config.n_spectra, "simulate")
+        full = SimulatedSet(
+            torch.cat([p.wt_percent for p in parts]), torch.cat([p.expected for p in parts])
+        )
+        if cache is not None:
+            save_cache(cache, full, key, gen)
+        return full
 
     # -- network ------------------------------------------------------------
     def _build_network(self) -> QuantNet:
