@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TORCH_PIN := torch==2.13.0
 
-.PHONY: run test lint bench clean system-deps
+.PHONY: run test lint bench wheel-check clean system-deps
 
 run: system-deps $(STAMP)
 	@bash scripts/run.sh
@@ -18,10 +18,15 @@ test: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts docs
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_simulate.py
 	$(PY) benchmarks/bench_quantify.py
+
+# build the wheel and use it from a fresh virtual environment (slow: installs torch etc.)
+wheel-check: $(STAMP)
+	bash scripts/check_wheel.sh
 
 system-deps:
 	@bash scripts/system-deps.sh

@@ -1,6 +1,6 @@
 """Time the napari side on the sample cube: open, Quantify through the widget, inspector clicks.
 
-Opens a napari viewer (hidden), reads ``sample_data/cxc_gold_sample.h5``
+Opens a napari viewer (hidden), reads the sample cube (:mod:`napari_xrfquant.sample`, made on first use)
 through the plugin's reader, runs the Quantify widget on the CPU with the
 bundled model (or ``--model``) until its worker has finished and the layers
 exist, re-masks the background at another threshold, then clicks the Spectrum
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 PLUGIN = "napari-xrfquant"
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "cxc_gold_sample.h5"
 
 
 def pump_until(condition: Callable[[], bool], timeout_s: float) -> None:
@@ -73,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model bundle (default: bundled)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    from napari_xrfquant.sample import sample_cube_path
+
+    SAMPLE = sample_cube_path()
     if not SAMPLE.is_file():
         print(f"bench_napari: {SAMPLE} is missing", file=sys.stderr)
         return 1

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     viewer, quantify, inspector = build_viewer(show=True)
     viewer.window.resize(1700, 1150)
     if not quantify.cube_combo.currentText():
-        print("make_screenshot: no sample cube; see sample_data/", file=sys.stderr)
+        print("make_screenshot: no sample cube (xrfquant sample)", file=sys.stderr)
         return 1
     quantify.device_combo.setCurrentText("cpu")
     if args.model is not None:

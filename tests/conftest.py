@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# The sample cube is simulated on first use; keep it for the test runs of this
+# machine in a folder of its own rather than the user's cache.
+os.environ.setdefault(
+    "XRFQUANT_CACHE_DIR", str(Path(tempfile.gettempdir()) / "napari-xrfquant-test-cache")
+)
 
 #: Channel width and offset of the synthetic cubes (keV); deliberately not the
 #: reference instrument's, so a test sees whether the file's calibration is used.

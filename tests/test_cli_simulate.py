@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import h5py
 import numpy as np
 import pytest
-import tomllib
 
 from napari_xrfquant.cli import main
 from napari_xrfquant.instrument import reference_instrument, save_instrument

@@ -11,6 +11,8 @@ CORE_MODULES = [
     "napari_xrfquant.models",
     "napari_xrfquant.training",
     "napari_xrfquant.inference",
+    "napari_xrfquant.results",
+    "napari_xrfquant.sample",
     "napari_xrfquant.cli",
 ]
 

@@ -22,7 +22,6 @@ REGION_NAMES = ("background", "left alloy", "right alloy")
 ELEMENTS = ("Au", "Ag", "Cu", "Ni", "Zn")
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_PATH = REPO / "sample_data" / "cxc_gold_sample.h5"
 
 
 def tiny_counts(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,6 +155,8 @@ def bundled_model_exists() -> bool:
     return (BUNDLED_DIR / "model.json").is_file() or any(BUNDLED_DIR.glob("*/model.json"))
 
 
-def sample_exists() -> bool:
-    """Whether the simulated sample cube is in ``sample_data/``."""
-    return SAMPLE_PATH.is_file()
+def sample_path() -> Path:
+    """The simulated sample cube (made on first use, cached for the test session)."""
+    from napari_xrfquant.sample import sample_cube_path
+
+    return sample_cube_path()

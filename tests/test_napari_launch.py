@@ -27,10 +27,10 @@ def test_exit_after_seconds_parses_the_environment(monkeypatch) -> None:
 def test_launch_opens_the_sample_with_both_widgets_docked(
     qtbot, tmp_path, monkeypatch
 ) -> None:
-    from napari_xrfquant._napari._sample_data import SAMPLE_ENV
     from napari_xrfquant._napari.launch import build_viewer
     from napari_xrfquant._napari.widgets.inspector import SpectrumInspector
     from napari_xrfquant._napari.widgets.quantify import QuantifyWidget
+    from napari_xrfquant.sample import SAMPLE_ENV
 
     monkeypatch.setenv(SAMPLE_ENV, str(write_tiny_cxc(tmp_path / "sample.h5")))
     viewer, quantify, inspector = build_viewer(show=False)
@@ -56,6 +56,7 @@ def fake_repo(tmp_path: Path, quantify_exists: bool) -> Path:
     stub.write_text(
         "#!/usr/bin/env bash\n"
         f'if [ "$2" = "--help" ]; then exit {help_status}; fi\n'
+        'if [ "$1" = "sample" ]; then echo /cache/cxc_gold_sample.h5; exit 0; fi\n'
         'echo "$@" >> "$(dirname "$0")/calls.log"\n'
     )
     stub.chmod(0o755)
@@ -73,8 +74,8 @@ def test_run_script_without_display_says_so_and_runs_the_cli(tmp_path, quantify_
     assert len(lines) == 1 and "no display" in lines[0] and "headless CLI" in lines[0]
     calls = (tmp_path / ".venv" / "bin" / "calls.log").read_text().strip()
     if quantify_exists:
-        expected = "quantify sample_data/cxc_gold_sample.h5 -o out/sample --preview --overwrite"
+        expected = "quantify /cache/cxc_gold_sample.h5 -o out/sample --preview --overwrite"
         assert calls == expected
     else:
-        assert calls == "info sample_data/cxc_gold_sample.h5"
+        assert calls == "info /cache/cxc_gold_sample.h5"
     assert (REPO / "scripts" / "run.sh").stat().st_mode & 0o111

@@ -13,8 +13,8 @@ import pytest
 from test_napari_fixtures import (
     ELEMENTS,
     REGION_NAMES,
-    SAMPLE_PATH,
     bundled_model_exists,
+    sample_path,
     tiny_counts,
     write_tiny_cxc,
     write_tiny_model,
@@ -291,8 +291,8 @@ def test_unusable_model_is_a_notification(widget_on_tiny, tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not (SAMPLE_PATH.is_file() and bundled_model_exists()),
-    reason="needs sample_data/cxc_gold_sample.h5 and the bundled model",
+    not bundled_model_exists(),
+    reason="needs the bundled model",
 )
 def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbot) -> None:
     from napari_xrfquant._napari.widgets.quantify import QuantifyWidget
@@ -305,7 +305,7 @@ def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbo
     widget.device_combo.setCurrentText("cpu")
     run_to_end(qtbot, widget)
 
-    truth = read_truth(SAMPLE_PATH)
+    truth = read_truth(sample_path())
     assert truth is not None and truth.regions is not None
     shape = truth.regions.shape
     for element in truth.elements:

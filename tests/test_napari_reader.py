@@ -9,8 +9,7 @@ import pytest
 
 from test_napari_fixtures import (
     REF_GAIN_KEV,
-    SAMPLE_PATH,
-    sample_exists,
+    sample_path,
     tiny_counts,
     write_tiny_cxc,
     write_tiny_generic_h5,
@@ -136,13 +135,12 @@ def test_writer_saves_selected_maps_with_unit_and_pixel_size(tmp_path) -> None:
     np.testing.assert_array_equal(maps.maps[1], cu)
 
 
-@pytest.mark.skipif(not sample_exists(), reason="sample_data/cxc_gold_sample.h5 missing")
 def test_sample_data_contribution_opens_the_sample(make_napari_viewer) -> None:
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "cxc_gold_sample")
     cube = viewer.layers["cxc_gold_sample"]
     assert cube.data.shape == (1024, 264, 264)
-    assert Path(cube.metadata["source_path"]) == SAMPLE_PATH
+    assert Path(cube.metadata["source_path"]) == sample_path()
     assert "cxc_gold_sample total counts" in viewer.layers
     assert "cxc_gold_sample truth regions" in viewer.layers
 

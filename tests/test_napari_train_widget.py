@@ -286,8 +286,8 @@ def test_train_cancel_save_and_quantify(train_widget, qtbot, tmp_path):
     assert abs(au[:, :2].mean() - 80.0) < 20.0 and abs(au[:, 2:].mean() - 25.0) < 20.0
 
     # 5. and the sample cube: its ERM-EB508 block is a binary Au-Ag alloy (75.12 / 24.90)
-    from napari_xrfquant._napari._sample_data import sample_cube_path
     from napari_xrfquant.io import read_truth
+    from napari_xrfquant.sample import sample_cube_path
 
     sample = sample_cube_path()
     viewer.open(sample, plugin=PLUGIN)

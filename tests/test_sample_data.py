@@ -1,17 +1,21 @@
-"""The shipped sample cube ``sample_data/cxc_gold_sample.h5`` (scripts/make_sample_data.py)."""
+"""The sample cube, made from the simulator on first use (:mod:`napari_xrfquant.sample`)."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from napari_xrfquant import sample as sample_module
 from napari_xrfquant.io import read_cube, read_truth
+from napari_xrfquant.sample import sample_cube_path
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "sample_data" / "cxc_gold_sample.h5"
+SAMPLE = sample_cube_path()
+
+
+@pytest.fixture(scope="module")
+def script():
+    """The sample generator module (layout, illumination, build_sample)."""
+    return sample_module
 ELEMENTS = ("Au", "Ag", "Cu", "Ni", "Zn")
 
 #: BAM certificates (shared/reference-instrument.md), wt% of Au, Ag, Cu, Ni, Zn.
@@ -24,24 +28,12 @@ CERTIFIED = {
 
 @pytest.fixture(scope="module")
 def cube():
-    if not SAMPLE.is_file():
-        pytest.fail(f"{SAMPLE} missing; run scripts/make_sample_data.py")
     return read_cube(SAMPLE, lazy=False)
 
 
 @pytest.fixture(scope="module")
 def truth():
     return read_truth(SAMPLE)
-
-
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location(
-        "make_sample_data", REPO / "scripts" / "make_sample_data.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _label(truth, prefix: str) -> int:
@@ -142,6 +134,14 @@ def test_crm_spectrum_shows_its_lines(cube, truth) -> None:
     # no nickel in EB506: nothing at Ni K-alpha above the neighbouring continuum
     ni = int(np.argmin(np.abs(energy - 7.48)))
     assert summed[ni] < 0.05 * summed[int(np.argmin(np.abs(energy - 8.05)))]
+
+
+def test_cached_file_is_named_after_the_simulator(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(sample_module.SAMPLE_ENV, raising=False)
+    monkeypatch.setenv(sample_module.CACHE_ENV, str(tmp_path))
+    path = sample_cube_path(make=False)
+    assert path.parent == tmp_path and not path.exists()
+    assert path.name == f"cxc_gold_sample-{sample_module.simulator_fingerprint()}.h5"
 
 
 def test_script_is_deterministic(script) -> None:

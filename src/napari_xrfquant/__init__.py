@@ -13,20 +13,8 @@ fast when it scans plugins.
 
 from __future__ import annotations
 
-from napari_xrfquant._lazy import lazy_exports
+import lazy_loader
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_LAZY = {
-    "Instrument": "napari_xrfquant.instrument",
-    "load_instrument": "napari_xrfquant.instrument",
-    "read_cube": "napari_xrfquant.io",
-    "simulate": "napari_xrfquant.physics",
-    "load_model": "napari_xrfquant.models",
-    "quantify": "napari_xrfquant.inference",
-    "XRFQuantError": "napari_xrfquant.errors",
-}
-
-__all__ = [*sorted(_LAZY), "__version__"]
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, extra=("__version__",))
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

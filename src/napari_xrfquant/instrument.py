@@ -22,11 +22,11 @@ import functools
 import json
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import tomllib
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from napari_xrfquant._files import atomic_path

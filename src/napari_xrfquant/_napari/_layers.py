@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_xrfquant.io.calibration import fit_linear_calibration
 from napari_xrfquant.results import background_mask
 
 KIND_CUBE = "xrf_cube"
@@ -188,26 +189,6 @@ def pixel_size_um_of(cube: Any) -> float | None:
     return None
 
 
-def linear_energy_calibration(energy_keV: np.ndarray) -> tuple[float, float]:
-    """Best straight line ``E = offset + gain * channel`` through the channel energies.
-
-    napari places slices on a linear world axis; the exact per-channel energy
-    stays in the layer metadata for the read-out and the plots.
-
-    Returns
-    -------
-    gain_keV, offset_keV
-    """
-    energy = np.asarray(energy_keV, dtype=np.float64)
-    if energy.size < 2:
-        return 1.0, float(energy[0]) if energy.size else 0.0
-    channel = np.arange(energy.size, dtype=np.float64)
-    gain, offset = np.polyfit(channel, energy, 1)
-    if not gain > 0:
-        gain = 1.0
-    return float(gain), float(offset)
-
-
 # -- cube layers -----------------------------------------------------------
 def channel_first(data: Any) -> Any:
     """``(H, W, C)`` counts as a ``(C, H, W)`` view: no copy, lazy for dask."""
@@ -254,7 +235,9 @@ def cube_layer_data(cube: Any, name: str) -> list[LayerData]:
         its file stores the regions.
     """
     energy_keV = np.asarray(cube.energy_keV, dtype=np.float64)
-    gain_keV, offset_keV = linear_energy_calibration(energy_keV)
+    # napari places slices on a linear world axis; the exact per-channel energy
+    # stays in the layer metadata for the read-out and the plots
+    offset_keV, gain_keV = fit_linear_calibration(energy_keV)
     pixel_size_um = pixel_size_um_of(cube)
     frame = SpatialFrame.from_pixel_size(pixel_size_um)
     source_path = str(cube.path) if getattr(cube, "path", None) is not None else None
@@ -291,7 +274,7 @@ def cube_layer_data(cube: Any, name: str) -> list[LayerData]:
     ]
     truth = (getattr(cube, "metadata", None) or {}).get("truth")
     regions = getattr(truth, "regions", None)
-    if regions is not None:
+    if truth is not None and regions is not None:
         layers.append(truth_regions_layer_data(regions, truth.region_names, name, frame))
     return layers
 

@@ -79,7 +79,8 @@ def read_xrf(path: PathOrPaths) -> list[LayerData]:
         layers.extend(cube_layer_data(cube, item.stem))
     if layers:
         install_readout()
-    return layers or [(None,)]
+    # napari reads [(None,)] as "this reader found nothing to add"
+    return layers or [(None,)]  # type: ignore[list-item]
 
 
 def read_cube_with_warnings(path: Path) -> tuple[Any, list[str]]:

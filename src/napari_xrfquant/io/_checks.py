@@ -105,7 +105,7 @@ def check_count_values(sample: np.ndarray, where: str, partial: bool = False) ->
             raise CubeReadError(f"{where}: NaN or infinite counts at pixel ({r}, {c}){scope}")
     if values.dtype.kind in "if" and values.size and np.nanmin(values) < 0:
         negative = (values < 0).any(axis=-1)
-        r, c = _first_pixel(negative)
+        r, c = _first_pixel(np.asarray(negative))
         raise CubeReadError(f"{where}: negative counts at pixel ({r}, {c}){scope}")
 
 

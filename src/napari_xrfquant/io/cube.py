@@ -158,7 +158,7 @@ class Cube:
         block = self.data[r0:r1, c0:c1, :]
         if self.lazy:
             # Multiply by the mask rather than boolean-index: dask keeps it chunked.
-            weights = window[..., None].astype(self._sum_dtype())
+            weights: np.ndarray = window[..., None].astype(self._sum_dtype())
             summed = (block * weights).sum(axis=(0, 1), dtype=self._sum_dtype())
             return np.asarray(summed.compute())
         return block[window].sum(axis=0, dtype=self._sum_dtype())

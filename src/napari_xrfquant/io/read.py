@@ -87,15 +87,23 @@ def read_cube(
         raise CubeReadError(f"{file_path.name}: is a folder, not a file")
     if dataset is not None and suffix not in HDF5_SUFFIXES:
         raise CubeReadError(f"{file_path.name}: dataset= applies to HDF5 files only")
-    options = {"lazy": lazy, "lazy_threshold_bytes": int(lazy_threshold_bytes)}
+    threshold = int(lazy_threshold_bytes)
     if suffix in HDF5_SUFFIXES:
         from napari_xrfquant.io.hdf5 import open_hdf5
 
-        return open_hdf5(file_path, dataset=dataset, energy_axis=energy_axis, **options)
+        return open_hdf5(
+            file_path,
+            dataset=dataset,
+            energy_axis=energy_axis,
+            lazy=lazy,
+            lazy_threshold_bytes=threshold,
+        )
     if suffix in TIFF_SUFFIXES:
         from napari_xrfquant.io.tiff import open_tiff
 
-        return open_tiff(file_path, energy_axis=energy_axis, **options)
+        return open_tiff(
+            file_path, energy_axis=energy_axis, lazy=lazy, lazy_threshold_bytes=threshold
+        )
     from napari_xrfquant.io.npy import open_npy
 
-    return open_npy(file_path, energy_axis=energy_axis, **options)
+    return open_npy(file_path, energy_axis=energy_axis, lazy=lazy, lazy_threshold_bytes=threshold)

@@ -208,6 +208,7 @@ def _paged_dask(series: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     pages = list(series.pages)
 
     def load(block_id: tuple[int, ...] | None = None) -> np.ndarray:
+        assert block_id is not None  # dask passes the block's index
         page = pages[block_id[0]]
         return read_page_rows(page, 0, shape[1])[0, :, :, 0][None]
 
@@ -231,6 +232,7 @@ def _banded_dask(series: Any, layout: str, shape: tuple[int, ...], dtype: np.dty
     row_axis = 0 if layout == "YXS" else 1
 
     def load(block_id: tuple[int, ...] | None = None) -> np.ndarray:
+        assert block_id is not None  # dask passes the block's index
         start = block_id[row_axis] * band
         rows = read_page_rows(page, start, start + row_chunks[block_id[row_axis]])
         return rows[0] if layout == "YXS" else rows[..., 0]

@@ -125,7 +125,7 @@ def build_metadata(
         "format_version": FORMAT_VERSION,
         "name": name,
         "description": description,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "elements": list(elements),
         "sum_to_100": bool(sum_to_100),
         "unit": "wt%",

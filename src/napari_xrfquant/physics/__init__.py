@@ -10,19 +10,6 @@ torch and xraylib load when a name is first used, so importing the package is ch
 
 from __future__ import annotations
 
-from napari_xrfquant._lazy import lazy_exports
+import lazy_loader
 
-_LAZY = {
-    "simulate": "napari_xrfquant.physics.api",
-    "element_lines": "napari_xrfquant.physics.lines",
-    "strongest_line": "napari_xrfquant.physics.lines",
-    "lowest_emitting_edge": "napari_xrfquant.physics.lines",
-    "parse_elements": "napari_xrfquant.physics.lines",
-    "Line": "napari_xrfquant.physics.lines",
-    "SUM_TOLERANCE_WT_PERCENT": "napari_xrfquant.physics.api",
-    "XRFSimulator": "napari_xrfquant.physics.simulator",
-    "PARAMETER_NAMES": "napari_xrfquant.physics.simulator",
-}
-
-__all__ = sorted(_LAZY)
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

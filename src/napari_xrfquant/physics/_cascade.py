@@ -91,7 +91,8 @@ def _auger_macros() -> tuple[tuple[str, str, str, int], ...]:
     for name in dir(xrl):
         match = _AUGER_NAME.fullmatch(name)
         if match:
-            out.append((*match.groups(), int(getattr(xrl, name))))
+            initial, first, second = match.groups()
+            out.append((initial, first, second, int(getattr(xrl, name))))
     return tuple(out)
 
 

@@ -225,16 +225,18 @@ class Material:
     def cs_total(self, energies_keV: np.ndarray) -> np.ndarray:
         """Total mass attenuation coefficient (cm^2/g) of the material."""
         energies = np.asarray(energies_keV, dtype=np.float64)
-        return sum(
-            w * cs_total(z, energies) for z, w in zip(self.z, self.mass_fractions, strict=False)
-        )
+        total = np.zeros_like(energies)
+        for z, w in zip(self.z, self.mass_fractions, strict=True):
+            total += w * cs_total(z, energies)
+        return total
 
     def cs_photo(self, energies_keV: np.ndarray) -> np.ndarray:
         """Photo-absorption mass attenuation coefficient (cm^2/g) of the material."""
         energies = np.asarray(energies_keV, dtype=np.float64)
-        return sum(
-            w * cs_photo(z, energies) for z, w in zip(self.z, self.mass_fractions, strict=False)
-        )
+        total = np.zeros_like(energies)
+        for z, w in zip(self.z, self.mass_fractions, strict=True):
+            total += w * cs_photo(z, energies)
+        return total
 
 
 @functools.lru_cache(maxsize=64)

@@ -43,6 +43,7 @@ from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.instrument import Instrument, reference_instrument
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
+from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
 from napari_xrfquant.physics.tables import PhysicsTables, build_tables
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
@@ -109,6 +110,34 @@ class XRFSimulator(nn.Module):
     (1, 1024)
     """
 
+    # buffers (the physics tables) and parameters, declared for type checkers
+    mu_beam: torch.Tensor
+    mu_row: torch.Tensor
+    row_source: torch.Tensor
+    row_element: torch.Tensor
+    row_energy_keV: torch.Tensor
+    pair_exciting: torch.Tensor
+    pair_excited: torch.Tensor
+    pair_cross_section: torch.Tensor
+    pair_coefficient: torch.Tensor
+    pair_matrix: torch.Tensor
+    row_onehot: torch.Tensor
+    atom_energy_keV: torch.Tensor
+    atom_efficiency: torch.Tensor
+    atom_escape: torch.Tensor
+    escape_energy_keV: torch.Tensor
+    row_atoms: torch.Tensor
+    gain_keV: torch.Tensor
+    offset_keV: torch.Tensor
+    noise_keV: torch.Tensor
+    fano: torch.Tensor
+    tail_fraction: torch.Tensor
+    tail_slope_keV: torch.Tensor
+    shelf_fraction: torch.Tensor
+    continuum_fraction: torch.Tensor
+    continuum_power: torch.Tensor
+    continuum_decay_keV: torch.Tensor
+
     def __init__(
         self,
         elements: Sequence[str] | str,
@@ -126,7 +155,7 @@ class XRFSimulator(nn.Module):
         self.secondary = bool(secondary)
         if (layer_thickness_cm is None) != (layer_density_g_cm3 is None):
             raise SimulationError("a layer needs both layer_thickness_cm and layer_density_g_cm3")
-        if layer_thickness_cm is not None:
+        if layer_thickness_cm is not None and layer_density_g_cm3 is not None:
             if not (layer_thickness_cm > 0 and layer_density_g_cm3 > 0):
                 raise SimulationError(
                     f"layer thickness ({layer_thickness_cm} cm) and density "
@@ -230,96 +259,13 @@ class XRFSimulator(nn.Module):
         if use_secondary and self.pair_exciting.numel():
             # chunks keep the (chunk, pairs) temporaries in cache
             step = SECONDARY_CHUNK
-            secondary_fn = (
-                self._secondary if self.layer_mass_g_cm2 is None else self._secondary_layer
-            )
+            secondary_fn = secondary_bulk if self.layer_mass_g_cm2 is None else secondary_layer
             parts = [
-                secondary_fn(w[k : k + step], mu0[k : k + step]) for k in range(0, w.shape[0], step)
+                secondary_fn(self, w[k : k + step], mu0[k : k + step])
+                for k in range(0, w.shape[0], step)
             ]
             intensity = intensity + torch.cat(parts, dim=0)
         return intensity
-
-    def _secondary(self, w: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
-        """Secondary fluorescence per row, ``(N, R)``.
-
-        For exciting line j (production sigma_j at E0) and excited line i
-        (production tau_i at E_j), with a = mu(E0)/sin psi1, b_i = mu(E_i)/sin psi2
-        (Shiraiwa and Fujino 1966; de Boer 1990, bulk sample)::
-
-            S_i = sum_j C_ij W_i W_j / (a + b_i) [ln(1 + a/mu_j)/a + ln(1 + b_i/mu_j)/b_i]
-
-        with ``C_ij = sigma_j tau_i / (2 sin psi1)``. The first bracket term
-        depends on j only, so its sum over j is one small dense matmul; only the
-        second needs a log per pair. Work is done in a (rows, spectra) layout so
-        pair gathers copy contiguous rows. Layers use :meth:`_secondary_layer`.
-        """
-        s1, s2 = self.tables.sin_incidence, self.tables.sin_takeoff
-        wt = w.T  # (E, N)
-        mu_t = (self.mu_row.T @ wt).clamp_min(1e-12)  # (R, N)
-        b_t = mu_t / s2
-        w_rows = self.row_onehot @ wt  # (R, N): mass fraction of each row's element
-        j, i = self.pair_exciting, self.pair_excited
-        log_b = torch.log1p(b_t.index_select(0, i) / mu_t.index_select(0, j))  # (P, N)
-        log_b = log_b * w_rows.index_select(0, j)
-        out = torch.zeros_like(mu_t)
-        for beam in range(mu0.shape[1]):
-            a = (mu0[:, beam] / s1)[None, :]  # (1, N)
-            term_a = self.pair_matrix[beam] @ (w_rows * torch.log1p(a / mu_t) / a)
-            term_b = torch.zeros_like(mu_t).index_add_(
-                0, i, log_b * self.pair_coefficient[beam][:, None]
-            )
-            out = out + (term_a + term_b / b_t) / (a + b_t)
-        return (out * w_rows).T
-
-    def _secondary_layer(self, w: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
-        """Secondary fluorescence of a single layer of mass thickness d, ``(N, R)``.
-
-        de Boer (1990), as in fisx: ``S_i = sum_j C_ij W_i W_j [L0(a, b_i) +
-        L0(b_i, a)]`` with, for p, q the incoming/outgoing attenuation per unit
-        depth and ``D(x) = e^x E1(x)``::
-
-            L0(p, q) = ln(1 + p/mu_j) / (p (p + q))
-                     + e^{-(p + mu_j) d} [D((mu_j - q) d) / (q (p + q))
-                                          - D(mu_j d) / (p q)
-                                          + D((mu_j + p) d) / (p (p + q))]
-                     + e^{-(p + q) d} ln|1 - q/mu_j| / (q (p + q))
-
-        which tends to the bulk formula for large d. Every pair needs several
-        ``D`` evaluations (series), so layers simulate several times slower
-        than bulk samples.
-        """
-        from napari_xrfquant.physics._special import exp_e1
-
-        d = self.layer_mass_g_cm2
-        s1, s2 = self.tables.sin_incidence, self.tables.sin_takeoff
-        wt = w.T
-        mu_t = (self.mu_row.T @ wt).clamp_min(1e-12)  # (R, N)
-        w_rows = self.row_onehot @ wt
-        j, i = self.pair_exciting, self.pair_excited
-        mu_j = mu_t.index_select(0, j)  # (P, N)
-        b_i = mu_t.index_select(0, i) / s2
-        weight = w_rows.index_select(0, j) * w_rows.index_select(0, i)
-
-        def l0(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-            pq = p + q
-            near = (
-                exp_e1((mu_j - q) * d) / (q * pq)
-                - exp_e1(mu_j * d) / (p * q)
-                + exp_e1((mu_j + p) * d) / (p * pq)
-            )
-            log_q = torch.log(torch.abs(1.0 - q / mu_j).clamp_min(1e-30))
-            return (
-                torch.log1p(p / mu_j) / (p * pq)
-                + torch.exp(-(p + mu_j) * d) * near
-                + torch.exp(-pq * d) * log_q / (q * pq)
-            )
-
-        out = torch.zeros_like(mu_t)
-        for beam in range(mu0.shape[1]):
-            a = (mu0[:, beam] / s1)[None, :].expand_as(b_i)
-            per_pair = (l0(a, b_i) + l0(b_i, a)) * weight
-            out = out.index_add(0, i, per_pair * self.pair_coefficient[beam][:, None])
-        return out.T
 
     # -- detector -------------------------------------------------------------
     def _parameter_values(self, overrides: Mapping[str, Any] | None) -> dict[str, torch.Tensor]:

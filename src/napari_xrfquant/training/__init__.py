@@ -16,27 +16,6 @@ Names resolve lazily so that importing this package does not import torch.
 
 from __future__ import annotations
 
-from napari_xrfquant._lazy import lazy_exports
+import lazy_loader
 
-_LAZY = {
-    "TrainingConfig": "napari_xrfquant.training.config",
-    "load_config": "napari_xrfquant.training.config",
-    "save_config": "napari_xrfquant.training.config",
-    "config_to_toml": "napari_xrfquant.training.config",
-    "Trainer": "napari_xrfquant.training.loop",
-    "iter_train": "napari_xrfquant.training.loop",
-    "train": "napari_xrfquant.training.loop",
-    "TrainResult": "napari_xrfquant.training.events",
-    "EpochEnd": "napari_xrfquant.training.events",
-    "TrainingFinished": "napari_xrfquant.training.events",
-    "evaluate_model": "napari_xrfquant.training.evaluation",
-    "fit_sigma_calibration": "napari_xrfquant.training.sigma",
-    "check_settings": "napari_xrfquant.training.checks",
-    "settings_problems": "napari_xrfquant.training.checks",
-    "PeakSpectra": "napari_xrfquant.training.datasets",
-    "REFERENCE_PEAKS": "napari_xrfquant.training.datasets",
-    "SimulatorSpectra": "napari_xrfquant.training.datasets",
-}
-
-__all__ = sorted(_LAZY)
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from napari_xrfquant._files import atomic_path
@@ -97,7 +97,7 @@ class InputConfig(Schema):
     """Input transform: energy segments ``[start_keV, stop_keV, channels_per_bin]``."""
 
     segments: list[tuple[float, float, Annotated[int, Field(ge=1)]]] = Field(
-        default_factory=lambda: [tuple(s) for s in DEFAULT_INPUT_SEGMENTS], min_length=1
+        default_factory=lambda: list(DEFAULT_INPUT_SEGMENTS), min_length=1
     )
     scale: Literal["sqrt", "linear"] = "sqrt"
 

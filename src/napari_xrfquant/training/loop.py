@@ -126,7 +126,7 @@ class Trainer:
         rng = np.random.default_rng(self.seeds["compositions"])
         self._rng = np.random.default_rng(self.seeds["refresh"])  # fresh compositions later
         if config.training_set:
-            full = load_training_set(config.resolve(config.training_set), gen)
+            full = load_training_set(str(config.resolve(config.training_set)), gen)
             yield Progress(len(full), len(full), "simulate")
         else:
             full = yield from self._simulate_or_cached(rng)
@@ -197,7 +197,8 @@ class Trainer:
 
     @staticmethod
     def _binned_fractions(network: QuantNet, expected: torch.Tensor) -> torch.Tensor:
-        binned = network.features.bin_counts(expected.to(network.features.edges.device))
+        features = network.features
+        binned = features.bin_counts(expected.to(features.edges.device))
         return binned / binned.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
     def _training_batch(

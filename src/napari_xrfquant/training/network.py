@@ -41,6 +41,7 @@ def optimiser_for(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     total = max(config.epochs * steps_per_epoch, 1)
+    scheduler: torch.optim.lr_scheduler.LRScheduler
     if config.schedule == "cosine":
         # Reads config.epochs at every step, so stretching a running schedule
         # (as the bundled-model script does once it knows its pace) stays smooth.

@@ -363,7 +363,7 @@ def best_trial(trials: list[TrialResult]) -> TrialResult | None:
     for states in (("complete",), ("complete", "pruned")):
         candidates = [t for t in trials if t.state in states and t.value is not None]
         if candidates:
-            return min(candidates, key=lambda t: t.value)
+            return min(candidates, key=lambda t: float(t.value or 0.0))
     return None
 
 

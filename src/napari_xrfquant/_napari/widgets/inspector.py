@@ -38,6 +38,7 @@ from napari_xrfquant._napari._layers import (
     cube_layers,
     element_colormaps,
 )
+from napari_xrfquant._napari._qt import alive
 from napari_xrfquant._napari._regions import regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
@@ -184,7 +185,7 @@ class SpectrumInspector(QWidget):
 
     def refresh_layers(self, _event: Any = None) -> None:
         """Refill the cube and region lists, keeping the current choices."""
-        if not _alive(self):
+        if not alive(self):
             return
         _refill(self.cube_combo, [lyr.name for lyr in cube_layers(self.viewer.layers)], last=True)
         regions = [
@@ -217,7 +218,7 @@ class SpectrumInspector(QWidget):
 
     # -- picking -----------------------------------------------------------
     def _on_mouse_press(self, viewer: Any, event: Any) -> Generator[None, None, None]:
-        if not _alive(self):
+        if not alive(self):
             # the dock was closed without closeEvent: stop listening
             viewer.mouse_drag_callbacks.remove(self._on_mouse_press)
             return
@@ -296,7 +297,7 @@ class SpectrumInspector(QWidget):
         if layer is None or name not in self.viewer.layers:
             return None
         region_layer = self.viewer.layers[name]
-        shape_hw = tuple(int(n) for n in layer.data.shape[-2:])
+        shape_hw = (int(layer.data.shape[-2]), int(layer.data.shape[-1]))
         regions = regions_from_layer(region_layer, SpatialFrame.from_layer(layer), shape_hw)
         chosen = _chosen_regions(region_layer, regions)
         if not chosen:
@@ -436,21 +437,12 @@ class SpectrumInspector(QWidget):
 
     def apply_theme(self) -> None:
         """Match the figure to napari's current theme and redraw."""
-        if not _alive(self):
+        if not alive(self):
             return
         colours = self._theme_colours()
         self.figure.set_facecolor(colours["background"])
         style_axes(self.axes, colours)
         self.redraw()
-
-
-def _alive(widget: QWidget) -> bool:
-    """False once Qt has deleted the widget (its Python wrapper may outlive it)."""
-    try:
-        widget.objectName()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:

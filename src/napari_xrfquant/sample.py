@@ -1,4 +1,4 @@
-"""Write the sample cube ``sample_data/cxc_gold_sample.h5``: a simulated gold object.
+"""The sample cube: a simulated CXC frame of a gold object, made on first use.
 
 A full CXC frame (264 x 264 pixels of 48 um, 1024 channels, the reference
 instrument) of a gold plate seen in air. Regions (label: name):
@@ -21,14 +21,19 @@ tilt), air pixels 1 % of that. Every distinct composition is simulated once with
 from their composition's expected spectrum times their illumination. The seed
 fixes every draw, so the file is reproducible bit for bit for a given simulator.
 
-Usage::
-
-    .venv/bin/python scripts/make_sample_data.py [--output PATH] [--seed 2024] [--overwrite]
+:func:`sample_cube_path` makes the file the first time it is asked for (about
+10 s) and keeps it in the user cache folder (``platformdirs``;
+``$XRFQUANT_CACHE_DIR`` overrides it), under a name that hashes the seed, the
+package version and the simulator's sources and data: a new simulator makes a new
+sample, never a stale one. ``$XRFQUANT_SAMPLE_DATA`` names an existing copy
+instead. ``python -m napari_xrfquant.sample --output PATH`` writes one anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -38,9 +43,11 @@ import numpy as np
 
 from napari_xrfquant.instrument import Instrument, reference_instrument
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUTPUT = REPO / "sample_data" / "cxc_gold_sample.h5"
 DEFAULT_SEED = 2024
+SAMPLE_FILE_STEM = "cxc_gold_sample"
+#: Environment variables: an existing sample file; the cache folder.
+SAMPLE_ENV = "XRFQUANT_SAMPLE_DATA"
+CACHE_ENV = "XRFQUANT_CACHE_DIR"
 
 ELEMENTS = ("Au", "Ag", "Cu", "Ni", "Zn")
 
@@ -220,7 +227,7 @@ def write_sample(path: Path, seed: int = DEFAULT_SEED, overwrite: bool = False) 
     from napari_xrfquant.io import write_cxc_hdf5
 
     sample = build_sample(seed=seed)
-    inst = sample["instrument"]
+    inst = reference_instrument()
     return write_cxc_hdf5(
         path,
         sample["counts"],
@@ -230,7 +237,7 @@ def write_sample(path: Path, seed: int = DEFAULT_SEED, overwrite: bool = False) 
             "instrument": inst,
             "description": "simulated gold plate with ERM-EB506/507/508 coupons, "
             "a yellow-to-rose gradient and a white-gold inlay",
-            "generator": "scripts/make_sample_data.py",
+            "generator": "napari_xrfquant.sample",
             "seed": int(seed),
         },
         truth_wt_percent=sample["wt_percent"],
@@ -262,15 +269,76 @@ def check(path: Path) -> str:
     )
 
 
+def cache_dir() -> Path:
+    """Where made files are kept: ``$XRFQUANT_CACHE_DIR`` or the user cache folder."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("napari-xrfquant", appauthor=False))
+
+
+def simulator_fingerprint() -> str:
+    """A hash of everything the sample's numbers depend on: sources, data, version, seed.
+
+    The physics package's sources and data files, the reference instrument and
+    this module; any change to them gives another sample file name.
+    """
+    from napari_xrfquant import __version__
+
+    package = Path(__file__).resolve().parent
+    physics = package / "physics"
+    files = sorted(physics.glob("*.py")) + sorted(physics.glob("*.json"))
+    files += [package / "reference.toml", Path(__file__).resolve()]
+    digest = hashlib.sha256(f"{__version__}:{DEFAULT_SEED}".encode())
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def sample_cube_path(make: bool = True) -> Path:
+    """The sample cube file, made (once, about 10 s) if it does not exist yet.
+
+    Parameters
+    ----------
+    make
+        Simulate and write the file when it is missing; False only returns where
+        it would be.
+
+    Returns
+    -------
+    Path
+        ``$XRFQUANT_SAMPLE_DATA`` when set, else
+        ``<cache>/cxc_gold_sample-<fingerprint>.h5``.
+    """
+    override = os.environ.get(SAMPLE_ENV)
+    if override:
+        return Path(override)
+    path = cache_dir() / f"{SAMPLE_FILE_STEM}-{simulator_fingerprint()}.h5"
+    if make and not path.is_file():
+        try:
+            write_sample(path)
+        except FileExistsError:  # another process made it meanwhile
+            pass
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``python -m napari_xrfquant.sample``: write the sample cube (default: into the cache)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--output", type=Path, default=None, help="default: the cache")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    write_sample(args.output, seed=args.seed, overwrite=args.overwrite)
-    print(check(args.output), f"({time.perf_counter() - start:.1f} s)")
+    output = args.output or sample_cube_path(make=False)
+    if args.output is None and output.is_file() and not args.overwrite:
+        print(check(output), "(cached)")
+        return 0
+    write_sample(output, seed=args.seed, overwrite=args.overwrite)
+    print(check(output), f"({time.perf_counter() - start:.1f} s)")
     return 0
 
 

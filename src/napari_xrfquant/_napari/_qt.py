@@ -1,0 +1,28 @@
+"""Small Qt helpers shared by the docks."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def alive(widget: Any) -> bool:
+    """False once Qt has deleted the widget (its Python wrapper may outlive it)."""
+    try:
+        widget.objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error message, for a notification or a status line."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def present(value: T | None) -> T:
+    """``value``, asserted not None: Qt's getters are typed Optional for parts a widget has."""
+    assert value is not None
+    return value
