@@ -1,6 +1,6 @@
 """Time the napari side on the sample cube: open, Quantify through the widget, inspector clicks.
 
-Opens a napari viewer (hidden), reads the sample cube (:mod:`napari_xrfquant.sample`, made on first use)
+Opens a napari viewer (hidden), reads the sample cube (:mod:`napari_xrfquant.sample`)
 through the plugin's reader, runs the Quantify widget on the CPU with the
 bundled model (or ``--model``) until its worker has finished and the layers
 exist, re-masks the background at another threshold, then clicks the Spectrum
