@@ -23,7 +23,6 @@ import pytest
 fisx = pytest.importorskip("fisx")
 torch = pytest.importorskip("torch")
 
-from napari_xrfquant.physics import tables as physics_tables  # noqa: E402
 from napari_xrfquant.physics.simulator import XRFSimulator  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -71,12 +70,8 @@ def fisx_elements():
 
 @pytest.fixture(scope="module")
 def simulator():
-    saved = physics_tables.SCATTER_EXCITATION
-    physics_tables.SCATTER_EXCITATION = ("rayleigh",)
-    try:
-        return XRFSimulator(ELEMENTS, dtype=torch.float64)
-    finally:
-        physics_tables.SCATTER_EXCITATION = saved
+    # fisx lets the Rayleigh-scattered beam excite the sample, not the Compton one
+    return XRFSimulator(ELEMENTS, dtype=torch.float64, scatter_excitation=("rayleigh",))
 
 
 def _fisx_families(
@@ -194,17 +189,13 @@ def test_au_m2_yield_matches_fisx_after_override(fisx_elements):
 @pytest.mark.parametrize("thickness_um", [2.0, 10.0])
 def test_single_layer_against_fisx(fisx_elements, thickness_um):
     """Finite layer (de Boer thin-layer secondary formula) for the three CRMs."""
-    saved = physics_tables.SCATTER_EXCITATION
-    physics_tables.SCATTER_EXCITATION = ("rayleigh",)
-    try:
-        sim = XRFSimulator(
-            ELEMENTS,
-            dtype=torch.float64,
-            layer_thickness_cm=thickness_um * 1e-4,
-            layer_density_g_cm3=15.0,
-        )
-    finally:
-        physics_tables.SCATTER_EXCITATION = saved
+    sim = XRFSimulator(
+        ELEMENTS,
+        dtype=torch.float64,
+        layer_thickness_cm=thickness_um * 1e-4,
+        layer_density_g_cm3=15.0,
+        scatter_excitation=("rayleigh",),
+    )
     for n, fractions in enumerate(COMPOSITIONS[:3]):
         reference = _fisx_families(
             fisx_elements, fractions, f"layer{thickness_um}_{n}", 15.0, thickness_um * 1e-4

@@ -143,7 +143,11 @@ def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
     assert isinstance(last, Progress) and (last.epoch, last.done) == (2, 5)
     assert last.total > last.done
     assert result.cancelled and len(result.history) == 1
-    assert result.model.predict is not None
+    # the kept checkpoint is a working model: finite wt% that close to 100
+    spectra = PeakSpectra(ELEMENTS, REFERENCE_PEAKS).expected(torch.tensor([[60.0, 20, 20, 0, 0]]))
+    mean, sigma = result.model.predict(1e4 * spectra.numpy())
+    assert mean.shape == (1, len(ELEMENTS)) and np.all(np.isfinite(mean)) and np.all(sigma > 0)
+    assert mean.sum() == pytest.approx(100.0, abs=0.1)
 
 
 def test_cancel_before_first_epoch_is_an_error():

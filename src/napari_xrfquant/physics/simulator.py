@@ -44,7 +44,7 @@ from napari_xrfquant.instrument import Instrument, reference_instrument
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
-from napari_xrfquant.physics.tables import PhysicsTables, build_tables
+from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
 #: the continuum ones prefixed with ``continuum_``).
@@ -89,6 +89,9 @@ class XRFSimulator(nn.Module):
         sample.
     secondary
         Include secondary fluorescence (default True).
+    scatter_excitation
+        Scattered-beam components that excite secondary fluorescence (default
+        both Rayleigh and Compton; fisx counts Rayleigh only).
 
     Attributes
     ----------
@@ -147,6 +150,7 @@ class XRFSimulator(nn.Module):
         layer_thickness_cm: float | None = None,
         layer_density_g_cm3: float | None = None,
         secondary: bool = True,
+        scatter_excitation: Sequence[str] = SCATTER_EXCITATION,
     ) -> None:
         super().__init__()
         symbols, zs = xd.parse_elements(elements)
@@ -164,7 +168,7 @@ class XRFSimulator(nn.Module):
             self.layer_mass_g_cm2: float | None = float(layer_thickness_cm * layer_density_g_cm3)
         else:
             self.layer_mass_g_cm2 = None
-        tables = build_tables(symbols, zs, self.instrument)
+        tables = build_tables(symbols, zs, self.instrument, tuple(scatter_excitation))
         self.tables: PhysicsTables = tables
         self.row_labels = tables.row_labels
         self._register_tables(tables, device, dtype)

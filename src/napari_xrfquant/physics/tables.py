@@ -306,9 +306,15 @@ def escape_fractions(
 # assembling everything
 # ---------------------------------------------------------------------------
 def build_tables(
-    symbols: Sequence[str], zs: Sequence[int], instrument: Instrument
+    symbols: Sequence[str],
+    zs: Sequence[int],
+    instrument: Instrument,
+    scatter_excitation: Sequence[str] = SCATTER_EXCITATION,
 ) -> PhysicsTables:
     """Build all tables for ``zs`` measured with ``instrument``.
+
+    ``scatter_excitation`` names the scattered-beam components ("rayleigh",
+    "compton") that excite secondary fluorescence like an isotropic line.
 
     Raises
     ------
@@ -348,7 +354,7 @@ def build_tables(
             row_energy.append(float(e0))
             row_element.append(index)
             row_source[b, row] = rayleigh
-            if "rayleigh" in SCATTER_EXCITATION:
+            if "rayleigh" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
                 scatter_exciters.append((row, index, float(e0), total))
@@ -360,7 +366,7 @@ def build_tables(
             row_energy.append(float(np.sum(sub_e * sub_w)))
             row_element.append(index)
             row_source[b, row] = compton
-            if "compton" in SCATTER_EXCITATION:
+            if "compton" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
                 # scattered into all directions, at the mean energy of the cone
