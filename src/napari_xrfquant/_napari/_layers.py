@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.io.calibration import fit_linear_calibration
-from napari_xrfquant.results import background_mask
 
 KIND_CUBE = "xrf_cube"
 KIND_TOTAL = "total_counts"
@@ -312,13 +311,13 @@ def _total_counts_limits(total: np.ndarray) -> tuple[float, float]:
 
 # -- result layers ---------------------------------------------------------
 def result_layer_data(
-    result: Any,
-    source_layer: str,
-    frame: SpatialFrame = SpatialFrame(),
-    mask_below_counts: float = 0.0,
-    total_counts: Any = None,
+    result: Any, source_layer: str, frame: SpatialFrame = SpatialFrame()
 ) -> list[LayerData]:
     """Concentration, uncertainty and fit-quality layers from a quantification.
+
+    The layers show ``result`` as it is: masking background pixels is the
+    core's (:func:`napari_xrfquant.results.mask_background`), done before, and
+    ``result.mask_below_counts`` is recorded in every layer's metadata.
 
     Parameters
     ----------
@@ -329,13 +328,6 @@ def result_layer_data(
         Name of the cube layer the result was computed from.
     frame
         Spatial frame of that cube, so the maps overlay it.
-    mask_below_counts
-        Background threshold (counts): concentration and uncertainty are NaN
-        where ``total_counts`` is below it; 0 switches masking off.
-    total_counts
-        Counts per pixel ``(H, W)`` compared with the threshold; None takes
-        ``result.total_counts`` (the counts the model read); without either
-        nothing is masked.
 
     Returns
     -------
@@ -347,7 +339,7 @@ def result_layer_data(
     Raises
     ------
     ValueError
-        If the maps are not ``(H, W, E)`` or the counts do not match ``(H, W)``.
+        If the maps are not ``(H, W, E)``.
     """
     elements = [str(e) for e in result.elements]
     concentrations = np.asarray(result.concentrations, dtype=np.float32)
@@ -357,18 +349,7 @@ def result_layer_data(
             f"got {concentrations.shape}"
         )
     model_id = str(getattr(result, "model_id", "") or "")
-    threshold = max(float(mask_below_counts), 0.0)
-    mask = None
-    counts = total_counts if total_counts is not None else getattr(result, "total_counts", None)
-    if counts is None:
-        threshold = 0.0  # nothing to compare with: record honestly that nothing was masked
-    if threshold > 0:
-        mask = background_mask(counts, threshold)
-        if mask is not None and mask.shape != concentrations.shape[:2]:
-            raise ValueError(
-                f"total counts of shape {mask.shape} do not match maps of shape "
-                f"{concentrations.shape[:2]}"
-            )
+    threshold = float(getattr(result, "mask_below_counts", 0.0) or 0.0)
     colormaps = element_colormaps(elements)
     layers: list[LayerData] = []
     common = {**frame.layer_kwargs(), "axis_labels": ("y", "x")}
@@ -385,10 +366,7 @@ def result_layer_data(
         }
 
     def masked(values: np.ndarray) -> np.ndarray:
-        values = np.array(values, dtype=np.float32, order="C")  # a copy: the result stays whole
-        if mask is not None:
-            values[mask] = np.nan
-        return values
+        return np.array(values, dtype=np.float32, order="C")  # a copy: the result stays whole
 
     for index, element in enumerate(elements):
         values = masked(concentrations[..., index])

@@ -47,7 +47,9 @@ from napari_xrfquant.results import (
     LAYOUTS,
     Region,
     RegionStatistics,
+    background_mask,
     export_result,
+    mask_background,
     region_statistics,
     whole_map,
 )
@@ -301,11 +303,13 @@ class ResultsPanel(QWidget):
         frame = SpatialFrame.from_layer(cube_layer)
         total = self.total_counts_of(cube_layer)
         expected_hw = tuple(np.shape(result.concentrations)[:2])
-        if total is not None and total.shape != expected_hw:
-            total = None
-        new_layers = result_layer_data(
-            result, cube_layer.name, frame, mask_below_counts, total_counts=total
-        )
+        if total is None or total.shape != expected_hw:
+            total = result.total_counts  # the counts the model read
+        threshold = float(mask_below_counts) if total is not None else 0.0
+        if threshold > 0:
+            mask = background_mask(total, threshold)
+            result = mask_background(result, mask, threshold)
+        new_layers = result_layer_data(result, cube_layer.name, frame)
         old = {result_key(lyr): lyr for lyr in result_layers(self.viewer.layers, cube_layer.name)}
         added = []
         for data, kwargs, layer_type in new_layers:
