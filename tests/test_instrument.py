@@ -67,9 +67,11 @@ def test_file_errors_name_the_file_and_the_field(tmp_path):
 def test_reference_toml_is_the_only_source_of_instrument_numbers():
     from napari_xrfquant.instrument import Detector
 
-    # the schema declares no numbers: every detector field must come from a file
-    required = [name for name, f in Detector.model_fields.items() if f.is_required()]
-    assert set(required) == set(Detector.model_fields)
+    # the schema declares no numbers of the set-up: every detector field comes from a
+    # file, except the quadratic calibration term, which is 0 unless a file says otherwise
+    optional = {name for name, f in Detector.model_fields.items() if not f.is_required()}
+    assert optional == {"quadratic_keV"}
+    assert Detector.model_fields["quadratic_keV"].default == 0.0
 
 
 def test_unreadable_file_names_the_file(tmp_path):
@@ -91,3 +93,28 @@ def test_atomic_path_gives_normal_permissions(tmp_path):
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_quadratic_calibration_and_its_monotonicity():
+    inst = reference_instrument().replace(**{"detector.quadratic_keV": 1e-6})
+    k = np.arange(1024)
+    np.testing.assert_allclose(inst.energy_axis_keV(), 0.035 * k + 1e-6 * k**2)
+    # dE/dk = 0.035 - 2e-5 k turns negative before the last channel
+    with pytest.raises(InstrumentError, match="quadratic_keV=-2e-05 makes the energy axis decrease"):
+        reference_instrument().replace(**{"detector.quadratic_keV": -2e-5})
+
+
+def test_optic_transmission_models():
+    sig = reference_instrument().replace(optic={
+        "model": "sigmoids", "low_keV": 1.0, "low_width_keV": 0.3,
+        "high_keV": 20.0, "high_width_keV": 3.0,
+    })
+    t = sig.optic.transmission(np.array([20.0]))
+    assert t[0] == pytest.approx(0.5 / (1 + np.exp(-19.0 / 0.3)))
+    knots = reference_instrument().replace(optic={
+        "model": "knots", "knots_keV": [5.0, 25.0], "log_transmission": [0.0, -1.0]})
+    np.testing.assert_allclose(knots.optic.transmission([1.0, 15.0, 30.0]),
+                               np.exp([0.0, -0.5, -1.0]))
+    with pytest.raises(InstrumentError, match="optic: a sigmoids optic needs high_keV"):
+        reference_instrument().replace(optic={"model": "sigmoids", "low_keV": 1.0,
+                                              "low_width_keV": 0.3, "high_width_keV": 3.0})

@@ -24,7 +24,7 @@ import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -98,6 +98,9 @@ class Detector(FrozenSchema):
     n_channels: int = Field(ge=2, description="channels of a spectrum (at least 2 channels)")
     offset_keV: float = Field(allow_inf_nan=False, description="energy of channel 0's centre")
     gain_keV: float = Field(allow_inf_nan=False, description="keV per channel")
+    quadratic_keV: float = Field(
+        0.0, allow_inf_nan=False, description="E = offset + gain k + quadratic k^2 (0: linear)"
+    )
     noise_keV: float = Field(ge=0.0, allow_inf_nan=False, description="electronic noise (FWHM)")
     fano: float = Field(gt=0.0, le=1.0)
     pair_energy_keV: float = Field(gt=0.0, allow_inf_nan=False)
@@ -112,6 +115,69 @@ class Detector(FrozenSchema):
         if not value > 0:
             raise ValueError(f"energy calibration must increase with channel (gain_keV={value})")
         return value
+
+    @model_validator(mode="after")
+    def _monotonic(self) -> Detector:
+        # dE/dk = gain + 2 quadratic k must stay positive over all channels
+        slope_at_end = self.gain_keV + 2.0 * self.quadratic_keV * (self.n_channels - 1)
+        if slope_at_end <= 0:
+            raise ValueError(
+                f"quadratic_keV={self.quadratic_keV:g} makes the energy axis decrease before "
+                f"channel {self.n_channels - 1} (it must increase with channel)"
+            )
+        return self
+
+
+class Optic(FrozenSchema):
+    """Energy-dependent transmission between sample and detector not in the attenuators.
+
+    A polycapillary optic transmits well at a few keV and less at high energies,
+    where the critical angle of total reflection shrinks; any other unmodelled
+    efficiency has the same form. Two models, both differentiable in the simulator:
+
+    - ``"sigmoids"`` (the published analysis-by-synthesis form):
+      ``T(E) = sigmoid((E - low_keV) / low_width_keV) * sigmoid((high_keV - E) / high_width_keV)``;
+    - ``"knots"``: ``log T`` given at ``knots_keV``, linear in between and flat outside.
+
+    Only the shape matters to spectra normalised to their total; the level is
+    absorbed by the counts.
+    """
+
+    model: Literal["sigmoids", "knots"]
+    low_keV: float | None = Field(None, allow_inf_nan=False)
+    low_width_keV: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    high_keV: float | None = Field(None, allow_inf_nan=False)
+    high_width_keV: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    knots_keV: tuple[float, ...] = ()
+    log_transmission: tuple[Annotated[float, Field(le=0.0, allow_inf_nan=False)], ...] = ()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Optic:
+        if self.model == "sigmoids":
+            missing = [
+                name
+                for name in ("low_keV", "low_width_keV", "high_keV", "high_width_keV")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"a sigmoids optic needs {', '.join(missing)}")
+        else:
+            if len(self.knots_keV) < 2 or len(self.knots_keV) != len(self.log_transmission):
+                raise ValueError("a knots optic needs >= 2 knots_keV and one log_transmission each")
+            if any(b <= a for a, b in zip(self.knots_keV, self.knots_keV[1:], strict=False)):
+                raise ValueError("optic knots_keV must increase")
+        return self
+
+    def transmission(self, energy_keV: np.ndarray) -> np.ndarray:
+        """``T(E)`` (numpy), the same formula the simulator differentiates."""
+        energy = np.asarray(energy_keV, dtype=np.float64)
+        if self.model == "sigmoids":
+            assert self.low_keV is not None and self.low_width_keV is not None
+            assert self.high_keV is not None and self.high_width_keV is not None
+            rise = 1.0 / (1.0 + np.exp(-(energy - self.low_keV) / self.low_width_keV))
+            fall = 1.0 / (1.0 + np.exp(-(self.high_keV - energy) / self.high_width_keV))
+            return rise * fall
+        return np.exp(np.interp(energy, self.knots_keV, self.log_transmission))
 
 
 class Continuum(FrozenSchema):
@@ -136,12 +202,14 @@ class Instrument(FrozenSchema):
     attenuators: tuple[Attenuator, ...] = ()
     detector: Detector
     continuum: Continuum
+    optic: Optic | None = None
 
     # -- derived quantities -------------------------------------------------
     def energy_axis_keV(self) -> np.ndarray:
         """Energy of each channel centre in keV, shape ``(n_channels,)``."""
         det = self.detector
-        return det.offset_keV + det.gain_keV * np.arange(det.n_channels, dtype=np.float64)
+        k = np.arange(det.n_channels, dtype=np.float64)
+        return det.offset_keV + det.gain_keV * k + det.quadratic_keV * k**2
 
     def fwhm_keV(self, energy_keV: float | np.ndarray) -> np.ndarray:
         """Detector resolution (FWHM, keV) at ``energy_keV`` from noise and Fano."""
@@ -158,7 +226,7 @@ class Instrument(FrozenSchema):
     # -- conversions --------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), as written to TOML/JSON."""
-        return _tuples_to_lists(self.model_dump(mode="python"))
+        return _tuples_to_lists(self.model_dump(mode="python", exclude_none=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "") -> Instrument:
@@ -190,7 +258,7 @@ class Instrument(FrozenSchema):
             *parents, leaf = dotted.split(".")
             for key in parents:
                 target = target[key]
-            if leaf not in target and dotted != "beam.weights":
+            if leaf not in target and dotted not in ("beam.weights", "optic"):
                 raise InstrumentError(f"unknown instrument parameter {dotted!r}")
             target[leaf] = list(value) if isinstance(value, tuple) else value
         return Instrument.from_dict(data)

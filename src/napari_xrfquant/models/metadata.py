@@ -89,9 +89,10 @@ class UncertaintyCalibration:
 
 
 def energy_grid_keV(energy: dict[str, Any]) -> np.ndarray:
-    """Channel-centre energies from ``model.json["energy"]`` (linear calibration)."""
-    n = int(energy["n_channels"])
-    return float(energy["offset_keV"]) + float(energy["gain_keV"]) * np.arange(n, dtype=np.float64)
+    """Channel-centre energies from ``model.json["energy"]`` (quadratic term optional)."""
+    k = np.arange(int(energy["n_channels"]), dtype=np.float64)
+    quadratic = float(energy.get("quadratic_keV", 0.0))
+    return float(energy["offset_keV"]) + float(energy["gain_keV"]) * k + quadratic * k**2
 
 
 def energy_dict(instrument: Instrument) -> dict[str, Any]:
@@ -101,7 +102,8 @@ def energy_dict(instrument: Instrument) -> dict[str, Any]:
         "n_channels": int(det.n_channels),
         "offset_keV": float(det.offset_keV),
         "gain_keV": float(det.gain_keV),
-        "formula": "E_keV(k) = offset_keV + gain_keV * k, channel centres, k = 0..n_channels-1",
+        "quadratic_keV": float(det.quadratic_keV),
+        "formula": "E_keV(k) = offset_keV + gain_keV * k + quadratic_keV * k^2, channel centres",
     }
 
 

@@ -87,6 +87,7 @@ def atom_response(
     tail_fraction: torch.Tensor,
     tail_slope_keV: torch.Tensor,
     shelf_fraction: torch.Tensor,
+    quadratic_keV: torch.Tensor | float = 0.0,
 ) -> torch.Tensor:
     """Detected spectrum of one photon of each energy: ``(..., A, C)``.
 
@@ -98,18 +99,23 @@ def atom_response(
         ``(A, K)`` escape fractions and ``(K,)`` energies of the escaping lines.
     gain_keV, offset_keV, noise_keV, fano, tail_fraction, tail_slope_keV, shelf_fraction
         Scalars (0-d) or per-spectrum ``(N, 1, 1)`` tensors.
+    quadratic_keV
+        Quadratic calibration term: the centre of channel k is at
+        ``offset + gain k + quadratic k^2``.
     """
     dtype, device = atom_keV.dtype, atom_keV.device
     k = torch.arange(n_channels + 1, dtype=dtype, device=device)
-    edges = offset_keV + gain_keV * (k - 0.5)  # (..., 1, C + 1) after broadcasting
+    half = k - 0.5
+    edges = offset_keV + gain_keV * half + quadratic_keV * half**2  # (..., 1, C + 1)
     centres = 0.5 * (edges[..., 1:] + edges[..., :-1])
+    widths = edges[..., 1:] - edges[..., :-1]  # densities (1/keV) times channel widths
     e = atom_keV[:, None]
     sigma = sigma_keV(e, noise_keV, fano, pair_keV)
     escape_total = escape.sum(dim=1)[:, None]
     peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total
     out = peak_share * gaussian_binned(edges, e, sigma)
-    out = out + tail_fraction * gain_keV * hypermet_tail(centres, e, sigma, tail_slope_keV)
-    out = out + shelf_fraction * gain_keV * shelf(centres, e, sigma)
+    out = out + tail_fraction * widths * hypermet_tail(centres, e, sigma, tail_slope_keV)
+    out = out + shelf_fraction * widths * shelf(centres, e, sigma)
     for j in range(escape.shape[1]):
         e_esc = (e - escape_keV[j]).clamp_min(1e-3)
         sigma_esc = sigma_keV(e_esc, noise_keV, fano, pair_keV)
@@ -127,13 +133,14 @@ def continuum_shape(
     cutoff_sigma_keV: torch.Tensor,
     dtype: torch.dtype,
     device: torch.device | str,
+    quadratic_keV: torch.Tensor | float = 0.0,
 ) -> torch.Tensor:
     """Continuum ``E^p exp(-E / decay)`` per channel, cut off smoothly at the beam energy.
 
     Returns a spectrum summing to 1 over the channels, ``(..., C)``.
     """
     k = torch.arange(n_channels, dtype=dtype, device=device)
-    energy = (offset_keV + gain_keV * k).clamp_min(1e-3)
+    energy = (offset_keV + gain_keV * k + quadratic_keV * k**2).clamp_min(1e-3)
     log_shape = power * torch.log(energy) - energy / decay_keV
     log_shape = log_shape - log_shape.amax(dim=-1, keepdim=True).detach()
     cutoff = 0.5 * torch.erfc((energy - cutoff_keV) / (_SQRT2 * cutoff_sigma_keV))

@@ -56,15 +56,24 @@ PARAMETER_NAMES = (
     "tail_fraction",
     "tail_slope_keV",
     "shelf_fraction",
+    "quadratic_keV",
+    "optic_low_keV",
+    "optic_low_width_keV",
+    "optic_high_keV",
+    "optic_high_width_keV",
     "continuum_fraction",
     "continuum_power",
     "continuum_decay_keV",
 )
 
+#: Parameters of the detector response (the first seven go to detector.atom_response).
+_DETECTOR_NAMES = PARAMETER_NAMES[:8]
+_OPTIC_NAMES = PARAMETER_NAMES[8:12]
+
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
 
-_RESPONSE_NAMES = PARAMETER_NAMES[:7]
+_RESPONSE_NAMES = PARAMETER_NAMES[:12]
 
 #: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
 SECONDARY_CHUNK = 256
@@ -114,6 +123,7 @@ class XRFSimulator(nn.Module):
     """
 
     # buffers (the physics tables) and parameters, declared for type checkers
+    optic_knots_keV: torch.Tensor
     mu_beam: torch.Tensor
     mu_row: torch.Tensor
     row_source: torch.Tensor
@@ -140,6 +150,11 @@ class XRFSimulator(nn.Module):
     continuum_fraction: torch.Tensor
     continuum_power: torch.Tensor
     continuum_decay_keV: torch.Tensor
+    quadratic_keV: torch.Tensor
+    optic_low_keV: torch.Tensor
+    optic_low_width_keV: torch.Tensor
+    optic_high_keV: torch.Tensor
+    optic_high_width_keV: torch.Tensor
 
     def __init__(
         self,
@@ -182,6 +197,8 @@ class XRFSimulator(nn.Module):
             "tail_fraction": d.tail_fraction,
             "tail_slope_keV": d.tail_slope_keV,
             "shelf_fraction": d.shelf_fraction,
+            "quadratic_keV": d.quadratic_keV,
+            **_optic_values(self.instrument),
             "continuum_fraction": c.fraction,
             "continuum_power": c.power,
             "continuum_decay_keV": c.decay_keV,
@@ -189,6 +206,14 @@ class XRFSimulator(nn.Module):
         for name, value in values.items():
             tensor = torch.tensor(float(value), dtype=dtype, device=device)
             self.register_parameter(name, nn.Parameter(tensor, requires_grad=False))
+        optic = self.instrument.optic
+        self.optic_model = None if optic is None else optic.model
+        knots = optic.knots_keV if optic is not None and optic.model == "knots" else ()
+        self.register_buffer("optic_knots_keV", torch.tensor(knots, dtype=dtype, device=device))
+        log_t = optic.log_transmission if optic is not None and optic.model == "knots" else ()
+        self.optic_log_transmission = nn.Parameter(
+            torch.tensor(log_t, dtype=dtype, device=device), requires_grad=False
+        )
         self.n_channels = int(d.n_channels)
         self.pair_energy_keV = float(d.pair_energy_keV)
         self.cutoff_keV = float(self.instrument.max_beam_energy_keV)
@@ -226,9 +251,9 @@ class XRFSimulator(nn.Module):
 
     @property
     def energy_keV(self) -> torch.Tensor:
-        """Channel-centre energies ``(C,)`` from the current gain and offset."""
+        """Channel-centre energies ``(C,)`` from the current calibration."""
         k = torch.arange(self.n_channels, dtype=self.gain_keV.dtype, device=self.gain_keV.device)
-        return self.offset_keV + self.gain_keV * k
+        return self.offset_keV + self.gain_keV * k + self.quadratic_keV * k**2
 
     # -- physics --------------------------------------------------------------
     def line_intensities(
@@ -294,15 +319,29 @@ class XRFSimulator(nn.Module):
             values["fano"] = values["fano"] * scale**2
         return values
 
+    def optic_transmission(
+        self, energy_keV: torch.Tensor, values: Mapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Transmission of the optic at ``energy_keV`` (1 without an optic), differentiable."""
+        v = values if values is not None else self._parameter_values(None)
+        if self.optic_model == "sigmoids":
+            rise = torch.sigmoid((energy_keV - v["optic_low_keV"]) / v["optic_low_width_keV"])
+            fall = torch.sigmoid((v["optic_high_keV"] - energy_keV) / v["optic_high_width_keV"])
+            return rise * fall
+        if self.optic_model == "knots":
+            return torch.exp(_interp(energy_keV, self.optic_knots_keV, self.optic_log_transmission))
+        return torch.ones_like(energy_keV)
+
     def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, values)
         atoms = det.atom_response(
             self.atom_energy_keV,
-            self.atom_efficiency,
+            efficiency,
             self.atom_escape,
             self.escape_energy_keV,
             n_channels=self.n_channels,
             pair_keV=self.pair_energy_keV,
-            **{name: values[name] for name in _RESPONSE_NAMES},
+            **{name: values[name] for name in _DETECTOR_NAMES},
         )
         return self.row_atoms @ atoms  # (R, C) or (N, R, C)
 
@@ -313,13 +352,16 @@ class XRFSimulator(nn.Module):
         the parameters keep their values and do not take part in autograd.
         """
         params = [getattr(self, name) for name in _RESPONSE_NAMES]
-        tracking = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        tracking = torch.is_grad_enabled() and any(
+            p.requires_grad for p in [*params, self.optic_log_transmission]
+        )
         if tracking:
             return self._response_from(self._parameter_values(None))
         key = (
             str(self.atom_energy_keV.device),
             self.atom_energy_keV.dtype,
             tuple(float(p) for p in params),
+            tuple(self.optic_log_transmission.tolist()),
         )
         if self._cache.get("response_key") != key:
             with torch.no_grad():
@@ -355,6 +397,7 @@ class XRFSimulator(nn.Module):
             flat(cutoff_sigma),
             self.gain_keV.dtype,
             self.gain_keV.device,
+            flat(v["quadratic_keV"]),
         )
 
     # -- the spectrum -----------------------------------------------------------
@@ -462,3 +505,24 @@ class XRFSimulator(nn.Module):
             f"elements={list(self.elements)}, rows={len(self.row_labels)}, "
             f"pairs={self.pair_exciting.numel()}, channels={self.n_channels}, sample={sample}"
         )
+
+
+def _optic_values(instrument: Instrument) -> dict[str, float]:
+    """The optic's scalar parameters (placeholders for an optic of another model)."""
+    optic = instrument.optic
+    if optic is not None and optic.model == "sigmoids":
+        return {
+            "optic_low_keV": float(optic.low_keV or 0.0),
+            "optic_low_width_keV": float(optic.low_width_keV or 1.0),
+            "optic_high_keV": float(optic.high_keV or 0.0),
+            "optic_high_width_keV": float(optic.high_width_keV or 1.0),
+        }
+    return dict.fromkeys(_OPTIC_NAMES, 1.0)
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """``numpy.interp`` in torch (flat outside ``xp``), differentiable in ``fp``."""
+    index = torch.searchsorted(xp, x.clamp(xp[0], xp[-1]), right=True).clamp(1, len(xp) - 1)
+    x0, x1 = xp[index - 1], xp[index]
+    t = ((x.clamp(xp[0], xp[-1]) - x0) / (x1 - x0)).clamp(0.0, 1.0)
+    return fp[index - 1] + t * (fp[index] - fp[index - 1])
