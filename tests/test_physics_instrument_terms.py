@@ -65,7 +65,8 @@ def test_gradients_reach_the_new_parameters(name, eps):
 
 
 def test_knot_transmission_is_differentiable_in_its_values():
-    optic = {"model": "knots", "knots_keV": [2.0, 10.0, 30.0], "log_transmission": [0.0, -0.1, -1.2]}
+    optic = {"model": "knots", "knots_keV": [2.0, 10.0, 30.0],
+             "log_transmission": [0.0, -0.1, -1.2]}
     inst = reference_instrument().replace(optic=optic)
     sim = XRFSimulator(["Cu", "Ag"], instrument=inst, dtype=torch.float64)
     sim.optic_log_transmission.requires_grad_(True)
