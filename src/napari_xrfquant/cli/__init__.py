@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from napari_xrfquant.errors import XRFQuantError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("info", "sample", "simulate", "quantify", "train")
+SUBCOMMANDS = ("info", "sample", "simulate", "quantify", "calibrate", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,560 @@
+"""``calibrate()``: the instrument learned from the measurement itself.
+
+A maximum-likelihood (Poisson) fit of the global instrument parameters together
+with the compositions of the pixel groups (:mod:`.groups`): standards keep their
+certified compositions, clusters get compositions on the simplex (softmax
+logits). Every group spectrum is ``s_g * f(W_g; theta)`` with ``f`` the
+differentiable simulator's spectrum and the scale ``s_g`` profiled out
+(``sum x / sum f`` over the fitted channels). Adam runs first (robust far from
+the optimum), L-BFGS finishes. The 1-sigma of each parameter comes from the
+inverse Fisher information ``J^T diag(1/lambda) J`` of all parameters (instrument,
+compositions, scales), so correlations with the nuisance parameters are taken
+into account; a parameter whose sigma is above its scale (:data:`PARAMETERS`)
+is reported as not pinned down by the data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_xrfquant.calibration.groups import PixelGroups
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.progress import Progress
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A global instrument parameter the fit can free.
+
+    The optimiser moves ``u``; the parameter is ``transform(start + unit *
+    BOUND * tanh(u / BOUND))``, so one unit of ``u`` is a typical change and no
+    step can leave the plausible range (``BOUND`` units either way).
+    """
+
+    dotted: str  #: where it lives in the instrument file
+    transform: str  #: "identity", "log" (positive) or "logit" (in (0, 1))
+    unit: float  #: a typical change, in the transformed space
+    scale: float  #: a sigma above this (natural units) means the data did not pin it down
+
+
+#: Simulator parameter name -> how it is fitted.
+PARAMETERS: dict[str, Parameter] = {
+    "gain_keV": Parameter("detector.gain_keV", "log", 0.002, 2e-4),
+    "offset_keV": Parameter("detector.offset_keV", "identity", 0.01, 0.02),
+    "quadratic_keV": Parameter("detector.quadratic_keV", "identity", 1e-7, 2e-7),
+    "noise_keV": Parameter("detector.noise_keV", "log", 0.05, 0.01),
+    "fano": Parameter("detector.fano", "log", 0.05, 0.03),
+    "tail_fraction": Parameter("detector.tail_fraction", "logit", 0.2, 0.01),
+    "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
+    "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
+    "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
+    "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
+    "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
+    "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
+    "optic_low_width_keV": Parameter("optic.low_width_keV", "log", 0.1, 0.3),
+    "optic_high_keV": Parameter("optic.high_keV", "identity", 1.0, 1.0),
+    "optic_high_width_keV": Parameter("optic.high_width_keV", "log", 0.1, 1.0),
+}
+#: Largest change of a parameter, in its units (see :class:`Parameter`).
+BOUND = 15.0
+OPTIC_PARAMETERS = (
+    "optic_low_keV",
+    "optic_low_width_keV",
+    "optic_high_keV",
+    "optic_high_width_keV",
+)
+#: Names that stand for several parameters in ``free``.
+ALIASES = {"optic": OPTIC_PARAMETERS, "calibration": ("gain_keV", "offset_keV")}
+DEFAULT_FREE = (
+    "gain_keV",
+    "offset_keV",
+    "noise_keV",
+    "fano",
+    "tail_fraction",
+    "shelf_fraction",
+    "continuum_fraction",
+    "continuum_power",
+    "optic",
+)
+#: A nearly flat optic to start from when the instrument has none.
+FLAT_OPTIC = {
+    "model": "sigmoids",
+    "low_keV": 0.8,
+    "low_width_keV": 0.3,
+    "high_keV": 30.0,
+    "high_width_keV": 4.0,
+}
+#: Lowest energy fitted: below it the window and the air leave almost nothing.
+MIN_FIT_KEV = 1.0
+#: Floor of composition fractions when logits are started from a model's guess.
+MIN_START_FRACTION = 1e-3
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` found.
+
+    Attributes
+    ----------
+    instrument
+        The calibrated instrument (the start with the fitted values).
+    start
+        The instrument the fit started from.
+    values, sigma
+        Fitted value and 1-sigma of each free parameter (natural units).
+    correlation
+        ``(P, P)`` correlations of the free parameters, in ``names`` order.
+    names
+        The free parameters, in order.
+    not_pinned
+        Free parameters whose sigma exceeds their scale: the data did not fix them.
+    groups
+        The pixel groups fitted; ``wt_percent`` holds the fitted compositions.
+    fit_quality_before, fit_quality_after
+        ``(G,)`` fit quality of every group spectrum with the start and the
+        calibrated instrument (about 1 = explained).
+    deviance_before, deviance_after
+        Poisson deviance of all group spectra together.
+    iterations, seconds
+        Work done.
+    """
+
+    instrument: Instrument
+    start: Instrument
+    values: dict[str, float]
+    sigma: dict[str, float]
+    correlation: np.ndarray
+    names: list[str]
+    not_pinned: list[str]
+    groups: PixelGroups
+    fit_quality_before: np.ndarray
+    fit_quality_after: np.ndarray
+    deviance_before: float
+    deviance_after: float
+    iterations: int = 0
+    seconds: float = 0.0
+    fit_channels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``calibration.json``."""
+        start_values = parameter_values(self.start, self.names)
+        return {
+            "parameters": {
+                name: {
+                    "value": self.values[name],
+                    "sigma": self.sigma[name],
+                    "start": start_values[name],
+                    "instrument_key": PARAMETERS[name].dotted,
+                    "pinned": name not in self.not_pinned,
+                }
+                for name in self.names
+            },
+            "correlation": {"names": self.names, "matrix": np.round(self.correlation, 4).tolist()},
+            "not_pinned": self.not_pinned,
+            "groups": [
+                {
+                    "name": name,
+                    "standard": bool(fixed),
+                    "pixels": int(n),
+                    "counts": float(total),
+                    "wt_percent": None if np.isnan(wt).any() else [float(v) for v in wt],
+                    "fit_quality_before": float(before),
+                    "fit_quality_after": float(after),
+                }
+                for name, fixed, n, total, wt, before, after in zip(
+                    self.groups.names,
+                    self.groups.fixed,
+                    self.groups.n_pixels,
+                    self.groups.counts.sum(axis=1),
+                    self.groups.wt_percent,
+                    self.fit_quality_before,
+                    self.fit_quality_after,
+                    strict=True,
+                )
+            ],
+            "deviance_before": self.deviance_before,
+            "deviance_after": self.deviance_after,
+            "iterations": self.iterations,
+            "seconds": self.seconds,
+        }
+
+
+def expand_free(free: Sequence[str]) -> list[str]:
+    """Free parameter names with aliases (``"optic"``) expanded, in a stable order.
+
+    Raises
+    ------
+    XRFQuantError
+        For a name that is no instrument parameter.
+    """
+    names: list[str] = []
+    for item in free:
+        for name in ALIASES.get(item, (item,)):
+            if name not in PARAMETERS:
+                known = ", ".join([*PARAMETERS, *ALIASES])
+                raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, float]:
+    """The current value of each named parameter in ``instrument``."""
+    out = {}
+    for name in names:
+        section, key = PARAMETERS[name].dotted.split(".")
+        holder = getattr(instrument, section)
+        out[name] = float(getattr(holder, key)) if holder is not None else math.nan
+    return out
+
+
+def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:
+    """``instrument`` with fitted values written in (an optic added if needed)."""
+    changes: dict[str, Any] = {}
+    optic = instrument.optic.model_dump() if instrument.optic is not None else None
+    for name, value in values.items():
+        dotted = PARAMETERS[name].dotted
+        if dotted.startswith("optic."):
+            optic = dict(optic or FLAT_OPTIC)
+            optic[dotted.split(".")[1]] = float(value)
+        else:
+            changes[dotted] = float(value)
+    if optic is not None:
+        changes["optic"] = {k: v for k, v in optic.items() if v not in (None, (), [])}
+    return instrument.replace(**changes)
+
+
+def _to_free(name: str, value: float) -> float:
+    kind = PARAMETERS[name].transform
+    if kind == "log":
+        return math.log(value)
+    if kind == "logit":
+        v = min(max(value, 1e-9), 1 - 1e-9)
+        return math.log(v / (1 - v))
+    return value
+
+
+def _from_free(name: str, u: torch.Tensor) -> torch.Tensor:
+    kind = PARAMETERS[name].transform
+    if kind == "log":
+        return torch.exp(u)
+    if kind == "logit":
+        return torch.sigmoid(u)
+    return u
+
+
+class _Model:
+    """The group spectra as a function of instrument values and composition logits."""
+
+    def __init__(
+        self,
+        elements: Sequence[str],
+        instrument: Instrument,
+        groups: PixelGroups,
+        fit: np.ndarray,
+        names: list[str],
+    ) -> None:
+        from napari_xrfquant.physics import XRFSimulator
+
+        self.simulator = XRFSimulator(list(elements), instrument=instrument, dtype=torch.float64)
+        self.names = names
+        self.observed = torch.as_tensor(groups.counts[:, fit], dtype=torch.float64)
+        self.fit = torch.as_tensor(fit)
+        fixed = groups.fixed
+        self.fixed_rows = torch.as_tensor(np.nonzero(fixed)[0])
+        self.free_rows = torch.as_tensor(np.nonzero(~fixed)[0])
+        wt = np.nan_to_num(groups.wt_percent[fixed], nan=0.0)
+        self.fixed_fractions = torch.as_tensor(
+            wt / wt.sum(axis=1, keepdims=True) if len(wt) else wt, dtype=torch.float64
+        )
+        self.n_groups, self.n_elements = groups.counts.shape[0], len(elements)
+
+    def fractions(self, logits: torch.Tensor) -> torch.Tensor:
+        w = torch.zeros((self.n_groups, self.n_elements), dtype=torch.float64)
+        w = w.index_copy(0, self.fixed_rows, self.fixed_fractions) if len(self.fixed_rows) else w
+        if len(self.free_rows):
+            w = w.index_copy(0, self.free_rows, torch.softmax(logits, dim=1))
+        return w
+
+    def shapes(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        overrides = {name: values[i] for i, name in enumerate(self.names)}
+        return self.simulator(self.fractions(logits), overrides)[:, self.fit]
+
+    def expected(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        f = self.shapes(values, logits).clamp_min(1e-300)
+        scale = self.observed.sum(dim=1, keepdim=True) / f.sum(dim=1, keepdim=True)
+        return scale * f
+
+    def nll(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Poisson deviance per count: the likelihood up to constants, of order 1."""
+        lam = self.expected(values, logits)
+        return _deviance(self.observed, lam).sum() / self.observed.sum()
+
+
+def _deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """Poisson deviance of each row, ``(G,)``."""
+    return 2.0 * (
+        torch.xlogy(observed, observed) - torch.xlogy(observed, expected) - (observed - expected)
+    ).sum(dim=1)
+
+
+def _fit_quality(observed: torch.Tensor, expected: torch.Tensor, n_parameters: int) -> np.ndarray:
+    from napari_xrfquant.inference.fit_quality import poisson_fit_quality
+
+    with torch.no_grad():
+        return poisson_fit_quality(observed, expected, n_parameters).numpy()
+
+
+def fit_channels(
+    energy_keV: np.ndarray, beam_keV: float, exclude_keV: Sequence[tuple[float, float]] = ()
+) -> np.ndarray:
+    """Channels the fit uses: MIN_FIT_KEV to just above the beam, minus excluded ranges."""
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    use = (energy >= MIN_FIT_KEV) & (energy <= beam_keV + 1.0)
+    for low, high in exclude_keV:
+        if not low < high:
+            raise XRFQuantError(f"excluded range {low:g}-{high:g} keV is empty")
+        use &= ~((energy >= low) & (energy <= high))
+    if use.sum() < 10:
+        raise XRFQuantError("fewer than 10 channels are left to fit")
+    return use
+
+
+def iter_calibrate(
+    groups: PixelGroups,
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
+    *,
+    free: Sequence[str] = DEFAULT_FREE,
+    exclude_keV: Sequence[tuple[float, float]] = (),
+    start_wt_percent: np.ndarray | None = None,
+    composition_steps: int = 60,
+    lbfgs_steps: int = 40,
+    iterations_per_step: int = 15,
+) -> Generator[Progress, None, CalibrationResult]:
+    """:func:`calibrate` as a generator of :class:`Progress` (``stage="calibrate"``).
+
+    Closing the generator between steps cancels the fit.
+    """
+    started = time.perf_counter()
+    names = expand_free(free)
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    if groups.counts.shape[1] != energy.size:
+        raise XRFQuantError(
+            f"the groups have {groups.counts.shape[1]} channels, the energy axis {energy.size}"
+        )
+    start = _start_instrument(instrument, energy, names)
+    fit = fit_channels(energy, start.max_beam_energy_keV, exclude_keV)
+    model = _Model(elements, start, groups, fit, names)
+    start_free = torch.tensor(
+        [_to_free(n, v) for n, v in parameter_values(start, names).items()], dtype=torch.float64
+    )
+    # one unit of every optimisation variable is a typical change of its parameter,
+    # so the optimisers see a problem of comparable curvature in every direction
+    units = torch.tensor([PARAMETERS[n].unit for n in names], dtype=torch.float64)
+    u = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
+    z = _start_logits(groups, start_wt_percent, len(elements)).requires_grad_(True)
+
+    def natural(uu: torch.Tensor) -> torch.Tensor:
+        free_values = start_free + units * BOUND * torch.tanh(uu / BOUND)
+        return torch.stack([_from_free(n, free_values[i]) for i, n in enumerate(names)])
+
+    with torch.no_grad():
+        before_expected = model.expected(natural(u), z)
+    total_steps = composition_steps + lbfgs_steps
+    # 1. the clusters' compositions at the start instrument (its response stays cached)
+    adam = torch.optim.Adam([z], lr=0.1)
+    start_values = natural(u).detach()
+    for step in range(composition_steps if len(model.free_rows) else 0):
+        adam.zero_grad()
+        model.nll(start_values, z).backward()
+        adam.step()
+        yield Progress(step + 1, total_steps, "calibrate")
+    # 2. instrument and compositions together
+    lbfgs = torch.optim.LBFGS(
+        [u, z],
+        lr=1.0,
+        max_iter=iterations_per_step,
+        history_size=50,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad()
+        value = model.nll(natural(u), z)
+        value.backward()
+        return value
+
+    previous = math.inf
+    steps_run = composition_steps
+    for step in range(lbfgs_steps):
+        # a few L-BFGS iterations between yields keep Cancel within about a second
+        value = float(lbfgs.step(closure).detach())
+        steps_run += 1
+        yield Progress(composition_steps + step + 1, total_steps, "calibrate")
+        if previous - value <= 1e-12:
+            break  # no progress over a whole step: converged
+        previous = value
+    with torch.no_grad():
+        values = natural(u)
+        after_expected = model.expected(values, z)
+        fitted_wt = 100.0 * model.fractions(z).numpy()
+    sigma, correlation = _fisher_sigma(model, values.detach(), z.detach())
+    fitted = {n: float(values[i]) for i, n in enumerate(names)}
+    n_free = len(elements)
+    groups.wt_percent = np.where(groups.fixed[:, None], groups.wt_percent, fitted_wt)
+    return CalibrationResult(
+        instrument=with_values(start, fitted),
+        start=start,
+        values=fitted,
+        sigma={n: float(sigma[i]) for i, n in enumerate(names)},
+        correlation=correlation,
+        names=names,
+        not_pinned=[n for i, n in enumerate(names) if not sigma[i] <= PARAMETERS[n].scale],
+        groups=groups,
+        fit_quality_before=_fit_quality(model.observed, before_expected, n_free),
+        fit_quality_after=_fit_quality(model.observed, after_expected, n_free),
+        deviance_before=float(_deviance(model.observed, before_expected).sum()),
+        deviance_after=float(_deviance(model.observed, after_expected).sum()),
+        iterations=steps_run,
+        seconds=time.perf_counter() - started,
+        fit_channels=fit,
+    )
+
+
+def _start_instrument(
+    instrument: Instrument, energy: np.ndarray, names: Sequence[str]
+) -> Instrument:
+    """The start: the cube's channel count and calibration, and an optic if one is freed."""
+    from napari_xrfquant.io.calibration import fit_linear_calibration
+
+    offset, gain = fit_linear_calibration(energy)
+    changes: dict[str, Any] = {
+        "detector.n_channels": int(energy.size),
+        "detector.offset_keV": offset,
+        "detector.gain_keV": gain,
+    }
+    if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
+        changes["optic"] = dict(FLAT_OPTIC)
+    return instrument.replace(**changes)
+
+
+def _start_logits(groups: PixelGroups, start: np.ndarray | None, n_elements: int) -> torch.Tensor:
+    free = ~groups.fixed
+    if start is None:
+        return torch.zeros((int(free.sum()), n_elements), dtype=torch.float64)
+    fractions = np.clip(np.asarray(start, dtype=np.float64)[free] / 100.0, MIN_START_FRACTION, 1)
+    return torch.as_tensor(np.log(fractions), dtype=torch.float64)
+
+
+def _fisher_sigma(
+    model: _Model, values: torch.Tensor, logits: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """1-sigma and correlations of the instrument values from the Fisher information.
+
+    Columns of the Jacobian by central differences in float64: one pair of
+    simulations per instrument parameter, one per element for all clusters at
+    once (a cluster's spectrum depends on its own composition only), and the
+    scales analytically (d lambda / d log s = lambda).
+    """
+    with torch.no_grad():
+        lam = model.expected(values, logits)
+        columns: list[torch.Tensor] = []
+        for i, name in enumerate(model.names):
+            h = 1e-3 * PARAMETERS[name].scale
+            up, down = values.clone(), values.clone()
+            up[i] += h
+            down[i] -= h
+            columns.append((model.expected(up, logits) - model.expected(down, logits)) / (2 * h))
+        n_groups = lam.shape[0]
+        blocks: list[torch.Tensor] = []
+        for e in range(logits.shape[1] if len(model.free_rows) else 0):
+            up, down = logits.clone(), logits.clone()
+            up[:, e] += 1e-4
+            down[:, e] -= 1e-4
+            d = (model.expected(values, up) - model.expected(values, down)) / 2e-4
+            for row in model.free_rows.tolist():
+                col = torch.zeros_like(lam)
+                col[row] = d[row]
+                blocks.append(col)
+        for row in range(n_groups):
+            col = torch.zeros_like(lam)
+            col[row] = lam[row]
+            blocks.append(col)
+        jacobian = torch.stack([c.reshape(-1) for c in [*columns, *blocks]], dim=1)
+        weighted = jacobian / torch.sqrt(lam.reshape(-1, 1))
+        fisher = (weighted.T @ weighted).numpy()
+    from scipy.linalg import pinvh
+
+    covariance = pinvh(fisher)[: len(model.names), : len(model.names)]
+    sigma = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    scale = np.where(sigma > 0, sigma, 1.0)
+    correlation = covariance / np.outer(scale, scale)
+    return sigma, correlation
+
+
+def calibrate(
+    groups: PixelGroups,
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
+    *,
+    free: Sequence[str] = DEFAULT_FREE,
+    exclude_keV: Sequence[tuple[float, float]] = (),
+    start_wt_percent: np.ndarray | None = None,
+    progress: Callable[[Progress], Any] | None = None,
+) -> CalibrationResult:
+    """Fit the instrument (and the groups' compositions) to grouped spectra.
+
+    Parameters
+    ----------
+    groups
+        Pixel groups (:func:`~napari_xrfquant.calibration.groups.group_pixels`):
+        standards with known compositions, clusters with unknown ones.
+    energy_keV
+        The cube's channel energies; they set the channel count and the start
+        of the energy calibration.
+    elements
+        The elements of the compositions.
+    instrument
+        The instrument to start from (an optic is added when ``free`` holds one).
+    free
+        Instrument parameters to fit (names of :data:`PARAMETERS`, or ``"optic"``).
+    exclude_keV
+        Energy ranges left out of the fit (e.g. lines of the set-up itself).
+    start_wt_percent
+        ``(G, E)`` starting compositions of the clusters (e.g. a model's), or None.
+    progress
+        Called with every :class:`~napari_xrfquant.progress.Progress`.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    generator = iter_calibrate(
+        groups,
+        energy_keV,
+        elements,
+        instrument,
+        free=free,
+        exclude_keV=exclude_keV,
+        start_wt_percent=start_wt_percent,
+    )
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(event)

@@ -1,0 +1,108 @@
+"""The calibration figure: standards before and after, and the fitted optic transmission."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from napari_xrfquant._files import atomic_path
+from napari_xrfquant.calibration.fit import OPTIC_PARAMETERS, CalibrationResult, with_values
+
+
+def group_spectra(result: CalibrationResult, elements: Sequence[str], before: bool) -> np.ndarray:
+    """``(G, C)`` simulated group spectra, scaled to the measured counts (fitted channels)."""
+    from napari_xrfquant.physics import simulate
+
+    instrument = result.start if before else result.instrument
+    wt = np.nan_to_num(result.groups.wt_percent, nan=0.0)
+    wt = np.where(wt.sum(axis=1, keepdims=True) > 0, wt, 100.0 / len(elements))
+    spectra = simulate(wt, list(elements), instrument=instrument)
+    fit = result.fit_channels
+    scale = result.groups.counts[:, fit].sum(axis=1) / spectra[:, fit].sum(axis=1)
+    return spectra * scale[:, None]
+
+
+def transmission_band(
+    result: CalibrationResult, energy_keV: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted optic transmission and its 1-sigma (delta method over the optic parameters)."""
+    optic = result.instrument.optic
+    if optic is None:
+        return np.ones_like(energy_keV), np.zeros_like(energy_keV)
+    curve = optic.transmission(energy_keV)
+    names = [n for n in OPTIC_PARAMETERS if n in result.names]
+    if not names:
+        return curve, np.zeros_like(curve)
+    index = [result.names.index(n) for n in names]
+    sigma = np.array([result.sigma[n] for n in names])
+    covariance = result.correlation[np.ix_(index, index)] * np.outer(sigma, sigma)
+    gradient = []
+    for name, s in zip(names, sigma, strict=True):
+        step = max(1e-3 * s, 1e-6)
+        values = dict(result.values)
+        values[name] += step
+        shifted = with_values(result.instrument, {name: values[name]}).optic
+        assert shifted is not None
+        gradient.append((shifted.transmission(energy_keV) - curve) / step)
+    g = np.stack(gradient, axis=1)
+    return curve, np.sqrt(np.clip(np.einsum("ki,ij,kj->k", g, covariance, g), 0.0, None))
+
+
+def write_calibration_png(
+    path: str | os.PathLike[str],
+    result: CalibrationResult,
+    elements: Sequence[str],
+    overwrite: bool = False,
+) -> Path:
+    """One panel per standard (or the two largest groups when there are none), log scale,
+    measured against simulated with the start and the calibrated instrument, and the
+    optic transmission with its band."""
+    from matplotlib.figure import Figure
+
+    energy = result.instrument.energy_axis_keV()
+    before = group_spectra(result, elements, before=True)
+    after = group_spectra(result, elements, before=False)
+    rows = list(np.nonzero(result.groups.fixed)[0]) or list(
+        np.argsort(result.groups.counts.sum(axis=1))[::-1][:2]
+    )
+    figure = Figure(figsize=(11.0, 3.0 * (len(rows) + 1)), dpi=100, layout="constrained")
+    axes_list = figure.subplots(len(rows) + 1, 1, squeeze=False)[:, 0]
+    for axes, row in zip(axes_list, rows, strict=False):
+        measured = result.groups.counts[row]
+        axes.semilogy(energy, np.maximum(measured, 0.5), color="0.2", lw=0.8, label="measured")
+        axes.semilogy(
+            energy,
+            np.maximum(before[row], 0.5),
+            color="tab:red",
+            lw=0.9,
+            label=f"start instrument (fit quality {result.fit_quality_before[row]:.2f})",
+        )
+        axes.semilogy(
+            energy,
+            np.maximum(after[row], 0.5),
+            color="tab:blue",
+            lw=0.9,
+            label=f"calibrated (fit quality {result.fit_quality_after[row]:.2f})",
+        )
+        axes.set_title(result.groups.names[row])
+        axes.set_ylabel("counts")
+        axes.set_xlim(1.0, result.instrument.max_beam_energy_keV + 1.0)
+        axes.legend(loc="upper right", fontsize=8)
+    axes = axes_list[-1]
+    curve, band = transmission_band(result, energy)
+    axes.plot(energy, curve, color="tab:blue", label="fitted transmission")
+    axes.fill_between(
+        energy, curve - band, curve + band, color="tab:blue", alpha=0.25, label="1-sigma"
+    )
+    axes.set_ylim(0.0, 1.05)
+    axes.set_xlim(1.0, result.instrument.max_beam_energy_keV + 1.0)
+    axes.set_xlabel("energy (keV)")
+    axes.set_ylabel("optic transmission")
+    axes.legend(loc="lower left", fontsize=8)
+    target = Path(path)
+    with atomic_path(target, overwrite=overwrite) as tmp:
+        figure.savefig(tmp, format="png")
+    return target

@@ -1,0 +1,271 @@
+"""``xrfquant calibrate CUBE -o OUTDIR``: learn the instrument from the cube itself.
+
+Groups the cube's pixels (standards from ``--labels``/``--standard``, the rest by
+k-means), fits the free instrument parameters and the groups' compositions by
+Poisson maximum likelihood (:mod:`napari_xrfquant.calibration`) and writes, into
+OUTDIR (nothing is replaced without ``--overwrite``):
+
+- ``instrument.toml``: the calibrated instrument, for ``xrfquant train`` and the Train dock;
+- ``calibration.json``: each parameter's start, fitted value, 1-sigma and whether the
+  data pinned it down, their correlations, and each group's composition and fit
+  quality before and after;
+- ``calibration.png``: each standard measured against simulated, before and after
+  (log scale), and the fitted optic transmission with its 1-sigma band.
+
+It starts from a model bundle (its elements and instrument; the bundled one by
+default) or from ``--instrument FILE --elements LIST``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant.errors import XRFQuantError
+
+OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``calibrate`` on the ``xrfquant`` subparsers."""
+    from napari_xrfquant.calibration.fit import DEFAULT_FREE, PARAMETERS
+
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="fit the instrument to a cube (standards and unlabelled pixels)",
+        description="Learn the instrument from a measured cube: a Poisson maximum-likelihood "
+        "fit of the instrument parameters and the compositions of groups of pixels, with "
+        "standards fixed to their certificates.",
+    )
+    parser.add_argument("cube", metavar="CUBE", help="cube file (HDF5, TIFF, npy)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument(
+        "--model", default=None, help="model bundle to start from (default: bundled)"
+    )
+    parser.add_argument(
+        "--instrument",
+        default=None,
+        metavar="FILE",
+        help="instrument file to start from (with --elements)",
+    )
+    parser.add_argument(
+        "--elements",
+        default=None,
+        metavar="LIST",
+        help="elements of the sample, e.g. Au,Ag,Cu (with --instrument)",
+    )
+    parser.add_argument(
+        "--labels",
+        default=None,
+        metavar="LABELS",
+        help="TIFF or .npy of integer region labels the size of the map (0: none)",
+    )
+    parser.add_argument(
+        "--standard",
+        action="append",
+        default=[],
+        metavar="LABEL=STANDARD",
+        help="a labelled region's standard: LABEL=ERM-EB506 or LABEL=Au=75,Ag=25 (repeatable)",
+    )
+    parser.add_argument(
+        "--free",
+        default=",".join(DEFAULT_FREE),
+        metavar="PARAMS",
+        help="instrument parameters to fit, comma-separated, from: "
+        + ", ".join([*PARAMETERS, "optic"])
+        + " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="KEV-KEV",
+        help="energy range left out of the fit, e.g. 2.8-3.1 (repeatable)",
+    )
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        default=16,
+        metavar="N",
+        help="groups for the pixels outside the standards (default: 16)",
+    )
+    parser.add_argument(
+        "--mask-below",
+        type=float,
+        default=200.0,
+        metavar="COUNTS",
+        help="pixels with fewer counts are background (default: 200)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"2.8-3.1"`` -> ``(2.8, 3.1)`` keV."""
+    low, sep, high = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        return float(low), float(high)
+    except ValueError:
+        raise XRFQuantError(
+            f"--exclude {text!r}: give an energy range as LOW-HIGH in keV"
+        ) from None
+
+
+def parse_standards(entries: list[str]) -> dict[int, Any]:
+    """``["1=ERM-EB506", "4=Au=75,Ag=25"]`` -> ``{1: Standard, 4: Standard}``."""
+    from napari_xrfquant.calibration.standards import parse_standard
+
+    out = {}
+    for entry in entries:
+        label, sep, value = entry.partition("=")
+        try:
+            number = int(label)
+        except ValueError:
+            number = -1
+        if not sep or number < 1:
+            raise XRFQuantError(f"--standard {entry!r}: give LABEL=STANDARD with a label >= 1")
+        out[number] = parse_standard(value)
+    return out
+
+
+def read_labels(path: str) -> np.ndarray:
+    """Integer labels from a TIFF or ``.npy`` file."""
+    file = Path(path)
+    if not file.is_file():
+        raise XRFQuantError(f"{file}: no such labels file")
+    try:
+        if file.suffix.lower() == ".npy":
+            labels = np.load(file, allow_pickle=False)
+        else:
+            import tifffile
+
+            labels = tifffile.imread(file)
+    except Exception as exc:  # numpy and tifffile raise many types for damaged files
+        raise XRFQuantError(f"{file.name}: not a readable label image ({exc})") from None
+    labels = np.squeeze(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "iub":
+        raise XRFQuantError(f"{file.name}: labels must be a 2-D integer image, got {labels.shape}")
+    return labels.astype(np.int64)
+
+
+def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
+    """Elements, instrument and model (or None) the calibration starts from."""
+    from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.models.bundle import load_model
+    from napari_xrfquant.physics.lines import parse_elements
+
+    if args.instrument is not None or args.elements is not None:
+        if args.instrument is None or args.elements is None or args.model is not None:
+            raise XRFQuantError("start from --model, or from --instrument FILE with --elements")
+        return parse_elements(args.elements), load_instrument(args.instrument), None
+    model = load_model(args.model)
+    return list(model.elements), model.instrument, model
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate ``args.cube``; return the exit status."""
+    from tqdm import tqdm
+
+    from napari_xrfquant._files import atomic_path
+    from napari_xrfquant.calibration.fit import expand_free, fit_channels, iter_calibrate
+    from napari_xrfquant.calibration.groups import group_pixels
+    from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.io import read_cube
+
+    outdir = Path(args.output)
+    if not args.overwrite:
+        clash = [outdir / name for name in OUTPUTS if (outdir / name).exists()]
+        if clash:
+            raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+    free = expand_free([f.strip() for f in args.free.split(",") if f.strip()])
+    exclude = [parse_range(text) for text in args.exclude]
+    standards = parse_standards(args.standard)
+    labels = read_labels(args.labels) if args.labels else None
+    elements, instrument, model = starting_point(args)
+    cube = read_cube(args.cube, lazy=False)
+    fit_channels(cube.energy_keV, instrument.max_beam_energy_keV, exclude)  # refuse early
+    for label, standard in standards.items():
+        standard.vector(elements)  # a standard with elements the model lacks
+        check_lines_in_range(standard, cube.energy_keV, instrument, label)
+    groups = group_pixels(
+        np.asarray(cube.data),
+        elements,
+        labels=labels,
+        standards=standards,
+        n_clusters=args.clusters,
+        mask_below_counts=args.mask_below,
+    )
+    start_wt = None
+    if model is not None:
+        from napari_xrfquant.inference import quantify
+
+        start_wt = quantify(
+            groups.counts, cube.energy_keV, model=model, device="cpu"
+        ).concentrations
+    generator = iter_calibrate(
+        groups,
+        cube.energy_keV,
+        elements,
+        instrument,
+        free=free,
+        exclude_keV=exclude,
+        start_wt_percent=start_wt,
+    )
+    with tqdm(
+        desc="xrfquant calibrate", unit=" steps", disable=args.quiet, file=sys.stderr, leave=False
+    ) as bar:
+        while True:
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            bar.total = event.total
+            bar.update(event.done - bar.n)
+    outdir.mkdir(parents=True, exist_ok=True)
+    save_instrument(result.instrument, outdir / "instrument.toml", overwrite=args.overwrite)
+    record = {"cube": Path(args.cube).name, "elements": elements, **result.to_dict()}
+    with atomic_path(outdir / "calibration.json", overwrite=args.overwrite) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    from napari_xrfquant.calibration.report import write_calibration_png
+
+    write_calibration_png(outdir / "calibration.png", result, elements, overwrite=args.overwrite)
+    if not args.quiet:
+        for name in result.names:
+            note = " (not pinned down by these data)" if name in result.not_pinned else ""
+            print(f"{name:22s} {result.values[name]:.6g} ± {result.sigma[name]:.2g}{note}")
+        print(
+            f"fit quality of the group spectra: median {np.median(result.fit_quality_before):.2f} "
+            f"before, {np.median(result.fit_quality_after):.2f} after; {result.seconds:.0f} s; "
+            f"wrote {', '.join(OUTPUTS)} to {outdir}"
+        )
+    return 0
+
+
+def check_lines_in_range(
+    standard: Any, energy_keV: np.ndarray, instrument: Any, label: int
+) -> None:
+    """Refuse a cube whose energy range misses the strongest line of a standard's element."""
+    from napari_xrfquant.physics.lines import strongest_line
+
+    low, high = float(energy_keV[0]), float(energy_keV[-1])
+    for element, value in standard.wt_percent.items():
+        if value <= 0:
+            continue
+        line = strongest_line(element, instrument)
+        if line is None or not low <= line.energy_keV <= high:
+            where = (
+                "none is excited" if line is None else f"{line.label} at {line.energy_keV:.2f} keV"
+            )
+            raise XRFQuantError(
+                f"standard {label} ({standard.name}): the cube covers {low:.2f}-{high:.2f} keV, "
+                f"and {element}'s strongest line is outside it ({where})"
+            )

@@ -1,0 +1,153 @@
+"""Calibration on a cube from a hidden, non-reference instrument (napari_xrfquant.calibration)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_xrfquant.calibration.fit import calibrate, expand_free, parameter_values
+from napari_xrfquant.calibration.groups import group_pixels
+from napari_xrfquant.calibration.hidden import (
+    ELEMENTS,
+    STANDARDS,
+    UNKNOWN_WT_PERCENT,
+    hidden_cube,
+    hidden_instrument,
+)
+from napari_xrfquant.calibration.standards import library, parse_standard
+from napari_xrfquant.cli import main
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import reference_instrument
+from napari_xrfquant.io import write_cxc_hdf5
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return hidden_cube()
+
+
+@pytest.fixture(scope="module")
+def calibrated(cube):
+    standards = {i + 1: library()[name] for i, name in enumerate(STANDARDS)}
+    groups = group_pixels(cube.counts, ELEMENTS, labels=cube.labels, standards=standards,
+                          n_clusters=4)
+    return calibrate(groups, cube.energy_keV, ELEMENTS, reference_instrument())
+
+
+@pytest.mark.slow
+def test_fitted_parameters_lie_within_two_sigma_of_the_hidden_ones(calibrated):
+    truth = parameter_values(hidden_instrument(), calibrated.names)
+    start = parameter_values(calibrated.start, calibrated.names)
+    for name in calibrated.names:
+        error = abs(calibrated.values[name] - truth[name])
+        assert error <= 2.0 * calibrated.sigma[name], (name, calibrated.values[name], truth[name])
+    # and the fit moved the parameters the hidden set-up changed
+    for name in ("noise_keV", "tail_fraction", "continuum_power", "optic_high_keV"):
+        assert abs(calibrated.values[name] - truth[name]) < abs(start[name] - truth[name])
+
+
+@pytest.mark.slow
+def test_calibrated_instrument_explains_the_spectra(calibrated):
+    assert np.median(calibrated.fit_quality_before) > 50.0  # the reference one does not
+    assert np.median(calibrated.fit_quality_after) <= 1.5
+    assert calibrated.deviance_after < calibrated.deviance_before / 50
+
+
+@pytest.mark.slow
+def test_unknown_alloys_come_out_close_to_their_truth(calibrated):
+    fitted = calibrated.groups.wt_percent[~calibrated.groups.fixed]
+    truth = np.asarray(UNKNOWN_WT_PERCENT)
+    # k-means order is arbitrary: match each cluster to its nearest true alloy
+    order = [int(np.argmin(np.abs(truth - row).sum(axis=1))) for row in fitted]
+    assert sorted(order) == [0, 1, 2, 3]
+    assert np.abs(fitted - truth[order]).mean() < 0.5
+
+
+def test_standards_library_and_typed_compositions():
+    assert library()["ERM-EB506"].wt_percent["Cu"] == 35.65
+    assert parse_standard("erm-eb508").name == "ERM-EB508 (yellow gold)"
+    typed = parse_standard("au=75,Ag=12.5,Cu=12.5")
+    assert typed.vector(ELEMENTS) == [75.0, 12.5, 12.5, 0.0, 0.0]
+    with pytest.raises(XRFQuantError, match="sums to 90"):
+        parse_standard("Au=75,Ag=15")
+    with pytest.raises(XRFQuantError, match="unknown standard 'EB999'"):
+        parse_standard("EB999")
+    with pytest.raises(XRFQuantError, match="does not quantify"):
+        parse_standard("Au=75,Pt=25").vector(ELEMENTS)
+    with pytest.raises(XRFQuantError, match="unknown instrument parameter 'colour'"):
+        expand_free(["gain_keV", "colour"])
+
+
+def test_standard_regions_must_hold_sample_pixels(cube):
+    empty = {9: library()["ERM-EB506"]}
+    with pytest.raises(XRFQuantError, match=r"standard region 9 .* holds no sample pixel"):
+        group_pixels(cube.counts, ELEMENTS, labels=cube.labels, standards=empty)
+    with pytest.raises(XRFQuantError, match="labels have shape"):
+        group_pixels(cube.counts, ELEMENTS, labels=cube.labels[:2], standards={1: empty[9]})
+
+
+@pytest.fixture(scope="module")
+def files(cube, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("calibrate")
+    write_cxc_hdf5(folder / "hidden.h5", cube.counts, cube.energy_keV)
+    np.save(folder / "labels.npy", cube.labels)
+    np.save(folder / "small_labels.npy", cube.labels[:2])
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--standard", "1=EB999"], "unknown standard"),
+        (["--standard", "1=Au=70,Ag=20"], "sums to 90"),
+        (["--standard", "1=Au=75,Pt=25"], "does not quantify"),
+        (["--standard", "9=ERM-EB506"], "holds no sample pixel"),
+        (["--labels", "{folder}/small_labels.npy", "--standard", "1=ERM-EB506"],
+         "labels have shape"),
+        (["--free", "gain_keV,colour"], "unknown instrument parameter"),
+        (["--exclude", "3-2"], "is empty"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    argv = ["calibrate", str(files / "hidden.h5"), "-o", str(out), "--labels",
+            str(files / "labels.npy"), "--quiet"]
+    argv += [a.replace("{folder}", str(files)) for a in extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cube_that_misses_a_standards_lines_is_refused(cube, tmp_path, capsys):
+    short = tmp_path / "short.h5"
+    write_cxc_hdf5(short, cube.counts[:, :, :500], cube.energy_keV[:500])  # up to 17.5 keV
+    np.save(tmp_path / "labels.npy", cube.labels)
+    argv = ["calibrate", str(short), "-o", str(tmp_path / "out"), "--labels",
+            str(tmp_path / "labels.npy"), "--standard", "3=ERM-EB508"]
+    assert main(argv) == 2
+    assert "Ag's strongest line is outside it" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_writes_instrument_json_and_figure(files, tmp_path):
+    out = tmp_path / "out"
+    argv = ["calibrate", str(files / "hidden.h5"), "-o", str(out), "--labels",
+            str(files / "labels.npy"), "--clusters", "4", "--quiet",
+            "--free", "calibration,noise_keV,fano,optic"]
+    argv += [f"--standard={i + 1}={name}" for i, name in enumerate(STANDARDS)]
+    assert main(argv) == 0
+    record = json.loads((out / "calibration.json").read_text())
+    assert set(record["parameters"]) == {"gain_keV", "offset_keV", "noise_keV", "fano",
+                                         "optic_low_keV", "optic_low_width_keV",
+                                         "optic_high_keV", "optic_high_width_keV"}
+    assert record["parameters"]["gain_keV"]["sigma"] > 0
+    from napari_xrfquant.instrument import load_instrument
+
+    fitted = load_instrument(out / "instrument.toml")
+    assert fitted.optic is not None and fitted.optic.model == "sigmoids"
+    assert abs(fitted.detector.offset_keV - 0.015) < 0.005
+    assert (out / "calibration.png").stat().st_size > 10_000
+    assert main(argv) == 2  # outputs exist: refused without --overwrite
