@@ -21,11 +21,14 @@ from napari_xrfquant.cli import main
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.io import write_cxc_hdf5
+from napari_xrfquant.training.config import TrainingConfig
 
 
 @pytest.fixture(scope="module")
 def cube():
-    return hidden_cube()
+    # 64 pixels of 2e4 counts per region: enough counts below 3 keV that the optic's
+    # low edge, seen only through the Au M and Ag L lines, is measured, not guessed
+    return hidden_cube((8, 8))
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +154,31 @@ def test_cli_writes_instrument_json_and_figure(files, tmp_path):
     assert abs(fitted.detector.offset_keV - 0.015) < 0.005
     assert (out / "calibration.png").stat().st_size > 10_000
     assert main(argv) == 2  # outputs exist: refused without --overwrite
+
+
+def test_retrain_starts_from_the_models_weights_and_records_provenance(calibrated, tmp_path):
+    from napari_xrfquant.calibration.retrain import provenance, retrain_config, stated_energy_grid
+    from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.models import load_model
+    from napari_xrfquant.training.loop import train
+
+    model = load_model()
+    instrument_file = save_instrument(calibrated.instrument, tmp_path / "instrument.toml")
+    config = retrain_config(model, instrument_file, minutes=0.05, n_spectra=300)
+    assert (config.init_from, config.elements) == (str(model.path.resolve()), model.elements)
+    assert config.model == TrainingConfig.from_dict(
+        model.metadata["training"]["config"]).model  # the model's own layout
+    trained = train(config.replace(epochs=1, eval_counts=[1e4]))
+    assert trained.model.metadata["training"]["fine_tuned_from"] == model.model_id
+    # one epoch at a tenth of the learning rate moves each weight by at most about
+    # lr per Adam step: the run starts from the model's weights, not from random ones
+    start = dict(model.network.state_dict())
+    moved = max(float((trained.model.network.state_dict()[k] - v).abs().max())
+                for k, v in start.items())
+    assert 0.0 < moved <= 2.0 * config.lr * config.steps_per_epoch
+    record = provenance("hidden.h5", {1: library()["ERM-EB506"]}, calibrated, model.model_id)
+    assert record["standards"] == {"1": "ERM-EB506 (rose gold)"}
+    assert set(record["calibration"]) == set(calibrated.names)
+    grid = stated_energy_grid(0.035 * np.arange(1024))
+    assert (grid["offset_keV"], grid["gain_keV"], grid["quadratic_keV"]) == pytest.approx(
+        (0.0, 0.035, 0.0), abs=1e-12)

@@ -30,7 +30,8 @@ class PixelGroups:
     Attributes
     ----------
     counts
-        ``(G, C)`` float64 summed counts of each group.
+        ``(G, C)`` float64 summed counts of each group (for clusters: the fitted
+        half of the thinned counts).
     names
         Name of each group (the standard's, or ``"cluster 3"``).
     fixed
@@ -70,6 +71,14 @@ def group_pixels(
     seed: int = 0,
 ) -> PixelGroups:
     """Group the pixels of ``counts`` ``(H, W, C)`` into standards and clusters.
+
+    The counts of the clustered pixels are split by binomial thinning into two
+    independent Poisson halves: k-means sees one, the group spectra sum the
+    other. A homogeneous material split into several clusters along its noise
+    (more clusters than materials) would otherwise give group spectra that are
+    conditioned on that noise and no Poisson draws of the material, which biases
+    the fitted instrument; with thinning the selection cannot touch the fitted
+    half. Standards, selected by their labels, keep all their counts.
 
     Parameters
     ----------
@@ -130,11 +139,14 @@ def group_pixels(
     free = sample & (assignment < 0)
     if labels is not None and standards:
         free &= ~np.isin(labels, list(standards))
-    spectra = data[free].astype(np.float64)
+    spectra = data[free]
+    rng = np.random.default_rng(seed)
+    seen = rng.binomial(spectra, 0.5) if len(spectra) else spectra
+    fitted = spectra.astype(np.float64) - seen
     if len(spectra):
         k = max(1, min(int(n_clusters), len(spectra)))
         km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-        cluster = km.fit_predict(_features(spectra))
+        cluster = km.fit_predict(_features(seen.astype(np.float64)))
         first = len(names)
         for index in range(k):
             members = cluster == index
@@ -144,7 +156,7 @@ def group_pixels(
             names.append(f"cluster {group - first + 1}")
             fixed.append(False)
             wt.append([np.nan] * len(elements))
-            sums.append(spectra[members].sum(axis=0))
+            sums.append(fitted[members].sum(axis=0))
             rr, cc = np.nonzero(free)
             assignment[rr[members], cc[members]] = group
     if not sums:

@@ -10,7 +10,9 @@ OUTDIR (nothing is replaced without ``--overwrite``):
   data pinned it down, their correlations, and each group's composition and fit
   quality before and after;
 - ``calibration.png``: each standard measured against simulated, before and after
-  (log scale), and the fitted optic transmission with its 1-sigma band.
+  (log scale), and the fitted optic transmission with its 1-sigma band;
+- with ``--retrain``, ``model/``: the model fine-tuned on the calibrated instrument
+  (:mod:`napari_xrfquant.calibration.retrain`), which ``xrfquant quantify --model`` takes.
 
 It starts from a model bundle (its elements and instrument; the bundled one by
 default) or from ``--instrument FILE --elements LIST``.
@@ -28,7 +30,7 @@ import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 
-OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png")
+OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/model.json")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -101,6 +103,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="COUNTS",
         help="pixels with fewer counts are background (default: 200)",
     )
+    parser.add_argument("--retrain", action="store_true",
+                        help="then fine-tune the model on the calibrated instrument (OUTDIR/model)")
+    parser.add_argument("--minutes", type=float, default=10.0, metavar="N",
+                        help="time budget of --retrain (default: 10)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -185,11 +191,15 @@ def run(args: argparse.Namespace) -> int:
         clash = [outdir / name for name in OUTPUTS if (outdir / name).exists()]
         if clash:
             raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+    if args.retrain and not args.minutes > 0:
+        raise XRFQuantError(f"--minutes {args.minutes:g}: the time budget must be positive")
     free = expand_free([f.strip() for f in args.free.split(",") if f.strip()])
     exclude = [parse_range(text) for text in args.exclude]
     standards = parse_standards(args.standard)
     labels = read_labels(args.labels) if args.labels else None
     elements, instrument, model = starting_point(args)
+    if args.retrain and model is None:
+        raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
     cube = read_cube(args.cube, lazy=False)
     fit_channels(cube.energy_keV, instrument.max_beam_energy_keV, exclude)  # refuse early
     for label, standard in standards.items():
@@ -238,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.report import write_calibration_png
 
     write_calibration_png(outdir / "calibration.png", result, elements, overwrite=args.overwrite)
+    if args.retrain:
+        retrain_model(args, outdir, model, standards, result, cube.energy_keV)
     if not args.quiet:
         for name in result.names:
             note = " (not pinned down by these data)" if name in result.not_pinned else ""
@@ -269,3 +281,36 @@ def check_lines_in_range(
                 f"standard {label} ({standard.name}): the cube covers {low:.2f}-{high:.2f} keV, "
                 f"and {element}'s strongest line is outside it ({where})"
             )
+
+
+def retrain_model(
+    args: argparse.Namespace,
+    outdir: Path,
+    model: Any,
+    standards: dict[int, Any],
+    result: Any,
+    energy_keV: np.ndarray,
+) -> Path:
+    """Fine-tune ``model`` on ``outdir/instrument.toml``; write the bundle to ``outdir/model``."""
+    from napari_xrfquant.calibration.retrain import provenance, retrain_config, stated_energy_grid
+    from napari_xrfquant.training.events import EpochEnd
+    from napari_xrfquant.training.loop import train
+
+    config = retrain_config(model, outdir / "instrument.toml", args.minutes)
+
+    def report(event: Any) -> None:
+        if isinstance(event, EpochEnd) and not args.quiet:
+            print(f"retrain epoch {event.epoch}: val MAE {event.val_mae:.3f} wt%", file=sys.stderr)
+
+    trained = train(config, progress=report)
+    trained.model.metadata["training"]["provenance"] = provenance(
+        Path(args.cube).name, standards, result, model.model_id
+    )
+    trained.model.metadata["energy"] = stated_energy_grid(energy_keV)
+    target = trained.save(outdir / "model", overwrite=args.overwrite)
+    if not args.quiet:
+        levels = trained.metrics.get("test", {}).get("levels", {})
+        maes = ", ".join(f"{k} {v['mae_wt']:.3f}" for k, v in levels.items())
+        print(f"retrained {trained.model.model_id} in {len(trained.history)} epochs; "
+              f"test MAE (wt%) {maes}; wrote {target}")
+    return target

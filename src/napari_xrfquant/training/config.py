@@ -122,6 +122,13 @@ class TrainingConfig(Schema):
         A training-set file (:mod:`napari_xrfquant.io.spectra`, noise-free, e.g.
         from ``xrfquant simulate --noiseless``) to train on instead of simulating;
         its elements and energy axis must match. Relative to the config file.
+    init_from
+        A model bundle whose network (weights and input transform) starts the
+        training instead of random weights: fine-tuning, e.g. on a calibrated
+        instrument. Its elements must be ``elements``. Relative to the config file.
+    max_minutes
+        Wall-time budget of the epochs; the best model so far is kept when it runs
+        out (None: no limit).
     refresh_fraction
         Fraction of the training compositions replaced by fresh simulations each
         epoch (0: a fixed set; noise and augmentations are fresh every epoch anyway).
@@ -164,6 +171,8 @@ class TrainingConfig(Schema):
     instrument: str | None = None
     n_spectra: int = Field(50_000, ge=20, description="data set size")
     training_set: str | None = None
+    init_from: str | None = None
+    max_minutes: float | None = Field(None, gt=0.0)
     refresh_fraction: Probability = 0.0
     counts_min: float = Field(3e2, gt=0.0, allow_inf_nan=False, description="minimum counts")
     counts_max: float = Field(1e6, gt=0.0, allow_inf_nan=False, description="maximum counts")

@@ -480,3 +480,20 @@ def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGe
         return PeakSpectra(list(config.elements), REFERENCE_PEAKS, config.load_instrument())
 
     return SimulatorSpectra(list(config.elements), config.load_instrument(), device=device)
+
+
+def refresh_rows(
+    train: SimulatedSet,
+    config: TrainingConfig,
+    generator: SpectrumGenerator,
+    rng: np.random.Generator,
+) -> None:
+    """Replace ``config.refresh_fraction`` of the training compositions by fresh simulations."""
+    n = round(config.refresh_fraction * len(train))
+    if n < 1:
+        return
+    rows = torch.as_tensor(rng.choice(len(train), size=n, replace=False))
+    wt = sample_compositions(n, len(config.elements), config.absent_probability, rng)
+    fresh = simulate_set(generator, wt, config.jitter, rng)
+    train.wt_percent[rows] = fresh.wt_percent
+    train.expected[rows] = fresh.expected

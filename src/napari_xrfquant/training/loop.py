@@ -50,6 +50,7 @@ from napari_xrfquant.training.datasets import (
     default_generator,
     load_cache,
     load_training_set,
+    refresh_rows,
     sample_compositions,
     save_cache,
     seed_streams,
@@ -59,7 +60,12 @@ from napari_xrfquant.training.datasets import (
 from napari_xrfquant.training.evaluation import EVAL_BATCH, evaluate_model, predict_fractions
 from napari_xrfquant.training.events import EpochEnd, TrainingEvent, TrainingFinished, TrainResult
 from napari_xrfquant.training.losses import decoder_loss, loss_terms
-from napari_xrfquant.training.network import architecture_for, input_spec_for, optimiser_for
+from napari_xrfquant.training.network import (
+    architecture_for,
+    input_spec_for,
+    network_to_fine_tune,
+    optimiser_for,
+)
 from napari_xrfquant.training.sigma import fit_sigma_calibration
 
 #: Repeats of the validation set at fresh count levels for the sigma calibration.
@@ -88,11 +94,8 @@ class Trainer:
         Spectrum generator (``elements``, ``energy_keV``, ``expected(wt, jitter)``);
         None for the physics simulator of ``config``'s instrument.
 
-    Notes
-    -----
-    Between events the trainer holds its state, so :meth:`current_result` can
-    build a complete, calibrated model from the best weights so far (the
-    background script saves it as a bundle whenever validation improves).
+    Between events the trainer holds its state, so :meth:`current_result` can build
+    a complete, calibrated model from the best weights so far.
     """
 
     def __init__(self, config: TrainingConfig, generator: SpectrumGenerator | None = None):
@@ -106,6 +109,7 @@ class Trainer:
         self.best_epoch = 0
         self.best_val_mae = math.inf
         self._sets: dict[str, SimulatedSet] = {}
+        self.init_model_id: str | None = None
 
     # -- data ---------------------------------------------------------------
     @property
@@ -165,6 +169,11 @@ class Trainer:
     # -- network ------------------------------------------------------------
     def _build_network(self) -> QuantNet:
         config = self.config
+        if config.init_from:
+            network, self.init_model_id = network_to_fine_tune(
+                config, len(self.generator.energy_keV)
+            )
+            return network.to(self.device)
         spec = input_spec_for(config, self.generator.energy_keV)
         probe = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
         # Standardise features with statistics of noisy training spectra at
@@ -270,12 +279,13 @@ class Trainer:
         epochs_without_gain = 0
         stopped_early = False
         epoch = 0
+        run_started = time.perf_counter()
         # config.epochs is read every epoch: a caller may stretch a running schedule
         while epoch < config.epochs:
             epoch += 1
             started = time.perf_counter()
             if epoch > 1 and config.refresh_fraction > 0:
-                self._refresh_training_set()
+                refresh_rows(self._sets["train"], self.config, self.generator, self._rng)
             self.network.train()
             order = torch.randperm(n_train, generator=g_cpu)
             total_loss = total_decoder = 0.0
@@ -328,6 +338,9 @@ class Trainer:
             if epochs_without_gain >= config.patience:
                 stopped_early = True
                 break
+            if config.max_minutes and time.perf_counter() - run_started > 60 * config.max_minutes:
+                stopped_early = True  # the time budget is spent: keep the best so far
+                break
         result = self.current_result(stopped_early=stopped_early)
         yield TrainingFinished(result)
         return result
@@ -357,19 +370,6 @@ class Trainer:
         wt, fractions = self._decoder_set
         rows = torch.randint(0, wt.shape[0], (size,), generator=g)
         return wt[rows].to(self.device), fractions[rows].to(self.device)
-
-    def _refresh_training_set(self) -> None:
-        """Replace ``refresh_fraction`` of the training compositions by fresh simulations."""
-        config = self.config
-        train = self._sets["train"]
-        n = round(config.refresh_fraction * len(train))
-        if n < 1:
-            return
-        rows = torch.as_tensor(self._rng.choice(len(train), size=n, replace=False))
-        wt = sample_compositions(n, len(config.elements), config.absent_probability, self._rng)
-        fresh = simulate_set(self.generator, wt, config.jitter, self._rng)
-        train.wt_percent[rows] = fresh.wt_percent
-        train.expected[rows] = fresh.expected
 
     def current_result(
         self, stopped_early: bool = False, cancelled: bool = False, with_metrics: bool = True
@@ -449,6 +449,7 @@ class Trainer:
             "parameters": None if self.network is None else count_parameters(self.network),
             "device": self.device,
             "seconds": float(sum(e.seconds for e in self.history)),
+            "fine_tuned_from": self.init_model_id,
         }
 
 

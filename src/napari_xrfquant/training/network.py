@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_xrfquant.models.architectures import ArchitectureSpec, InputSpec, make_bin_edges
+from napari_xrfquant.models.architectures import (
+    ArchitectureSpec,
+    InputSpec,
+    QuantNet,
+    make_bin_edges,
+)
 from napari_xrfquant.training.config import TrainingConfig
 
 
@@ -57,3 +62,32 @@ def optimiser_for(
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
     return optimiser, scheduler
+
+
+def network_to_fine_tune(config: TrainingConfig, n_channels: int) -> tuple[QuantNet, str]:
+    """The network of ``config.init_from`` (a copy, weights trainable) and its model id.
+
+    Raises
+    ------
+    XRFQuantError
+        If the bundle quantifies other elements or reads channels the grid lacks.
+    """
+    import copy
+
+    from napari_xrfquant.errors import XRFQuantError
+    from napari_xrfquant.models.bundle import load_model
+
+    model = load_model(str(config.resolve(config.init_from)))
+    if list(model.elements) != list(config.elements):
+        raise XRFQuantError(
+            f"init_from {model.model_id} quantifies {', '.join(model.elements)}, the config "
+            f"asks for {', '.join(config.elements)}"
+        )
+    try:
+        model.network.input_spec.validate(n_channels)
+    except ValueError as exc:
+        raise XRFQuantError(f"init_from {model.model_id}: {exc}") from None
+    network = copy.deepcopy(model.network)
+    for parameter in network.parameters():
+        parameter.requires_grad_(True)
+    return network, model.model_id
