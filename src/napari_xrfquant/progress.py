@@ -8,7 +8,11 @@ CLI can draw a tqdm bar, from the same event.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,20 @@ class Progress:
     def fraction(self) -> float:
         """``done / total`` in [0, 1] (1 for an empty stage)."""
         return 1.0 if self.total <= 0 else min(max(self.done / self.total, 0.0), 1.0)
+
+
+def drive(
+    generator: Generator[Progress, None, T], on_event: Callable[[Progress], Any] | None = None
+) -> T:
+    """Run a generator of :class:`Progress` to its end; return its return value.
+
+    The blocking twin of a GUI worker: ``quantify()`` over ``iter_quantify()``,
+    ``calibrate()`` over ``iter_calibrate()``, and the CLI's progress bars.
+    """
+    while True:
+        try:
+            event = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if on_event is not None:
+            on_event(event)

@@ -26,3 +26,19 @@ def present(value: T | None) -> T:
     """``value``, asserted not None: Qt's getters are typed Optional for parts a widget has."""
     assert value is not None
     return value
+
+
+def ask_overwrite(parent: Any, paths: list[Any]) -> bool:
+    """Ask (modal dialog) whether to replace files that exist already."""
+    from qtpy.QtWidgets import QMessageBox
+
+    shown = "\n".join(str(getattr(p, "name", p)) for p in paths[:8])
+    more = f"\n... and {len(paths) - 8} more" if len(paths) > 8 else ""
+    answer = QMessageBox.question(
+        parent,
+        "Replace files?",
+        f"These files exist already:\n{shown}{more}\n\nReplace them?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return bool(answer == QMessageBox.StandardButton.Yes)

@@ -27,7 +27,7 @@ import torch
 from napari_xrfquant.calibration.groups import PixelGroups
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
-from napari_xrfquant.progress import Progress
+from napari_xrfquant.progress import Progress, drive
 
 
 @dataclass(frozen=True)
@@ -610,10 +610,4 @@ def calibrate(
         exclude_keV=exclude_keV,
         start_wt_percent=start_wt_percent,
     )
-    while True:
-        try:
-            event = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
+    return drive(generator, progress)

@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.groups import group_pixels
     from napari_xrfquant.instrument import save_instrument
     from napari_xrfquant.io import read_cube
+    from napari_xrfquant.progress import drive
 
     outdir = Path(args.output)
     if not args.overwrite:
@@ -232,14 +233,12 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(
         desc="xrfquant calibrate", unit=" steps", disable=args.quiet, file=sys.stderr, leave=False
     ) as bar:
-        while True:
-            try:
-                event = next(generator)
-            except StopIteration as stop:
-                result = stop.value
-                break
+
+        def advance(event: Any) -> None:
             bar.total = event.total
             bar.update(event.done - bar.n)
+
+        result = drive(generator, advance)
     outdir.mkdir(parents=True, exist_ok=True)
     save_instrument(result.instrument, outdir / "instrument.toml", overwrite=args.overwrite)
     record = {"cube": Path(args.cube).name, "elements": elements, **result.to_dict()}
@@ -257,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"fit quality of the group spectra: median {np.median(result.fit_quality_before):.2f} "
             f"before, {np.median(result.fit_quality_after):.2f} after; {result.seconds:.0f} s; "
-            f"wrote {', '.join(OUTPUTS)} to {outdir}"
+            f"wrote {', '.join(OUTPUTS if args.retrain else OUTPUTS[:3])} to {outdir}"
         )
     return 0
 

@@ -79,6 +79,7 @@ def quantify_file(
     """Quantify one cube file and export it; return the result, its files and statistics."""
     from napari_xrfquant.inference import iter_quantify
     from napari_xrfquant.io import read_cube
+    from napari_xrfquant.progress import drive
     from napari_xrfquant.results import (
         background_mask,
         export_result,
@@ -91,32 +92,25 @@ def quantify_file(
     generator = iter_quantify(
         cube.data, cube.energy_keV, model=model, device=args.device, batch_size=args.batch_size
     )
-    bar = None
+    bars: list[Any] = []
+
+    def advance(event: Any) -> None:
+        if not bars:  # only once work runs: an early error prints its line alone
+            bars.append(tqdm(total=event.total, desc=path.name, unit=" spectra",
+                             disable=args.quiet, leave=False, file=sys.stderr))
+        bars[0].update(event.done - bars[0].n)
+
     try:
-        while True:
-            try:
-                event = next(generator)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if bar is None:  # only once work runs: an early error prints its line alone
-                bar = tqdm(
-                    total=event.total,
-                    desc=path.name,
-                    unit=" spectra",
-                    disable=args.quiet,
-                    leave=False,
-                    file=sys.stderr,
-                )
-            bar.update(event.done - bar.n)
+        result = drive(generator, advance)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     threshold = mask_threshold(args)
     if threshold > 0:
         mask = background_mask(cube.total_counts(), threshold)
         result = mask_background(result, mask, threshold)
-    statistics = region_statistics(result, [whole_map(result.image_shape)], source=path.name)
+    rows, cols = result.image_shape[:2]
+    statistics = region_statistics(result, [whole_map((rows, cols))], source=path.name)
     written = export_result(
         outdir,
         result,

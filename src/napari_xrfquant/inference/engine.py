@@ -36,7 +36,7 @@ from napari_xrfquant.inference.devices import (
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
 from napari_xrfquant.inference.forward import forward_model
 from napari_xrfquant.inference.resample import ModelInput
-from napari_xrfquant.progress import Progress
+from napari_xrfquant.progress import Progress, drive
 from napari_xrfquant.results.result import QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -237,9 +237,4 @@ def quantify(
     XRFQuantError
         For data without a channel axis, a mismatched energy axis or an unknown device.
     """
-    generator = iter_quantify(data, energy_keV, model, device, batch_size, progress)
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    return drive(iter_quantify(data, energy_keV, model, device, batch_size, progress))

@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -59,20 +58,6 @@ WHOLE_MAP_ITEM = "whole map"
 TABLE_VISIBLE_ROWS = 5
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
 IN_PROGRESS_ACTIONS = ("adding", "changing", "removing")
-
-
-def ask_overwrite(parent: QWidget | None, paths: list[Path]) -> bool:
-    """Ask (modal dialog) whether to replace existing export files."""
-    shown = "\n".join(str(p.name) for p in paths[:8])
-    more = f"\n... and {len(paths) - 8} more" if len(paths) > 8 else ""
-    answer = QMessageBox.question(
-        parent,
-        "Replace files?",
-        f"These files exist already:\n{shown}{more}\n\nReplace them?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
 
 
 class ResultsPanel(QWidget):

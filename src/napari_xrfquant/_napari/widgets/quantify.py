@@ -39,12 +39,11 @@ from napari_xrfquant._napari._layers import (
     cube_layers,
     is_cube_layer,
 )
-from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
-    ask_overwrite,
 )
 from napari_xrfquant.results import (
     RegionStatistics,

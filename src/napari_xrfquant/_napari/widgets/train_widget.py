@@ -36,7 +36,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -46,7 +45,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_xrfquant._napari._qt import present
+from napari_xrfquant._napari._qt import ask_overwrite, present
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
 from napari_xrfquant._napari.widgets.train_jobs import (
@@ -62,19 +61,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 TRIAL_COLUMNS = ("#", "state", "val loss", "layers", "neurons", "batch", "lr", "epochs", "s")
-
-
-def ask_overwrite(parent: QWidget | None, paths: list[Path]) -> bool:
-    """Ask (modal dialog) whether to replace existing files."""
-    shown = "\n".join(str(p) for p in paths[:6])
-    answer = QMessageBox.question(
-        parent,
-        "Replace files?",
-        f"These exist already:\n{shown}\n\nReplace them?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
 
 
 def format_eta(seconds: float) -> str:
