@@ -140,8 +140,9 @@ def test_cached_file_is_named_after_the_simulator(tmp_path, monkeypatch) -> None
     monkeypatch.delenv(sample_module.SAMPLE_ENV, raising=False)
     monkeypatch.setenv(sample_module.CACHE_ENV, str(tmp_path))
     path = sample_cube_path(make=False)
-    assert path.parent == tmp_path and not path.exists()
-    assert path.name == f"cxc_gold_sample-{sample_module.simulator_fingerprint()}.h5"
+    assert path.parent.parent == tmp_path and not path.exists()
+    assert path.parent.name == f"sample-{sample_module.simulator_fingerprint()}"
+    assert path.name == "cxc_gold_sample.h5"
 
 
 def test_script_is_deterministic(script) -> None:

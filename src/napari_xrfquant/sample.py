@@ -24,8 +24,8 @@ fixes every draw, so the file is reproducible bit for bit for a given simulator.
 :func:`sample_cube_path` makes the file the first time it is asked for (about
 10 s) and keeps it in the user cache folder (``platformdirs``;
 ``$XRFQUANT_CACHE_DIR`` overrides it), under a name that hashes the seed, the
-package version and the simulator's sources and data: a new simulator makes a new
-sample, never a stale one. ``$XRFQUANT_SAMPLE_DATA`` names an existing copy
+package version and the simulator's sources and data (``sample-<hash>/``): a new
+simulator makes a new sample, never a stale one. ``$XRFQUANT_SAMPLE_DATA`` names an existing copy
 instead. ``python -m napari_xrfquant.sample --output PATH`` writes one anywhere.
 """
 
@@ -311,12 +311,13 @@ def sample_cube_path(make: bool = True) -> Path:
     -------
     Path
         ``$XRFQUANT_SAMPLE_DATA`` when set, else
-        ``<cache>/cxc_gold_sample-<fingerprint>.h5``.
+        ``<cache>/sample-<fingerprint>/cxc_gold_sample.h5``.
     """
     override = os.environ.get(SAMPLE_ENV)
     if override:
         return Path(override)
-    path = cache_dir() / f"{SAMPLE_FILE_STEM}-{simulator_fingerprint()}.h5"
+    # the fingerprint names the folder, so the file (and what is made from it) keeps its name
+    path = cache_dir() / f"sample-{simulator_fingerprint()}" / f"{SAMPLE_FILE_STEM}.h5"
     if make and not path.is_file():
         try:
             write_sample(path)
