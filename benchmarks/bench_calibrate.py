@@ -57,7 +57,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     import napari_xrfquant as xq
-    from napari_xrfquant.calibration.fit import calibrate, parameter_values
+    from napari_xrfquant.calibration.fit import calibrate
     from napari_xrfquant.calibration.groups import group_pixels
     from napari_xrfquant.calibration.hidden import (
         ELEMENTS,
@@ -65,6 +65,7 @@ def main() -> int:
         hidden_cube,
         hidden_instrument,
     )
+    from napari_xrfquant.calibration.parameters import parameter_values
     from napari_xrfquant.calibration.retrain import retrain_config, stated_energy_grid
     from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.instrument import save_instrument

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from napari_xrfquant.calibration.fit import calibrate, expand_free, parameter_values
+from napari_xrfquant.calibration.fit import calibrate
 from napari_xrfquant.calibration.groups import group_pixels
 from napari_xrfquant.calibration.hidden import (
     ELEMENTS,
@@ -16,6 +16,7 @@ from napari_xrfquant.calibration.hidden import (
     hidden_cube,
     hidden_instrument,
 )
+from napari_xrfquant.calibration.parameters import expand_free, parameter_values
 from napari_xrfquant.calibration.standards import library, parse_standard
 from napari_xrfquant.cli import main
 from napari_xrfquant.errors import XRFQuantError

@@ -17,81 +17,31 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma
 from napari_xrfquant.calibration.groups import PixelGroups
+from napari_xrfquant.calibration.parameters import (
+    BOUND,
+    DEFAULT_FREE,
+    FLAT_OPTIC,
+    OPTIC_PARAMETERS,
+    PARAMETERS,
+    expand_free,
+    from_free,
+    parameter_values,
+    to_free,
+    with_values,
+)
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.progress import Progress, drive
 
-
-@dataclass(frozen=True)
-class Parameter:
-    """A global instrument parameter the fit can free.
-
-    The optimiser moves ``u``; the parameter is ``transform(start + unit *
-    BOUND * tanh(u / BOUND))``, so one unit of ``u`` is a typical change and no
-    step can leave the plausible range (``BOUND`` units either way).
-    """
-
-    dotted: str  #: where it lives in the instrument file
-    transform: str  #: "identity", "log" (positive) or "logit" (in (0, 1))
-    unit: float  #: a typical change, in the transformed space
-    scale: float  #: a sigma above this (natural units) means the data did not pin it down
-
-
-#: Simulator parameter name -> how it is fitted.
-PARAMETERS: dict[str, Parameter] = {
-    "gain_keV": Parameter("detector.gain_keV", "log", 0.002, 2e-4),
-    "offset_keV": Parameter("detector.offset_keV", "identity", 0.01, 0.02),
-    "quadratic_keV": Parameter("detector.quadratic_keV", "identity", 1e-7, 2e-7),
-    "noise_keV": Parameter("detector.noise_keV", "log", 0.05, 0.01),
-    "fano": Parameter("detector.fano", "log", 0.05, 0.03),
-    "tail_fraction": Parameter("detector.tail_fraction", "logit", 0.2, 0.01),
-    "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
-    "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
-    "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
-    "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
-    "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
-    "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
-    "optic_low_width_keV": Parameter("optic.low_width_keV", "log", 0.1, 0.3),
-    "optic_high_keV": Parameter("optic.high_keV", "identity", 1.0, 1.0),
-    "optic_high_width_keV": Parameter("optic.high_width_keV", "log", 0.1, 1.0),
-}
-#: Largest change of a parameter, in its units (see :class:`Parameter`).
-BOUND = 15.0
-OPTIC_PARAMETERS = (
-    "optic_low_keV",
-    "optic_low_width_keV",
-    "optic_high_keV",
-    "optic_high_width_keV",
-)
-#: Names that stand for several parameters in ``free``.
-ALIASES = {"optic": OPTIC_PARAMETERS, "calibration": ("gain_keV", "offset_keV")}
-DEFAULT_FREE = (
-    "gain_keV",
-    "offset_keV",
-    "noise_keV",
-    "fano",
-    "tail_fraction",
-    "shelf_fraction",
-    "continuum_fraction",
-    "continuum_power",
-    "optic",
-)
-#: A nearly flat optic to start from when the instrument has none.
-FLAT_OPTIC = {
-    "model": "sigmoids",
-    "low_keV": 0.8,
-    "low_width_keV": 0.3,
-    "high_keV": 30.0,
-    "high_width_keV": 4.0,
-}
 #: Lowest energy fitted: below it the window and the air leave almost nothing.
 MIN_FIT_KEV = 1.0
 #: Floor of composition fractions when logits are started from a model's guess.
@@ -187,71 +137,7 @@ class CalibrationResult:
         }
 
 
-def expand_free(free: Sequence[str]) -> list[str]:
-    """Free parameter names with aliases (``"optic"``) expanded, in a stable order.
-
-    Raises
-    ------
-    XRFQuantError
-        For a name that is no instrument parameter.
-    """
-    names: list[str] = []
-    for item in free:
-        for name in ALIASES.get(item, (item,)):
-            if name not in PARAMETERS:
-                known = ", ".join([*PARAMETERS, *ALIASES])
-                raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
-            if name not in names:
-                names.append(name)
-    return names
-
-
-def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, float]:
-    """The current value of each named parameter in ``instrument``."""
-    out = {}
-    for name in names:
-        section, key = PARAMETERS[name].dotted.split(".")
-        holder = getattr(instrument, section)
-        out[name] = float(getattr(holder, key)) if holder is not None else math.nan
-    return out
-
-
-def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:
-    """``instrument`` with fitted values written in (an optic added if needed)."""
-    changes: dict[str, Any] = {}
-    optic = instrument.optic.model_dump() if instrument.optic is not None else None
-    for name, value in values.items():
-        dotted = PARAMETERS[name].dotted
-        if dotted.startswith("optic."):
-            optic = dict(optic or FLAT_OPTIC)
-            optic[dotted.split(".")[1]] = float(value)
-        else:
-            changes[dotted] = float(value)
-    if optic is not None:
-        changes["optic"] = {k: v for k, v in optic.items() if v not in (None, (), [])}
-    return instrument.replace(**changes)
-
-
-def _to_free(name: str, value: float) -> float:
-    kind = PARAMETERS[name].transform
-    if kind == "log":
-        return math.log(value)
-    if kind == "logit":
-        v = min(max(value, 1e-9), 1 - 1e-9)
-        return math.log(v / (1 - v))
-    return value
-
-
-def _from_free(name: str, u: torch.Tensor) -> torch.Tensor:
-    kind = PARAMETERS[name].transform
-    if kind == "log":
-        return torch.exp(u)
-    if kind == "logit":
-        return torch.sigmoid(u)
-    return u
-
-
-class _Model:
+class FitModel:
     """The group spectra as a function of instrument values and composition logits."""
 
     def __init__(
@@ -359,9 +245,9 @@ def iter_calibrate(
         )
     start = _start_instrument(instrument, energy, names)
     fit = fit_channels(energy, start.max_beam_energy_keV, exclude_keV)
-    model = _Model(elements, start, groups, fit, names)
+    model = FitModel(elements, start, groups, fit, names)
     start_free = torch.tensor(
-        [_to_free(n, v) for n, v in parameter_values(start, names).items()], dtype=torch.float64
+        [to_free(n, v) for n, v in parameter_values(start, names).items()], dtype=torch.float64
     )
     # one unit of every optimisation variable is a typical change of its parameter,
     # so the optimisers see a problem of comparable curvature in every direction
@@ -371,7 +257,7 @@ def iter_calibrate(
 
     def natural(uu: torch.Tensor) -> torch.Tensor:
         free_values = start_free + units * BOUND * torch.tanh(uu / BOUND)
-        return torch.stack([_from_free(n, free_values[i]) for i, n in enumerate(names)])
+        return torch.stack([from_free(n, free_values[i]) for i, n in enumerate(names)])
 
     with torch.no_grad():
         before_expected = model.expected(natural(u), z)
@@ -414,10 +300,10 @@ def iter_calibrate(
             break  # the time budget is spent; sigma still comes from the curvature here
         previous = value
     with torch.no_grad():
-        values, logits = _fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps)
+        values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps)
         after_expected = model.expected(values, logits)
         fitted_wt = 100.0 * model.fractions(logits).numpy()
-    sigma, correlation = _fisher_sigma(model, values, logits)
+    sigma, correlation = fisher_sigma(model, values, logits)
     fitted = {n: float(values[i]) for i, n in enumerate(names)}
     n_free = len(elements)
     groups.wt_percent = np.where(groups.fixed[:, None], groups.wt_percent, fitted_wt)
@@ -463,104 +349,6 @@ def _start_logits(groups: PixelGroups, start: np.ndarray | None, n_elements: int
         return torch.zeros((int(free.sum()), n_elements), dtype=torch.float64)
     fractions = np.clip(np.asarray(start, dtype=np.float64)[free] / 100.0, MIN_START_FRACTION, 1)
     return torch.as_tensor(np.log(fractions), dtype=torch.float64)
-
-
-def _jacobian(
-    model: _Model, values: torch.Tensor, logits: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``d lambda / d (instrument values, cluster logits, log scales)`` and ``lambda``.
-
-    Columns by central differences in float64: one pair of simulations per
-    instrument parameter, one pair per element for all clusters at once (a
-    cluster's spectrum depends on its own composition only, so column ``(e, g)``
-    is that pair's change of cluster g), and the scales analytically
-    (d lambda / d log s = lambda). Rows: every fitted channel of every group.
-    """
-    with torch.no_grad():
-        lam = model.expected(values, logits)
-        columns: list[torch.Tensor] = []
-        for i, name in enumerate(model.names):
-            h = 1e-3 * PARAMETERS[name].scale
-            up, down = values.clone(), values.clone()
-            up[i] += h
-            down[i] -= h
-            columns.append((model.expected(up, logits) - model.expected(down, logits)) / (2 * h))
-        for e in range(logits.shape[1] if len(model.free_rows) else 0):
-            up, down = logits.clone(), logits.clone()
-            up[:, e] += 1e-4
-            down[:, e] -= 1e-4
-            d = (model.expected(values, up) - model.expected(values, down)) / 2e-4
-            for row in model.free_rows.tolist():
-                col = torch.zeros_like(lam)
-                col[row] = d[row]
-                columns.append(col)
-        for row in range(lam.shape[0]):
-            col = torch.zeros_like(lam)
-            col[row] = lam[row]
-            columns.append(col)
-        jacobian = torch.stack([c.reshape(-1) for c in columns], dim=1)
-    return jacobian, lam.reshape(-1)
-
-
-def _fisher(jacobian: torch.Tensor, lam: torch.Tensor) -> np.ndarray:
-    weighted = jacobian / torch.sqrt(lam.clamp_min(1e-300))[:, None]
-    return (weighted.T @ weighted).numpy()
-
-
-def _fisher_scoring(
-    model: _Model, values: torch.Tensor, logits: torch.Tensor, steps: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Newton steps with the Fisher information as the Hessian (Poisson Gauss-Newton).
-
-    Near the optimum they converge where first-order methods crawl along the
-    poorly conditioned valleys (a gain is known to 1e-6, the optic's low edge to
-    a few per cent). A step that does not lower the deviance is halved.
-    """
-    from scipy.linalg import pinvh
-
-    n_values, n_logit = len(model.names), logits.numel()
-    observed = model.observed.reshape(-1)
-    with torch.no_grad():
-        current = float(model.nll(values, logits))
-    for _ in range(steps):
-        jacobian, lam = _jacobian(model, values, logits)
-        score = (jacobian.T @ (observed / lam.clamp_min(1e-300) - 1.0)).numpy()
-        step = pinvh(_fisher(jacobian, lam)) @ score
-        d_values = torch.as_tensor(step[:n_values])
-        # the Jacobian holds the logits element-major; they are stored by cluster
-        d_logits = torch.zeros_like(logits)
-        if n_logit:
-            block = step[n_values : n_values + n_logit]
-            d_logits = torch.as_tensor(block).reshape(logits.shape[1], logits.shape[0]).T
-        trial_values, trial_logits, trial = values, logits, math.inf
-        for _halving in range(8):
-            trial_values, trial_logits = values + d_values, logits + d_logits
-            with torch.no_grad():
-                trial = float(model.nll(trial_values, trial_logits))
-            if math.isfinite(trial) and trial <= current:
-                break
-            d_values, d_logits = d_values / 2, d_logits / 2
-        else:
-            break  # no step lowers the deviance: at the optimum
-        improvement = current - trial
-        values, logits, current = trial_values, trial_logits, trial
-        if improvement <= 1e-14:
-            break
-    return values, logits
-
-
-def _fisher_sigma(
-    model: _Model, values: torch.Tensor, logits: torch.Tensor
-) -> tuple[np.ndarray, np.ndarray]:
-    """1-sigma and correlations of the instrument values from the Fisher information."""
-    from scipy.linalg import pinvh
-
-    jacobian, lam = _jacobian(model, values, logits)
-    covariance = pinvh(_fisher(jacobian, lam))[: len(model.names), : len(model.names)]
-    sigma = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    scale = np.where(sigma > 0, sigma, 1.0)
-    correlation = covariance / np.outer(scale, scale)
-    return sigma, correlation
 
 
 def calibrate(

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_xrfquant._files import atomic_path
-from napari_xrfquant.calibration.fit import OPTIC_PARAMETERS, CalibrationResult, with_values
+from napari_xrfquant.calibration.fit import CalibrationResult
+from napari_xrfquant.calibration.parameters import OPTIC_PARAMETERS, with_values
 
 
 def group_spectra(result: CalibrationResult, elements: Sequence[str], before: bool) -> np.ndarray:

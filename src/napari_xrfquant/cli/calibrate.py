@@ -35,7 +35,7 @@ OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/mode
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``calibrate`` on the ``xrfquant`` subparsers."""
-    from napari_xrfquant.calibration.fit import DEFAULT_FREE, PARAMETERS
+    from napari_xrfquant.calibration.parameters import DEFAULT_FREE, PARAMETERS
 
     parser = subparsers.add_parser(
         "calibrate",
@@ -181,8 +181,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from napari_xrfquant._files import atomic_path
-    from napari_xrfquant.calibration.fit import expand_free, fit_channels, iter_calibrate
+    from napari_xrfquant.calibration.fit import fit_channels, iter_calibrate
     from napari_xrfquant.calibration.groups import group_pixels
+    from napari_xrfquant.calibration.parameters import expand_free
     from napari_xrfquant.instrument import save_instrument
     from napari_xrfquant.io import read_cube
     from napari_xrfquant.progress import drive

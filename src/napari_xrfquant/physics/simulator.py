@@ -23,10 +23,7 @@ and element-wise operations on ``(rows, N)`` and ``(pairs, N)`` arrays;
 ``response_matrix`` (rows x channels) is cached while the instrument parameters
 neither change nor require gradients.
 
-Accuracy against fisx (ESRF) for 23 Au-Ag-Cu-Ni-Zn alloys at 30 keV, per line
-family, primary and primary + secondary: Au L, Ag K, Cu K, Ni K, Zn K within
-0.5 %; Au M within 21 %, from xraylib's Au M2 fluorescence yield (12x fisx's)
-and L -> M cascade data (tests/test_physics_fisx.py).
+Accuracy against fisx (ESRF): tests/test_physics_fisx.py and the README.
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.instrument import Instrument, reference_instrument
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
+from napari_xrfquant.physics.optic import optic_transmission, optic_values
 from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 
@@ -66,9 +64,8 @@ PARAMETER_NAMES = (
     "continuum_decay_keV",
 )
 
-#: Parameters of the detector response (the first seven go to detector.atom_response).
+#: Parameters of the detector response (the first eight go to detector.atom_response).
 _DETECTOR_NAMES = PARAMETER_NAMES[:8]
-_OPTIC_NAMES = PARAMETER_NAMES[8:12]
 
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
@@ -198,7 +195,7 @@ class XRFSimulator(nn.Module):
             "tail_slope_keV": d.tail_slope_keV,
             "shelf_fraction": d.shelf_fraction,
             "quadratic_keV": d.quadratic_keV,
-            **_optic_values(self.instrument),
+            **optic_values(self.instrument),
             "continuum_fraction": c.fraction,
             "continuum_power": c.power,
             "continuum_decay_keV": c.decay_keV,
@@ -324,13 +321,9 @@ class XRFSimulator(nn.Module):
     ) -> torch.Tensor:
         """Transmission of the optic at ``energy_keV`` (1 without an optic), differentiable."""
         v = values if values is not None else self._parameter_values(None)
-        if self.optic_model == "sigmoids":
-            rise = torch.sigmoid((energy_keV - v["optic_low_keV"]) / v["optic_low_width_keV"])
-            fall = torch.sigmoid((v["optic_high_keV"] - energy_keV) / v["optic_high_width_keV"])
-            return rise * fall
-        if self.optic_model == "knots":
-            return torch.exp(_interp(energy_keV, self.optic_knots_keV, self.optic_log_transmission))
-        return torch.ones_like(energy_keV)
+        return optic_transmission(
+            self.optic_model, energy_keV, v, self.optic_knots_keV, self.optic_log_transmission
+        )
 
     def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, values)
@@ -505,24 +498,3 @@ class XRFSimulator(nn.Module):
             f"elements={list(self.elements)}, rows={len(self.row_labels)}, "
             f"pairs={self.pair_exciting.numel()}, channels={self.n_channels}, sample={sample}"
         )
-
-
-def _optic_values(instrument: Instrument) -> dict[str, float]:
-    """The optic's scalar parameters (placeholders for an optic of another model)."""
-    optic = instrument.optic
-    if optic is not None and optic.model == "sigmoids":
-        return {
-            "optic_low_keV": float(optic.low_keV or 0.0),
-            "optic_low_width_keV": float(optic.low_width_keV or 1.0),
-            "optic_high_keV": float(optic.high_keV or 0.0),
-            "optic_high_width_keV": float(optic.high_width_keV or 1.0),
-        }
-    return dict.fromkeys(_OPTIC_NAMES, 1.0)
-
-
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """``numpy.interp`` in torch (flat outside ``xp``), differentiable in ``fp``."""
-    index = torch.searchsorted(xp, x.clamp(xp[0], xp[-1]), right=True).clamp(1, len(xp) - 1)
-    x0, x1 = xp[index - 1], xp[index]
-    t = ((x.clamp(xp[0], xp[-1]) - x0) / (x1 - x0)).clamp(0.0, 1.0)
-    return fp[index - 1] + t * (fp[index] - fp[index - 1])

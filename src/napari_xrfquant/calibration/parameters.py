@@ -1,0 +1,141 @@
+"""The instrument parameters a calibration can free: where they live, how they are fitted."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import Instrument
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A global instrument parameter the fit can free.
+
+    The optimiser moves ``u``; the parameter is ``transform(start + unit *
+    BOUND * tanh(u / BOUND))``, so one unit of ``u`` is a typical change and no
+    step can leave the plausible range (``BOUND`` units either way).
+    """
+
+    dotted: str  #: where it lives in the instrument file
+    transform: str  #: "identity", "log" (positive) or "logit" (in (0, 1))
+    unit: float  #: a typical change, in the transformed space
+    scale: float  #: a sigma above this (natural units) means the data did not pin it down
+
+
+#: Simulator parameter name -> how it is fitted.
+PARAMETERS: dict[str, Parameter] = {
+    "gain_keV": Parameter("detector.gain_keV", "log", 0.002, 2e-4),
+    "offset_keV": Parameter("detector.offset_keV", "identity", 0.01, 0.02),
+    "quadratic_keV": Parameter("detector.quadratic_keV", "identity", 1e-7, 2e-7),
+    "noise_keV": Parameter("detector.noise_keV", "log", 0.05, 0.01),
+    "fano": Parameter("detector.fano", "log", 0.05, 0.03),
+    "tail_fraction": Parameter("detector.tail_fraction", "logit", 0.2, 0.01),
+    "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
+    "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
+    "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
+    "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
+    "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
+    "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
+    "optic_low_width_keV": Parameter("optic.low_width_keV", "log", 0.1, 0.3),
+    "optic_high_keV": Parameter("optic.high_keV", "identity", 1.0, 1.0),
+    "optic_high_width_keV": Parameter("optic.high_width_keV", "log", 0.1, 1.0),
+}
+#: Largest change of a parameter, in its units (see :class:`Parameter`).
+BOUND = 15.0
+OPTIC_PARAMETERS = (
+    "optic_low_keV",
+    "optic_low_width_keV",
+    "optic_high_keV",
+    "optic_high_width_keV",
+)
+#: Names that stand for several parameters in ``free``.
+ALIASES = {"optic": OPTIC_PARAMETERS, "calibration": ("gain_keV", "offset_keV")}
+DEFAULT_FREE = (
+    "gain_keV",
+    "offset_keV",
+    "noise_keV",
+    "fano",
+    "tail_fraction",
+    "shelf_fraction",
+    "continuum_fraction",
+    "continuum_power",
+    "optic",
+)
+#: A nearly flat optic to start from when the instrument has none.
+FLAT_OPTIC = {
+    "model": "sigmoids",
+    "low_keV": 0.8,
+    "low_width_keV": 0.3,
+    "high_keV": 30.0,
+    "high_width_keV": 4.0,
+}
+
+
+def expand_free(free: Sequence[str]) -> list[str]:
+    """Free parameter names with aliases (``"optic"``) expanded, in a stable order.
+
+    Raises
+    ------
+    XRFQuantError
+        For a name that is no instrument parameter.
+    """
+    names: list[str] = []
+    for item in free:
+        for name in ALIASES.get(item, (item,)):
+            if name not in PARAMETERS:
+                known = ", ".join([*PARAMETERS, *ALIASES])
+                raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, float]:
+    """The current value of each named parameter in ``instrument``."""
+    out = {}
+    for name in names:
+        section, key = PARAMETERS[name].dotted.split(".")
+        holder = getattr(instrument, section)
+        out[name] = float(getattr(holder, key)) if holder is not None else math.nan
+    return out
+
+
+def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:
+    """``instrument`` with fitted values written in (an optic added if needed)."""
+    changes: dict[str, Any] = {}
+    optic = instrument.optic.model_dump() if instrument.optic is not None else None
+    for name, value in values.items():
+        dotted = PARAMETERS[name].dotted
+        if dotted.startswith("optic."):
+            optic = dict(optic or FLAT_OPTIC)
+            optic[dotted.split(".")[1]] = float(value)
+        else:
+            changes[dotted] = float(value)
+    if optic is not None:
+        changes["optic"] = {k: v for k, v in optic.items() if v not in (None, (), [])}
+    return instrument.replace(**changes)
+
+
+def to_free(name: str, value: float) -> float:
+    kind = PARAMETERS[name].transform
+    if kind == "log":
+        return math.log(value)
+    if kind == "logit":
+        v = min(max(value, 1e-9), 1 - 1e-9)
+        return math.log(v / (1 - v))
+    return value
+
+
+def from_free(name: str, u: torch.Tensor) -> torch.Tensor:
+    kind = PARAMETERS[name].transform
+    if kind == "log":
+        return torch.exp(u)
+    if kind == "logit":
+        return torch.sigmoid(u)
+    return u
