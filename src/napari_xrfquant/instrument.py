@@ -252,13 +252,17 @@ class Instrument(FrozenSchema):
             Dotted names to new values, e.g. ``{"detector.gain_keV": 0.036}``
             or ``{"beam.energies_keV": (20.0,)}``. Top-level fields use plain names.
         """
-        data = self.to_dict()
+        # the full dump, unset optional fields (an optic) included, so every
+        # parameter of the schema has its key and anything else is unknown
+        data = _tuples_to_lists(self.model_dump(mode="python"))
         for dotted, value in changes.items():
             target = data
             *parents, leaf = dotted.split(".")
             for key in parents:
-                target = target[key]
-            if leaf not in target and dotted not in ("beam.weights", "optic"):
+                target = target.get(key) if isinstance(target, dict) else None
+                if target is None:
+                    raise InstrumentError(f"unknown instrument parameter {dotted!r}")
+            if leaf not in target:
                 raise InstrumentError(f"unknown instrument parameter {dotted!r}")
             target[leaf] = list(value) if isinstance(value, tuple) else value
         return Instrument.from_dict(data)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,12 @@ class Progress:
         return 1.0 if self.total <= 0 else min(max(self.done / self.total, 0.0), 1.0)
 
 
-def drive(
-    generator: Generator[Progress, None, T], on_event: Callable[[Progress], Any] | None = None
-) -> T:
-    """Run a generator of :class:`Progress` to its end; return its return value.
+def drive(generator: Generator[E, None, T], on_event: Callable[[E], Any] | None = None) -> T:
+    """Run a generator to its end, handing each yielded event to ``on_event``; return its value.
 
     The blocking twin of a GUI worker: ``quantify()`` over ``iter_quantify()``,
-    ``calibrate()`` over ``iter_calibrate()``, and the CLI's progress bars.
+    ``calibrate()`` over ``iter_calibrate()``, ``search()`` over ``iter_search()``
+    (whose events are trials), and the CLI's progress bars.
     """
     while True:
         try:

@@ -381,14 +381,11 @@ def search(
 
     See :func:`iter_search` for the parameters.
     """
-    generator = iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s)
-    while True:
-        try:
-            outcome = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(outcome)
+    from napari_xrfquant.progress import drive
+
+    return drive(
+        iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s), progress
+    )
 
 
 __all__ = [
