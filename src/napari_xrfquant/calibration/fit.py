@@ -27,15 +27,12 @@ import torch
 from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma
 from napari_xrfquant.calibration.groups import PixelGroups
 from napari_xrfquant.calibration.parameters import (
-    BOUND,
     DEFAULT_FREE,
-    FLAT_OPTIC,
-    OPTIC_PARAMETERS,
     PARAMETERS,
+    FreeVector,
     expand_free,
-    from_free,
     parameter_values,
-    to_free,
+    start_instrument,
     with_values,
 )
 from napari_xrfquant.errors import XRFQuantError
@@ -243,21 +240,13 @@ def iter_calibrate(
         raise XRFQuantError(
             f"the groups have {groups.counts.shape[1]} channels, the energy axis {energy.size}"
         )
-    start = _start_instrument(instrument, energy, names)
+    start = start_instrument(instrument, energy, names)
     fit = fit_channels(energy, start.max_beam_energy_keV, exclude_keV)
     model = FitModel(elements, start, groups, fit, names)
-    start_free = torch.tensor(
-        [to_free(n, v) for n, v in parameter_values(start, names).items()], dtype=torch.float64
-    )
-    # one unit of every optimisation variable is a typical change of its parameter,
-    # so the optimisers see a problem of comparable curvature in every direction
-    units = torch.tensor([PARAMETERS[n].unit for n in names], dtype=torch.float64)
+    vector = FreeVector(start, names, torch.float64)
+    natural = vector.natural
     u = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
     z = _start_logits(groups, start_wt_percent, len(elements)).requires_grad_(True)
-
-    def natural(uu: torch.Tensor) -> torch.Tensor:
-        free_values = start_free + units * BOUND * torch.tanh(uu / BOUND)
-        return torch.stack([from_free(n, free_values[i]) for i, n in enumerate(names)])
 
     with torch.no_grad():
         before_expected = model.expected(natural(u), z)
@@ -324,23 +313,6 @@ def iter_calibrate(
         seconds=time.perf_counter() - started,
         fit_channels=fit,
     )
-
-
-def _start_instrument(
-    instrument: Instrument, energy: np.ndarray, names: Sequence[str]
-) -> Instrument:
-    """The start: the cube's channel count and calibration, and an optic if one is freed."""
-    from napari_xrfquant.io.calibration import fit_linear_calibration
-
-    offset, gain = fit_linear_calibration(energy)
-    changes: dict[str, Any] = {
-        "detector.n_channels": int(energy.size),
-        "detector.offset_keV": offset,
-        "detector.gain_keV": gain,
-    }
-    if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
-        changes["optic"] = dict(FLAT_OPTIC)
-    return instrument.replace(**changes)
 
 
 def _start_logits(groups: PixelGroups, start: np.ndarray | None, n_elements: int) -> torch.Tensor:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
@@ -122,6 +123,25 @@ def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrume
     return instrument.replace(**changes)
 
 
+def start_instrument(
+    instrument: Instrument, energy_keV: np.ndarray, names: Sequence[str]
+) -> Instrument:
+    """Where a fit starts: ``instrument`` with the cube's channel count and stated
+    (linear) calibration, and a nearly flat optic when one is to be fitted and
+    the instrument has none."""
+    from napari_xrfquant.io.calibration import fit_linear_calibration
+
+    offset, gain = fit_linear_calibration(np.asarray(energy_keV, dtype=np.float64))
+    changes: dict[str, Any] = {
+        "detector.n_channels": int(np.asarray(energy_keV).size),
+        "detector.offset_keV": offset,
+        "detector.gain_keV": gain,
+    }
+    if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
+        changes["optic"] = dict(FLAT_OPTIC)
+    return instrument.replace(**changes)
+
+
 def to_free(name: str, value: float) -> float:
     kind = PARAMETERS[name].transform
     if kind == "log":
@@ -139,3 +159,30 @@ def from_free(name: str, u: torch.Tensor) -> torch.Tensor:
     if kind == "logit":
         return torch.sigmoid(u)
     return u
+
+
+class FreeVector:
+    """The free parameters of ``names`` as one unconstrained vector ``u``.
+
+    ``u = 0`` is the start; one unit of ``u`` is a typical change of its
+    parameter (:attr:`Parameter.unit`), so optimisers see comparable curvature
+    in every direction, and ``tanh`` keeps every value within ``BOUND`` units
+    of the start (see :class:`Parameter`).
+    """
+
+    def __init__(self, start: Instrument, names: Sequence[str], dtype: torch.dtype) -> None:
+        self.names = list(names)
+        values = parameter_values(start, self.names)
+        self.start = torch.tensor([to_free(n, values[n]) for n in self.names], dtype=dtype)
+        self.units = torch.tensor([PARAMETERS[n].unit for n in self.names], dtype=dtype)
+
+    def natural(self, u: torch.Tensor) -> torch.Tensor:
+        """The parameters' values (natural units) at ``u``, differentiable."""
+        free = self.start + self.units * BOUND * torch.tanh(u / BOUND)
+        return torch.stack([from_free(n, free[i]) for i, n in enumerate(self.names)])
+
+    def as_dict(self, u: torch.Tensor) -> dict[str, float]:
+        """Plain values at ``u`` (for :func:`with_values`)."""
+        with torch.no_grad():
+            values = self.natural(u)
+        return {n: float(values[i]) for i, n in enumerate(self.names)}

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from napari_xrfquant.errors import XRFQuantError
 
 
@@ -32,6 +34,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None, help="override the config's device")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    axs = parser.add_argument_group(
+        "analysis by synthesis (AXS, napari_xrfquant.training.axs); overrides the [axs] section"
+    )
+    axs.add_argument(
+        "--axs",
+        default=None,
+        metavar="CUBE",
+        help="learn the instrument from this cube's unlabelled pixels while training",
+    )
+    axs.add_argument(
+        "--beta", type=float, default=None, help="weight of the reconstruction loss (default 1)"
+    )
+    axs.add_argument(
+        "--learn",
+        default=None,
+        metavar="PARAMS",
+        help="comma-separated instrument parameters the decoder learns (default: "
+        "calibration, resolution, tail, shelf, continuum power and the optic)",
+    )
     search = parser.add_argument_group(
         "hyperparameter search (optuna TPE, median pruning; see napari_xrfquant.training.search)"
     )
@@ -87,6 +108,37 @@ def run_search(args: argparse.Namespace, config: Any) -> int:
     return 0
 
 
+def with_axs_options(config: Any, args: argparse.Namespace) -> Any:
+    """``config`` with ``--axs``, ``--beta`` and ``--learn`` applied.
+
+    Raises
+    ------
+    XRFQuantError
+        For ``--beta``/``--learn`` without a cube, or settings AXS refuses.
+    """
+    from napari_xrfquant._schema import one_line
+    from napari_xrfquant.training.config import AXSConfig
+
+    cube, beta, learn = (getattr(args, k, None) for k in ("axs", "beta", "learn"))
+    if cube is None and config.axs is None:
+        if beta is not None or learn is not None:
+            raise XRFQuantError("--beta and --learn need --axs CUBE (or an [axs] config section)")
+        return config
+    settings = config.axs.model_dump() if config.axs is not None else {}
+    if cube is not None:
+        settings["unlabelled"] = str(Path(cube).resolve())
+        if not Path(cube).exists():
+            raise XRFQuantError(f"{cube}: no such file")
+    if beta is not None:
+        settings["beta"] = beta
+    if learn is not None:
+        settings["learn"] = [name.strip() for name in learn.split(",") if name.strip()]
+    try:
+        return config.replace(axs=AXSConfig(**settings))
+    except ValidationError as error:
+        raise XRFQuantError(one_line(error, "--axs settings")) from None
+
+
 def format_event(event: Any) -> str | None:
     """One progress line for a training event (None for events not worth a line)."""
     from napari_xrfquant.progress import Progress
@@ -96,9 +148,15 @@ def format_event(event: Any) -> str | None:
         return f"simulating spectra: {event.done}/{event.total}"
     if isinstance(event, EpochEnd):
         mark = " *" if event.improved else ""
+        reconstruction = (
+            f"  reconstruction {event.reconstruction_loss:6.2f} (held out "
+            f"{event.val_reconstruction:6.2f})"
+            if event.val_reconstruction
+            else ""
+        )
         return (
             f"epoch {event.epoch:4d}  train loss {event.train_loss:9.4f}  "
-            f"val loss {event.val_loss:9.4f}  val MAE {event.val_mae:7.3f} wt%  "
+            f"val loss {event.val_loss:9.4f}  val MAE {event.val_mae:7.3f} wt%{reconstruction}  "
             f"lr {event.lr:.2e}  {event.seconds:6.1f} s{mark}"
         )
     return None
@@ -123,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path)
     if args.device:
         config = config.replace(device=args.device)
+    config = with_axs_options(config, args)
     if getattr(args, "search", False):
         return run_search(args, config)
     output = Path(args.output) if args.output else config_path.resolve().parent / config.name
@@ -140,5 +199,9 @@ def run(args: argparse.Namespace) -> int:
     for line in format_metrics(result.metrics):
         print(line)
     result.save(output, overwrite=args.overwrite)
+    axs = result.model.metadata["training"].get("axs")
+    if axs:
+        learned = ", ".join(f"{name} {value:.5g}" for name, value in axs["learned"].items())
+        print(f"learned instrument: {learned}")
     print(f"best epoch {result.best_epoch}; wrote model bundle {output}", file=sys.stdout)
     return 0

@@ -35,11 +35,13 @@ from napari_xrfquant.inference.devices import (
 )
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
 from napari_xrfquant.inference.forward import forward_model
+from napari_xrfquant.inference.refine import REFINE_BATCH, Refiner
 from napari_xrfquant.inference.resample import ModelInput
 from napari_xrfquant.progress import Progress, drive
 from napari_xrfquant.results.result import QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.instrument import Instrument
     from napari_xrfquant.models.bundle import QuantModel
 
 ProgressCallback = Callable[[int, int], Any]
@@ -90,6 +92,8 @@ def iter_quantify(
     device: str = "auto",
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
+    refine: int = 0,
+    instrument: Instrument | None = None,
 ) -> Generator[Progress, None, QuantResult]:
     """Quantify spectra chunk by chunk, yielding :class:`Progress` after each chunk.
 
@@ -120,6 +124,13 @@ def iter_quantify(
     if batch_size is not None and int(batch_size) < 1:
         raise XRFQuantError(f"batch_size must be a positive number of spectra, got {batch_size}")
     chunk = int(batch_size or (DEFAULT_CPU_BATCH if run_device == "cpu" else DEFAULT_CUDA_BATCH))
+    refiner = None
+    if int(refine) < 0:
+        raise XRFQuantError(f"refine must be 0 or a positive number of steps, got {refine}")
+    if refine:
+        refiner = Refiner(quant_model, energy_keV, n_channels, run_device, instrument)
+        # a refined chunk takes seconds: smaller chunks keep progress and cancel responsive
+        chunk = min(chunk, 2 * REFINE_BATCH)
 
     n_elements = len(quant_model.elements)
     outputs = (
@@ -137,7 +148,9 @@ def iter_quantify(
             while start < slab.shape[0]:
                 stop = min(start + chunk, slab.shape[0])
                 try:
-                    results = _quantify_chunk(quant_model, input_map, slab[start:stop], run_device)
+                    results = _quantify_chunk(
+                        quant_model, input_map, slab[start:stop], run_device, refiner, int(refine)
+                    )
                 except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
                     if run_device == "cpu" or not is_out_of_memory(exc):
                         raise
@@ -167,20 +180,28 @@ def iter_quantify(
 
 
 def _quantify_chunk(
-    model: QuantModel, input_map: ModelInput, counts: np.ndarray, device: str
+    model: QuantModel,
+    input_map: ModelInput,
+    raw: np.ndarray,
+    device: str,
+    refiner: Refiner | None = None,
+    steps: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Concentrations, sigma, fit quality and total counts for ``(n, C)`` raw counts."""
     import torch
 
     with torch.inference_mode():
         # only the channels the network reads are converted to float32
-        counts = input_map.select(counts)
+        counts = input_map.select(raw)
         block = torch.from_numpy(np.ascontiguousarray(counts, dtype=np.float32)).to(device)
         binned = input_map.binned(model, block)
         mean, sigma = model.predict_binned(binned)
         totals = binned.sum(dim=1)
         expected = forward_model(model, device)(mean) * totals[:, None]
         fit = poisson_fit_quality(binned, expected, n_parameters=len(model.elements))
+        if refiner is not None:
+            refined = refiner.refine(raw, mean.float().cpu().numpy(), steps)
+            mean, sigma, fit = (torch.as_tensor(v, device=device) for v in refined)
         empty = totals <= 0
         if bool(empty.any()):
             mean[empty] = float("nan")
@@ -201,6 +222,8 @@ def quantify(
     device: str = "auto",
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
+    refine: int = 0,
+    instrument: Instrument | None = None,
 ) -> QuantResult:
     """Quantify every spectrum of ``data``: wt% per element, 1-sigma and fit quality.
 
@@ -222,6 +245,13 @@ def quantify(
         Spectra per chunk (default 16384 on the CPU, 65536 on a GPU).
     progress
         Called as ``progress(done, total)`` after each chunk.
+    refine
+        Steps of physics refinement (:mod:`.refine`): the network's composition
+        starts a Poisson maximum-likelihood fit of each spectrum with the
+        simulator; sigma and fit quality then come from that fit. 0: none.
+    instrument
+        With ``refine``: the (calibrated) instrument to fit with; default the
+        model's. Its channels are the data's channels.
 
     Returns
     -------
@@ -237,4 +267,7 @@ def quantify(
     XRFQuantError
         For data without a channel axis, a mismatched energy axis or an unknown device.
     """
-    return drive(iter_quantify(data, energy_keV, model, device, batch_size, progress))
+    generator = iter_quantify(
+        data, energy_keV, model, device, batch_size, progress, refine, instrument
+    )
+    return drive(generator)

@@ -102,6 +102,60 @@ class InputConfig(Schema):
     scale: Literal["sqrt", "linear"] = "sqrt"
 
 
+#: Instrument parameters AXS learns by default (the continuum amount is profiled
+#: per spectrum, the tail slope and continuum decay are left at their values).
+AXS_DEFAULT_LEARN = (
+    "gain_keV",
+    "offset_keV",
+    "noise_keV",
+    "fano",
+    "tail_fraction",
+    "shelf_fraction",
+    "continuum_power",
+    "optic",
+)
+
+
+class AXSConfig(Schema):
+    """Analysis by synthesis: a reconstruction loss on unlabelled measured spectra.
+
+    See :mod:`napari_xrfquant.training.axs`.
+    """
+
+    unlabelled: str = Field(
+        min_length=1, description="cube of unlabelled measured spectra (relative to the config)"
+    )
+    beta: NonNegative = Field(1.0, description="weight of the reconstruction loss")
+    learn: list[str] = Field(
+        default_factory=lambda: list(AXS_DEFAULT_LEARN),
+        description="instrument parameters the decoder learns",
+    )
+    n_spectra: int = Field(20_000, ge=1, description="unlabelled pixels used")
+    min_counts: NonNegative = Field(1000.0, description="pixels with fewer counts are skipped")
+    batch_size: int = Field(128, ge=1, le=100_000, description="unlabelled spectra per step")
+    instrument_lr: float = Field(0.05, gt=0.0, le=10.0, description="Adam step of the instrument")
+    exclude_keV: list[tuple[float, float]] = Field(
+        default_factory=list, description="energy ranges left out of the reconstruction"
+    )
+    follow: Probability = Field(
+        0.5,
+        description="share of the simulated training spectra re-simulated each epoch with "
+        "the instrument learned so far (validation and test sets: all); 0: off",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> AXSConfig:
+        from napari_xrfquant.calibration.parameters import expand_free
+
+        try:
+            expand_free(self.learn)
+        except XRFQuantError as error:
+            raise ValueError(str(error)) from None
+        if any(not low < high for low, high in self.exclude_keV):
+            raise ValueError("every excluded range needs low < high")
+        return self
+
+
 class TrainingConfig(Schema):
     """A complete, reproducible description of one training run.
 
@@ -126,6 +180,10 @@ class TrainingConfig(Schema):
         A model bundle whose network (weights and input transform) starts the
         training instead of random weights: fine-tuning, e.g. on a calibrated
         instrument. Its elements must be ``elements``. Relative to the config file.
+    axs
+        Analysis-by-synthesis settings (:class:`AXSConfig`): a reconstruction
+        loss on unlabelled measured spectra through the simulator, whose
+        instrument is learned too; None for supervised training only.
     max_minutes
         Wall-time budget of the epochs; the best model so far is kept when it runs
         out (None: no limit).
@@ -173,6 +231,7 @@ class TrainingConfig(Schema):
     training_set: str | None = None
     init_from: str | None = None
     max_minutes: float | None = Field(None, gt=0.0)
+    axs: AXSConfig | None = None
     refresh_fraction: Probability = 0.0
     counts_min: float = Field(3e2, gt=0.0, allow_inf_nan=False, description="minimum counts")
     counts_max: float = Field(1e6, gt=0.0, allow_inf_nan=False, description="maximum counts")
@@ -262,7 +321,7 @@ class TrainingConfig(Schema):
         """A validated copy with some top-level fields changed (``base_dir=`` too)."""
         base_dir = changes.pop("base_dir", self._base_dir)
         data = {**self.model_dump(mode="python"), **changes}
-        for key in ("model", "input", "jitter", "augment"):
+        for key in ("model", "input", "jitter", "augment", "axs"):
             if isinstance(data.get(key), Schema):
                 data[key] = data[key].model_dump(mode="python")
         return TrainingConfig.from_dict(data, base_dir=base_dir)

@@ -96,6 +96,9 @@ def sample_jitter(config: JitterConfig, rng: np.random.Generator) -> dict[str, f
 
 
 #: The independent random streams of a training run, each spawned from its seed.
+#: Compositions simulated per call (bounded memory, a progress event each).
+SIMULATE_BLOCK = 2048
+
 STREAMS = (
     "compositions",
     "split",
@@ -107,6 +110,7 @@ STREAMS = (
     "refresh",
     "nominal",
     "weights",
+    "axs",
 )
 
 

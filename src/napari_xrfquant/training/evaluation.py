@@ -9,10 +9,23 @@ import torch
 
 from napari_xrfquant.models.architectures import QuantNet
 from napari_xrfquant.models.bundle import QuantModel
+from napari_xrfquant.models.metadata import UncertaintyCalibration
+from napari_xrfquant.training.augment import sample_log_uniform
 from napari_xrfquant.training.datasets import NOISELESS_COUNTS
+from napari_xrfquant.training.sigma import fit_sigma_calibration
+
+#: Repeats of the validation set at fresh count levels for the sigma calibration.
+CALIBRATION_REPEATS = 8
 
 #: Spectra per forward pass during evaluation.
 EVAL_BATCH = 8192
+
+
+def binned_fractions(network: QuantNet, expected: torch.Tensor) -> torch.Tensor:
+    """Noise-free spectra ``(N, C)`` as the network's input bins ``(N, K)``, each summing to 1."""
+    features = network.features
+    binned = features.bin_counts(expected.to(features.edges.device))
+    return binned / binned.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
 
 def predict_fractions(
@@ -98,3 +111,31 @@ def evaluate_model(
             "mean_sigma_wt": float(sigma.mean()),
         }
     return {"n_spectra": int(wt_percent.shape[0]), "levels": levels}
+
+
+def calibrate_sigma(
+    network: QuantNet,
+    expected: torch.Tensor,
+    wt_percent: torch.Tensor,
+    counts_range: tuple[float, float],
+    log10_counts_edges: list[float],
+    seed: int,
+    repeats: int = CALIBRATION_REPEATS,
+) -> UncertaintyCalibration:
+    """The network's 1-sigma calibration from noisy draws of a validation set.
+
+    Each of ``repeats`` rounds draws fresh log-uniform count levels in
+    ``counts_range`` and Poisson noise for the noise-free ``expected`` spectra.
+    """
+    fractions = binned_fractions(network, expected).cpu()
+    g = torch.Generator().manual_seed(seed)
+    errors, sigmas, logs = [], [], []
+    for _ in range(repeats):
+        totals = sample_log_uniform(len(expected), counts_range[0], counts_range[1], g)
+        mean, sigma, binned = predict_fractions(network, fractions, totals, g)
+        errors.append((mean - wt_percent).abs().numpy())
+        sigmas.append(sigma.numpy())
+        logs.append(torch.log10(binned.sum(dim=1).clamp_min(1.0)).numpy())
+    return fit_sigma_calibration(
+        np.concatenate(errors), np.concatenate(sigmas), np.concatenate(logs), log10_counts_edges
+    )

@@ -40,6 +40,10 @@ class EpochEnd:
     decoder_loss
         Mean chi-square per count of the fit-quality emulator (0 without one);
         not part of ``train_loss``.
+    reconstruction_loss, val_reconstruction
+        AXS only (0 without): mean fit quality of the reconstructed unlabelled
+        spectra over the epoch's batches and on the held-out ones; ``beta``
+        times the first is part of ``train_loss``.
     """
 
     epoch: int
@@ -50,6 +54,8 @@ class EpochEnd:
     seconds: float
     improved: bool = False
     decoder_loss: float = 0.0
+    reconstruction_loss: float = 0.0
+    val_reconstruction: float = 0.0
 
 
 @dataclass

@@ -13,11 +13,10 @@ into a trained :class:`~napari_xrfquant.models.architectures.QuantNet`:
    set, and test metrics per count level on the held-out test compositions.
 
 :meth:`Trainer.events` yields :class:`~napari_xrfquant.progress.Progress`,
-:class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`); a
-napari ``thread_worker`` wraps it and can cancel at every yield. :func:`train`
-is the plain blocking call.
-
-Example: ``train(TrainingConfig(n_spectra=2000, epochs=3)).save("my-model")``.
+:class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`); a napari
+``thread_worker`` wraps it and can cancel at every yield. :func:`train` blocks:
+``train(TrainingConfig(n_spectra=2000, epochs=3)).save("my-model")``. With
+``config.axs`` a reconstruction loss on unlabelled spectra joins (:mod:`.axs`).
 """
 
 from __future__ import annotations
@@ -38,12 +37,14 @@ from napari_xrfquant.models.architectures import (
     count_parameters,
 )
 from napari_xrfquant.models.bundle import build_metadata, model_from_network
-from napari_xrfquant.models.metadata import UncertaintyCalibration
+from napari_xrfquant.models.metadata import energy_dict
 from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
+from napari_xrfquant.training.axs import Reconstruction, reconstruction_for
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.datasets import (
     NOISELESS_COUNTS,
+    SIMULATE_BLOCK,
     SimulatedSet,
     SpectrumGenerator,
     cache_key,
@@ -57,7 +58,13 @@ from napari_xrfquant.training.datasets import (
     simulate_set,
     split_indices,
 )
-from napari_xrfquant.training.evaluation import EVAL_BATCH, evaluate_model, predict_fractions
+from napari_xrfquant.training.emulator import emulator_batch, simulate_nominal_set
+from napari_xrfquant.training.evaluation import (
+    EVAL_BATCH,
+    binned_fractions,
+    calibrate_sigma,
+    evaluate_model,
+)
 from napari_xrfquant.training.events import EpochEnd, TrainingEvent, TrainingFinished, TrainResult
 from napari_xrfquant.training.losses import decoder_loss, loss_terms
 from napari_xrfquant.training.network import (
@@ -66,23 +73,15 @@ from napari_xrfquant.training.network import (
     network_to_fine_tune,
     optimiser_for,
 )
-from napari_xrfquant.training.sigma import fit_sigma_calibration
 
-#: Repeats of the validation set at fresh count levels for the sigma calibration.
-CALIBRATION_REPEATS = 8
 #: Relative drop of the validation MAE that counts as an improvement (early stopping).
 MIN_RELATIVE_GAIN = 1e-4
-#: Compositions simulated with the nominal instrument to train the fit-quality emulator.
-DECODER_SET_SIZE = 50_000
 #: Gradient norm clip: keeps the first steps of the NLL stable.
 GRAD_CLIP_NORM = 10.0
 #: Wall time between "epoch" Progress events: the latency of a cancel inside an epoch.
 BATCH_PROGRESS_INTERVAL_S = 0.5
 
 
-# ---------------------------------------------------------------------------
-# the trainer
-# ---------------------------------------------------------------------------
 class Trainer:
     """One training run of ``config``; iterate :meth:`events` to run it.
 
@@ -93,13 +92,24 @@ class Trainer:
     generator
         Spectrum generator (``elements``, ``energy_keV``, ``expected(wt, jitter)``);
         None for the physics simulator of ``config``'s instrument.
+    unlabelled
+        AXS only: ``(counts (H, W, C), energy_keV)`` of the unlabelled cube,
+        instead of the file ``config.axs.unlabelled``.
 
     Between events the trainer holds its state, so :meth:`current_result` can build
     a complete, calibrated model from the best weights so far.
     """
 
-    def __init__(self, config: TrainingConfig, generator: SpectrumGenerator | None = None):
+    def __init__(
+        self,
+        config: TrainingConfig,
+        generator: SpectrumGenerator | None = None,
+        unlabelled: tuple[Any, np.ndarray] | None = None,
+    ):
         self.config = config
+        self._unlabelled = unlabelled
+        self.axs: Reconstruction | None = None
+        self.best_axs: dict[str, Any] | None = None
         self.device = resolve_device(config.device)
         self.seeds = seed_streams(config.seed)
         self._generator = generator
@@ -155,8 +165,8 @@ class Trainer:
         if cached is not None:
             return cached
         parts = []
-        for start in range(0, config.n_spectra, 2048):
-            stop = min(start + 2048, config.n_spectra)
+        for start in range(0, config.n_spectra, SIMULATE_BLOCK):
+            stop = min(start + SIMULATE_BLOCK, config.n_spectra)
             parts.append(simulate_set(gen, wt[start:stop], config.jitter, rng))
             yield Progress(stop, config.n_spectra, "simulate")
         full = SimulatedSet(
@@ -183,10 +193,10 @@ class Trainer:
         rows = torch.randperm(len(train), generator=g)[:4096]
         first, stop = spec.channel_range
         augmented = augment_spectra(train.expected[rows], config.augment, g, first, stop)
-        fractions = self._binned_fractions(probe, augmented)
+        fractions = binned_fractions(probe, augmented)
         totals = sample_log_uniform(len(rows), config.counts_min, config.counts_max, g)
         binned = torch.poisson(fractions * totals[:, None], generator=g)
-        features, log10_total = probe.features.from_binned(binned)
+        features, _log10_total = probe.features.from_binned(binned)
         std = features.std(dim=0)
         # A bin that is almost always empty (e.g. above the beam energy) must not
         # turn the rare count into a huge input: floor its spread.
@@ -199,16 +209,9 @@ class Trainer:
         spec.log10_counts_scale = max(
             0.5 * (math.log10(config.counts_max) - math.log10(config.counts_min)), 0.1
         )
-        del log10_total
         torch.manual_seed(self.seeds["weights"])
         network = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
         return network.to(self.device)
-
-    @staticmethod
-    def _binned_fractions(network: QuantNet, expected: torch.Tensor) -> torch.Tensor:
-        features = network.features
-        binned = features.bin_counts(expected.to(features.edges.device))
-        return binned / binned.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
     def _training_batch(
         self, index: torch.Tensor, g: torch.Generator
@@ -220,7 +223,7 @@ class Trainer:
         expected = train.expected[index].to(self.device)
         first, stop = self.network.input_spec.channel_range
         augmented = augment_spectra(expected, config.augment, g, first, stop)
-        fractions = self._binned_fractions(self.network, augmented)
+        fractions = binned_fractions(self.network, augmented)
         n = index.shape[0]
         totals = sample_log_uniform(n, config.counts_min, config.counts_max, g, self.device)
         noiseless = torch.rand(n, generator=g, device=self.device) < config.noiseless_fraction
@@ -236,7 +239,7 @@ class Trainer:
             assert self.network is not None
             g = torch.Generator().manual_seed(self.seeds["validation"])
             val = self._sets["validation"]
-            fractions = self._binned_fractions(self.network, val.expected).cpu()
+            fractions = binned_fractions(self.network, val.expected).cpu()
             totals = sample_log_uniform(len(val), config.counts_min, config.counts_max, g)
             counts = torch.poisson(fractions * totals[:, None], generator=g)
             self.validation_batch = (counts, val.wt_percent)
@@ -257,6 +260,9 @@ class Trainer:
         n = counts.shape[0]
         return sum(losses) / n, sum(errors) / (n * wt.shape[1])
 
+    def _instrument(self) -> Any:
+        return getattr(self.generator, "instrument", None) or self.config.load_instrument()
+
     # -- the loop -----------------------------------------------------------
     def events(self) -> Generator[TrainingEvent, None, TrainResult]:
         """Run the training, yielding events; the return value is the :class:`TrainResult`.
@@ -267,8 +273,18 @@ class Trainer:
         config = self.config
         yield from self._simulate()
         self.network = self._build_network()
+        self.axs = reconstruction_for(
+            config,
+            self._instrument(),
+            self.generator.energy_keV,
+            self.device,
+            self.seeds["axs"],
+            self._unlabelled,
+        )
         if self.network.decoder is not None:
-            yield from self._simulate_decoder_set()
+            self._decoder_set = yield from simulate_nominal_set(
+                self.generator, self._sets["train"].wt_percent, self.network, self.seeds["nominal"]
+            )
         n_train = len(self._sets["train"])
         batch = min(config.batch_size, n_train)
         steps = config.steps_per_epoch or max(n_train // batch, 1)
@@ -286,9 +302,12 @@ class Trainer:
             started = time.perf_counter()
             if epoch > 1 and config.refresh_fraction > 0:
                 refresh_rows(self._sets["train"], self.config, self.generator, self._rng)
+            if epoch > 1 and self.axs is not None:
+                self.axs.follow(self._sets, self._rng)
+                self.__dict__.pop("validation_batch", None)  # the validation spectra changed
             self.network.train()
             order = torch.randperm(n_train, generator=g_cpu)
-            total_loss = total_decoder = 0.0
+            total_loss = total_decoder = total_reconstruction = 0.0
             last_report = time.perf_counter()
             for step in range(steps):
                 if time.perf_counter() - last_report > BATCH_PROGRESS_INTERVAL_S:
@@ -301,9 +320,13 @@ class Trainer:
                 counts, wt = self._training_batch(index, g)
                 mean, sigma = self.network.forward_binned(counts)
                 loss = loss_terms(config.loss, mean, sigma, wt)
+                if self.axs is not None and config.axs is not None:
+                    reconstruction = self.axs.loss(self.network)
+                    total_reconstruction += reconstruction.item()
+                    loss = loss + config.axs.beta * reconstruction
                 total_loss += loss.item()
                 if self.network.decoder is not None:
-                    target_wt, target = self._decoder_batch(batch, g_cpu)
+                    target_wt, target = emulator_batch(self._decoder_set, batch, g_cpu, self.device)
                     emulator = decoder_loss(self.network.decoder(target_wt), target)
                     total_decoder += emulator.item()
                     loss = loss + emulator
@@ -313,11 +336,17 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.network.parameters(), GRAD_CLIP_NORM)
                 optimiser.step()
                 scheduler.step()
+                if self.axs is not None:
+                    self.axs.step()
             val_loss, val_mae = self._validate()
+            val_reconstruction = 0.0 if self.axs is None else self.axs.held_out_loss(self.network)
+            # with AXS the best epoch also explains the held-out measured spectra
+            score = val_mae + (config.axs.beta * val_reconstruction if config.axs else 0.0)
             # a change below MIN_RELATIVE_GAIN is noise, not progress
-            improved = val_mae < self.best_val_mae * (1.0 - MIN_RELATIVE_GAIN)
+            improved = score < self.best_val_mae * (1.0 - MIN_RELATIVE_GAIN)
             if improved:
-                self.best_val_mae = val_mae
+                self.best_val_mae = score
+                self.best_axs = None if self.axs is None else self.axs.state()
                 self.best_epoch = epoch
                 self.best_state = copy.deepcopy(self.network.state_dict())
                 epochs_without_gain = 0
@@ -332,6 +361,8 @@ class Trainer:
                 seconds=time.perf_counter() - started,
                 improved=improved,
                 decoder_loss=total_decoder / steps,
+                reconstruction_loss=total_reconstruction / steps,
+                val_reconstruction=val_reconstruction,
             )
             self.history.append(event)
             yield event
@@ -344,32 +375,6 @@ class Trainer:
         result = self.current_result(stopped_early=stopped_early)
         yield TrainingFinished(result)
         return result
-
-    def _simulate_decoder_set(self) -> Generator[Progress, None, None]:
-        """Nominal-instrument spectra (binned) for the fit-quality emulator.
-
-        The emulator must reproduce the nominal instrument: trained on jittered
-        spectra it would learn their blurred average and report misfit for
-        perfectly nominal data.
-        """
-        assert self.network is not None
-        train = self._sets["train"]
-        n = min(len(train), DECODER_SET_SIZE)
-        rng = np.random.default_rng(self.seeds["nominal"])
-        wt, fractions = [], []
-        for start in range(0, n, 4096):
-            part = simulate_set(
-                self.generator, train.wt_percent[start : start + 4096].numpy(), None, rng
-            )
-            wt.append(part.wt_percent)
-            fractions.append(self._binned_fractions(self.network, part.expected).cpu())
-            yield Progress(min(start + 4096, n), n, "nominal")
-        self._decoder_set = (torch.cat(wt), torch.cat(fractions))
-
-    def _decoder_batch(self, size: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        wt, fractions = self._decoder_set
-        rows = torch.randint(0, wt.shape[0], (size,), generator=g)
-        return wt[rows].to(self.device), fractions[rows].to(self.device)
 
     def current_result(
         self, stopped_early: bool = False, cancelled: bool = False, with_metrics: bool = True
@@ -387,21 +392,31 @@ class Trainer:
         network = copy.deepcopy(self.network)
         network.load_state_dict(self.best_state)
         network.eval()
-        instrument = getattr(self.generator, "instrument", None) or config.load_instrument()
+        instrument = self._instrument()
+        learned = None if self.axs is None else self.axs.adopt(network, self.best_axs)
         metadata = build_metadata(
             name=config.name,
             elements=config.elements,
             sum_to_100=config.sum_to_100,
-            instrument=instrument,
+            instrument=learned or instrument,
             network=network,
             training=self.training_description(),
         )
-        calibration = self._calibrate(network)
+        metadata["energy"] = energy_dict(instrument)  # the grid the network was trained on
+        val = self._sets["validation"]
+        calibration = calibrate_sigma(
+            network,
+            val.expected,
+            val.wt_percent,
+            (config.counts_min, config.counts_max),
+            list(config.calibration_log10_counts_edges),
+            self.seeds["calibration"],
+        )
         metadata["uncertainty"] = calibration.to_dict()
         model = model_from_network(network, metadata)
         if with_metrics:
             test = self._sets["test"]
-            fractions = self._binned_fractions(network, test.expected).cpu()
+            fractions = binned_fractions(network, test.expected).cpu()
             metrics = evaluate_model(model, test.wt_percent, fractions, list(config.eval_counts))
             metrics["description"] = (
                 "held-out test compositions of the training simulator (with instrument "
@@ -415,25 +430,6 @@ class Trainer:
             stopped_early=stopped_early,
             cancelled=cancelled,
             config=config,
-        )
-
-    def _calibrate(self, network: QuantNet) -> UncertaintyCalibration:
-        config = self.config
-        val = self._sets["validation"]
-        fractions = self._binned_fractions(network, val.expected).cpu()
-        g = torch.Generator().manual_seed(self.seeds["calibration"])
-        errors, sigmas, logs = [], [], []
-        for _ in range(CALIBRATION_REPEATS):
-            totals = sample_log_uniform(len(val), config.counts_min, config.counts_max, g)
-            mean, sigma, binned = predict_fractions(network, fractions, totals, g)
-            errors.append((mean - val.wt_percent).abs().numpy())
-            sigmas.append(sigma.numpy())
-            logs.append(torch.log10(binned.sum(dim=1).clamp_min(1.0)).numpy())
-        return fit_sigma_calibration(
-            np.concatenate(errors),
-            np.concatenate(sigmas),
-            np.concatenate(logs),
-            list(config.calibration_log10_counts_edges),
         )
 
     def training_description(self) -> dict[str, Any]:
@@ -450,14 +446,17 @@ class Trainer:
             "device": self.device,
             "seconds": float(sum(e.seconds for e in self.history)),
             "fine_tuned_from": self.init_model_id,
+            "axs": None if self.axs is None else self.axs.describe(self.best_axs),
         }
 
 
 def iter_train(
-    config: TrainingConfig, generator: SpectrumGenerator | None = None
+    config: TrainingConfig,
+    generator: SpectrumGenerator | None = None,
+    unlabelled: tuple[Any, np.ndarray] | None = None,
 ) -> Generator[TrainingEvent, None, TrainResult]:
     """Training as a generator of events (see :meth:`Trainer.events`)."""
-    return Trainer(config, generator).events()
+    return Trainer(config, generator, unlabelled).events()
 
 
 def train(

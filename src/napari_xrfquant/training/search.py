@@ -314,9 +314,7 @@ def iter_search(
     with tempfile.TemporaryDirectory(prefix="xrfquant-search-") as scratch:
         # Trials share one simulated set: without a cache each would simulate it again.
         trial_base = (
-            base
-            if base.cache
-            else base.replace(cache=str(Path(scratch) / "search-set.h5"))
+            base if base.cache else base.replace(cache=str(Path(scratch) / "search-set.h5"))
         )
         for _ in range(n_trials):
             if should_stop is not None and should_stop():
