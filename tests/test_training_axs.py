@@ -9,7 +9,6 @@ import torch
 from napari_xrfquant.calibration.hidden import ELEMENTS, hidden_cube, hidden_instrument
 from napari_xrfquant.calibration.parameters import parameter_values
 from napari_xrfquant.errors import XRFQuantError
-from napari_xrfquant.inference.refine import profile_amounts
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.training import REFERENCE_PEAKS, PeakSpectra, TrainingConfig
 from napari_xrfquant.training.axs import Reconstruction, sample_unlabelled
@@ -120,16 +119,6 @@ def test_the_decoder_learns_the_hidden_instrument_from_unlabelled_spectra(cube):
     for name in ("gain_keV", "offset_keV", "noise_keV"):
         assert abs(learned[name] - hidden[name]) < 0.5 * abs(start[name] - hidden[name]), name
 
-
-def test_profiled_amounts_are_the_poisson_optimum():
-    rng = np.random.default_rng(0)
-    peaks = torch.as_tensor(rng.dirichlet(np.ones(50), size=3))
-    continuum = torch.full((50,), 1 / 50, dtype=torch.float64)
-    truth = torch.tensor([[900.0, 100.0], [500.0, 500.0], [1000.0, 0.0]], dtype=torch.float64)
-    expected = truth[:, :1] * peaks + truth[:, 1:] * continuum
-    amounts = profile_amounts(expected, peaks, continuum, steps=500)
-    assert amounts.numpy() == pytest.approx(truth.numpy(), abs=1.0)
-    assert amounts.sum(dim=1).numpy() == pytest.approx(expected.sum(dim=1).numpy())
 
 
 def test_axs_settings_round_trip_and_are_checked(tmp_path):

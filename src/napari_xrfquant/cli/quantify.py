@@ -53,6 +53,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="pixels with fewer counts in total are background: NaN in the element and "
         "sigma maps, left out of the summary (default 200; 0: no mask)",
     )
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N steps of a Poisson maximum-likelihood fit of each spectrum with the simulator, "
+        "starting at the network's answer; sigma and fit quality then come from the fit",
+    )
+    parser.add_argument(
+        "--instrument",
+        default=None,
+        metavar="FILE",
+        help="with --refine: the (calibrated) instrument to fit with (default: the model's)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -90,7 +104,13 @@ def quantify_file(
 
     cube = read_cube(path)
     generator = iter_quantify(
-        cube.data, cube.energy_keV, model=model, device=args.device, batch_size=args.batch_size
+        cube.data,
+        cube.energy_keV,
+        model=model,
+        device=args.device,
+        batch_size=args.batch_size,
+        refine=getattr(args, "refine", 0),
+        instrument=getattr(args, "refine_instrument", None),
     )
     bars: list[Any] = []
 
@@ -143,6 +163,14 @@ def run(args: argparse.Namespace) -> int:
         raise XRFQuantError(f"--batch-size must be positive, got {args.batch_size}")
     mask_threshold(args)  # refuse a bad threshold or device before any work
     resolve_device(args.device)
+    if args.refine < 0:
+        raise XRFQuantError(f"--refine must be 0 or a positive number of steps, got {args.refine}")
+    if args.instrument is not None and not args.refine:
+        raise XRFQuantError("--instrument is the instrument of --refine; give --refine N too")
+    if args.instrument is not None:
+        from napari_xrfquant.instrument import load_instrument
+
+        args.refine_instrument = load_instrument(args.instrument)
     model = load_model(args.model)
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
