@@ -111,7 +111,7 @@ def files(cube, tmp_path_factory):
         (["--labels", "{folder}/small_labels.npy", "--standard", "1=ERM-EB506"],
          "labels have shape"),
         (["--free", "gain_keV,colour"], "unknown instrument parameter"),
-        (["--exclude", "3-2"], "is empty"),
+        (["--exclude", "3-2"], "LOW must be below HIGH"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):

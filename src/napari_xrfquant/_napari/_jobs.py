@@ -35,11 +35,13 @@ class JobOutcome:
 
 
 def _run(
-    data: Any, energy_keV: Any, model: Any, device: str, batch_size: int | None
+    data: Any, energy_keV: Any, model: Any, device: str, batch_size: int | None, refine: int = 0
 ) -> Generator[Progress, None, Any]:
     from napari_xrfquant.inference import iter_quantify
 
-    generator = iter_quantify(data, energy_keV, model=model, device=device, batch_size=batch_size)
+    generator = iter_quantify(
+        data, energy_keV, model=model, device=device, batch_size=batch_size, refine=refine
+    )
     while True:
         try:
             event = next(generator)
@@ -59,6 +61,7 @@ def quantify_job(
     model: Any,
     device: str = "auto",
     batch_size: int | None = None,
+    refine: int = 0,
 ) -> Generator[Progress | Notice, None, JobOutcome]:
     """Quantify a cube, yielding progress; return a :class:`JobOutcome`.
 
@@ -75,16 +78,32 @@ def quantify_job(
     batch_size
         Spectra per chunk (None: the core's default); smaller chunks mean a
         finer progress bar and a quicker Cancel.
+    refine
+        Steps of physics refinement per spectrum (0: the network alone).
     """
     try:
-        result = yield from _run(data, energy_keV, model, device, batch_size)
+        result = yield from _run(data, energy_keV, model, device, batch_size, refine)
         return JobOutcome(result=result, device=str(getattr(result, "device", device)))
     except Exception as exc:
         if device == "cpu" or not is_out_of_memory(exc):
             return JobOutcome(error=exc, device=device)
     yield Notice("GPU out of memory; quantifying on the CPU instead")
     try:
-        result = yield from _run(data, energy_keV, model, "cpu", batch_size)
+        result = yield from _run(data, energy_keV, model, "cpu", batch_size, refine)
     except Exception as exc:
         return JobOutcome(error=exc, device="cpu")
     return JobOutcome(result=result, device="cpu")
+
+
+def guarded_job(generator: Generator[Any, None, Any]) -> Generator[Any, None, JobOutcome]:
+    """Pass a core generator's events through; return its value or error as a JobOutcome.
+
+    Closing this generator (the worker's cancel) closes the core's at its
+    current yield, so it can release what it holds.
+    """
+    try:
+        result = yield from generator
+    except Exception as exc:
+        return JobOutcome(error=exc)
+    return JobOutcome(result=result)
+

@@ -445,6 +445,13 @@ def is_cube_layer(layer: Any) -> bool:
     )
 
 
+def cube_counts(layer: Any) -> tuple[Any, np.ndarray]:
+    """Channel-last counts ``(H, W, C)`` (numpy or dask) and channel energies of a cube layer."""
+    cube = layer.metadata.get("cube")
+    data = cube.data if cube is not None else np.moveaxis(layer.data, 0, -1)
+    return data, np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
+
+
 def cube_layers(layers: Iterable[Any]) -> list[Any]:
     """The cube layers among ``layers``, in order."""
     return [layer for layer in layers if is_cube_layer(layer)]

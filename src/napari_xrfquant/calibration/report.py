@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,45 +53,38 @@ def transmission_band(
     return curve, np.sqrt(np.clip(np.einsum("ki,ij,kj->k", g, covariance, g), 0.0, None))
 
 
-def write_calibration_png(
-    path: str | os.PathLike[str],
-    result: CalibrationResult,
-    elements: Sequence[str],
-    overwrite: bool = False,
-) -> Path:
-    """One panel per standard (or the two largest groups when there are none), log scale,
-    measured against simulated with the start and the calibrated instrument, and the
-    optic transmission with its band."""
-    from matplotlib.figure import Figure
+def panel_rows(result: CalibrationResult) -> list[int]:
+    """The groups shown: every standard, or the two brightest groups when there is none."""
+    rows = [int(r) for r in np.nonzero(result.groups.fixed)[0]]
+    return rows or [int(r) for r in np.argsort(result.groups.counts.sum(axis=1))[::-1][:2]]
 
+
+def draw_calibration(
+    figure: Any, result: CalibrationResult, elements: Sequence[str], measured_colour: str = "0.2"
+) -> list[Any]:
+    """Draw the calibration panels into ``figure``; return their axes.
+
+    One panel per group of :func:`panel_rows`, log scale: measured against
+    simulated with the start and the calibrated instrument; a last panel with
+    the optic transmission and its 1-sigma band.
+    """
     energy = result.instrument.energy_axis_keV()
     before = group_spectra(result, elements, before=True)
     after = group_spectra(result, elements, before=False)
-    rows = list(np.nonzero(result.groups.fixed)[0]) or list(
-        np.argsort(result.groups.counts.sum(axis=1))[::-1][:2]
-    )
-    figure = Figure(figsize=(11.0, 3.0 * (len(rows) + 1)), dpi=100, layout="constrained")
-    axes_list = figure.subplots(len(rows) + 1, 1, squeeze=False)[:, 0]
+    rows = panel_rows(result)
+    axes_list = list(figure.subplots(len(rows) + 1, 1, squeeze=False)[:, 0])
+    high = result.instrument.max_beam_energy_keV + 1.0
     for axes, row in zip(axes_list, rows, strict=False):
         measured = result.groups.counts[row]
-        axes.semilogy(energy, np.maximum(measured, 0.5), color="0.2", lw=0.8, label="measured")
-        axes.semilogy(
-            energy,
-            np.maximum(before[row], 0.5),
-            color="tab:red",
-            lw=0.9,
-            label=f"start instrument (fit quality {result.fit_quality_before[row]:.2f})",
-        )
-        axes.semilogy(
-            energy,
-            np.maximum(after[row], 0.5),
-            color="tab:blue",
-            lw=0.9,
-            label=f"calibrated (fit quality {result.fit_quality_after[row]:.2f})",
-        )
+        axes.semilogy(energy, np.maximum(measured, 0.5), color=measured_colour, lw=0.8,
+                      label="measured")
+        axes.semilogy(energy, np.maximum(before[row], 0.5), color="tab:red", lw=0.9,
+                      label=f"start instrument (fit quality {result.fit_quality_before[row]:.2f})")
+        axes.semilogy(energy, np.maximum(after[row], 0.5), color="tab:blue", lw=0.9,
+                      label=f"calibrated (fit quality {result.fit_quality_after[row]:.2f})")
         axes.set_title(result.groups.names[row])
         axes.set_ylabel("counts")
-        axes.set_xlim(1.0, result.instrument.max_beam_energy_keV + 1.0)
+        axes.set_xlim(1.0, high)
         axes.legend(loc="upper right", fontsize=8)
     axes = axes_list[-1]
     curve, band = transmission_band(result, energy)
@@ -99,10 +93,25 @@ def write_calibration_png(
         energy, curve - band, curve + band, color="tab:blue", alpha=0.25, label="1-sigma"
     )
     axes.set_ylim(0.0, 1.05)
-    axes.set_xlim(1.0, result.instrument.max_beam_energy_keV + 1.0)
+    axes.set_xlim(1.0, high)
     axes.set_xlabel("energy (keV)")
     axes.set_ylabel("optic transmission")
     axes.legend(loc="lower left", fontsize=8)
+    return axes_list
+
+
+def write_calibration_png(
+    path: str | os.PathLike[str],
+    result: CalibrationResult,
+    elements: Sequence[str],
+    overwrite: bool = False,
+) -> Path:
+    """:func:`draw_calibration` as a PNG file (written under a temporary name, renamed)."""
+    from matplotlib.figure import Figure
+
+    n_panels = len(panel_rows(result)) + 1
+    figure = Figure(figsize=(11.0, 3.0 * n_panels), dpi=100, layout="constrained")
+    draw_calibration(figure, result, elements)
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format="png")

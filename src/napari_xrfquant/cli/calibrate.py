@@ -21,16 +21,14 @@ default) or from ``--instrument FILE --elements LIST``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from napari_xrfquant.calibration.session import OUTPUTS, parse_range
 from napari_xrfquant.errors import XRFQuantError
-
-OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/model.json")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -103,26 +101,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="COUNTS",
         help="pixels with fewer counts are background (default: 200)",
     )
-    parser.add_argument("--retrain", action="store_true",
-                        help="then fine-tune the model on the calibrated instrument (OUTDIR/model)")
-    parser.add_argument("--minutes", type=float, default=10.0, metavar="N",
-                        help="time budget of --retrain (default: 10)")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="then fine-tune the model on the calibrated instrument (OUTDIR/model)",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="time budget of --retrain (default: 10)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def parse_range(text: str) -> tuple[float, float]:
-    """``"2.8-3.1"`` -> ``(2.8, 3.1)`` keV."""
-    low, sep, high = text.partition("-")
-    try:
-        if not sep:
-            raise ValueError
-        return float(low), float(high)
-    except ValueError:
-        raise XRFQuantError(
-            f"--exclude {text!r}: give an energy range as LOW-HIGH in keV"
-        ) from None
 
 
 def parse_standards(entries: list[str]) -> dict[int, Any]:
@@ -180,11 +173,11 @@ def run(args: argparse.Namespace) -> int:
     """Calibrate ``args.cube``; return the exit status."""
     from tqdm import tqdm
 
-    from napari_xrfquant._files import atomic_path
-    from napari_xrfquant.calibration.fit import fit_channels, iter_calibrate
-    from napari_xrfquant.calibration.groups import group_pixels
-    from napari_xrfquant.calibration.parameters import expand_free
-    from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.calibration.session import (
+        check_request,
+        iter_calibration,
+        write_calibration,
+    )
     from napari_xrfquant.io import read_cube
     from napari_xrfquant.progress import drive
 
@@ -195,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
     if args.retrain and not args.minutes > 0:
         raise XRFQuantError(f"--minutes {args.minutes:g}: the time budget must be positive")
-    free = expand_free([f.strip() for f in args.free.split(",") if f.strip()])
+    free = [f.strip() for f in args.free.split(",") if f.strip()]
     exclude = [parse_range(text) for text in args.exclude]
     standards = parse_standards(args.standard)
     labels = read_labels(args.labels) if args.labels else None
@@ -203,33 +196,19 @@ def run(args: argparse.Namespace) -> int:
     if args.retrain and model is None:
         raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
     cube = read_cube(args.cube, lazy=False)
-    fit_channels(cube.energy_keV, instrument.max_beam_energy_keV, exclude)  # refuse early
-    for label, standard in standards.items():
-        standard.vector(elements)  # a standard with elements the model lacks
-        check_lines_in_range(standard, cube.energy_keV, instrument, label)
-    groups = group_pixels(
-        np.asarray(cube.data),
-        elements,
-        labels=labels,
-        standards=standards,
-        n_clusters=args.clusters,
-        mask_below_counts=args.mask_below,
-    )
-    start_wt = None
-    if model is not None:
-        from napari_xrfquant.inference import quantify
-
-        start_wt = quantify(
-            groups.counts, cube.energy_keV, model=model, device="cpu"
-        ).concentrations
-    generator = iter_calibrate(
-        groups,
+    check_request(cube.energy_keV, elements, instrument, standards, free, exclude)  # refuse early
+    generator = iter_calibration(
+        cube.data,
         cube.energy_keV,
         elements,
         instrument,
+        model,
+        labels=labels,
+        standards=standards,
         free=free,
         exclude_keV=exclude,
-        start_wt_percent=start_wt,
+        n_clusters=args.clusters,
+        mask_below_counts=args.mask_below,
     )
     with tqdm(
         desc="xrfquant calibrate", unit=" steps", disable=args.quiet, file=sys.stderr, leave=False
@@ -240,14 +219,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(event.done - bar.n)
 
         result = drive(generator, advance)
-    outdir.mkdir(parents=True, exist_ok=True)
-    save_instrument(result.instrument, outdir / "instrument.toml", overwrite=args.overwrite)
-    record = {"cube": Path(args.cube).name, "elements": elements, **result.to_dict()}
-    with atomic_path(outdir / "calibration.json", overwrite=args.overwrite) as tmp:
-        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    from napari_xrfquant.calibration.report import write_calibration_png
-
-    write_calibration_png(outdir / "calibration.png", result, elements, overwrite=args.overwrite)
+    write_calibration(outdir, result, elements, Path(args.cube).name, overwrite=args.overwrite)
     if args.retrain:
         retrain_model(args, outdir, model, standards, result, cube.energy_keV)
     if not args.quiet:
@@ -262,27 +234,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_lines_in_range(
-    standard: Any, energy_keV: np.ndarray, instrument: Any, label: int
-) -> None:
-    """Refuse a cube whose energy range misses the strongest line of a standard's element."""
-    from napari_xrfquant.physics.lines import strongest_line
-
-    low, high = float(energy_keV[0]), float(energy_keV[-1])
-    for element, value in standard.wt_percent.items():
-        if value <= 0:
-            continue
-        line = strongest_line(element, instrument)
-        if line is None or not low <= line.energy_keV <= high:
-            where = (
-                "none is excited" if line is None else f"{line.label} at {line.energy_keV:.2f} keV"
-            )
-            raise XRFQuantError(
-                f"standard {label} ({standard.name}): the cube covers {low:.2f}-{high:.2f} keV, "
-                f"and {element}'s strongest line is outside it ({where})"
-            )
-
-
 def retrain_model(
     args: argparse.Namespace,
     outdir: Path,
@@ -292,25 +243,30 @@ def retrain_model(
     energy_keV: np.ndarray,
 ) -> Path:
     """Fine-tune ``model`` on ``outdir/instrument.toml``; write the bundle to ``outdir/model``."""
-    from napari_xrfquant.calibration.retrain import provenance, retrain_config, stated_energy_grid
+    from napari_xrfquant.calibration.session import iter_retrain
+    from napari_xrfquant.progress import drive
     from napari_xrfquant.training.events import EpochEnd
-    from napari_xrfquant.training.loop import train
-
-    config = retrain_config(model, outdir / "instrument.toml", args.minutes)
 
     def report(event: Any) -> None:
         if isinstance(event, EpochEnd) and not args.quiet:
             print(f"retrain epoch {event.epoch}: val MAE {event.val_mae:.3f} wt%", file=sys.stderr)
 
-    trained = train(config, progress=report)
-    trained.model.metadata["training"]["provenance"] = provenance(
-        Path(args.cube).name, standards, result, model.model_id
+    generator = iter_retrain(
+        model,
+        outdir / "instrument.toml",
+        args.minutes,
+        result,
+        energy_keV,
+        Path(args.cube).name,
+        standards,
     )
-    trained.model.metadata["energy"] = stated_energy_grid(energy_keV)
+    trained = drive(generator, report)
     target = trained.save(outdir / "model", overwrite=args.overwrite)
     if not args.quiet:
         levels = trained.metrics.get("test", {}).get("levels", {})
         maes = ", ".join(f"{k} {v['mae_wt']:.3f}" for k, v in levels.items())
-        print(f"retrained {trained.model.model_id} in {len(trained.history)} epochs; "
-              f"test MAE (wt%) {maes}; wrote {target}")
+        print(
+            f"retrained {trained.model.model_id} in {len(trained.history)} epochs; "
+            f"test MAE (wt%) {maes}; wrote {target}"
+        )
     return target

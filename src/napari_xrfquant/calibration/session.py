@@ -1,0 +1,241 @@
+"""A whole calibration as ``xrfquant calibrate`` and the Calibrate dock run it.
+
+:func:`iter_calibration` checks the request (standards against the elements
+and the cube's energy range, excluded ranges), groups the pixels, starts the
+clusters at the model's compositions and fits (:func:`.fit.iter_calibrate`).
+:func:`write_calibration` writes ``instrument.toml``, ``calibration.json`` and
+``calibration.png``; :func:`iter_retrain` fine-tunes the model on the
+calibrated instrument and records where it came from. Every step is a
+generator of events, so a caller can show progress and cancel between them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant.calibration.fit import CalibrationResult, fit_channels, iter_calibrate
+from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free
+from napari_xrfquant.calibration.standards import Standard
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.progress import Progress
+
+#: What :func:`write_calibration` writes, and the retrained model's bundle file.
+OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/model.json")
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``"2.8-3.1"`` -> ``(2.8, 3.1)`` keV.
+
+    Raises
+    ------
+    XRFQuantError
+        For text that is not ``LOW-HIGH`` with ``LOW < HIGH``.
+    """
+    low, sep, high = text.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        values = float(low), float(high)
+    except ValueError:
+        raise XRFQuantError(f"excluded range {text!r}: give LOW-HIGH in keV") from None
+    if not values[0] < values[1]:
+        raise XRFQuantError(f"excluded range {text!r}: LOW must be below HIGH")
+    return values
+
+
+def parse_ranges(text: str) -> list[tuple[float, float]]:
+    """``"2.8-3.1, 2.9-3.0"`` -> ranges (an empty text: none)."""
+    return [parse_range(part) for part in text.split(",") if part.strip()]
+
+
+def check_lines_in_range(
+    standard: Standard, energy_keV: np.ndarray, instrument: Instrument, label: int
+) -> None:
+    """Refuse a cube whose energy range misses the strongest line of a standard's element."""
+    from napari_xrfquant.physics.lines import strongest_line
+
+    low, high = float(energy_keV[0]), float(energy_keV[-1])
+    for element, value in standard.wt_percent.items():
+        if value <= 0:
+            continue
+        line = strongest_line(element, instrument)
+        if line is None or not low <= line.energy_keV <= high:
+            where = (
+                "none is excited" if line is None else f"{line.label} at {line.energy_keV:.2f} keV"
+            )
+            raise XRFQuantError(
+                f"standard {label} ({standard.name}): the cube covers {low:.2f}-{high:.2f} keV, "
+                f"and {element}'s strongest line is outside it ({where})"
+            )
+
+
+def check_request(
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
+    standards: Mapping[int, Standard],
+    free: Sequence[str],
+    exclude_keV: Sequence[tuple[float, float]],
+) -> list[str]:
+    """Refuse what cannot be calibrated before any work; return the free parameters.
+
+    Raises
+    ------
+    XRFQuantError
+        For an unknown parameter, an empty excluded range, a standard with an
+        element not in ``elements`` or with a line outside the cube's range.
+    """
+    names = expand_free(free)
+    if not names:
+        raise XRFQuantError("no instrument parameter is free: nothing to calibrate")
+    fit_channels(energy_keV, instrument.max_beam_energy_keV, exclude_keV)
+    for label, standard in standards.items():
+        standard.vector(elements)
+        check_lines_in_range(standard, energy_keV, instrument, label)
+    return names
+
+
+def iter_calibration(
+    counts: Any,
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
+    model: Any = None,
+    *,
+    labels: np.ndarray | None = None,
+    standards: Mapping[int, Standard] | None = None,
+    free: Sequence[str] = DEFAULT_FREE,
+    exclude_keV: Sequence[tuple[float, float]] = (),
+    n_clusters: int = 16,
+    mask_below_counts: float = 200.0,
+    max_seconds: float = 100.0,
+) -> Generator[Progress, None, CalibrationResult]:
+    """Check, group, start and fit: the calibration of one cube as a generator.
+
+    Parameters
+    ----------
+    counts
+        The cube ``(H, W, C)``.
+    energy_keV
+        Its stated channel energies.
+    elements, instrument
+        What the fit starts from (a model's elements and instrument, or any).
+    model
+        A loaded model whose predictions start the clusters' compositions; None
+        starts them at equal fractions.
+    labels, standards
+        Region labels ``(H, W)`` and the standard each labelled region holds.
+    free, exclude_keV, n_clusters, mask_below_counts, max_seconds
+        As for :func:`.fit.iter_calibrate` and :func:`.groups.group_pixels`.
+
+    Yields
+    ------
+    Progress
+        ``stage="group"`` once the pixels are grouped, then the fit's events.
+    """
+    from napari_xrfquant.calibration.groups import group_pixels
+
+    standards = dict(standards or {})
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    names = check_request(energy, elements, instrument, standards, free, exclude_keV)
+    groups = group_pixels(
+        np.asarray(counts),
+        elements,
+        labels=labels,
+        standards=standards,
+        n_clusters=n_clusters,
+        mask_below_counts=mask_below_counts,
+    )
+    yield Progress(1, 1, "group")
+    start_wt = None
+    if model is not None:
+        from napari_xrfquant.inference import quantify
+
+        start_wt = quantify(groups.counts, energy, model=model, device="cpu").concentrations
+    result = yield from iter_calibrate(
+        groups,
+        energy,
+        elements,
+        instrument,
+        free=names,
+        exclude_keV=exclude_keV,
+        start_wt_percent=start_wt,
+        max_seconds=max_seconds,
+    )
+    return result
+
+
+def write_calibration(
+    outdir: str | Path,
+    result: CalibrationResult,
+    elements: Sequence[str],
+    source: str,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write ``instrument.toml``, ``calibration.json`` and ``calibration.png`` into ``outdir``.
+
+    Each file is written under a temporary name and renamed.
+
+    Raises
+    ------
+    FileExistsError
+        If one of them exists and ``overwrite`` is False (then nothing is written).
+    """
+    from napari_xrfquant._files import atomic_path
+    from napari_xrfquant.calibration.report import write_calibration_png
+    from napari_xrfquant.instrument import save_instrument
+
+    folder = Path(outdir)
+    targets = [folder / name for name in OUTPUTS[:3]]
+    if not overwrite:
+        clash = [p for p in targets if p.exists()]
+        if clash:
+            raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+    folder.mkdir(parents=True, exist_ok=True)
+    save_instrument(result.instrument, targets[0], overwrite=overwrite)
+    record = {"cube": source, "elements": list(elements), **result.to_dict()}
+    with atomic_path(targets[1], overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_calibration_png(targets[2], result, elements, overwrite=overwrite)
+    return targets
+
+
+def iter_retrain(
+    model: Any,
+    instrument_file: str | Path,
+    minutes: float,
+    result: CalibrationResult,
+    energy_keV: np.ndarray,
+    source: str,
+    standards: Mapping[int, Standard] | None = None,
+    n_spectra: int | None = None,
+) -> Generator[Any, None, Any]:
+    """Fine-tune ``model`` on the calibrated instrument; return the ``TrainResult``.
+
+    Yields the training's events (:mod:`napari_xrfquant.training.events`); the
+    model reads the cube's channels as its file states them
+    (:func:`.retrain.stated_energy_grid`) and records its provenance.
+    ``n_spectra`` simulated spectra (default :data:`.retrain.RETRAIN_SPECTRA`).
+    """
+    from napari_xrfquant.calibration.retrain import (
+        RETRAIN_SPECTRA,
+        provenance,
+        retrain_config,
+        stated_energy_grid,
+    )
+    from napari_xrfquant.training.loop import Trainer
+
+    config = retrain_config(model, instrument_file, minutes, n_spectra or RETRAIN_SPECTRA)
+    trainer = Trainer(config)
+    trained = yield from trainer.events()
+    trained.model.metadata["training"]["provenance"] = provenance(
+        source, dict(standards or {}), result, model.model_id
+    )
+    trained.model.metadata["energy"] = stated_energy_grid(energy_keV)
+    return trained

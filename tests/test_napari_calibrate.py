@@ -1,0 +1,140 @@
+"""The Calibrate dock as a user reaches it: standards from a Labels layer, fit, save, retrain.
+
+The cube comes from a set-up that is not the reference one
+(:func:`napari_xrfquant.calibration.hidden.hidden_cube`); three of its seven
+regions are the BAM standards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+PLUGIN = "napari-xrfquant"
+FREE = ["gain_keV", "offset_keV", "noise_keV"]
+
+
+@pytest.fixture(scope="module")
+def hidden_file(tmp_path_factory):
+    from napari_xrfquant.calibration.hidden import hidden_cube
+    from napari_xrfquant.io import write_cxc_hdf5
+
+    cube = hidden_cube((4, 4), 2e4, seed=4)
+    path = write_cxc_hdf5(tmp_path_factory.mktemp("cubes") / "hidden.h5", cube.counts,
+                          cube.energy_keV)
+    return path, cube
+
+
+@pytest.fixture
+def dock(make_napari_viewer, hidden_file):
+    path, cube = hidden_file
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    viewer.add_labels(cube.labels.astype(np.int32), name="standards")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
+    widget.regions_combo.setCurrentText("standards")
+    for row, name in enumerate(("ERM-EB506", "ERM-EB507", "ERM-EB508")):
+        widget.set_standard(row, name)
+    widget.set_free_parameters(FREE)
+    widget.clusters_spin.setValue(4)
+    widget.seconds_spin.setValue(8)  # the default budget is 100 s
+    return viewer, widget
+
+
+def _run(widget, qtbot):
+    worker = widget.calibrate()
+    assert worker is not None, widget.status.text()
+    with qtbot.waitSignal(worker.finished, timeout=180_000):
+        pass
+
+
+def test_the_dock_lists_the_regions_of_the_standards_layer(dock):
+    _, widget = dock
+    assert widget.cube_combo.currentText() == "hidden"
+    assert widget.standards_table.rowCount() == 7
+    assert widget.standard_text(0) == "ERM-EB506" and widget.standard_text(3) == ""
+    assert widget.free_parameters() == FREE
+
+
+def test_calibrate_fits_draws_and_saves_the_instrument(dock, qtbot, tmp_path):
+    from napari_xrfquant.instrument import load_instrument
+
+    _, widget = dock
+    _run(widget, qtbot)
+    result = widget.result
+    assert result is not None, widget.status.text()
+    assert widget.parameters_table.rowCount() == len(FREE)
+    assert abs(result.values["offset_keV"] - 0.015) < 0.004
+    assert np.median(result.fit_quality_after) < np.median(result.fit_quality_before)
+    assert len(widget.figure.axes) == 4  # three standards and the transmission
+    assert "calibrated in" in widget.status.text()
+    target = widget.save_instrument(tmp_path / "instrument.toml")
+    assert load_instrument(target).detector.offset_keV == pytest.approx(
+        result.values["offset_keV"])
+    asked = []
+    widget.confirm_overwrite = lambda paths: asked.append(paths) or False
+    assert widget.save_instrument(target) is None and asked
+
+
+@pytest.mark.parametrize(
+    ("row", "text", "reason"),
+    [
+        (0, "Au=50,Ag=20", "sum"),
+        (0, "ERM-XX999", "unknown standard"),
+        (0, "Au=90,Fe=10", "Fe"),
+    ],
+)
+def test_bad_standards_are_refused_with_a_notification(dock, row, text, reason):
+    from napari.utils.notifications import notification_manager
+
+    _, widget = dock
+    widget.set_standard(row, text)
+    before = len(notification_manager.records)
+    assert widget.calibrate() is None
+    assert reason in widget.status.text()
+    assert len(notification_manager.records) > before
+    assert widget.result is None
+
+
+def test_cancel_changes_nothing(dock, qtbot, tmp_path):
+    from napari_xrfquant._napari._registry import model_registry
+
+    _, widget = dock
+    labels_before = model_registry.labels()
+    worker = widget.calibrate()
+    with qtbot.waitSignal(worker.finished, timeout=120_000):
+        widget.cancel()  # inside: a worker that stops at once must not finish unheard
+    assert widget.result is None
+    assert "cancelled" in widget.status.text()
+    _run(widget, qtbot)
+    assert widget.result is not None
+    widget.retrain_spectra = 300
+    worker = widget.retrain(minutes=5.0)
+    with qtbot.waitSignal(worker.yielded, timeout=60_000,
+                          check_params_cb=lambda e: getattr(e, "stage", "") == "epoch"):
+        pass
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        widget.cancel()
+    assert widget.retrained is None and model_registry.labels() == labels_before
+    assert not widget.save_model_button.isEnabled()
+
+
+def test_retrain_puts_the_model_into_the_quantify_list(dock, qtbot):
+    from napari_xrfquant._napari._registry import model_registry
+
+    viewer, widget = dock
+    _, quantify = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    _run(widget, qtbot)
+    widget.retrain_spectra = 300
+    worker = widget.retrain(minutes=0.05)
+    with qtbot.waitSignal(worker.finished, timeout=180_000):
+        pass
+    assert widget.retrained is not None, widget.status.text()
+    label = widget.registered_label
+    assert label in model_registry.labels()
+    items = [quantify.model_combo.itemText(i) for i in range(quantify.model_combo.count())]
+    assert label in items
+    provenance = widget.retrained.model.metadata["training"]["provenance"]
+    assert provenance["source_cube"] == "hidden"
+    assert set(provenance["standards"]) == {"1", "2", "3"}
+    model_registry.unregister(label)
