@@ -138,3 +138,27 @@ def test_retrain_puts_the_model_into_the_quantify_list(dock, qtbot):
     assert provenance["source_cube"] == "hidden"
     assert set(provenance["standards"]) == {"1", "2", "3"}
     model_registry.unregister(label)
+
+
+def test_the_train_dock_runs_axs_on_a_cube_layer(make_napari_viewer, hidden_file, qtbot):
+    path, _cube = hidden_file
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model")
+    assert [widget.axs_combo.itemText(i) for i in range(widget.axs_combo.count())] == [
+        "none", "hidden"]
+    widget.name_edit.setText("axs-dock")
+    widget.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
+    widget.n_spectra_spin.setValue(300)
+    widget.layers_spin.setValue(1)
+    widget.neurons_spin.setValue(32)
+    widget.epochs_spin.setValue(2)
+    widget.axs_combo.setCurrentText("hidden")
+    widget.beta_spin.setValue(2.0)
+    worker = widget.train()
+    assert worker is not None, widget.problem_label.text()
+    with qtbot.waitSignal(worker.finished, timeout=180_000):
+        pass
+    record = widget.result.model.metadata["training"]["axs"]
+    assert record["beta"] == 2.0 and record["unlabelled"] == "layer hidden"
+    assert record["learned"]["offset_keV"] != 0.0

@@ -454,7 +454,10 @@ class CalibrateWidget(QWidget):
             style_axes(axes, colours)
             legend = axes.get_legend()
             if legend is not None:
-                legend.get_frame().set_alpha(0.6)
+                legend.get_frame().set_facecolor(colours["background"])
+                legend.get_frame().set_alpha(0.7)
+                for text in legend.get_texts():
+                    text.set_color(colours["text"])
         self.canvas.draw_idle()
 
     # -- saving and retraining -------------------------------------------------

@@ -45,7 +45,11 @@ def spectrum_generator(config: Any, instrument: Any) -> Any:
 
 
 def training_job(
-    config: Any, instrument: Any, stop: threading.Event, generator: Any = None
+    config: Any,
+    instrument: Any,
+    stop: threading.Event,
+    generator: Any = None,
+    unlabelled: Any = None,
 ) -> Generator[Any, None, TrainOutcome]:
     """Train ``config`` for ``instrument``, yielding every training event.
 
@@ -60,11 +64,14 @@ def training_job(
         training, or a block of simulated spectra) and returns the best model so far.
     generator
         Spectrum generator; None for the physics simulator of ``instrument``.
+    unlabelled
+        AXS (``config.axs``): ``(counts (H, W, C), energy_keV)`` of a cube layer.
     """
     from napari_xrfquant.training.loop import Trainer
 
     try:
-        trainer = Trainer(config, generator or spectrum_generator(config, instrument))
+        spectra = generator or spectrum_generator(config, instrument)
+        trainer = Trainer(config, spectra, unlabelled)
         events = trainer.events()
         while True:
             try:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -45,6 +47,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_xrfquant._napari._layers import cube_counts, cube_layers
 from napari_xrfquant._napari._qt import ask_overwrite, present
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
@@ -131,6 +134,17 @@ class TrainWidget(TrainForm):
         scroll.setWidget(inner)
         outer.addWidget(scroll)
         self._build_form(layout)
+        box = QGroupBox("Analysis by synthesis (learn the instrument from a measured cube)")
+        form = QFormLayout(box)
+        self.axs_combo = QComboBox()
+        self.axs_combo.setToolTip("Unlabelled spectra whose reconstruction through the "
+                                  "simulator trains the network and the instrument")
+        self.beta_spin = QDoubleSpinBox()
+        self.beta_spin.setRange(0.0, 1000.0)
+        self.beta_spin.setValue(1.0)
+        form.addRow("unlabelled cube", self.axs_combo)
+        form.addRow("β (reconstruction weight)", self.beta_spin)
+        layout.addWidget(box)
 
         # run
         self.problem_label = QLabel()
@@ -215,6 +229,14 @@ class TrainWidget(TrainForm):
         if settings is None:
             return None
         config, instrument = settings
+        axs_layer = next((lyr for lyr in cube_layers(self.viewer.layers)
+                          if lyr.name == self.axs_combo.currentText()), None)
+        unlabelled = None if axs_layer is None else cube_counts(axs_layer)
+        if axs_layer is not None:
+            from napari_xrfquant.training.config import AXSConfig
+
+            config = config.replace(axs=AXSConfig(unlabelled=f"layer {axs_layer.name}",
+                                                  beta=self.beta_spin.value()))
         self._stop = threading.Event()
         self._epoch_seconds = []
         self._run_epochs = config.epochs
@@ -222,13 +244,22 @@ class TrainWidget(TrainForm):
         self.progress.setRange(0, config.epochs)
         self.progress.setValue(0)
         self.status.setText(f"simulating {config.n_spectra} spectra...")
-        worker = create_worker(training_job, config, instrument, self._stop,
+        worker = create_worker(training_job, config, instrument, self._stop, None, unlabelled,
                                _start_thread=False)
         self._progress_bar = progress(total=config.epochs, desc=f"Train {config.name}")
         worker.yielded.connect(self._on_train_event)
         worker.returned.connect(self._on_trained)
         self._start(worker)
         return worker
+
+    def refresh_cube_layers(self) -> None:
+        """The form's cube list, and the AXS list (``none`` plus every cube layer)."""
+        super().refresh_cube_layers()
+        current = self.axs_combo.currentText()
+        names = ["none", *(layer.name for layer in cube_layers(self.viewer.layers))]
+        self.axs_combo.clear()
+        self.axs_combo.addItems(names)
+        self.axs_combo.setCurrentText(current if current in names else "none")
 
     def cancel(self) -> None:
         """Stop after the current epoch; a training run keeps its best model so far."""
