@@ -70,11 +70,15 @@ def main() -> int:
         return region_mae(r.concentrations, cube.labels, truth), float(np.nanmedian(r.fit_quality))
 
     rows = [("bundled", *evaluate(model))]
-    runs = [("AXS beta=%g" % args.beta, args.beta)]
+    runs = [(f"AXS beta={args.beta:g}", args.beta)]
     if not args.skip_supervised:
         runs.insert(0, ("fine-tune beta=0 (reference only)", 0.0))
     for title, beta in runs:
-        config = base.replace(axs=AXSConfig(unlabelled="hidden cube (memory)", beta=beta))
+        # beta = 0 and follow = 0: the supervised fine-tune on the reference instrument alone
+        follow = 0.5 if beta > 0 else 0.0
+        config = base.replace(
+            axs=AXSConfig(unlabelled="hidden cube (memory)", beta=beta, follow=follow)
+        )
         started = time.perf_counter()
         trainer = Trainer(config, unlabelled=(cube.counts, cube.energy_keV))
         for _event in trainer.events():
@@ -97,7 +101,8 @@ def main() -> int:
                 print(f"  {name:22s} {s:10.5g} -> {value:10.5g}  hidden {h:10.5g}  "
                       f"way {way:+.2f}")
             last = result.history[-1]
-            print(f"  held-out reconstruction fit quality {result.history[0].val_reconstruction:.2f}"
+            first = result.history[0].val_reconstruction
+            print(f"  held-out reconstruction fit quality {first:.2f}"
                   f" (epoch 1) -> {last.val_reconstruction:.2f} (epoch {last.epoch})")
     print("\nmodel                                         region MAE   median fit quality")
     for title, mae, quality in rows:

@@ -69,8 +69,9 @@ def main() -> int:
         started = time.perf_counter()
         result = xq.quantify(cube.counts, cube.energy_keV, model=model, device="cpu", **options)
         rate = n / (time.perf_counter() - started)
-        print(f"  {title:40s} {region_mae(result.concentrations, cube.labels, cube.wt_percent):7.3f}"
-              f" wt%  {np.nanmedian(result.fit_quality):8.2f}  {rate:12.0f}")
+        mae = region_mae(result.concentrations, cube.labels, cube.wt_percent)
+        print(f"  {title:40s} {mae:7.3f} wt%  {np.nanmedian(result.fit_quality):8.2f}"
+              f"  {rate:12.0f}")
     print(f"\na 264 x 264 frame at the last rate: {264 * 264 / rate / 60:.1f} min on "
           f"{args.threads} CPU threads")
     return 0

@@ -76,3 +76,57 @@ def test_knot_transmission_is_differentiable_in_its_values():
     out[0, ag].sum().backward()
     grad = sim.optic_log_transmission.grad
     assert grad is not None and grad[2] > 0  # more transmission at 30 keV: more Ag K
+
+
+def test_a_tabulated_transmission_equals_the_attenuator_it_tabulates(tmp_path):
+    """A 100 um Al filter as an attenuator (xraylib) and as a table read from a file."""
+    from napari_xrfquant.instrument import load_instrument, reference_instrument, save_instrument
+    from napari_xrfquant.physics import _xraydata as xd
+    from napari_xrfquant.physics import simulate
+
+    base = reference_instrument()
+    energies = np.geomspace(1.0, 40.0, 400)
+    mu = xd.material("Al").cs_total(energies)
+    transmission = np.exp(-mu * 2.699 * 0.01)
+    lines = "\n".join(f"{e:.6f}, {t:.8e}" for e, t in zip(energies, transmission, strict=True))
+    (tmp_path / "al_filter.csv").write_text("# E (keV), T\n" + lines + "\n")
+    filtered = base.replace(attenuators=[*(a.model_dump() for a in base.attenuators),
+                                         {"name": "Al", "material": "Al",
+                                          "density_g_cm3": 2.699, "thickness_cm": 0.01}])
+    text = (tmp_path / "with_table.toml")
+    save_instrument(base, text)
+    text.write_text(text.read_text() + '\n[[transmission_tables]]\nfile = "al_filter.csv"\n')
+    tabulated = load_instrument(text)
+    assert tabulated.transmission_tables[0].name == "al_filter"
+    wt = [[58.5, 9.0, 32.5, 0.0, 0.0]]
+    elements = ["Au", "Ag", "Cu", "Ni", "Zn"]
+    a = simulate(wt, elements, instrument=filtered)[0]
+    b = simulate(wt, elements, instrument=tabulated)[0]
+    assert np.abs(a - b).sum() < 2e-3  # interpolation error only
+    plain = simulate(wt, elements, instrument=base)[0]
+    assert np.abs(plain - a).sum() > 0.05  # the filter matters
+    # a saved instrument holds the values, not the file name
+    save_instrument(tabulated, tmp_path / "saved.toml")
+    assert "al_filter.csv" not in (tmp_path / "saved.toml").read_text()
+    assert load_instrument(tmp_path / "saved.toml") == tabulated
+
+
+def test_bad_transmission_tables_are_refused(tmp_path):
+    from napari_xrfquant.errors import InstrumentError
+    from napari_xrfquant.instrument import reference_instrument
+
+    base = reference_instrument()
+    for table, reason in [
+        ({"name": "t", "energies_keV": [5.0, 2.0], "transmission": [1.0, 0.5]}, "must increase"),
+        ({"name": "t", "energies_keV": [2.0, 5.0], "transmission": [1.0, 0.0]}, "greater than 0"),
+        ({"name": "t", "energies_keV": [2.0], "transmission": [1.0]}, ">= 2 energies"),
+    ]:
+        with pytest.raises(InstrumentError, match=reason):
+            base.replace(transmission_tables=[table])
+    from napari_xrfquant.instrument import load_instrument, save_instrument
+
+    path = save_instrument(base, tmp_path / "inst.toml")
+    (tmp_path / "bad.csv").write_text("1.0 0.5\n2.0 x\n")
+    path.write_text(path.read_text() + '\n[[transmission_tables]]\nfile = "bad.csv"\n')
+    with pytest.raises(InstrumentError, match=r"bad\.csv, line 2: need two numbers"):
+        load_instrument(path)

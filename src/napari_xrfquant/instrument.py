@@ -87,6 +87,69 @@ class Attenuator(FrozenSchema):
     thickness_cm: float = Field(ge=0.0, allow_inf_nan=False)
 
 
+class TabulatedTransmission(FrozenSchema):
+    """A transmission curve given as a table (a filter, window or optic known only so).
+
+    ``T`` is interpolated linearly in ``log T`` between the tabulated energies
+    and held flat outside them. In an instrument file either inline
+    (``energies_keV`` and ``transmission``) or as ``file = "filter.csv"``: two
+    columns, energy in keV and transmission, ``#`` comments, comma or blank
+    separated; the path is relative to the instrument file, whose table is read
+    in when the file is loaded (a saved instrument holds the values).
+    """
+
+    name: str = Field(min_length=1)
+    energies_keV: tuple[Annotated[float, Field(gt=0.0, allow_inf_nan=False)], ...]
+    transmission: tuple[Annotated[float, Field(gt=0.0, allow_inf_nan=False)], ...]
+
+    @model_validator(mode="after")
+    def _table(self) -> TabulatedTransmission:
+        if len(self.energies_keV) < 2 or len(self.energies_keV) != len(self.transmission):
+            raise ValueError("a transmission table needs >= 2 energies and one value each")
+        if any(b <= a for a, b in zip(self.energies_keV, self.energies_keV[1:], strict=False)):
+            raise ValueError("the energies of a transmission table must increase")
+        return self
+
+    def at(self, energy_keV: np.ndarray) -> np.ndarray:
+        """``T(E)``: linear in ``log T`` between the table's energies, flat outside."""
+        log_t = np.log(np.asarray(self.transmission, dtype=np.float64))
+        return np.exp(np.interp(np.asarray(energy_keV, dtype=np.float64), self.energies_keV, log_t))
+
+
+def read_transmission_table(
+    path: str | os.PathLike[str], name: str | None = None
+) -> dict[str, Any]:
+    """The plain data of a :class:`TabulatedTransmission` from a two-column text file.
+
+    Raises
+    ------
+    InstrumentError
+        If the file cannot be read or does not hold two numeric columns.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstrumentError(f"{file}: cannot read transmission table ({exc.strerror})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        try:
+            energy, value = (float(v) for v in line.split())
+        except ValueError:
+            raise InstrumentError(
+                f"{file.name}, line {number}: need two numbers, energy (keV) and transmission"
+            ) from None
+        rows.append((energy, value))
+    return {
+        "name": name or file.stem,
+        "energies_keV": [r[0] for r in rows],
+        "transmission": [r[1] for r in rows],
+    }
+
+
 class Detector(FrozenSchema):
     """Energy-dispersive detector: sensor, calibration and line shape."""
 
@@ -200,6 +263,7 @@ class Instrument(FrozenSchema):
     beam: Beam
     geometry: Geometry
     attenuators: tuple[Attenuator, ...] = ()
+    transmission_tables: tuple[TabulatedTransmission, ...] = ()
     detector: Detector
     continuum: Continuum
     optic: Optic | None = None
@@ -226,7 +290,10 @@ class Instrument(FrozenSchema):
     # -- conversions --------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), as written to TOML/JSON."""
-        return _tuples_to_lists(self.model_dump(mode="python", exclude_none=True))
+        data = _tuples_to_lists(self.model_dump(mode="python", exclude_none=True))
+        if not data.get("transmission_tables"):
+            data.pop("transmission_tables", None)  # most set-ups have none: keep files short
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "") -> Instrument:
@@ -306,6 +373,14 @@ def load_instrument(path: str | os.PathLike[str] | None = None) -> Instrument:
         raise InstrumentError(f"{file}: not a valid instrument file ({exc})") from None
     if not isinstance(data, dict):
         raise InstrumentError(f"{file}: not a valid instrument file (expected a table)")
+    tables = data.get("transmission_tables")
+    if isinstance(tables, list):
+        data["transmission_tables"] = [
+            read_transmission_table(file.parent / entry["file"], entry.get("name"))
+            if isinstance(entry, dict) and set(entry) <= {"file", "name"} and "file" in entry
+            else entry
+            for entry in tables
+        ]
     return Instrument.from_dict(data, where=str(file))
 
 

@@ -42,3 +42,19 @@ def ask_overwrite(parent: Any, paths: list[Any]) -> bool:
         QMessageBox.StandardButton.No,
     )
     return bool(answer == QMessageBox.StandardButton.Yes)
+
+
+def bundle_files(directory: Any) -> list[Any]:
+    """The model-bundle files already in ``directory`` (what saving there replaces)."""
+    from pathlib import Path
+
+    target = Path(directory)
+    return [p for p in (target / "model.json", target / "model.safetensors") if p.exists()]
+
+
+def may_replace(existing: list[Any], overwrite: bool | None, confirm: Any) -> bool:
+    """Whether to write over ``existing`` files: ``overwrite``, else ask ``confirm`` (if any)."""
+    if not existing:
+        return True
+    return bool(confirm(existing) if overwrite is None else overwrite)
+

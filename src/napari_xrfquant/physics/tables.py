@@ -253,12 +253,14 @@ def scatter_tables(
 # detector
 # ---------------------------------------------------------------------------
 def detector_efficiency(instrument: Instrument, energies_keV: np.ndarray) -> np.ndarray:
-    """Attenuator transmission times the detector's absorbed fraction."""
+    """Attenuator and tabulated transmissions times the detector's absorbed fraction."""
     energies = np.asarray(energies_keV, dtype=np.float64)
     transmission = np.ones_like(energies)
     for att in instrument.attenuators:
         mu = xd.material(att.material).cs_total(energies)
         transmission *= np.exp(-mu * att.density_g_cm3 * att.thickness_cm)
+    for table in instrument.transmission_tables:
+        transmission *= table.at(energies)
     det = instrument.detector
     mu_det = xd.material(det.material).cs_total(energies)
     absorbed = -np.expm1(-mu_det * det.density_g_cm3 * det.thickness_cm)

@@ -26,6 +26,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import Schema, one_line
+from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free
 from napari_xrfquant.errors import XRFQuantError
 
 #: Default input bins for a 0.035 keV/channel grid: 2 channels (70 eV, under half
@@ -102,18 +103,9 @@ class InputConfig(Schema):
     scale: Literal["sqrt", "linear"] = "sqrt"
 
 
-#: Instrument parameters AXS learns by default (the continuum amount is profiled
-#: per spectrum, the tail slope and continuum decay are left at their values).
-AXS_DEFAULT_LEARN = (
-    "gain_keV",
-    "offset_keV",
-    "noise_keV",
-    "fano",
-    "tail_fraction",
-    "shelf_fraction",
-    "continuum_power",
-    "optic",
-)
+#: Instrument parameters AXS learns by default: the calibration's, but the
+#: continuum amount, which AXS profiles per spectrum.
+AXS_DEFAULT_LEARN = tuple(name for name in DEFAULT_FREE if name != "continuum_fraction")
 
 
 class AXSConfig(Schema):
@@ -145,8 +137,6 @@ class AXSConfig(Schema):
 
     @model_validator(mode="after")
     def _known(self) -> AXSConfig:
-        from napari_xrfquant.calibration.parameters import expand_free
-
         try:
             expand_free(self.learn)
         except XRFQuantError as error:

@@ -52,9 +52,7 @@ class SpectrumGenerator(Protocol):
         ...  # pragma: no cover
 
 
-# ---------------------------------------------------------------------------
-# compositions, jitter, splits
-# ---------------------------------------------------------------------------
+# -- compositions, jitter, splits ------------------------------------------
 def sample_compositions(
     n: int, n_elements: int, absent_probability: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -136,9 +134,7 @@ def split_indices(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 
-# ---------------------------------------------------------------------------
-# the physics simulator as a spectrum generator
-# ---------------------------------------------------------------------------
+# -- the physics simulator as a spectrum generator -------------------------
 class SimulatorSpectra:
     """Expected spectra from :class:`napari_xrfquant.physics.XRFSimulator` with jitter.
 
@@ -201,9 +197,7 @@ class SimulatorSpectra:
         return spectra / spectra.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
 
-# ---------------------------------------------------------------------------
-# simulated sets
-# ---------------------------------------------------------------------------
+# -- simulated sets --------------------------------------------------------
 @dataclass
 class SimulatedSet:
     """Compositions and their noise-free expected spectra.
@@ -359,9 +353,7 @@ def load_training_set(path: str | os.PathLike[str], generator: SpectrumGenerator
     return SimulatedSet(torch.from_numpy(data.wt_percent), _normalised(data.spectra))
 
 
-# ---------------------------------------------------------------------------
-# fixed evaluation batches
-# ---------------------------------------------------------------------------
+# -- fixed evaluation batches ----------------------------------------------
 def binned_fractions(
     expected: torch.Tensor, bin_counts: Callable[[torch.Tensor], torch.Tensor]
 ) -> torch.Tensor:

@@ -24,24 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -49,20 +41,24 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
-from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
-from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, present
+from napari_xrfquant._napari._qt import (
+    ask_overwrite,
+    bundle_files,
+    may_replace,
+    one_line,
+    present,
+)
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._theme import style_axes, theme_colours
+from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 PARAMETER_COLUMNS = ("parameter", "start", "fitted", "1σ", "pinned")
-#: Text of a standards row that holds an unknown (clustered with the rest).
-UNKNOWN = ""
 
 
-class CalibrateWidget(QWidget):
+class CalibrateWidget(CalibrateForm):
     """Dock widget that calibrates the instrument on a cube and retrains a model.
 
     Parameters
@@ -108,21 +104,8 @@ class CalibrateWidget(QWidget):
         slot = self._registry_changed
         self.destroyed.connect(lambda *_: model_registry.changed.disconnect(slot))
 
-    def _layers_changed(self, _event: Any = None) -> None:
-        if alive(self):  # the dock may be closed while the viewer lives on
-            self.refresh_layers()
-
-    def _registry_changed(self) -> None:
-        if not alive(self):
-            model_registry.changed.disconnect(self._registry_changed)
-            return
-        self.refresh_models()
-
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        from napari_xrfquant.calibration.parameters import DEFAULT_FREE, PARAMETERS, expand_free
-        from napari_xrfquant.calibration.standards import library
-
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -130,65 +113,7 @@ class CalibrateWidget(QWidget):
         layout = QVBoxLayout(inner)
         scroll.setWidget(inner)
         outer.addWidget(scroll)
-
-        form = QFormLayout()
-        self.cube_combo = QComboBox()
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("The model whose elements and instrument the fit starts from")
-        self.regions_combo = QComboBox()
-        self.regions_combo.setToolTip("Labels or Shapes layer marking the standards")
-        form.addRow("Cube layer", self.cube_combo)
-        form.addRow("Start from model", self.model_combo)
-        form.addRow("Standards layer", self.regions_combo)
-        layout.addLayout(form)
-
-        self.standards_table = QTableWidget(0, 2)
-        self.standards_table.setHorizontalHeaderLabels(("region", "standard (library or Au=..)"))
-        present(self.standards_table.horizontalHeader()).setSectionResizeMode(
-            QHeaderView.ResizeMode.Stretch
-        )
-        self.standards_table.setMinimumHeight(110)
-        self._library_names = sorted(library())
-        layout.addWidget(self.standards_table)
-
-        box = QGroupBox("Free instrument parameters")
-        box_layout = QVBoxLayout(box)
-        self.free_list = QListWidget()
-        defaults = set(expand_free(DEFAULT_FREE))
-        for name in PARAMETERS:
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Checked if name in defaults else Qt.CheckState.Unchecked
-            )
-            self.free_list.addItem(item)
-        self.free_list.setMinimumHeight(120)
-        box_layout.addWidget(self.free_list)
-        layout.addWidget(box)
-
-        form = QFormLayout()
-        self.exclude_edit = QLineEdit()
-        self.exclude_edit.setPlaceholderText("e.g. 2.8-3.1, 6.3-6.5 (keV)")
-        self.exclude_edit.setToolTip("Energy ranges left out of the fit (lines of the set-up)")
-        self.clusters_spin = QSpinBox()
-        self.clusters_spin.setRange(1, 256)
-        self.clusters_spin.setValue(16)
-        self.mask_spin = QSpinBox()
-        self.mask_spin.setRange(0, 2_000_000_000)
-        self.mask_spin.setValue(200)
-        self.mask_spin.setSuffix(" counts")
-        self.seconds_spin = QSpinBox()
-        self.seconds_spin.setRange(5, 3600)
-        self.seconds_spin.setValue(100)
-        self.seconds_spin.setSuffix(" s")
-        self.seconds_spin.setToolTip(
-            "Time budget of the instrument fit; sigma still comes from the curvature there"
-        )
-        form.addRow("Exclude", self.exclude_edit)
-        form.addRow("Clusters", self.clusters_spin)
-        form.addRow("Background below", self.mask_spin)
-        form.addRow("Fit time", self.seconds_spin)
-        layout.addLayout(form)
+        self._build_form(layout)
 
         row = QHBoxLayout()
         self.run_button = QPushButton("Calibrate")
@@ -239,132 +164,6 @@ class CalibrateWidget(QWidget):
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
         self.retrain_button.clicked.connect(lambda: self.retrain())
         self.save_model_button.clicked.connect(self._save_model_clicked)
-
-    # -- lists -----------------------------------------------------------------
-    def refresh_layers(self) -> None:
-        """Refill the cube and standards-layer lists, keeping the choices."""
-        cubes = [layer.name for layer in cube_layers(self.viewer.layers)]
-        regions = [""] + [
-            layer.name
-            for layer in self.viewer.layers
-            if type(layer).__name__ in ("Labels", "Shapes")
-        ]
-        for combo, names in ((self.cube_combo, cubes), (self.regions_combo, regions)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            if current in names:
-                combo.setCurrentText(current)
-            combo.blockSignals(False)
-        self.fill_standard_rows()
-        self.run_button.setEnabled(bool(cubes) and self.worker is None)
-
-    def refresh_models(self) -> None:
-        """Refill the model list from the shared registry."""
-        current = self.model_combo.currentText() or model_registry.selected
-        labels = model_registry.labels()
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        self.model_combo.addItems(labels)
-        self.model_combo.setCurrentText(current if current in labels else labels[0])
-        self.model_combo.blockSignals(False)
-
-    def _layer(self, name: str) -> Any:
-        return next((layer for layer in self.viewer.layers if layer.name == name), None)
-
-    def regions(self) -> list[Any]:
-        """The regions of the standards layer on the cube's pixel grid (may be empty)."""
-        from napari_xrfquant._napari._regions import regions_from_layer
-
-        layer, cube = self._layer(self.regions_combo.currentText()), self._selected_cube()
-        if layer is None or cube is None:
-            return []
-        data, _energy = cube_counts(cube)
-        return regions_from_layer(layer, SpatialFrame.from_layer(cube), tuple(data.shape[:2]))
-
-    def fill_standard_rows(self) -> None:
-        """One row per region of the standards layer; kept text stays with its region."""
-        kept = {
-            present(self.standards_table.item(r, 0)).text(): self.standard_text(r)
-            for r in range(self.standards_table.rowCount())
-            if self.standards_table.item(r, 0) is not None
-        }
-        names = [region.name for region in self.regions()]
-        self.standards_table.setRowCount(len(names))
-        for row, name in enumerate(names):
-            item = QTableWidgetItem(name)
-            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.standards_table.setItem(row, 0, item)
-            combo = QComboBox()
-            combo.setEditable(True)
-            combo.addItems([UNKNOWN, *self._library_names])
-            combo.setCurrentText(kept.get(name, UNKNOWN))
-            self.standards_table.setCellWidget(row, 1, combo)
-
-    def standard_text(self, row: int) -> str:
-        """What row ``row`` says the region holds (empty: an unknown)."""
-        widget = self.standards_table.cellWidget(row, 1)
-        return widget.currentText().strip() if isinstance(widget, QComboBox) else ""
-
-    def set_standard(self, row: int, text: str) -> None:
-        """Set the standard of row ``row`` (a library name or ``Au=75,...``)."""
-        widget = self.standards_table.cellWidget(row, 1)
-        assert isinstance(widget, QComboBox)
-        widget.setCurrentText(text)
-
-    def free_parameters(self) -> list[str]:
-        """The checked parameters."""
-        items = [present(self.free_list.item(i)) for i in range(self.free_list.count())]
-        return [item.text() for item in items if item.checkState() == Qt.CheckState.Checked]
-
-    def set_free_parameters(self, names: list[str]) -> None:
-        """Check exactly ``names``."""
-        for i in range(self.free_list.count()):
-            item = present(self.free_list.item(i))
-            checked = item.text() in names
-            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-
-    def _selected_cube(self) -> Any:
-        name = self.cube_combo.currentText()
-        return next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
-
-    # -- the calibration -------------------------------------------------------
-    def request(self) -> dict[str, Any]:
-        """What the form asks for, checked (raises XRFQuantError with the reason)."""
-        from napari_xrfquant.calibration.session import check_request, parse_ranges
-        from napari_xrfquant.calibration.standards import parse_standard
-        from napari_xrfquant.errors import XRFQuantError
-
-        cube = self._selected_cube()
-        if cube is None:
-            raise XRFQuantError("open an XRF cube first (no image layer with an energy axis)")
-        model = model_registry.load(self.model_combo.currentText())
-        data, energy = cube_counts(cube)
-        regions = self.regions()
-        labels = np.zeros(data.shape[:2], dtype=np.int64)
-        standards = {}
-        for number, region in enumerate(regions, start=1):
-            labels[region.mask] = number
-            text = self.standard_text(number - 1)
-            if text != UNKNOWN:
-                try:
-                    standards[number] = parse_standard(text)
-                except XRFQuantError as exc:
-                    raise XRFQuantError(f"{region.name}: {exc}") from None
-        exclude = parse_ranges(self.exclude_edit.text())
-        free = self.free_parameters()
-        check_request(energy, model.elements, model.instrument, standards, free, exclude)
-        return {
-            "counts": data,
-            "energy_keV": energy,
-            "model": model,
-            "labels": labels if standards else None,
-            "standards": standards,
-            "free": free,
-            "exclude_keV": exclude,
-            "source": cube.name,
-        }
 
     def calibrate(self) -> Any:
         """Check the form and start the fit in a worker; returns it (None if refused)."""
@@ -420,8 +219,10 @@ class CalibrateWidget(QWidget):
             widget.setEnabled(True)
         before = float(np.median(self.result.fit_quality_before))
         after = float(np.median(self.result.fit_quality_after))
-        text = (f"calibrated in {self.result.seconds:.0f} s: median group fit quality "
-                f"{before:.2f} -> {after:.2f}")
+        text = (
+            f"calibrated in {self.result.seconds:.0f} s: median group fit quality "
+            f"{before:.2f} -> {after:.2f}"
+        )
         if self.result.not_pinned:
             text += f"; not pinned down by these data: {', '.join(self.result.not_pinned)}"
         self.status.setText(text)
@@ -435,8 +236,13 @@ class CalibrateWidget(QWidget):
         table = self.parameters_table
         table.setRowCount(len(result.names))
         for row, name in enumerate(result.names):
-            cells = (name, f"{start[name]:.5g}", f"{result.values[name]:.5g}",
-                     f"{result.sigma[name]:.2g}", "no" if name in result.not_pinned else "yes")
+            cells = (
+                name,
+                f"{start[name]:.5g}",
+                f"{result.values[name]:.5g}",
+                f"{result.sigma[name]:.2g}",
+                "no" if name in result.not_pinned else "yes",
+            )
             for col, text in enumerate(cells):
                 table.setItem(row, col, QTableWidgetItem(text))
 
@@ -468,13 +274,11 @@ class CalibrateWidget(QWidget):
         if self.result is None:
             return None
         target = Path(path)
-        if target.exists():
-            if overwrite is None:
-                overwrite = self.confirm_overwrite([target])
-            if not overwrite:
-                self.status.setText(f"not saved: {target.name} exists")
-                return None
-        save_instrument(self.result.instrument, target, overwrite=bool(overwrite))
+        existing = [target] if target.exists() else []
+        if not may_replace(existing, overwrite, self.confirm_overwrite):
+            self.status.setText(f"not saved: {target.name} exists")
+            return None
+        save_instrument(self.result.instrument, target, overwrite=bool(existing))
         self.status.setText(f"saved instrument {target}")
         return target
 
@@ -499,12 +303,18 @@ class CalibrateWidget(QWidget):
         if self._bundle_dir is None:
             self._bundle_dir = tempfile.TemporaryDirectory(prefix="xrfquant-calibrated-")
         instrument_file = save_instrument(
-            self.result.instrument, Path(self._bundle_dir.name) / "instrument.toml",
+            self.result.instrument,
+            Path(self._bundle_dir.name) / "instrument.toml",
             overwrite=True,
         )
         generator = iter_retrain(
-            self._run["model"], instrument_file, budget, self.result,
-            self._run["energy_keV"], self._run["source"], self._run["standards"],
+            self._run["model"],
+            instrument_file,
+            budget,
+            self.result,
+            self._run["energy_keV"],
+            self._run["source"],
+            self._run["standards"],
             self.retrain_spectra,
         )
         worker = create_worker(guarded_job, generator, _start_thread=False)
@@ -540,13 +350,10 @@ class CalibrateWidget(QWidget):
         if self.retrained is None:
             return None
         target = Path(directory)
-        existing = [p for p in (target / "model.json", target / "model.safetensors") if p.exists()]
-        if existing:
-            if overwrite is None:
-                overwrite = self.confirm_overwrite(existing)
-            if not overwrite:
-                self.status.setText(f"not saved: {target} holds a model")
-                return None
+        existing = bundle_files(target)
+        if not may_replace(existing, overwrite, self.confirm_overwrite):
+            self.status.setText(f"not saved: {target} holds a model")
+            return None
         self.retrained.save(target, overwrite=bool(existing))
         self.status.setText(f"saved model bundle {target}")
         return target

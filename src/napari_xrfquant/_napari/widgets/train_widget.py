@@ -48,7 +48,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant._napari._layers import cube_counts, cube_layers
-from napari_xrfquant._napari._qt import ask_overwrite, present
+from napari_xrfquant._napari._qt import ask_overwrite, bundle_files, may_replace, present
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
 from napari_xrfquant._napari.widgets.train_jobs import (
@@ -373,13 +373,10 @@ class TrainWidget(TrainForm):
         if self.result is None:
             return None
         target = Path(directory)
-        existing = [p for p in (target / "model.json", target / "model.safetensors") if p.exists()]
-        if existing:
-            if overwrite is None:
-                overwrite = self.confirm_overwrite(existing)
-            if not overwrite:
-                self.status.setText(f"not saved: {target} holds a model")
-                return None
+        existing = bundle_files(target)
+        if not may_replace(existing, overwrite, self.confirm_overwrite):
+            self.status.setText(f"not saved: {target} holds a model")
+            return None
         self.result.save(target, overwrite=bool(existing))
         label = f"{self.result.config.name} ({target})"
         if self.registered_label and self.registered_label != label:

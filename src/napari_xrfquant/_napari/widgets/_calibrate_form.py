@@ -1,0 +1,240 @@
+"""The request part of the Calibrate dock: cube, model, standards, free parameters.
+
+:class:`CalibrateForm` builds the form and turns it into a checked request
+(:meth:`CalibrateForm.request`); :class:`.calibrate.CalibrateWidget` runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
+from napari_xrfquant._napari._qt import alive, present
+from napari_xrfquant._napari._registry import model_registry
+
+#: Text of a standards row that holds an unknown (clustered with the rest).
+UNKNOWN = ""
+
+
+class CalibrateForm(QWidget):
+    """The form of the Calibrate dock; subclasses set ``viewer`` and ``worker``."""
+
+    viewer: Any
+    worker: Any
+    run_button: Any
+
+    def _build_form(self, layout: QVBoxLayout) -> None:
+        from napari_xrfquant.calibration.parameters import DEFAULT_FREE, PARAMETERS, expand_free
+        from napari_xrfquant.calibration.standards import library
+
+        form = QFormLayout()
+        self.cube_combo = QComboBox()
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The model whose elements and instrument the fit starts from")
+        self.regions_combo = QComboBox()
+        self.regions_combo.setToolTip("Labels or Shapes layer marking the standards")
+        form.addRow("Cube layer", self.cube_combo)
+        form.addRow("Start from model", self.model_combo)
+        form.addRow("Standards layer", self.regions_combo)
+        layout.addLayout(form)
+
+        self.standards_table = QTableWidget(0, 2)
+        self.standards_table.setHorizontalHeaderLabels(("region", "standard (library or Au=..)"))
+        present(self.standards_table.horizontalHeader()).setSectionResizeMode(
+            QHeaderView.ResizeMode.Stretch
+        )
+        self.standards_table.setMinimumHeight(110)
+        self._library_names = sorted(library())
+        layout.addWidget(self.standards_table)
+
+        box = QGroupBox("Free instrument parameters")
+        box_layout = QVBoxLayout(box)
+        self.free_list = QListWidget()
+        defaults = set(expand_free(DEFAULT_FREE))
+        for name in PARAMETERS:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if name in defaults else Qt.CheckState.Unchecked
+            )
+            self.free_list.addItem(item)
+        self.free_list.setMinimumHeight(120)
+        box_layout.addWidget(self.free_list)
+        layout.addWidget(box)
+
+        form = QFormLayout()
+        self.exclude_edit = QLineEdit()
+        self.exclude_edit.setPlaceholderText("e.g. 2.8-3.1, 6.3-6.5 (keV)")
+        self.exclude_edit.setToolTip("Energy ranges left out of the fit (lines of the set-up)")
+        self.clusters_spin = QSpinBox()
+        self.clusters_spin.setRange(1, 256)
+        self.clusters_spin.setValue(16)
+        self.mask_spin = QSpinBox()
+        self.mask_spin.setRange(0, 2_000_000_000)
+        self.mask_spin.setValue(200)
+        self.mask_spin.setSuffix(" counts")
+        self.seconds_spin = QSpinBox()
+        self.seconds_spin.setRange(5, 3600)
+        self.seconds_spin.setValue(100)
+        self.seconds_spin.setSuffix(" s")
+        self.seconds_spin.setToolTip(
+            "Time budget of the instrument fit; sigma still comes from the curvature there"
+        )
+        form.addRow("Exclude", self.exclude_edit)
+        form.addRow("Clusters", self.clusters_spin)
+        form.addRow("Background below", self.mask_spin)
+        form.addRow("Fit time", self.seconds_spin)
+        layout.addLayout(form)
+
+    def _layers_changed(self, _event: Any = None) -> None:
+        if alive(self):  # the dock may be closed while the viewer lives on
+            self.refresh_layers()
+
+    def _registry_changed(self) -> None:
+        if not alive(self):
+            model_registry.changed.disconnect(self._registry_changed)
+            return
+        self.refresh_models()
+
+    # -- lists -----------------------------------------------------------------
+    def refresh_layers(self) -> None:
+        """Refill the cube and standards-layer lists, keeping the choices."""
+        cubes = [layer.name for layer in cube_layers(self.viewer.layers)]
+        regions = [""] + [
+            layer.name
+            for layer in self.viewer.layers
+            if type(layer).__name__ in ("Labels", "Shapes")
+        ]
+        for combo, names in ((self.cube_combo, cubes), (self.regions_combo, regions)):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            if current in names:
+                combo.setCurrentText(current)
+            combo.blockSignals(False)
+        self.fill_standard_rows()
+        self.run_button.setEnabled(bool(cubes) and self.worker is None)
+
+    def refresh_models(self) -> None:
+        """Refill the model list from the shared registry."""
+        current = self.model_combo.currentText() or model_registry.selected
+        labels = model_registry.labels()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItems(labels)
+        self.model_combo.setCurrentText(current if current in labels else labels[0])
+        self.model_combo.blockSignals(False)
+
+    def _layer(self, name: str) -> Any:
+        return next((layer for layer in self.viewer.layers if layer.name == name), None)
+
+    def regions(self) -> list[Any]:
+        """The regions of the standards layer on the cube's pixel grid (may be empty)."""
+        from napari_xrfquant._napari._regions import regions_from_layer
+
+        layer, cube = self._layer(self.regions_combo.currentText()), self._selected_cube()
+        if layer is None or cube is None:
+            return []
+        data, _energy = cube_counts(cube)
+        return regions_from_layer(layer, SpatialFrame.from_layer(cube), tuple(data.shape[:2]))
+
+    def fill_standard_rows(self) -> None:
+        """One row per region of the standards layer; kept text stays with its region."""
+        kept = {
+            present(self.standards_table.item(r, 0)).text(): self.standard_text(r)
+            for r in range(self.standards_table.rowCount())
+            if self.standards_table.item(r, 0) is not None
+        }
+        names = [region.name for region in self.regions()]
+        self.standards_table.setRowCount(len(names))
+        for row, name in enumerate(names):
+            item = QTableWidgetItem(name)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.standards_table.setItem(row, 0, item)
+            combo = QComboBox()
+            combo.setEditable(True)
+            combo.addItems([UNKNOWN, *self._library_names])
+            combo.setCurrentText(kept.get(name, UNKNOWN))
+            self.standards_table.setCellWidget(row, 1, combo)
+
+    def standard_text(self, row: int) -> str:
+        """What row ``row`` says the region holds (empty: an unknown)."""
+        widget = self.standards_table.cellWidget(row, 1)
+        return widget.currentText().strip() if isinstance(widget, QComboBox) else ""
+
+    def set_standard(self, row: int, text: str) -> None:
+        """Set the standard of row ``row`` (a library name or ``Au=75,...``)."""
+        widget = self.standards_table.cellWidget(row, 1)
+        assert isinstance(widget, QComboBox)
+        widget.setCurrentText(text)
+
+    def free_parameters(self) -> list[str]:
+        """The checked parameters."""
+        items = [present(self.free_list.item(i)) for i in range(self.free_list.count())]
+        return [item.text() for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    def set_free_parameters(self, names: list[str]) -> None:
+        """Check exactly ``names``."""
+        for i in range(self.free_list.count()):
+            item = present(self.free_list.item(i))
+            checked = item.text() in names
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    def _selected_cube(self) -> Any:
+        name = self.cube_combo.currentText()
+        return next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
+
+    # -- the calibration -------------------------------------------------------
+    def request(self) -> dict[str, Any]:
+        """What the form asks for, checked (raises XRFQuantError with the reason)."""
+        from napari_xrfquant.calibration.session import check_request, parse_ranges
+        from napari_xrfquant.calibration.standards import parse_standard
+        from napari_xrfquant.errors import XRFQuantError
+
+        cube = self._selected_cube()
+        if cube is None:
+            raise XRFQuantError("open an XRF cube first (no image layer with an energy axis)")
+        model = model_registry.load(self.model_combo.currentText())
+        data, energy = cube_counts(cube)
+        regions = self.regions()
+        labels = np.zeros(data.shape[:2], dtype=np.int64)
+        standards = {}
+        for number, region in enumerate(regions, start=1):
+            labels[region.mask] = number
+            text = self.standard_text(number - 1)
+            if text != UNKNOWN:
+                try:
+                    standards[number] = parse_standard(text)
+                except XRFQuantError as exc:
+                    raise XRFQuantError(f"{region.name}: {exc}") from None
+        exclude = parse_ranges(self.exclude_edit.text())
+        free = self.free_parameters()
+        check_request(energy, model.elements, model.instrument, standards, free, exclude)
+        return {
+            "counts": data,
+            "energy_keV": energy,
+            "model": model,
+            "labels": labels if standards else None,
+            "standards": standards,
+            "free": free,
+            "exclude_keV": exclude,
+            "source": cube.name,
+        }
