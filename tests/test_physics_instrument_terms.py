@@ -130,3 +130,47 @@ def test_bad_transmission_tables_are_refused(tmp_path):
     path.write_text(path.read_text() + '\n[[transmission_tables]]\nfile = "bad.csv"\n')
     with pytest.raises(InstrumentError, match=r"bad\.csv, line 2: need two numbers"):
         load_instrument(path)
+
+
+def test_pileup_puts_sum_peaks_at_the_sum_energy():
+    from napari_xrfquant.physics.detector import pileup
+
+    n = 512
+    spectrum = torch.zeros(1, n, dtype=torch.float64)
+    spectrum[0, 100] = 0.7
+    spectrum[0, 150] = 0.3
+    gain = torch.tensor(0.035, dtype=torch.float64)
+    piled = pileup(spectrum, torch.tensor(0.01, dtype=torch.float64),
+                   torch.tensor(0.0, dtype=torch.float64), gain)[0]
+    assert float(piled.sum()) == pytest.approx(1.0)
+    # sum peaks: 100 + 100, 100 + 150 (twice: either order), 150 + 150
+    assert float(piled[200]) == pytest.approx(0.01 * 0.49, rel=1e-6)
+    assert float(piled[250]) == pytest.approx(0.01 * 0.42, rel=1e-6)
+    assert float(piled[300]) == pytest.approx(0.01 * 0.09, rel=1e-6)
+    assert float(piled[100]) == pytest.approx(0.99 * 0.7, rel=1e-6)
+    # an offset of 0.1 keV puts E_i + E_j 0.1 / 0.035 = 2.86 channels further up
+    shifted = pileup(spectrum, torch.tensor(0.01, dtype=torch.float64),
+                     torch.tensor(0.1, dtype=torch.float64), gain)[0]
+    window = torch.arange(195, 210, dtype=torch.float64)
+    centroid = float((shifted[195:210] * window).sum() / shifted[195:210].sum())
+    assert centroid == pytest.approx(200 + 0.1 / 0.035, abs=1e-6)
+
+
+def test_pileup_is_differentiable_and_off_by_default():
+    from napari_xrfquant.physics.detector import pileup
+
+    spectrum = torch.softmax(torch.randn(2, 64, dtype=torch.float64), dim=1)
+    fraction = torch.tensor(0.02, dtype=torch.float64, requires_grad=True)
+    offset = torch.tensor(0.013, dtype=torch.float64, requires_grad=True)
+    gain = torch.tensor(0.035, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda f, o: pileup(spectrum, f, o, gain), (fraction, offset), eps=1e-7
+    )
+    elements = ["Au", "Ag", "Cu"]
+    plain = XRFSimulator(elements, dtype=torch.float64)
+    w = torch.tensor([[0.75, 0.125, 0.125]], dtype=torch.float64)
+    piled = plain(w, {"pileup_fraction": 0.01})
+    assert torch.equal(plain(w), plain(w, {"pileup_fraction": 0.0}))
+    assert float((piled - plain(w)).abs().sum()) > 0.01
+    inst = reference_instrument().replace(**{"detector.pileup_fraction": 0.01})
+    assert torch.allclose(XRFSimulator(elements, instrument=inst, dtype=torch.float64)(w), piled)

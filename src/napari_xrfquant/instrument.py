@@ -165,6 +165,9 @@ class Detector(FrozenSchema):
         0.0, allow_inf_nan=False, description="E = offset + gain k + quadratic k^2 (0: linear)"
     )
     noise_keV: float = Field(ge=0.0, allow_inf_nan=False, description="electronic noise (FWHM)")
+    pileup_fraction: float = Field(
+        0.0, ge=0.0, le=0.5, description="share of events that are two photons summed (sum peaks)"
+    )
     fano: float = Field(gt=0.0, le=1.0)
     pair_energy_keV: float = Field(gt=0.0, allow_inf_nan=False)
     escape: bool = Field(description="simulate Si K escape peaks")

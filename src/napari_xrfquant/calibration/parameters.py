@@ -39,6 +39,8 @@ PARAMETERS: dict[str, Parameter] = {
     "tail_fraction": Parameter("detector.tail_fraction", "logit", 0.2, 0.01),
     "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
     "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
+    # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
+    "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 2e-4, 1e-3),
     "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),

@@ -146,3 +146,40 @@ def continuum_shape(
     cutoff = 0.5 * torch.erfc((energy - cutoff_keV) / (_SQRT2 * cutoff_sigma_keV))
     shape = torch.exp(log_shape) * cutoff
     return shape / shape.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+
+
+def pileup(
+    spectra: torch.Tensor,
+    fraction: torch.Tensor,
+    offset_keV: torch.Tensor,
+    gain_keV: torch.Tensor,
+) -> torch.Tensor:
+    """Add sum peaks: ``(1 - f) s + f (s * s)``, renormalised, for spectra ``(N, C)``.
+
+    A share ``f`` of the detected events are two photons read as one, at the sum
+    of their energies: the spectrum convolved with itself (FFT), shifted so that
+    channels ``i`` and ``j`` land where ``E_i + E_j`` is (``i + j + offset / gain``
+    for a linear calibration; a quadratic term is neglected here), linearly
+    interpolated. What lands beyond the last channel is lost. ``fraction``,
+    ``offset_keV`` and ``gain_keV`` are 0-d or one value per spectrum;
+    differentiable in all of them and in ``spectra``.
+    """
+    n = spectra.shape[-1]
+    flat = spectra.reshape(-1, n)
+    transform = torch.fft.rfft(flat, n=2 * n)
+    conv = torch.fft.irfft(transform * transform, n=2 * n).clamp_min(0.0)  # sum over i + j = k
+    shift = (offset_keV / gain_keV).reshape(-1, 1)
+    position = torch.arange(n, dtype=flat.dtype, device=flat.device)[None, :] - shift
+    low = torch.floor(position)
+    weight = position - low
+    index = low.long().expand(flat.shape[0], n)
+
+    def at(k: torch.Tensor) -> torch.Tensor:
+        inside = (k >= 0) & (k < 2 * n)
+        return torch.where(inside, conv.gather(1, k.clamp(0, 2 * n - 1)), 0.0)
+
+    piled = (1.0 - weight) * at(index) + weight * at(index + 1)
+    f = fraction.reshape(-1, 1)
+    mixed = (1.0 - f) * flat + f * piled
+    return (mixed / mixed.sum(dim=1, keepdim=True).clamp_min(1e-30)).reshape(spectra.shape)
+

@@ -62,6 +62,7 @@ PARAMETER_NAMES = (
     "continuum_fraction",
     "continuum_power",
     "continuum_decay_keV",
+    "pileup_fraction",
 )
 
 #: Parameters of the detector response (the first eight go to detector.atom_response).
@@ -69,8 +70,7 @@ _DETECTOR_NAMES = PARAMETER_NAMES[:8]
 
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
-
-_RESPONSE_NAMES = PARAMETER_NAMES[:12]
+_RESPONSE_NAMES = PARAMETER_NAMES[:12]  # those the response matrix depends on
 
 #: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
 SECONDARY_CHUNK = 256
@@ -101,8 +101,7 @@ class XRFSimulator(nn.Module):
 
     Attributes
     ----------
-    gain_keV, offset_keV, noise_keV, fano, tail_fraction, tail_slope_keV, shelf_fraction,
-    continuum_fraction, continuum_power, continuum_decay_keV : torch.nn.Parameter
+    gain_keV, offset_keV, ... (every name of PARAMETER_NAMES) : torch.nn.Parameter
         Continuous instrument parameters, 0-d. They do not require gradients
         until you say so (``sim.gain_keV.requires_grad_(True)``), so plain use
         caches the response matrix.
@@ -119,7 +118,6 @@ class XRFSimulator(nn.Module):
     (1, 1024)
     """
 
-    # buffers (the physics tables) and parameters, declared for type checkers
     optic_knots_keV: torch.Tensor
     mu_beam: torch.Tensor
     mu_row: torch.Tensor
@@ -199,6 +197,7 @@ class XRFSimulator(nn.Module):
             "continuum_fraction": c.fraction,
             "continuum_power": c.power,
             "continuum_decay_keV": c.decay_keV,
+            "pileup_fraction": d.pileup_fraction,
         }
         for name, value in values.items():
             tensor = torch.tensor(float(value), dtype=dtype, device=device)
@@ -426,11 +425,12 @@ class XRFSimulator(nn.Module):
             else:
                 peaks = intensity @ self._scalar_response(values)
         peaks = peaks / peaks.sum(dim=1, keepdim=True).clamp_min(1e-30)
-        fraction = values["continuum_fraction"]
-        if fraction.ndim:
-            fraction = fraction.reshape(-1, 1)
-        continuum = self._continuum_from(values)
-        return (1.0 - fraction) * peaks + fraction * continuum
+        fraction = values["continuum_fraction"].reshape(-1, 1)
+        spectra = (1.0 - fraction) * peaks + fraction * self._continuum_from(values)
+        pile = values["pileup_fraction"]
+        if not (pile.requires_grad or bool((pile != 0).any())):
+            return spectra  # no sum peaks: spare the two FFTs
+        return det.pileup(spectra, pile.clamp_min(0.0), values["offset_keV"], values["gain_keV"])
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Response for scalar overrides; reuses the cache when nothing in it changed."""
