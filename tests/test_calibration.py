@@ -183,3 +183,24 @@ def test_retrain_starts_from_the_models_weights_and_records_provenance(calibrate
     grid = stated_energy_grid(0.035 * np.arange(1024))
     assert (grid["offset_keV"], grid["gain_keV"], grid["quadratic_keV"]) == pytest.approx(
         (0.0, 0.035, 0.0), abs=1e-12)
+
+
+def test_calibration_recovers_pileup():
+    """Sum peaks of a high count rate: the pile-up fraction is fitted within its sigma."""
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.physics import simulate
+    from napari_xrfquant.progress import drive
+
+    truth = hidden_instrument().replace(**{"detector.pileup_fraction": 0.004})
+    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
+    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
+    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
+    counts = np.random.default_rng(0).poisson(spectra[labels - 1] * 2e5)
+    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
+    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    start = truth.replace(**{"detector.pileup_fraction": 0.0, "detector.offset_keV": 0.0})
+    result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
+                                  free=["calibration", "pileup_fraction"], lbfgs_steps=5))
+    assert abs(result.values["pileup_fraction"] - 0.004) < 3 * result.sigma["pileup_fraction"]
+    assert result.sigma["pileup_fraction"] < 2e-4
+    assert np.all(result.fit_quality_after < 1.3)
