@@ -235,3 +235,30 @@ def test_training_set_with_counts_or_other_elements_is_refused(tmp_path):
                  "--noiseless", "-q"]) == 0
     with pytest.raises(XRFQuantError, match="holds Au, Cu"):
         train(_config(elements=["Au", "Ag"], epochs=1, training_set=str(tmp_path / "n.h5")))
+
+
+def test_excluded_input_ranges_are_not_read(tmp_path):
+    """A line of the set-up (Ar K, 2.96 keV) in an excluded range changes no prediction."""
+    import napari_xrfquant as xq
+    from napari_xrfquant.models.features import bins_in_ranges
+
+    config = _config(n_spectra=600, epochs=2, input={"exclude_keV": [(2.8, 3.2)]})
+    result = train(config, generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS))
+    spec = result.model.network.input_spec
+    energy = result.model.energy_keV
+    assert spec.excluded_bins == bins_in_ranges(spec.bin_edges_channel, energy, [(2.8, 3.2)])
+    assert spec.excluded_bins
+    bundle = result.save(tmp_path / "excluding")
+    model = load_model(bundle)
+    assert model.network.input_spec.excluded_bins == spec.excluded_bins
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(5.0, size=(4, energy.size)).astype(np.float32)
+    argon = counts.copy()
+    argon[:, np.abs(energy - 2.96) < 0.05] += 5000.0
+    plain = xq.quantify(counts, energy, model=model, device="cpu")
+    with_argon = xq.quantify(argon, energy, model=model, device="cpu")
+    assert np.array_equal(plain.concentrations, with_argon.concentrations)
+    assert np.array_equal(plain.total_counts, with_argon.total_counts)
+    with pytest.raises(XRFQuantError, match="leave the network no input"):
+        train(_config(n_spectra=100, epochs=1, input={"exclude_keV": [(0.0, 50.0)]}),
+              generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS))

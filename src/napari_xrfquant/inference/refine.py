@@ -126,6 +126,9 @@ class Refiner:
         )
         self.simulator.eval()
         fit = fit_channels(instrument.energy_axis_keV(), instrument.max_beam_energy_keV)
+        spec = model.network.input_spec
+        for b in spec.excluded_bins:  # what the network does not read, the fit does not either
+            fit[spec.bin_edges_channel[b] : spec.bin_edges_channel[b + 1]] = False
         self.fit = torch.as_tensor(fit, device=device)
         with torch.no_grad():
             self.continuum = self.simulator.continuum()[self.fit]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,10 @@ class InputSpec:
         Per-feature standardisation after scaling, length ``K``.
     log10_counts_center, log10_counts_scale
         The counts input is ``(log10(total) - center) / scale``.
+    excluded_bins
+        Bins the network does not read (e.g. lines of the set-up itself): their
+        counts are set to 0 before anything else, so they count neither in the
+        features nor in the total.
     """
 
     bin_edges_channel: list[int]
@@ -47,6 +51,7 @@ class InputSpec:
     feature_std: list[float] | None = None
     log10_counts_center: float = 3.75
     log10_counts_scale: float = 1.25
+    excluded_bins: list[int] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -68,6 +73,7 @@ class InputSpec:
             "feature_std": None if self.feature_std is None else list(self.feature_std),
             "log10_counts_center": float(self.log10_counts_center),
             "log10_counts_scale": float(self.log10_counts_scale),
+            "excluded_bins": [int(b) for b in self.excluded_bins],
         }
 
     @classmethod
@@ -80,6 +86,7 @@ class InputSpec:
             feature_std=_float_list_or_none(data.get("feature_std")),
             log10_counts_center=float(data.get("log10_counts_center", 3.75)),
             log10_counts_scale=float(data.get("log10_counts_scale", 1.25)),
+            excluded_bins=[int(b) for b in data.get("excluded_bins", ())],
         )
         spec.validate()
         return spec
@@ -106,6 +113,21 @@ class InputSpec:
             raise ValueError("feature_std must be positive")
         if self.log10_counts_scale <= 0:
             raise ValueError("log10_counts_scale must be positive")
+        if any(not 0 <= b < self.n_features for b in self.excluded_bins):
+            raise ValueError(f"excluded_bins must lie in 0-{self.n_features - 1}")
+
+
+def bins_in_ranges(
+    edges_channel: Sequence[int], energy_keV: np.ndarray, ranges_keV: Sequence[tuple[float, float]]
+) -> list[int]:
+    """Bins that hold a channel whose centre lies in one of ``ranges_keV``."""
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    excluded = []
+    for k, (left, right) in enumerate(itertools.pairwise(edges_channel)):
+        centres = energy[left:right]
+        if any(((centres >= low) & (centres <= high)).any() for low, high in ranges_keV):
+            excluded.append(k)
+    return excluded
 
 
 def _float_list_or_none(values: Any) -> list[float] | None:
@@ -175,6 +197,7 @@ class SpectrumFeatures(nn.Module):
     """
 
     edges: torch.Tensor
+    keep: torch.Tensor
     feature_mean: torch.Tensor
     feature_std: torch.Tensor
 
@@ -200,6 +223,10 @@ class SpectrumFeatures(nn.Module):
             std if std is not None else torch.tensor(spec.feature_std, dtype=torch.float32),
             persistent=False,
         )
+        keep = torch.ones(spec.n_features)
+        keep[list(spec.excluded_bins)] = 0.0
+        self.register_buffer("keep", keep, persistent=False)
+        self.excluding = bool(spec.excluded_bins)
 
     @property
     def n_features(self) -> int:
@@ -219,7 +246,8 @@ class SpectrumFeatures(nn.Module):
             else region[:, start:stop]
             for start, stop, width in self.runs
         ]
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        binned = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return binned * self.keep.to(binned.dtype) if self.excluding else binned
 
     def from_binned(self, binned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Network inputs from binned counts.

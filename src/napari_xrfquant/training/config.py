@@ -95,12 +95,17 @@ class ModelConfig(Schema):
 
 
 class InputConfig(Schema):
-    """Input transform: energy segments ``[start_keV, stop_keV, channels_per_bin]``."""
+    """Input transform: energy segments ``[start_keV, stop_keV, channels_per_bin]``, and
+    ranges left out (their bins read as 0)."""
 
     segments: list[tuple[float, float, Annotated[int, Field(ge=1)]]] = Field(
         default_factory=lambda: list(DEFAULT_INPUT_SEGMENTS), min_length=1
     )
     scale: Literal["sqrt", "linear"] = "sqrt"
+    exclude_keV: list[tuple[float, float]] = Field(
+        default_factory=list,
+        description="energy ranges the network does not read (lines of the set-up itself)",
+    )
 
 
 #: Instrument parameters AXS learns by default: the calibration's, but the

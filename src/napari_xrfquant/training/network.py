@@ -14,6 +14,7 @@ from napari_xrfquant.models.architectures import (
     QuantNet,
     make_bin_edges,
 )
+from napari_xrfquant.models.features import SpectrumFeatures, bins_in_ranges
 from napari_xrfquant.training.config import TrainingConfig
 
 
@@ -21,7 +22,12 @@ def input_spec_for(config: TrainingConfig, energy_keV: np.ndarray) -> InputSpec:
     """The (not yet standardised) input transform for ``config`` on this energy grid."""
     segments = [(float(a), float(b), int(w)) for a, b, w in config.input.segments]
     edges = make_bin_edges(energy_keV, segments)
-    return InputSpec(bin_edges_channel=edges, scale=config.input.scale)
+    excluded = bins_in_ranges(edges, energy_keV, config.input.exclude_keV)
+    if len(excluded) >= len(edges) - 1:
+        from napari_xrfquant.errors import XRFQuantError
+
+        raise XRFQuantError("the excluded ranges leave the network no input")
+    return InputSpec(bin_edges_channel=edges, scale=config.input.scale, excluded_bins=excluded)
 
 
 def architecture_for(config: TrainingConfig) -> ArchitectureSpec:
@@ -88,6 +94,16 @@ def network_to_fine_tune(config: TrainingConfig, n_channels: int) -> tuple[Quant
     except ValueError as exc:
         raise XRFQuantError(f"init_from {model.model_id}: {exc}") from None
     network = copy.deepcopy(model.network)
+    if config.input.exclude_keV:  # the fine-tune learns to do without these bins
+        spec = network.input_spec
+        energy = model.energy_keV
+        spec.excluded_bins = sorted(
+            {
+                *spec.excluded_bins,
+                *bins_in_ranges(spec.bin_edges_channel, energy, config.input.exclude_keV),
+            }
+        )
+        network.features = SpectrumFeatures(spec)
     for parameter in network.parameters():
         parameter.requires_grad_(True)
     return network, model.model_id
