@@ -68,10 +68,11 @@ def test_reference_toml_is_the_only_source_of_instrument_numbers():
     from napari_xrfquant.instrument import Detector
 
     # the schema declares no numbers of the set-up: every detector field comes from a
-    # file, except the quadratic calibration term, which is 0 unless a file says otherwise
+    # file, except terms that are absent unless a file says otherwise (a quadratic
+    # calibration term, pile-up)
     optional = {name for name, f in Detector.model_fields.items() if not f.is_required()}
-    assert optional == {"quadratic_keV"}
-    assert Detector.model_fields["quadratic_keV"].default == 0.0
+    assert optional == {"quadratic_keV", "pileup_fraction"}
+    assert all(Detector.model_fields[name].default == 0.0 for name in optional)
 
 
 def test_unreadable_file_names_the_file(tmp_path):

@@ -162,4 +162,23 @@ def test_cli_train_with_axs(tmp_path, cube, capsys):
     record = load_model(out).metadata["training"]["axs"]
     assert set(record["learned"]) == {"gain_keV", "offset_keV", "noise_keV", "continuum_fraction"}
     assert main(["train", str(tmp_path / "tiny.toml"), "--beta", "2"]) == 2
-    assert "--beta and --learn need --axs" in capsys.readouterr().err
+    assert "need --axs CUBE" in capsys.readouterr().err
+
+
+def test_axs_learns_from_the_users_standards_too(cube, tmp_path):
+    labels = tmp_path / "labels.npy"
+    np.save(labels, cube.labels)
+    config = _config(beta=1.0, labels=str(labels),
+                     standards={"1": "ERM-EB506", "2": "Au=75,Ag=15,Cu=10"})
+    trainer = _run(config, cube)
+    record = trainer.current_result().model.metadata["training"]["axs"]
+    assert record["standard_spectra"] == 2 * 16  # two 4 x 4 regions
+    assert record["standards"] == {"1": "ERM-EB506", "2": "Au=75,Ag=15,Cu=10"}
+    np.save(labels, cube.labels[:, :-1])
+    with pytest.raises(XRFQuantError, match="labels have shape"):
+        _run(config, cube)
+    np.save(labels, cube.labels)
+    with pytest.raises(XRFQuantError, match="ERM-XX"):
+        _run(_config(beta=1.0, labels=str(labels), standards={"1": "ERM-XX"}), cube)
+    with pytest.raises(XRFQuantError, match="standards need the label image"):
+        TrainingConfig.from_dict({"axs": {"unlabelled": "c.h5", "standards": {"1": "ERM-EB506"}}})

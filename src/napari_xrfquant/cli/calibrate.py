@@ -135,26 +135,6 @@ def parse_standards(entries: list[str]) -> dict[int, Any]:
     return out
 
 
-def read_labels(path: str) -> np.ndarray:
-    """Integer labels from a TIFF or ``.npy`` file."""
-    file = Path(path)
-    if not file.is_file():
-        raise XRFQuantError(f"{file}: no such labels file")
-    try:
-        if file.suffix.lower() == ".npy":
-            labels = np.load(file, allow_pickle=False)
-        else:
-            import tifffile
-
-            labels = tifffile.imread(file)
-    except Exception as exc:  # numpy and tifffile raise many types for damaged files
-        raise XRFQuantError(f"{file.name}: not a readable label image ({exc})") from None
-    labels = np.squeeze(labels)
-    if labels.ndim != 2 or labels.dtype.kind not in "iub":
-        raise XRFQuantError(f"{file.name}: labels must be a 2-D integer image, got {labels.shape}")
-    return labels.astype(np.int64)
-
-
 def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
     """Elements, instrument and model (or None) the calibration starts from."""
     from napari_xrfquant.instrument import load_instrument
@@ -179,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         write_calibration,
     )
     from napari_xrfquant.io import read_cube
+    from napari_xrfquant.io.labels import read_labels
     from napari_xrfquant.progress import drive
 
     outdir = Path(args.output)

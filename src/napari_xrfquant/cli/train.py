@@ -53,6 +53,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="comma-separated instrument parameters the decoder learns (default: "
         "calibration, resolution, tail, shelf, continuum power and the optic)",
     )
+    axs.add_argument(
+        "--labels", default=None, metavar="LABELS",
+        help="label image (TIFF or .npy) of the cube marking standards (0: none)",
+    )
+    axs.add_argument(
+        "--standard", action="append", default=[], metavar="LABEL=STANDARD",
+        help="a standard region: LABEL=ERM-EB506 or LABEL=Au=75,Ag=12.5,Cu=12.5 (repeatable)",
+    )
     search = parser.add_argument_group(
         "hyperparameter search (optuna TPE, median pruning; see napari_xrfquant.training.search)"
     )
@@ -119,10 +127,15 @@ def with_axs_options(config: Any, args: argparse.Namespace) -> Any:
     from napari_xrfquant._schema import one_line
     from napari_xrfquant.training.config import AXSConfig
 
-    cube, beta, learn = (getattr(args, k, None) for k in ("axs", "beta", "learn"))
+    cube, beta, learn, labels = (
+        getattr(args, k, None) for k in ("axs", "beta", "learn", "labels")
+    )
+    standards = list(getattr(args, "standard", None) or [])
     if cube is None and config.axs is None:
-        if beta is not None or learn is not None:
-            raise XRFQuantError("--beta and --learn need --axs CUBE (or an [axs] config section)")
+        if beta is not None or learn is not None or labels is not None or standards:
+            raise XRFQuantError(
+                "--beta, --learn, --labels and --standard need --axs CUBE (or an [axs] section)"
+            )
         return config
     settings = config.axs.model_dump() if config.axs is not None else {}
     if cube is not None:
@@ -133,6 +146,13 @@ def with_axs_options(config: Any, args: argparse.Namespace) -> Any:
         settings["beta"] = beta
     if learn is not None:
         settings["learn"] = [name.strip() for name in learn.split(",") if name.strip()]
+    if labels is not None:
+        settings["labels"] = str(Path(labels).resolve())
+    for entry in standards:
+        label, sep, text = entry.partition("=")
+        if not sep or not label.strip().isdigit() or int(label) < 1:
+            raise XRFQuantError(f"--standard {entry!r}: give LABEL=STANDARD with a label >= 1")
+        settings.setdefault("standards", {})[str(int(label))] = text
     try:
         return config.replace(axs=AXSConfig(**settings))
     except ValidationError as error:

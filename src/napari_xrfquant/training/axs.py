@@ -17,8 +17,10 @@ a batch of measured, unlabelled spectra ``x``:
    ``a_p p + a_c c`` over the fitted channels.
 
 The training loss is the prediction loss on labelled spectra plus
-``beta`` times it; gradients reach both the network and ``theta``, which has an
-optimiser of its own.
+``beta`` times it (and, when the cube holds standards, plus ``beta`` times the
+mean absolute error of the network on the standards' own pixels: ``beta``
+weighs the measured data against the simulated); gradients reach both the
+network and ``theta``, which has an optimiser of its own.
 
 The labelled spectra are simulated with the training instrument; with
 ``follow > 0`` that share of them (and all of the validation and test
@@ -104,6 +106,9 @@ class Reconstruction:
         Torch device of the training.
     seed
         Seeds the held-out split and the batches.
+    standards
+        ``(spectra (M, C), wt% (M, E))``: pixels of standards with their
+        certified compositions, on the same channels as ``spectra``.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class Reconstruction:
         model_energy_keV: np.ndarray,
         device: str,
         seed: int,
+        standards: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         from napari_xrfquant.calibration.fit import fit_channels
         from napari_xrfquant.inference.resample import Resampler, channel_edges_keV, same_grid
@@ -155,6 +161,12 @@ class Reconstruction:
         self.train_counts = (raw[used].to(device), encoded[used].to(device))
         self.held_counts = (raw[held].to(device), encoded[held].to(device))
         self.generator = torch.Generator().manual_seed(seed + 1)
+        self.standards = None
+        if standards is not None and len(standards[0]):
+            counts = torch.as_tensor(standards[0], dtype=torch.float32)
+            encoded_std = counts if self.resampler is None else self.resampler.torch(counts)
+            wt = torch.as_tensor(standards[1], dtype=torch.float32)
+            self.standards = (encoded_std.to(device), wt.to(device))
         self.continuum_share = float(self.start.continuum.fraction)
         self.device = device
 
@@ -187,6 +199,13 @@ class Reconstruction:
         rows = torch.randint(0, raw.shape[0], (self.config.batch_size,), generator=self.generator)
         rows = rows.to(raw.device)
         value = self.fit_quality(network, raw[rows], encoded[rows]).mean()
+        if self.standards is not None:  # the user's standards: labelled measured spectra
+            spectra, wt = self.standards
+            pick = torch.randint(
+                0, spectra.shape[0], (self.config.batch_size,), generator=self.generator
+            ).to(spectra.device)
+            mean, _sigma = network.forward_binned(network.features.bin_counts(spectra[pick]))
+            value = value + (mean - wt[pick]).abs().mean()
         # the learned continuum fraction follows the profiled amounts (running mean)
         self.continuum_share = 0.95 * self.continuum_share + 0.05 * self._last_share
         return value
@@ -279,6 +298,8 @@ class Reconstruction:
             "follow": self.config.follow,
             "unlabelled": self.config.unlabelled,
             "unlabelled_spectra": int(self.train_counts[0].shape[0] + self.held_counts[0].shape[0]),
+            "standards": dict(self.config.standards),
+            "standard_spectra": 0 if self.standards is None else int(self.standards[0].shape[0]),
             "learned": self.values(state),
             "start": {**start, "continuum_fraction": float(self.start.continuum.fraction)},
             "instrument": self.learned_instrument(state).model_dump(mode="json"),
@@ -314,9 +335,61 @@ def reconstruction_for(
         with read_cube(str(path)) as cube:
             spectra = sample_unlabelled(cube.data, settings.min_counts, settings.n_spectra, seed)
             energy = cube.energy_keV
+            standards = standard_pixels(config, cube.data, seed)
     else:
         data, energy = unlabelled
         spectra = sample_unlabelled(data, settings.min_counts, settings.n_spectra, seed)
+        standards = standard_pixels(config, data, seed)
     return Reconstruction(
-        settings, config.elements, instrument, spectra, energy, model_energy_keV, device, seed
+        settings,
+        config.elements,
+        instrument,
+        spectra,
+        energy,
+        model_energy_keV,
+        device,
+        seed,
+        standards,
     )
+
+
+def standard_pixels(
+    config: TrainingConfig, counts: Any, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Spectra and certified wt% of the standards' pixels (``config.axs.standards``).
+
+    Raises
+    ------
+    XRFQuantError
+        For labels of another size than the map, an unknown standard, one with
+        an element the model lacks, or a standard region without a bright pixel.
+    """
+    from napari_xrfquant.calibration.standards import parse_standard
+    from napari_xrfquant.io.labels import read_labels
+
+    settings = config.axs
+    if settings is None or not settings.standards or settings.labels is None:
+        return None
+    labels = read_labels(str(config.resolve(settings.labels)))
+    data = counts if hasattr(counts, "compute") else np.asarray(counts)
+    if labels.shape != tuple(data.shape[:2]):
+        raise XRFQuantError(
+            f"labels have shape {labels.shape}, the map is {data.shape[0]} x {data.shape[1]}"
+        )
+    total = np.asarray(data.sum(axis=-1), dtype=np.float64)
+    rng = np.random.default_rng(seed + 2)
+    spectra, wt = [], []
+    for key, text in settings.standards.items():
+        standard = parse_standard(text)
+        vector = standard.vector(list(config.elements))
+        rows, cols = np.nonzero((labels == int(key)) & (total >= settings.min_counts))
+        if rows.size == 0:
+            raise XRFQuantError(
+                f"standard {key} ({standard.name}) has no pixel with "
+                f"{settings.min_counts:g} counts or more"
+            )
+        pick = rng.permutation(rows.size)[: settings.n_spectra]
+        flat = np.sort(rows[pick] * total.shape[1] + cols[pick])
+        spectra.append(np.asarray(data.reshape(-1, data.shape[-1])[flat], dtype=np.float32))
+        wt.append(np.tile(np.asarray(vector, dtype=np.float32), (len(flat), 1)))
+    return np.concatenate(spectra), np.concatenate(wt)

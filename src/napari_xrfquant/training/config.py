@@ -134,6 +134,13 @@ class AXSConfig(Schema):
     exclude_keV: list[tuple[float, float]] = Field(
         default_factory=list, description="energy ranges left out of the reconstruction"
     )
+    labels: str | None = Field(
+        None, description="label image of the unlabelled cube marking standards (TIFF or .npy)"
+    )
+    standards: dict[str, str] = Field(
+        default_factory=dict,
+        description="label -> library standard or composition ('Au=75,Ag=12.5,Cu=12.5')",
+    )
     follow: Probability = Field(
         0.5,
         description="share of the simulated training spectra re-simulated each epoch with "
@@ -148,6 +155,10 @@ class AXSConfig(Schema):
             raise ValueError(str(error)) from None
         if any(not low < high for low, high in self.exclude_keV):
             raise ValueError("every excluded range needs low < high")
+        if self.standards and self.labels is None:
+            raise ValueError("standards need the label image that marks them (labels)")
+        if any(not key.isdigit() or int(key) < 1 for key in self.standards):
+            raise ValueError("standards are keyed by their label, a whole number >= 1")
         return self
 
 
