@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=16)
     parser.add_argument("--no-retrain", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1, help="Poisson noise of the cube")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -72,7 +73,7 @@ def main() -> int:
     from napari_xrfquant.models import load_model
     from napari_xrfquant.training.loop import train
 
-    cube = hidden_cube((264, 37), args.counts, seed=1)
+    cube = hidden_cube((264, 37), args.counts, seed=args.seed)
     print(f"cube            {cube.counts.shape}, {args.counts:g} counts/pixel, hidden instrument")
     model = load_model()
     truth = cube.wt_percent

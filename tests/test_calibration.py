@@ -204,3 +204,26 @@ def test_calibration_recovers_pileup():
     assert abs(result.values["pileup_fraction"] - 0.004) < 3 * result.sigma["pileup_fraction"]
     assert result.sigma["pileup_fraction"] < 2e-4
     assert np.all(result.fit_quality_after < 1.3)
+
+
+def test_calibration_fits_the_setups_own_lines():
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.errors import XRFQuantError
+    from napari_xrfquant.physics import simulate
+    from napari_xrfquant.progress import drive
+
+    truth = hidden_instrument().replace(setup_lines={"elements": ["Ar"], "fraction": 0.003})
+    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
+    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
+    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
+    counts = np.random.default_rng(1).poisson(spectra[labels - 1] * 2e5)
+    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
+    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    start = truth.replace(**{"setup_lines.fraction": 0.0, "detector.offset_keV": 0.0})
+    result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
+                                  free=["calibration", "setup_fraction"], lbfgs_steps=5))
+    assert abs(result.values["setup_fraction"] - 0.003) < 3 * result.sigma["setup_fraction"]
+    assert result.sigma["setup_fraction"] < 2e-4
+    with pytest.raises(XRFQuantError, match="name them first"):
+        drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, hidden_instrument(),
+                             free=["setup_fraction"]))

@@ -174,3 +174,26 @@ def test_pileup_is_differentiable_and_off_by_default():
     assert float((piled - plain(w)).abs().sum()) > 0.01
     inst = reference_instrument().replace(**{"detector.pileup_fraction": 0.01})
     assert torch.allclose(XRFSimulator(elements, instrument=inst, dtype=torch.float64)(w), piled)
+
+
+def test_the_setups_own_lines_add_argon_k_of_the_air_path():
+    from napari_xrfquant.physics import simulate
+
+    elements = ["Au", "Ag", "Cu", "Ni", "Zn"]
+    wt = [[75.0, 12.5, 12.5, 0.0, 0.0]]
+    base = reference_instrument()
+    with_argon = base.replace(setup_lines={"elements": ["Ar"], "fraction": 0.01})
+    energy = base.energy_axis_keV()
+    extra = simulate(wt, elements, instrument=with_argon)[0] - 0.99 * simulate(
+        wt, elements, instrument=base)[0]
+    assert extra.sum() == pytest.approx(0.01, rel=1e-6)
+    # xraylib: Ar Ka 2.957 keV, Kb 3.19 keV; almost all of it within the Ar K region
+    assert abs(energy[np.argmax(extra)] - 2.957) < 0.035
+    assert extra[(energy > 2.7) & (energy < 3.4)].sum() > 0.95 * 0.01
+    sim = XRFSimulator(elements, instrument=with_argon, dtype=torch.float64)
+    share = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
+    noise = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(wt, dtype=torch.float64) / 100.0
+    assert torch.autograd.gradcheck(
+        lambda s, n: sim(w, {"setup_fraction": s, "noise_keV": n})[:, 70:100], (share, noise)
+    )

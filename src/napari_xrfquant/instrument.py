@@ -246,6 +246,14 @@ class Optic(FrozenSchema):
         return np.exp(np.interp(energy, self.knots_keV, self.log_transmission))
 
 
+class SetupLineSource(FrozenSchema):
+    """Elements of the set-up that fluoresce into every spectrum (Ar of the air path,
+    a collimator's or window's elements), with their share of the detected counts."""
+
+    elements: tuple[str, ...] = Field(min_length=1)
+    fraction: float = Field(ge=0.0, le=0.5, description="share of all detected counts")
+
+
 class Continuum(FrozenSchema):
     """Parametric smooth background, ``E**power * exp(-E / decay_keV)``."""
 
@@ -270,6 +278,7 @@ class Instrument(FrozenSchema):
     detector: Detector
     continuum: Continuum
     optic: Optic | None = None
+    setup_lines: SetupLineSource | None = None
 
     # -- derived quantities -------------------------------------------------
     def energy_axis_keV(self) -> np.ndarray:

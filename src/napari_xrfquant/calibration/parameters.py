@@ -42,6 +42,7 @@ PARAMETERS: dict[str, Parameter] = {
     # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
     "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 2e-4, 1e-3),
     "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
+    "setup_fraction": Parameter("setup_lines.fraction", "identity", 2e-4, 1e-3),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
     "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
@@ -139,6 +140,11 @@ def start_instrument(
         "detector.offset_keV": offset,
         "detector.gain_keV": gain,
     }
+    if "setup_fraction" in names and instrument.setup_lines is None:
+        raise XRFQuantError(
+            "setup_fraction is the share of the set-up's own lines: name them first "
+            '(instrument [setup_lines] elements = ["Ar"])'
+        )
     if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
         changes["optic"] = dict(FLAT_OPTIC)
     return instrument.replace(**changes)

@@ -42,6 +42,7 @@ from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics.optic import optic_transmission, optic_values
 from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
+from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
@@ -63,6 +64,7 @@ PARAMETER_NAMES = (
     "continuum_power",
     "continuum_decay_keV",
     "pileup_fraction",
+    "setup_fraction",
 )
 
 #: Parameters of the detector response (the first eight go to detector.atom_response).
@@ -182,8 +184,9 @@ class XRFSimulator(nn.Module):
         self.tables: PhysicsTables = tables
         self.row_labels = tables.row_labels
         self._register_tables(tables, device, dtype)
-        d = self.instrument.detector
-        c = self.instrument.continuum
+        d, c = self.instrument.detector, self.instrument.continuum
+        lines = self.instrument.setup_lines
+        self.setup = None if lines is None else SetupLines(self.instrument, device, dtype)
         values = {
             "gain_keV": d.gain_keV,
             "offset_keV": d.offset_keV,
@@ -198,6 +201,7 @@ class XRFSimulator(nn.Module):
             "continuum_power": c.power,
             "continuum_decay_keV": c.decay_keV,
             "pileup_fraction": d.pileup_fraction,
+            "setup_fraction": 0.0 if lines is None else lines.fraction,
         }
         for name, value in values.items():
             tensor = torch.tensor(float(value), dtype=dtype, device=device)
@@ -427,6 +431,9 @@ class XRFSimulator(nn.Module):
         peaks = peaks / peaks.sum(dim=1, keepdim=True).clamp_min(1e-30)
         fraction = values["continuum_fraction"].reshape(-1, 1)
         spectra = (1.0 - fraction) * peaks + fraction * self._continuum_from(values)
+        if self.setup is not None:  # the set-up's own lines (Ar K of the air path, ...)
+            share = values["setup_fraction"].clamp_min(0.0).reshape(-1, 1)
+            spectra = (1.0 - share) * spectra + share * self.setup.spectrum(values, _DETECTOR_NAMES)
         pile = values["pileup_fraction"]
         if not (pile.requires_grad or bool((pile != 0).any())):
             return spectra  # no sum peaks: spare the two FFTs
@@ -473,12 +480,8 @@ class XRFSimulator(nn.Module):
     def with_parameters(self, **values: float | torch.Tensor) -> XRFSimulator:
         """A copy sharing the physics tables with some instrument parameters changed.
 
-        Cheap (no xraylib work); the copy has its own response-matrix cache.
-
-        Examples
-        --------
-        >>> sim = XRFSimulator(["Au", "Cu"])
-        >>> wider = sim.with_parameters(noise_keV=0.12, gain_keV=0.0351)
+        Cheap (no xraylib work); the copy has its own response-matrix cache, e.g.
+        ``wider = sim.with_parameters(noise_keV=0.12, gain_keV=0.0351)``.
         """
         new = copy.copy(self)
         new._parameters = dict(self._parameters)
@@ -491,10 +494,7 @@ class XRFSimulator(nn.Module):
         return new
 
     def extra_repr(self) -> str:
-        sample = (
-            "bulk" if self.layer_mass_g_cm2 is None else f"layer {self.layer_mass_g_cm2:g} g/cm2"
-        )
-        return (
-            f"elements={list(self.elements)}, rows={len(self.row_labels)}, "
-            f"pairs={self.pair_exciting.numel()}, channels={self.n_channels}, sample={sample}"
-        )
+        mass = self.layer_mass_g_cm2
+        sample = "bulk" if mass is None else f"layer {mass:g} g/cm2"
+        sizes = f"rows={len(self.row_labels)}, pairs={self.pair_exciting.numel()}"
+        return f"elements={list(self.elements)}, {sizes}, channels={self.n_channels}, {sample=}"
