@@ -58,3 +58,15 @@ def may_replace(existing: list[Any], overwrite: bool | None, confirm: Any) -> bo
         return True
     return bool(confirm(existing) if overwrite is None else overwrite)
 
+
+def refill_combo(combo: Any, names: list[str], last: bool = False) -> None:
+    """Replace a combo box's items, keeping the choice (else the first or last item), silently."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if current in names:
+        combo.setCurrentText(current)
+    elif names:
+        combo.setCurrentIndex(len(names) - 1 if last else 0)
+    combo.blockSignals(False)

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
-from napari_xrfquant._napari._qt import alive, present
+from napari_xrfquant._napari._qt import alive, present, refill_combo
 from napari_xrfquant._napari._registry import model_registry
 
 #: Text of a standards row that holds an unknown (clustered with the rest).
@@ -122,14 +122,8 @@ class CalibrateForm(QWidget):
             for layer in self.viewer.layers
             if type(layer).__name__ in ("Labels", "Shapes")
         ]
-        for combo, names in ((self.cube_combo, cubes), (self.regions_combo, regions)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            if current in names:
-                combo.setCurrentText(current)
-            combo.blockSignals(False)
+        refill_combo(self.cube_combo, cubes)
+        refill_combo(self.regions_combo, regions)
         self.fill_standard_rows()
         self.run_button.setEnabled(bool(cubes) and self.worker is None)
 

@@ -38,7 +38,7 @@ from napari_xrfquant._napari._layers import (
     cube_layers,
     element_colormaps,
 )
-from napari_xrfquant._napari._qt import alive
+from napari_xrfquant._napari._qt import alive, refill_combo
 from napari_xrfquant._napari._regions import regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
@@ -187,11 +187,12 @@ class SpectrumInspector(QWidget):
         """Refill the cube and region lists, keeping the current choices."""
         if not alive(self):
             return
-        _refill(self.cube_combo, [lyr.name for lyr in cube_layers(self.viewer.layers)], last=True)
+        cubes = [lyr.name for lyr in cube_layers(self.viewer.layers)]
+        refill_combo(self.cube_combo, cubes, last=True)
         regions = [
             lyr.name for lyr in self.viewer.layers if type(lyr).__name__ in ("Shapes", "Labels")
         ]
-        _refill(self.region_combo, regions, last=True)
+        refill_combo(self.region_combo, regions, last=True)
         self._watch_region_layer(self.region_combo.currentText())
         self.region_button.setEnabled(bool(regions) and self.cube_combo.count() > 0)
 
@@ -481,15 +482,3 @@ def _composition_html(spectrum: InspectedSpectrum) -> str:
         f"{spectrum.label}, {counts}; wt% from the {source}:"
         f"<table cellspacing='4'>{''.join(rows)}</table>"
     )
-
-
-def _refill(combo: QComboBox, names: list[str], last: bool) -> None:
-    current = combo.currentText()
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(names)
-    if current in names:
-        combo.setCurrentText(current)
-    elif names:
-        combo.setCurrentIndex(len(names) - 1 if last else 0)
-    combo.blockSignals(False)
