@@ -36,6 +36,7 @@ from napari_xrfquant.calibration.parameters import (
     with_values,
 )
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import poisson_deviance
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.progress import Progress, drive
 
@@ -179,14 +180,7 @@ class FitModel:
     def nll(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Poisson deviance per count: the likelihood up to constants, of order 1."""
         lam = self.expected(values, logits)
-        return _deviance(self.observed, lam).sum() / self.observed.sum()
-
-
-def _deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
-    """Poisson deviance of each row, ``(G,)``."""
-    return 2.0 * (
-        torch.xlogy(observed, observed) - torch.xlogy(observed, expected) - (observed - expected)
-    ).sum(dim=1)
+        return poisson_deviance(self.observed, lam).sum() / self.observed.sum()
 
 
 def _fit_quality(observed: torch.Tensor, expected: torch.Tensor, n_parameters: int) -> np.ndarray:
@@ -307,8 +301,8 @@ def iter_calibrate(
         groups=groups,
         fit_quality_before=_fit_quality(model.observed, before_expected, n_free),
         fit_quality_after=_fit_quality(model.observed, after_expected, n_free),
-        deviance_before=float(_deviance(model.observed, before_expected).sum()),
-        deviance_after=float(_deviance(model.observed, after_expected).sum()),
+        deviance_before=float(poisson_deviance(model.observed, before_expected).sum()),
+        deviance_after=float(poisson_deviance(model.observed, after_expected).sum()),
         iterations=steps_run,
         seconds=time.perf_counter() - started,
         fit_channels=fit,

@@ -78,3 +78,17 @@ def poisson_fit_quality(
     n_bins = observed.shape[1]
     dof_factor = max(n_bins - n_parameters, 1) / n_bins
     return deviance / (mean_deviance * dof_factor).clamp_min(1e-12)
+
+
+def poisson_deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """Poisson deviance of each row, ``(N,)``: ``2 sum [x log(x / lambda) - (x - lambda)]``.
+
+    ``expected`` is floored at the dtype's smallest normal number, so a bin
+    the model leaves empty costs a large, finite deviance where counts fell.
+    """
+    import torch
+
+    lam = expected.clamp_min(torch.finfo(expected.dtype).tiny)
+    terms = torch.xlogy(observed, observed) - torch.xlogy(observed, lam) - (observed - lam)
+    return 2.0 * terms.sum(dim=1)
+

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import poisson_deviance
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -173,10 +174,10 @@ class Refiner:
         lam = expected.double().clamp_min(1e-12)
         fisher = jac.transpose(1, 2) @ (jac / lam[:, :, None])
         score = (jac.transpose(1, 2) @ (observed.double() / lam - 1.0)[:, :, None])[:, :, 0]
-        return fisher, score, _deviance(observed, expected)
+        return fisher, score, poisson_deviance(observed, expected)
 
     def _deviance_at(self, observed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        return _deviance(observed, self._expected(observed, self._peaks(logits))[1])
+        return poisson_deviance(observed, self._expected(observed, self._peaks(logits))[1])
 
     def refine_batch(
         self, counts: torch.Tensor, start_wt_percent: torch.Tensor, steps: int
@@ -238,10 +239,3 @@ class Refiner:
                 for out, value in zip(outputs, self.refine_batch(tensor, wt, steps), strict=True):
                     out.append(value.cpu().numpy())
         return tuple(np.concatenate(out) for out in outputs)  # type: ignore[return-value]
-
-
-def _deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
-    import torch
-
-    lam = expected.clamp_min(1e-12)
-    return 2.0 * (torch.xlogy(observed, observed / lam) - (observed - lam)).sum(dim=1)

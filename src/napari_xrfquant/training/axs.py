@@ -76,11 +76,14 @@ def sample_unlabelled(counts: Any, min_counts: float, n_spectra: int, seed: int)
     rows, cols = np.nonzero(total >= min_counts)
     if rows.size == 0:
         raise XRFQuantError(f"no pixel of the unlabelled cube holds {min_counts:g} counts or more")
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.permutation(rows.size)[:n_spectra])
-    flat = rows[pick] * total.shape[1] + cols[pick]
-    spectra = np.asarray(data.reshape(-1, data.shape[-1])[flat])
-    return spectra.astype(np.float32)
+    pick = np.random.default_rng(seed).permutation(rows.size)[:n_spectra]
+    return _pixel_spectra(data, rows[pick], cols[pick])
+
+
+def _pixel_spectra(data: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float32 spectra ``(N, C)`` of pixels of a numpy or dask cube, read in storage order."""
+    flat = np.sort(rows * data.shape[1] + cols)
+    return np.asarray(data.reshape(-1, data.shape[-1])[flat], dtype=np.float32)
 
 
 class Reconstruction:
@@ -389,7 +392,6 @@ def standard_pixels(
                 f"{settings.min_counts:g} counts or more"
             )
         pick = rng.permutation(rows.size)[: settings.n_spectra]
-        flat = np.sort(rows[pick] * total.shape[1] + cols[pick])
-        spectra.append(np.asarray(data.reshape(-1, data.shape[-1])[flat], dtype=np.float32))
-        wt.append(np.tile(np.asarray(vector, dtype=np.float32), (len(flat), 1)))
+        spectra.append(_pixel_spectra(data, rows[pick], cols[pick]))
+        wt.append(np.tile(np.asarray(vector, dtype=np.float32), (pick.size, 1)))
     return np.concatenate(spectra), np.concatenate(wt)
