@@ -178,11 +178,20 @@ class FreeVector:
     of the start (see :class:`Parameter`).
     """
 
-    def __init__(self, start: Instrument, names: Sequence[str], dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        start: Instrument,
+        names: Sequence[str],
+        dtype: torch.dtype,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.names = list(names)
         values = parameter_values(start, self.names)
-        self.start = torch.tensor([to_free(n, values[n]) for n in self.names], dtype=dtype)
-        self.units = torch.tensor([PARAMETERS[n].unit for n in self.names], dtype=dtype)
+        free = [to_free(n, values[n]) for n in self.names]
+        self.start = torch.tensor(free, dtype=dtype, device=device)
+        self.units = torch.tensor(
+            [PARAMETERS[n].unit for n in self.names], dtype=dtype, device=device
+        )
 
     def natural(self, u: torch.Tensor) -> torch.Tensor:
         """The parameters' values (natural units) at ``u``, differentiable."""

@@ -45,6 +45,7 @@ import torch
 from napari_xrfquant.calibration.parameters import (
     FreeVector,
     expand_free,
+    parameter_values,
     start_instrument,
     with_values,
 )
@@ -142,11 +143,7 @@ class Reconstruction:
         self.simulator = XRFSimulator(
             list(elements), instrument=self.start, device=device, dtype=torch.float32
         )
-        self.vector = FreeVector(self.start, self.names, torch.float32)
-        self.vector.start, self.vector.units = (
-            self.vector.start.to(device),
-            self.vector.units.to(device),
-        )
+        self.vector = FreeVector(self.start, self.names, torch.float32, device)
         self.u = torch.zeros(len(self.names), device=device, requires_grad=True)
         self.optimiser = torch.optim.Adam([self.u], lr=config.instrument_lr)
         fit = fit_channels(energy, self.start.max_beam_energy_keV, config.exclude_keV)
@@ -290,12 +287,7 @@ class Reconstruction:
 
     def describe(self, state: dict[str, Any] | None = None) -> dict[str, Any]:
         """``model.json["training"]["axs"]``: settings, learned values, instrument."""
-        start = {
-            n: float(v)
-            for n, v in zip(
-                self.names, self.vector.as_dict(torch.zeros_like(self.u)).values(), strict=True
-            )
-        }
+        start = parameter_values(self.start, self.names)
         return {
             "beta": self.config.beta,
             "follow": self.config.follow,
