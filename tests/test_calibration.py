@@ -112,6 +112,10 @@ def files(cube, tmp_path_factory):
          "labels have shape"),
         (["--free", "gain_keV,colour"], "unknown instrument parameter"),
         (["--exclude", "3-2"], "LOW must be below HIGH"),
+        (["--monotone"], "give --optic-knots too"),
+        (["--optic-knots", "10,5"], "two or more increasing energies"),
+        (["--optic-knots", "2,x"], "energies in keV"),
+        (["--optic-knots", "2,10", "--free", "optic_low_keV"], "no parameter of this knots"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):

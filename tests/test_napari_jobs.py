@@ -22,7 +22,8 @@ def drain(generator):
 def fake_iter_quantify(fail_on: set[str], calls: list[str]):
     """An iter_quantify stand-in: 3 chunks, fails on the devices in ``fail_on``."""
 
-    def run(data, energy_keV, model=None, device="auto", batch_size=None, refine=0):
+    def run(data, energy_keV, model=None, device="auto", batch_size=None, refine=0,
+            counts_scale=None):
         calls.append(device)
         for done in (1, 2, 3):
             if device in fail_on and done == 2:

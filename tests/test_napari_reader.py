@@ -43,8 +43,11 @@ def test_manifest_validates() -> None:
     manifest.validate_imports()
     contributions = manifest.contributions
     assert {w.display_name for w in contributions.widgets} >= {"Quantify", "Spectrum inspector"}
+    from napari_xrfquant.io import SUPPORTED_SUFFIXES
+
+    # the manifest offers every format the core reads
     assert set(contributions.readers[0].filename_patterns) == {
-        "*.h5", "*.hdf5", "*.nxs", "*.nx5", "*.tif", "*.tiff", "*.npy"
+        f"*{suffix}" for suffix in SUPPORTED_SUFFIXES
     }
     assert contributions.sample_data[0].display_name == "CXC gold sample (simulated)"
 

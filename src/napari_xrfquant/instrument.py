@@ -203,7 +203,10 @@ class Optic(FrozenSchema):
 
     - ``"sigmoids"`` (the published analysis-by-synthesis form):
       ``T(E) = sigmoid((E - low_keV) / low_width_keV) * sigmoid((high_keV - E) / high_width_keV)``;
-    - ``"knots"``: ``log T`` given at ``knots_keV``, linear in between and flat outside.
+    - ``"knots"``: ``log T`` given at ``knots_keV``, a monotone cubic (PCHIP: smooth,
+      no overshoot) in between and flat outside; ``monotone = true`` keeps ``T``
+      non-increasing with energy (a polycapillary above its low-energy edge) when
+      a calibration fits the knots.
 
     Only the shape matters to spectra normalised to their total; the level is
     absorbed by the counts.
@@ -216,6 +219,7 @@ class Optic(FrozenSchema):
     high_width_keV: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     knots_keV: tuple[float, ...] = ()
     log_transmission: tuple[Annotated[float, Field(le=0.0, allow_inf_nan=False)], ...] = ()
+    monotone: bool = False
 
     @model_validator(mode="after")
     def _complete(self) -> Optic:
@@ -232,6 +236,8 @@ class Optic(FrozenSchema):
                 raise ValueError("a knots optic needs >= 2 knots_keV and one log_transmission each")
             if any(b <= a for a, b in zip(self.knots_keV, self.knots_keV[1:], strict=False)):
                 raise ValueError("optic knots_keV must increase")
+            if self.monotone and np.any(np.diff(self.log_transmission) > 0):
+                raise ValueError("a monotone optic's log_transmission must not increase")
         return self
 
     def transmission(self, energy_keV: np.ndarray) -> np.ndarray:
@@ -243,7 +249,11 @@ class Optic(FrozenSchema):
             rise = 1.0 / (1.0 + np.exp(-(energy - self.low_keV) / self.low_width_keV))
             fall = 1.0 / (1.0 + np.exp(-(self.high_keV - energy) / self.high_width_keV))
             return rise * fall
-        return np.exp(np.interp(energy, self.knots_keV, self.log_transmission))
+        from scipy.interpolate import PchipInterpolator
+
+        knots = np.asarray(self.knots_keV)
+        curve = PchipInterpolator(knots, np.asarray(self.log_transmission))
+        return np.exp(curve(np.clip(energy, knots[0], knots[-1])))
 
 
 class SetupLineSource(FrozenSchema):

@@ -10,7 +10,7 @@ repeated on the CPU, announced by a :class:`Notice` yield.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +35,24 @@ class JobOutcome:
 
 
 def _run(
-    data: Any, energy_keV: Any, model: Any, device: str, batch_size: int | None, refine: int = 0
+    data: Any,
+    energy_keV: Any,
+    model: Any,
+    device: str,
+    batch_size: int | None,
+    refine: int = 0,
+    counts_scale: Any = None,
 ) -> Generator[Progress, None, Any]:
     from napari_xrfquant.inference import iter_quantify
 
     generator = iter_quantify(
-        data, energy_keV, model=model, device=device, batch_size=batch_size, refine=refine
+        data,
+        energy_keV,
+        model=model,
+        device=device,
+        batch_size=batch_size,
+        refine=refine,
+        counts_scale=counts_scale,
     )
     while True:
         try:
@@ -62,6 +74,7 @@ def quantify_job(
     device: str = "auto",
     batch_size: int | None = None,
     refine: int = 0,
+    maps: Mapping[str, Any] | None = None,
 ) -> Generator[Progress | Notice, None, JobOutcome]:
     """Quantify a cube, yielding progress; return a :class:`JobOutcome`.
 
@@ -80,16 +93,32 @@ def quantify_job(
         finer progress bar and a quicker Cancel.
     refine
         Steps of physics refinement per spectrum (0: the network alone).
+    maps
+        The file's per-pixel maps (``Cube.metadata["maps"]``): non-integer data
+        with an I0 map are turned back into counts with it
+        (:func:`~napari_xrfquant.inference.counts.resolve_counts_scale`).
     """
+    from napari_xrfquant.inference.counts import counts_rule, counts_sample, decide_counts_scale
+
+    # decided here, so that what the data are reaches the user as a Notice (a
+    # worker's relayed warning can be lost when a short job ends first)
     try:
-        result = yield from _run(data, energy_keV, model, device, batch_size, refine)
+        scale, message = decide_counts_scale(None, data, maps)
+        if scale is None:
+            scale, message = counts_rule(counts_sample(data))
+    except Exception as exc:
+        return JobOutcome(error=exc, device=device)
+    if message:
+        yield Notice(message)
+    try:
+        result = yield from _run(data, energy_keV, model, device, batch_size, refine, scale)
         return JobOutcome(result=result, device=str(getattr(result, "device", device)))
     except Exception as exc:
         if device == "cpu" or not is_out_of_memory(exc):
             return JobOutcome(error=exc, device=device)
     yield Notice("GPU out of memory; quantifying on the CPU instead")
     try:
-        result = yield from _run(data, energy_keV, model, "cpu", batch_size, refine)
+        result = yield from _run(data, energy_keV, model, "cpu", batch_size, refine, scale)
     except Exception as exc:
         return JobOutcome(error=exc, device="cpu")
     return JobOutcome(result=result, device="cpu")

@@ -452,6 +452,12 @@ def cube_counts(layer: Any) -> tuple[Any, np.ndarray]:
     return data, np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
 
 
+def file_maps(layer: Any) -> dict[str, Any]:
+    """The per-pixel maps (live time, scalers, I0) the cube layer's file holds."""
+    cube = layer.metadata.get("cube")
+    return dict(getattr(cube, "metadata", {}).get("maps") or {})
+
+
 def cube_layers(layers: Iterable[Any]) -> list[Any]:
     """The cube layers among ``layers``, in order."""
     return [layer for layer in layers if is_cube_layer(layer)]

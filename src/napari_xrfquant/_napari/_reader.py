@@ -19,9 +19,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant._napari._layers import LayerData, cube_layer_data
-
-#: Extensions the manifest declares; kept here to decline other files early.
-SUPPORTED_SUFFIXES = (".h5", ".hdf5", ".nxs", ".nx5", ".tif", ".tiff", ".npy")
+from napari_xrfquant.io.read import SUPPORTED_SUFFIXES
 
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
@@ -45,7 +43,8 @@ def get_reader(path: PathOrPaths) -> ReaderFunction | None:
     if not paths:
         return None
     for item in paths:
-        if item.suffix.lower() not in SUPPORTED_SUFFIXES or item.is_dir():
+        suffix = item.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES or (item.is_dir() and suffix != ".zspy"):
             return None
         if _is_plain_image(item):
             return None

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from napari_xrfquant.calibration.parameters import PARAMETERS
+from napari_xrfquant.calibration.parameters import parameter
 
 
 class FitModel(Protocol):
@@ -27,6 +27,8 @@ class FitModel(Protocol):
     def expected(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor: ...
 
     def nll(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor: ...
+
+    def feasible(self, values: torch.Tensor) -> torch.Tensor: ...
 
 
 def jacobian(
@@ -44,7 +46,7 @@ def jacobian(
         lam = model.expected(values, logits)
         columns: list[torch.Tensor] = []
         for i, name in enumerate(model.names):
-            h = 1e-3 * PARAMETERS[name].scale
+            h = 1e-3 * parameter(name).scale
             up, down = values.clone(), values.clone()
             up[i] += h
             down[i] -= h
@@ -99,7 +101,7 @@ def fisher_scoring(
             d_logits = torch.as_tensor(block).reshape(logits.shape[1], logits.shape[0]).T
         trial_values, trial_logits, trial = values, logits, math.inf
         for _halving in range(8):
-            trial_values, trial_logits = values + d_values, logits + d_logits
+            trial_values, trial_logits = model.feasible(values + d_values), logits + d_logits
             with torch.no_grad():
                 trial = float(model.nll(trial_values, trial_logits))
             if math.isfinite(trial) and trial <= current:

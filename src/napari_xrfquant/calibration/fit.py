@@ -28,11 +28,13 @@ from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma
 from napari_xrfquant.calibration.groups import PixelGroups
 from napari_xrfquant.calibration.parameters import (
     DEFAULT_FREE,
-    PARAMETERS,
     FreeVector,
+    clamp_natural,
     expand_free,
+    parameter,
     parameter_values,
     start_instrument,
+    transform,
     with_values,
 )
 from napari_xrfquant.errors import XRFQuantError
@@ -100,7 +102,7 @@ class CalibrationResult:
                     "value": self.values[name],
                     "sigma": self.sigma[name],
                     "start": start_values[name],
-                    "instrument_key": PARAMETERS[name].dotted,
+                    "instrument_key": parameter(name).dotted,
                     "pinned": name not in self.not_pinned,
                 }
                 for name in self.names
@@ -150,6 +152,7 @@ class FitModel:
 
         self.simulator = XRFSimulator(list(elements), instrument=instrument, dtype=torch.float64)
         self.names = names
+        self.kinds = [transform(n, instrument) for n in names]
         self.observed = torch.as_tensor(groups.counts[:, fit], dtype=torch.float64)
         self.fit = torch.as_tensor(fit)
         fixed = groups.fixed
@@ -167,6 +170,11 @@ class FitModel:
         if len(self.free_rows):
             w = w.index_copy(0, self.free_rows, torch.softmax(logits, dim=1))
         return w
+
+    def feasible(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` moved into their ranges (a Newton step in natural units may
+        leave them: a monotone optic's drop below 0)."""
+        return torch.stack([clamp_natural(k, values[i]) for i, k in enumerate(self.kinds)])
 
     def shapes(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         overrides = {name: values[i] for i, name in enumerate(self.names)}
@@ -228,7 +236,7 @@ def iter_calibrate(
     ``scoring_steps`` Fisher-scoring steps then finish the fit.
     """
     started = time.perf_counter()
-    names = expand_free(free)
+    names = expand_free(free, instrument)
     energy = np.asarray(energy_keV, dtype=np.float64)
     if groups.counts.shape[1] != energy.size:
         raise XRFQuantError(
@@ -297,7 +305,7 @@ def iter_calibrate(
         sigma={n: float(sigma[i]) for i, n in enumerate(names)},
         correlation=correlation,
         names=names,
-        not_pinned=[n for i, n in enumerate(names) if not sigma[i] <= PARAMETERS[n].scale],
+        not_pinned=[n for i, n in enumerate(names) if not sigma[i] <= parameter(n).scale],
         groups=groups,
         fit_quality_before=_fit_quality(model.observed, before_expected, n_free),
         fit_quality_after=_fit_quality(model.observed, after_expected, n_free),
@@ -343,7 +351,8 @@ def calibrate(
     instrument
         The instrument to start from (an optic is added when ``free`` holds one).
     free
-        Instrument parameters to fit (names of :data:`PARAMETERS`, or ``"optic"``).
+        Instrument parameters to fit (names of :data:`PARAMETERS`, a knots
+        optic's ``optic_drop_<i>``, or ``"optic"`` for all of the optic's).
     exclude_keV
         Energy ranges left out of the fit (e.g. lines of the set-up itself).
     start_wt_percent

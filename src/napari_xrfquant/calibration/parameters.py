@@ -12,6 +12,7 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.physics.optic import drop_index
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,11 @@ OPTIC_PARAMETERS = (
     "optic_high_keV",
     "optic_high_width_keV",
 )
-#: Names that stand for several parameters in ``free``.
+#: Names that stand for several parameters in ``free`` ("optic": the knots'
+#: drops instead when the optic is a knots optic, see :func:`expand_free`).
 ALIASES = {"optic": OPTIC_PARAMETERS, "calibration": ("gain_keV", "offset_keV")}
+#: Smallest start of a monotone optic's drop (its fit moves ``log`` of it).
+MIN_MONOTONE_DROP = 1e-3
 DEFAULT_FREE = (
     "gain_keV",
     "offset_keV",
@@ -81,29 +85,86 @@ FLAT_OPTIC = {
 }
 
 
-def expand_free(free: Sequence[str]) -> list[str]:
-    """Free parameter names with aliases (``"optic"``) expanded, in a stable order.
+def parameter(name: str) -> Parameter:
+    """How the parameter ``name`` is fitted: :data:`PARAMETERS`, or a knots
+    optic's ``optic_drop_<i>`` (``log T[i-1] - log T[i]``; see
+    :mod:`napari_xrfquant.physics.optic`).
 
     Raises
     ------
     XRFQuantError
         For a name that is no instrument parameter.
     """
+    if name in PARAMETERS:
+        return PARAMETERS[name]
+    index = drop_index(name)
+    if index is None:
+        known = ", ".join([*PARAMETERS, "optic_drop_<i>", *ALIASES])
+        raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
+    dotted = f"optic.log_transmission[{index - 1}] - optic.log_transmission[{index}]"
+    return Parameter(dotted, "identity", 0.1, 0.05)
+
+
+def transform(name: str, instrument: Instrument) -> str:
+    """The fitted transform of ``name`` in ``instrument``: a monotone optic's
+    drops are fitted in ``log`` (so they stay positive), all else as stated."""
+    optic = instrument.optic
+    if drop_index(name) is not None and optic is not None and optic.monotone:
+        return "log"
+    return parameter(name).transform
+
+
+def is_optic(name: str) -> bool:
+    """Whether ``name`` is a parameter of the optic's transmission."""
+    return name in OPTIC_PARAMETERS or drop_index(name) is not None
+
+
+def optic_names(instrument: Instrument | None) -> tuple[str, ...]:
+    """What ``"optic"`` stands for: the knots' drops of a knots optic, else the sigmoids'."""
+    optic = None if instrument is None else instrument.optic
+    if optic is not None and optic.model == "knots":
+        return tuple(f"optic_drop_{i}" for i in range(1, len(optic.knots_keV)))
+    return OPTIC_PARAMETERS
+
+
+def expand_free(free: Sequence[str], instrument: Instrument | None = None) -> list[str]:
+    """Free parameter names with aliases (``"optic"``) expanded, in a stable order.
+
+    With ``instrument``, ``"optic"`` stands for its optic's parameters
+    (:func:`optic_names`) and a name its optic lacks is refused.
+
+    Raises
+    ------
+    XRFQuantError
+        For a name that is no instrument parameter (of ``instrument``'s optic).
+    """
     names: list[str] = []
     for item in free:
-        for name in ALIASES.get(item, (item,)):
-            if name not in PARAMETERS:
-                known = ", ".join([*PARAMETERS, *ALIASES])
-                raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
+        members = optic_names(instrument) if item == "optic" else ALIASES.get(item, (item,))
+        for name in members:
+            parameter(name)
             if name not in names:
                 names.append(name)
+    if instrument is not None:
+        wrong = [n for n in names if is_optic(n) and n not in optic_names(instrument)]
+        if wrong and instrument.optic is not None:
+            raise XRFQuantError(
+                f"{wrong[0]} is no parameter of this {instrument.optic.model} optic "
+                f"(free 'optic' for its parameters: {', '.join(optic_names(instrument))})"
+            )
     return names
 
 
 def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, float]:
-    """The current value of each named parameter in ``instrument``."""
+    """The current value of each named parameter in ``instrument`` (NaN where its
+    section is missing)."""
     out = {}
     for name in names:
+        index = drop_index(name)
+        if index is not None:
+            log_t = instrument.optic.log_transmission if instrument.optic is not None else ()
+            out[name] = float(log_t[index - 1] - log_t[index]) if index < len(log_t) else math.nan
+            continue
         section, key = PARAMETERS[name].dotted.split(".")
         holder = getattr(instrument, section)
         out[name] = float(getattr(holder, key)) if holder is not None else math.nan
@@ -111,34 +172,77 @@ def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, 
 
 
 def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:
-    """``instrument`` with fitted values written in (an optic added if needed)."""
+    """``instrument`` with fitted values written in (an optic added if needed).
+
+    A knots optic's drops set its ``log T`` from knot 0 on, shifted so that
+    the highest is at most 0 (only the shape of ``T`` matters).
+    """
     changes: dict[str, Any] = {}
     optic = instrument.optic.model_dump() if instrument.optic is not None else None
+    drops = {drop_index(n): v for n, v in values.items() if drop_index(n) is not None}
     for name, value in values.items():
+        if drop_index(name) is not None:
+            continue
         dotted = PARAMETERS[name].dotted
         if dotted.startswith("optic."):
             optic = dict(optic or FLAT_OPTIC)
             optic[dotted.split(".")[1]] = float(value)
         else:
             changes[dotted] = float(value)
+    if drops and optic is not None:
+        stored = list(optic["log_transmission"])
+        log_t = stored[:1]
+        for i in range(1, len(stored)):
+            log_t.append(log_t[-1] - float(drops.get(i, stored[i - 1] - stored[i])))
+        optic["log_transmission"] = [v - max(max(log_t), 0.0) for v in log_t]
     if optic is not None:
         changes["optic"] = {k: v for k, v in optic.items() if v not in (None, (), [])}
     return instrument.replace(**changes)
+
+
+def knots_optic(
+    instrument: Instrument, knots_keV: Sequence[float], monotone: bool = False
+) -> dict[str, Any]:
+    """A knots optic at ``knots_keV`` that starts as ``instrument``'s optic (flat
+    without one); a monotone one made non-increasing, each drop at least
+    :data:`MIN_MONOTONE_DROP` so that its ``log`` is finite.
+
+    Raises
+    ------
+    XRFQuantError
+        For fewer than two knots or knots that do not increase.
+    """
+    knots = np.asarray(knots_keV, dtype=np.float64)
+    if knots.size < 2 or np.any(np.diff(knots) <= 0) or not np.all(np.isfinite(knots)):
+        raise XRFQuantError(f"optic knots {list(knots_keV)}: give two or more increasing energies")
+    optic = instrument.optic
+    log_t = np.log(optic.transmission(knots)) if optic is not None else np.zeros(knots.size)
+    if monotone:
+        drops = np.maximum(-np.diff(log_t), MIN_MONOTONE_DROP)
+        log_t = log_t[0] - np.concatenate([[0.0], np.cumsum(drops)])
+    log_t = log_t - max(float(log_t.max()), 0.0)
+    return {
+        "model": "knots",
+        "knots_keV": [float(k) for k in knots],
+        "log_transmission": [float(v) for v in log_t],
+        "monotone": bool(monotone),
+    }
 
 
 def start_instrument(
     instrument: Instrument, energy_keV: np.ndarray, names: Sequence[str]
 ) -> Instrument:
     """Where a fit starts: ``instrument`` with the cube's channel count and stated
-    (linear) calibration, and a nearly flat optic when one is to be fitted and
-    the instrument has none."""
-    from napari_xrfquant.io.calibration import fit_linear_calibration
+    calibration (up to its quadratic term), and a nearly flat optic when one is
+    to be fitted and the instrument has none."""
+    from napari_xrfquant.io.calibration import fit_calibration
 
-    offset, gain = fit_linear_calibration(np.asarray(energy_keV, dtype=np.float64))
+    offset, gain, quadratic = fit_calibration(np.asarray(energy_keV, dtype=np.float64))
     changes: dict[str, Any] = {
         "detector.n_channels": int(np.asarray(energy_keV).size),
         "detector.offset_keV": offset,
         "detector.gain_keV": gain,
+        "detector.quadratic_keV": quadratic,
     }
     if "setup_fraction" in names and instrument.setup_lines is None:
         raise XRFQuantError(
@@ -150,23 +254,36 @@ def start_instrument(
     return instrument.replace(**changes)
 
 
-def to_free(name: str, value: float) -> float:
-    kind = PARAMETERS[name].transform
+#: How close to the edge of its range a ``log`` or ``logit`` parameter may come.
+EDGE = 1e-9
+
+
+def to_free(kind: str, value: float) -> float:
+    """``value`` in the free space of transform ``kind`` ("identity", "log", "logit")."""
     if kind == "log":
-        return math.log(value)
+        return math.log(max(value, EDGE))
     if kind == "logit":
-        v = min(max(value, 1e-9), 1 - 1e-9)
+        v = min(max(value, EDGE), 1 - EDGE)
         return math.log(v / (1 - v))
     return value
 
 
-def from_free(name: str, u: torch.Tensor) -> torch.Tensor:
-    kind = PARAMETERS[name].transform
+def from_free(kind: str, u: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`to_free`, differentiable."""
     if kind == "log":
         return torch.exp(u)
     if kind == "logit":
         return torch.sigmoid(u)
     return u
+
+
+def clamp_natural(kind: str, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (natural units) moved into the range of transform ``kind``."""
+    if kind == "log":
+        return value.clamp_min(EDGE)
+    if kind == "logit":
+        return value.clamp(EDGE, 1 - EDGE)
+    return value
 
 
 class FreeVector:
@@ -187,16 +304,18 @@ class FreeVector:
     ) -> None:
         self.names = list(names)
         values = parameter_values(start, self.names)
-        free = [to_free(n, values[n]) for n in self.names]
+        self.kinds = [transform(n, start) for n in self.names]
+        free = [to_free(k, values[n]) for k, n in zip(self.kinds, self.names, strict=True)]
         self.start = torch.tensor(free, dtype=dtype, device=device)
-        self.units = torch.tensor(
-            [PARAMETERS[n].unit for n in self.names], dtype=dtype, device=device
-        )
+        # a monotone drop moves in log: one unit is a factor of e, not 0.1
+        units = [5.0 * parameter(n).unit if k == "log" and drop_index(n) else parameter(n).unit
+                 for k, n in zip(self.kinds, self.names, strict=True)]
+        self.units = torch.tensor(units, dtype=dtype, device=device)
 
     def natural(self, u: torch.Tensor) -> torch.Tensor:
         """The parameters' values (natural units) at ``u``, differentiable."""
         free = self.start + self.units * BOUND * torch.tanh(u / BOUND)
-        return torch.stack([from_free(n, free[i]) for i, n in enumerate(self.names)])
+        return torch.stack([from_free(k, free[i]) for i, k in enumerate(self.kinds)])
 
     def as_dict(self, u: torch.Tensor) -> dict[str, float]:
         """Plain values at ``u`` (for :func:`with_values`)."""

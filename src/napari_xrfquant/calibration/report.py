@@ -11,7 +11,7 @@ import numpy as np
 
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant.calibration.fit import CalibrationResult
-from napari_xrfquant.calibration.parameters import OPTIC_PARAMETERS, with_values
+from napari_xrfquant.calibration.parameters import is_optic, with_values
 
 
 def group_spectra(result: CalibrationResult, elements: Sequence[str], before: bool) -> np.ndarray:
@@ -35,7 +35,7 @@ def transmission_band(
     if optic is None:
         return np.ones_like(energy_keV), np.zeros_like(energy_keV)
     curve = optic.transmission(energy_keV)
-    names = [n for n in OPTIC_PARAMETERS if n in result.names]
+    names = [n for n in result.names if is_optic(n)]
     if not names:
         return curve, np.zeros_like(curve)
     index = [result.names.index(n) for n in names]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.calibration.fit import CalibrationResult, fit_channels, iter_calibrate
-from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free
+from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free, knots_optic
 from napari_xrfquant.calibration.standards import Standard
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
@@ -75,6 +75,30 @@ def check_lines_in_range(
             )
 
 
+def with_knots_optic(
+    instrument: Instrument, optic_knots_keV: Sequence[float], monotone: bool = False
+) -> Instrument:
+    """``instrument`` with a knots optic at ``optic_knots_keV`` shaped as its own
+    optic (:func:`.parameters.knots_optic`); unchanged for no knots."""
+    if not len(optic_knots_keV):
+        return instrument
+    return instrument.replace(optic=knots_optic(instrument, optic_knots_keV, monotone))
+
+
+def parse_energies(text: str) -> list[float]:
+    """``"4, 8, 14"`` -> ``[4.0, 8.0, 14.0]`` keV (an empty text: none).
+
+    Raises
+    ------
+    XRFQuantError
+        For an entry that is not a number.
+    """
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise XRFQuantError(f"{text!r}: give energies in keV separated by commas") from None
+
+
 def check_request(
     energy_keV: np.ndarray,
     elements: Sequence[str],
@@ -91,7 +115,7 @@ def check_request(
         For an unknown parameter, an empty excluded range, a standard with an
         element not in ``elements`` or with a line outside the cube's range.
     """
-    names = expand_free(free)
+    names = expand_free(free, instrument)
     if not names:
         raise XRFQuantError("no instrument parameter is free: nothing to calibrate")
     fit_channels(energy_keV, instrument.max_beam_energy_keV, exclude_keV)
@@ -115,6 +139,8 @@ def iter_calibration(
     n_clusters: int = 16,
     mask_below_counts: float = 200.0,
     max_seconds: float = 100.0,
+    optic_knots_keV: Sequence[float] = (),
+    monotone: bool = False,
 ) -> Generator[Progress, None, CalibrationResult]:
     """Check, group, start and fit: the calibration of one cube as a generator.
 
@@ -133,6 +159,10 @@ def iter_calibration(
         Region labels ``(H, W)`` and the standard each labelled region holds.
     free, exclude_keV, n_clusters, mask_below_counts, max_seconds
         As for :func:`.fit.iter_calibrate` and :func:`.groups.group_pixels`.
+    optic_knots_keV, monotone
+        Knot energies: start from a knots optic there (shaped as the
+        instrument's optic, :func:`.parameters.knots_optic`), whose drops
+        ``"optic"`` in ``free`` then fits; ``monotone`` keeps it non-increasing.
 
     Yields
     ------
@@ -143,6 +173,7 @@ def iter_calibration(
 
     standards = dict(standards or {})
     energy = np.asarray(energy_keV, dtype=np.float64)
+    instrument = with_knots_optic(instrument, optic_knots_keV, monotone)
     names = check_request(energy, elements, instrument, standards, free, exclude_keV)
     groups = group_pixels(
         np.asarray(counts),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from napari_xrfquant.errors import XRFQuantError
@@ -38,17 +39,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``xrfquant`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    """Run ``xrfquant`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Warnings are printed as one line each, like errors: ``xrfquant CMD:
+    warning: ...`` (each distinct message once), not Python's file-and-line form.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args._run(args) or 0)
-    except (XRFQuantError, FileExistsError, FileNotFoundError, PermissionError) as exc:
-        print(f"xrfquant {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"xrfquant {args.command}: interrupted", file=sys.stderr)
-        return 130
+    shown: set[str] = set()
+
+    def one_line_warning(message: Warning | str, *_ignored: object, **_kw: object) -> None:
+        text = " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            print(f"xrfquant {args.command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = one_line_warning  # restored when the block ends
+        try:
+            return int(args._run(args) or 0)
+        except (XRFQuantError, FileExistsError, FileNotFoundError, PermissionError) as exc:
+            print(f"xrfquant {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"xrfquant {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

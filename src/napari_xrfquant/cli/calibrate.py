@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.calibration.session import OUTPUTS, parse_range
+from napari_xrfquant.cli._cube_options import add_cube_options
 from napari_xrfquant.errors import XRFQuantError
 
 
@@ -81,6 +82,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         + " (default: %(default)s)",
     )
     parser.add_argument(
+        "--optic-knots",
+        default="",
+        metavar="KEV,KEV,...",
+        help="fit the optic as log-transmission knots at these energies (a smooth monotone "
+        "cubic between them) instead of two sigmoids; 'optic' in --free fits them",
+    )
+    parser.add_argument(
+        "--monotone",
+        action="store_true",
+        help="with --optic-knots: keep the transmission non-increasing with energy",
+    )
+    parser.add_argument(
         "--exclude",
         action="append",
         default=[],
@@ -115,6 +128,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cube_options(parser)
     return parser
 
 
@@ -156,9 +170,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.session import (
         check_request,
         iter_calibration,
+        parse_energies,
+        with_knots_optic,
         write_calibration,
     )
-    from napari_xrfquant.io import read_cube
+    from napari_xrfquant.cli._cube_options import open_cube
     from napari_xrfquant.io.labels import read_labels
     from napari_xrfquant.progress import drive
 
@@ -174,9 +190,13 @@ def run(args: argparse.Namespace) -> int:
     standards = parse_standards(args.standard)
     labels = read_labels(args.labels) if args.labels else None
     elements, instrument, model = starting_point(args)
+    knots = parse_energies(args.optic_knots)
+    if args.monotone and not knots:
+        raise XRFQuantError("--monotone shapes a knots optic: give --optic-knots too")
+    instrument = with_knots_optic(instrument, knots, args.monotone)
     if args.retrain and model is None:
         raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
-    cube = read_cube(args.cube, lazy=False)
+    cube = open_cube(args, args.cube, lazy=False)
     check_request(cube.energy_keV, elements, instrument, standards, free, exclude)  # refuse early
     generator = iter_calibration(
         cube.data,

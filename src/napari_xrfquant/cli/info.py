@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from typing import Any, TextIO
 
 import numpy as np
+
+from napari_xrfquant.cli._cube_options import add_cube_options, open_cube
+from napari_xrfquant.io.calibration import polynomial_energy_axis
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -21,12 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("cube", metavar="CUBE", help="HDF5/NeXus, TIFF stack or .npy file")
-    parser.add_argument("--dataset", metavar="PATH", help="HDF5 dataset to read")
-    parser.add_argument(
-        "--energy-axis",
-        choices=("first", "last"),
-        help="where the channels are in the file (default: from the file or its shape)",
-    )
+    add_cube_options(parser)
     return parser
 
 
@@ -47,9 +44,13 @@ def describe(cube: Any) -> list[str]:
     energy = cube.energy_keV
     dataset = cube.metadata.get("dataset")
     fmt = cube.format + (f" (dataset {dataset})" if dataset else "")
+    offset, gain, quadratic = cube.calibration_keV
+    exact = np.allclose(polynomial_energy_axis(offset, gain, quadratic, channels), energy,
+                        rtol=0.0, atol=1e-6)
     calibration = (
-        f"offset {cube.offset_keV + 0.0:.6g} keV, gain {cube.gain_keV:.6g} keV/channel"
-        + ("" if cube.linear_calibration else " (least-squares; the axis is not linear)")
+        f"offset {offset + 0.0:.6g} keV, gain {gain:.6g} keV/channel"
+        + (f", quadratic {quadratic:.6g} keV/channel^2" if quadratic else "")
+        + ("" if exact else " (least-squares; the axis is no polynomial of degree 2)")
     )
     total = cube.total_counts()
     entries: list[tuple[str, str]] = [
@@ -64,6 +65,12 @@ def describe(cube: Any) -> list[str]:
         ("counts/pixel", f"min {_number(total.min())}, median {_number(np.median(total))}, "
                          f"max {_number(total.max())}"),
     ]
+    maps = cube.metadata.get("maps") or {}
+    if maps:
+        entries.append(("per-pixel maps", ", ".join(
+            f"{name} (median {np.median(values):.4g})" for name, values in maps.items())))
+    if cube.metadata.get("calibration_file"):
+        entries.append(("calibration file", str(cube.metadata["calibration_file"])))
     pixel_size = cube.metadata.get("pixel_size_um")
     if pixel_size:
         entries.append(("pixel size", f"{pixel_size:g} µm"))
@@ -84,24 +91,16 @@ def _number(value: Any) -> str:
     return f"{number:.0f}" if number.is_integer() else f"{number:.6g}"
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the description of ``args.cube``; return 0.
 
     Warnings met while reading (e.g. the reference calibration was used) go to
-    stderr as ``xrfquant info: warning: ...`` lines. Errors the user can fix
+    stderr as ``xrfquant info: warning: ...`` lines (:func:`.main`). Errors the user can fix
     are raised as :class:`~napari_xrfquant.errors.XRFQuantError` for
     :func:`napari_xrfquant.cli.main` to report.
     """
-    from napari_xrfquant.io import read_cube
-
     out = sys.stdout if out is None else out
-    err = sys.stderr if err is None else err
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cube = read_cube(args.cube, dataset=args.dataset, energy_axis=args.energy_axis)
-    for warning in caught:
-        print(f"xrfquant info: warning: {warning.message}", file=err)
-    with cube:
+    with open_cube(args, args.cube) as cube:
         for line in describe(cube):
             print(line, file=out)
     return 0

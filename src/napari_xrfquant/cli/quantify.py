@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from napari_xrfquant.cli._cube_options import add_cube_options, open_cube
 from napari_xrfquant.errors import XRFQuantError
 
 SUMMARY_FILE = "summary.csv"
@@ -67,8 +68,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="with --refine: the (calibrated) instrument to fit with (default: the model's)",
     )
+    parser.add_argument(
+        "--counts-scale",
+        default=None,
+        metavar="VALUE|MAP",
+        help="turn the data into counts: multiply by VALUE, or by the file's per-pixel map "
+        "MAP (e.g. I0 for I0-normalised data; xrfquant info lists them). Default: integer "
+        "data are counts, spectra summing to 1 are noise-free, non-integer data with an I0 "
+        "map are multiplied by it, others are used as they are (each with a warning)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview")
+    add_cube_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -92,7 +103,7 @@ def quantify_file(
 ) -> tuple[Any, list[Path], list[Any]]:
     """Quantify one cube file and export it; return the result, its files and statistics."""
     from napari_xrfquant.inference import iter_quantify
-    from napari_xrfquant.io import read_cube
+    from napari_xrfquant.inference.counts import resolve_counts_scale
     from napari_xrfquant.progress import drive
     from napari_xrfquant.results import (
         background_mask,
@@ -102,7 +113,10 @@ def quantify_file(
         whole_map,
     )
 
-    cube = read_cube(path)
+    cube = open_cube(args, path)
+    scale = resolve_counts_scale(
+        getattr(args, "counts_scale", None), cube.data, cube.metadata.get("maps")
+    )
     generator = iter_quantify(
         cube.data,
         cube.energy_keV,
@@ -111,6 +125,7 @@ def quantify_file(
         batch_size=args.batch_size,
         refine=getattr(args, "refine", 0),
         instrument=getattr(args, "refine_instrument", None),
+        counts_scale=scale,
     )
     bars: list[Any] = []
 
@@ -127,7 +142,7 @@ def quantify_file(
             bar.close()
     threshold = mask_threshold(args)
     if threshold > 0:
-        mask = background_mask(cube.total_counts(), threshold)
+        mask = background_mask(cube.total_counts() * result.counts_scale, threshold)
         result = mask_background(result, mask, threshold)
     rows, cols = result.image_shape[:2]
     statistics = region_statistics(result, [whole_map((rows, cols))], source=path.name)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.counts import check_counts_scale, counts_sample, infer_counts_scale
 from napari_xrfquant.inference.devices import (
     DEFAULT_CPU_BATCH,
     DEFAULT_CUDA_BATCH,
@@ -94,6 +95,7 @@ def iter_quantify(
     progress: ProgressCallback | None = None,
     refine: int = 0,
     instrument: Instrument | None = None,
+    counts_scale: Any = None,
 ) -> Generator[Progress, None, QuantResult]:
     """Quantify spectra chunk by chunk, yielding :class:`Progress` after each chunk.
 
@@ -120,6 +122,11 @@ def iter_quantify(
     input_map = ModelInput(quant_model, energy_keV, n_channels)
     lead_shape = tuple(int(s) for s in array.shape[:-1])
     total = int(np.prod(lead_shape, dtype=np.int64))
+    scale = check_counts_scale(
+        infer_counts_scale(counts_sample(array)) if counts_scale is None else counts_scale,
+        lead_shape,
+    )
+    flat_scale = scale.reshape(-1) if isinstance(scale, np.ndarray) else None
     run_device = resolve_device(device)
     if batch_size is not None and int(batch_size) < 1:
         raise XRFQuantError(f"batch_size must be a positive number of spectra, got {batch_size}")
@@ -147,9 +154,15 @@ def iter_quantify(
             start = 0
             while start < slab.shape[0]:
                 stop = min(start + chunk, slab.shape[0])
+                block = slab[start:stop]
+                if flat_scale is not None:  # counts = data x the scale of each spectrum
+                    factor = flat_scale[first + start : first + stop, None]
+                    block = block.astype(np.float32) * factor.astype(np.float32)
+                elif scale != 1.0:
+                    block = block.astype(np.float32) * np.float32(scale)
                 try:
                     results = _quantify_chunk(
-                        quant_model, input_map, slab[start:stop], run_device, refiner, int(refine)
+                        quant_model, input_map, block, run_device, refiner, int(refine)
                     )
                 except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
                     if run_device == "cpu" or not is_out_of_memory(exc):
@@ -176,6 +189,7 @@ def iter_quantify(
         seconds=time.perf_counter() - started,
         resampled=input_map.resampled,
         total_counts=total_counts.reshape(lead_shape),
+        counts_scale=scale,
     )
 
 
@@ -224,6 +238,7 @@ def quantify(
     progress: ProgressCallback | None = None,
     refine: int = 0,
     instrument: Instrument | None = None,
+    counts_scale: Any = None,
 ) -> QuantResult:
     """Quantify every spectrum of ``data``: wt% per element, 1-sigma and fit quality.
 
@@ -252,6 +267,12 @@ def quantify(
     instrument
         With ``refine``: the (calibrated) instrument to fit with; default the
         model's. Its channels are the data's channels.
+    counts_scale
+        What turns the data into counts (``counts = data * counts_scale``): a
+        number, or one value per spectrum (``data.shape[:-1]``, e.g. an I0 map
+        for I0-normalised data). None: integer-valued data are counts, spectra
+        that sum to 1 are noise-free expectations, other data are used as they
+        are, with a :class:`~.counts.CountsWarning` (:mod:`.counts`).
 
     Returns
     -------
@@ -268,6 +289,6 @@ def quantify(
         For data without a channel axis, a mismatched energy axis or an unknown device.
     """
     generator = iter_quantify(
-        data, energy_keV, model, device, batch_size, progress, refine, instrument
+        data, energy_keV, model, device, batch_size, progress, refine, instrument, counts_scale
     )
     return drive(generator)

@@ -12,8 +12,11 @@ Entry points
 
 The CXC HDF5 layout (``format_version`` 1)
 -------------------------------------------
-Written by the colour X-ray camera's acquisition software and by
-:func:`write_cxc_hdf5`::
+This package's own layout for colour X-ray camera cubes, written by
+:func:`write_cxc_hdf5` (the sample data, simulated measurements, tests). Other
+HDF5 layouts (a vendor's, say) open through the generic-HDF5 mapping below
+(``dataset``, ``energy_axis`` and ``calibration_dataset`` in the sidecar, or
+the same arguments of :func:`read_cube`)::
 
     /                       attrs: format = "CXC", format_version = 1,
                                    instrument = TOML text (optional, the
@@ -35,6 +38,9 @@ the ``instrument`` attribute gives the calibration.
 
 Other formats
 -------------
+- Files of other XRF tools: PyMca HDF5 stacks, XRF-Maps (MAPS) and PyXRF files,
+  with their calibrations, live and real times and scalers
+  (:mod:`napari_xrfquant.io.layouts`; per-pixel maps in ``metadata["maps"]``).
 - NeXus: the ``NXdata`` group named by the ``default`` attributes (else the
   first under an ``NXentry``), its ``signal`` dataset, and its ``axes`` (or
   ``<axis>_indices``) attributes: the energy axis is the one whose axis dataset
@@ -61,10 +67,16 @@ straight from the file.
 
 Energy calibration
 ------------------
-From the file when it has one (``calibration_source == "file"``), else from a
-sidecar ``<name>.calib.json`` beside it (``{"offset_keV": 0.0, "gain_keV":
-0.035}``; ``"sidecar"``), else the reference instrument's, with a
-:class:`CalibrationWarning` (``"reference"``).
+``E = offset + gain * k + quadratic * k**2`` for channel ``k`` (keV), or any
+increasing axis a file states. From ``read_cube(calibration=(offset, gain[,
+quadratic]))`` when given (``calibration_source == "argument"``), else from the
+file when it has one (``"file"``; a sidecar that disagrees by more than 1 eV
+gets a :class:`CalibrationWarning`), else from a sidecar ``<name>.calib.json``
+beside it (``{"offset_keV": 0.0, "gain_keV": 0.035, "quadratic_keV": 0.0}``;
+``"sidecar"``), else the reference instrument's, with a
+:class:`CalibrationWarning` (``"reference"``). The same sidecar may say where a
+generic HDF5 file keeps its cube: ``{"dataset": "/entry/data/cube",
+"energy_axis": "first", "calibration_dataset": "/entry/data/calibration"}``.
 """
 
 from __future__ import annotations

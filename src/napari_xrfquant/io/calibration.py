@@ -5,8 +5,10 @@ carry no energy axis get one from a sidecar ``<name>.calib.json`` beside them
 (``<name>`` is the file name without its last extension, so ``map.tif`` ->
 ``map.calib.json``)::
 
-    {"offset_keV": 0.0, "gain_keV": 0.035}
+    {"offset_keV": 0.0, "gain_keV": 0.035, "quadratic_keV": 0.0}
 
+(``E = offset + gain * k + quadratic * k**2`` for channel ``k``; the quadratic
+term is optional)
 and otherwise from the reference instrument (``reference.toml``), with a
 :class:`CalibrationWarning` saying so.
 """
@@ -17,14 +19,20 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
 
-#: Where an energy axis came from, as recorded in ``Cube.calibration_source``.
-CALIBRATION_SOURCES = ("file", "sidecar", "reference")
+#: Where an energy axis came from, as recorded in ``Cube.calibration_source``
+#: ("argument": ``read_cube(calibration=...)``).
+CALIBRATION_SOURCES = ("file", "sidecar", "reference", "argument")
+#: Sidecar keys that say where a generic HDF5 file keeps its cube (see :func:`read_mapping`).
+MAPPING_KEYS = ("dataset", "energy_axis", "calibration_dataset")
+#: Energy axes of file and sidecar that differ by more than this disagree (keV).
+AGREEMENT_KEV = 1e-3
 
 _EV_PER_KEV = 1000.0
 
@@ -51,6 +59,28 @@ def linear_energy_axis(offset_keV: float, gain_keV: float, n_channels: int) -> n
         ``(n_channels,)`` float64 energies in keV.
     """
     return float(offset_keV) + float(gain_keV) * np.arange(n_channels, dtype=np.float64)
+
+
+def polynomial_energy_axis(
+    offset_keV: float, gain_keV: float, quadratic_keV: float, n_channels: int
+) -> np.ndarray:
+    """Channel-centre energies ``offset + gain * k + quadratic * k**2`` (keV)."""
+    k = np.arange(n_channels, dtype=np.float64)
+    return float(offset_keV) + float(gain_keV) * k + float(quadratic_keV) * k * k
+
+
+def fit_calibration(energy_keV: np.ndarray) -> tuple[float, float, float]:
+    """``(offset_keV, gain_keV, quadratic_keV)`` of an energy axis.
+
+    Exact for an axis built from such a polynomial (a linear axis gives a
+    quadratic term of exactly 0); a least-squares fit otherwise.
+    """
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    if energy.size < 3 or is_linear(energy):
+        return (*fit_linear_calibration(energy), 0.0)
+    k = np.arange(energy.size, dtype=np.float64)
+    quadratic, gain, offset = np.polyfit(k, energy, 2)
+    return float(offset), float(gain), float(quadratic)
 
 
 def fit_linear_calibration(energy_keV: np.ndarray) -> tuple[float, float]:
@@ -160,6 +190,44 @@ def energy_from_offset_gain(
     return linear_energy_axis(offset, gain, n_channels)
 
 
+def energy_from_polynomial(
+    coefficients: object, n_channels: int, where: str, scale_to_keV: float = 1.0
+) -> np.ndarray:
+    """Energy axis from ``[offset, gain]`` or ``[offset, gain, quadratic]``.
+
+    ``scale_to_keV`` converts the coefficients' unit (1e-3 for eV).
+
+    Raises
+    ------
+    CubeReadError
+        For coefficients that are not two or three finite numbers, a gain that is
+        not positive, or a quadratic term that makes the axis turn within the
+        cube's channels (the message names the channel).
+    """
+    try:
+        values = np.asarray(coefficients, dtype=np.float64).reshape(-1) * scale_to_keV
+    except (TypeError, ValueError):
+        raise CubeReadError(f"{where}: energy calibration {coefficients!r} is no numbers") from None
+    if values.size not in (2, 3) or not np.all(np.isfinite(values)):
+        raise CubeReadError(
+            f"{where}: energy calibration needs 2 or 3 finite numbers (offset, gain"
+            f"[, quadratic]), got {values.tolist()}"
+        )
+    offset, gain, quadratic = (*values.tolist(), 0.0)[:3]
+    if gain <= 0 and quadratic == 0:
+        raise CubeReadError(
+            f"{where}: energy calibration does not increase with channel (gain_keV={gain:g})"
+        )
+    energy = polynomial_energy_axis(offset, gain, quadratic, n_channels)
+    if n_channels > 1 and not np.all(np.diff(energy) > 0):
+        turn = int(np.argmax(np.diff(energy) <= 0))
+        raise CubeReadError(
+            f"{where}: energy calibration E = {offset:g} + {gain:g} k + {quadratic:g} k^2 "
+            f"does not increase with channel k (it turns at channel {turn})"
+        )
+    return energy
+
+
 def energy_from_units(values: np.ndarray, units: str | None, where: str) -> np.ndarray:
     """Convert an energy axis in ``units`` ("keV" or "eV") to keV.
 
@@ -194,11 +262,24 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
     return file.with_name(f"{file.stem}.calib.json")
 
 
+def sidecar_has_calibration(path: str | os.PathLike[str]) -> bool:
+    """Whether the sidecar of ``path`` exists and states an energy calibration (not
+    only where the cube is)."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return False
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return True  # let read_sidecar say what is wrong with it
+    return not isinstance(data, dict) or not set(data) <= set(MAPPING_KEYS)
+
+
 def read_sidecar(path: str | os.PathLike[str], n_channels: int) -> np.ndarray | None:
     """Energy axis from the sidecar of ``path``, or None if there is none.
 
-    The sidecar holds ``offset_keV`` and ``gain_keV``, or an explicit
-    ``energy_keV`` list of channel centres.
+    The sidecar holds ``offset_keV`` and ``gain_keV`` (and optionally
+    ``quadratic_keV``), or an explicit ``energy_keV`` list of channel centres.
 
     Raises
     ------
@@ -207,7 +288,7 @@ def read_sidecar(path: str | os.PathLike[str], n_channels: int) -> np.ndarray | 
         calibration; the message names the sidecar.
     """
     side = sidecar_path(path)
-    if not side.is_file():
+    if not sidecar_has_calibration(path):
         return None
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
@@ -221,8 +302,42 @@ def read_sidecar(path: str | os.PathLike[str], n_channels: int) -> np.ndarray | 
     missing = [key for key in ("offset_keV", "gain_keV") if key not in data]
     if missing:
         raise CubeReadError(f"{side.name}: missing {' and '.join(missing)}")
-    energy = energy_from_offset_gain(data["offset_keV"], data["gain_keV"], n_channels, side.name)
+    coefficients = [data["offset_keV"], data["gain_keV"], data.get("quadratic_keV", 0.0)]
+    if any(isinstance(v, (bool, str)) or v is None for v in coefficients):
+        raise CubeReadError(f"{side.name}: offset_keV, gain_keV and quadratic_keV must be numbers")
+    energy = energy_from_polynomial(coefficients, n_channels, side.name)
     return check_energy_axis(energy, n_channels, side.name)
+
+
+def read_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Where a file keeps its cube, from its sidecar: ``dataset`` (HDF5 path),
+    ``energy_axis`` ("first" or "last") and ``calibration_dataset`` (HDF5 path of
+    ``[offset, gain(, quadratic)]`` in keV). Empty without a sidecar.
+
+    This is how a vendor's HDF5 layout opens without code::
+
+        {"dataset": "/entry/data/cube", "energy_axis": "first",
+         "calibration_dataset": "/entry/data/calibration"}
+
+    Raises
+    ------
+    CubeReadError
+        For a sidecar that is unreadable or holds a mapping key that is no text.
+    """
+    side = sidecar_path(path)
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CubeReadError(f"{side.name}: not a readable calibration file ({exc})") from None
+    if not isinstance(data, dict):
+        return {}
+    mapping = {key: data[key] for key in MAPPING_KEYS if key in data}
+    wrong = [key for key, value in mapping.items() if not isinstance(value, str)]
+    if wrong:
+        raise CubeReadError(f"{side.name}: {wrong[0]} must be text (an HDF5 path or first/last)")
+    return mapping
 
 
 def reference_energy_axis(n_channels: int, where: str) -> np.ndarray:
@@ -247,8 +362,9 @@ def resolve_energy_axis(
     path: str | os.PathLike[str],
     n_channels: int,
     from_file: np.ndarray | None,
+    stated: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Pick the energy axis of a cube: file, then sidecar, then reference.
+    """Pick the energy axis of a cube: stated, then file, then sidecar, then reference.
 
     Parameters
     ----------
@@ -258,17 +374,32 @@ def resolve_energy_axis(
         Number of channels of the cube.
     from_file
         Energy axis found in the file itself (keV), or None.
+    stated
+        ``(offset, gain[, quadratic])`` keV the caller gives (``read_cube(calibration=)``).
 
     Returns
     -------
     energy_keV : numpy.ndarray
         ``(n_channels,)`` float64 channel centres, strictly increasing.
     source : str
-        ``"file"``, ``"sidecar"`` or ``"reference"``.
+        ``"argument"``, ``"file"``, ``"sidecar"`` or ``"reference"``.
     """
     name = Path(path).name
+    if stated is not None:
+        return energy_from_polynomial(stated, n_channels, name), "argument"
     if from_file is not None:
-        return check_energy_axis(from_file, n_channels, name), "file"
+        energy = check_energy_axis(from_file, n_channels, name)
+        side = read_sidecar(path, n_channels) if sidecar_has_calibration(path) else None
+        if side is not None and np.max(np.abs(side - energy)) > AGREEMENT_KEV:
+            worst = int(np.argmax(np.abs(side - energy)))
+            warnings.warn(
+                f"{name}: the file's energy calibration and {sidecar_path(path).name}'s "
+                f"disagree (channel {worst}: {energy[worst]:.4f} against {side[worst]:.4f} "
+                "keV); using the file's",
+                CalibrationWarning,
+                stacklevel=4,
+            )
+        return energy, "file"
     side = read_sidecar(path, n_channels)
     if side is not None:
         return side, "sidecar"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_xrfquant.io.calibration import fit_linear_calibration, is_linear
+from napari_xrfquant.io.calibration import fit_calibration, is_linear
 
 #: Reads the spectrum ``(C,)`` of one pixel straight from the file.
 PixelReader = Callable[[int, int], np.ndarray]
@@ -77,14 +77,25 @@ class Cube:
         return np.dtype(self.data.dtype)
 
     @property
+    def calibration_keV(self) -> tuple[float, float, float]:
+        """``(offset, gain, quadratic)`` of ``E = offset + gain k + quadratic k**2``:
+        exact for a polynomial axis (quadratic 0 for a linear one), else least squares."""
+        return fit_calibration(self.energy_keV)
+
+    @property
     def offset_keV(self) -> float:
-        """Energy of channel 0 from a straight-line fit of :attr:`energy_keV`."""
-        return fit_linear_calibration(self.energy_keV)[0]
+        """Energy of channel 0 (of :attr:`calibration_keV`)."""
+        return self.calibration_keV[0]
 
     @property
     def gain_keV(self) -> float:
-        """Channel width (keV) from a straight-line fit of :attr:`energy_keV`."""
-        return fit_linear_calibration(self.energy_keV)[1]
+        """Linear term of :attr:`calibration_keV` (keV per channel)."""
+        return self.calibration_keV[1]
+
+    @property
+    def quadratic_keV(self) -> float:
+        """Quadratic term of :attr:`calibration_keV` (keV per channel squared)."""
+        return self.calibration_keV[2]
 
     @property
     def linear_calibration(self) -> bool:

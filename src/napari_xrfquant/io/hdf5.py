@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from napari_xrfquant.io._h5 import (
 )
 from napari_xrfquant.io.calibration import (
     energy_from_offset_gain,
+    energy_from_polynomial,
     resolve_energy_axis,
 )
 from napari_xrfquant.io.cube import Cube
@@ -49,6 +51,14 @@ from napari_xrfquant.io.cxc import (
     locate_cxc,
     read_truth,
     write_cxc_hdf5,
+)
+from napari_xrfquant.io.layouts import (
+    find_pymca_stack,
+    is_pyxrf,
+    is_xrf_maps,
+    locate_pymca,
+    locate_pyxrf,
+    locate_xrf_maps,
 )
 from napari_xrfquant.io.nexus import find_nxdata, locate_nexus
 
@@ -103,15 +113,32 @@ def _locate_generic(dataset: h5py.Dataset, energy_axis: int | None, where: str) 
 
 
 # -- reading ------------------------------------------------------------------
-def _locate(file: h5py.File, dataset: str | None, energy_axis: int | None, where: str) -> Located:
+def _locate(
+    file: h5py.File,
+    dataset: str | None,
+    energy_axis: int | None,
+    where: str,
+    path: Path,
+    pyxrf_parameters: str | os.PathLike[str] | None = None,
+) -> Located:
+    """The cube of ``file``: the named dataset, else the first layout that matches
+    (CXC, XRF-Maps, PyXRF, PyMca stack, NeXus), else the largest 3-D dataset."""
     if dataset is not None:
         node = get_dataset(file, dataset, where)
         if is_cxc(file) and node.name == SPECTRA_PATH:
             located = locate_cxc(file, where)
+        elif node.name.split("/")[-1] == "data" and "calibration" in node.parent:
+            located = locate_pymca(node, where)
         else:
             located = _locate_generic(node, energy_axis, where)
     elif is_cxc(file):
         located = locate_cxc(file, where)
+    elif is_xrf_maps(file):
+        located = locate_xrf_maps(file, where)
+    elif is_pyxrf(file):
+        located = locate_pyxrf(file, path, where, pyxrf_parameters)
+    elif (stack := find_pymca_stack(file)) is not None:
+        located = locate_pymca(stack, where)
     else:
         group = find_nxdata(file)
         if group is not None:
@@ -174,20 +201,31 @@ def open_hdf5(
     energy_axis: str | int | None = None,
     lazy: bool | None = None,
     lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+    pyxrf_parameters: str | os.PathLike[str] | None = None,
+    calibration: str | Sequence[float] | None = None,
 ) -> Cube:
-    """Read a cube from a CXC, NeXus or generic HDF5 file.
+    """Read a cube from a CXC, XRF-Maps, PyXRF, PyMca, NeXus or generic HDF5 file.
 
-    Parameters are those of :func:`napari_xrfquant.io.read_cube`.
+    Parameters are those of :func:`napari_xrfquant.io.read_cube`; a text
+    ``calibration`` names a dataset of ``[offset, gain(, quadratic)]`` (keV).
     """
     file_path = Path(path)
     where = file_path.name
     axis_choice = normalise_energy_axis(energy_axis, where)
     file = open_file(file_path)
     try:
-        located = _locate(file, dataset, axis_choice, where)
+        located = _locate(file, dataset, axis_choice, where, file_path, pyxrf_parameters)
         node, axis = located.dataset, located.energy_axis
         n_channels = node.shape[axis]
-        energy, source = resolve_energy_axis(file_path, n_channels, located.energy_keV)
+        stated = None
+        if isinstance(calibration, str):
+            coefficients = get_dataset(file, calibration, where)[...]
+            located.energy_keV = energy_from_polynomial(
+                coefficients, n_channels, f"{where}: {calibration}"
+            )
+        elif calibration is not None:
+            stated = calibration
+        energy, source = resolve_energy_axis(file_path, n_channels, located.energy_keV, stated)
         metadata = {
             "format": located.format,
             "dataset": node.name,

@@ -8,6 +8,7 @@ A ``.npy`` file has no metadata: the energy axis position follows
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ def open_npy(
     energy_axis: str | int | None = None,
     lazy: bool | None = None,
     lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+    calibration: Sequence[float] | None = None,
 ) -> Cube:
     """Read a cube from a ``.npy`` file. Parameters as :func:`napari_xrfquant.io.read_cube`."""
     file_path = Path(path)
@@ -75,7 +77,7 @@ def open_npy(
     check_numeric_dtype(mapped.dtype, where)
     check_rank(mapped.shape, where)
     axis = axis_choice if axis_choice is not None else guess_energy_axis(mapped.shape, where)
-    energy, source = resolve_energy_axis(file_path, mapped.shape[axis], None)
+    energy, source = resolve_energy_axis(file_path, mapped.shape[axis], None, calibration)
     metadata = {"format": "NPY", "energy_axis_in_file": {0: "first", 2: "last"}[axis]}
     if decide_lazy(mapped.nbytes, lazy, lazy_threshold_bytes):
         import dask.array as da

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import DEFAULT_LAZY_THRESHOLD_BYTES
+from napari_xrfquant.io.calibration import read_mapping
 from napari_xrfquant.io.cube import Cube
 
 #: File suffixes each reader accepts (lower case).
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxc")
 TIFF_SUFFIXES = (".tif", ".tiff")
 NPY_SUFFIXES = (".npy",)
-SUPPORTED_SUFFIXES = HDF5_SUFFIXES + TIFF_SUFFIXES + NPY_SUFFIXES
+#: Read through rosettasciio (the ``formats`` extra): HyperSpy and Bruker files.
+ROSETTA_SUFFIXES = (".hspy", ".zspy", ".bcf", ".spx")
+#: ESRF formats (the ``formats`` extra): EDF through fabio, SPEC through silx.
+ESRF_SUFFIXES = (".edf", ".spec", ".mca")
+SUPPORTED_SUFFIXES = (
+    HDF5_SUFFIXES + TIFF_SUFFIXES + NPY_SUFFIXES + ROSETTA_SUFFIXES + ESRF_SUFFIXES
+)
 
 
 def read_cube(
@@ -22,17 +30,21 @@ def read_cube(
     energy_axis: str | None = None,
     lazy: bool | None = None,
     lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+    calibration: str | Sequence[float] | None = None,
+    pyxrf_parameters: str | os.PathLike[str] | None = None,
 ) -> Cube:
     """Read an XRF cube (counts per pixel and channel) with its energy axis.
 
     Parameters
     ----------
     path
-        A CXC or NeXus or generic HDF5 file (``.h5``, ``.hdf5``, ``.nxs``, ...),
-        a TIFF stack (``.tif``, ``.tiff``) or a NumPy ``.npy`` file.
+        An HDF5 file (``.h5``, ``.hdf5``, ``.nxs``, ...: CXC, XRF-Maps, PyXRF,
+        PyMca stack, NeXus or generic; see :mod:`napari_xrfquant.io`), a TIFF
+        stack (``.tif``, ``.tiff``) or a NumPy ``.npy`` file.
     dataset
-        HDF5 only: path of the dataset to read (default: ``/spectra`` of a CXC
-        file, the NeXus signal, or the largest 3-D numeric dataset).
+        HDF5 only: path of the dataset to read (default: the layout's cube, the
+        NeXus signal, or the largest 3-D numeric dataset; or ``dataset`` of the
+        sidecar ``<name>.calib.json``).
     energy_axis
         ``"first"`` or ``"last"``: where the channels are in the file, for
         files that do not say (TIFF, ``.npy``, generic HDF5). Default: from the
@@ -44,6 +56,14 @@ def read_cube(
         it; None: lazy only when the cube is larger than ``lazy_threshold_bytes``.
     lazy_threshold_bytes
         Size above which ``lazy=None`` opens lazily (default 2 GiB).
+    calibration
+        The energy calibration when the file's layout does not say: ``(offset,
+        gain[, quadratic])`` in keV (``calibration_source == "argument"``, over
+        anything in the file), or, for HDF5, the path of a dataset holding those
+        numbers (or ``calibration_dataset`` of the sidecar).
+    pyxrf_parameters
+        PyXRF files: PyXRF's parameter JSON with the energy calibration
+        (default: the one JSON beside the file that holds it).
 
     Returns
     -------
@@ -83,11 +103,31 @@ def read_cube(
         )
     if not file_path.exists():
         raise CubeReadError(f"{file_path.name}: no such file")
-    if file_path.is_dir():
+    if file_path.is_dir() and suffix != ".zspy":  # a zarr store is a folder
         raise CubeReadError(f"{file_path.name}: is a folder, not a file")
     if dataset is not None and suffix not in HDF5_SUFFIXES:
         raise CubeReadError(f"{file_path.name}: dataset= applies to HDF5 files only")
-    threshold = int(lazy_threshold_bytes)
+    mapping = read_mapping(file_path)
+    dataset = dataset if dataset is not None else mapping.get("dataset")
+    energy_axis = energy_axis if energy_axis is not None else mapping.get("energy_axis")
+    if calibration is None and "calibration_dataset" in mapping:
+        calibration = mapping["calibration_dataset"]
+    if isinstance(calibration, str) and suffix not in HDF5_SUFFIXES:
+        raise CubeReadError(f"{file_path.name}: a calibration dataset applies to HDF5 files only")
+    return _open(file_path, suffix, dataset, energy_axis, lazy, int(lazy_threshold_bytes),
+                 calibration, pyxrf_parameters)
+
+
+def _open(
+    file_path: Path,
+    suffix: str,
+    dataset: str | None,
+    energy_axis: str | None,
+    lazy: bool | None,
+    threshold: int,
+    calibration: str | Sequence[float] | None,
+    pyxrf_parameters: str | os.PathLike[str] | None,
+) -> Cube:
     if suffix in HDF5_SUFFIXES:
         from napari_xrfquant.io.hdf5 import open_hdf5
 
@@ -97,13 +137,26 @@ def read_cube(
             energy_axis=energy_axis,
             lazy=lazy,
             lazy_threshold_bytes=threshold,
+            pyxrf_parameters=pyxrf_parameters,
+            calibration=calibration,
         )
+    if suffix in ESRF_SUFFIXES:
+        from napari_xrfquant.io.esrf import open_edf, open_spec
+
+        assert not isinstance(calibration, str)
+        opener = open_edf if suffix == ".edf" else open_spec
+        return opener(file_path, calibration)
+    if suffix in ROSETTA_SUFFIXES:
+        from napari_xrfquant.io.rosetta import open_rosetta
+
+        assert not isinstance(calibration, str)
+        return open_rosetta(file_path, lazy, threshold, calibration)
     if suffix in TIFF_SUFFIXES:
         from napari_xrfquant.io.tiff import open_tiff
 
-        return open_tiff(
-            file_path, energy_axis=energy_axis, lazy=lazy, lazy_threshold_bytes=threshold
-        )
+        assert not isinstance(calibration, str)  # refused above
+        return open_tiff(file_path, energy_axis, lazy, threshold, calibration)
     from napari_xrfquant.io.npy import open_npy
 
-    return open_npy(file_path, energy_axis=energy_axis, lazy=lazy, lazy_threshold_bytes=threshold)
+    assert not isinstance(calibration, str)
+    return open_npy(file_path, energy_axis, lazy, threshold, calibration)

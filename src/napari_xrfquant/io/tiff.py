@@ -28,7 +28,7 @@ import math
 import os
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +315,7 @@ def open_tiff(
     energy_axis: str | int | None = None,
     lazy: bool | None = None,
     lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+    calibration: Sequence[float] | None = None,
 ) -> Cube:
     """Read a cube from a TIFF stack. Parameters as :func:`napari_xrfquant.io.read_cube`."""
     file_path = Path(path)
@@ -344,7 +345,7 @@ def open_tiff(
             energy_in_file = energy_from_offset_gain(
                 meta["offset_keV"], meta["gain_keV"], n_channels, where
             )
-        energy, source = resolve_energy_axis(file_path, n_channels, energy_in_file)
+        energy, source = resolve_energy_axis(file_path, n_channels, energy_in_file, calibration)
         metadata: dict[str, Any] = {
             "format": "TIFF",
             "energy_axis_in_file": {0: "first", 2: "last"}[axis],

@@ -21,6 +21,11 @@ from torch import nn
 #: Total counts below this are treated as this many (log of zero is undefined).
 MIN_TOTAL_COUNTS = 1.0
 
+#: Total counts given to noise-free spectra: the network reads log10(counts) as
+#: its noise level, and noise-free spectra are presented as the top of the
+#: training range (counts_max of the bundled model).
+NOISELESS_COUNTS = 1e6
+
 
 @dataclass
 class InputSpec:

@@ -40,7 +40,7 @@ from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.instrument import Instrument, reference_instrument
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
-from napari_xrfquant.physics.optic import optic_transmission, optic_values
+from napari_xrfquant.physics import optic as optic_terms
 from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
 from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
@@ -196,7 +196,7 @@ class XRFSimulator(nn.Module):
             "tail_slope_keV": d.tail_slope_keV,
             "shelf_fraction": d.shelf_fraction,
             "quadratic_keV": d.quadratic_keV,
-            **optic_values(self.instrument),
+            **optic_terms.optic_values(self.instrument),
             "continuum_fraction": c.fraction,
             "continuum_power": c.power,
             "continuum_decay_keV": c.decay_keV,
@@ -301,12 +301,11 @@ class XRFSimulator(nn.Module):
         values = {name: getattr(self, name) for name in PARAMETER_NAMES}
         scale = None
         for name, value in (overrides or {}).items():
-            if name not in PARAMETER_NAMES and name not in SCALE_NAMES:
-                known = ", ".join((*PARAMETER_NAMES, *SCALE_NAMES))
-                raise SimulationError(f"unknown instrument override {name!r} (known: {known})")
             tensor = torch.as_tensor(value, dtype=self.gain_keV.dtype, device=self.gain_keV.device)
-            if tensor.ndim > 1:
-                raise SimulationError(f"instrument override {name!r} must be a scalar or (N,)")
+            knots = self.optic_log_transmission.numel() if self.optic_model == "knots" else 0
+            known = (*PARAMETER_NAMES, *SCALE_NAMES)
+            if problem := optic_terms.override_problem(name, tensor.ndim, knots, known):
+                raise SimulationError(problem)
             if tensor.ndim == 1:
                 tensor = tensor[:, None, None]
             if name == "fwhm_scale":
@@ -324,7 +323,7 @@ class XRFSimulator(nn.Module):
     ) -> torch.Tensor:
         """Transmission of the optic at ``energy_keV`` (1 without an optic), differentiable."""
         v = values if values is not None else self._parameter_values(None)
-        return optic_transmission(
+        return optic_terms.optic_transmission(
             self.optic_model, energy_keV, v, self.optic_knots_keV, self.optic_log_transmission
         )
 
@@ -441,11 +440,11 @@ class XRFSimulator(nn.Module):
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Response for scalar overrides; reuses the cache when nothing in it changed."""
-        tracking = torch.is_grad_enabled() and any(values[n].requires_grad for n in _RESPONSE_NAMES)
-        if tracking:
+        names = [*_RESPONSE_NAMES, *filter(optic_terms.drop_index, values)]  # drops too
+        if torch.is_grad_enabled() and any(values[n].requires_grad for n in names):
             return self._response_from(values)
-        key = tuple(float(values[n]) for n in _RESPONSE_NAMES)
-        if key == tuple(float(getattr(self, n)) for n in _RESPONSE_NAMES):
+        key = tuple((n, float(values[n])) for n in names)
+        if key == tuple((n, float(getattr(self, n))) for n in _RESPONSE_NAMES):
             return self.response_matrix()
         where = (str(self.atom_energy_keV.device), self.atom_energy_keV.dtype)
         if self._cache.get("override_key") != (where, key):

@@ -56,6 +56,10 @@ class QuantResult:
         ``[...]`` counts each spectrum held in the channels the model reads.
     mask_below_counts
         Background threshold applied by :func:`mask_background` (0: none).
+    counts_scale
+        What turned the data into counts (a number, or ``[...]`` one per
+        spectrum; :mod:`napari_xrfquant.inference.counts`): the data's own
+        totals times this are counts.
     """
 
     concentrations: np.ndarray
@@ -68,6 +72,7 @@ class QuantResult:
     resampled: bool = False
     total_counts: np.ndarray | None = field(default=None, repr=False)
     mask_below_counts: float = 0.0
+    counts_scale: float | np.ndarray = field(default=1.0, repr=False)
 
     @property
     def image_shape(self) -> tuple[int, ...]:

@@ -138,7 +138,7 @@ class Reconstruction:
                 f"their energy axis {energy.size}"
             )
         self.config = config
-        self.names = [n for n in expand_free(config.learn) if n not in PROFILED]
+        self.names = [n for n in expand_free(config.learn, instrument) if n not in PROFILED]
         self.start = start_instrument(instrument, energy, self.names)
         self.simulator = XRFSimulator(
             list(elements), instrument=self.start, device=device, dtype=torch.float32

@@ -33,6 +33,7 @@ from napari_xrfquant.io.spectra import (
     read_spectra_set,
     write_spectra_set,
 )
+from napari_xrfquant.models.features import NOISELESS_COUNTS
 from napari_xrfquant.training.config import JitterConfig, TrainingConfig
 
 #: Fractions of the compositions in the train / validation / test splits.
@@ -380,12 +381,6 @@ def noisy_counts(
         else counts.float()
     )
     return torch.poisson(fractions * totals[:, None], generator=generator)
-
-
-#: Total counts given to noise-free spectra: the network reads log10(counts) as
-#: its noise level, and noise-free spectra are presented as the top of the
-#: training range (counts_max of the bundled model).
-NOISELESS_COUNTS = 1e6
 
 
 def log_uniform_counts(n: int, low: float, high: float, rng: np.random.Generator) -> np.ndarray:

@@ -9,9 +9,9 @@ import torch
 
 from napari_xrfquant.models.architectures import QuantNet
 from napari_xrfquant.models.bundle import QuantModel
+from napari_xrfquant.models.features import NOISELESS_COUNTS
 from napari_xrfquant.models.metadata import UncertaintyCalibration
 from napari_xrfquant.training.augment import sample_log_uniform
-from napari_xrfquant.training.datasets import NOISELESS_COUNTS
 from napari_xrfquant.training.sigma import fit_sigma_calibration
 
 #: Repeats of the validation set at fresh count levels for the sigma calibration.
@@ -37,7 +37,7 @@ def predict_fractions(
     """Mean, raw sigma and the binned counts for noisy (or noise-free) versions of spectra.
 
     ``counts`` is ``(N,)`` totals, or None for noise-free spectra at
-    :data:`~napari_xrfquant.training.data.NOISELESS_COUNTS`.
+    :data:`~napari_xrfquant.models.features.NOISELESS_COUNTS`.
     """
     means, sigmas, binned_all = [], [], []
     device = next(network.parameters()).device

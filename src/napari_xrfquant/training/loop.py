@@ -37,13 +37,13 @@ from napari_xrfquant.models.architectures import (
     count_parameters,
 )
 from napari_xrfquant.models.bundle import build_metadata, model_from_network
+from napari_xrfquant.models.features import NOISELESS_COUNTS
 from napari_xrfquant.models.metadata import energy_dict
 from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
 from napari_xrfquant.training.axs import Reconstruction, reconstruction_for
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.datasets import (
-    NOISELESS_COUNTS,
     SIMULATE_BLOCK,
     SimulatedSet,
     SpectrumGenerator,

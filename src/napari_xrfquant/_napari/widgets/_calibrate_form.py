@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QListWidget,
@@ -77,6 +79,18 @@ class CalibrateForm(QWidget):
             self.free_list.addItem(item)
         self.free_list.setMinimumHeight(120)
         box_layout.addWidget(self.free_list)
+        knots_row = QHBoxLayout()
+        self.knots_edit = QLineEdit()
+        self.knots_edit.setPlaceholderText("optic knots, e.g. 2, 6, 10, 15, 22, 30 keV")
+        self.knots_edit.setToolTip(
+            "Fit the optic as log-transmission knots at these energies (a smooth curve "
+            "through them) instead of two sigmoids; empty: as the model's instrument"
+        )
+        self.monotone_check = QCheckBox("monotone")
+        self.monotone_check.setToolTip("Keep the knots' transmission non-increasing with energy")
+        knots_row.addWidget(self.knots_edit)
+        knots_row.addWidget(self.monotone_check)
+        box_layout.addLayout(knots_row)
         layout.addWidget(box)
 
         form = QFormLayout()
@@ -199,7 +213,13 @@ class CalibrateForm(QWidget):
     # -- the calibration -------------------------------------------------------
     def request(self) -> dict[str, Any]:
         """What the form asks for, checked (raises XRFQuantError with the reason)."""
-        from napari_xrfquant.calibration.session import check_request, parse_ranges
+        from napari_xrfquant.calibration.parameters import is_optic
+        from napari_xrfquant.calibration.session import (
+            check_request,
+            parse_energies,
+            parse_ranges,
+            with_knots_optic,
+        )
         from napari_xrfquant.calibration.standards import parse_standard
         from napari_xrfquant.errors import XRFQuantError
 
@@ -221,11 +241,18 @@ class CalibrateForm(QWidget):
                     raise XRFQuantError(f"{region.name}: {exc}") from None
         exclude = parse_ranges(self.exclude_edit.text())
         free = self.free_parameters()
-        check_request(energy, model.elements, model.instrument, standards, free, exclude)
+        knots = parse_energies(self.knots_edit.text())
+        if self.monotone_check.isChecked() and not knots:
+            raise XRFQuantError("monotone shapes a knots optic: give the optic knots too")
+        instrument = with_knots_optic(model.instrument, knots, self.monotone_check.isChecked())
+        if knots and any(map(is_optic, free)):  # the knots stand in for the sigmoids
+            free = [n for n in free if not is_optic(n)] + ["optic"]
+        check_request(energy, model.elements, instrument, standards, free, exclude)
         return {
             "counts": data,
             "energy_keV": energy,
             "model": model,
+            "instrument": instrument,
             "labels": labels if standards else None,
             "standards": standards,
             "free": free,

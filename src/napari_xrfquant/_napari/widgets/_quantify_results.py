@@ -290,6 +290,8 @@ class ResultsPanel(QWidget):
         expected_hw = tuple(np.shape(result.concentrations)[:2])
         if total is None or total.shape != expected_hw:
             total = result.total_counts  # the counts the model read
+        else:
+            total = total * result.counts_scale  # the layer holds the data's own totals
         threshold = float(mask_below_counts) if total is not None else 0.0
         if threshold > 0:
             mask = background_mask(total, threshold)

@@ -35,7 +35,7 @@ from napari_xrfquant._napari._layers import cube_layers
 from napari_xrfquant._schema import field_bounds
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Beam, Detector, Geometry
-from napari_xrfquant.io.calibration import fit_linear_calibration
+from napari_xrfquant.io.calibration import fit_calibration
 from napari_xrfquant.training.checks import (
     parse_element_list,
     physics_problems,
@@ -248,12 +248,17 @@ class TrainForm(QWidget):
         if layer is None:
             return False
         energy_keV = np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
-        offset_keV, gain_keV = fit_linear_calibration(energy_keV)
+        offset_keV, gain_keV, quadratic_keV = fit_calibration(energy_keV)
         self.offset_spin.setValue(offset_keV)
         self.gain_spin.setValue(gain_keV)
         self.channels_spin.setValue(int(energy_keV.size))
+        # the form has no field for it: the quadratic term rides on the base instrument
+        self._base_instrument = self._base_instrument.replace(
+            **{"detector.quadratic_keV": quadratic_keV}
+        )
+        square = f" + {quadratic_keV:.3g} keV x channel^2" if quadratic_keV else ""
         self.status.setText(f"calibration from {name}: E = {offset_keV:.4f} + "
-                            f"{gain_keV:.5f} keV x channel, {energy_keV.size} channels")
+                            f"{gain_keV:.5f} keV x channel{square}, {energy_keV.size} channels")
         return True
 
     # -- the form <-> config / instrument -----------------------------------

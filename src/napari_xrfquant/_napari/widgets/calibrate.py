@@ -187,7 +187,7 @@ class CalibrateWidget(CalibrateForm):
             request["counts"],
             request["energy_keV"],
             model.elements,
-            model.instrument,
+            request["instrument"],
             model,
             labels=request["labels"],
             standards=request["standards"],

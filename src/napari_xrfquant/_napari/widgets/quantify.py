@@ -38,6 +38,7 @@ from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify
 from napari_xrfquant._napari._layers import (
     cube_counts,
     cube_layers,
+    file_maps,
     is_cube_layer,
 )
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line
@@ -373,6 +374,7 @@ class QuantifyWidget(ResultsPanel):
             self.device_combo.currentText(),
             GUI_BATCH_SPECTRA,
             self.refine_spin.value(),
+            file_maps(layer),
             _start_thread=False,
         )
         self._progress_bar = progress(total=n_spectra, desc=f"Quantify {layer.name}")
