@@ -162,3 +162,23 @@ def test_the_train_dock_runs_axs_on_a_cube_layer(make_napari_viewer, hidden_file
     record = widget.result.model.metadata["training"]["axs"]
     assert record["beta"] == 2.0 and record["unlabelled"] == "layer hidden"
     assert record["learned"]["offset_keV"] != 0.0
+
+
+def test_optic_knots_from_the_dock(dock):
+    from napari_xrfquant.errors import XRFQuantError
+
+    _, widget = dock
+    widget.set_free_parameters([*FREE, "optic_high_keV"])
+    widget.knots_edit.setText("2, 6, 10, 15, 22, 30")
+    widget.monotone_check.setChecked(True)
+    request = widget.request()
+    optic = request["instrument"].optic
+    assert optic.model == "knots" and optic.monotone and len(optic.knots_keV) == 6
+    assert request["free"] == [*FREE, "optic"]  # the knots stand in for the sigmoids
+    widget.knots_edit.setText("")
+    with pytest.raises(XRFQuantError, match="give the optic knots too"):
+        widget.request()
+    widget.monotone_check.setChecked(False)
+    widget.knots_edit.setText("10, 5")
+    with pytest.raises(XRFQuantError, match="increasing energies"):
+        widget.request()

@@ -15,7 +15,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QListWidget,
@@ -79,18 +78,18 @@ class CalibrateForm(QWidget):
             self.free_list.addItem(item)
         self.free_list.setMinimumHeight(120)
         box_layout.addWidget(self.free_list)
-        knots_row = QHBoxLayout()
         self.knots_edit = QLineEdit()
-        self.knots_edit.setPlaceholderText("optic knots, e.g. 2, 6, 10, 15, 22, 30 keV")
+        self.knots_edit.setPlaceholderText("e.g. 2, 6, 10, 15, 22, 30 (keV)")
         self.knots_edit.setToolTip(
             "Fit the optic as log-transmission knots at these energies (a smooth curve "
-            "through them) instead of two sigmoids; empty: as the model's instrument"
+            "through them) instead of two sigmoids; empty: the model instrument's optic"
         )
-        self.monotone_check = QCheckBox("monotone")
-        self.monotone_check.setToolTip("Keep the knots' transmission non-increasing with energy")
-        knots_row.addWidget(self.knots_edit)
-        knots_row.addWidget(self.monotone_check)
-        box_layout.addLayout(knots_row)
+        self.monotone_check = QCheckBox("non-increasing with energy")
+        self.monotone_check.setToolTip("Keep the knots' transmission monotone")
+        knots_form = QFormLayout()
+        knots_form.addRow("Optic knots", self.knots_edit)
+        knots_form.addRow("", self.monotone_check)
+        box_layout.addLayout(knots_form)
         layout.addWidget(box)
 
         form = QFormLayout()
