@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from napari_xrfquant.errors import XRFQuantError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("info", "sample", "simulate", "quantify", "calibrate", "train")
+SUBCOMMANDS = ("info", "sample", "simulate", "quantify", "calibrate", "train", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:
