@@ -2,8 +2,9 @@
 
 180 labelled spectra of random Au-Ag-Cu-Ni-Zn alloys (Dirichlet 0.7 compositions)
 simulated with the hidden instrument of :mod:`napari_xrfquant.calibration.hidden`
-at about 1e4 counts each (Poisson), cross-validated for lr, lasso, fcnn, cnn and
-mlp (the bundled network fine-tuned). Prints the time, the report and the
+at about 1e4 counts each (Poisson), cross-validated for lr, lasso, fcnn, cnn,
+mlp (the bundled network fine-tuned) and axs (the same with the reconstruction
+loss, its decoder learning the instrument). Prints the time, the report and the
 winners; writes the report into a temporary folder (or ``--out``).
 
 Usage::
@@ -45,7 +46,8 @@ def main() -> int:
     seconds = time.perf_counter() - started
     out = args.out or tempfile.mkdtemp(prefix="compare_")
     write_report(out, result, overwrite=True)
-    print(f"{args.n} labelled spectra, {args.folds} folds, 5 models: {seconds / 60:.1f} min "
+    print(f"{args.n} labelled spectra, {args.folds} folds, {len(result.scores)} models: "
+          f"{seconds / 60:.1f} min "
           f"(report in {out})\n")
     print(report_markdown(result))
     return 0

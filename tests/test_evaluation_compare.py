@@ -144,3 +144,21 @@ def test_bad_input_is_one_line(labelled_file, tmp_path, capsys, case, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_axs_learns_the_instrument_while_it_fine_tunes(labelled):
+    from napari_xrfquant.evaluation.baselines import AXSRegressor, NetTraining
+    from napari_xrfquant.instrument import reference_instrument
+
+    counts, wt, energy, inst = labelled
+    model = AXSRegressor(energy, list(ELEMENTS), setup=NetTraining(lr=1e-4, l1=0.0, epochs=8,
+                                                                   patience=8))
+    model.fit(counts[:50], wt[:50])  # the decoder starts from the reference instrument
+    assert model.pretrained.startswith("cxc-gold-5el")
+    reference = reference_instrument().detector
+    hidden = inst.detector
+    learned = model.learned
+    # the resolution moves from the reference's toward the hidden set-up's
+    assert abs(learned["noise_keV"] - hidden.noise_keV) < abs(reference.noise_keV
+                                                               - hidden.noise_keV)
+    assert model.predict(counts[50:]).shape == (10, 5)

@@ -15,14 +15,16 @@ from typing import Any
 
 from napari_xrfquant.errors import XRFQuantError
 
-DEFAULT_MODELS = "lr,lasso,fcnn,cnn,mlp"
+DEFAULT_MODELS = "lr,lasso,fcnn,cnn,mlp,axs"
+#: Unlabelled pixels of a cube that axs reconstructs, and their least counts.
+UNLABELLED_SPECTRA, UNLABELLED_MIN_COUNTS = 2000, 1000.0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``compare`` on the ``xrfquant`` subparsers."""
     parser = subparsers.add_parser(
         "compare",
-        help="k-fold cross-validation of LR, LASSO, FCNN, CNN and our MLP on labelled spectra",
+        help="k-fold cross-validation of LR, LASSO, FCNN, CNN, our MLP and AXS on labelled spectra",
         description="Cross-validate models on a labelled training-set file (xrfquant-spectra "
         "HDF5 with wt_percent) and write report.md, report.json and MSE charts per element.",
     )
@@ -30,6 +32,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="REPORT_DIR")
     parser.add_argument("--models", default=DEFAULT_MODELS,
                         help="comma-separated (default: %(default)s)")
+    parser.add_argument("--unlabelled", default=None, metavar="CUBE",
+                        help="a cube of the same set-up whose pixels axs also reconstructs")
     parser.add_argument("--folds", type=int, default=10, help="k (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="fold shuffling (default: 0)")
     parser.add_argument("--mlp-model", default=None, metavar="BUNDLE",
@@ -62,8 +66,17 @@ def run(args: argparse.Namespace) -> int:
         instrument = Instrument.from_dict(tomllib.loads(data.instrument), where=args.labelled)
     check_labelled(data.spectra, data.wt_percent, data.energy_keV, data.elements, models,
                    args.folds, instrument)  # refuse before any work
+    unlabelled = None
+    if args.unlabelled:
+        from napari_xrfquant.io import read_cube
+        from napari_xrfquant.training.axs import sample_unlabelled
+
+        with read_cube(args.unlabelled) as cube:
+            unlabelled = sample_unlabelled(cube.data, UNLABELLED_MIN_COUNTS, UNLABELLED_SPECTRA,
+                                           args.seed)
     generator = iter_compare(data.spectra, data.wt_percent, data.energy_keV, data.elements,
-                             models, args.folds, args.seed, instrument, args.mlp_model)
+                             models, args.folds, args.seed, instrument, args.mlp_model,
+                             unlabelled)
     with tqdm(desc="xrfquant compare", unit=" fits", disable=args.quiet, file=sys.stderr,
               leave=False) as bar:
 

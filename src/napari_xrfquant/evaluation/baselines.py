@@ -17,7 +17,10 @@ Every model takes counts ``(N, C)`` with their energy axis and compositions
 - ``cnn``: two 1-D convolutions and a fully connected layer, sigmoid
   activations, ReLU outputs, dropout, L1 and early stopping.
 - ``mlp``: ours, the bundled network (pre-trained on simulated spectra) fine-tuned
-  on the labelled spectra with the same early stopping.
+  on the labelled spectra with the same early stopping;
+- ``axs``: the same fine-tune plus beta x the reconstruction loss of analysis by
+  synthesis (the simulator with a learnable instrument as decoder) on the
+  fold's training spectra and any unlabelled spectra.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument, reference_instrument
 
 #: Names of the models, in report order.
-MODEL_NAMES = ("lr", "lasso", "fcnn", "cnn", "mlp")
+MODEL_NAMES = ("lr", "lasso", "fcnn", "cnn", "mlp", "axs")
+#: AXS fine-tunes are fewer and shorter: every step also simulates a batch.
+AXS_EPOCHS, AXS_PATIENCE = 100, 20
 #: Half-width of an LR line window, in FWHM of the detector resolution.
 WINDOW_FWHM = 1.5
 
@@ -169,9 +174,19 @@ class NetTraining:
 
 
 def train_network(
-    net: Any, x: np.ndarray, y: np.ndarray, setup: NetTraining, params: Any = None
+    net: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    setup: NetTraining,
+    params: Any = None,
+    extra_loss: Any = None,
+    after_step: Any = None,
 ) -> Any:
-    """Fit ``net`` (x -> y, both float arrays) with early stopping; return the best copy."""
+    """Fit ``net`` (x -> y, both float arrays) with early stopping; return the best copy.
+
+    ``extra_loss()`` (a tensor) joins every step's loss and ``after_step()`` runs
+    after every optimiser step (the AXS reconstruction and its instrument).
+    """
     import torch
 
     generator = torch.Generator().manual_seed(setup.seed)
@@ -192,8 +207,12 @@ def train_network(
             loss = torch.mean((net(xt[rows]) - yt[rows]) ** 2)
             if setup.l1:
                 loss = loss + setup.l1 * sum(w.abs().sum() for w in weights)
+            if extra_loss is not None:
+                loss = loss + extra_loss()
             loss.backward()
             optimiser.step()
+            if after_step is not None:
+                after_step()
         net.eval()
         with torch.no_grad():
             val_loss = float(torch.mean((net(xt[val]) - yt[val]) ** 2))
@@ -218,6 +237,7 @@ class _Scaled:
 
     mean: np.ndarray
     scale: float
+    net: Any
 
     def scaled(self, counts: np.ndarray, fit: bool = False) -> np.ndarray:
         x = np.sqrt(normalised(counts))
@@ -225,6 +245,13 @@ class _Scaled:
             self.mean = x.mean(axis=0)
             self.scale = float((x - self.mean).std()) + 1e-12
         return (x - self.mean) / self.scale
+
+    def predict(self, counts: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            out = self.net(torch.as_tensor(self.scaled(counts), dtype=torch.float32))
+        return 100.0 * out.numpy()
 
 
 def start_at_mean(layer: Any, targets: np.ndarray) -> None:
@@ -254,13 +281,6 @@ class FCNN(_Scaled):
         start_at_mean(output, wt_percent / 100.0)
         self.net = nn.Sequential(nn.Dropout(self.setup.dropout), output, nn.ReLU())
         train_network(self.net, x, wt_percent / 100.0, self.setup)
-
-    def predict(self, counts: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            out = self.net(torch.as_tensor(self.scaled(counts), dtype=torch.float32))
-        return 100.0 * out.numpy()
 
 
 @dataclass
@@ -297,13 +317,6 @@ class CNN(_Scaled):
         )
         train_network(self.net, x, wt_percent / 100.0, self.setup)
 
-    def predict(self, counts: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            out = self.net(torch.as_tensor(self.scaled(counts), dtype=torch.float32))
-        return 100.0 * out.numpy()
-
 
 @dataclass
 class BundleMLP:
@@ -334,18 +347,12 @@ class BundleMLP:
         self.network = copy.deepcopy(quant.network)
         for parameter in self.network.parameters():
             parameter.requires_grad_(True)
-        binned = self._binned(counts)
-
-        class Mean(torch.nn.Module):
-            def __init__(self, network: Any) -> None:
-                super().__init__()
-                self.network = network
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.network.forward_binned(x)[0] / 100.0
-
         torch.manual_seed(self.setup.seed)
-        train_network(Mean(self.network), binned, wt_percent / 100.0, self.setup)
+        self._train(counts, wt_percent)
+
+    def _train(self, counts: np.ndarray, wt_percent: np.ndarray) -> None:
+        train_network(_Fractions(self.network), self._binned(counts), wt_percent / 100.0,
+                      self.setup)
 
     def _binned(self, counts: np.ndarray) -> np.ndarray:
         import torch
@@ -362,6 +369,56 @@ class BundleMLP:
         return mean.numpy()
 
 
+class _Fractions:
+    """A QuantNet seen as binned counts -> mass fractions, for :func:`train_network`."""
+
+    def __init__(self, network: Any) -> None:
+        self.network = network
+
+    def __call__(self, x: Any) -> Any:
+        return self.network.forward_binned(x)[0] / 100.0
+
+    def __getattr__(self, name: str) -> Any:  # parameters, state_dict, train, eval, ...
+        return getattr(self.network, name)
+
+
+@dataclass
+class AXSRegressor(BundleMLP):
+    """``axs``: :class:`BundleMLP` plus ``beta`` x the analysis-by-synthesis reconstruction.
+
+    The decoder is the simulator with a learnable instrument
+    (:class:`napari_xrfquant.training.axs.Reconstruction`); its unlabelled
+    spectra are the fold's training spectra and any ``unlabelled`` ones.
+    """
+
+    instrument: Instrument | None = None
+    unlabelled: np.ndarray | None = None
+    #: the supervised loss is an MSE of mass fractions (about 1e-4 here) and the
+    #: reconstruction a fit quality (about 1): 0.01 weighs them alike
+    beta: float = 0.01
+    batch: int = 32
+
+    def _train(self, counts: np.ndarray, wt_percent: np.ndarray) -> None:
+        from napari_xrfquant.training.axs import Reconstruction
+        from napari_xrfquant.training.config import AXSConfig
+
+        quant = self._input[0]
+        spectra = counts if self.unlabelled is None else np.concatenate([counts, self.unlabelled])
+        config = AXSConfig(unlabelled="(in memory)", beta=self.beta, batch_size=self.batch,
+                           min_counts=0.0, n_spectra=len(spectra))
+        reconstruction = Reconstruction(
+            config, list(self.elements), self.instrument or quant.instrument,
+            np.asarray(spectra, dtype=np.float64), self.energy_keV, quant.energy_keV, "cpu",
+            self.setup.seed,
+        )
+        train_network(
+            _Fractions(self.network), self._binned(counts), wt_percent / 100.0, self.setup,
+            extra_loss=lambda: self.beta * reconstruction.loss(self.network),
+            after_step=reconstruction.step,
+        )
+        self.learned = reconstruction.values()
+
+
 def make_model(
     name: str,
     energy_keV: np.ndarray,
@@ -369,6 +426,7 @@ def make_model(
     instrument: Instrument | None = None,
     seed: int = 0,
     mlp_model: Any = None,
+    unlabelled: np.ndarray | None = None,
 ) -> Regressor:
     """A fresh model ``name`` (one of :data:`MODEL_NAMES`).
 
@@ -388,4 +446,9 @@ def make_model(
     if name == "mlp":
         return BundleMLP(np.asarray(energy_keV), list(elements), mlp_model,
                          setup=NetTraining(lr=1e-4, l1=0.0, seed=seed))
+    if name == "axs":
+        return AXSRegressor(np.asarray(energy_keV), list(elements), mlp_model,
+                            setup=NetTraining(lr=1e-4, l1=0.0, seed=seed, epochs=AXS_EPOCHS,
+                                              patience=AXS_PATIENCE),
+                            instrument=instrument, unlabelled=unlabelled)
     raise XRFQuantError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")

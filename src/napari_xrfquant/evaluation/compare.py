@@ -141,6 +141,7 @@ def iter_compare(
     seed: int = 0,
     instrument: Any = None,
     mlp_model: Any = None,
+    unlabelled: np.ndarray | None = None,
 ) -> Generator[Progress, None, Comparison]:
     """Cross-validate ``models``; yields a :class:`Progress` per model and fold.
 
@@ -160,12 +161,20 @@ def iter_compare(
         The set-up (the LR windows' resolution and which lines are excited);
         default the reference instrument.
     mlp_model
-        The pre-trained model ``mlp`` fine-tunes (default: the bundled one).
+        The pre-trained model ``mlp`` and ``axs`` fine-tune (default: the bundled one).
+    unlabelled
+        ``(M, C)`` unlabelled spectra on the same channels, which ``axs`` also
+        reconstructs.
     """
     counts = np.asarray(counts, dtype=np.float64)
     wt = np.asarray(wt_percent, dtype=np.float64)
     energy = np.asarray(energy_keV, dtype=np.float64)
     check_labelled(counts, wt, energy, elements, models, folds, instrument)
+    if unlabelled is not None and np.shape(unlabelled)[1:] != counts.shape[1:]:
+        raise XRFQuantError(
+            f"the unlabelled spectra have {np.shape(unlabelled)[1:]} channels, the labelled "
+            f"{counts.shape[1:]}: give them on the same channels"
+        )
     splits = fold_indices(len(counts), folds, seed)
     comparison = Comparison(folds, list(elements), n_spectra=len(counts), seed=seed)
     total, done = len(models) * folds, 0
@@ -175,7 +184,8 @@ def iter_compare(
         mae = np.zeros((folds, len(elements)))
         pretrained = None
         for k, (train, test) in enumerate(splits):
-            model = make_model(name, energy, elements, instrument, seed + k, mlp_model)
+            model = make_model(name, energy, elements, instrument, seed + k, mlp_model,
+                               unlabelled)
             model.fit(counts[train], wt[train])
             error = model.predict(counts[test]) - wt[test]
             mse[k], mae[k] = (error**2).mean(axis=0), np.abs(error).mean(axis=0)
