@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from napari_xrfquant.errors import XRFQuantError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("info", "sample", "simulate", "quantify", "calibrate", "train", "compare")
+SUBCOMMANDS = (
+    "info", "sample", "simulate", "quantify", "calibrate", "train", "compare", "generator",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

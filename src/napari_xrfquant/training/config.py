@@ -219,8 +219,13 @@ class TrainingConfig(Schema):
         Training-set file caching the simulated (noise-free) spectra, in the same
         format as ``training_set``; None for no cache.
     simulator
-        ``"physics"`` (the fundamental-parameter simulator) or ``"peaks"`` (Gaussian
-        lines without matrix effects: only for smoke tests of the pipeline).
+        ``"physics"`` (the fundamental-parameter simulator), ``"generator"`` (the
+        spectrum-generator network in ``generator``, trained on the simulator:
+        :mod:`~napari_xrfquant.training.generator`; it has no instrument jitter)
+        or ``"peaks"`` (Gaussian lines without matrix effects: only for smoke
+        tests of the pipeline).
+    generator
+        With ``simulator = "generator"``: the folder of a saved generator.
     calibration_log10_counts_edges
         Count bins in which the sigma calibration is fitted.
     eval_counts
@@ -254,7 +259,8 @@ class TrainingConfig(Schema):
     seed: int = Field(0, ge=0)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     cache: str | None = None
-    simulator: Literal["physics", "peaks"] = "physics"
+    simulator: Literal["physics", "generator", "peaks"] = "physics"
+    generator: str | None = None
     calibration_log10_counts_edges: list[float] = Field(
         default_factory=lambda: [2.0, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 9.0], min_length=2
     )
@@ -283,6 +289,8 @@ class TrainingConfig(Schema):
             raise ValueError("calibration_log10_counts_edges must increase")
         if not all(math.isfinite(e) for e in edges):
             raise ValueError("calibration_log10_counts_edges must be finite")
+        if self.simulator == "generator" and not self.generator:
+            raise ValueError('simulator = "generator" needs the generator folder (generator)')
         return self
 
     def __eq__(self, other: object) -> bool:

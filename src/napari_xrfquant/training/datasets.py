@@ -271,6 +271,7 @@ def cache_key(config: TrainingConfig, generator: SpectrumGenerator) -> str:
         "jitter": config.jitter.model_dump(),
         "instrument": instrument.to_dict() if instrument is not None else None,
         "generator": type(generator).__name__,
+        "generator_file": config.generator,
         "energy": [
             float(generator.energy_keV[0]),
             float(generator.energy_keV[-1]),
@@ -469,7 +470,10 @@ def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGe
                 f"the 'peaks' simulator knows {', '.join(REFERENCE_PEAKS)} only, not {unknown[0]}"
             )
         return PeakSpectra(list(config.elements), REFERENCE_PEAKS, config.load_instrument())
+    if config.simulator == "generator":
+        from napari_xrfquant.training.generator import generator_for
 
+        return generator_for(config)
     return SimulatorSpectra(list(config.elements), config.load_instrument(), device=device)
 
 
