@@ -162,3 +162,27 @@ def test_axs_learns_the_instrument_while_it_fine_tunes(labelled):
     assert abs(learned["noise_keV"] - hidden.noise_keV) < abs(reference.noise_keV
                                                                - hidden.noise_keV)
     assert model.predict(counts[50:]).shape == (10, 5)
+
+
+def test_the_train_dock_compares_on_labelled_data(make_napari_viewer, qtbot, labelled_file):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-xrfquant", "Train model")
+    panel = widget.compare_panel
+    panel.file_edit.setText(str(labelled_file))
+    panel.models_edit.setText("lr,svm")
+    before = len(notification_manager.records)
+    assert panel.compare() is None  # refused at once, with a notification
+    assert "unknown model 'svm'" in panel.status.text()
+    assert len(notification_manager.records) > before
+    panel.models_edit.setText("lr,lasso")
+    panel.folds_spin.setValue(3)
+    worker = panel.compare()
+    assert worker is not None
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=120_000)
+    assert panel.table.rowCount() == 5 and panel.table.columnCount() == 2
+    best = panel.comparison.best()
+    column = ["lr", "lasso"].index(best["Cu"])
+    assert panel.table.item(ELEMENTS.index("Cu"), column).font().bold()
+    assert panel.status.text().startswith("best: Au ")

@@ -51,6 +51,7 @@ from napari_xrfquant._napari._layers import cube_counts, cube_layers
 from napari_xrfquant._napari._qt import ask_overwrite, bundle_files, may_replace, present
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
+from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
 from napari_xrfquant._napari.widgets.train_jobs import (
     SearchOutcome,
     TrainOutcome,
@@ -203,6 +204,8 @@ class TrainWidget(TrainForm):
         form.addRow(self.trials_table)
         form.addRow(self.use_trial_button)
         layout.addWidget(box)
+        self.compare_panel = ComparePanel()
+        layout.addWidget(self.compare_panel)
         layout.addStretch(1)
 
         self.train_button.clicked.connect(lambda: self.train())

@@ -1,0 +1,190 @@
+"""The Train dock's "Compare on labelled data": k-fold cross-validation in a worker.
+
+The same computation as ``xrfquant compare`` (:mod:`napari_xrfquant.evaluation`):
+a labelled training-set file, the models, k; the table shows MSE +- SE per
+element and model with the best in bold; Cancel stops between folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtGui import QFont
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
+from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant.evaluation.baselines import MODEL_NAMES
+
+
+class ComparePanel(QGroupBox):
+    """Cross-validate models on a labelled set; the report as a table."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Compare on labelled data", parent)
+        self.worker: Any = None
+        self.comparison: Any = None
+        self._progress_bar: Any = None
+        form = QFormLayout(self)
+        self.file_edit = QLineEdit()
+        self.file_edit.setPlaceholderText("labelled spectra (xrfquant-spectra .h5)")
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.file_edit)
+        row.addWidget(browse)
+        self.models_edit = QLineEdit(",".join(MODEL_NAMES))
+        self.models_edit.setToolTip(f"comma-separated, from {', '.join(MODEL_NAMES)}")
+        self.folds_spin = QSpinBox()
+        self.folds_spin.setRange(2, 100)
+        self.folds_spin.setValue(10)
+        self.run_button = QPushButton("Compare")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.status = QLabel("10-fold cross-validation: MSE +- SE (wt%^2) per element")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(150)
+        form.addRow("labelled set", row)
+        form.addRow("models", self.models_edit)
+        form.addRow("folds", self.folds_spin)
+        form.addRow(buttons)
+        form.addRow(self.progress)
+        form.addRow(self.status)
+        form.addRow(self.table)
+        self.run_button.clicked.connect(lambda: self.compare())
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Labelled spectra", "", "HDF5 (*.h5 *.hdf5)")
+        if path:
+            self.file_edit.setText(path)
+
+    def request(self) -> dict[str, Any]:
+        """The checked request (raises XRFQuantError or OSError with the reason)."""
+        from napari_xrfquant.evaluation.compare import check_labelled
+        from napari_xrfquant.io.spectra import read_spectra_set
+
+        data = read_spectra_set(self.file_edit.text().strip())
+        instrument = None
+        if data.instrument:
+            import tomllib
+
+            from napari_xrfquant.instrument import Instrument
+
+            instrument = Instrument.from_dict(tomllib.loads(data.instrument), where="the file")
+        models = [m.strip() for m in self.models_edit.text().split(",") if m.strip()]
+        folds = self.folds_spin.value()
+        check_labelled(data.spectra, data.wt_percent, data.energy_keV, data.elements, models,
+                       folds, instrument)
+        return {"data": data, "models": models, "folds": folds, "instrument": instrument}
+
+    def compare(self) -> Any:
+        """Start the cross-validation in a worker; returns it (None if refused)."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+        from napari.utils.notifications import show_error
+
+        from napari_xrfquant.errors import XRFQuantError
+        from napari_xrfquant.evaluation.compare import iter_compare
+
+        if self.worker is not None:
+            return None
+        try:
+            request = self.request()
+        except (XRFQuantError, OSError, ValueError) as exc:
+            self.status.setText(f"not started: {one_line(exc)}")
+            show_error(f"Compare: {one_line(exc)}")
+            return None
+        data = request["data"]
+        generator = iter_compare(data.spectra, data.wt_percent, data.energy_keV, data.elements,
+                                 request["models"], request["folds"],
+                                 instrument=request["instrument"])
+        worker = create_worker(guarded_job, generator, _start_thread=False)
+        worker.yielded.connect(self._on_event)
+        worker.returned.connect(self._on_returned)
+        worker.aborted.connect(lambda: self.status.setText("cancelled"))
+        worker.finished.connect(self._on_finished)
+        self._progress_bar = progress(total=len(request["models"]) * request["folds"],
+                                      desc="Compare models")
+        self.worker = worker
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"cross-validating {', '.join(request['models'])}...")
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop after the current fold; the table stays as it was."""
+        if self.worker is not None:
+            self.status.setText("cancelling...")
+            self.worker.quit()
+
+    def _on_event(self, event: Any) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.status.setText(f"{event.stage}: fit {event.done} of {event.total}")
+        if self._progress_bar is not None:
+            self._progress_bar.update(event.done - self._progress_bar.n)
+
+    def _on_returned(self, outcome: JobOutcome) -> None:
+        from napari.utils.notifications import show_error
+
+        if outcome.error is not None:
+            self.status.setText(f"failed: {one_line(outcome.error)}")
+            show_error(f"Compare: {one_line(outcome.error)}")
+            return
+        self.comparison = outcome.result
+        self.show_table(outcome.result)
+        best = outcome.result.best()
+        self.status.setText("best: " + ", ".join(f"{e} {m}" for e, m in best.items()))
+
+    def show_table(self, comparison: Any) -> None:
+        """Rows: elements; columns: models; cells MSE +- SE, the best in bold."""
+        record = comparison.to_dict()
+        names = list(record["models"])
+        best = record["best"]
+        self.table.clear()
+        self.table.setRowCount(len(comparison.elements))
+        self.table.setColumnCount(len(names))
+        self.table.setHorizontalHeaderLabels(names)
+        self.table.setVerticalHeaderLabels(comparison.elements)
+        bold = QFont()
+        bold.setBold(True)
+        for r, element in enumerate(comparison.elements):
+            for c, name in enumerate(names):
+                entry = record["models"][name]["per_element"][element]
+                item = QTableWidgetItem(f"{entry['mse']:.3g} ± {entry['se']:.2g}")
+                item.setToolTip(f"MAE {entry['mae']:.3g} wt%")
+                if best[element] == name:
+                    item.setFont(bold)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+
+    def _on_finished(self) -> None:
+        if self._progress_bar is not None:
+            self._progress_bar.close()
+            self._progress_bar = None
+        self.worker = None
+        if alive(self):
+            self.run_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
