@@ -63,12 +63,12 @@ decoder_neurons = 16
 
 def test_a_generator_of_other_elements_is_refused(generator_dir, tmp_path, capsys):
     from napari_xrfquant.training.config import TrainingConfig
-    from napari_xrfquant.training.datasets import default_generator
+    from napari_xrfquant.training.generator import spectrum_source
 
     config = TrainingConfig(elements=["Fe", "Ni", "Cr"], simulator="generator",
                             generator=str(generator_dir))
     with pytest.raises(XRFQuantError, match="the config asks for Fe, Ni, Cr"):
-        default_generator(config)
+        spectrum_source(config)
     with pytest.raises(ValueError, match="needs the generator folder"):
         TrainingConfig(simulator="generator")
     with pytest.raises(XRFQuantError, match="no readable spectrum generator"):

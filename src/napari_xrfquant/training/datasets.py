@@ -462,7 +462,8 @@ REFERENCE_PEAKS: dict[str, list[tuple[float, float]]] = {
 
 
 def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGenerator:
-    """The spectrum generator ``config.simulator`` names, for its elements and instrument."""
+    """The simulator ``config.simulator`` names ("physics" or "peaks"), for its elements and
+    instrument; :func:`.generator.spectrum_source` adds the generator network."""
     if config.simulator == "peaks":
         unknown = [e for e in config.elements if e not in REFERENCE_PEAKS]
         if unknown:
@@ -470,10 +471,6 @@ def default_generator(config: TrainingConfig, device: str = "cpu") -> SpectrumGe
                 f"the 'peaks' simulator knows {', '.join(REFERENCE_PEAKS)} only, not {unknown[0]}"
             )
         return PeakSpectra(list(config.elements), REFERENCE_PEAKS, config.load_instrument())
-    if config.simulator == "generator":
-        from napari_xrfquant.training.generator import generator_for
-
-        return generator_for(config)
     return SimulatorSpectra(list(config.elements), config.load_instrument(), device=device)
 
 

@@ -214,3 +214,13 @@ def generator_for(config: Any) -> GeneratorSpectra:
             f"{', '.join(config.elements)} on {n_channels}"
         )
     return network
+
+
+def spectrum_source(config: Any, device: str = "cpu") -> Any:
+    """What a training config's spectra come from: the generator network for
+    ``simulator = "generator"``, else :func:`.datasets.default_generator`."""
+    from napari_xrfquant.training.datasets import default_generator
+
+    if config.simulator == "generator":
+        return generator_for(config)
+    return default_generator(config, device)

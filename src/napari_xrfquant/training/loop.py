@@ -48,7 +48,6 @@ from napari_xrfquant.training.datasets import (
     SimulatedSet,
     SpectrumGenerator,
     cache_key,
-    default_generator,
     load_cache,
     load_training_set,
     refresh_rows,
@@ -66,6 +65,7 @@ from napari_xrfquant.training.evaluation import (
     evaluate_model,
 )
 from napari_xrfquant.training.events import EpochEnd, TrainingEvent, TrainingFinished, TrainResult
+from napari_xrfquant.training.generator import spectrum_source
 from napari_xrfquant.training.losses import decoder_loss, loss_terms
 from napari_xrfquant.training.network import (
     architecture_for,
@@ -126,7 +126,7 @@ class Trainer:
     def generator(self) -> SpectrumGenerator:
         """The spectrum generator (built on first use)."""
         if self._generator is None:
-            self._generator = default_generator(self.config)
+            self._generator = spectrum_source(self.config)
         return self._generator
 
     def _simulate(self) -> Generator[Progress, None, None]:
