@@ -47,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
     """Cross-validate and write the report; return the exit status."""
     from tqdm import tqdm
 
-    from napari_xrfquant.evaluation.compare import check_labelled, iter_compare, write_report
-    from napari_xrfquant.instrument import Instrument
-    from napari_xrfquant.io.spectra import read_spectra_set
+    from napari_xrfquant.evaluation.compare import (
+        check_labelled,
+        iter_compare,
+        read_labelled,
+        write_report,
+    )
     from napari_xrfquant.progress import drive
 
     outdir = Path(args.output)
@@ -58,12 +61,7 @@ def run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise XRFQuantError("--models names no model")
-    data = read_spectra_set(args.labelled)
-    instrument = None
-    if data.instrument:
-        import tomllib
-
-        instrument = Instrument.from_dict(tomllib.loads(data.instrument), where=args.labelled)
+    data, instrument = read_labelled(args.labelled)
     check_labelled(data.spectra, data.wt_percent, data.energy_keV, data.elements, models,
                    args.folds, instrument)  # refuse before any work
     unlabelled = None

@@ -106,6 +106,29 @@ class Comparison:
         }
 
 
+def read_labelled(path: str | Path) -> tuple[Any, Any]:
+    """A labelled training-set file and the instrument it records (None when it does not).
+
+    Raises
+    ------
+    XRFQuantError
+        For a file that is no labelled set (:func:`~napari_xrfquant.io.spectra.read_spectra_set`)
+        or whose instrument text is not valid.
+    """
+    import tomllib
+
+    from napari_xrfquant.instrument import Instrument
+    from napari_xrfquant.io.spectra import read_spectra_set
+
+    data = read_spectra_set(path)
+    if not data.instrument:
+        return data, None
+    try:
+        return data, Instrument.from_dict(tomllib.loads(data.instrument), where=str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise XRFQuantError(f"{Path(path).name}: its instrument is not TOML ({exc})") from None
+
+
 def check_labelled(
     counts: np.ndarray, wt_percent: np.ndarray, energy_keV: np.ndarray, elements: Sequence[str],
     models: Sequence[str], folds: int, instrument: Any = None,

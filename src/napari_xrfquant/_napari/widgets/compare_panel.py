@@ -81,17 +81,9 @@ class ComparePanel(QGroupBox):
 
     def request(self) -> dict[str, Any]:
         """The checked request (raises XRFQuantError or OSError with the reason)."""
-        from napari_xrfquant.evaluation.compare import check_labelled
-        from napari_xrfquant.io.spectra import read_spectra_set
+        from napari_xrfquant.evaluation.compare import check_labelled, read_labelled
 
-        data = read_spectra_set(self.file_edit.text().strip())
-        instrument = None
-        if data.instrument:
-            import tomllib
-
-            from napari_xrfquant.instrument import Instrument
-
-            instrument = Instrument.from_dict(tomllib.loads(data.instrument), where="the file")
+        data, instrument = read_labelled(self.file_edit.text().strip())
         models = [m.strip() for m in self.models_edit.text().split(",") if m.strip()]
         folds = self.folds_spin.value()
         check_labelled(data.spectra, data.wt_percent, data.energy_keV, data.elements, models,
