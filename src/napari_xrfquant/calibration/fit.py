@@ -34,7 +34,6 @@ from napari_xrfquant.calibration.parameters import (
     parameter,
     parameter_values,
     start_instrument,
-    transform,
     with_values,
 )
 from napari_xrfquant.errors import XRFQuantError
@@ -152,7 +151,7 @@ class FitModel:
 
         self.simulator = XRFSimulator(list(elements), instrument=instrument, dtype=torch.float64)
         self.names = names
-        self.kinds = [transform(n, instrument) for n in names]
+        self.kinds = [parameter(n, instrument).transform for n in names]
         self.observed = torch.as_tensor(groups.counts[:, fit], dtype=torch.float64)
         self.fit = torch.as_tensor(fit)
         fixed = groups.fixed

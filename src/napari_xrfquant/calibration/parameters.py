@@ -85,10 +85,12 @@ FLAT_OPTIC = {
 }
 
 
-def parameter(name: str) -> Parameter:
+def parameter(name: str, instrument: Instrument | None = None) -> Parameter:
     """How the parameter ``name`` is fitted: :data:`PARAMETERS`, or a knots
     optic's ``optic_drop_<i>`` (``log T[i-1] - log T[i]``; see
-    :mod:`napari_xrfquant.physics.optic`).
+    :mod:`napari_xrfquant.physics.optic`). The drops of a monotone optic of
+    ``instrument`` are fitted in ``log``, so they stay positive; one unit there
+    is a factor of e.
 
     Raises
     ------
@@ -102,16 +104,10 @@ def parameter(name: str) -> Parameter:
         known = ", ".join([*PARAMETERS, "optic_drop_<i>", *ALIASES])
         raise XRFQuantError(f"unknown instrument parameter {name!r} (known: {known})")
     dotted = f"optic.log_transmission[{index - 1}] - optic.log_transmission[{index}]"
+    optic = None if instrument is None else instrument.optic
+    if optic is not None and optic.monotone:
+        return Parameter(dotted, "log", 0.5, 0.05)
     return Parameter(dotted, "identity", 0.1, 0.05)
-
-
-def transform(name: str, instrument: Instrument) -> str:
-    """The fitted transform of ``name`` in ``instrument``: a monotone optic's
-    drops are fitted in ``log`` (so they stay positive), all else as stated."""
-    optic = instrument.optic
-    if drop_index(name) is not None and optic is not None and optic.monotone:
-        return "log"
-    return parameter(name).transform
 
 
 def is_optic(name: str) -> bool:
@@ -304,13 +300,11 @@ class FreeVector:
     ) -> None:
         self.names = list(names)
         values = parameter_values(start, self.names)
-        self.kinds = [transform(n, start) for n in self.names]
+        specs = [parameter(n, start) for n in self.names]
+        self.kinds = [spec.transform for spec in specs]
         free = [to_free(k, values[n]) for k, n in zip(self.kinds, self.names, strict=True)]
         self.start = torch.tensor(free, dtype=dtype, device=device)
-        # a monotone drop moves in log: one unit is a factor of e, not 0.1
-        units = [5.0 * parameter(n).unit if k == "log" and drop_index(n) else parameter(n).unit
-                 for k, n in zip(self.kinds, self.names, strict=True)]
-        self.units = torch.tensor(units, dtype=dtype, device=device)
+        self.units = torch.tensor([spec.unit for spec in specs], dtype=dtype, device=device)
 
     def natural(self, u: torch.Tensor) -> torch.Tensor:
         """The parameters' values (natural units) at ``u``, differentiable."""
