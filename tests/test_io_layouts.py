@@ -299,6 +299,9 @@ def test_edf_rows_written_by_fabio(tmp_path, measured):
     with read_cube(tmp_path / "map.edf") as cube:
         assert cube.format == "EDF" and cube.calibration_source == "file"
         _same_result(cube, measured)
+    with read_cube(tmp_path / "map.edf", lazy_threshold_bytes=1) as cube:
+        assert cube.lazy and cube.data.chunks[0] == (1, 1, 1)  # a frame per chunk
+        _same_result(cube, measured)
 
 
 def _spec(path, counts, calibration=CALIBRATION):
@@ -325,3 +328,64 @@ def test_spec_mesh_read_by_silx(tmp_path, measured):
     with read_cube(path) as cube:
         assert cube.format == "SPEC" and cube.shape == measured[0].shape
         _same_result(cube, measured)
+
+
+def _spx(path, spectrum, offset, gain, live_time=28.0, real_time=30.0):
+    """A Bruker micro-XRF ``.spx``: the XML of an M6 file, cut to what a reader needs.
+
+    The tags and their nesting are those of the M6 and ESMA ``.spx`` files in
+    rosettasciio's test data; the detector's layer table is the base64 of a
+    zlib-packed XML, as there.
+    """
+    import base64
+    import zlib
+
+    layers = base64.b64encode(zlib.compress(b"<DetLayers><Layer0 Atom=\"14\"/></DetLayers>"))
+    channels = ",".join(str(int(v)) for v in spectrum)
+    path.write_text(f"""<?xml version="1.0" encoding="WINDOWS-1252" standalone="yes"?>
+<TRTSpectrum>
+  <RTHeader/>
+  <ClassInstance Type="TRTSpectrum" Name="point 1">
+    <TRTHeaderedClass>
+      <ClassInstance Type="TRTSpectrumHardwareHeader">
+        <RealTime>{real_time * 1000:g}</RealTime>
+        <LifeTime>{live_time * 1000:g}</LifeTime>
+        <Amplification>4E4</Amplification>
+      </ClassInstance>
+      <ClassInstance Type="TRTDetectorHeader">
+        <Type>XFlash 430</Type>
+        <DetLayers>{layers.decode("ascii")}</DetLayers>
+      </ClassInstance>
+      <ClassInstance Type="TRTXrfHeader">
+        <Voltage>50</Voltage>
+        <ExcitationAngle>90</ExcitationAngle>
+      </ClassInstance>
+    </TRTHeaderedClass>
+    <ClassInstance Type="TRTSpectrumHeader">
+      <Date>1.12.2026</Date>
+      <Time>18:30:0</Time>
+      <ChannelCount>{len(spectrum)}</ChannelCount>
+      <CalibAbs>{offset!r}</CalibAbs>
+      <CalibLin>{gain!r}</CalibLin>
+    </ClassInstance>
+    <Channels>{channels}</Channels>
+  </ClassInstance>
+</TRTSpectrum>
+""", encoding="cp1252")
+
+
+def test_bruker_spx_as_its_xml_is_laid_out(tmp_path, measured):
+    counts = measured[0]
+    spectrum = counts[1, 2]
+    k = np.arange(spectrum.size)
+    offset, gain = CALIBRATION[0], CALIBRATION[1]
+    _spx(tmp_path / "point.spx", spectrum, offset, gain)
+    expected = xq.quantify(spectrum[None, None], offset + gain * k, device="cpu")
+    with read_cube(tmp_path / "point.spx") as cube:
+        assert cube.format == "Bruker SPX" and cube.shape == (1, 1, spectrum.size)
+        assert cube.calibration_source == "file"
+        np.testing.assert_allclose(cube.energy_keV, offset + gain * k, atol=1e-3)
+        np.testing.assert_array_equal(np.asarray(cube.data)[0, 0], spectrum)
+        assert cube.metadata["live_time_s"] == 28.0 and cube.metadata["real_time_s"] == 30.0
+        got = xq.quantify(np.asarray(cube.data), cube.energy_keV, device="cpu")
+    np.testing.assert_allclose(got.concentrations, expected.concentrations, atol=1e-4)

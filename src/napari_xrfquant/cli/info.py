@@ -69,6 +69,10 @@ def describe(cube: Any) -> list[str]:
     if maps:
         entries.append(("per-pixel maps", ", ".join(
             f"{name} (median {np.median(values):.4g})" for name, values in maps.items())))
+    times = [f"{label} {cube.metadata[key]:g} s" for key, label in
+             (("live_time_s", "live"), ("real_time_s", "real")) if key in cube.metadata]
+    if times:
+        entries.append(("acquisition", ", ".join(times) + " (as rosettasciio reports it)"))
     if cube.metadata.get("calibration_file"):
         entries.append(("calibration file", str(cube.metadata["calibration_file"])))
     pixel_size = cube.metadata.get("pixel_size_um")

@@ -5,7 +5,8 @@ cols, channels)``:
 
 - **EDF**: one 3-D frame is the cube (the energy axis by the shape rule of
   :mod:`napari_xrfquant.io`); 2-D frames of ``(cols, channels)`` spectra are
-  rows, one frame each (as PyMca stacks one such frame per row). The
+  rows, one frame each (as PyMca stacks one such frame per row), read lazily
+  frame by frame when the stack is large. The
   calibration is PyMca's header keys ``MCA a``, ``MCA b``, ``MCA c`` (keV) with
   ``MCA start ch`` the first channel's number.
 - **SPEC**: every MCA spectrum of a scan (``@A`` lines) is a pixel, and its
@@ -25,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
-from napari_xrfquant.io._checks import check_count_values, check_numeric_dtype, guess_energy_axis
+from napari_xrfquant.io._checks import (
+    DEFAULT_LAZY_THRESHOLD_BYTES,
+    check_count_values,
+    check_numeric_dtype,
+    decide_lazy,
+    guess_energy_axis,
+)
 from napari_xrfquant.io.calibration import resolve_energy_axis
 from napari_xrfquant.io.cube import Cube
 from napari_xrfquant.io.rosetta import require
@@ -46,54 +53,110 @@ def _energy_from(
 
 def _finish(
     path: Path,
-    data: np.ndarray,
+    data: Any,
     energy_in_file: np.ndarray | None,
     name: str,
     calibration: Sequence[float] | None,
     metadata: dict[str, Any],
 ) -> Cube:
     where = path.name
-    check_numeric_dtype(data.dtype, where)
-    check_count_values(data, where)
+    check_numeric_dtype(np.dtype(data.dtype), where)
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
+        check_count_values(data, where)
+    else:  # lazy: the first row's values stand for the rest
+        check_count_values(np.asarray(data[:1].compute()), where, partial=True)
     energy, source = resolve_energy_axis(path, int(data.shape[-1]), energy_in_file, calibration)
-    return Cube(np.ascontiguousarray(data), energy, source, path, {"format": name, **metadata},
-                name)
+    return Cube(data, energy, source, path, {"format": name, **metadata}, name)
 
 
 # -- EDF ---------------------------------------------------------------------------
-def open_edf(path: str | os.PathLike[str], calibration: Sequence[float] | None = None) -> Cube:
-    """Read an EDF file as a cube (see the module rule)."""
+def open_edf(
+    path: str | os.PathLike[str],
+    calibration: Sequence[float] | None = None,
+    lazy: bool | None = None,
+    lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+) -> Cube:
+    """Read an EDF file as a cube (see the module rule).
+
+    A stack of row frames larger than ``lazy_threshold_bytes`` (or any with
+    ``lazy=True``) is read lazily: a dask array with one chunk per frame, each
+    read from the file when it is computed.
+    """
     file_path = Path(path)
     where = file_path.name
     fabio = require("fabio", f"{where}: reading EDF files")
     try:
         image = fabio.open(str(file_path))
-        frames = [np.asarray(image.getframe(i).data) for i in range(image.nframes)]
+        n_frames = int(image.nframes)
+        first = np.asarray(image.data)
         header = dict(image.header)
     except Exception as exc:  # fabio raises many kinds for a file it cannot parse
         raise CubeReadError(f"{where}: fabio cannot read it as EDF ({exc})") from None
-    if len(frames) == 1 and frames[0].ndim == 3:
-        axis = guess_energy_axis(frames[0].shape, where)
-        data = np.moveaxis(frames[0], axis, -1)
+    if n_frames == 1 and first.ndim == 3:
+        axis = guess_energy_axis(first.shape, where)
+        data: Any = np.moveaxis(first, axis, -1)
         layout = {0: "first", 2: "last"}[axis]
-    elif frames and all(f.ndim == 2 and f.shape == frames[0].shape for f in frames):
-        data = np.stack(frames)  # one frame of (cols, channels) spectra per row
+    elif first.ndim == 2:
+        data = _edf_rows(image, first, where, lazy, lazy_threshold_bytes)
         layout = "last"
     else:
-        shapes = ", ".join(str(f.shape) for f in frames)
-        raise CubeReadError(f"{where}: EDF frames of shapes {shapes} make no cube")
+        raise CubeReadError(f"{where}: EDF frames of shape {first.shape} make no cube")
     coefficients = None
     if all(f"MCA {k}" in header for k in "abc"):
         try:
             coefficients = [float(header[f"MCA {k}"]) for k in "abc"]
         except ValueError:
             raise CubeReadError(f"{where}: MCA a/b/c in the EDF header are not numbers") from None
-    first = float(header.get("MCA start ch", 0) or 0)
-    energy = _energy_from(coefficients, first, int(data.shape[-1]))
+    start = float(header.get("MCA start ch", 0) or 0)
+    energy = _energy_from(coefficients, start, int(data.shape[-1]))
     metadata: dict[str, Any] = {"energy_axis_in_file": layout}
     if coefficients is not None:
         metadata["calibration_keV"] = coefficients
     return _finish(file_path, data, energy, "EDF", calibration, metadata)
+
+
+def _edf_rows(image: Any, first: np.ndarray, where: str, lazy: bool | None,
+              lazy_threshold_bytes: int) -> Any:
+    """The row frames ``(cols, channels)`` of an EDF stack as ``(rows, cols, channels)``."""
+    n_frames = int(image.nframes)
+    nbytes = n_frames * first.nbytes
+    if not decide_lazy(nbytes, lazy, lazy_threshold_bytes):
+        frames = [first] + [_edf_frame(image, i, first, where) for i in range(1, n_frames)]
+        return np.stack(frames)
+    import dask
+    import dask.array as da
+
+    filename = str(image.filename)
+    rows = [
+        da.from_delayed(dask.delayed(_read_edf_frame)(filename, i, first.shape, where),
+                        shape=first.shape, dtype=first.dtype)
+        for i in range(n_frames)
+    ]
+    return da.stack(rows)
+
+
+def _edf_frame(image: Any, index: int, first: np.ndarray, where: str) -> np.ndarray:
+    try:
+        frame = np.asarray(image.getframe(index).data)
+    except Exception as exc:  # fabio raises many kinds for a frame it cannot parse
+        raise CubeReadError(f"{where}: fabio cannot read EDF frame {index} ({exc})") from None
+    if frame.shape != first.shape:
+        raise CubeReadError(f"{where}: EDF frame {index} has shape {frame.shape}, "
+                            f"frame 0 {first.shape}: they make no cube")
+    return frame
+
+
+def _read_edf_frame(filename: str, index: int, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """One frame, opened afresh: a dask task may run in another thread or process."""
+    import fabio
+
+    with fabio.open(filename) as image:
+        frame = np.asarray(image.getframe(index).data) if index else np.asarray(image.data)
+    if frame.shape != shape:
+        raise CubeReadError(f"{where}: EDF frame {index} has shape {frame.shape}, "
+                            f"frame 0 {shape}: they make no cube")
+    return frame
 
 
 # -- SPEC --------------------------------------------------------------------------

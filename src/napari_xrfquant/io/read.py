@@ -144,8 +144,9 @@ def _open(
         from napari_xrfquant.io.esrf import open_edf, open_spec
 
         assert not isinstance(calibration, str)
-        opener = open_edf if suffix == ".edf" else open_spec
-        return opener(file_path, calibration)
+        if suffix == ".edf":
+            return open_edf(file_path, calibration, lazy, threshold)
+        return open_spec(file_path, calibration)
     if suffix in ROSETTA_SUFFIXES:
         from napari_xrfquant.io.rosetta import open_rosetta
 

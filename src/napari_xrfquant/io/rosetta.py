@@ -128,4 +128,23 @@ def _as_cube(signal: dict[str, Any], where: str) -> tuple[Any, np.ndarray, dict[
     units = {str(a.get("units", "")).strip() for a in navigation}
     if navigation and units <= {"µm", "um"}:
         metadata["pixel_size_um"] = float(navigation[-1].get("scale", 1.0))
+    metadata.update(acquisition_times(signal.get("metadata") or {}))
     return data, energy, metadata
+
+
+def acquisition_times(signal_metadata: dict[str, Any]) -> dict[str, float]:
+    """The live and real time (s) that a HyperSpy-style metadata tree states.
+
+    rosettasciio puts them under ``Acquisition_instrument.<SEM|TEM>.Detector.EDS``
+    as ``live_time`` and ``real_time``. They are kept as metadata only: one value
+    for the file does not change the counts of any pixel relative to another.
+    """
+    times: dict[str, float] = {}
+    instruments = signal_metadata.get("Acquisition_instrument") or {}
+    for instrument in instruments.values():
+        eds = ((instrument or {}).get("Detector") or {}).get("EDS") or {}
+        for key in ("live_time", "real_time"):
+            value = eds.get(key)
+            if isinstance(value, (int, float)) and np.isfinite(value) and f"{key}_s" not in times:
+                times[f"{key}_s"] = float(value)
+    return times
