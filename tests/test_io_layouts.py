@@ -328,6 +328,9 @@ def test_spec_mesh_read_by_silx(tmp_path, measured):
     with read_cube(path) as cube:
         assert cube.format == "SPEC" and cube.shape == measured[0].shape
         _same_result(cube, measured)
+    with read_cube(path, lazy=True) as cube:
+        assert cube.lazy and cube.data.chunks[0] == (1, 1, 1)  # a row per chunk
+        _same_result(cube, measured)
 
 
 def _spx(path, spectrum, offset, gain, live_time=28.0, real_time=30.0):

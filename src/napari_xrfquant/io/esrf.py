@@ -14,6 +14,7 @@ cols, channels)``:
   single ``mesh`` scan (``#S n mesh m1 s1 e1 n1 m2 s2 e2 n2 t``) with
   ``(n1 + 1) (n2 + 1)`` spectra is that grid (``m1`` along a row); several
   scans of equally many spectra are one row each; anything else is one row.
+  Large files are read lazily, row by row.
 """
 
 from __future__ import annotations
@@ -160,50 +161,113 @@ def _read_edf_frame(filename: str, index: int, shape: tuple[int, ...], where: st
 
 
 # -- SPEC --------------------------------------------------------------------------
-def open_spec(path: str | os.PathLike[str], calibration: Sequence[float] | None = None) -> Cube:
-    """Read the MCA spectra of a SPEC file as a cube (see the module rule)."""
+#: One row of the cube: the scan's index in the file and its spectra's indices.
+SpecRow = tuple[int, range]
+
+
+def open_spec(
+    path: str | os.PathLike[str],
+    calibration: Sequence[float] | None = None,
+    lazy: bool | None = None,
+    lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
+) -> Cube:
+    """Read the MCA spectra of a SPEC file as a cube (see the module rule).
+
+    A cube larger than ``lazy_threshold_bytes`` (or any with ``lazy=True``) is
+    read lazily, a dask chunk per row parsed from the file when computed.
+    """
     file_path = Path(path)
     where = file_path.name
     specfile = require("silx.io.specfile", f"{where}: reading SPEC files")
     try:
         spec = specfile.SpecFile(str(file_path))
         scans = [spec[i] for i in range(len(spec))]
-        spectra = [[np.asarray(scan.mca[j], dtype=np.float64) for j in range(len(scan.mca))]
-                   for scan in scans]
+        counts = [len(scan.mca) for scan in scans]
+        first_index = next((i for i, n in enumerate(counts) if n), None)
+        if first_index is None:
+            raise CubeReadError(f"{where}: no MCA spectra (@A lines) in the SPEC file")
+        first_scan = scans[first_index]
+        first = np.asarray(first_scan.mca[0], dtype=np.float64)
+        lengths = {len(scan.mca[0]) for scan, n in zip(scans, counts, strict=True) if n}
+    except CubeReadError:
+        raise
     except Exception as exc:  # silx raises its own errors for a file it cannot parse
         raise CubeReadError(f"{where}: silx cannot read it as a SPEC file ({exc})") from None
-    spectra = [row for row in spectra if row]
-    if not spectra:
-        raise CubeReadError(f"{where}: no MCA spectra (@A lines) in the SPEC file")
-    lengths = {len(s) for row in spectra for s in row}
     if len(lengths) != 1:
         raise CubeReadError(f"{where}: the MCA spectra have {sorted(lengths)} channels")
-    first_scan = next(scan for scan in scans if len(scan.mca))
-    if len(spectra) == 1:
-        data = _grid(np.stack(spectra[0]), first_scan)
-    elif len({len(row) for row in spectra}) == 1:
-        data = np.stack([np.stack(row) for row in spectra])  # one scan per row
+    rows = _spec_rows(counts, first_scan, first_index)
+    n_channels = first.size
+    shape = (len(rows), len(rows[0][1]), n_channels)
+    integer = bool(np.allclose(first, np.round(first)))
+    dtype = np.dtype(np.int64 if integer else np.float64)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    data: Any
+    if decide_lazy(nbytes, lazy, lazy_threshold_bytes):
+        import dask
+        import dask.array as da
+
+        data = da.stack([
+            da.from_delayed(dask.delayed(_read_spec_row)(str(file_path), row, dtype, where),
+                            shape=shape[1:], dtype=dtype)
+            for row in rows
+        ])
     else:
-        data = np.concatenate([np.stack(row) for row in spectra])[None]
+        data = np.stack([_spec_row(scans, row, dtype, where) for row in rows])
     coefficients = list(first_scan.mca.calibration[0]) if first_scan.mca.calibration else None
     channels = first_scan.mca.channels[0] if first_scan.mca.channels else [0]
-    energy = _energy_from(coefficients, float(channels[0]), int(data.shape[-1]))
-    if np.allclose(data, np.round(data)):
-        data = np.round(data).astype(np.int64)
+    energy = _energy_from(coefficients, float(channels[0]), n_channels)
     metadata: dict[str, Any] = {"energy_axis_in_file": "last", "scans": len(scans)}
     if coefficients is not None:
         metadata["calibration_keV"] = coefficients
     return _finish(file_path, data, energy, "SPEC", calibration, metadata)
 
 
-def _grid(spectra: np.ndarray, scan: Any) -> np.ndarray:
-    """The spectra of one scan as rows x cols: its mesh, else one row."""
+def _spec_rows(counts: list[int], first_scan: Any, first_index: int) -> list[SpecRow]:
+    """The cube's rows: one scan's mesh, one scan per row, or all spectra in one row."""
+    with_spectra = [i for i, n in enumerate(counts) if n]
+    if len(with_spectra) == 1:
+        n = counts[first_index]
+        cols = _mesh_columns(first_scan, n) or n
+        return [(first_index, range(r * cols, (r + 1) * cols)) for r in range(n // cols)]
+    if len({counts[i] for i in with_spectra}) == 1:
+        return [(i, range(counts[i])) for i in with_spectra]
+    # scans of unequal length: every spectrum in one row, scan after scan
+    return [(-1, range(sum(counts)))]
+
+
+def _mesh_columns(scan: Any, n_spectra: int) -> int | None:
+    """Points along a row of a ``mesh`` scan whose grid holds ``n_spectra`` spectra."""
     words = str(scan.scan_header_dict.get("S", "")).split()
     if len(words) >= 10 and words[1] == "mesh":
         try:
             cols, rows = int(words[5]) + 1, int(words[9]) + 1
         except ValueError:
-            return spectra[None]
-        if rows * cols == spectra.shape[0]:
-            return spectra.reshape(rows, cols, -1)
-    return spectra[None]
+            return None
+        if rows * cols == n_spectra:
+            return cols
+    return None
+
+
+def _spec_row(scans: list[Any], row: SpecRow, dtype: np.dtype, where: str) -> np.ndarray:
+    scan_index, indices = row
+    if scan_index < 0:  # all spectra of all scans, in order
+        spectra = [np.asarray(s.mca[j]) for s in scans for j in range(len(s.mca))]
+    else:
+        spectra = [np.asarray(scans[scan_index].mca[j]) for j in indices]
+    values = np.stack(spectra)
+    if dtype.kind == "i":
+        if not np.allclose(values, np.round(values)):
+            raise CubeReadError(f"{where}: some MCA spectra are counts, others are not")
+        return np.round(values).astype(dtype)
+    return values.astype(dtype)
+
+
+def _read_spec_row(filename: str, row: SpecRow, dtype: np.dtype, where: str) -> np.ndarray:
+    """One row, the file opened afresh: a dask task may run in another thread or process."""
+    from silx.io.specfile import SpecFile
+
+    spec = SpecFile(filename)
+    try:
+        return _spec_row([spec[i] for i in range(len(spec))], row, dtype, where)
+    finally:
+        spec.close()

@@ -146,7 +146,7 @@ def _open(
         assert not isinstance(calibration, str)
         if suffix == ".edf":
             return open_edf(file_path, calibration, lazy, threshold)
-        return open_spec(file_path, calibration)
+        return open_spec(file_path, calibration, lazy, threshold)
     if suffix in ROSETTA_SUFFIXES:
         from napari_xrfquant.io.rosetta import open_rosetta
 
