@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e ".[all,testing,reference,formats]"
+	$(PY) -m pip install -q -e ".[all,testing,reference,formats,cluster]"
 	touch $(STAMP)
 
 clean:

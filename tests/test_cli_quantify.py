@@ -93,11 +93,30 @@ def test_per_element_layout_and_overwrite(cube_file, tmp_path, capsys):
     for element in ELEMENTS:
         assert (out / f"alloy_{element}_wt_percent.tif").exists()
         assert (out / f"alloy_{element}_sigma_wt_percent.tif").exists()
-    # refuses to replace outputs without --overwrite, with one line naming the file
-    assert main(args) == 2
+    made = (out / "alloy_Au_wt_percent.tif").stat().st_mtime_ns
+    # the same run again: done before, skipped (resume), nothing rewritten
+    capsys.readouterr()
+    assert main([a for a in args if a != "--quiet"]) == 0
+    assert "1 done before" in capsys.readouterr().out
+    assert (out / "alloy_Au_wt_percent.tif").stat().st_mtime_ns == made
+    # other settings would replace them: refused without --overwrite, in one line
+    assert main([*args, "--mask-below", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--overwrite" in err
-    assert main([*args, "--overwrite"]) == 0
+    assert main([*args, "--mask-below", "0", "--overwrite"]) == 0
+    assert (out / "alloy_Au_wt_percent.tif").stat().st_mtime_ns != made
+
+
+def test_a_bad_frame_is_reported_and_the_others_go_on(cube_file, tmp_path, capsys):
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    out = tmp_path / "out"
+    assert main(["quantify", str(bad), str(cube_file), "-o", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "broken.h5" in err
+    assert (out / "alloy_wt_percent.tif").exists() and not list(out.glob("broken*"))
+    with open(out / "summary.csv", newline="") as handle:
+        assert {row["source"] for row in csv.DictReader(handle)} == {"alloy.h5"}
 
 
 @pytest.mark.parametrize(
@@ -119,5 +138,6 @@ def test_bad_input_exits_with_one_line(cube_file, tmp_path, capsys, argv, messag
 def test_not_a_cube(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5 at all")
-    assert main(["quantify", str(bad), "-o", str(tmp_path / "o")]) == 2
-    assert "bad.h5" in capsys.readouterr().err
+    assert main(["quantify", str(bad), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "bad.h5" in err and len(err.splitlines()) == 1

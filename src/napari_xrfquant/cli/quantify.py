@@ -8,23 +8,21 @@ pixel size and the model id), ``<name>_statistics.csv`` (the whole map) and
 with ``--preview`` ``<name>_preview.png``; ``--layout per-element`` gives one
 TIFF per element (``<name>_Au_wt_percent.tif``, ...). ``summary.csv`` gathers
 the statistics of all cubes. Cubes are processed one after another, each chunk
-by chunk, so memory stays bounded however many there are.
+by chunk, so memory stays bounded however many there are; with ``--cluster``
+each cube is a task on dask.distributed workers. ``xrfquant-manifest.json``
+records the cubes done, so a rerun skips them (:mod:`napari_xrfquant.campaign`).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from napari_xrfquant.cli._cube_options import add_cube_options, open_cube
+from napari_xrfquant.cli._cube_options import add_cube_options
 from napari_xrfquant.errors import XRFQuantError
-
-SUMMARY_FILE = "summary.csv"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -77,137 +75,125 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "data are counts, spectra summing to 1 are noise-free, non-integer data with an I0 "
         "map are multiplied by it, others are used as they are (each with a warning)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="quantify every cube again and replace existing outputs (default: cubes done "
+        "before with the same settings and model are skipped; other outputs are refused)",
+    )
+    parser.add_argument(
+        "--cluster", default=None, metavar="local[:N]|ADDRESS",
+        help="run the cubes as tasks on dask.distributed: N local worker processes "
+        "(local: one per core) or the scheduler at ADDRESS (tcp://host:8786); each "
+        "worker loads the model once (the cluster extra)",
+    )
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview")
     add_cube_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-def mask_threshold(args: argparse.Namespace) -> float:
-    """The background threshold in counts: ``--mask-below``, else the shared default."""
+def frame_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~napari_xrfquant.campaign.FrameSettings` the options describe.
+
+    Raises
+    ------
+    XRFQuantError
+        For a value out of range, with the option's name.
+    """
+    from pydantic import ValidationError
+
+    from napari_xrfquant.campaign import FrameSettings
+    from napari_xrfquant.cli._cube_options import parse_calibration
     from napari_xrfquant.results import DEFAULT_MASK_BELOW_COUNTS
 
-    value = getattr(args, "mask_below", None)
-    threshold = DEFAULT_MASK_BELOW_COUNTS if value is None else float(value)
-    if not math.isfinite(threshold) or threshold < 0:
-        raise XRFQuantError(f"--mask-below must be 0 or a positive count, not {value}")
-    return threshold
-
-
-def quantify_file(
-    path: Path,
-    outdir: Path,
-    model: Any,
-    args: argparse.Namespace,
-) -> tuple[Any, list[Path], list[Any]]:
-    """Quantify one cube file and export it; return the result, its files and statistics."""
-    from napari_xrfquant.inference import iter_quantify
-    from napari_xrfquant.inference.counts import resolve_counts_scale
-    from napari_xrfquant.progress import drive
-    from napari_xrfquant.results import (
-        background_mask,
-        export_result,
-        mask_background,
-        region_statistics,
-        whole_map,
-    )
-
-    cube = open_cube(args, path)
-    scale = resolve_counts_scale(
-        getattr(args, "counts_scale", None), cube.data, cube.metadata.get("maps")
-    )
-    generator = iter_quantify(
-        cube.data,
-        cube.energy_keV,
-        model=model,
-        device=args.device,
-        batch_size=args.batch_size,
-        refine=getattr(args, "refine", 0),
-        instrument=getattr(args, "refine_instrument", None),
-        counts_scale=scale,
-    )
-    bars: list[Any] = []
-
-    def advance(event: Any) -> None:
-        if not bars:  # only once work runs: an early error prints its line alone
-            bars.append(tqdm(total=event.total, desc=path.name, unit=" spectra",
-                             disable=args.quiet, leave=False, file=sys.stderr))
-        bars[0].update(event.done - bars[0].n)
-
+    mask = getattr(args, "mask_below", None)
+    values = {
+        "model": args.model,
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "refine": getattr(args, "refine", 0),
+        "instrument": getattr(args, "instrument", None),
+        "counts_scale": getattr(args, "counts_scale", None),
+        "mask_below": DEFAULT_MASK_BELOW_COUNTS if mask is None else mask,
+        "layout": args.layout,
+        "preview": args.preview,
+        "dataset": getattr(args, "dataset", None),
+        "energy_axis": getattr(args, "energy_axis", None),
+        "calibration": parse_calibration(getattr(args, "calibration", None)),
+        "pyxrf_parameters": getattr(args, "pyxrf_parameters", None),
+    }
     try:
-        result = drive(generator, advance)
-    finally:
-        for bar in bars:
-            bar.close()
-    threshold = mask_threshold(args)
-    if threshold > 0:
-        mask = background_mask(cube.total_counts() * result.counts_scale, threshold)
-        result = mask_background(result, mask, threshold)
-    rows, cols = result.image_shape[:2]
-    statistics = region_statistics(result, [whole_map((rows, cols))], source=path.name)
-    written = export_result(
-        outdir,
-        result,
-        path.stem,
-        layout=args.layout,
-        pixel_size_um=cube.metadata.get("pixel_size_um"),
-        statistics=statistics,
-        source=path.name,
-        preview=args.preview,
-        overwrite=args.overwrite,
-    )
-    return result, written, statistics
+        settings = FrameSettings(**values)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-")
+        given = values.get(str(error["loc"][0]))
+        raise XRFQuantError(f"{option} {given}: {error['msg'].lower()}") from None
+    if settings.instrument is not None and not settings.refine:
+        raise XRFQuantError("--instrument is the instrument of --refine; give --refine N too")
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:
-    """Quantify every cube in ``args.cubes``; return the exit status."""
+    """Quantify every cube in ``args.cubes``; return the exit status (1 if a frame failed)."""
+    from napari_xrfquant.campaign import cached_model, connect, iter_campaign, plan_campaign
     from napari_xrfquant.inference import resolve_device
-    from napari_xrfquant.models.bundle import load_model
-    from napari_xrfquant.results import export_plan, write_statistics_csv
+    from napari_xrfquant.progress import drive
 
-    paths = [Path(p) for p in args.cubes]
-    for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file")
-    stems = [p.stem for p in paths]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise XRFQuantError(f"several cubes are named {duplicates[0]!r}; their outputs would clash")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise XRFQuantError(f"--batch-size must be positive, got {args.batch_size}")
-    mask_threshold(args)  # refuse a bad threshold or device before any work
-    resolve_device(args.device)
-    if args.refine < 0:
-        raise XRFQuantError(f"--refine must be 0 or a positive number of steps, got {args.refine}")
-    if args.instrument is not None and not args.refine:
-        raise XRFQuantError("--instrument is the instrument of --refine; give --refine N too")
-    if args.instrument is not None:
+    settings = frame_settings(args)
+    resolve_device(settings.device)  # refuse a bad device before any work
+    if settings.instrument is not None:
         from napari_xrfquant.instrument import load_instrument
 
-        args.refine_instrument = load_instrument(args.instrument)
-    model = load_model(args.model)
-    outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise XRFQuantError(f"{outdir}: exists and is not a folder")
-    if not args.overwrite:
-        planned = [
-            item.path
-            for stem in stems
-            for item in export_plan(outdir, stem, model.elements, args.layout, True, args.preview)
-        ] + [outdir / SUMMARY_FILE]
-        clash = [p for p in planned if p.exists()]
-        if clash:
-            raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
-    outdir.mkdir(parents=True, exist_ok=True)
-    rows: list[Any] = []
-    for path in paths:
-        result, _written, statistics = quantify_file(path, outdir, model, args)
-        rows += statistics
-        if not args.quiet:
-            means = ", ".join(f"{r.element} {r.mean_wt_percent:.2f}" for r in statistics)
-            print(f"{path.name}: {result.seconds:.2f} s on {result.device}; mean wt%: {means}")
-    summary = write_statistics_csv(outdir / SUMMARY_FILE, rows, overwrite=args.overwrite)
+        load_instrument(settings.instrument)  # a bad instrument file: refused now, not per frame
+    model = cached_model(settings.model)
+    plan = plan_campaign(args.cubes, args.output, settings, model, overwrite=args.overwrite)
+    cluster = getattr(args, "cluster", None)
+    if cluster is None:
+        summary = drive(iter_campaign(plan, model, progress=_spectra_bar(args)),
+                        _report(args, len(plan.paths)))
+    else:
+        with connect(cluster) as client:
+            if not args.quiet:
+                print(f"cluster: {len(client.scheduler_info()['workers'])} workers; "
+                      f"dashboard {client.dashboard_link}", flush=True)
+            summary = drive(iter_campaign(plan, client=client), _report(args, len(plan.paths)))
+    for outcome in summary.failed:
+        print(f"xrfquant quantify: error: {outcome.describe()}", file=sys.stderr)
     if not args.quiet:
-        print(f"wrote {summary} and maps for {len(paths)} cube(s) to {outdir}")
-    return 0
+        print(f"{len(summary.done)} quantified, {len(summary.skipped)} done before, "
+              f"{len(summary.failed)} failed; summary {summary.summary_path}; outputs in "
+              f"{plan.outdir}")
+    return 1 if summary.failed else 0
+
+
+def _report(args: argparse.Namespace, total: int) -> Any:
+    """Print each frame's line (and, with several, a frames bar on stderr)."""
+    bar = tqdm(total=total, desc="frames", unit=" frame", disable=args.quiet or total < 2,
+               leave=False, file=sys.stderr)
+
+    def report(outcome: Any) -> None:
+        bar.update(1)
+        if not args.quiet and outcome.status != "failed":
+            tqdm.write(outcome.describe(), file=sys.stdout)
+        if bar.n >= total:
+            bar.close()
+
+    return report
+
+
+def _spectra_bar(args: argparse.Namespace) -> Any:
+    """A tqdm bar of spectra for the frame being quantified in this process."""
+    bars: list[Any] = []
+
+    def advance(event: Any) -> None:
+        if bars and event.done < bars[0].n:  # the next frame
+            bars.pop().close()
+        if not bars:  # only once work runs: an early error prints its line alone
+            bars.append(tqdm(total=event.total, desc="spectra", unit=" spectra",
+                             disable=args.quiet, leave=False, file=sys.stderr))
+        bars[0].update(event.done - bars[0].n)
+        if event.done >= event.total:
+            bars.pop().close()
+
+    return advance
