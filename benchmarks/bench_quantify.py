@@ -5,9 +5,16 @@ uncertainty and fit quality together, for the bundled model (or ``--model``).
 Counts are Poisson draws around a realistic gold-alloy spectrum at about 3e3
 counts per pixel (the common case on the reference instrument).
 
+With PyMca5 installed (the ``bench`` extra) it also times PyMca's
+``FastXRFLinearFit`` on the same cube in the same run -- a linear fit of peak
+areas (no matrix correction, no wt%), the fast classical method -- and prints
+the ratio. Its configuration is PyMca's own ``Steel.cfg`` with the model's
+elements, the cube's calibration and the beam energy of the model's instrument.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_quantify.py [--threads 2] [--repeats 3] [--model DIR]
+        [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -40,6 +47,42 @@ def frame_counts(model, shape: tuple[int, int], counts_per_pixel: float, seed: i
     return cube
 
 
+#: PyMca peak families for the elements the model knows (keV lines in its range).
+PYMCA_PEAKS = {"Au": ["L", "M"], "Pb": ["L", "M"], "Pt": ["L", "M"], "Ag": "K", "Cu": "K",
+               "Ni": "K", "Zn": "K", "Fe": "K", "Cr": "K", "Mn": "K", "Sn": ["K", "L"]}
+
+
+def time_pymca(model, cube: np.ndarray, repeats: int) -> float | None:
+    """Median seconds of PyMca's FastXRFLinearFit on ``cube``; None without PyMca5."""
+    try:
+        from PyMca5.PyMcaDataDir import PYMCA_DATA_DIR
+        from PyMca5.PyMcaIO import ConfigDict
+        from PyMca5.PyMcaPhysics.xrf.FastXRFLinearFit import FastXRFLinearFit
+    except ImportError:
+        return None
+    import os
+
+    energy = np.asarray(model.energy_keV, dtype=np.float64)
+    config = ConfigDict.ConfigDict()
+    config.read(os.path.join(PYMCA_DATA_DIR, "Steel.cfg"))
+    config["peaks"] = {e: PYMCA_PEAKS.get(e, "K") for e in model.elements}
+    config["detector"]["zero"] = float(energy[0])
+    config["detector"]["gain"] = float(energy[1] - energy[0])
+    first, stop = model.network.input_spec.channel_range
+    config["fit"]["xmin"], config["fit"]["xmax"] = int(first), int(stop - 1)
+    beam = float(max(model.instrument.beam.energies_keV))
+    config["fit"]["energy"] = [beam] + [None] * (len(config["fit"]["energy"]) - 1)
+    config["fit"]["stripalgorithm"] = 1  # SNIP background, PyMca's fast one
+    fit = FastXRFLinearFit()
+    fit.setFitConfiguration(config)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fit.fitMultipleSpectra(y=cube, weight=0, refit=1, concentrations=0, save=False)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model bundle (default: bundled)")
@@ -48,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", type=float, default=3e3, help="counts per pixel")
     parser.add_argument("--size", type=int, default=264, help="frame side in pixels")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--no-pymca", action="store_true", help="skip the PyMca timing")
     args = parser.parse_args(argv)
 
     import torch
@@ -60,11 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     cube = frame_counts(model, (args.size, args.size), args.counts, seed=0)
     n = args.size * args.size
     before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    xq.quantify(cube[:8], model=model, device="cpu")  # warm-up: tables, first allocations
+    xq.quantify(cube[:8], model=model, device=args.device)  # warm-up: tables, allocations
     times = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        result = xq.quantify(cube, model=model, device="cpu", batch_size=args.batch_size)
+        result = xq.quantify(cube, model=model, device=args.device, batch_size=args.batch_size)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     best = min(times)
@@ -89,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         for i, e in enumerate(result.elements)
     )
     print(f"mean wt%         {means}")
+    print(f"device           {result.device}")
+    pymca = None if args.no_pymca else time_pymca(model, cube, args.repeats)
+    if pymca is None:
+        print("PyMca5           not installed (pip install 'napari-xrfquant[bench]')"
+              if not args.no_pymca else "PyMca5           skipped")
+    else:
+        median = float(np.median(times))
+        print(f"PyMca5           FastXRFLinearFit median {pymca:.3f} s (peak areas, no wt%); "
+              f"xrfquant is {pymca / median:.1f}x faster")
     return 0
 
 

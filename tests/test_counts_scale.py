@@ -100,8 +100,9 @@ def test_cli_turns_an_i0_normalised_file_back_into_counts(tmp_path, campaign, ca
     # a scale by name, and a name the file lacks
     assert main(["quantify", str(path), "-o", str(tmp_path / "two"), "--quiet",
                  "--counts-scale", "I0"]) == 0
+    # a frame-level error: exit status 1, the frame's one line (other frames would go on)
     assert main(["quantify", str(path), "-o", str(tmp_path / "bad"), "--quiet",
-                 "--counts-scale", "us_ic"]) == 2
+                 "--counts-scale", "us_ic"]) == 1
     assert "no such per-pixel map" in capsys.readouterr().err
 
 

@@ -64,7 +64,7 @@ def test_cli_and_gui_export_the_same_files_and_metadata(make_napari_viewer, qtbo
     assert main(["quantify", str(cube_file), "-o", str(cli_dir), "--quiet", "--device", "cpu"]) == 0
     gui_written = _gui_export(make_napari_viewer(), qtbot, cube_file, gui_dir)
 
-    cli_names = {p.name for p in cli_dir.iterdir()} - {"summary.csv"}
+    cli_names = {p.name for p in cli_dir.iterdir()} - {"summary.csv", "xrfquant-manifest.json"}
     assert cli_names == {p.name for p in gui_written}
     assert cli_names == {"alloy_wt_percent.tif", "alloy_sigma_wt_percent.tif",
                          "alloy_fit_quality.tif", "alloy_statistics.csv"}

@@ -49,11 +49,15 @@ def counts_sample(data: Any, n: int = SAMPLE_SPECTRA) -> np.ndarray:
     sample = flat[:n]
     if hasattr(sample, "compute"):
         sample = sample.compute()
-    return np.asarray(sample, dtype=np.float64)
+    sample = np.asarray(sample)
+    # integer types stay as they are (whole numbers by their type); others as float64
+    return sample if sample.dtype.kind in "uib" else sample.astype(np.float64)
 
 
 def is_integer_valued(sample: np.ndarray) -> bool:
     """Whether every value is a whole number (counts, whatever the dtype)."""
+    if sample.dtype.kind in "uib":
+        return True
     return bool(np.all(np.isfinite(sample)) and np.all(sample == np.round(sample)))
 
 

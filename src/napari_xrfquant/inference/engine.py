@@ -36,6 +36,7 @@ from napari_xrfquant.inference.devices import (
 )
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
 from napari_xrfquant.inference.forward import forward_model
+from napari_xrfquant.inference.fused import FusedCPUPass, supports
 from napari_xrfquant.inference.refine import REFINE_BATCH, Refiner
 from napari_xrfquant.inference.resample import ModelInput
 from napari_xrfquant.progress import Progress, drive
@@ -148,6 +149,10 @@ def iter_quantify(
     )
     original_device = next(quant_model.network.parameters()).device
     quant_model.network.to(run_device)
+    fused = (
+        FusedCPUPass(quant_model, input_map, threads=torch.get_num_threads())
+        if supports(quant_model, run_device, refine) else None
+    )
     done = 0
     try:
         for first, slab in _slabs(array, chunk):
@@ -161,8 +166,11 @@ def iter_quantify(
                 elif scale != 1.0:
                     block = block.astype(np.float32) * np.float32(scale)
                 try:
-                    results = _quantify_chunk(
-                        quant_model, input_map, block, run_device, refiner, int(refine)
+                    results = (
+                        fused(block) if fused is not None and run_device == "cpu" else
+                        _quantify_chunk(
+                            quant_model, input_map, block, run_device, refiner, int(refine)
+                        )
                     )
                 except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
                     if run_device == "cpu" or not is_out_of_memory(exc):
@@ -178,6 +186,8 @@ def iter_quantify(
                 yield Progress(done, total, "quantify")
     finally:
         quant_model.network.to(original_device)
+        if fused is not None:
+            fused.close()
     concentrations, uncertainty, fit_quality, total_counts = outputs
     return QuantResult(
         concentrations=concentrations.reshape((*lead_shape, n_elements)),

@@ -145,7 +145,10 @@ class QuantHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, H) -> mean (N, E), sigma (N, E)``, both in wt%."""
-        raw = self.linear(hidden)
+        return self.outputs(self.linear(hidden))
+
+    def outputs(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and sigma (wt%) from the linear layer's output ``(N, 2E)``."""
         logits, log_sigma = raw[:, : self.n_elements], raw[:, self.n_elements :]
         if self.sum_to_100:
             mean = 100.0 * torch.softmax(logits, dim=1)
