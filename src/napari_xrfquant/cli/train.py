@@ -77,6 +77,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write the config with the best parameters here (with --search)",
     )
     search.add_argument(
+        "--storage", default=None, metavar="URL|FILE.db",
+        help="keep the study in an RDB storage (an SQLite file, or a URL such as "
+        "postgresql://user@host/db) that other processes and machines share; --trials "
+        "is then the study's total",
+    )
+    search.add_argument("--study", default=None, metavar="NAME",
+                        help="the study's name in --storage (default xrfquant-search)")
+    search.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="start N local worker processes on the --storage study (default: search here)",
+    )
+    search.add_argument(
         "--trial-timeout",
         type=float,
         default=None,
@@ -89,20 +101,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run_search(args: argparse.Namespace, config: Any) -> int:
     """``--search``: print each trial and the best parameters; write the best config."""
     from napari_xrfquant.training.config import save_config
-    from napari_xrfquant.training.search import search
+    from napari_xrfquant.training.search import rdb_storage, search
 
     if args.trials < 1:
         raise XRFQuantError(f"--trials {args.trials}: need at least one trial")
+    if args.workers is not None and args.workers < 1:
+        raise XRFQuantError(f"--workers {args.workers}: need at least one worker")
+    if args.workers is not None and args.storage is None:
+        raise XRFQuantError("--workers share a study: give --storage (an SQLite file will do)")
     target = Path(args.best_config) if args.best_config else None
     if target is not None and target.exists() and not args.overwrite:
         raise FileExistsError(f"{target}: exists; use --overwrite to replace it")
-    print(f"searching {args.trials} trials for {', '.join(config.elements)}", flush=True)
-    result = search(
-        config,
-        args.trials,
-        progress=lambda trial: print(trial.describe(), flush=True),
-        trial_timeout_s=args.trial_timeout,
-    )
+    if args.storage is not None:
+        rdb_storage(args.storage)  # a bad URL is refused before any work
+    where = f" in {args.storage}" if args.storage else ""
+    print(f"searching {args.trials} trials for {', '.join(config.elements)}{where}", flush=True)
+    if args.workers is not None:
+        from napari_xrfquant.training.search_workers import run_search_workers
+
+        result = run_search_workers(
+            config, args.trials, args.storage, args.workers, study_name=args.study,
+            trial_timeout_s=args.trial_timeout,
+            on_line=lambda line: print(line, flush=True),
+        )
+    else:
+        result = search(
+            config,
+            args.trials,
+            progress=lambda trial: print(trial.describe(), flush=True),
+            trial_timeout_s=args.trial_timeout,
+            storage=args.storage,
+            study_name=args.study,
+        )
     if result.best is None or result.best_config is None:
         raise XRFQuantError("no search trial finished with a validation loss")
     params = ", ".join(
@@ -204,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
     config = with_axs_options(config, args)
     if getattr(args, "search", False):
         return run_search(args, config)
+    search_only = [flag for flag, value in (("--storage", args.storage), ("--study", args.study),
+                                            ("--workers", args.workers)) if value is not None]
+    if search_only:
+        raise XRFQuantError(f"{search_only[0]} belongs to a hyperparameter search: add --search")
     output = Path(args.output) if args.output else config_path.resolve().parent / config.name
     if output.exists() and not output.is_dir():
         raise XRFQuantError(f"{output}: exists and is not a folder")

@@ -129,7 +129,8 @@ class Trainer:
             self._generator = spectrum_source(self.config)
         return self._generator
 
-    def _simulate(self) -> Generator[Progress, None, None]:
+    def prepare_data(self) -> Generator[Progress, None, None]:
+        """Simulate (or load from the cache) and split the data set; the first stage."""
         config = self.config
         gen = self.generator
         if list(gen.elements) != list(config.elements):
@@ -271,7 +272,7 @@ class Trainer:
         :meth:`current_result` still gives the best model so far.
         """
         config = self.config
-        yield from self._simulate()
+        yield from self.prepare_data()
         self.network = self._build_network()
         self.axs = reconstruction_for(
             config,

@@ -30,6 +30,8 @@ Examples
 from __future__ import annotations
 
 import math
+import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Generator
@@ -165,8 +167,14 @@ def suggest_params(trial: Any, space: SearchSpace) -> dict[str, Any]:
     }
 
 
-def make_study(seed: int | None = None, n_startup_trials: int = 2, n_warmup_steps: int = 1) -> Any:
-    """An in-memory optuna study: minimise, TPE sampler, median pruner.
+def make_study(
+    seed: int | None = None,
+    n_startup_trials: int = 2,
+    n_warmup_steps: int = 1,
+    storage: str | None = None,
+    study_name: str | None = None,
+) -> Any:
+    """An optuna study: minimise, TPE sampler, median pruner; in memory or shared.
 
     Parameters
     ----------
@@ -176,17 +184,60 @@ def make_study(seed: int | None = None, n_startup_trials: int = 2, n_warmup_step
         Trials that run to the end before the pruner acts (the median needs them).
     n_warmup_steps
         Epochs of every trial that are never pruned.
+    storage
+        An RDB URL (``sqlite:///search.db``, ``postgresql://...``) or an SQLite
+        file's path: the study lives there and every process that opens it with
+        the same ``study_name`` adds its trials to it (:func:`storage_url`).
+        None: in memory.
+    study_name
+        The study's name in the storage (default :data:`DEFAULT_STUDY`).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    shared = None if storage is None else rdb_storage(storage)
     return optuna.create_study(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(
             n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps
         ),
+        storage=shared,
+        study_name=(study_name or DEFAULT_STUDY) if shared is not None else None,
+        load_if_exists=True,
     )
+
+
+#: The study name when none is given.
+DEFAULT_STUDY = "xrfquant-search"
+
+
+def storage_url(text: str) -> str:
+    """An RDB URL as given, or ``sqlite:///<absolute path>`` for a file path."""
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def rdb_storage(text: str) -> Any:
+    """optuna's RDB storage at ``text`` (:func:`storage_url`).
+
+    SQLite waits up to a minute for a lock, so several processes can share a file.
+
+    Raises
+    ------
+    XRFQuantError
+        When the storage cannot be opened (bad URL, missing driver, no server).
+    """
+    import optuna
+
+    url = storage_url(text)
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    except Exception as exc:  # SQLAlchemy raises many kinds for a URL it cannot use
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise XRFQuantError(f"--storage {text}: cannot open it ({first})") from None
 
 
 def default_train_function() -> TrainFunction:
@@ -276,6 +327,8 @@ def iter_search(
     should_stop: Callable[[], bool] | None = None,
     trial_timeout_s: float | None = None,
     on_epoch: Callable[[Any], None] | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> Generator[TrialResult, None, SearchResult]:
     """Run a search trial by trial, yielding each :class:`TrialResult`.
 
@@ -299,6 +352,10 @@ def iter_search(
         Wall-time limit per trial (its best loss so far counts).
     on_epoch
         Called with every epoch event of every trial (live plots).
+    storage, study_name
+        A shared study (:func:`make_study`): ``n_trials`` is then the study's
+        total, counted over every process that works on it (one more each may
+        start while the last ones finish), and the best trial is the study's.
 
     Returns
     -------
@@ -309,7 +366,8 @@ def iter_search(
         raise XRFQuantError(f"number of trials must be positive (got {n_trials})")
     space = space or SearchSpace()
     train_fn = train_fn or default_train_function()
-    study = make_study(base.seed if seed is None else seed)
+    study = make_study(base.seed if seed is None else seed, storage=storage,
+                       study_name=study_name)
     trials: list[TrialResult] = []
     with tempfile.TemporaryDirectory(prefix="xrfquant-search-") as scratch:
         # Trials share one simulated set: without a cache each would simulate it again.
@@ -319,14 +377,18 @@ def iter_search(
         for _ in range(n_trials):
             if should_stop is not None and should_stop():
                 break
+            if storage is not None and len(study.get_trials(deepcopy=False)) >= n_trials:
+                break  # the other processes have asked for the rest
             trial = study.ask()
+            # who ran it: several processes or machines may share the study
+            trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
             outcome = run_trial(
                 trial, trial_base, space, train_fn, should_stop, trial_timeout_s, on_epoch
             )
             _tell(study, trial, outcome)
             trials.append(outcome)
             yield outcome
-    best = best_trial(trials)
+    best = best_trial(trials if storage is None else study_trials(study))
     best_config = None
     if best is not None:
         best_config = with_absolute_instrument(apply_params(base, best.params))
@@ -356,6 +418,26 @@ def _tell(study: Any, trial: Any, outcome: TrialResult) -> None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
+def study_trials(study: Any) -> list[TrialResult]:
+    """Every finished trial of a (shared) study, as :class:`TrialResult` s."""
+    import optuna
+
+    states = {
+        optuna.trial.TrialState.COMPLETE: "complete",
+        optuna.trial.TrialState.PRUNED: "pruned",
+        optuna.trial.TrialState.FAIL: "failed",
+    }
+    found = []
+    for trial in study.get_trials(deepcopy=False, states=tuple(states)):
+        steps = trial.intermediate_values
+        value = trial.value if trial.value is not None else (
+            min(steps.values()) if steps else None)
+        seconds = trial.duration.total_seconds() if trial.duration is not None else 0.0
+        found.append(TrialResult(trial.number, dict(trial.params), value, states[trial.state],
+                                 len(steps), seconds))
+    return found
+
+
 def best_trial(trials: list[TrialResult]) -> TrialResult | None:
     """The complete trial with the lowest value (a pruned one if none completed)."""
     for states in (("complete",), ("complete", "pruned")):
@@ -374,6 +456,8 @@ def search(
     progress: Callable[[TrialResult], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     trial_timeout_s: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> SearchResult:
     """Run :func:`iter_search` to the end, calling ``progress`` with every trial.
 
@@ -382,7 +466,9 @@ def search(
     from napari_xrfquant.progress import drive
 
     return drive(
-        iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s), progress
+        iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s,
+                    storage=storage, study_name=study_name),
+        progress,
     )
 
 
@@ -394,6 +480,9 @@ __all__ = [
     "best_trial",
     "iter_search",
     "make_study",
+    "rdb_storage",
     "search",
+    "storage_url",
+    "study_trials",
     "suggest_params",
 ]
