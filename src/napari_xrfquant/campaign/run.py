@@ -181,7 +181,9 @@ def iter_campaign(
         else:
             ended.failed.append(outcome)
         yield outcome
-    ended.summary_path = write_summary(plan)
+    from napari_xrfquant.results import safe_stem
+
+    ended.summary_path = write_summary(plan.manifest, [safe_stem(p.stem) for p in plan.paths])
     return ended
 
 
@@ -214,15 +216,24 @@ def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameOutcome]:
 
 
 def _record(plan: CampaignPlan, outcome: FrameOutcome) -> None:
-    """Add a finished frame to the manifest and save it (this process is its one writer)."""
-    plan.manifest.frames[outcome.stem] = FrameRecord(
-        plan.fingerprints.get(outcome.path) or SourceFingerprint.of(outcome.path),
-        plan.key,
+    record_frame(plan.manifest, outcome, plan.fingerprints.get(outcome.path), plan.key)
+
+
+def record_frame(manifest: Manifest, outcome: FrameOutcome,
+                 fingerprint: SourceFingerprint | None, key: str) -> None:
+    """Add a finished frame to the manifest and save it (one process is its writer).
+
+    ``fingerprint`` is the source as it was when the frame was planned (None:
+    as it is now); a file changed since then is not current next time.
+    """
+    manifest.frames[outcome.stem] = FrameRecord(
+        fingerprint or SourceFingerprint.of(outcome.path),
+        key,
         [Path(f).name for f in outcome.files],
         [asdict(row) for row in outcome.statistics],
     )
-    plan.manifest.folder.mkdir(parents=True, exist_ok=True)
-    plan.manifest.save()
+    manifest.folder.mkdir(parents=True, exist_ok=True)
+    manifest.save()
 
 
 def _skipped_outcome(plan: CampaignPlan, path: Path) -> FrameOutcome:
@@ -234,18 +245,20 @@ def _skipped_outcome(plan: CampaignPlan, path: Path) -> FrameOutcome:
     return FrameOutcome(path, stem, "skipped", [plan.outdir / f for f in record.files], rows)
 
 
-def write_summary(plan: CampaignPlan) -> Path | None:
-    """``summary.csv`` of every frame of the plan that the manifest holds (None: none)."""
-    from napari_xrfquant.results import RegionStatistics, safe_stem, write_statistics_csv
+def write_summary(manifest: Manifest, stems: Sequence[str] | None = None) -> Path | None:
+    """``summary.csv`` of the frames ``stems`` (default: all) the manifest holds.
 
-    rows = []
-    for path in plan.paths:
-        record = plan.manifest.frames.get(safe_stem(path.stem))
-        if record is not None:
-            rows += [RegionStatistics(**row) for row in record.statistics]
+    Rewritten whole, atomically, in the order of ``stems`` (default: by name);
+    None when there is nothing to write.
+    """
+    from napari_xrfquant.results import RegionStatistics, write_statistics_csv
+
+    order = sorted(manifest.frames) if stems is None else list(stems)
+    rows = [RegionStatistics(**row) for stem in order if stem in manifest.frames
+            for row in manifest.frames[stem].statistics]
     if not rows:
         return None
-    return write_statistics_csv(plan.outdir / SUMMARY_FILE, rows, overwrite=True)
+    return write_statistics_csv(manifest.folder / SUMMARY_FILE, rows, overwrite=True)
 
 
 @contextmanager
@@ -299,5 +312,6 @@ __all__ = [
     "connect",
     "iter_campaign",
     "plan_campaign",
+    "record_frame",
     "write_summary",
 ]

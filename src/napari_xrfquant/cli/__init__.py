@@ -17,7 +17,8 @@ from napari_xrfquant.errors import XRFQuantError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = (
-    "info", "sample", "simulate", "quantify", "calibrate", "train", "compare", "generator",
+    "info", "sample", "simulate", "quantify", "watch", "calibrate", "train", "compare",
+    "generator",
 )
 
 

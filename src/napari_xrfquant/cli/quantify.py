@@ -35,6 +35,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("cubes", nargs="+", metavar="CUBE", help="cube files (HDF5, TIFF, npy)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    add_frame_options(parser)
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="quantify every cube again and replace existing outputs (default: cubes done "
+        "before with the same settings and model are skipped; other outputs are refused)",
+    )
+    parser.add_argument(
+        "--cluster", default=None, metavar="local[:N]|ADDRESS",
+        help="run the cubes as tasks on dask.distributed: N local worker processes "
+        "(local: one per core) or the scheduler at ADDRESS (tcp://host:8786); each "
+        "worker loads the model once (the cluster extra)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def add_frame_options(parser: argparse.ArgumentParser) -> None:
+    """The options of how each frame is quantified and written (quantify and watch)."""
     parser.add_argument("--model", default=None, help="model bundle (default: the bundled model)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument(
@@ -75,21 +93,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "data are counts, spectra summing to 1 are noise-free, non-integer data with an I0 "
         "map are multiplied by it, others are used as they are (each with a warning)",
     )
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="quantify every cube again and replace existing outputs (default: cubes done "
-        "before with the same settings and model are skipped; other outputs are refused)",
-    )
-    parser.add_argument(
-        "--cluster", default=None, metavar="local[:N]|ADDRESS",
-        help="run the cubes as tasks on dask.distributed: N local worker processes "
-        "(local: one per core) or the scheduler at ADDRESS (tcp://host:8786); each "
-        "worker loads the model once (the cluster extra)",
-    )
     parser.add_argument("--preview", action="store_true", help="also write a PNG preview")
     add_cube_options(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def frame_settings(args: argparse.Namespace) -> Any:
