@@ -47,6 +47,7 @@ from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
 )
+from napari_xrfquant._napari.widgets.live_panel import LivePanel
 from napari_xrfquant.results import (
     RegionStatistics,
 )
@@ -194,6 +195,8 @@ class QuantifyWidget(ResultsPanel):
         layout.addWidget(self.status)
 
         self._build_results(layout)
+        self.live = LivePanel(self.viewer, self._live_settings)
+        layout.addWidget(self.live)
         layout.addStretch(1)
 
     def _connect(self) -> None:
@@ -391,6 +394,16 @@ class QuantifyWidget(ResultsPanel):
         self.cancel_button.setEnabled(True)
         worker.start()
         return worker
+
+    def _live_settings(self) -> tuple[Any, Any]:
+        """The model and frame settings the Live switch quantifies with: the dock's."""
+        from napari_xrfquant.campaign import FrameSettings
+
+        model = self.load_selected_model(notify=True)
+        settings = FrameSettings(device=self.device_combo.currentText(),
+                                 mask_below=self.mask_below_counts,
+                                 refine=self.refine_spin.value())
+        return model, settings
 
     def cancel(self) -> None:
         """Ask the running worker to stop at its next chunk (no layers are added)."""

@@ -1,0 +1,75 @@
+"""The Quantify dock's Live switch, docked from the plugin menu: frames stacked as they arrive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+PLUGIN = "napari-xrfquant"
+ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from napari_xrfquant.physics import simulate
+
+    rose = [58.56, 3.90, 35.65, 0.0, 1.891]
+    yellow = [75.12, 24.90, 0.0, 0.0, 0.0]
+    out = []
+    for i in range(3):
+        wt = np.array([rose if col < 1 + i else yellow for _ in range(4) for col in range(5)])
+        out.append(simulate(wt, ELEMENTS, counts=2e4, seed=30 + i).reshape(4, 5, -1)
+                   .astype(np.uint16))
+    return out
+
+
+def _live_layers(viewer):
+    return {layer.name: layer for layer in viewer.layers
+            if (layer.metadata or {}).get("live")}
+
+
+def test_live_switch_stacks_new_frames(make_napari_viewer, qtbot, tmp_path, frames):
+    from napari_xrfquant._napari.widgets.live_panel import LIVE_SUFFIX
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.device_combo.setCurrentText("cpu")
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    np.save(incoming / "frame_00.npy", frames[0])
+    np.save(incoming / "frame_01.npy", frames[1])
+    panel = widget.live
+    panel.poll_s, panel.settle_s = 0.1, 0.2
+    panel.folder_edit.setText(str(incoming))
+    panel.live_check.setChecked(True)  # as a click on the switch does
+    assert panel.worker is not None
+    name = "Au [wt%]" + LIVE_SUFFIX
+    qtbot.waitUntil(lambda: name in _live_layers(viewer)
+                    and _live_layers(viewer)[name].data.shape[0] == 2, timeout=60_000)
+    np.save(incoming / "frame_02.npy", frames[2])  # a frame arrives while live
+    qtbot.waitUntil(lambda: _live_layers(viewer)[name].data.shape[0] == 3, timeout=60_000)
+    layer = _live_layers(viewer)[name]
+    assert layer.data.shape == (3, 4, 5) and viewer.dims.current_step[0] == 2
+    import napari_xrfquant as xq
+
+    for i, frame in enumerate(frames):  # in order, though two arrived together
+        expected = xq.quantify(frame, device="cpu").concentrations[..., 0]
+        np.testing.assert_allclose(layer.data[i], expected, atol=1e-3)
+    assert "last frame_02.npy" in panel.status.text()
+    assert (tmp_path / "incoming_xrfquant" / "frame_02_wt_percent.tif").exists()
+    panel.live_check.setChecked(False)
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=30_000)
+    assert "stopped" in panel.status.text()
+
+
+def test_live_refuses_a_missing_folder(make_napari_viewer, tmp_path):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.live.folder_edit.setText(str(tmp_path / "nope"))
+    seen = []
+    notification_manager.notification_ready.connect(lambda n: seen.append(n.message))
+    widget.live.live_check.setChecked(True)
+    assert widget.live.worker is None and not widget.live.live_check.isChecked()
+    assert any("choose a folder to watch" in m for m in seen)
