@@ -92,16 +92,32 @@ def _shape_names(layer: Any) -> list[str]:
     return [f"{layer.name} #{i + 1}" for i in range(count)]
 
 
-def regions_from_layer(layer: Any, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
-    """Regions of a Shapes or Labels layer on the target grid; ``[]`` for other layers.
+def region_kind(layer: Any) -> str | None:
+    """``"Shapes"`` or ``"Labels"`` for a layer that can hold regions, else None.
 
     ``isinstance`` sees through the proxy napari hands docked widgets
-    (``PublicOnlyProxy`` forwards ``__class__``), where the type's name would not.
+    (``PublicOnlyProxy`` forwards ``__class__``), where ``type(layer).__name__``
+    says "PublicOnlyProxy": every widget asks here, not by the type's name.
     """
     from napari.layers import Labels, Shapes
 
     if isinstance(layer, Labels):
-        return labels_regions(layer, target, shape_hw)
+        return "Labels"
     if isinstance(layer, Shapes):
+        return "Shapes"
+    return None
+
+
+def region_layer_names(layers: Any) -> list[str]:
+    """Names of the Shapes and Labels layers among ``layers``, in order."""
+    return [layer.name for layer in layers if region_kind(layer) is not None]
+
+
+def regions_from_layer(layer: Any, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
+    """Regions of a Shapes or Labels layer on the target grid; ``[]`` for other layers."""
+    kind = region_kind(layer)
+    if kind == "Labels":
+        return labels_regions(layer, target, shape_hw)
+    if kind == "Shapes":
         return shapes_regions(layer, target, shape_hw)
     return []

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
 from napari_xrfquant._napari._qt import alive, present, refill_combo
+from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
 
 #: Text of a standards row that holds an unknown (clustered with the rest).
@@ -130,11 +131,7 @@ class CalibrateForm(QWidget):
     def refresh_layers(self) -> None:
         """Refill the cube and standards-layer lists, keeping the choices."""
         cubes = [layer.name for layer in cube_layers(self.viewer.layers)]
-        regions = [""] + [
-            layer.name
-            for layer in self.viewer.layers
-            if type(layer).__name__ in ("Labels", "Shapes")
-        ]
+        regions = ["", *region_layer_names(self.viewer.layers)]
         refill_combo(self.cube_combo, cubes)
         refill_combo(self.regions_combo, regions)
         self.fill_standard_rows()

@@ -39,7 +39,7 @@ from napari_xrfquant._napari._layers import (
     element_colormaps,
 )
 from napari_xrfquant._napari._qt import alive, refill_combo
-from napari_xrfquant._napari._regions import regions_from_layer
+from napari_xrfquant._napari._regions import region_kind, region_layer_names, regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
     Composition,
@@ -189,9 +189,7 @@ class SpectrumInspector(QWidget):
             return
         cubes = [lyr.name for lyr in cube_layers(self.viewer.layers)]
         refill_combo(self.cube_combo, cubes, last=True)
-        regions = [
-            lyr.name for lyr in self.viewer.layers if type(lyr).__name__ in ("Shapes", "Labels")
-        ]
+        regions = region_layer_names(self.viewer.layers)
         refill_combo(self.region_combo, regions, last=True)
         self._watch_region_layer(self.region_combo.currentText())
         self.region_button.setEnabled(bool(regions) and self.cube_combo.count() > 0)
@@ -448,7 +446,7 @@ class SpectrumInspector(QWidget):
 
 def _chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:
     """Selected shapes (all if none), or the selected label's region (all if absent)."""
-    kind = type(layer).__name__
+    kind = region_kind(layer)
     if kind == "Shapes":
         selected = sorted(getattr(layer, "selected_data", set()) or ())
         picked = [regions[i] for i in selected if i < len(regions)]

@@ -42,6 +42,7 @@ from napari_xrfquant._napari._layers import (
     is_cube_layer,
 )
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line
+from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
@@ -267,11 +268,7 @@ class QuantifyWidget(ResultsPanel):
 
     def refresh_region_layers(self) -> None:
         """Refill the region list: whole map plus every Shapes and Labels layer."""
-        names = [WHOLE_MAP_ITEM] + [
-            layer.name
-            for layer in self.viewer.layers
-            if type(layer).__name__ in ("Shapes", "Labels")
-        ]
+        names = [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)]
         current = self.region_combo.currentText()
         self.region_combo.blockSignals(True)
         self.region_combo.clear()

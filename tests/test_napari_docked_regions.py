@@ -1,0 +1,71 @@
+"""Region tools through the docks a user opens from the Plugins menu (napari's proxy viewer).
+
+Issue 11, problem 1: with widgets docked by ``add_plugin_dock_widget`` napari
+hands them a ``PublicOnlyProxy`` viewer whose layers' type name is
+"PublicOnlyProxy"; region lists built from ``type(layer).__name__`` were empty.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from test_napari_fixtures import write_tiny_cxc, write_tiny_model
+
+PLUGIN = "napari-xrfquant"
+
+
+@pytest.fixture
+def docked(make_napari_viewer, tmp_path, qtbot):
+    """The tiny cube quantified with the Quantify dock opened as a user opens it."""
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _dock, quantify = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    quantify.add_model(write_tiny_model(tmp_path / "model"))
+    quantify.device_combo.setCurrentText("cpu")
+    assert quantify.run() is not None
+    qtbot.waitUntil(lambda: quantify.worker is None, timeout=60_000)
+    rows, cols = viewer.layers["Au [wt%]"].data.shape
+    scale = tuple(viewer.layers["Au [wt%]"].scale)
+    viewer.add_shapes([[[-0.5, -0.5], [-0.5, 1.5], [rows - 0.5, 1.5], [rows - 0.5, -0.5]]],
+                      shape_type="rectangle", scale=scale, name="roi")
+    return viewer, quantify
+
+
+def test_quantify_dock_statistics_and_export_use_a_drawn_rectangle(docked, tmp_path):
+    viewer, quantify = docked
+    assert "roi" in [quantify.region_combo.itemText(i)
+                     for i in range(quantify.region_combo.count())]
+    quantify.region_combo.setCurrentText("roi")
+    au = np.asarray(viewer.layers["Au [wt%]"].data, np.float64)
+    stats = {s.element: s for s in quantify.statistics}
+    assert stats["Au"].region == "roi #1"
+    assert stats["Au"].n_pixels == au.shape[0] * 2
+    assert stats["Au"].mean_wt_percent == pytest.approx(au[:, :2].mean(), rel=1e-6)
+    assert quantify.table.item(0, 0).text() == "roi #1"
+    written = quantify.export(tmp_path / "export")
+    table = next(p for p in written if p.suffix == ".csv")
+    with open(table, newline="") as handle:
+        assert {row["region"] for row in csv.DictReader(handle)} == {"roi #1"}
+
+
+def test_inspector_dock_plots_the_rectangles_spectrum(docked):
+    viewer, _quantify = docked
+    _dock, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    inspector.refresh_layers()
+    assert inspector.region_combo.findText("roi") >= 0
+    inspector.region_combo.setCurrentText("roi")
+    assert inspector.region_button.isEnabled()
+    shown = inspector.show_selected_region()
+    assert shown is not None
+    cube = np.asarray(viewer.layers["tiny"].data)  # (channels, rows, cols)
+    np.testing.assert_allclose(shown.measured, cube[:, :, :2].sum(axis=(1, 2)))
+
+
+def test_calibrate_dock_offers_the_rectangle_as_standards(docked):
+    viewer, _quantify = docked
+    _dock, calibrate = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
+    calibrate.refresh_layers()
+    assert calibrate.regions_combo.findText("roi") >= 0
