@@ -27,7 +27,7 @@ def docked(make_napari_viewer, tmp_path, qtbot):
     quantify.device_combo.setCurrentText("cpu")
     assert quantify.run() is not None
     qtbot.waitUntil(lambda: quantify.worker is None, timeout=60_000)
-    rows, cols = viewer.layers["Au [wt%]"].data.shape
+    rows, _cols = viewer.layers["Au [wt%]"].data.shape
     scale = tuple(viewer.layers["Au [wt%]"].scale)
     viewer.add_shapes([[[-0.5, -0.5], [-0.5, 1.5], [rows - 0.5, 1.5], [rows - 0.5, -0.5]]],
                       shape_type="rectangle", scale=scale, name="roi")

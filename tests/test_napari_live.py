@@ -32,7 +32,10 @@ def test_live_switch_stacks_new_frames(make_napari_viewer, qtbot, tmp_path, fram
     from napari_xrfquant._napari.widgets.live_panel import LIVE_SUFFIX
 
     viewer = make_napari_viewer()
+    from napari_xrfquant._napari._registry import DEFAULT_LABEL
+
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(DEFAULT_LABEL)
     widget.device_combo.setCurrentText("cpu")
     incoming = tmp_path / "incoming"
     incoming.mkdir()
@@ -52,8 +55,9 @@ def test_live_switch_stacks_new_frames(make_napari_viewer, qtbot, tmp_path, fram
     assert layer.data.shape == (3, 4, 5) and viewer.dims.current_step[0] == 2
     import napari_xrfquant as xq
 
+    model = widget.load_selected_model(notify=False)  # the dock's (other tests may add models)
     for i, frame in enumerate(frames):  # in order, though two arrived together
-        expected = xq.quantify(frame, device="cpu").concentrations[..., 0]
+        expected = xq.quantify(frame, model=model, device="cpu").concentrations[..., 0]
         np.testing.assert_allclose(layer.data[i], expected, atol=1e-3)
     assert "last frame_02.npy" in panel.status.text()
     assert (tmp_path / "incoming_xrfquant" / "frame_02_wt_percent.tif").exists()

@@ -111,6 +111,24 @@ def element_colormaps(elements: Sequence[str]) -> dict[str, str]:
     return chosen
 
 
+#: The colormap of every ±1σ layer.
+UNCERTAINTY_COLORMAP = "magma"
+
+
+def featured_element(concentrations: np.ndarray, elements: Sequence[str]) -> str:
+    """The element whose map varies most (largest standard deviation of wt%, NaN-aware).
+
+    It is the one map shown after Quantify: the structure of the sample, not the
+    main element's near-uniform plate.
+    """
+    values = np.asarray(concentrations, dtype=np.float64).reshape(-1, len(elements))
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.any():
+        return str(elements[0])
+    spread = values[finite].std(axis=0)
+    return str(elements[int(np.argmax(spread))])
+
+
 def robust_contrast_limits(
     values: np.ndarray, upper_percentile: float = 99.8, floor: float = 1e-6
 ) -> tuple[float, float]:
@@ -351,6 +369,7 @@ def result_layer_data(
     model_id = str(getattr(result, "model_id", "") or "")
     threshold = float(getattr(result, "mask_below_counts", 0.0) or 0.0)
     colormaps = element_colormaps(elements)
+    featured = featured_element(concentrations, elements)
     layers: list[LayerData] = []
     common = {**frame.layer_kwargs(), "axis_labels": ("y", "x")}
 
@@ -378,6 +397,8 @@ def result_layer_data(
                     "name": concentration_layer_name(element),
                     "colormap": colormaps[element],
                     "blending": "additive",
+                    # one map shown: five additive maps over each other are a white plate
+                    "visible": element == featured,
                     "contrast_limits": robust_contrast_limits(values),
                     "metadata": metadata(KIND_CONCENTRATION, element, "wt%"),
                 },
@@ -395,7 +416,8 @@ def result_layer_data(
                     {
                         **common,
                         "name": uncertainty_layer_name(element),
-                        "colormap": colormaps[element],
+                        # not the element's colour: a sigma map must not pass for the wt% map
+                        "colormap": UNCERTAINTY_COLORMAP,
                         "blending": "additive",
                         "visible": False,
                         "contrast_limits": robust_contrast_limits(values),
@@ -407,6 +429,9 @@ def result_layer_data(
     fit_quality = getattr(result, "fit_quality", None)
     if fit_quality is not None:
         values = np.ascontiguousarray(np.asarray(fit_quality, dtype=np.float32))
+        # contrast from the sample's pixels: masked air pixels (NaN wt%) fit worst of all
+        sample = np.isfinite(concentrations).all(axis=-1)
+        reference = values[sample] if sample.any() else values
         layers.append(
             (
                 values,
@@ -416,7 +441,7 @@ def result_layer_data(
                     "colormap": "viridis",
                     "blending": "translucent",
                     "visible": False,
-                    "contrast_limits": robust_contrast_limits(values, 99.5),
+                    "contrast_limits": robust_contrast_limits(reference, 99.5),
                     "metadata": metadata(KIND_FIT_QUALITY, None, ""),
                 },
                 "image",

@@ -99,6 +99,8 @@ class FrameOutcome:
         Where it ran.
     message
         Why it failed (one line), empty otherwise.
+    notes
+        Warnings about a frame that was done (e.g. a poor fit), one line each.
     result
         The :class:`~napari_xrfquant.results.QuantResult` when asked to keep it.
     """
@@ -111,6 +113,7 @@ class FrameOutcome:
     seconds: float = 0.0
     device: str = ""
     message: str = ""
+    notes: list[str] = field(default_factory=list)
     result: Any = None
 
     def describe(self) -> str:
@@ -222,6 +225,7 @@ def _quantify(
         background_mask,
         export_result,
         mask_background,
+        poor_fit_message,
         region_statistics,
         safe_stem,
         whole_map,
@@ -249,6 +253,7 @@ def _quantify(
         pixel_size = cube.metadata.get("pixel_size_um")
     rows, cols = result.image_shape[:2]
     statistics = region_statistics(result, [whole_map((rows, cols))], source=source.name)
+    poor_fit = poor_fit_message(result, source.name)
     stem = safe_stem(source.stem)
     written = export_result(
         outdir,
@@ -264,7 +269,8 @@ def _quantify(
     return FrameOutcome(
         source, stem, "done", written, statistics, float(getattr(result, "seconds", 0.0)
                                                         or time.perf_counter() - start),
-        str(result.device), result=result if keep_result else None,
+        str(result.device), notes=[poor_fit] if poor_fit else [],
+        result=result if keep_result else None,
     )
 
 

@@ -179,6 +179,8 @@ def _report(args: argparse.Namespace, total: int) -> Any:
 
     def report(outcome: Any) -> None:
         bar.update(1)
+        for note in outcome.notes:
+            tqdm.write(f"xrfquant quantify: warning: {note}", file=sys.stderr)
         if not args.quiet and outcome.status != "failed":
             tqdm.write(outcome.describe(), file=sys.stdout)
         if bar.n >= total:

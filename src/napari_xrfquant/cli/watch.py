@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"xrfquant watch: error: {outcome.describe()}", file=sys.stderr, flush=True)
             else:
                 done += outcome.status == "done"
+                for note in outcome.notes:
+                    print(f"xrfquant watch: warning: {note}", file=sys.stderr, flush=True)
                 if not args.quiet:
                     print(outcome.describe(), flush=True)
     except KeyboardInterrupt:

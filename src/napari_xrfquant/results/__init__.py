@@ -32,9 +32,11 @@ from napari_xrfquant.results.result import (
     CONCENTRATION_UNIT,
     DEFAULT_MASK_BELOW_COUNTS,
     FIT_QUALITY_UNIT,
+    POOR_FIT_THRESHOLD,
     QuantResult,
     background_mask,
     mask_background,
+    poor_fit_message,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_MASK_BELOW_COUNTS",
     "FIT_QUALITY_UNIT",
     "LAYOUTS",
+    "POOR_FIT_THRESHOLD",
     "WHOLE_MAP",
     "PlannedFile",
     "QuantResult",
@@ -54,6 +57,7 @@ __all__ = [
     "label_regions",
     "mask_background",
     "polygon_regions",
+    "poor_fit_message",
     "region_statistics",
     "safe_stem",
     "whole_map",

@@ -163,3 +163,34 @@ def mask_background(
         uncertainty=uncertainty,
         mask_below_counts=float(mask_below_counts),
     )
+
+
+#: Median fit quality above which a result is flagged: the model's spectra do not
+#: explain the measured ones. On its own instrument the bundled model's median is
+#: about 1.0; twice the Poisson deviance means systematic misfit.
+POOR_FIT_THRESHOLD = 2.0
+
+
+def poor_fit_message(result: QuantResult, where: str = "",
+                     threshold: float = POOR_FIT_THRESHOLD) -> str | None:
+    """A warning when the median fit quality of the quantified pixels exceeds ``threshold``.
+
+    Pixels masked as background (NaN wt%) are left out. None when the fit is good
+    or nothing was quantified.
+    """
+    fit = np.asarray(result.fit_quality, dtype=np.float64)
+    quantified = np.isfinite(np.asarray(result.concentrations, dtype=np.float64)).all(axis=-1)
+    values = fit[quantified & np.isfinite(fit)]
+    if values.size == 0:
+        return None
+    median = float(np.median(values))
+    if median <= threshold:
+        return None
+    prefix = f"{where}: " if where else ""
+    return (
+        f"{prefix}median fit quality {median:.3g} (above {threshold:g}): model "
+        f"{result.model_id} does not explain these spectra (another instrument, other "
+        "elements, a shifted energy calibration?); compare a pixel's spectrum with its "
+        "reconstruction in the spectrum inspector, or calibrate the instrument "
+        "(xrfquant calibrate, the Calibrate dock) before trusting the wt%"
+    )

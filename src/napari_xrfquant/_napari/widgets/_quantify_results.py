@@ -296,9 +296,11 @@ class ResultsPanel(QWidget):
         if threshold > 0:
             mask = background_mask(total, threshold)
             result = mask_background(result, mask, threshold)
+        self.shown_result = result
         new_layers = result_layer_data(result, cube_layer.name, frame)
         old = {result_key(lyr): lyr for lyr in result_layers(self.viewer.layers, cube_layer.name)}
         added = []
+        first_run = not old
         for data, kwargs, layer_type in new_layers:
             existing = old.pop(layer_data_key((data, kwargs, layer_type)), None)
             if existing is not None:
@@ -314,7 +316,27 @@ class ResultsPanel(QWidget):
             added.append(self.viewer.add_image(data, **kwargs))
         for stale in old.values():
             self.viewer.layers.remove(stale)
+        if first_run:  # a rerun keeps what the user has shown or hidden since
+            self._readable_view(added, cube_layer)
         return added
+
+    def _readable_view(self, added: list[Any], cube_layer: Any) -> None:
+        """The first view of a result: one map with its colour bar, the cube hidden.
+
+        ``result_layer_data`` shows the element whose map varies most; the cube
+        and its total counts go under it and would wash it out, so they are
+        hidden (the layer list shows them again); a scale bar is switched on.
+        """
+        total = total_counts_layer_name(cube_layer.name)
+        for layer in self.viewer.layers:
+            if layer is cube_layer or layer.name == total:
+                layer.visible = False
+        shown = [lyr for lyr in added if lyr.visible]
+        for layer in shown:
+            layer.colorbar.visible = True
+        self.viewer.scale_bar.visible = True
+        if shown:
+            self.viewer.layers.selection.active = shown[0]
 
 
 def _source_name(cube_layer: Any) -> str:

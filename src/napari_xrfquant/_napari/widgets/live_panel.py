@@ -179,6 +179,8 @@ class LivePanel(QGroupBox):
         if outcome.status == "failed":
             show_warning(f"Live: {outcome.describe()}")
             return
+        for note in outcome.notes:
+            show_warning(f"Live: {note}")
         result = outcome.result
         if result is None:  # done by an earlier run: its maps are on disk, not here
             result = _read_back(outcome)

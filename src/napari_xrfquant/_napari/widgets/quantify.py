@@ -51,6 +51,7 @@ from napari_xrfquant._napari.widgets._quantify_results import (
 from napari_xrfquant._napari.widgets.live_panel import LivePanel
 from napari_xrfquant.results import (
     RegionStatistics,
+    poor_fit_message,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,6 +120,7 @@ class QuantifyWidget(ResultsPanel):
         self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
         self.last_results: dict[str, Any] = {}
+        self.shown_result: Any = None  # the last result as the layers show it (masked)
         self.model_error = ""
         self._build()
         self._connect()
@@ -421,7 +423,7 @@ class QuantifyWidget(ResultsPanel):
                 self._progress_bar.update(event.done - self._progress_bar.n)
 
     def _on_returned(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_error, show_info, show_warning
 
         source = self._run_source or ""
         if outcome.error is not None:
@@ -440,6 +442,9 @@ class QuantifyWidget(ResultsPanel):
             f"{source}: {len(result.elements)} elements on {outcome.device} in {seconds:.2f} s"
         )
         show_info(f"Quantified {source} on {outcome.device} in {seconds:.2f} s")
+        poor_fit = poor_fit_message(self.shown_result, f"Quantify {source}")
+        if poor_fit:
+            show_warning(poor_fit)
         self.cube_combo.setCurrentText(source)
         self.update_statistics()
 

@@ -1,0 +1,99 @@
+"""After Quantify, through the docked path: a readable view and a poor-fit alarm (issue 11, 2-3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_napari_fixtures import write_tiny_cxc
+
+PLUGIN = "napari-xrfquant"
+
+
+def _quantify_docked(viewer, qtbot):
+    from napari_xrfquant._napari._registry import DEFAULT_LABEL
+
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(DEFAULT_LABEL)  # other tests may have chosen theirs
+    widget.device_combo.setCurrentText("cpu")
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    return widget
+
+
+def _notifications():
+    from napari.utils.notifications import notification_manager
+
+    seen: list[str] = []
+    notification_manager.notification_ready.connect(lambda n: seen.append(str(n.message)))
+    return seen
+
+
+def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tmp_path):
+    from napari_xrfquant._napari._layers import KIND_CONCENTRATION, UNCERTAINTY_COLORMAP
+
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _quantify_docked(viewer, qtbot)
+    maps = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == KIND_CONCENTRATION]
+    shown = [lyr for lyr in maps if lyr.visible]
+    assert len(maps) == 5 and len(shown) == 1
+    spread = {lyr.name: np.nanstd(lyr.data) for lyr in maps}
+    assert shown[0].name == max(spread, key=spread.get)  # the map with most structure
+    assert shown[0].colorbar.visible and viewer.scale_bar.visible
+    assert not viewer.layers["tiny"].visible and not viewer.layers["tiny total counts"].visible
+    sigma = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "uncertainty"]
+    assert {lyr.colormap.name for lyr in sigma} == {UNCERTAINTY_COLORMAP}
+
+
+def test_fit_quality_contrast_comes_from_the_sample_pixels():
+    from napari_xrfquant._napari._layers import result_layer_data, robust_contrast_limits
+    from napari_xrfquant.results import QuantResult
+
+    wt = np.full((4, 4, 2), 50.0, np.float32)
+    wt[0] = np.nan  # a masked row of air, whose fit quality is far worse
+    fit = np.ones((4, 4), np.float32)
+    fit[0] = 500.0
+    result = QuantResult(wt, wt, fit, ["Au", "Ag"], "m")
+    layer = next(d for d in result_layer_data(result, "cube") if d[1]["name"] == "fit quality")
+    assert layer[1]["contrast_limits"] == robust_contrast_limits(fit[1:], 99.5)
+
+
+def _steel_cube(path):
+    """Fe-Cr-Ni steel on the reference instrument: elements the gold model does not know."""
+    import napari_xrfquant as xq
+    from napari_xrfquant.io import write_cxc_hdf5
+    from napari_xrfquant.models.bundle import load_model
+
+    wt = np.tile([[70.0, 19.0, 11.0]], (12, 1))
+    counts = xq.simulate(wt, ["Fe", "Cr", "Ni"], counts=2e4, seed=2).reshape(3, 4, -1)
+    return write_cxc_hdf5(path, counts.astype(np.uint16), load_model().energy_keV)
+
+
+def test_a_model_that_does_not_explain_the_spectra_is_flagged(make_napari_viewer, qtbot,
+                                                              tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open(_steel_cube(tmp_path / "steel.h5"), plugin=PLUGIN)
+    seen = _notifications()
+    widget = _quantify_docked(viewer, qtbot)
+    assert float(np.nanmedian(widget.shown_result.fit_quality)) > 2.0
+    alarms = [m for m in seen if "does not explain these spectra" in m]
+    assert len(alarms) == 1 and "spectrum inspector" in alarms[0] and "calibrate" in alarms[0]
+
+
+def test_the_cli_flags_it_too_in_one_line(tmp_path, capsys):
+    from napari_xrfquant.cli import main
+
+    path = _steel_cube(tmp_path / "steel.h5")
+    assert main(["quantify", str(path), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "fit quality" in line]
+    assert len(err) == 1 and err[0].startswith("xrfquant quantify: warning: steel.h5: median")
+
+
+@pytest.mark.slow
+def test_the_bundled_model_on_its_sample_is_not_flagged(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "cxc_gold_sample")
+    seen = _notifications()
+    _quantify_docked(viewer, qtbot)
+    assert not [m for m in seen if "does not explain" in m]
