@@ -22,6 +22,31 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+#: Smallest height of a dock's scrolled content: a dock never opens as a strip.
+DOCK_MIN_HEIGHT = 280
+
+
+def scrolled_layout(widget: Any, min_height: int = DOCK_MIN_HEIGHT) -> Any:
+    """A vertical layout inside a scroll area that fills ``widget``; returns the layout.
+
+    Docks stacked in one column then share the window's height: each scrolls
+    instead of making the window taller than the screen, and none is squeezed
+    below ``min_height`` pixels.
+    """
+    from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setMinimumHeight(min_height)
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    scroll.setWidget(inner)
+    outer.addWidget(scroll)
+    return layout
+
+
 def present(value: T | None) -> T:
     """``value``, asserted not None: Qt's getters are typed Optional for parts a widget has."""
     assert value is not None

@@ -33,11 +33,8 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
 )
 
 from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
@@ -47,6 +44,7 @@ from napari_xrfquant._napari._qt import (
     may_replace,
     one_line,
     present,
+    scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._theme import style_axes, theme_colours
@@ -106,13 +104,7 @@ class CalibrateWidget(CalibrateForm):
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        scroll.setWidget(inner)
-        outer.addWidget(scroll)
+        layout = scrolled_layout(self)
         self._build_form(layout)
 
         row = QHBoxLayout()

@@ -30,7 +30,6 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
 )
 
 from napari_xrfquant import results as core_results
@@ -41,7 +40,7 @@ from napari_xrfquant._napari._layers import (
     file_maps,
     is_cube_layer,
 )
-from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line
+from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled_layout
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._quantify_results import (
@@ -130,7 +129,7 @@ class QuantifyWidget(ResultsPanel):
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = scrolled_layout(self)
         form = QFormLayout()
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("Image layer holding an XRF cube (energy axis in keV)")

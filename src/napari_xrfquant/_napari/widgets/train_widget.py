@@ -40,15 +40,19 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from napari_xrfquant._napari._layers import cube_counts, cube_layers
-from napari_xrfquant._napari._qt import ask_overwrite, bundle_files, may_replace, present
+from napari_xrfquant._napari._qt import (
+    ask_overwrite,
+    bundle_files,
+    may_replace,
+    present,
+    scrolled_layout,
+)
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
@@ -127,13 +131,7 @@ class TrainWidget(TrainForm):
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        outer = QVBoxLayout(self)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
-        scroll.setWidget(inner)
-        outer.addWidget(scroll)
+        layout = scrolled_layout(self)
         self._build_form(layout)
         box = QGroupBox("Analysis by synthesis (learn the instrument from a measured cube)")
         form = QFormLayout(box)
