@@ -40,7 +40,7 @@ def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tm
     assert len(maps) == 5 and len(shown) == 1
     spread = {lyr.name: np.nanstd(lyr.data) for lyr in maps}
     assert shown[0].name == max(spread, key=spread.get)  # the map with most structure
-    assert shown[0].colorbar.visible and viewer.scale_bar.visible
+    assert shown[0].colorbar.visible and viewer.canvas.overlays["scale_bar"].visible
     assert not viewer.layers["tiny"].visible and not viewer.layers["tiny total counts"].visible
     sigma = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "uncertainty"]
     assert {lyr.colormap.name for lyr in sigma} == {UNCERTAINTY_COLORMAP}

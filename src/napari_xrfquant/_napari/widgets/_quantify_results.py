@@ -334,7 +334,7 @@ class ResultsPanel(QWidget):
         shown = [lyr for lyr in added if lyr.visible]
         for layer in shown:
             layer.colorbar.visible = True
-        self.viewer.scale_bar.visible = True
+        self.viewer.canvas.overlays["scale_bar"].visible = True  # viewer.scale_bar: deprecated
         if shown:
             self.viewer.layers.selection.active = shown[0]
 
