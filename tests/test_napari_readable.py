@@ -97,3 +97,25 @@ def test_the_bundled_model_on_its_sample_is_not_flagged(make_napari_viewer, qtbo
     seen = _notifications()
     _quantify_docked(viewer, qtbot)
     assert not [m for m in seen if "does not explain" in m]
+
+
+def test_a_cube_the_model_cannot_read_is_said_when_chosen(make_napari_viewer, tmp_path):
+    """Issue 11, problem 6: the energy range is checked when the cube is chosen, not at Quantify."""
+    from napari_xrfquant._napari._registry import DEFAULT_LABEL
+    from napari_xrfquant.io import write_cxc_hdf5
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(DEFAULT_LABEL)
+    seen = _notifications()
+    short = np.random.default_rng(0).poisson(5, size=(3, 4, 1024)).astype(np.uint16)
+    path = write_cxc_hdf5(tmp_path / "short.h5", short, 0.01 * np.arange(1024))  # 0-10 keV
+    viewer.open(path, plugin=PLUGIN)
+    widget.cube_combo.setCurrentText("short")
+    assert not widget.run_button.isEnabled()
+    assert "cannot quantify these data" in widget.input_info.text()
+    assert any("short" in m and "needs" in m for m in seen), seen
+    good = write_tiny_cxc(tmp_path / "tiny.h5")
+    viewer.open(good, plugin=PLUGIN)
+    widget.cube_combo.setCurrentText("tiny")
+    assert widget.run_button.isEnabled() and not widget.input_info.isVisibleTo(widget)

@@ -74,6 +74,11 @@ class ModelRegistry:
             self._selected = label
             self.selection_changed.emit(label)
 
+    def loaded(self, label: str) -> Any | None:
+        """The model of entry ``label`` if it is loaded already (None otherwise; no loading)."""
+        with self._lock:
+            return self._models.get(label)
+
     def find_loaded(self, model_id: str) -> Any | None:
         """A loaded model whose ``model_id`` is ``model_id``, if any is cached."""
         with self._lock:

@@ -207,3 +207,21 @@ def check_energy_coverage(
             f"the data cover {source_edges[0]:.2f}-{source_edges[-1]:.2f} keV but model "
             f"{model_id} needs {lo:.2f}-{hi:.2f} keV; it cannot quantify these data"
         )
+
+
+def input_problem(model: QuantModel, energy_keV: np.ndarray | None, n_channels: int) -> str | None:
+    """Why ``model`` cannot read data of this energy axis (one line), or None if it can.
+
+    The check :class:`ModelInput` makes when quantifying, asked before any work
+    (a GUI checks it when the cube or the model is chosen); the resampling
+    warning it would give is not repeated here.
+    """
+    from napari_xrfquant.errors import XRFQuantError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ModelInput(model, energy_keV, n_channels)
+        except XRFQuantError as exc:
+            return str(exc).strip().splitlines()[0]
+    return None

@@ -120,12 +120,15 @@ class QuantifyWidget(ResultsPanel):
         self._run_mask_below_counts = 0.0
         self.last_results: dict[str, Any] = {}
         self.shown_result: Any = None  # the last result as the layers show it (masked)
+        self._told_problem: str | None = None
+        self._built = False  # no notifications while the dock is being made
         self.model_error = ""
         self._build()
         self._connect()
         self.refresh_cube_layers()
         self.refresh_models()
         self.refresh_region_layers()
+        self._built = True
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
@@ -180,6 +183,11 @@ class QuantifyWidget(ResultsPanel):
         )
         form.addRow("Refine", self.refine_spin)
         layout.addLayout(form)
+        self.input_info = QLabel("")
+        self.input_info.setWordWrap(True)
+        self.input_info.setStyleSheet("color: #e0a040")
+        self.input_info.setVisible(False)
+        layout.addWidget(self.input_info)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Quantify")
@@ -209,6 +217,7 @@ class QuantifyWidget(ResultsPanel):
         self.device_combo.currentTextChanged.connect(self._update_device_info)
         self.mask_spin.valueChanged.connect(self._mask_changed)
         self.cube_combo.currentTextChanged.connect(lambda _t: self.update_statistics())
+        self.cube_combo.currentTextChanged.connect(lambda _t: self.check_inputs(notify=True))
         self.region_combo.currentTextChanged.connect(self._region_chosen)
         self.export_browse.clicked.connect(self._browse_export_folder)
         self.export_button.clicked.connect(self._export_clicked)
@@ -265,7 +274,7 @@ class QuantifyWidget(ResultsPanel):
         elif names:
             self.cube_combo.setCurrentIndex(len(names) - 1)
         self.cube_combo.blockSignals(False)
-        self.run_button.setEnabled(bool(names) and self.worker is None)
+        self.check_inputs(notify=self._built)
 
     def refresh_region_layers(self) -> None:
         """Refill the region list: whole map plus every Shapes and Labels layer."""
@@ -299,6 +308,33 @@ class QuantifyWidget(ResultsPanel):
             describe_model(model) if model is not None else f"not loadable: {self.model_error}"
         )
         self._update_device_info()
+        self.check_inputs(notify=self._built)
+
+    def check_inputs(self, notify: bool = False) -> str | None:
+        """Whether the chosen model can read the chosen cube; Quantify is enabled only then.
+
+        Asked when the cube or the model changes, so an energy range the model
+        does not cover is said at once (in the dock, and as a warning when
+        ``notify``), not when Quantify is pressed.
+        """
+        from napari.utils.notifications import show_warning
+
+        from napari_xrfquant.inference.resample import input_problem
+
+        layer = self.selected_cube_layer()
+        model = model_registry.loaded(self.model_combo.currentText())
+        problem = None
+        if layer is not None and model is not None:
+            data, energy_keV = cube_counts(layer)
+            problem = input_problem(model, energy_keV, int(data.shape[-1]))
+        self.input_info.setText(problem or "")
+        self.input_info.setVisible(problem is not None)
+        self.run_button.setEnabled(layer is not None and self.worker is None and problem is None)
+        self.run_button.setToolTip(problem or "Quantify every pixel of the cube layer")
+        if problem and notify and problem != self._told_problem:
+            show_warning(f"Quantify {layer.name}: {problem}")
+        self._told_problem = problem
+        return problem
 
     def load_selected_model(self, notify: bool = True) -> Any:
         """The selected model (loaded once, cached), or None after an error notification."""
@@ -463,6 +499,6 @@ class QuantifyWidget(ResultsPanel):
             self._progress_bar = None
         self.worker = None
         self.cancel_button.setEnabled(False)
-        self.run_button.setEnabled(bool(cube_layers(self.viewer.layers)))
+        self.check_inputs()
 
 
