@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(lambda: quantify.worker is None, timeout_s=300)
     print(f"quantified the sample in {time.perf_counter() - started:.2f} s (incl. GUI)")
 
-    shown = {f"{element} [wt%]" for element in SHOWN_ELEMENTS}
+    from napari_xrfquant._napari._layers import concentration_layer_name
+
+    model_id = str(quantify.shown_result.model_id)
+    shown = {concentration_layer_name(element, model_id) for element in SHOWN_ELEMENTS}
     for layer in viewer.layers:
         layer.visible = layer.name in shown
     missing = shown - {layer.name for layer in viewer.layers}
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         values = np.asarray(viewer.layers[name].data)[plate]
         low, high = np.nanpercentile(values, (1.0, 99.5))
         viewer.layers[name].contrast_limits = (float(low), float(max(high, low + 1e-3)))
-    viewer.layers.selection.active = viewer.layers["Au [wt%]"]
+    viewer.layers.selection.active = viewer.layers[concentration_layer_name("Au", model_id)]
     viewer.reset_view()
     row, col = inspected_pixel(viewer)
     inspector.show_pixel(row, col)

@@ -12,7 +12,7 @@ import csv
 import numpy as np
 import pytest
 
-from test_napari_fixtures import write_tiny_cxc, write_tiny_model
+from test_napari_fixtures import result_layer, write_tiny_cxc, write_tiny_model
 
 PLUGIN = "napari-xrfquant"
 
@@ -27,8 +27,8 @@ def docked(make_napari_viewer, tmp_path, qtbot):
     quantify.device_combo.setCurrentText("cpu")
     assert quantify.run() is not None
     qtbot.waitUntil(lambda: quantify.worker is None, timeout=60_000)
-    rows, _cols = viewer.layers["Au [wt%]"].data.shape
-    scale = tuple(viewer.layers["Au [wt%]"].scale)
+    rows, _cols = result_layer(viewer, "Au").data.shape
+    scale = tuple(result_layer(viewer, "Au").scale)
     viewer.add_shapes([[[-0.5, -0.5], [-0.5, 1.5], [rows - 0.5, 1.5], [rows - 0.5, -0.5]]],
                       shape_type="rectangle", scale=scale, name="roi")
     return viewer, quantify
@@ -39,7 +39,7 @@ def test_quantify_dock_statistics_and_export_use_a_drawn_rectangle(docked, tmp_p
     assert "roi" in [quantify.region_combo.itemText(i)
                      for i in range(quantify.region_combo.count())]
     quantify.region_combo.setCurrentText("roi")
-    au = np.asarray(viewer.layers["Au [wt%]"].data, np.float64)
+    au = np.asarray(result_layer(viewer, "Au").data, np.float64)
     stats = {s.element: s for s in quantify.statistics}
     assert stats["Au"].region == "roi #1"
     assert stats["Au"].n_pixels == au.shape[0] * 2

@@ -160,3 +160,12 @@ def sample_path() -> Path:
     from napari_xrfquant.sample import sample_cube_path
 
     return sample_cube_path()
+
+
+def result_layer(viewer, element=None, kind="concentration"):
+    """The one result layer of ``kind`` for ``element`` (layer names carry the model)."""
+    found = [layer for layer in viewer.layers
+             if layer.metadata.get("kind") == kind and not layer.metadata.get("live")
+             and (element is None or layer.metadata.get("element") == element)]
+    assert len(found) == 1, [layer.name for layer in found]
+    return found[0]

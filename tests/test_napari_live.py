@@ -46,7 +46,7 @@ def test_live_switch_stacks_new_frames(make_napari_viewer, qtbot, tmp_path, fram
     panel.folder_edit.setText(str(incoming))
     panel.live_check.setChecked(True)  # as a click on the switch does
     assert panel.worker is not None
-    name = "Au [wt%]" + LIVE_SUFFIX
+    name = "Au [wt%] · cxc-gold-5el" + LIVE_SUFFIX  # the element, the model, live
     qtbot.waitUntil(lambda: name in _live_layers(viewer)
                     and _live_layers(viewer)[name].data.shape[0] == 2, timeout=60_000)
     np.save(incoming / "frame_02.npy", frames[2])  # a frame arrives while live

@@ -14,6 +14,7 @@ from test_napari_fixtures import (
     ELEMENTS,
     REGION_NAMES,
     bundled_model_exists,
+    result_layer,
     sample_path,
     tiny_counts,
     write_tiny_cxc,
@@ -80,7 +81,7 @@ def test_quantify_adds_maps_and_rerun_replaces_them(widget_on_tiny, qtbot) -> No
     run_to_end(qtbot, widget)
 
     for element in ELEMENTS:
-        layer = viewer.layers[f"{element} [wt%]"]
+        layer = result_layer(viewer, element)
         assert layer.data.shape == counts.shape[:2]
         assert layer.metadata["unit"] == "wt%"
         assert layer.metadata["kind"] == "concentration"
@@ -88,18 +89,18 @@ def test_quantify_adds_maps_and_rerun_replaces_them(widget_on_tiny, qtbot) -> No
         assert layer.metadata["source_layer"] == "tiny"
         assert layer.blending == "additive"
         assert layer.scale[-1] == pytest.approx(48.0)  # overlays the cube
-        sigma = viewer.layers[f"{element} ±1σ [wt%]"]
+        sigma = result_layer(viewer, element, "uncertainty")
         assert not sigma.visible
-    colormaps = {viewer.layers[f"{e} [wt%]"].colormap.name for e in ELEMENTS}
+    colormaps = {result_layer(viewer, e).colormap.name for e in ELEMENTS}
     assert len(colormaps) == len(ELEMENTS)
-    assert "fit quality" in viewer.layers
+    assert result_layer(viewer, kind="fit_quality").name == "fit quality · tiny-untrained"
     # the layers hold what the core computes for the same counts
     import napari_xrfquant as xq
 
     direct = xq.quantify(counts, viewer.layers["tiny"].metadata["energy_keV"],
                          model=widget.load_selected_model(), device="cpu")
     for index, element in enumerate(ELEMENTS):
-        np.testing.assert_allclose(viewer.layers[f"{element} [wt%]"].data,
+        np.testing.assert_allclose(result_layer(viewer, element).data,
                                    direct.concentrations[..., index], rtol=1e-4, atol=1e-4)
 
     n_layers = len(viewer.layers)
@@ -111,7 +112,7 @@ def test_statistics_follow_the_region_layer(widget_on_tiny, qtbot) -> None:
     viewer, widget = widget_on_tiny
     run_to_end(qtbot, widget)
     whole = {s.element: s for s in widget.statistics}
-    au = np.asarray(viewer.layers["Au [wt%]"].data, np.float64)
+    au = np.asarray(result_layer(viewer, "Au").data, np.float64)
     assert whole["Au"].mean_wt_percent == pytest.approx(au.mean(), rel=1e-6)
     assert whole["Au"].sd_wt_percent == pytest.approx(au.std(ddof=1), rel=1e-5)
     assert widget.table.rowCount() == len(ELEMENTS)
@@ -191,7 +192,7 @@ def test_export_writes_readable_maps_and_asks_before_overwrite(
     assert list(maps.elements) == list(ELEMENTS)
     assert maps.unit == "wt%"
     assert maps.pixel_size_um == pytest.approx(48.0)
-    np.testing.assert_array_equal(maps.maps[0], viewer.layers["Au [wt%]"].data)
+    np.testing.assert_array_equal(maps.maps[0], result_layer(viewer, "Au").data)
     csv_lines = (folder / "tiny_statistics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("source,region,element,n_pixels,mean_wt_percent")
     assert len(csv_lines) == 1 + len(ELEMENTS)
@@ -231,16 +232,16 @@ def test_background_mask_blanks_weak_pixels_everywhere(widget_on_tiny, qtbot, tm
     run_to_end(qtbot, widget)
 
     for element in ELEMENTS:
-        conc = viewer.layers[f"{element} [wt%]"]
-        sigma = viewer.layers[f"{element} ±1σ [wt%]"]
+        conc = result_layer(viewer, element)
+        sigma = result_layer(viewer, element, "uncertainty")
         np.testing.assert_array_equal(np.isnan(conc.data), weak)
         np.testing.assert_array_equal(np.isnan(sigma.data), weak)
         assert conc.metadata["mask_below_counts"] == threshold
-    fit = viewer.layers["fit quality"]
+    fit = result_layer(viewer, kind="fit_quality")
     assert np.isfinite(fit.data).all()  # fit quality keeps every pixel
     assert fit.metadata["mask_below_counts"] == threshold
 
-    au = np.asarray(viewer.layers["Au [wt%]"].data, np.float64)
+    au = np.asarray(result_layer(viewer, "Au").data, np.float64)
     whole = {s.element: s for s in widget.statistics}
     assert whole["Au"].n_pixels == int((~weak).sum())
     assert whole["Au"].mean_wt_percent == pytest.approx(au[~weak].mean(), rel=1e-6)
@@ -255,8 +256,8 @@ def test_background_mask_blanks_weak_pixels_everywhere(widget_on_tiny, qtbot, tm
     # a new threshold re-masks the same result at once, without another run
     assert widget.worker is None
     widget.mask_spin.setValue(0)
-    assert np.isfinite(viewer.layers["Au [wt%]"].data).all()
-    assert viewer.layers["Au [wt%]"].metadata["mask_below_counts"] == 0
+    assert np.isfinite(result_layer(viewer, "Au").data).all()
+    assert result_layer(viewer, "Au").metadata["mask_below_counts"] == 0
     assert {s.element: s for s in widget.statistics}["Au"].n_pixels == weak.size
 
 
@@ -309,7 +310,7 @@ def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbo
     assert truth is not None and truth.regions is not None
     shape = truth.regions.shape
     for element in truth.elements:
-        layer = viewer.layers[f"{element} [wt%]"]
+        layer = result_layer(viewer, element)
         assert layer.data.shape == shape
         assert layer.metadata["unit"] == "wt%"
     for label, name in enumerate(truth.region_names):
@@ -317,13 +318,13 @@ def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbo
         if label == 0 or not mask.any():
             continue
         for index, element in enumerate(truth.elements):
-            predicted = float(np.nanmean(viewer.layers[f"{element} [wt%]"].data[mask]))
+            predicted = float(np.nanmean(result_layer(viewer, element).data[mask]))
             expected = float(truth.wt_percent[mask, index].mean())
             assert abs(predicted - expected) < 1.0, (name, element, predicted, expected)
 
     # the default background mask: air (truth label 0, scatter only) is NaN, the plate is not
-    au = np.asarray(viewer.layers["Au [wt%]"].data)
-    assert viewer.layers["Au [wt%]"].metadata["mask_below_counts"] == 200
+    au = np.asarray(result_layer(viewer, "Au").data)
+    assert result_layer(viewer, "Au").metadata["mask_below_counts"] == 200
     assert np.isnan(au[truth.regions == 0]).all()
     assert np.isfinite(au[truth.regions > 0]).all()
     # the table over the truth regions: nan-aware, each region within 1 wt% of truth

@@ -55,7 +55,7 @@ def test_fit_quality_contrast_comes_from_the_sample_pixels():
     fit = np.ones((4, 4), np.float32)
     fit[0] = 500.0
     result = QuantResult(wt, wt, fit, ["Au", "Ag"], "m")
-    layer = next(d for d in result_layer_data(result, "cube") if d[1]["name"] == "fit quality")
+    layer = next(d for d in result_layer_data(result, "cube") if d[1]["name"] == "fit quality · m")
     assert layer[1]["contrast_limits"] == robust_contrast_limits(fit[1:], 99.5)
 
 
@@ -119,3 +119,38 @@ def test_a_cube_the_model_cannot_read_is_said_when_chosen(make_napari_viewer, tm
     viewer.open(good, plugin=PLUGIN)
     widget.cube_combo.setCurrentText("tiny")
     assert widget.run_button.isEnabled() and not widget.input_info.isVisibleTo(widget)
+
+
+def test_two_models_side_by_side(make_napari_viewer, qtbot, tmp_path):
+    """Issue 11, problem 7: a second model adds its own layers; a re-run replaces only its own."""
+    from napari_xrfquant._napari._layers import KIND_CONCENTRATION
+    from napari_xrfquant._napari._registry import DEFAULT_LABEL
+    from test_napari_fixtures import write_tiny_model
+
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    widget = _quantify_docked(viewer, qtbot)  # the bundled model
+    tiny = widget.add_model(write_tiny_model(tmp_path / "model"))
+    widget.model_combo.setCurrentText(tiny)
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+    def maps():
+        return {lyr.name: lyr for lyr in viewer.layers
+                if lyr.metadata.get("kind") == KIND_CONCENTRATION}
+
+    names = set(maps())
+    assert "Au [wt%] · cxc-gold-5el" in names and "Au [wt%] · tiny-untrained" in names
+    assert len(names) == 10
+    bundled_au = maps()["Au [wt%] · cxc-gold-5el"]
+    before = np.array(bundled_au.data)
+    # statistics follow the model whose layer is active
+    viewer.layers.selection.active = bundled_au  # the table follows at once
+    assert {s.model_id.split("@")[0] for s in widget.statistics} == {"cxc-gold-5el"}
+    # a re-run with the tiny model replaces its own layers, not the bundled model's
+    widget.model_combo.setCurrentText(tiny)
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert set(maps()) == names
+    np.testing.assert_array_equal(maps()["Au [wt%] · cxc-gold-5el"].data, before)
+    widget.model_combo.setCurrentText(DEFAULT_LABEL)

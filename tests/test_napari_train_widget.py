@@ -14,6 +14,7 @@ import pytest
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.training.config import TrainingConfig
+from test_napari_fixtures import result_layer
 
 PLUGIN = "napari-xrfquant"
 
@@ -312,7 +313,7 @@ def test_a_trained_model_quantifies_from_the_quantify_dock(make_napari_viewer, q
             pass
     finally:
         model_registry.unregister("auag just trained")
-    au = viewer.layers["Au [wt%]"].data
+    au = result_layer(viewer, "Au").data
     assert au.shape == (4, 4)
     # a few epochs on 1600 spectra: the two alloys must be told apart, roughly right
     assert au[:, :2].mean() - au[:, 2:].mean() > 25.0

@@ -29,7 +29,7 @@ def result_from_layers(layers: Iterable[Any], source_layer: str) -> QuantResult 
     Concentration maps keep the order of the layer list; missing sigma or
     fit-quality layers become NaN maps of the same shape.
     """
-    found = result_layers(list(layers), source_layer)
+    found = result_layers(layers, source_layer)
     concentration = [lyr for lyr in found if layer_kind(lyr) == KIND_CONCENTRATION]
     if not concentration:
         return None
@@ -61,7 +61,7 @@ def result_from_layers(layers: Iterable[Any], source_layer: str) -> QuantResult 
 
 def pixel_size_of_results(layers: Iterable[Any], source_layer: str) -> float | None:
     """Pixel size (µm) recorded on the result layers of ``source_layer``, if any."""
-    for layer in result_layers(list(layers), source_layer):
+    for layer in result_layers(layers, source_layer):
         value = layer.metadata.get("pixel_size_um")
         if value is not None:
             return float(value)

@@ -72,14 +72,28 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 
 # -- names -----------------------------------------------------------------
-def concentration_layer_name(element: str) -> str:
-    """Layer name of an element's concentration map, e.g. ``"Au [wt%]"``."""
-    return f"{element} [wt%]"
+def model_label(model_id: str) -> str:
+    """The model's name in layer names: its id without the hash, ``"cxc-gold-5el"``."""
+    return str(model_id).split("@", 1)[0]
 
 
-def uncertainty_layer_name(element: str) -> str:
-    """Layer name of an element's 1-sigma uncertainty map, e.g. ``"Au ±1σ [wt%]"``."""
-    return f"{element} ±1σ [wt%]"
+def _with_model(name: str, model_id: str) -> str:
+    return f"{name} · {model_label(model_id)}" if model_id else name
+
+
+def concentration_layer_name(element: str, model_id: str = "") -> str:
+    """Layer name of an element's concentration map, e.g. ``"Au [wt%] · cxc-gold-5el"``."""
+    return _with_model(f"{element} [wt%]", model_id)
+
+
+def uncertainty_layer_name(element: str, model_id: str = "") -> str:
+    """Layer name of an element's 1-sigma map, e.g. ``"Au ±1σ [wt%] · cxc-gold-5el"``."""
+    return _with_model(f"{element} ±1σ [wt%]", model_id)
+
+
+def fit_quality_layer_name(model_id: str = "") -> str:
+    """Layer name of the fit-quality map, e.g. ``"fit quality · cxc-gold-5el"``."""
+    return _with_model(FIT_QUALITY_NAME, model_id)
 
 
 def truth_regions_layer_name(cube_name: str) -> str:
@@ -394,7 +408,7 @@ def result_layer_data(
                 values,
                 {
                     **common,
-                    "name": concentration_layer_name(element),
+                    "name": concentration_layer_name(element, model_id),
                     "colormap": colormaps[element],
                     "blending": "additive",
                     # one map shown: five additive maps over each other are a white plate
@@ -415,7 +429,7 @@ def result_layer_data(
                     values,
                     {
                         **common,
-                        "name": uncertainty_layer_name(element),
+                        "name": uncertainty_layer_name(element, model_id),
                         # not the element's colour: a sigma map must not pass for the wt% map
                         "colormap": UNCERTAINTY_COLORMAP,
                         "blending": "additive",
@@ -437,7 +451,7 @@ def result_layer_data(
                 values,
                 {
                     **common,
-                    "name": FIT_QUALITY_NAME,
+                    "name": fit_quality_layer_name(model_id),
                     "colormap": "viridis",
                     "blending": "translucent",
                     "visible": False,
@@ -488,13 +502,40 @@ def cube_layers(layers: Iterable[Any]) -> list[Any]:
     return [layer for layer in layers if is_cube_layer(layer)]
 
 
-def result_layers(layers: Iterable[Any], source_layer: str, kinds: Sequence[str] = RESULT_KINDS):
-    """Result layers computed from the cube layer named ``source_layer``."""
-    return [
+def result_layers(
+    layers: Iterable[Any],
+    source_layer: str,
+    kinds: Sequence[str] = RESULT_KINDS,
+    model_id: str | None = None,
+) -> list[Any]:
+    """Result layers of one model computed from the cube layer named ``source_layer``.
+
+    Several models may have quantified the same cube, side by side. ``model_id``
+    None means the current one: the model of the active layer when it is one of
+    this cube's results, else of the top-most of them (the latest run).
+    """
+    found = [
         layer
         for layer in layers
-        if layer_kind(layer) in kinds and layer.metadata.get("source_layer") == source_layer
+        if layer_kind(layer) in RESULT_KINDS and layer.metadata.get("source_layer") == source_layer
     ]
+    if model_id is None:
+        model_id = current_model_id(layers, found)
+    return [
+        layer for layer in found
+        if layer_kind(layer) in kinds and layer.metadata.get("model_id", "") == model_id
+    ]
+
+
+def current_model_id(layers: Iterable[Any], found: Sequence[Any]) -> str | None:
+    """The model of the active result layer among ``found``, else of the top-most one."""
+    if not found:
+        return None
+    active = getattr(getattr(layers, "selection", None), "active", None)
+    # by name: through napari's proxy viewer the active layer is another object
+    if active is not None and any(active.name == layer.name for layer in found):
+        return str(active.metadata.get("model_id", ""))
+    return str(found[-1].metadata.get("model_id", ""))
 
 
 def result_key(layer: Any) -> tuple[str, str | None]:

@@ -92,7 +92,7 @@ def composition_from_layers(
     Composition or None
         None when the cube has no concentration layers.
     """
-    found = result_layers(list(layers), source_layer)
+    found = result_layers(layers, source_layer)
     conc = [lyr for lyr in found if layer_kind(lyr) == KIND_CONCENTRATION]
     if not conc:
         return None

@@ -33,8 +33,10 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._export import pixel_size_of_results, result_from_layers
 from napari_xrfquant._napari._layers import (
     KIND_TOTAL,
+    RESULT_KINDS,
     SpatialFrame,
     layer_data_key,
+    layer_kind,
     result_key,
     result_layer_data,
     result_layers,
@@ -298,7 +300,9 @@ class ResultsPanel(QWidget):
             result = mask_background(result, mask, threshold)
         self.shown_result = result
         new_layers = result_layer_data(result, cube_layer.name, frame)
-        old = {result_key(lyr): lyr for lyr in result_layers(self.viewer.layers, cube_layer.name)}
+        # a re-run replaces this model's layers only: another model's stay beside them
+        old = {result_key(lyr): lyr for lyr in result_layers(
+            self.viewer.layers, cube_layer.name, model_id=str(result.model_id))}
         added = []
         first_run = not old
         for data, kwargs, layer_type in new_layers:
@@ -317,10 +321,10 @@ class ResultsPanel(QWidget):
         for stale in old.values():
             self.viewer.layers.remove(stale)
         if first_run:  # a rerun keeps what the user has shown or hidden since
-            self._readable_view(added, cube_layer)
+            self._readable_view(added, cube_layer, str(result.model_id))
         return added
 
-    def _readable_view(self, added: list[Any], cube_layer: Any) -> None:
+    def _readable_view(self, added: list[Any], cube_layer: Any, model_id: str) -> None:
         """The first view of a result: one map with its colour bar, the cube hidden.
 
         ``result_layer_data`` shows the element whose map varies most; the cube
@@ -329,8 +333,12 @@ class ResultsPanel(QWidget):
         """
         total = total_counts_layer_name(cube_layer.name)
         for layer in self.viewer.layers:
-            if layer is cube_layer or layer.name == total:
+            if layer.name in (cube_layer.name, total):
                 layer.visible = False
+            elif (layer_kind(layer) in RESULT_KINDS
+                  and layer.metadata.get("source_layer") == cube_layer.name
+                  and layer.metadata.get("model_id") != model_id):
+                layer.visible = False  # another model's maps of this cube: one view at a time
         shown = [lyr for lyr in added if lyr.visible]
         for layer in shown:
             layer.colorbar.visible = True

@@ -258,6 +258,9 @@ class QuantifyWidget(ResultsPanel):
         active = self.viewer.layers.selection.active
         if active is not None and is_cube_layer(active):
             self.cube_combo.setCurrentText(active.name)
+        elif active is not None and active.metadata.get("model_id") and (
+                active.metadata.get("source_layer") == self.cube_combo.currentText()):
+            self.update_statistics()  # another model's maps of this cube: its statistics
 
     def refresh_cube_layers(self) -> None:
         """Refill the cube list; keep the choice, else prefer the active cube layer."""
