@@ -139,7 +139,7 @@ def test_widget_refuses_bad_settings_before_running(train_widget):
         ("", 30.0, 1000, "no elements"),
         ("Fe, Qq", 30.0, 1000, "unknown element symbol 'Qq'"),
         ("Cu, Zn", 0.5, 1000, "below every absorption edge"),
-        ("Cu, Zn", 30.0, 0, "data set size must be positive"),
+        ("Cu, Zn", 30.0, 0, "simulated spectra: 0 is below the smallest allowed, 20"),
     ]:
         widget.elements_edit.setText(elements)
         widget.beam_spin.setValue(beam_keV)

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -26,12 +24,17 @@ from qtpy.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_xrfquant._napari._layers import cube_layers
+from napari_xrfquant._napari.widgets._number_edit import (
+    _schema_dspin,
+    edit_problems,
+    int_spin,
+    schema_number,
+)
 from napari_xrfquant._schema import field_bounds
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Beam, Detector, Geometry
@@ -59,57 +62,6 @@ FORM_DEFAULTS: dict[str, Any] = {
 }
 
 
-def int_spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
-    """An integer spin box with a range, a value and a step."""
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
-def _dspin(low: float, high: float, value: float, decimals: int, step: float,
-           suffix: str = "") -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setDecimals(decimals)
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    if suffix:
-        box.setSuffix(f" {suffix}")
-    return box
-
-
-def _schema_dspin(
-    model: type[BaseModel],
-    name: str,
-    decimals: int,
-    step: float,
-    suffix: str = "",
-    low: float | None = None,
-    high: float | None = None,
-    scale: float = 1.0,
-) -> QDoubleSpinBox:
-    """A spin box whose range comes from the schema field (times ``scale`` for its unit).
-
-    ``low``/``high`` bound fields the schema leaves open (the box needs a range).
-    """
-    bounds = field_bounds(model, name)
-    smallest = 10.0**-decimals
-    if "ge" in bounds:
-        low = float(bounds["ge"]) * scale
-    elif "gt" in bounds:
-        low = float(bounds["gt"]) * scale + smallest
-    if "le" in bounds:
-        high = float(bounds["le"]) * scale
-    elif "lt" in bounds:
-        high = float(bounds["lt"]) * scale - smallest
-    box = _dspin(-1e9 if low is None else low, 1e9 if high is None else high, 0.0, decimals, step,
-                 suffix)
-    box.setToolTip(str(bounds.get("description", "")))
-    return box
-
-
 class TrainForm(QWidget):
     """The form half of the Train dock (a mixin; the widget supplies viewer and status)."""
 
@@ -123,6 +75,8 @@ class TrainForm(QWidget):
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         """Settings files, elements, instrument, data set and network, top to bottom."""
+        from napari_xrfquant.training.config import TrainingConfig
+
         files = QHBoxLayout()
         self.load_settings_button = QPushButton("Load settings...")
         self.save_settings_button = QPushButton("Save settings...")
@@ -172,8 +126,8 @@ class TrainForm(QWidget):
             Detector, "noise_keV", 1, 5.0, "eV", scale=1000.0, high=1000.0
         )
         self.fano_spin = _schema_dspin(Detector, "fano", 3, 0.005)
-        self.counts_min_spin = _dspin(0.0, 1e9, 300.0, 0, 100.0)
-        self.counts_max_spin = _dspin(0.0, 1e9, 1e6, 0, 1e4)
+        self.counts_min_spin = schema_number(TrainingConfig, "counts_min", 300.0)
+        self.counts_max_spin = schema_number(TrainingConfig, "counts_max", 1e6)
         form.addRow(self.instrument_label)
         form.addRow("file", buttons)
         form.addRow("beam energy", self.beam_spin)
@@ -196,12 +150,13 @@ class TrainForm(QWidget):
         # data and network
         box = QGroupBox("Data set and network")
         form = QFormLayout(box)
-        self.n_spectra_spin = int_spin(0, 10_000_000, FORM_DEFAULTS["n_spectra"], 1000)
+        self.n_spectra_spin = schema_number(TrainingConfig, "n_spectra",
+                                            FORM_DEFAULTS["n_spectra"], integer=True)
         self.model_combo = QComboBox()
         self.model_combo.addItems(["mlp", "cnn"])
         self.layers_spin = int_spin(0, 16, FORM_DEFAULTS["hidden_layers"])
         self.neurons_spin = int_spin(0, 8192, FORM_DEFAULTS["neurons"], 10)
-        self.lr_spin = _dspin(0.0, 1.0, FORM_DEFAULTS["lr"], 6, 1e-4)
+        self.lr_spin = schema_number(TrainingConfig, "lr", FORM_DEFAULTS["lr"])
         self.batch_spin = int_spin(0, 65_536, FORM_DEFAULTS["batch_size"], 32)
         self.epochs_spin = int_spin(0, 100_000, FORM_DEFAULTS["epochs"])
         self.patience_spin = int_spin(0, 10_000, FORM_DEFAULTS["patience"])
@@ -336,7 +291,10 @@ class TrainForm(QWidget):
         except XRFQuantError as exc:
             elements = []
             problems.append(str(exc))
-        problems += size_problems(values)
+        problems += edit_problems({"simulated spectra": self.n_spectra_spin, "learning rate":
+                                   self.lr_spin, "counts per spectrum, min": self.counts_min_spin,
+                                   "counts per spectrum, max": self.counts_max_spin})
+        problems += [] if problems else size_problems(values)
         instrument = None
         try:
             instrument = self.instrument()

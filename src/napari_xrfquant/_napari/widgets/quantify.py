@@ -43,6 +43,7 @@ from napari_xrfquant._napari._layers import (
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled_layout
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
+from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
@@ -162,15 +163,10 @@ class QuantifyWidget(ResultsPanel):
         device_row.addWidget(self.device_info, 1)
         form.addRow("Device", device_row)
 
-        self.mask_spin = QSpinBox()
-        self.mask_spin.setRange(0, 2_000_000_000)
-        self.mask_spin.setSingleStep(50)
-        self.mask_spin.setValue(DEFAULT_MASK_BELOW_COUNTS)
-        self.mask_spin.setSuffix(" counts")
-        self.mask_spin.setSpecialValueText("off")
+        # re-masks once an entry is finished (Enter or focus out), not at every digit
+        self.mask_spin = NumberEdit(DEFAULT_MASK_BELOW_COUNTS, integer=True, low=0,
+                                    unit="counts", special="off")
         self.mask_spin.setToolTip(MASK_TOOLTIP)
-        # re-mask once a number is complete, not at every digit typed
-        self.mask_spin.setKeyboardTracking(False)
         form.addRow("Mask below", self.mask_spin)
         self.refine_spin = QSpinBox()
         self.refine_spin.setRange(0, 50)
@@ -399,6 +395,9 @@ class QuantifyWidget(ResultsPanel):
         if layer is None:
             show_error("Quantify: open an XRF cube first (no image layer with an energy axis)")
             return None
+        if (problem := self.mask_spin.problem()) is not None:
+            show_error(f"Quantify: Mask below {problem}")
+            return None
         model = self.load_selected_model(notify=True)
         if model is None:
             return None
@@ -434,8 +433,13 @@ class QuantifyWidget(ResultsPanel):
 
     def _live_settings(self) -> tuple[Any, Any]:
         """The model and frame settings the Live switch quantifies with: the dock's."""
+        from napari.utils.notifications import show_error
+
         from napari_xrfquant.campaign import FrameSettings
 
+        if (problem := self.mask_spin.problem()) is not None:
+            show_error(f"Live: Mask below {problem}")
+            return None, None
         model = self.load_selected_model(notify=True)
         settings = FrameSettings(device=self.device_combo.currentText(),
                                  mask_below=self.mask_below_counts,

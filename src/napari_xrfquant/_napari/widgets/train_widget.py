@@ -54,7 +54,8 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari.widgets._train_form import TrainForm, int_spin
+from napari_xrfquant._napari.widgets._number_edit import int_spin
+from napari_xrfquant._napari.widgets._train_form import TrainForm
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
 from napari_xrfquant._napari.widgets.train_jobs import (
     SearchOutcome,

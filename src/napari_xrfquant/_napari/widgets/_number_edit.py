@@ -1,0 +1,212 @@
+"""A number field that takes what people type and refuses, visibly, what it cannot take.
+
+A ``QSpinBox``/``QDoubleSpinBox`` rewrites input in silence: ``1e-4`` becomes
+1.0 in a box of six decimals, ``20k`` becomes 20, ``-5`` becomes 5, ``1e6``
+beyond a box's maximum becomes the maximum. :class:`NumberEdit` parses the
+text as written -- plain numbers, scientific notation, ``k``/``M`` suffixes,
+digit groups with ``_`` or spaces -- and checks it against the range the
+configuration schema declares; a refused entry stays as typed, is outlined in
+red with the reason as tooltip, and :meth:`NumberEdit.problem` says why, so the
+form refuses it with that reason instead of using another number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QDoubleSpinBox, QLineEdit, QSpinBox
+
+from napari_xrfquant._schema import field_bounds
+
+#: Multipliers a number may end with.
+SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6}
+REFUSED_STYLE = "border: 1px solid #e05050;"
+
+
+def parse_number(text: str) -> float:
+    """``"1e-4"`` -> 1e-4, ``"20k"`` -> 20000, ``"2 000"`` -> 2000.
+
+    Raises
+    ------
+    ValueError
+        For text that is no number.
+    """
+    cleaned = text.strip().replace("_", "").replace(" ", "")
+    factor = 1.0
+    if cleaned and cleaned[-1] in SUFFIXES:
+        factor, cleaned = SUFFIXES[cleaned[-1]], cleaned[:-1]
+    value = float(cleaned) * factor
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+class NumberEdit(QLineEdit):
+    """A line edit for one number, in a range, as typed.
+
+    Parameters
+    ----------
+    value
+        Initial value.
+    integer
+        Only whole numbers (``value()`` returns an int).
+    low, high
+        Inclusive bounds (None: open), e.g. from :func:`napari_xrfquant._schema.field_bounds`.
+    unit
+        Shown as placeholder and in messages.
+    special
+        Text shown for the value 0 (e.g. ``"off"``), and accepted as 0.
+
+    Attributes
+    ----------
+    valueChanged
+        Emitted with the new value when an accepted entry is finished.
+    """
+
+    valueChanged = Signal(object)
+
+    def __init__(self, value: float, integer: bool = False, low: float | None = None,
+                 high: float | None = None, unit: str = "", special: str = "",
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self.integer, self.low, self.high, self.unit, self.special = (
+            integer, low, high, unit, special)
+        self._tooltip = ""
+        self.setPlaceholderText(unit)
+        self.setValue(value)
+        self.textChanged.connect(self._show_state)
+        self.editingFinished.connect(self._finished)
+
+    # -- the spin-box API the forms use ---------------------------------------
+    def setValue(self, value: float) -> None:
+        """Show ``value`` (as an integer when the field is one)."""
+        number = round(value) if self.integer else float(value)
+        before = self.value() if self.text() else None
+        self.setText(self.special if (self.special and number == 0) else _format(number))
+        self._show_state()
+        if before != number:  # as a spin box's setValue does
+            self.valueChanged.emit(self.value())
+
+    def value(self) -> float:
+        """The number typed; NaN when it is no number (see :meth:`problem`)."""
+        try:
+            number = self._parsed()
+        except ValueError:
+            return math.nan
+        return int(number) if self.integer else number
+
+    def setToolTip(self, text: str | None) -> None:
+        """The field's help; a refusal is shown above it."""
+        self._tooltip = text or ""
+        super().setToolTip(self._tooltip)
+
+    # -- checking -------------------------------------------------------------
+    def problem(self) -> str | None:
+        """Why the text is refused (one line), or None when it is accepted."""
+        try:
+            number = self._parsed()
+        except ValueError:
+            return f"{self.text()!r} is not a number"
+        if self.integer and number != int(number):
+            return f"{self.text()} is not a whole number"
+        if self.low is not None and number < self.low:
+            return f"{self.text()} is below the smallest allowed, {_format(self.low)}"
+        if self.high is not None and number > self.high:
+            return f"{self.text()} is above the largest allowed, {_format(self.high)}"
+        return None
+
+    def _parsed(self) -> float:
+        text = self.text()
+        if self.special and text.strip().lower() == self.special.lower():
+            return 0.0
+        return parse_number(text.removesuffix(self.unit) if self.unit else text)
+
+    def _show_state(self, *_args: Any) -> None:
+        problem = self.problem()
+        self.setStyleSheet(REFUSED_STYLE if problem else "")
+        super().setToolTip(f"refused: {problem}\n{self._tooltip}" if problem else self._tooltip)
+
+    def _finished(self) -> None:
+        if self.problem() is None:
+            self.valueChanged.emit(self.value())
+
+
+def _format(number: float) -> str:
+    if float(number).is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:.6g}"
+
+
+def schema_number(model: Any, name: str, value: float, integer: bool = False,
+                  unit: str = "") -> NumberEdit:
+    """A :class:`NumberEdit` with the inclusive bounds and description of a schema field.
+
+    Strict bounds (``gt``/``lt``) are left to the schema's own check, whose
+    message names the field.
+    """
+    bounds = field_bounds(model, name)
+    edit = NumberEdit(value, integer=integer, low=bounds.get("ge"), high=bounds.get("le"),
+                      unit=unit)
+    edit.setToolTip(str(bounds.get("description", "")))
+    return edit
+
+
+def edit_problems(fields: dict[str, Any]) -> list[str]:
+    """``"<label>: <why>"`` for each refused :class:`NumberEdit` of ``{label: widget}``."""
+    return [f"{label}: {problem}" for label, edit in fields.items()
+            if isinstance(edit, NumberEdit) and (problem := edit.problem()) is not None]
+
+
+# -- spin boxes, for fields whose range a box holds without rewriting input -------
+def int_spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    """An integer spin box with a range, a value and a step."""
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+def _dspin(low: float, high: float, value: float, decimals: int, step: float,
+           suffix: str = "") -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(f" {suffix}")
+    return box
+
+
+def _schema_dspin(
+    model: type[BaseModel],
+    name: str,
+    decimals: int,
+    step: float,
+    suffix: str = "",
+    low: float | None = None,
+    high: float | None = None,
+    scale: float = 1.0,
+) -> QDoubleSpinBox:
+    """A spin box whose range comes from the schema field (times ``scale`` for its unit).
+
+    ``low``/``high`` bound fields the schema leaves open (the box needs a range).
+    """
+    bounds = field_bounds(model, name)
+    smallest = 10.0**-decimals
+    if "ge" in bounds:
+        low = float(bounds["ge"]) * scale
+    elif "gt" in bounds:
+        low = float(bounds["gt"]) * scale + smallest
+    if "le" in bounds:
+        high = float(bounds["le"]) * scale
+    elif "lt" in bounds:
+        high = float(bounds["lt"]) * scale - smallest
+    box = _dspin(-1e9 if low is None else low, 1e9 if high is None else high, 0.0, decimals, step,
+                 suffix)
+    box.setToolTip(str(bounds.get("description", "")))
+    return box
