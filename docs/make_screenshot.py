@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(lambda: quantify.worker is None, timeout_s=300)
     print(f"quantified the sample in {time.perf_counter() - started:.2f} s (incl. GUI)")
 
-    from napari_xrfquant._napari._layers import concentration_layer_name
+    from napari_xrfquant._napari._result_layers import concentration_layer_name
 
     model_id = str(quantify.shown_result.model_id)
     shown = {concentration_layer_name(element, model_id) for element in SHOWN_ELEMENTS}

@@ -50,8 +50,11 @@ def test_local_cluster_of_two_processes_equals_in_process_and_resumes(frames, tm
     assert "cluster: 2 workers; dashboard http" in out and "4 quantified" in out
     expected, got = _outputs(here), _outputs(there)
     assert sorted(got) == sorted(expected) and len(got) == 4 * 3
-    for name, values in expected.items():  # float32 maps from 1-thread workers vs 2 threads
-        np.testing.assert_allclose(got[name], values, rtol=1e-5, atol=1e-5, err_msg=name)
+    for name, values in expected.items():
+        # 1-thread BLAS on the workers, 2 threads here: float32 rounding; a float32 deviance
+        # is good to about 2e-4 (tests/test_inference_fused.py)
+        rtol = 2e-4 if "fit_quality" in name else 1e-5
+        np.testing.assert_allclose(got[name], values, rtol=rtol, atol=1e-5, err_msg=name)
     assert (here / "summary.csv").read_text().count("\n") == (there / "summary.csv").read_text(
     ).count("\n") == 1 + 4 * len(ELEMENTS)
     # a rerun finds every frame done: nothing is quantified or rewritten

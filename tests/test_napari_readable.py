@@ -30,7 +30,8 @@ def _notifications():
 
 
 def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tmp_path):
-    from napari_xrfquant._napari._layers import KIND_CONCENTRATION, UNCERTAINTY_COLORMAP
+    from napari_xrfquant._napari._layers import KIND_CONCENTRATION
+    from napari_xrfquant._napari._result_layers import UNCERTAINTY_COLORMAP
 
     viewer = make_napari_viewer()
     viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
@@ -47,7 +48,8 @@ def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tm
 
 
 def test_fit_quality_contrast_comes_from_the_sample_pixels():
-    from napari_xrfquant._napari._layers import result_layer_data, robust_contrast_limits
+    from napari_xrfquant._napari._layers import robust_contrast_limits
+    from napari_xrfquant._napari._result_layers import result_layer_data
     from napari_xrfquant.results import QuantResult
 
     wt = np.full((4, 4, 2), 50.0, np.float32)

@@ -38,12 +38,12 @@ from napari_xrfquant._napari._layers import (
     layer_data_key,
     layer_kind,
     result_key,
-    result_layer_data,
     result_layers,
     total_counts_layer_name,
 )
 from napari_xrfquant._napari._qt import one_line, present
 from napari_xrfquant._napari._regions import regions_from_layer
+from napari_xrfquant._napari._result_layers import result_layer_data
 from napari_xrfquant.results import (
     LAYOUTS,
     Region,

@@ -27,8 +27,9 @@ from qtpy.QtWidgets import (
     QPushButton,
 )
 
-from napari_xrfquant._napari._layers import SpatialFrame, result_layer_data
+from napari_xrfquant._napari._layers import SpatialFrame
 from napari_xrfquant._napari._qt import alive
+from napari_xrfquant._napari._result_layers import result_layer_data
 
 #: Appended to the name of every live layer.
 LIVE_SUFFIX = " · live"

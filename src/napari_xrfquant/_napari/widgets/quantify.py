@@ -44,6 +44,7 @@ from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
+from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
@@ -85,7 +86,7 @@ def cuda_available() -> bool:
         return False
 
 
-class QuantifyWidget(ResultsPanel):
+class QuantifyWidget(ResultsPanel, QuantifyInputs):
     """Dock widget that quantifies a cube layer into element maps (wt%).
 
     Parameters
@@ -154,7 +155,7 @@ class QuantifyWidget(ResultsPanel):
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         if not cuda_available():
-            item = self.device_combo.model().item(DEVICES.index("cuda"))  # type: ignore[union-attr]
+            item = self.device_combo.model().item(DEVICES.index("cuda"))
             item.setEnabled(False)
             item.setToolTip("torch sees no CUDA GPU on this machine")
         self.device_info = QLabel("")
@@ -309,32 +310,6 @@ class QuantifyWidget(ResultsPanel):
         self._update_device_info()
         self.check_inputs(notify=self._built)
 
-    def check_inputs(self, notify: bool = False) -> str | None:
-        """Whether the chosen model can read the chosen cube; Quantify is enabled only then.
-
-        Asked when the cube or the model changes, so an energy range the model
-        does not cover is said at once (in the dock, and as a warning when
-        ``notify``), not when Quantify is pressed.
-        """
-        from napari.utils.notifications import show_warning
-
-        from napari_xrfquant.inference.resample import input_problem
-
-        layer = self.selected_cube_layer()
-        model = model_registry.loaded(self.model_combo.currentText())
-        problem = None
-        if layer is not None and model is not None:
-            data, energy_keV = cube_counts(layer)
-            problem = input_problem(model, energy_keV, int(data.shape[-1]))
-        self.input_info.setText(problem or "")
-        self.input_info.setVisible(problem is not None)
-        self.run_button.setEnabled(layer is not None and self.worker is None and problem is None)
-        self.run_button.setToolTip(problem or "Quantify every pixel of the cube layer")
-        if problem and notify and problem != self._told_problem:
-            show_warning(f"Quantify {layer.name}: {problem}")
-        self._told_problem = problem
-        return problem
-
     def load_selected_model(self, notify: bool = True) -> Any:
         """The selected model (loaded once, cached), or None after an error notification."""
         from napari.utils.notifications import show_error
@@ -430,21 +405,6 @@ class QuantifyWidget(ResultsPanel):
         self.cancel_button.setEnabled(True)
         worker.start()
         return worker
-
-    def _live_settings(self) -> tuple[Any, Any]:
-        """The model and frame settings the Live switch quantifies with: the dock's."""
-        from napari.utils.notifications import show_error
-
-        from napari_xrfquant.campaign import FrameSettings
-
-        if (problem := self.mask_spin.problem()) is not None:
-            show_error(f"Live: Mask below {problem}")
-            return None, None
-        model = self.load_selected_model(notify=True)
-        settings = FrameSettings(device=self.device_combo.currentText(),
-                                 mask_below=self.mask_below_counts,
-                                 refine=self.refine_spin.value())
-        return model, settings
 
     def cancel(self) -> None:
         """Ask the running worker to stop at its next chunk (no layers are added)."""

@@ -1,0 +1,194 @@
+"""Result layers: a quantification as napari image layers, one per element and map kind.
+
+:func:`result_layer_data` turns a :class:`~napari_xrfquant.results.QuantResult`
+into layer data for the Quantify dock and the Live switch: names carry the
+element and the model, the first view shows one map (:func:`featured_element`),
+sigma maps share one colormap and fit-quality contrast comes from the sample's
+pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant._napari._layers import (
+    FIT_QUALITY_NAME,
+    KIND_CONCENTRATION,
+    KIND_FIT_QUALITY,
+    KIND_UNCERTAINTY,
+    LayerData,
+    SpatialFrame,
+    element_colormaps,
+    robust_contrast_limits,
+)
+
+
+def model_label(model_id: str) -> str:
+    """The model's name in layer names: its id without the hash, ``"cxc-gold-5el"``."""
+    return str(model_id).split("@", 1)[0]
+
+
+def _with_model(name: str, model_id: str) -> str:
+    return f"{name} · {model_label(model_id)}" if model_id else name
+
+
+def concentration_layer_name(element: str, model_id: str = "") -> str:
+    """Layer name of an element's concentration map, e.g. ``"Au [wt%] · cxc-gold-5el"``."""
+    return _with_model(f"{element} [wt%]", model_id)
+
+
+def uncertainty_layer_name(element: str, model_id: str = "") -> str:
+    """Layer name of an element's 1-sigma map, e.g. ``"Au ±1σ [wt%] · cxc-gold-5el"``."""
+    return _with_model(f"{element} ±1σ [wt%]", model_id)
+
+
+def fit_quality_layer_name(model_id: str = "") -> str:
+    """Layer name of the fit-quality map, e.g. ``"fit quality · cxc-gold-5el"``."""
+    return _with_model(FIT_QUALITY_NAME, model_id)
+
+
+#: The colormap of every ±1σ layer.
+UNCERTAINTY_COLORMAP = "magma"
+
+
+def featured_element(concentrations: np.ndarray, elements: Sequence[str]) -> str:
+    """The element whose map varies most (largest standard deviation of wt%, NaN-aware).
+
+    It is the one map shown after Quantify: the structure of the sample, not the
+    main element's near-uniform plate.
+    """
+    values = np.asarray(concentrations, dtype=np.float64).reshape(-1, len(elements))
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.any():
+        return str(elements[0])
+    spread = values[finite].std(axis=0)
+    return str(elements[int(np.argmax(spread))])
+
+
+#: Pixel units, no offset: the frame of a cube whose pixel size is unknown.
+PIXEL_FRAME = SpatialFrame()
+
+
+def result_layer_data(
+    result: Any, source_layer: str, frame: SpatialFrame = PIXEL_FRAME
+) -> list[LayerData]:
+    """Concentration, uncertainty and fit-quality layers from a quantification.
+
+    The layers show ``result`` as it is: masking background pixels is the
+    core's (:func:`napari_xrfquant.results.mask_background`), done before, and
+    ``result.mask_below_counts`` is recorded in every layer's metadata.
+
+    Parameters
+    ----------
+    result
+        A :class:`~napari_xrfquant.results.QuantResult` with maps ``(H, W, E)``
+        (``concentrations``, ``uncertainty``) and ``fit_quality (H, W)``.
+    source_layer
+        Name of the cube layer the result was computed from.
+    frame
+        Spatial frame of that cube, so the maps overlay it.
+
+    Returns
+    -------
+    list of LayerData
+        One ``"<El> [wt%]"`` layer per element (additive, own colormap), one
+        hidden ``"<El> ±1σ [wt%]"`` layer per element, and a hidden fit-quality
+        layer when the result has one.
+
+    Raises
+    ------
+    ValueError
+        If the maps are not ``(H, W, E)``.
+    """
+    elements = [str(e) for e in result.elements]
+    concentrations = np.asarray(result.concentrations, dtype=np.float32)
+    if concentrations.ndim != 3 or concentrations.shape[-1] != len(elements):
+        raise ValueError(
+            f"expected concentration maps of shape (H, W, {len(elements)}), "
+            f"got {concentrations.shape}"
+        )
+    model_id = str(getattr(result, "model_id", "") or "")
+    threshold = float(getattr(result, "mask_below_counts", 0.0) or 0.0)
+    colormaps = element_colormaps(elements)
+    featured = featured_element(concentrations, elements)
+    layers: list[LayerData] = []
+    common = {**frame.layer_kwargs(), "axis_labels": ("y", "x")}
+
+    def metadata(kind: str, element: str | None, unit: str) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "unit": unit,
+            "element": element,
+            "model_id": model_id,
+            "source_layer": source_layer,
+            "pixel_size_um": frame.pixel_size_um,
+            "mask_below_counts": threshold,
+        }
+
+    def masked(values: np.ndarray) -> np.ndarray:
+        return np.array(values, dtype=np.float32, order="C")  # a copy: the result stays whole
+
+    for index, element in enumerate(elements):
+        values = masked(concentrations[..., index])
+        layers.append(
+            (
+                values,
+                {
+                    **common,
+                    "name": concentration_layer_name(element, model_id),
+                    "colormap": colormaps[element],
+                    "blending": "additive",
+                    # one map shown: five additive maps over each other are a white plate
+                    "visible": element == featured,
+                    "contrast_limits": robust_contrast_limits(values),
+                    "metadata": metadata(KIND_CONCENTRATION, element, "wt%"),
+                },
+                "image",
+            )
+        )
+    uncertainty = getattr(result, "uncertainty", None)
+    if uncertainty is not None:
+        sigma = np.asarray(uncertainty, dtype=np.float32)
+        for index, element in enumerate(elements):
+            values = masked(sigma[..., index])
+            layers.append(
+                (
+                    values,
+                    {
+                        **common,
+                        "name": uncertainty_layer_name(element, model_id),
+                        # not the element's colour: a sigma map must not pass for the wt% map
+                        "colormap": UNCERTAINTY_COLORMAP,
+                        "blending": "additive",
+                        "visible": False,
+                        "contrast_limits": robust_contrast_limits(values),
+                        "metadata": metadata(KIND_UNCERTAINTY, element, "wt%"),
+                    },
+                    "image",
+                )
+            )
+    fit_quality = getattr(result, "fit_quality", None)
+    if fit_quality is not None:
+        values = np.ascontiguousarray(np.asarray(fit_quality, dtype=np.float32))
+        # contrast from the sample's pixels: masked air pixels (NaN wt%) fit worst of all
+        sample = np.isfinite(concentrations).all(axis=-1)
+        reference = values[sample] if sample.any() else values
+        layers.append(
+            (
+                values,
+                {
+                    **common,
+                    "name": fit_quality_layer_name(model_id),
+                    "colormap": "viridis",
+                    "blending": "translucent",
+                    "visible": False,
+                    "contrast_limits": robust_contrast_limits(reference, 99.5),
+                    "metadata": metadata(KIND_FIT_QUALITY, None, ""),
+                },
+                "image",
+            )
+        )
+    return layers
