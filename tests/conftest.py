@@ -49,3 +49,19 @@ def synthetic_counts(
 def xrf_counts() -> tuple[np.ndarray, np.ndarray]:
     """A 12 x 10 x 256 uint16 cube and its energy axis (keV)."""
     return synthetic_counts()
+
+
+@pytest.fixture(scope="session")
+def alloy_frames() -> list[np.ndarray]:
+    """Four 4 x 5 px frames (uint16, reference instrument, 2e4 counts per pixel): rose
+    gold in the first 1-4 columns, yellow gold in the rest -- a campaign of frames that differ."""
+    from napari_xrfquant.physics import simulate
+
+    rose = [58.56, 3.90, 35.65, 0.0, 1.891]
+    yellow = [75.12, 24.90, 0.0, 0.0, 0.0]
+    frames = []
+    for i in range(4):
+        wt = np.array([rose if col < 1 + i else yellow for _ in range(4) for col in range(5)])
+        counts = simulate(wt, ["Au", "Ag", "Cu", "Ni", "Zn"], counts=2e4, seed=10 + i)
+        frames.append(counts.reshape(4, 5, -1).astype(np.uint16))
+    return frames

@@ -18,22 +18,12 @@ ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
 
 @pytest.fixture(scope="module")
-def frames(tmp_path_factory):
-    """Four 4 x 5 px CXC frames of two alloys in different places, 2e4 counts/pixel."""
-    from napari_xrfquant.physics import simulate
-
-    model = load_model()
-    rose = [58.56, 3.90, 35.65, 0.0, 1.891]
-    yellow = [75.12, 24.90, 0.0, 0.0, 0.0]
+def frames(tmp_path_factory, alloy_frames):
+    """The four alloy frames as CXC files."""
+    energy = load_model().energy_keV
     folder = tmp_path_factory.mktemp("frames")
-    paths = []
-    for i in range(4):
-        wt = np.array([rose if col < 1 + i else yellow for _ in range(4) for col in range(5)])
-        counts = simulate(wt, ELEMENTS, counts=2e4, seed=10 + i).reshape(4, 5, -1)
-        path = folder / f"frame_{i:02d}.h5"
-        write_cxc_hdf5(path, counts.astype(np.uint16), model.energy_keV)
-        paths.append(str(path))
-    return paths
+    return [str(write_cxc_hdf5(folder / f"frame_{i:02d}.h5", cube, energy))
+            for i, cube in enumerate(alloy_frames)]
 
 
 def _outputs(folder):

@@ -19,17 +19,8 @@ ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
 
 @pytest.fixture(scope="module")
-def cubes():
-    from napari_xrfquant.physics import simulate
-
-    rose = [58.56, 3.90, 35.65, 0.0, 1.891]
-    yellow = [75.12, 24.90, 0.0, 0.0, 0.0]
-    out = []
-    for i in range(3):
-        wt = np.array([rose if col < 1 + i else yellow for _ in range(4) for col in range(5)])
-        out.append(simulate(wt, ELEMENTS, counts=2e4, seed=20 + i).reshape(4, 5, -1)
-                   .astype(np.uint16))
-    return out
+def cubes(alloy_frames):
+    return alloy_frames[:3]
 
 
 def _write_slowly(path, cube, pause_s):

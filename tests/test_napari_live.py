@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 
 PLUGIN = "napari-xrfquant"
-ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
 
 @pytest.fixture(scope="module")
-def frames():
-    from napari_xrfquant.physics import simulate
-
-    rose = [58.56, 3.90, 35.65, 0.0, 1.891]
-    yellow = [75.12, 24.90, 0.0, 0.0, 0.0]
-    out = []
-    for i in range(3):
-        wt = np.array([rose if col < 1 + i else yellow for _ in range(4) for col in range(5)])
-        out.append(simulate(wt, ELEMENTS, counts=2e4, seed=30 + i).reshape(4, 5, -1)
-                   .astype(np.uint16))
-    return out
+def frames(alloy_frames):
+    return alloy_frames[:3]
 
 
 def _live_layers(viewer):
