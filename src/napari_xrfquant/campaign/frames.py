@@ -127,6 +127,21 @@ class FrameOutcome:
         return f"{self.path.name}: {self.seconds:.2f} s on {self.device}; mean wt%: {means}"
 
 
+def frame_stem(path: str | Path) -> str:
+    """The start of a cube file's output names (its stem, made safe)."""
+    from napari_xrfquant.results import safe_stem
+
+    return safe_stem(Path(path).stem)
+
+
+def existing_outputs(folder: Path, stem: str, model: Any, settings: FrameSettings) -> list[Path]:
+    """The outputs a frame ``stem`` would write into ``folder`` that exist already."""
+    from napari_xrfquant.results import export_plan
+
+    plan = export_plan(folder, stem, model.elements, settings.layout, True, settings.preview)
+    return [item.path for item in plan if item.path.exists()]
+
+
 @functools.lru_cache(maxsize=4)
 def cached_model(spec: str | None) -> Any:
     """The model bundle ``spec`` (None: bundled), loaded once per process.
@@ -195,10 +210,9 @@ def quantify_frame(
         that exist); the export is all-or-nothing either way.
     """
     from napari_xrfquant.errors import XRFQuantError
-    from napari_xrfquant.results import safe_stem
 
     source = Path(path)
-    outcome = FrameOutcome(source, safe_stem(source.stem), "failed")
+    outcome = FrameOutcome(source, frame_stem(source), "failed")
     try:
         model = model if model is not None else cached_model(settings.model)
         return _quantify(source, Path(outdir), settings, model, overwrite, progress, keep_result)
@@ -227,7 +241,6 @@ def _quantify(
         mask_background,
         poor_fit_message,
         region_statistics,
-        safe_stem,
         whole_map,
     )
 
@@ -254,7 +267,7 @@ def _quantify(
     rows, cols = result.image_shape[:2]
     statistics = region_statistics(result, [whole_map((rows, cols))], source=source.name)
     poor_fit = poor_fit_message(result, source.name)
-    stem = safe_stem(source.stem)
+    stem = frame_stem(source)
     written = export_result(
         outdir,
         result,
@@ -278,6 +291,8 @@ __all__ = [
     "FrameOutcome",
     "FrameSettings",
     "cached_model",
+    "existing_outputs",
+    "frame_stem",
     "open_frame",
     "quantify_frame",
     "settings_key",

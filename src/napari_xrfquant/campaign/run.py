@@ -23,6 +23,8 @@ from napari_xrfquant.campaign.frames import (
     FrameOutcome,
     FrameSettings,
     cached_model,
+    existing_outputs,
+    frame_stem,
     quantify_frame,
     settings_key,
 )
@@ -97,13 +99,11 @@ def plan_campaign(
     XRFQuantError
         For two cubes with the same stem, or an output path that is a file.
     """
-    from napari_xrfquant.results import export_plan, safe_stem
-
     files = [Path(p).resolve() for p in paths]
     for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-    stems = [safe_stem(p.stem) for p in files]
+    stems = [frame_stem(p) for p in files]
     repeated = sorted({s for s in stems if stems.count(s) > 1})
     if repeated:
         raise XRFQuantError(f"several cubes are named {repeated[0]!r}; their outputs would clash")
@@ -126,9 +126,7 @@ def plan_campaign(
                 fingerprints[path], key, folder):
             skipped.append(path)
             continue
-        planned = export_plan(folder, stem, model.elements, settings.layout, True,
-                              settings.preview)
-        clash = [item.path for item in planned if item.path.exists()]
+        clash = existing_outputs(folder, stem, model, settings)
         if clash and not overwrite:
             raise FileExistsError(
                 f"{clash[0]}: exists (not made from {path.name} with these settings and "
@@ -168,7 +166,7 @@ def iter_campaign(
     """
     ended = CampaignSummary()
     for path in plan.skipped:
-        outcome = _skipped_outcome(plan, path)
+        outcome = skipped_outcome(path, plan.manifest.frames[frame_stem(path)], plan.outdir)
         ended.skipped.append(outcome)
         yield outcome
     outcomes = (
@@ -181,9 +179,7 @@ def iter_campaign(
         else:
             ended.failed.append(outcome)
         yield outcome
-    from napari_xrfquant.results import safe_stem
-
-    ended.summary_path = write_summary(plan.manifest, [safe_stem(p.stem) for p in plan.paths])
+    ended.summary_path = write_summary(plan.manifest, [frame_stem(p) for p in plan.paths])
     return ended
 
 
@@ -197,8 +193,6 @@ def _run_here(plan: CampaignPlan, model: Any,
 def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameOutcome]:
     from distributed import as_completed
 
-    from napari_xrfquant.results import safe_stem
-
     futures = {
         client.submit(quantify_frame, path, plan.outdir, plan.settings,
                       overwrite=plan.overwrite, pure=False, key=f"frame-{i}-{path.name}"): path
@@ -209,7 +203,7 @@ def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameOutcome]:
         try:
             outcome = future.result()
         except Exception as exc:  # the worker died or the task was lost: this frame failed
-            outcome = FrameOutcome(path, safe_stem(path.stem), "failed",
+            outcome = FrameOutcome(path, frame_stem(path), "failed",
                                    message=f"worker lost: {' '.join(str(exc).split())}")
         future.release()
         yield outcome
@@ -236,13 +230,13 @@ def record_frame(manifest: Manifest, outcome: FrameOutcome,
     manifest.save()
 
 
-def _skipped_outcome(plan: CampaignPlan, path: Path) -> FrameOutcome:
-    from napari_xrfquant.results import RegionStatistics, safe_stem
+def skipped_outcome(path: Path, record: FrameRecord, folder: Path) -> FrameOutcome:
+    """The outcome of a frame done by an earlier run: its files and statistics, recorded."""
+    from napari_xrfquant.results import RegionStatistics
 
-    stem = safe_stem(path.stem)
-    record = plan.manifest.frames[stem]
     rows = [RegionStatistics(**row) for row in record.statistics]
-    return FrameOutcome(path, stem, "skipped", [plan.outdir / f for f in record.files], rows)
+    return FrameOutcome(path, frame_stem(path), "skipped", [folder / f for f in record.files],
+                        rows)
 
 
 def write_summary(manifest: Manifest, stems: Sequence[str] | None = None) -> Path | None:
@@ -313,5 +307,6 @@ __all__ = [
     "iter_campaign",
     "plan_campaign",
     "record_frame",
+    "skipped_outcome",
     "write_summary",
 ]

@@ -27,11 +27,13 @@ from napari_xrfquant.campaign.frames import (
     FrameOutcome,
     FrameSettings,
     cached_model,
+    existing_outputs,
+    frame_stem,
     quantify_frame,
     settings_key,
 )
 from napari_xrfquant.campaign.manifest import Manifest, SourceFingerprint, load_manifest
-from napari_xrfquant.campaign.run import record_frame, write_summary
+from napari_xrfquant.campaign.run import record_frame, skipped_outcome, write_summary
 
 #: HDF5 suffixes: complete only once h5py can open them.
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
@@ -134,10 +136,10 @@ def iter_watch(
             state = states.get(path)
             if state is None or state.fingerprint != fingerprint:
                 state = states[path] = _FileState(fingerprint, now)
-                outcome = _done_before(manifest, path, fingerprint, key, target)
-                if outcome is not None:
+                record = manifest.frames.get(frame_stem(path))
+                if record is not None and record.is_current(fingerprint, key, target):
                     state.finished = True
-                    yield outcome
+                    yield skipped_outcome(path, record, target)
                     continue
             if state.finished:
                 continue
@@ -145,14 +147,15 @@ def iter_watch(
                     path.suffix.lower() in HDF5_SUFFIXES and not _hdf5_is_closed(path)):
                 waiting = True
                 continue
-            clash = _foreign_outputs(manifest, path, target, settings, model)
+            ours = frame_stem(path) in manifest.frames  # recorded: may be replaced
+            clash = [] if ours else existing_outputs(target, frame_stem(path), model, settings)
             if clash:  # a user's files under our names: never replaced unasked
                 state.finished = True
-                yield FrameOutcome(path, outcome_stem(path), "failed", message=(
+                yield FrameOutcome(path, frame_stem(path), "failed", message=(
                     f"{clash[0]}: exists and is not this watcher's output; move it away"))
                 continue
             outcome = quantify_frame(path, target, settings, model=model,
-                                     overwrite=outcome_stem(path) in manifest.frames,
+                                     overwrite=ours,
                                      keep_result=keep_result)
             if outcome.status == "done":
                 record_frame(manifest, outcome, fingerprint, key)
@@ -172,34 +175,4 @@ def iter_watch(
     return quantified
 
 
-def outcome_stem(path: Path) -> str:
-    """The output stem of a cube file."""
-    from napari_xrfquant.results import safe_stem
-
-    return safe_stem(path.stem)
-
-
-def _foreign_outputs(manifest: Manifest, path: Path, target: Path, settings: FrameSettings,
-                     model: Any) -> list[Path]:
-    """Outputs of ``path`` that exist but are not recorded as ours (so not to be replaced)."""
-    from napari_xrfquant.results import export_plan
-
-    stem = outcome_stem(path)
-    if stem in manifest.frames:
-        return []
-    plan = export_plan(target, stem, model.elements, settings.layout, True, settings.preview)
-    return [item.path for item in plan if item.path.exists()]
-
-
-def _done_before(manifest: Manifest, path: Path, fingerprint: SourceFingerprint, key: str,
-                 target: Path) -> FrameOutcome | None:
-    record = manifest.frames.get(outcome_stem(path))
-    if record is None or not record.is_current(fingerprint, key, target):
-        return None
-    from napari_xrfquant.results import RegionStatistics
-
-    return FrameOutcome(path, outcome_stem(path), "skipped", [target / f for f in record.files],
-                        [RegionStatistics(**row) for row in record.statistics])
-
-
-__all__ = ["HDF5_SUFFIXES", "iter_watch", "outcome_stem"]
+__all__ = ["HDF5_SUFFIXES", "iter_watch"]
