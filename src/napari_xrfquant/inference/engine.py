@@ -167,7 +167,7 @@ def iter_quantify(
                     block = block.astype(np.float32) * np.float32(scale)
                 try:
                     results = (
-                        fused(block) if fused is not None and run_device == "cpu" else
+                        fused(block) if fused is not None else
                         _quantify_chunk(
                             quant_model, input_map, block, run_device, refiner, int(refine)
                         )

@@ -118,6 +118,7 @@ class FusedCPUPass:
         self._local = threading.local()  # buffers of each thread that runs blocks
         self.threads = max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
+        self._blas: Any = None
 
     def _buffer(self, name: str, n: int, width: int, dtype: Any = np.float32) -> np.ndarray:
         """The first ``n`` rows of this thread's reused ``(FUSED_BLOCK, width)`` array."""
@@ -139,11 +140,13 @@ class FusedCPUPass:
         if self.threads == 1 or len(blocks) == 1:
             parts = [self._block(block) for block in blocks]
         else:
-            from threadpoolctl import threadpool_limits
+            from threadpoolctl import ThreadpoolController
 
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="xrfquant-fused")
-            with threadpool_limits(limits=1, user_api="blas"):
+                # found once: looking up the loaded BLAS libraries takes milliseconds a call
+                self._blas = ThreadpoolController()
+            with self._blas.limit(limits=1, user_api="blas"):
                 parts = list(self._pool.map(self._block, blocks))
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
