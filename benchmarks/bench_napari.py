@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         world = cube.data_to_world((0, row, col))
         t0 = time.perf_counter()
         shown = inspector.pick_world(world)
-        inspector.canvas.draw()  # the plot the user sees, drawn now rather than when idle
+        inspector.plot.canvas.draw()  # the plot the user sees, drawn now rather than when idle
         flush_events(1)
         times.append(time.perf_counter() - t0)
         if shown is None or shown.label != f"pixel ({row}, {col})":

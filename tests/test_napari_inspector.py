@@ -52,21 +52,21 @@ def test_pixel_pick_plots_that_pixels_spectrum(inspector_on_tiny) -> None:
     counts, energy_keV, _ = tiny_counts()
     shown = inspector.show_pixel(2, 5)
 
-    x, y = inspector.measured_line.get_data()
+    x, y = inspector.plot.measured_line.get_data()
     np.testing.assert_array_equal(y, counts[2, 5])
     np.testing.assert_allclose(x, energy_keV, atol=1e-9)
-    assert inspector.axes.get_xlabel() == "energy (keV)"
-    assert inspector.axes.get_yscale() == "log"
+    assert inspector.plot.axes.get_xlabel() == "energy (keV)"
+    assert inspector.plot.axes.get_yscale() == "log"
     # no maps yet: the composition comes from the model on this one spectrum
     assert shown.composition is not None and shown.composition.source == "model"
     assert shown.composition.elements == list(ELEMENTS)
     assert "Au" in inspector.composition_label.text()
     if physics_ready():
-        _x_rec, y_rec = inspector.reconstructed_line.get_data()
+        _x_rec, y_rec = inspector.plot.reconstructed_line.get_data()
         assert y_rec.sum() == pytest.approx(counts[2, 5].sum(), rel=1e-6)
 
     inspector.log_checkbox.setChecked(False)
-    assert inspector.axes.get_yscale() == "linear"
+    assert inspector.plot.axes.get_yscale() == "linear"
 
 
 def test_world_click_maps_to_the_right_pixel(inspector_on_tiny) -> None:
@@ -134,18 +134,23 @@ def test_inspector_reuses_concentration_layers(inspector_on_tiny) -> None:
 
 
 def test_plot_follows_the_theme(inspector_on_tiny) -> None:
+    from matplotlib.colors import to_hex
+    from napari.utils.theme import get_theme
+
     viewer, inspector = inspector_on_tiny
-    viewer.theme = "light"
-    light = inspector.figure.get_facecolor()
-    viewer.theme = "dark"
-    dark = inspector.figure.get_facecolor()
-    assert sum(light[:3]) > sum(dark[:3])
+    inspector.show_pixel(0, 0)
+    for theme in ("light", "dark"):
+        viewer.theme = theme
+        text = to_hex(get_theme(theme).text.as_hex())
+        assert to_hex(inspector.plot.axes.xaxis.label.get_color()) == text
+        assert inspector.plot.measured_line is not None  # drawn again in the new style
+    assert inspector.plot.toolbar is not None  # napari-matplotlib's zoom, pan and save
 
 
 def test_energy_axis_of_plot_is_in_kev(inspector_on_tiny) -> None:
     _, inspector = inspector_on_tiny
     inspector.show_pixel(0, 0)
-    low, high = inspector.axes.get_xlim()
+    low, high = inspector.plot.axes.get_xlim()
     assert low == pytest.approx(0.0, abs=1e-9)
     assert high == pytest.approx(1023 * REF_GAIN_KEV)
 
@@ -176,3 +181,59 @@ def test_closed_docks_stop_listening(inspector_on_tiny, qtbot) -> None:
     event = SimpleNamespace(button=1, pos=(0.0, 0.0), position=(8.0, 0.0, 0.0), type="mouse_press")
     list(inspector._on_mouse_press(viewer, event))
     assert inspector._on_mouse_press not in viewer.mouse_drag_callbacks
+
+
+def _label_boxes(plot) -> list:
+    plot.draw()
+    renderer = plot.canvas.get_renderer()
+    return [artist.get_window_extent(renderer) for artist in plot.label_artists]
+
+
+def _overlapping(boxes) -> list:
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1]
+
+
+@pytest.mark.skipif(not physics_ready(), reason="needs the physics tables")
+def test_every_marked_line_is_labelled_without_overlap(inspector_on_tiny) -> None:
+    """Au, Ag, Cu, Ni, Zn plus Fe crowd 6-10 keV: each line gets a label, none overlap."""
+    _viewer, inspector = inspector_on_tiny
+    inspector.show_pixel(2, 5)
+    inspector.mark_edit.setText("Fe")  # a typed element is marked too
+    plot = inspector.plot
+    marked = {str(line.element) for line in plot.lines}
+    assert marked == {"Au", "Ag", "Cu", "Ni", "Zn", "Fe"}
+    boxes = _label_boxes(plot)
+    assert len(plot.label_artists) == len(plot.lines) >= 15
+    assert not _overlapping(boxes)
+    labels = {artist.get_text() for artist in plot.label_artists}
+    assert {"Au L\u03b1", "Au L\u03b2", "Au L\u03b3", "Ag K\u03b2", "Fe K\u03b1"} <= labels
+    # zoomed on 7-10 keV (as the toolbar's zoom does) the labels are laid out again
+    plot.axes.set_xlim(7.0, 10.0)
+    boxes = _label_boxes(plot)
+    assert not _overlapping(boxes)
+    assert all(7.0 <= artist.get_position()[0] <= 10.0 for artist in plot.label_artists)
+    inspector.mark_edit.setText("Xx")  # refused: outlined, the plot keeps its markers
+    assert inspector.mark_edit.problem() is not None
+    assert "Fe" in {str(line.element) for line in plot.lines}
+
+
+def test_export_writes_the_shown_spectra_as_csv_and_png(inspector_on_tiny, tmp_path) -> None:
+    _viewer, inspector = inspector_on_tiny
+    counts, energy_keV, _ = tiny_counts()
+    assert not inspector.export_button.isEnabled()
+    inspector.show_pixel(2, 5)
+    assert inspector.export_button.isEnabled()
+    written = inspector.export(tmp_path / "px.csv")
+    assert [p.name for p in written] == ["px.csv", "px.png"]
+    rows = [ln for ln in (tmp_path / "px.csv").read_text().splitlines() if not ln.startswith("#")]
+    table = np.genfromtxt(rows, delimiter=",", names=True)
+    np.testing.assert_allclose(table["energy_keV"], energy_keV, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(table["measured_counts"], counts[2, 5], rtol=1e-5)
+    assert (tmp_path / "px.csv").read_text().startswith("# spectrum: pixel (2, 5)")
+    assert (tmp_path / "px.png").read_bytes()[:4] == b"\x89PNG"
+    # an existing file is replaced only when the user agrees
+    before = (tmp_path / "px.csv").read_text()
+    inspector.show_pixel(0, 0)
+    assert inspector.export(tmp_path / "px.csv", overwrite=False) == []
+    assert (tmp_path / "px.csv").read_text() == before

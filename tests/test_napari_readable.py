@@ -156,3 +156,17 @@ def test_two_models_side_by_side(make_napari_viewer, qtbot, tmp_path):
     assert set(maps()) == names
     np.testing.assert_array_equal(maps()["Au [wt%] · cxc-gold-5el"].data, before)
     widget.model_combo.setCurrentText(DEFAULT_LABEL)
+
+
+def test_inspector_text_follows_a_new_quantification(make_napari_viewer, qtbot, tmp_path):
+    """Problem 10: a pixel shown before Quantify shows the maps' wt% once they exist."""
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _dock, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    shown = inspector.show_pixel(2, 5)
+    assert shown.composition.source == "model"
+    assert "model on this spectrum" in inspector.composition_label.text()
+    _quantify_docked(viewer, qtbot)
+    qtbot.waitUntil(lambda: inspector.last.composition.source == "layers", timeout=5_000)
+    assert "from the maps" in inspector.composition_label.text()
+    assert inspector.last.label == "pixel (2, 5)"

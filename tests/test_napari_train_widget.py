@@ -366,14 +366,32 @@ def test_loss_canvas_follows_the_viewer_theme(train_widget):
     canvas = widget.loss_canvas
     for theme in ("light", "dark"):
         viewer.theme = theme
-        expected = to_hex(get_theme(theme).canvas.as_hex())
-        assert to_hex(canvas.figure.get_facecolor()) == expected
+        expected = to_hex(get_theme(theme).text.as_hex())
+        assert to_hex(canvas.axes.xaxis.label.get_color()) == expected
+        canvas.draw()
+        assert to_hex(canvas.axes.get_yticklabels()[0].get_color()) == expected
+    assert canvas.toolbar is not None  # napari-matplotlib's zoom / pan / save
     canvas.add_epoch(1, 2.0, 3.0)
     canvas.add_epoch(2, 1.0, 1.5)
     assert list(canvas.val_line.get_ydata()) == [3.0, 1.5]
     assert canvas.axes.get_yscale() == "log"
     canvas.add_epoch(3, -0.5, -0.2)  # a Gaussian NLL can go negative: no log axis then
     assert canvas.axes.get_yscale() == "linear"
+
+
+def test_loss_plot_labels_log_ticks_within_a_decade(train_widget):
+    """Losses from 0.52 to 0.61 hold no power of ten: the ticks are still labelled."""
+    _viewer, widget = train_widget
+    canvas = widget.loss_canvas
+    canvas.clear()
+    for epoch, (train, val) in enumerate([(0.61, 0.60), (0.56, 0.57), (0.52, 0.55)], 1):
+        canvas.add_epoch(epoch, train, val)
+    canvas.draw()
+    assert canvas.axes.get_yscale() == "log"
+    low, high = canvas.axes.get_ylim()
+    labels = [t.get_text() for t in canvas.axes.get_yticklabels()
+              if low <= t.get_position()[1] <= high and t.get_text()]
+    assert len(labels) >= 2, labels
 
 
 def test_eta_format():

@@ -176,3 +176,32 @@ def marked_lines(
         if low <= float(line.energy_keV) <= high
         and float(line.relative_intensity) >= MIN_MARKED_INTENSITY
     ]
+
+
+#: Greek letters of the line families ``"Au La"`` -> ``"Au Lα"``.
+_GREEK = {"a": "\u03b1", "b": "\u03b2", "g": "\u03b3"}
+
+
+def line_label(line: Any) -> str:
+    """A line's label as printed: ``"Cu Ka"`` -> ``"Cu Kα"`` (``"Au Ll"`` stays)."""
+    text = str(line.label)
+    last = text[-1:]
+    return text[:-1] + _GREEK[last] if last in _GREEK and text[-2:-1] in "KLM" else text
+
+
+def label_rows(energies_keV: Sequence[float], min_gap_keV: float, n_rows: int) -> list[int | None]:
+    """A row for each label so that labels in one row are at least ``min_gap_keV`` apart.
+
+    Labels are placed in the order given (put the strongest lines first): each
+    goes to the top-most row where it keeps the gap to every label already
+    there; None when no row has room.
+    """
+    rows: list[list[float]] = [[] for _ in range(max(1, n_rows))]
+    placed: list[int | None] = []
+    for energy in energies_keV:
+        row = next((r for r, taken in enumerate(rows)
+                    if all(abs(energy - other) >= min_gap_keV for other in taken)), None)
+        if row is not None:
+            rows[row].append(float(energy))
+        placed.append(row)
+    return placed

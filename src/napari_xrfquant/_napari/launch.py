@@ -1,7 +1,8 @@
 """``python -m napari_xrfquant._napari.launch``: napari with the sample cube and the widgets.
 
 Opens the simulated CXC gold sample (when it is there), docks the Quantify and
-Spectrum inspector widgets through the plugin manifest, and runs the Qt event
+Spectrum inspector widgets through the plugin manifest (the inspector under the
+canvas, where its plot has the window's width), and runs the Qt event
 loop. ``XRFQUANT_EXIT_AFTER_S=<seconds>`` closes the window after that time
 (used to check ``xvfb-run -a make run`` unattended).
 """
@@ -57,8 +58,20 @@ def build_viewer(show: bool = True) -> tuple[Any, Any, Any]:
         # no sample yet: the GUI is still useful for the user's own files
         show_error(str(exc).splitlines()[0])
     _, quantify = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
-    _, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    dock, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    inspector.set_wide(True)  # before the move, so the window never grows to its stacked height
+    _dock_at_bottom(dock)
     return viewer, quantify, inspector
+
+
+def _dock_at_bottom(dock: Any) -> None:
+    """Move a dock under the canvas: the spectrum plot gets the window's full width."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
+
+    window = dock.parentWidget()
+    if isinstance(window, QMainWindow):
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
 
 
 def main() -> int:

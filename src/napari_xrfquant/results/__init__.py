@@ -4,6 +4,7 @@
 - regions from label images or polygons (:func:`label_regions`,
   :func:`polygon_regions`) and NaN-aware statistics over them
   (:func:`region_statistics`, :func:`write_statistics_csv`);
+- spectra as CSV (:func:`write_spectra_csv`, the inspector's export);
 - the one export of maps, uncertainty, fit quality and statistics that the CLI
   and the napari widgets share (:func:`export_result`).
 """
@@ -38,6 +39,7 @@ from napari_xrfquant.results.result import (
     mask_background,
     poor_fit_message,
 )
+from napari_xrfquant.results.spectra import write_spectra_csv
 
 __all__ = [
     "CONCENTRATION_UNIT",
@@ -61,5 +63,6 @@ __all__ = [
     "region_statistics",
     "safe_stem",
     "whole_map",
+    "write_spectra_csv",
     "write_statistics_csv",
 ]

@@ -134,6 +134,56 @@ class NumberEdit(QLineEdit):
             self.valueChanged.emit(self.value())
 
 
+class ElementsEdit(QLineEdit):
+    """A line edit for element symbols (``"Fe, Ni, Cr"``), refused visibly when unknown.
+
+    Parameters
+    ----------
+    text
+        Initial symbols.
+    optional
+        An empty field is accepted (no elements).
+    """
+
+    HELP = "Element symbols Na-U, separated by commas or spaces"
+
+    def __init__(self, text: str = "", optional: bool = False, parent: Any = None) -> None:
+        super().__init__(text, parent)
+        self.optional = optional
+        self.setToolTip(self.HELP)
+        self.textChanged.connect(self._show_state)
+        self._show_state()
+
+    def elements(self) -> list[str]:
+        """The symbols typed, in the usual case; [] for an empty optional field.
+
+        Raises
+        ------
+        XRFQuantError
+            For an unknown symbol, an element outside Na-U or one listed twice.
+        """
+        from napari_xrfquant.training.checks import parse_element_list
+
+        if self.optional and not self.text().strip():
+            return []
+        return parse_element_list(self.text())
+
+    def problem(self) -> str | None:
+        """Why the text is refused, or None."""
+        from napari_xrfquant.errors import XRFQuantError
+
+        try:
+            self.elements()
+        except XRFQuantError as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    def _show_state(self, *_args: Any) -> None:
+        problem = self.problem()
+        self.setStyleSheet(REFUSED_STYLE if problem else "")
+        super().setToolTip(f"refused: {problem}\n{self.HELP}" if problem else self.HELP)
+
+
 def _format(number: float) -> str:
     if float(number).is_integer() and abs(number) < 1e15:
         return str(int(number))

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._layers import cube_layers
 from napari_xrfquant._napari.widgets._number_edit import (
+    ElementsEdit,
     _schema_dspin,
     edit_problems,
     int_spin,
@@ -88,8 +89,7 @@ class TrainForm(QWidget):
         box = QGroupBox("Elements")
         form = QFormLayout(box)
         self.name_edit = QLineEdit("custom-model")
-        self.elements_edit = QLineEdit(FORM_DEFAULTS["elements"])
-        self.elements_edit.setToolTip("Element symbols Na-U, separated by commas or spaces")
+        self.elements_edit = ElementsEdit(FORM_DEFAULTS["elements"])
         self.sum_check = QCheckBox("concentrations sum to 100 wt%")
         self.sum_check.setChecked(True)
         form.addRow("model name", self.name_edit)
@@ -345,16 +345,6 @@ class TrainForm(QWidget):
         self.neurons_spin.setValue(config.model.neurons)
         if instrument is not None:
             self.set_instrument(instrument)
-
-    def _elements_edited(self, text: str) -> None:
-        try:
-            parse_element_list(text)
-        except XRFQuantError as exc:
-            self.elements_edit.setStyleSheet("border: 1px solid #ff6b6b")
-            self.elements_edit.setToolTip(str(exc))
-        else:
-            self.elements_edit.setStyleSheet("")
-            self.elements_edit.setToolTip("Element symbols Na-U, separated by commas or spaces")
 
     def check(self) -> tuple[TrainingConfig, Instrument] | None:
         """Validate the form; show the reasons (label + notification) when it is refused."""

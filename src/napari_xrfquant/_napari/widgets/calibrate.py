@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QDoubleSpinBox,
@@ -47,8 +45,8 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari._theme import style_axes, theme_colours
 from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
+from napari_xrfquant._napari.widgets._plot import DockPlot
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -128,10 +126,10 @@ class CalibrateWidget(CalibrateForm):
         )
         self.parameters_table.setMinimumHeight(150)
         layout.addWidget(self.parameters_table)
-        self.figure = Figure(figsize=(4.5, 6.0), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(420)
-        layout.addWidget(self.canvas)
+        self.plot = DockPlot(self.viewer, min_height=420, redraw=self._redraw_result)
+        self.figure = self.plot.figure
+        self._drawn: Any = None  # the result on the figure, drawn again on a theme change
+        layout.addWidget(self.plot)
 
         row = QHBoxLayout()
         self.save_instrument_button = QPushButton("Save instrument...")
@@ -242,21 +240,16 @@ class CalibrateWidget(CalibrateForm):
         """The standards before and after and the optic transmission, in the napari theme."""
         from napari_xrfquant.calibration.report import draw_calibration
 
-        colours = theme_colours(self.viewer)
+        self._drawn = result
         self.figure.clear()
-        self.figure.set_facecolor(colours["background"])
-        axes_list = draw_calibration(
-            self.figure, result, self._run["model"].elements, measured_colour=colours["text"]
-        )
-        for axes in axes_list:
-            style_axes(axes, colours)
-            legend = axes.get_legend()
-            if legend is not None:
-                legend.get_frame().set_facecolor(colours["background"])
-                legend.get_frame().set_alpha(0.7)
-                for text in legend.get_texts():
-                    text.set_color(colours["text"])
-        self.canvas.draw_idle()
+        with self.plot.themed():
+            draw_calibration(self.figure, result, self._run["model"].elements,
+                             measured_colour=self.plot.text_colour)
+        self.plot.draw_idle()
+
+    def _redraw_result(self) -> None:
+        if self._drawn is not None:
+            self.draw_result(self._drawn)
 
     # -- saving and retraining -------------------------------------------------
     def save_instrument(self, path: str | Path, overwrite: bool | None = None) -> Path | None:

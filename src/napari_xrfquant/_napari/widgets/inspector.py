@@ -9,20 +9,24 @@ the chosen Shapes/Labels layer; drawing a shape or painting a label in that
 layer updates the plot by itself. Only the clicked pixel is read from the file
 (``Cube.spectrum``), so a click stays fast on lazy cubes.
 
-The plot follows napari's theme (dark or light), like napari-matplotlib's
-base widget.
+The plot (:mod:`.spectrum_plot`) is napari-matplotlib's themed canvas with
+matplotlib's toolbar (zoom, pan, save); "Export spectrum" writes the shown
+spectra as CSV and the figure as PNG. Lines of the model's elements, and of
+any elements typed in "Also mark", are marked and labelled. After Quantify the
+composition shown is read again from the new maps.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -37,8 +41,9 @@ from napari_xrfquant._napari._layers import (
     SpatialFrame,
     cube_layers,
     element_colormaps,
+    layer_kind,
 )
-from napari_xrfquant._napari._qt import alive, refill_combo
+from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, refill_combo
 from napari_xrfquant._napari._regions import region_kind, region_layer_names, regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
@@ -49,23 +54,19 @@ from napari_xrfquant._napari._spectrum import (
     marked_lines,
     reconstructed_counts,
 )
-from napari_xrfquant._napari._theme import is_dark, style_axes, theme_colours
+from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
+from napari_xrfquant._napari.widgets.spectrum_plot import SpectrumPlot
+from napari_xrfquant.errors import XRFQuantError
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-#: Matplotlib colours of napari's colormap names, so markers match the map layers.
-MARKER_COLOURS = {
-    "yellow": "#e6c619",
-    "cyan": "#19c3e6",
-    "magenta": "#e619c3",
-    "green": "#2fbf4a",
-    "blue": "#4a7bff",
-    "red": "#ff4a4a",
-    "gray": "#a0a0a0",
-}
 #: A click that moves the mouse less than this many screen pixels is a click, not a drag.
 CLICK_TOLERANCE_PX = 4.0
+#: A dock at least this wide (under the canvas) has the controls beside the plot.
+WIDE_DOCK_PX = 900
+#: Width of the controls column then.
+CONTROLS_WIDTH_PX = 380
 #: Registry labels whose model has been warmed up in this session.
 _WARMED: set[str] = set()
 
@@ -82,22 +83,26 @@ class SpectrumInspector(QWidget):
     ----------
     last
         The spectrum on display (:class:`InspectedSpectrum`), or None.
-    measured_line, reconstructed_line
-        The matplotlib lines of the plot (None before the first pick).
+    plot
+        The :class:`~.spectrum_plot.SpectrumPlot`.
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.last: InspectedSpectrum | None = None
-        self.measured_line: Any = None
-        self.reconstructed_line: Any = None
         self._model: Any = None
+        # what the plot shows, to show it again from new maps: ("pixel", (row, col)) or
+        # ("region", mask), with the cube layer's name
+        self._picked: tuple[str, str, Any] | None = None
+        self._maps_added = QTimer(self)  # one refresh after Quantify's burst of layers
+        self._maps_added.setSingleShot(True)
+        self._maps_added.setInterval(50)
+        self._maps_added.timeout.connect(self._show_again)
         self._watched_region: Any = None
         self._build()
         self._connect()
         self.refresh_layers()
-        self.apply_theme()
         self.warm_up_worker = self._warm_up()
 
     def _warm_up(self) -> threading.Thread | None:
@@ -130,7 +135,12 @@ class SpectrumInspector(QWidget):
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        # controls and composition beside the plot in a wide dock (under the canvas),
+        # above it in a narrow one (beside the canvas): see resizeEvent
+        self._layout = QBoxLayout(QBoxLayout.Direction.TopToBottom, self)
+        controls = QWidget()
+        layout = QVBoxLayout(controls)
+        layout.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
         self.cube_combo = QComboBox()
         form.addRow("Cube layer", self.cube_combo)
@@ -156,25 +166,47 @@ class SpectrumInspector(QWidget):
         region_row.addWidget(self.region_combo, 1)
         region_row.addWidget(self.region_button)
         form.addRow("Region", region_row)
+        mark_row = QHBoxLayout()
+        self.mark_edit = ElementsEdit("", optional=True)
+        self.mark_edit.setPlaceholderText("e.g. Fe, Pb")
+        self.export_button = QPushButton("Export spectrum...")
+        self.export_button.setToolTip("The shown spectra as CSV and the figure as PNG")
+        self.export_button.setEnabled(False)
+        mark_row.addWidget(self.mark_edit, 1)
+        mark_row.addWidget(self.export_button)
+        form.addRow("Also mark", mark_row)
         layout.addLayout(form)
-
-        self.figure = Figure(figsize=(5, 3.2), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
-        self.axes = self.figure.add_subplot(111)
-        layout.addWidget(self.canvas, 1)
         self.composition_label = QLabel("Click a pixel of the cube to see its spectrum.")
         self.composition_label.setWordWrap(True)
         layout.addWidget(self.composition_label)
+        layout.addStretch(1)
+        self._controls = controls
+        self.plot = SpectrumPlot(self.viewer)
+        self._layout.addWidget(controls)
+        self._layout.addWidget(self.plot, 1)
+
+    def set_wide(self, wide: bool) -> None:
+        """Controls beside the plot (``wide``, a dock under the canvas) or above it."""
+        self._layout.setDirection(QBoxLayout.Direction.LeftToRight if wide
+                                  else QBoxLayout.Direction.TopToBottom)
+        self._controls.setMaximumWidth(CONTROLS_WIDTH_PX if wide else 16_777_215)
+
+    def resizeEvent(self, event: Any) -> None:
+        """Follow the dock's shape: side by side when wide, stacked when narrow."""
+        self.set_wide(self.width() >= WIDE_DOCK_PX)
+        super().resizeEvent(event)
 
     def _connect(self) -> None:
         self.log_checkbox.toggled.connect(lambda _on: self.redraw())
+        self.mark_edit.textChanged.connect(
+            lambda _text: self.redraw() if self.mark_edit.problem() is None else None)
+        self.export_button.clicked.connect(self._export_clicked)
         self.region_button.clicked.connect(self.show_selected_region)
         self.region_combo.currentTextChanged.connect(self._watch_region_layer)
         events = self.viewer.layers.events
         events.inserted.connect(self.refresh_layers)
+        events.inserted.connect(self._layer_added)
         events.removed.connect(self.refresh_layers)
-        self.viewer.events.theme.connect(lambda _e: self.apply_theme())
         self.viewer.mouse_drag_callbacks.append(self._on_mouse_press)
 
     def closeEvent(self, event: Any) -> None:
@@ -270,6 +302,7 @@ class SpectrumInspector(QWidget):
         else:
             measured = np.asarray(layer.data[:, row, col], dtype=np.float64)
         composition = composition_from_layers(self.viewer.layers, layer.name, (row, col))
+        self._picked = ("pixel", layer.name, (row, col))
         return self._show(layer, f"pixel ({row}, {col})", measured, composition, 1)
 
     def show_region(self, mask: np.ndarray, name: str, cube_layer: Any = None) -> Any:
@@ -284,6 +317,7 @@ class SpectrumInspector(QWidget):
         else:
             measured = np.asarray(layer.data)[:, mask].sum(axis=1, dtype=np.float64)
         composition = composition_from_layers(self.viewer.layers, layer.name, mask)
+        self._picked = ("region", layer.name, mask)
         n_pixels = int(mask.sum())
         return self._show(layer, f"{name} ({n_pixels} px)", measured, composition, n_pixels)
 
@@ -330,8 +364,6 @@ class SpectrumInspector(QWidget):
     ) -> InspectedSpectrum:
         from napari.utils.notifications import show_warning
 
-        from napari_xrfquant.errors import XRFQuantError
-
         energy_keV = np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
         model = self._model_for(composition)
         reconstructed = None
@@ -354,94 +386,77 @@ class SpectrumInspector(QWidget):
         return self.last
 
     def redraw(self) -> None:
-        """Draw :attr:`last` (log or linear counts), line markers and the composition."""
-        ax = self.axes
-        ax.clear()
-        self.measured_line = self.reconstructed_line = None
+        """Plot :attr:`last` (log or linear counts) with its line markers, and the composition."""
         spectrum = self.last
-        if spectrum is None:
-            self.canvas.draw_idle()
-            return
-        colours = self._theme_colours()
-        (self.measured_line,) = ax.plot(
-            spectrum.energy_keV,
-            spectrum.measured,
-            drawstyle="steps-mid",
-            color=colours["measured"],
-            linewidth=0.9,
-            label="measured",
-        )
-        if spectrum.reconstructed is not None:
-            (self.reconstructed_line,) = ax.plot(
-                spectrum.energy_keV,
-                spectrum.reconstructed,
-                color=colours["reconstructed"],
-                linewidth=1.2,
-                label="reconstructed",
-            )
-        self._draw_markers(spectrum, colours)
-        if self.log_checkbox.isChecked():
-            ax.set_yscale("log")
-            top = max(float(np.max(spectrum.measured)), 1.0)
-            ax.set_ylim(0.5, top * 3.0)
-        else:
-            ax.set_yscale("linear")
-            ax.set_ylim(bottom=0.0)
-        ax.set_xlim(float(spectrum.energy_keV[0]), float(spectrum.energy_keV[-1]))
-        ax.set_xlabel("energy (keV)")
-        ax.set_ylabel("counts per channel")
-        ax.set_title(spectrum.label, fontsize=9)
-        ax.legend(loc="upper right", fontsize=8, frameon=False, labelcolor=colours["text"])
-        style_axes(self.axes, colours)
-        self.canvas.draw_idle()
-        self.composition_label.setText(_composition_html(spectrum))
+        lines, colours = ([], {}) if spectrum is None else self._marked(spectrum)
+        self.plot.show(spectrum, lines, colours, self.log_checkbox.isChecked())
+        self.export_button.setEnabled(spectrum is not None)
+        if spectrum is not None:
+            self.composition_label.setText(_composition_html(spectrum))
 
-    def _draw_markers(self, spectrum: InspectedSpectrum, colours: dict[str, str]) -> None:
+    def _marked(self, spectrum: InspectedSpectrum) -> tuple[list[Any], dict[str, str]]:
+        """Lines to mark -- the model's elements and those typed -- and their colormaps."""
         model = self._model
-        if model is None:
-            return
-        elements = list(model.elements)
+        elements = list(model.elements) if model is not None else []
+        if self.mark_edit.problem() is None:
+            elements += [e for e in self.mark_edit.elements() if e not in elements]
+        if not elements:
+            return [], {}
+        energy = spectrum.energy_keV
         try:
-            lines = marked_lines(
-                elements,
-                model.instrument,
-                (float(spectrum.energy_keV[0]), float(spectrum.energy_keV[-1])),
-            )
-        except (ImportError, AttributeError):
-            return  # no physics tables yet: the spectra are still worth seeing
-        cmap = element_colormaps(elements)
-        transform = self.axes.get_xaxis_transform()
-        labelled: set[str] = set()
-        for line in sorted(lines, key=lambda ln: -float(ln.relative_intensity)):
-            colour = MARKER_COLOURS.get(cmap.get(line.element, ""), colours["text"])
-            energy = float(line.energy_keV)
-            self.axes.axvline(energy, color=colour, linewidth=0.6, alpha=0.6, linestyle=":")
-            group = str(line.label).split()[0] + str(line.label).split()[-1][:1]
-            if group not in labelled:  # one label per element and shell (e.g. "Au L")
-                labelled.add(group)
-                self.axes.text(
-                    energy, 0.98, str(line.label), transform=transform, rotation=90,
-                    va="top", ha="right", fontsize=7, color=colour,
-                )
+            lines = marked_lines(elements, getattr(model, "instrument", None),
+                                 (float(energy[0]), float(energy[-1])))
+        except (ImportError, AttributeError, XRFQuantError):
+            return [], {}  # no physics tables, or a beam below the typed element's edges
+        return lines, element_colormaps(elements)
 
-    # -- theme -------------------------------------------------------------
-    def _theme_colours(self) -> dict[str, str]:
-        colours = theme_colours(self.viewer)
-        dark = is_dark(colours["background"])
-        return {
-            **colours,
-            "measured": "#d0d0d0" if dark else "#303030",
-            "reconstructed": "#ff7f0e",
-        }
+    # -- after Quantify, and export ---------------------------------------------
+    def _layer_added(self, event: Any) -> None:
+        """New maps of the shown cube: read the composition again (once per burst)."""
+        layer = getattr(event, "value", None)
+        if (self._picked is not None and layer is not None and layer_kind(layer)
+                and layer.metadata.get("source_layer") == self._picked[1]):
+            self._maps_added.start()
 
-    def apply_theme(self) -> None:
-        """Match the figure to napari's current theme and redraw."""
-        if not alive(self):
+    def _show_again(self) -> None:
+        if self._picked is None or not alive(self):
             return
-        colours = self._theme_colours()
-        self.figure.set_facecolor(colours["background"])
-        style_axes(self.axes, colours)
-        self.redraw()
+        kind, name, where = self._picked
+        layer = next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
+        if layer is None:
+            return
+        if kind == "pixel":
+            row, col = where
+            self.show_pixel(row, col, layer)
+        else:
+            self.show_region(where, self.last.label.rsplit(" (", 1)[0] if self.last else name,
+                             layer)
+
+    def export(self, path: str | Path, overwrite: bool | None = None) -> list[Path]:
+        """Write the shown spectra (``.csv``) and the figure (``.png``); ask before replacing."""
+        from napari.utils.notifications import show_error, show_info
+
+        stem = Path(path).with_suffix("")
+        existing = [p for p in (stem.with_suffix(".csv"), stem.with_suffix(".png")) if p.exists()]
+        if existing and not (overwrite if overwrite is not None else ask_overwrite(self, existing)):
+            return []
+        try:
+            written = self.plot.export(stem, overwrite=True)
+        except (OSError, ValueError) as exc:
+            show_error(f"Export spectrum: {one_line(exc)}")
+            return []
+        show_info(f"Spectrum written: {', '.join(p.name for p in written)}")
+        return written
+
+    def _export_clicked(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        name = self.last.label if self.last else "spectrum"
+        suggested = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "spectrum"
+        path, _ = QFileDialog.getSaveFileName(self, "Export spectrum (CSV + PNG)",
+                                              f"{suggested}.csv", "CSV (*.csv)")
+        if path:
+            self.export(path)
 
 
 def _chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:

@@ -1,59 +1,59 @@
-"""Live training and validation loss curves in a dock (matplotlib, napari theme).
+"""Live training and validation loss curves in a dock (napari-matplotlib, napari theme).
 
-A :class:`FigureCanvasQTAgg` with two lines, extended once per epoch; the
-figure follows the viewer's theme (background, text) like napari-matplotlib.
+Two lines extended once per epoch, on napari-matplotlib's themed canvas with
+matplotlib's navigation toolbar (zoom, pan, save as PNG).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import (
+    FormatStrFormatter,
+    LogFormatterSciNotation,
+    LogLocator,
+    MaxNLocator,
+    NullLocator,
+)
 
-from napari_xrfquant._napari._theme import style_axes, theme_colours
+from napari_xrfquant._napari.widgets._plot import DockPlot
+
+#: Below this ratio of the largest to the smallest loss shown, a log axis holds
+#: no power of ten and matplotlib would label no tick: plain ticks are used then.
+LOG_TICKS_MIN_RATIO = 10.0
 
 
-class LossCanvas(FigureCanvasQTAgg):
-    """Training and validation loss per epoch (log scale).
+class LossCanvas(DockPlot):
+    """Training and validation loss per epoch (log scale while every loss is positive).
 
     Parameters
     ----------
     viewer
-        The napari viewer whose theme the figure follows (None: dark theme).
+        The napari viewer whose theme the figure follows.
     """
 
-    def __init__(self, viewer: Any = None) -> None:
-        self.figure = Figure(figsize=(4.0, 2.4), layout="constrained")
-        super().__init__(self.figure)
-        self.viewer = viewer
-        self.axes = self.figure.add_subplot(111)
+    def __init__(self, viewer: Any) -> None:
+        super().__init__(viewer, min_height=180, redraw=self._build_axes)
         self.epochs: list[int] = []
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
-        (self.train_line,) = self.axes.plot([], [], "-o", ms=3, label="training", color="#1f77b4")
-        (self.val_line,) = self.axes.plot([], [], "-o", ms=3, label="validation", color="#ff7f0e")
-        self.axes.set_xlabel("epoch")
+        self._build_axes()
+
+    def _build_axes(self) -> None:
+        """(Re)create the axes and lines in the current theme's style."""
+        self.figure.clear()
+        with self.themed():
+            self.axes = self.figure.add_subplot(111)
+            (self.train_line,) = self.axes.plot([], [], "-o", ms=3, label="training",
+                                                color="#1f77b4")
+            (self.val_line,) = self.axes.plot([], [], "-o", ms=3, label="validation",
+                                              color="#ff7f0e")
+            self.axes.set_xlabel("epoch")
+            self.axes.set_ylabel("loss")
+            self.axes.legend(loc="upper right", fontsize=8, frameon=False,
+                             labelcolor=self.text_colour)
         self.axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        self.axes.set_ylabel("loss")
-        self.axes.set_yscale("log")
-        self.setMinimumHeight(180)
-        self.apply_theme()
-        if viewer is not None:
-            viewer.events.theme.connect(self._theme_changed)
-            self.destroyed.connect(lambda *_: _disconnect(viewer, self._theme_changed))
-
-    def _theme_changed(self, _event: Any = None) -> None:
-        self.apply_theme()
-
-    def draw(self) -> None:
-        """Render; a redraw queued by ``draw_idle`` may fire after the dock was closed."""
-        try:
-            super().draw()
-        except RuntimeError as exc:
-            if "has been deleted" not in str(exc):
-                raise
+        self._update()
 
     def clear(self) -> None:
         """Forget all points (a new run starts)."""
@@ -72,28 +72,23 @@ class LossCanvas(FigureCanvasQTAgg):
     def _update(self) -> None:
         self.train_line.set_data(self.epochs, self.train_loss)
         self.val_line.set_data(self.epochs, self.val_loss)
-        positive = [v for v in self.train_loss + self.val_loss if v > 0]
+        values = self.train_loss + self.val_loss
         # log axes need positive values; a loss can be negative (Gaussian NLL)
-        self.axes.set_yscale("log" if positive and len(positive) == 2 * len(self.epochs) else
-                             "linear")
+        log = bool(values) and all(v > 0 for v in values)
+        self.axes.set_yscale("log" if log else "linear")
         self.axes.relim()
         self.axes.autoscale_view()
+        if log:
+            self._label_log_ticks(min(values), max(values))
         self.draw_idle()
 
-    def apply_theme(self) -> None:
-        """Match the figure to the viewer's theme."""
-        colours = theme_colours(self.viewer)
-        self.figure.set_facecolor(colours["background"])
-        ax = self.axes
-        style_axes(ax, colours)
-        legend = ax.legend(loc="upper right", fontsize=8, frameon=False)
-        for text in legend.get_texts():
-            text.set_color(colours["text"])
-        self.draw_idle()
-
-
-def _disconnect(viewer: Any, callback: Any) -> None:
-    try:
-        viewer.events.theme.disconnect(callback)
-    except Exception:  # the viewer may be gone already
-        pass
+    def _label_log_ticks(self, low: float, high: float) -> None:
+        """Tick labels on a log axis, also when the losses span less than a decade."""
+        axis = self.axes.yaxis
+        if high / low < LOG_TICKS_MIN_RATIO:
+            axis.set_major_locator(MaxNLocator(nbins=4))
+            axis.set_major_formatter(FormatStrFormatter("%.3g"))
+            axis.set_minor_locator(NullLocator())
+        else:
+            axis.set_major_locator(LogLocator())
+            axis.set_major_formatter(LogFormatterSciNotation())

@@ -217,7 +217,6 @@ class TrainWidget(TrainForm):
         self.load_instrument_button.clicked.connect(self._load_instrument_clicked)
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
         self.from_layer_button.clicked.connect(lambda: self.use_layer_calibration())
-        self.elements_edit.textChanged.connect(self._elements_edited)
 
     # -- training -----------------------------------------------------------
     def train(self) -> Any:

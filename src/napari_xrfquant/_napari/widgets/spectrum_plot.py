@@ -1,0 +1,190 @@
+"""The spectrum inspector's plot: measured vs reconstructed counts with labelled lines.
+
+On napari-matplotlib's themed canvas, with matplotlib's navigation toolbar
+(zoom to a rectangle, pan, home, save). Every marked line is labelled; labels
+that would overlap go to lower rows (:func:`~napari_xrfquant._napari._spectrum.label_rows`),
+laid out again for the visible range whenever the user zooms, pans or resizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant._napari._spectrum import InspectedSpectrum, label_rows, line_label
+from napari_xrfquant._napari.widgets._plot import DockPlot
+
+#: Matplotlib colours of napari's colormap names, so markers match the map layers.
+MARKER_COLOURS = {
+    "yellow": "#e6c619",
+    "cyan": "#19c3e6",
+    "magenta": "#e619c3",
+    "green": "#2fbf4a",
+    "blue": "#4a7bff",
+    "red": "#ff4a4a",
+    "gray": "#a0a0a0",
+}
+#: Font size of the line labels (points).
+LABEL_FONT_PT = 7.0
+#: Part of the axes' height the label rows may take, from the top.
+LABEL_BAND = 0.8
+
+
+class SpectrumPlot(DockPlot):
+    """Measured and reconstructed spectrum, line markers and labels.
+
+    Attributes
+    ----------
+    axes
+        The one Axes.
+    measured_line, reconstructed_line
+        The plotted lines (None before anything is shown).
+    label_artists
+        The line labels now on the plot.
+    """
+
+    def __init__(self, viewer: Any) -> None:
+        super().__init__(viewer, min_height=240, redraw=self.redraw)
+        self.spectrum: InspectedSpectrum | None = None
+        self.lines: list[Any] = []
+        self.colours: dict[str, str] = {}
+        self.log = True
+        self.measured_line: Any = None
+        self.reconstructed_line: Any = None
+        self.label_artists: list[Any] = []
+        self._laid_out_for: tuple[float, ...] | None = None
+        self._new_axes()
+        # the labels are laid out for the axes' size on screen, known once drawn
+        self.canvas.mpl_connect("draw_event", self._drawn)
+
+    def _new_axes(self) -> None:
+        self.figure.clear()
+        with self.themed():
+            self.axes = self.figure.add_subplot(111)
+        # zoom and pan change the range: lay the labels out again for it
+        self.axes.callbacks.connect("xlim_changed", lambda _ax: self.place_labels())
+
+    def show(self, spectrum: InspectedSpectrum | None, lines: list[Any],
+             colours: dict[str, str], log: bool) -> None:
+        """Plot ``spectrum`` with markers for ``lines`` (``physics.Line``) in ``colours``."""
+        self.spectrum, self.lines, self.colours, self.log = spectrum, lines, colours, log
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the current spectrum again (after a theme change, a new choice)."""
+        self._new_axes()
+        self.measured_line = self.reconstructed_line = None
+        self.label_artists = []
+        spectrum = self.spectrum
+        if spectrum is None:
+            self.draw_idle()
+            return
+        ax = self.axes
+        with self.themed():
+            (self.measured_line,) = ax.plot(
+                spectrum.energy_keV, spectrum.measured, drawstyle="steps-mid",
+                color="#303030" if self.light_background else "#d0d0d0", linewidth=0.9,
+                label="measured")
+            if spectrum.reconstructed is not None:
+                (self.reconstructed_line,) = ax.plot(
+                    spectrum.energy_keV, spectrum.reconstructed, color="#ff7f0e",
+                    linewidth=1.2, label="reconstructed")
+            for line in self.lines:
+                ax.axvline(float(line.energy_keV), color=self._colour(line), linewidth=0.6,
+                           alpha=0.6, linestyle=":")
+            if self.log:
+                ax.set_yscale("log")
+                ax.set_ylim(0.5, max(float(np.max(spectrum.measured)), 1.0) * 3.0)
+            else:
+                ax.set_ylim(bottom=0.0)
+            ax.set_xlabel("energy (keV)")
+            ax.set_ylabel("counts per channel")
+            ax.set_title(spectrum.label, fontsize=9)
+            ax.legend(loc="upper right", fontsize=8, frameon=False, labelcolor=self.text_colour)
+        ax.set_xlim(float(spectrum.energy_keV[0]), float(spectrum.energy_keV[-1]))
+        self.place_labels()
+
+    def _drawn(self, _event: Any) -> None:
+        if self._geometry() != self._laid_out_for:
+            self.place_labels()
+
+    def _geometry(self) -> tuple[float, ...]:
+        box = self.axes.get_window_extent()
+        return (round(box.width), round(box.height), *self.axes.get_xlim())
+
+    def _colour(self, line: Any) -> str:
+        return MARKER_COLOURS.get(self.colours.get(str(line.element), ""), self.text_colour)
+
+    def place_labels(self) -> None:
+        """Label every marked line in view, in rows so that no two labels overlap."""
+        for artist in self.label_artists:
+            artist.remove()
+        self.label_artists = []
+        if self.spectrum is None or not self.lines:
+            self.draw_idle()
+            return
+        ax = self.axes
+        self._laid_out_for = self._geometry()
+        box = ax.get_window_extent()
+        low, high = ax.get_xlim()
+        if box.width <= 1 or box.height <= 1 or high <= low:
+            return
+        font_px = LABEL_FONT_PT * self.figure.dpi / 72.0
+        texts = [line_label(line) for line in self.lines]
+        # a label written upwards is one line of text wide and its length tall
+        gap_keV = 1.5 * font_px * (high - low) / box.width
+        row_height = (max(len(t) for t in texts) * 0.7 * font_px + 6.0) / box.height
+        n_rows = max(1, int(LABEL_BAND / row_height))
+        visible = [i for i, line in enumerate(self.lines)
+                   if low <= float(line.energy_keV) <= high]
+        # the strongest lines get the top row
+        visible.sort(key=lambda i: -float(self.lines[i].relative_intensity))
+        rows = label_rows([float(self.lines[i].energy_keV) for i in visible], gap_keV, n_rows)
+        transform = ax.get_xaxis_transform()
+        for i, row in zip(visible, rows, strict=True):
+            if row is None:
+                continue
+            line = self.lines[i]
+            self.label_artists.append(ax.text(
+                float(line.energy_keV), 0.98 - row * row_height, texts[i], transform=transform,
+                rotation=90, va="top", ha="center", fontsize=LABEL_FONT_PT,
+                color=self._colour(line), clip_on=True))
+        self.draw_idle()
+
+    def export(self, path: str | Path, overwrite: bool = False) -> list[Path]:
+        """Write the shown spectra as ``<path>.csv`` and the figure as ``<path>.png``.
+
+        Raises
+        ------
+        FileExistsError
+            When a file exists and ``overwrite`` is False (nothing is written then).
+        """
+        from napari_xrfquant._files import atomic_path
+        from napari_xrfquant.results.spectra import write_spectra_csv
+
+        spectrum = self.spectrum
+        if spectrum is None:
+            raise ValueError("no spectrum on display")
+        stem = Path(path).with_suffix("")
+        csv, png = stem.with_suffix(".csv"), stem.with_suffix(".png")
+        if not overwrite:
+            for target in (csv, png):
+                if target.exists():
+                    raise FileExistsError(f"{target}: exists; choose another name")
+        columns = {"measured_counts": spectrum.measured}
+        if spectrum.reconstructed is not None:
+            columns["reconstructed_counts"] = spectrum.reconstructed
+        notes = [f"spectrum: {spectrum.label}", f"pixels summed: {spectrum.n_pixels}"]
+        composition = spectrum.composition
+        if composition is not None and not composition.masked:
+            notes.append(f"model: {composition.model_id}")
+            notes.append("wt%: " + ", ".join(
+                f"{e} {w:.3f}" for e, w in zip(composition.elements, composition.wt_percent,
+                                                strict=True)))
+        write_spectra_csv(csv, spectrum.energy_keV, columns, notes, overwrite=True)
+        with atomic_path(png, overwrite=True) as tmp:
+            # the canvas is transparent on the dock; a file needs the theme's background
+            self.figure.savefig(tmp, format="png", dpi=150, facecolor=self.background_colour)
+        return [csv, png]
