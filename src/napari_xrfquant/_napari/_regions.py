@@ -121,3 +121,19 @@ def regions_from_layer(layer: Any, target: SpatialFrame, shape_hw: tuple[int, in
     if kind == "Shapes":
         return shapes_regions(layer, target, shape_hw)
     return []
+
+
+def chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:
+    """Selected shapes (all if none), or the selected label's region (all if absent)."""
+    kind = region_kind(layer)
+    if kind == "Shapes":
+        selected = sorted(getattr(layer, "selected_data", set()) or ())
+        picked = [regions[i] for i in selected if i < len(regions)]
+        return picked or regions
+    if kind == "Labels":
+        names = list(layer.metadata.get("region_names") or ())
+        label = int(getattr(layer, "selected_label", 0))
+        wanted = names[label] if label < len(names) else f"{layer.name} label {label}"
+        picked = [r for r in regions if r.name == wanted]
+        return picked or regions
+    return regions

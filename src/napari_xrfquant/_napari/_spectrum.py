@@ -205,3 +205,26 @@ def label_rows(energies_keV: Sequence[float], min_gap_keV: float, n_rows: int) -
             rows[row].append(float(energy))
         placed.append(row)
     return placed
+
+
+def composition_html(spectrum: InspectedSpectrum) -> str:
+    """The inspector's text under the plot: counts, and wt% +- 1 sigma with their source."""
+    composition = spectrum.composition
+    counts = f"{spectrum.measured.sum():,.0f} counts"
+    if composition is None:
+        return f"{spectrum.label}: {counts}; no composition (no model)"
+    if composition.masked:
+        threshold = composition.mask_below_counts
+        why = f"below {threshold:,.0f} counts" if threshold > 0 else "no value in the maps"
+        return f"{spectrum.label}: {counts}; masked as background ({why}), no composition"
+    source = "maps" if composition.source == "layers" else "model on this spectrum"
+    rows = []
+    for i, element in enumerate(composition.elements):
+        wt = composition.wt_percent[i]
+        sigma = composition.sigma_wt_percent
+        err = f" ± {sigma[i]:.2f}" if sigma is not None and np.isfinite(sigma[i]) else ""
+        rows.append(f"<tr><td><b>{element}</b></td><td align='right'>{wt:6.2f}{err}</td></tr>")
+    return (
+        f"{spectrum.label}, {counts}; wt% from the {source}:"
+        f"<table cellspacing='4'>{''.join(rows)}</table>"
+    )

@@ -82,7 +82,11 @@ generic HDF5 file keeps its cube: ``{"dataset": "/entry/data/cube",
 from __future__ import annotations
 
 from napari_xrfquant.io._checks import EnergyAxisWarning
-from napari_xrfquant.io.calibration import CalibrationWarning, sidecar_path
+from napari_xrfquant.io.calibration import (
+    CalibrationWarning,
+    sidecar_path,
+    write_sidecar_calibration,
+)
 from napari_xrfquant.io.cube import Cube
 from napari_xrfquant.io.hdf5 import GroundTruth, read_truth, write_cxc_hdf5
 from napari_xrfquant.io.maps import ElementMaps, read_element_maps, write_element_maps
@@ -101,4 +105,5 @@ __all__ = [
     "sidecar_path",
     "write_cxc_hdf5",
     "write_element_maps",
+    "write_sidecar_calibration",
 ]

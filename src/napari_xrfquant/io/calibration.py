@@ -309,6 +309,57 @@ def read_sidecar(path: str | os.PathLike[str], n_channels: int) -> np.ndarray | 
     return check_energy_axis(energy, n_channels, side.name)
 
 
+def write_sidecar_calibration(
+    path: str | os.PathLike[str],
+    offset_keV: float,
+    gain_keV: float,
+    quadratic_keV: float = 0.0,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``offset_keV``, ``gain_keV`` and ``quadratic_keV`` to the sidecar of ``path``.
+
+    Keys an existing sidecar holds besides the calibration (where a generic
+    HDF5 file keeps its cube, :data:`MAPPING_KEYS`) are kept; an explicit
+    ``energy_keV`` list is replaced. Written atomically.
+
+    Parameters
+    ----------
+    path
+        The cube file (the sidecar is :func:`sidecar_path` of it).
+    offset_keV, gain_keV, quadratic_keV
+        ``E = offset + gain * k + quadratic * k**2`` for channel ``k``.
+    overwrite
+        Replace a sidecar that already states a calibration.
+
+    Raises
+    ------
+    FileExistsError
+        If the sidecar states a calibration and ``overwrite`` is False.
+    CubeReadError
+        For a gain that is not positive or a number that is not finite.
+    """
+    from napari_xrfquant._files import atomic_path
+
+    side = sidecar_path(path)
+    values = {"offset_keV": float(offset_keV), "gain_keV": float(gain_keV),
+              "quadratic_keV": float(quadratic_keV)}
+    if not all(math.isfinite(v) for v in values.values()) or values["gain_keV"] <= 0:
+        raise CubeReadError(f"{side.name}: the gain must be positive and every term finite")
+    if sidecar_has_calibration(path) and not overwrite:
+        raise FileExistsError(f"{side}: states a calibration already; allow replacing it")
+    kept: dict[str, object] = {}
+    if side.is_file():
+        try:
+            existing = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            existing = {}
+        if isinstance(existing, dict):
+            kept = {k: v for k, v in existing.items() if k in MAPPING_KEYS}
+    with atomic_path(side, overwrite=True) as tmp:
+        tmp.write_text(json.dumps({**kept, **values}, indent=2) + "\n", encoding="utf-8")
+    return side
+
+
 def read_mapping(path: str | os.PathLike[str]) -> dict[str, str]:
     """Where a file keeps its cube, from its sidecar: ``dataset`` (HDF5 path),
     ``energy_axis`` ("first" or "last") and ``calibration_dataset`` (HDF5 path of

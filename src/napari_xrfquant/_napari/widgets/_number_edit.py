@@ -187,7 +187,7 @@ class ElementsEdit(QLineEdit):
 def _format(number: float) -> str:
     if float(number).is_integer() and abs(number) < 1e15:
         return str(int(number))
-    return f"{number:.6g}"
+    return f"{number:.10g}"  # round-trips a calibration gain to well below 1 eV
 
 
 def schema_number(model: Any, name: str, value: float, integer: bool = False,

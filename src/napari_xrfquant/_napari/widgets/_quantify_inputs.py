@@ -24,6 +24,7 @@ class QuantifyInputs:
     mask_spin: Any
     run_button: Any
     input_info: Any
+    calibration_panel: Any
     _told_problem: str | None
 
     @property
@@ -50,9 +51,12 @@ class QuantifyInputs:
         layer = self.selected_cube_layer()
         model = model_registry.loaded(self.model_combo.currentText())
         problem = None
+        self.calibration_panel.show_layer(layer)
         if layer is not None and model is not None:
             data, energy_keV = cube_counts(layer)
             problem = input_problem(model, energy_keV, int(data.shape[-1]))
+            if notify:  # a cube without calibration, another channel count: ask
+                self.calibration_panel.ask_about_channels(layer, model)
         self.input_info.setText(problem or "")
         self.input_info.setVisible(problem is not None)
         self.run_button.setEnabled(layer is not None and self.worker is None and problem is None)

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_xrfquant._napari._calibration_edit import calibration_edits
 from napari_xrfquant._napari._layers import (
     SpatialFrame,
     cube_layers,
@@ -44,13 +45,14 @@ from napari_xrfquant._napari._layers import (
     layer_kind,
 )
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, refill_combo
-from napari_xrfquant._napari._regions import region_kind, region_layer_names, regions_from_layer
+from napari_xrfquant._napari._regions import chosen_regions, region_layer_names, regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
     Composition,
     InspectedSpectrum,
     composition_from_layers,
     composition_from_model,
+    composition_html,
     marked_lines,
     reconstructed_counts,
 )
@@ -207,6 +209,9 @@ class SpectrumInspector(QWidget):
         events.inserted.connect(self.refresh_layers)
         events.inserted.connect(self._layer_added)
         events.removed.connect(self.refresh_layers)
+        calibration_edits.changed.connect(self._calibration_edited)
+        edited = self._calibration_edited
+        self.destroyed.connect(lambda *_: calibration_edits.changed.disconnect(edited))
         self.viewer.mouse_drag_callbacks.append(self._on_mouse_press)
 
     def closeEvent(self, event: Any) -> None:
@@ -332,7 +337,7 @@ class SpectrumInspector(QWidget):
         region_layer = self.viewer.layers[name]
         shape_hw = (int(layer.data.shape[-2]), int(layer.data.shape[-1]))
         regions = regions_from_layer(region_layer, SpatialFrame.from_layer(layer), shape_hw)
-        chosen = _chosen_regions(region_layer, regions)
+        chosen = chosen_regions(region_layer, regions)
         if not chosen:
             show_warning(f"{name}: draw a shape or paint a label first")
             return None
@@ -392,7 +397,7 @@ class SpectrumInspector(QWidget):
         self.plot.show(spectrum, lines, colours, self.log_checkbox.isChecked())
         self.export_button.setEnabled(spectrum is not None)
         if spectrum is not None:
-            self.composition_label.setText(_composition_html(spectrum))
+            self.composition_label.setText(composition_html(spectrum))
 
     def _marked(self, spectrum: InspectedSpectrum) -> tuple[list[Any], dict[str, str]]:
         """Lines to mark -- the model's elements and those typed -- and their colormaps."""
@@ -417,6 +422,11 @@ class SpectrumInspector(QWidget):
         if (self._picked is not None and layer is not None and layer_kind(layer)
                 and layer.metadata.get("source_layer") == self._picked[1]):
             self._maps_added.start()
+
+    def _calibration_edited(self, name: str) -> None:
+        """A new energy axis for the shown cube: plot it on that axis at once."""
+        if alive(self) and self._picked is not None and self._picked[1] == name:
+            self._show_again()
 
     def _show_again(self) -> None:
         if self._picked is None or not alive(self):
@@ -457,41 +467,3 @@ class SpectrumInspector(QWidget):
                                               f"{suggested}.csv", "CSV (*.csv)")
         if path:
             self.export(path)
-
-
-def _chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:
-    """Selected shapes (all if none), or the selected label's region (all if absent)."""
-    kind = region_kind(layer)
-    if kind == "Shapes":
-        selected = sorted(getattr(layer, "selected_data", set()) or ())
-        picked = [regions[i] for i in selected if i < len(regions)]
-        return picked or regions
-    if kind == "Labels":
-        names = list(layer.metadata.get("region_names") or ())
-        label = int(getattr(layer, "selected_label", 0))
-        wanted = names[label] if label < len(names) else f"{layer.name} label {label}"
-        picked = [r for r in regions if r.name == wanted]
-        return picked or regions
-    return regions
-
-
-def _composition_html(spectrum: InspectedSpectrum) -> str:
-    composition = spectrum.composition
-    counts = f"{spectrum.measured.sum():,.0f} counts"
-    if composition is None:
-        return f"{spectrum.label}: {counts}; no composition (no model)"
-    if composition.masked:
-        threshold = composition.mask_below_counts
-        why = f"below {threshold:,.0f} counts" if threshold > 0 else "no value in the maps"
-        return f"{spectrum.label}: {counts}; masked as background ({why}), no composition"
-    source = "maps" if composition.source == "layers" else "model on this spectrum"
-    rows = []
-    for i, element in enumerate(composition.elements):
-        wt = composition.wt_percent[i]
-        sigma = composition.sigma_wt_percent
-        err = f" ± {sigma[i]:.2f}" if sigma is not None and np.isfinite(sigma[i]) else ""
-        rows.append(f"<tr><td><b>{element}</b></td><td align='right'>{wt:6.2f}{err}</td></tr>")
-    return (
-        f"{spectrum.label}, {counts}; wt% from the {source}:"
-        f"<table cellspacing='4'>{''.join(rows)}</table>"
-    )

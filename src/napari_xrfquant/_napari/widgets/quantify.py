@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant import results as core_results
+from napari_xrfquant._napari._calibration_edit import calibration_edits
 from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify_job
 from napari_xrfquant._napari._layers import (
     cube_counts,
@@ -43,6 +44,7 @@ from napari_xrfquant._napari._layers import (
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled_layout
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
+from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
 from napari_xrfquant._napari.widgets._quantify_results import (
@@ -180,6 +182,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         )
         form.addRow("Refine", self.refine_spin)
         layout.addLayout(form)
+        self.calibration_panel = CalibrationPanel(self.viewer)
+        layout.addWidget(self.calibration_panel)
         self.input_info = QLabel("")
         self.input_info.setWordWrap(True)
         self.input_info.setStyleSheet("color: #e0a040")
@@ -215,6 +219,9 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.mask_spin.valueChanged.connect(self._mask_changed)
         self.cube_combo.currentTextChanged.connect(lambda _t: self.update_statistics())
         self.cube_combo.currentTextChanged.connect(lambda _t: self.check_inputs(notify=True))
+        calibration_edits.changed.connect(self._calibration_edited)
+        edited = self._calibration_edited
+        self.destroyed.connect(lambda *_: calibration_edits.changed.disconnect(edited))
         self.region_combo.currentTextChanged.connect(self._region_chosen)
         self.export_browse.clicked.connect(self._browse_export_folder)
         self.export_button.clicked.connect(self._export_clicked)
@@ -275,6 +282,10 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             self.cube_combo.setCurrentIndex(len(names) - 1)
         self.cube_combo.blockSignals(False)
         self.check_inputs(notify=self._built)
+
+    def _calibration_edited(self, name: str) -> None:
+        if alive(self) and name == self.cube_combo.currentText():
+            self.check_inputs(notify=True)
 
     def refresh_region_layers(self) -> None:
         """Refill the region list: whole map plus every Shapes and Labels layer."""
