@@ -1,4 +1,4 @@
-"""The cube's energy calibration in the Quantify dock: shown, edited, saved (issue 11, problem 6)."""
+"""The energy calibration in the Quantify dock: shown, edited, saved (issue 11, problem 6)."""
 
 from __future__ import annotations
 
