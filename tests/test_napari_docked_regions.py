@@ -69,3 +69,23 @@ def test_calibrate_dock_offers_the_rectangle_as_standards(docked):
     _dock, calibrate = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
     calibrate.refresh_layers()
     assert calibrate.regions_combo.findText("roi") >= 0
+
+
+def test_statistics_panel_histograms_each_region(docked):
+    """Per-region histograms: a second rectangle gives a second curve on shared bins."""
+    viewer, quantify = docked
+    rows, cols = result_layer(viewer, "Au").data.shape
+    roi = viewer.layers["roi"]
+    roi.add_rectangles([[-0.5, cols - 3.5], [rows - 0.5, cols - 0.5]])  # data coordinates
+    quantify.region_combo.setCurrentText("roi")
+    assert quantify.histogram_combo.count() == 5
+    quantify.histogram_combo.setCurrentText("Cu")
+    histograms = quantify.histograms
+    assert [h.region for h in histograms] == ["roi #1", "roi #2"]
+    assert all(h.element == "Cu" for h in histograms)
+    np.testing.assert_array_equal(histograms[0].edges, histograms[1].edges)
+    cu = np.asarray(result_layer(viewer, "Cu").data, np.float64)
+    assert histograms[0].counts.sum() == np.isfinite(cu[:, :2]).sum()
+    assert histograms[1].counts.sum() == np.isfinite(cu[:, -3:]).sum()
+    axes = quantify.histogram_plot.figure.axes[0]
+    assert axes.get_xlabel() == "Cu (wt%)" and len(axes.patches) == 2

@@ -74,3 +74,23 @@ def test_region_of_another_size_is_refused():
     (region,) = label_regions(np.ones((2, 2), np.int32))
     with pytest.raises(XRFQuantError, match="shape"):
         region_statistics(_result(np.ones((3, 3, 2), np.float32)), [region])
+
+
+def test_region_histograms_share_edges_and_count_finite_pixels():
+    from napari_xrfquant.results import QuantResult, Region, region_histograms
+
+    wt = np.zeros((2, 4, 2), np.float32)
+    wt[..., 0] = [[1, 2, 3, np.nan], [4, 5, 6, 7]]
+    result = QuantResult(wt, wt, np.ones((2, 4), np.float32), ["Au", "Ag"], "m")
+    left = np.zeros((2, 4), bool)
+    left[:, :2] = True
+    regions = [Region("left", left), Region("right", ~left)]
+    hists = region_histograms(result, regions, "Au", bins=6)
+    np.testing.assert_allclose(hists[0].edges, np.linspace(1, 7, 7))
+    assert hists[1].edges is hists[0].edges or np.array_equal(hists[1].edges, hists[0].edges)
+    assert hists[0].counts.tolist() == [1, 1, 0, 1, 1, 0]  # 1, 2, 4, 5
+    assert hists[1].counts.sum() == 3  # 3, 6, 7 (the NaN is left out)
+    flat = region_histograms(result, regions, "Ag")  # one value everywhere: a bin around it
+    assert flat[0].counts.sum() == 4 and flat[0].edges[0] < 0 < flat[0].edges[-1]
+    with pytest.raises(XRFQuantError, match="no Cu map"):
+        region_histograms(result, regions, "Cu")

@@ -3,7 +3,8 @@
 - :class:`QuantResult`, :func:`background_mask`, :func:`mask_background`;
 - regions from label images or polygons (:func:`label_regions`,
   :func:`polygon_regions`) and NaN-aware statistics over them
-  (:func:`region_statistics`, :func:`write_statistics_csv`);
+  (:func:`region_statistics`, :func:`region_histograms`,
+  :func:`write_statistics_csv`);
 - spectra as CSV (:func:`write_spectra_csv`, the inspector's export);
 - the one export of maps, uncertainty, fit quality and statistics that the CLI
   and the napari widgets share (:func:`export_result`).
@@ -22,9 +23,11 @@ from napari_xrfquant.results.regions import (
     CSV_COLUMNS,
     WHOLE_MAP,
     Region,
+    RegionHistogram,
     RegionStatistics,
     label_regions,
     polygon_regions,
+    region_histograms,
     region_statistics,
     whole_map,
     write_statistics_csv,
@@ -52,6 +55,7 @@ __all__ = [
     "PlannedFile",
     "QuantResult",
     "Region",
+    "RegionHistogram",
     "RegionStatistics",
     "background_mask",
     "export_plan",
@@ -60,6 +64,7 @@ __all__ = [
     "mask_background",
     "polygon_regions",
     "poor_fit_message",
+    "region_histograms",
     "region_statistics",
     "safe_stem",
     "whole_map",

@@ -199,6 +199,59 @@ def region_statistics(
     return stats
 
 
+@dataclass(frozen=True)
+class RegionHistogram:
+    """How one element's wt% is distributed over one region's pixels.
+
+    Attributes
+    ----------
+    region, element
+        Names.
+    edges
+        Bin edges in wt% ``(bins + 1,)``, the same for every region of one call.
+    counts
+        Pixels per bin ``(bins,)`` (finite values only).
+    """
+
+    region: str
+    element: str
+    edges: np.ndarray
+    counts: np.ndarray
+
+
+def region_histograms(
+    result: Any, regions: Sequence[Region], element: str, bins: int = 40
+) -> list[RegionHistogram]:
+    """Histograms of ``element``'s wt% in each region, on shared bin edges.
+
+    The edges span the finite values of all the regions together, so the
+    regions' histograms can be compared bin by bin.
+
+    Raises
+    ------
+    XRFQuantError
+        For an element the result does not hold, or a region of another shape.
+    """
+    elements = [str(e) for e in result.elements]
+    if element not in elements:
+        raise XRFQuantError(f"no {element} map: the result holds {', '.join(elements)}")
+    plane = np.asarray(result.concentrations)[..., elements.index(element)]
+    values = []
+    for region in regions:
+        mask = np.asarray(region.mask, dtype=bool)
+        if mask.shape != plane.shape:
+            raise XRFQuantError(
+                f"region {region.name!r} has shape {mask.shape}, the maps {plane.shape}")
+        values.append(_finite(plane[mask]))
+    pooled = np.concatenate(values) if values else np.zeros(0)
+    low, high = (float(pooled.min()), float(pooled.max())) if pooled.size else (0.0, 1.0)
+    if high <= low:  # one value everywhere: a bin around it
+        low, high = low - 0.5, high + 0.5
+    edges = np.linspace(low, high, int(bins) + 1)
+    return [RegionHistogram(region.name, element, edges, np.histogram(v, bins=edges)[0])
+            for region, v in zip(regions, values, strict=True)]
+
+
 CSV_COLUMNS = (
     "source",
     "region",

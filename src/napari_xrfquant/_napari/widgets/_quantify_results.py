@@ -32,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._export import pixel_size_of_results, result_from_layers
 from napari_xrfquant._napari._layers import (
+    KIND_CONCENTRATION,
     KIND_TOTAL,
     RESULT_KINDS,
     SpatialFrame,
@@ -44,13 +45,16 @@ from napari_xrfquant._napari._layers import (
 from napari_xrfquant._napari._qt import one_line, present
 from napari_xrfquant._napari._regions import regions_from_layer
 from napari_xrfquant._napari._result_layers import result_layer_data
+from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
     LAYOUTS,
     Region,
+    RegionHistogram,
     RegionStatistics,
     background_mask,
     export_result,
     mask_background,
+    region_histograms,
     region_statistics,
     whole_map,
 )
@@ -91,6 +95,18 @@ class ResultsPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setMinimumHeight(150)
         stats_layout.addWidget(self.table)
+        histogram_row = QHBoxLayout()
+        histogram_row.addWidget(QLabel("Histogram of"))
+        self.histogram_combo = QComboBox()
+        self.histogram_combo.setToolTip("The element whose wt% per pixel is shown, per region")
+        histogram_row.addWidget(self.histogram_combo, 1)
+        stats_layout.addLayout(histogram_row)
+        self.histogram_plot = DockPlot(self.viewer, min_height=170,
+                                       redraw=lambda: self._draw_histograms())
+        stats_layout.addWidget(self.histogram_plot)
+        self.histograms: list[RegionHistogram] = []
+        self._histogram_input: tuple[Any, list[Region]] | None = None
+        self.histogram_combo.currentTextChanged.connect(lambda _t: self._draw_histograms())
         layout.addWidget(stats_box)
 
         export_box = QGroupBox("Export")
@@ -161,8 +177,45 @@ class ResultsPanel(QWidget):
             rows, cols = result.image_shape
             regions = self.current_regions(cube_layer, (rows, cols))
             self.statistics = region_statistics(result, regions, source=_source_name(cube_layer))
+        self._histogram_input = (result, regions) if result is not None else None
         self._fill_table()
+        self._fill_histogram_elements(result)
+        self._draw_histograms()
         return self.statistics
+
+    def _fill_histogram_elements(self, result: Any) -> None:
+        elements = [str(e) for e in result.elements] if result is not None else []
+        current = self.histogram_combo.currentText()
+        shown = next((lyr.metadata.get("element") for lyr in self.viewer.layers
+                      if lyr.visible and layer_kind(lyr) == KIND_CONCENTRATION), None)
+        self.histogram_combo.blockSignals(True)
+        self.histogram_combo.clear()
+        self.histogram_combo.addItems(elements)
+        # the element chosen before, else the map on show
+        for choice in (current, shown):
+            if choice in elements:
+                self.histogram_combo.setCurrentText(choice)
+                break
+        self.histogram_combo.blockSignals(False)
+
+    def _draw_histograms(self) -> None:
+        """wt% per pixel of the chosen element, one step curve per region."""
+        plot = self.histogram_plot
+        plot.figure.clear()
+        self.histograms = []
+        element = self.histogram_combo.currentText()
+        if self._histogram_input is not None and element:
+            result, regions = self._histogram_input
+            self.histograms = region_histograms(result, regions, element)
+            with plot.themed():
+                axes = plot.figure.add_subplot(111)
+                for histogram in self.histograms:
+                    axes.stairs(histogram.counts, histogram.edges, label=histogram.region)
+                axes.set_xlabel(f"{element} (wt%)")
+                axes.set_ylabel("pixels")
+                if len(self.histograms) > 1:
+                    axes.legend(fontsize=7, frameon=False, labelcolor=plot.text_colour)
+        plot.draw_idle()
 
     def _fill_table(self) -> None:
         self.table.setRowCount(len(self.statistics))
