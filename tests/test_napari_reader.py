@@ -173,3 +173,24 @@ def test_lazy_cube_stays_lazy_and_one_pixel_reads_are_exact(make_napari_viewer, 
         np.testing.assert_array_equal(viewer.layers["lazy total counts"].data, counts.sum(-1))
     finally:
         cube.close()
+
+
+def test_docked_plugin_opens_hdf5_without_the_choose_reader_dialog(make_napari_viewer, tmp_path):
+    """Problem 10: napari's GUI open (_open_or_raise_error) shows the dialog on
+    MultipleReaderError; after the dock opens, .h5 has one preferred reader."""
+    from napari.settings import get_settings
+
+    from napari_xrfquant._napari._reader_preference import HDF5_PATTERNS
+
+    from test_napari_fixtures import write_tiny_cxc
+
+    viewer = make_napari_viewer()
+    settings = get_settings().plugins
+    settings.extension2reader = {"*.hdf": "some-other-plugin"}  # the user's choice stays
+    viewer.window.add_plugin_dock_widget("napari-xrfquant", "Quantify")
+    preferences = settings.extension2reader
+    assert preferences["*.h5"] == preferences["*.hdf5"] == "napari-xrfquant"
+    assert preferences["*.hdf"] == "some-other-plugin"
+    assert set(HDF5_PATTERNS) <= set(preferences)
+    added = viewer._open_or_raise_error([str(write_tiny_cxc(tmp_path / "tiny.h5"))])
+    assert [layer.name for layer in added][:1] == ["tiny"]

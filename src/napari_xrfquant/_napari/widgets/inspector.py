@@ -45,6 +45,7 @@ from napari_xrfquant._napari._layers import (
     layer_kind,
 )
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, refill_combo
+from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import chosen_regions, region_layer_names, regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari._spectrum import (
@@ -97,6 +98,7 @@ class SpectrumInspector(QWidget):
         # what the plot shows, to show it again from new maps: ("pixel", (row, col)) or
         # ("region", mask), with the cube layer's name
         self._picked: tuple[str, str, Any] | None = None
+        claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         self._maps_added = QTimer(self)  # one refresh after Quantify's burst of layers
         self._maps_added.setSingleShot(True)
         self._maps_added.setInterval(50)

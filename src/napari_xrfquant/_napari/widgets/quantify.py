@@ -42,6 +42,7 @@ from napari_xrfquant._napari._layers import (
     is_cube_layer,
 )
 from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled_layout
+from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
@@ -123,6 +124,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
         self.last_results: dict[str, Any] = {}
+        claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         self.shown_result: Any = None  # the last result as the layers show it (masked)
         self._told_problem: str | None = None
         self._built = False  # no notifications while the dock is being made
