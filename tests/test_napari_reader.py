@@ -181,7 +181,6 @@ def test_docked_plugin_opens_hdf5_without_the_choose_reader_dialog(make_napari_v
     from napari.settings import get_settings
 
     from napari_xrfquant._napari._reader_preference import HDF5_PATTERNS
-
     from test_napari_fixtures import write_tiny_cxc
 
     viewer = make_napari_viewer()
