@@ -39,6 +39,21 @@ def exit_after_seconds() -> float | None:
     return seconds
 
 
+def freeze_startup_objects() -> None:
+    """Leave the objects alive after start-up out of future garbage collections.
+
+    A full collection of Python's cyclic garbage collector scanned every object
+    of napari, torch and matplotlib: 0.3-0.35 s with the window frozen, in the
+    middle of adding result layers. ``gc.freeze`` before any data is opened
+    moves the modules, classes and widgets of start-up (alive for the whole
+    session anyway) out of its way; data opened later is collected as usual.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def build_viewer(show: bool = True) -> tuple[Any, Any, Any]:
     """A viewer with the sample cube (if present) and the plugin's two widgets docked.
 
@@ -52,6 +67,7 @@ def build_viewer(show: bool = True) -> tuple[Any, Any, Any]:
     from napari_xrfquant.errors import XRFQuantError
 
     viewer = napari.Viewer(title="napari-xrfquant", show=show)
+    freeze_startup_objects()
     try:
         viewer.open_sample(PLUGIN, "cxc_gold_sample")
     except (XRFQuantError, OSError) as exc:

@@ -8,7 +8,7 @@ core's (:mod:`napari_xrfquant.results`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ from napari_xrfquant.results import (
 WHOLE_MAP_ITEM = "whole map"
 #: Table rows shown without scrolling (one region of the bundled 5-element model).
 TABLE_VISIBLE_ROWS = 5
+#: Pause between two steps of adding result layers: input and paint events get in (ms).
+STEP_PAUSE_MS = 10
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
 IN_PROGRESS_ACTIONS = ("adding", "changing", "removing")
 
@@ -340,6 +342,39 @@ class ResultsPanel(QWidget):
         cube's total-counts layer, else the counts the model read) become NaN
         in the concentration and uncertainty layers.
         """
+        steps = self.result_layer_steps(result, cube_layer, mask_below_counts)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return list(done.value)
+
+    def add_result_layers_stepwise(self, result: Any, cube_layer: Any, mask_below_counts: float,
+                                   then: Callable[[list[Any]], None]) -> None:
+        """:meth:`add_result_layers` one layer per turn of the Qt event loop, then ``then``.
+
+        A new layer costs napari 0.1-0.3 s (its controls, its vispy visual);
+        eleven at once kept the window from repainting for seconds.
+        """
+        from qtpy.QtCore import QTimer
+
+        steps = self.result_layer_steps(result, cube_layer, mask_below_counts)
+
+        def step() -> None:
+            try:
+                next(steps)
+            except StopIteration as done:
+                added = list(done.value)
+                # the rest in the next turn too: the statistics take another 50-100 ms
+                QTimer.singleShot(STEP_PAUSE_MS, lambda: then(added))
+                return
+            QTimer.singleShot(STEP_PAUSE_MS, step)
+
+        step()
+
+    def result_layer_steps(self, result: Any, cube_layer: Any,
+                           mask_below_counts: float) -> Generator[None, None, list[Any]]:
+        """The work of :meth:`add_result_layers`, pausing after each new layer."""
         frame = SpatialFrame.from_layer(cube_layer)
         total = self.total_counts_of(cube_layer)
         expected_hw = tuple(np.shape(result.concentrations)[:2])
@@ -356,7 +391,7 @@ class ResultsPanel(QWidget):
         # a re-run replaces this model's layers only: another model's stay beside them
         old = {result_key(lyr): lyr for lyr in result_layers(
             self.viewer.layers, cube_layer.name, model_id=str(result.model_id))}
-        added = []
+        added: list[Any] = []
         first_run = not old
         for data, kwargs, layer_type in new_layers:
             existing = old.pop(layer_data_key((data, kwargs, layer_type)), None)
@@ -370,14 +405,21 @@ class ResultsPanel(QWidget):
             # the result-layer names are per element; a second cube gets its own
             if any(lyr.name == kwargs["name"] for lyr in self.viewer.layers):
                 kwargs["name"] = f"{kwargs['name']} ({cube_layer.name})"
-            added.append(self.viewer.add_image(data, **kwargs))
+            # each new layer becomes the active one; the statistics follow once, after
+            self._adding_layers = True
+            try:
+                added.append(self.viewer.add_image(data, **kwargs))
+            finally:
+                self._adding_layers = False
+            yield
         for stale in old.values():
             self.viewer.layers.remove(stale)
         if first_run:  # a rerun keeps what the user has shown or hidden since
-            self._readable_view(added, cube_layer, str(result.model_id))
+            yield from self._readable_view(added, cube_layer, str(result.model_id))
         return added
 
-    def _readable_view(self, added: list[Any], cube_layer: Any, model_id: str) -> None:
+    def _readable_view(self, added: list[Any], cube_layer: Any,
+                       model_id: str) -> Generator[None, None, None]:
         """The first view of a result: one map with its colour bar, the cube hidden.
 
         ``result_layer_data`` shows the element whose map varies most; the cube
@@ -385,6 +427,7 @@ class ResultsPanel(QWidget):
         hidden (the layer list shows them again); a scale bar is switched on.
         """
         total = total_counts_layer_name(cube_layer.name)
+        yield
         for layer in self.viewer.layers:
             if layer.name in (cube_layer.name, total):
                 layer.visible = False
@@ -394,10 +437,17 @@ class ResultsPanel(QWidget):
                 layer.visible = False  # another model's maps of this cube: one view at a time
         shown = [lyr for lyr in added if lyr.visible]
         for layer in shown:
+            yield  # a colour bar's first drawing costs napari 0.2-0.5 s
             layer.colorbar.visible = True
+        yield
         self.viewer.canvas.overlays["scale_bar"].visible = True  # viewer.scale_bar: deprecated
         if shown:
-            self.viewer.layers.selection.active = shown[0]
+            yield
+            self._adding_layers = True  # the statistics follow once, after
+            try:
+                self.viewer.layers.selection.active = shown[0]
+            finally:
+                self._adding_layers = False
 
 
 def _source_name(cube_layer: Any) -> str:

@@ -62,9 +62,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 DEVICES = ("auto", "cpu", "cuda")
-#: Spectra per chunk in the GUI: ~20 progress steps for a 264 x 264 map and a
+#: Spectra per chunk in the GUI: ~9 progress steps for a 264 x 264 map and a
 #: Cancel that answers within a fraction of a second, at little cost in speed.
-GUI_BATCH_SPECTRA = 4096
+GUI_BATCH_SPECTRA = 8192
 #: Default background threshold (total counts per pixel), shared with the CLI.
 #: The CXC sample's air pixels hold ~10-55 counts of scattered beam, its metal
 #: >2000; at 200 counts the model's 1-sigma is several wt%, too poor to show as a
@@ -124,6 +124,9 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
         self.last_results: dict[str, Any] = {}
+        self._adding_layers = False
+        self._adding_results = False
+        self._finish_pending = False
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         self.shown_result: Any = None  # the last result as the layers show it (masked)
         self._told_problem: str | None = None
@@ -259,7 +262,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             del self.last_results[name]  # the cube layer is gone (or renamed): free its maps
 
     def _active_changed(self, event: Any = None) -> None:
-        if not alive(self):
+        if not alive(self) or self._adding_layers:
             return
         active = self.viewer.layers.selection.active
         if active is not None and is_cube_layer(active):
@@ -438,7 +441,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
                 self._progress_bar.update(event.done - self._progress_bar.n)
 
     def _on_returned(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info, show_warning
+        from napari.utils.notifications import show_error
 
         source = self._run_source or ""
         if outcome.error is not None:
@@ -451,17 +454,28 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             show_error(f"Quantify: the cube layer {source!r} was removed during the run")
             return
         self.last_results[source] = result
-        self.add_result_layers(result, layer, self._run_mask_below_counts)
+        self._adding_results = True  # the run ends (worker None) once its layers exist
+        self.add_result_layers_stepwise(
+            result, layer, self._run_mask_below_counts,
+            then=lambda _added: self._results_shown(source, result, outcome.device))
+
+    def _results_shown(self, source: str, result: Any, device: str) -> None:
+        from napari.utils.notifications import show_info, show_warning
+
+        self._adding_results = False
+        if not alive(self):
+            return
         seconds = float(getattr(result, "seconds", 0.0))
-        self.status.setText(
-            f"{source}: {len(result.elements)} elements on {outcome.device} in {seconds:.2f} s"
-        )
-        show_info(f"Quantified {source} on {outcome.device} in {seconds:.2f} s")
+        self.status.setText(f"{source}: {len(result.elements)} elements on {device} in "
+                            f"{seconds:.2f} s")
+        show_info(f"Quantified {source} on {device} in {seconds:.2f} s")
         poor_fit = poor_fit_message(self.shown_result, f"Quantify {source}")
         if poor_fit:
             show_warning(poor_fit)
         self.cube_combo.setCurrentText(source)
         self.update_statistics()
+        if self._finish_pending:
+            self._on_finished()
 
     def _on_aborted(self) -> None:
         from napari.utils.notifications import show_info
@@ -474,6 +488,9 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.status.setText(f"failed: {one_line(exc)}")
 
     def _on_finished(self) -> None:
+        self._finish_pending = self._adding_results
+        if self._finish_pending:
+            return  # _results_shown finishes the run
         if self._progress_bar is not None:
             self._progress_bar.close()
             self._progress_bar = None

@@ -30,6 +30,8 @@ MARKER_COLOURS = {
 LABEL_FONT_PT = 7.0
 #: Part of the axes' height the label rows may take, from the top.
 LABEL_BAND = 0.8
+#: Space around the axes for tick labels, axis labels and title (left, right, bottom, top; px).
+MARGINS_PX = (64, 12, 42, 22)
 
 
 class SpectrumPlot(DockPlot):
@@ -54,57 +56,103 @@ class SpectrumPlot(DockPlot):
         self.measured_line: Any = None
         self.reconstructed_line: Any = None
         self.label_artists: list[Any] = []
+        self._marker_artists: list[Any] = []
+        self._marked_key: tuple[Any, ...] | None = None
         self._laid_out_for: tuple[float, ...] | None = None
+        # margins fixed in screen pixels: the constrained layout measured every tick
+        # label at every draw (about 0.3 s a draw on this project's machines)
+        self.figure.set_layout_engine("none")
         self._new_axes()
+        self.canvas.mpl_connect("resize_event", lambda _event: self._set_margins())
         # the labels are laid out for the axes' size on screen, known once drawn
         self.canvas.mpl_connect("draw_event", self._drawn)
 
+    def _set_margins(self) -> None:
+        width, height = self.figure.get_size_inches() * self.figure.dpi
+        if width > 2 * sum(MARGINS_PX[:2]) and height > 2 * sum(MARGINS_PX[2:]):
+            left, right, bottom, top = MARGINS_PX
+            # set on the Axes: the figure's placeholder layout engine ignores subplots_adjust
+            self.axes.set_position([left / width, bottom / height,
+                                    1 - (left + right) / width, 1 - (bottom + top) / height])
+
     def _new_axes(self) -> None:
+        """A fresh Axes in the theme's style, with the measured and reconstructed lines."""
         self.figure.clear()
         with self.themed():
-            self.axes = self.figure.add_subplot(111)
+            self.axes = ax = self.figure.add_subplot(111)
+            (self.measured_line,) = ax.plot(
+                [], [], drawstyle="steps-mid", linewidth=0.9, label="measured",
+                color="#303030" if self.light_background else "#d0d0d0")
+            (self.reconstructed_line,) = ax.plot([], [], color="#ff7f0e", linewidth=1.2,
+                                                 label="reconstructed")
+            ax.set_xlabel("energy (keV)")
+            ax.set_ylabel("counts per channel")
+            self._title = ax.set_title("", fontsize=9)
+            ax.legend(loc="upper right", fontsize=8, frameon=False, labelcolor=self.text_colour)
+        self._set_margins()
+        self.label_artists, self._marker_artists = [], []
+        self._marked_key = self._laid_out_for = None
+        self._energy_range: tuple[float, float] | None = None
         # zoom and pan change the range: lay the labels out again for it
-        self.axes.callbacks.connect("xlim_changed", lambda _ax: self.place_labels())
+        ax.callbacks.connect("xlim_changed", lambda _ax: self.place_labels())
 
     def show(self, spectrum: InspectedSpectrum | None, lines: list[Any],
              colours: dict[str, str], log: bool) -> None:
-        """Plot ``spectrum`` with markers for ``lines`` (``physics.Line``) in ``colours``."""
+        """Plot ``spectrum`` with markers for ``lines`` (``physics.Line``) in ``colours``.
+
+        Only what changed is redone: a click on another pixel of the same cube
+        sets the lines' data and keeps the markers, labels and zoom.
+        """
         self.spectrum, self.lines, self.colours, self.log = spectrum, lines, colours, log
-        self.redraw()
+        self._update()
 
     def redraw(self) -> None:
-        """Draw the current spectrum again (after a theme change, a new choice)."""
+        """Draw everything again in the current theme (after a theme change)."""
         self._new_axes()
-        self.measured_line = self.reconstructed_line = None
-        self.label_artists = []
-        spectrum = self.spectrum
+        self._update()
+
+    def _update(self) -> None:
+        ax, spectrum = self.axes, self.spectrum
+        self.measured_line.set_visible(spectrum is not None)
+        self.reconstructed_line.set_visible(
+            spectrum is not None and spectrum.reconstructed is not None)
         if spectrum is None:
+            self._title.set_text("")
             self.draw_idle()
             return
-        ax = self.axes
-        with self.themed():
-            (self.measured_line,) = ax.plot(
-                spectrum.energy_keV, spectrum.measured, drawstyle="steps-mid",
-                color="#303030" if self.light_background else "#d0d0d0", linewidth=0.9,
-                label="measured")
-            if spectrum.reconstructed is not None:
-                (self.reconstructed_line,) = ax.plot(
-                    spectrum.energy_keV, spectrum.reconstructed, color="#ff7f0e",
-                    linewidth=1.2, label="reconstructed")
-            for line in self.lines:
-                ax.axvline(float(line.energy_keV), color=self._colour(line), linewidth=0.6,
-                           alpha=0.6, linestyle=":")
-            if self.log:
-                ax.set_yscale("log")
-                ax.set_ylim(0.5, max(float(np.max(spectrum.measured)), 1.0) * 3.0)
-            else:
-                ax.set_ylim(bottom=0.0)
-            ax.set_xlabel("energy (keV)")
-            ax.set_ylabel("counts per channel")
-            ax.set_title(spectrum.label, fontsize=9)
-            ax.legend(loc="upper right", fontsize=8, frameon=False, labelcolor=self.text_colour)
-        ax.set_xlim(float(spectrum.energy_keV[0]), float(spectrum.energy_keV[-1]))
-        self.place_labels()
+        energy = spectrum.energy_keV
+        self.measured_line.set_data(energy, spectrum.measured)
+        if spectrum.reconstructed is not None:
+            self.reconstructed_line.set_data(energy, spectrum.reconstructed)
+        self._title.set_text(spectrum.label)
+        scale = "log" if self.log else "linear"
+        if ax.get_yscale() != scale:
+            with self.themed():  # new tick labels take the theme's colours
+                ax.set_yscale(scale)
+        top = max(float(np.max(spectrum.measured)), 1.0)
+        ax.set_ylim(*((0.5, top * 3.0) if self.log else (0.0, top * 1.05)))
+        self._draw_markers()
+        energy_range = (float(energy[0]), float(energy[-1]))
+        if energy_range != self._energy_range:  # another cube or calibration: its full range
+            self._energy_range = energy_range
+            ax.set_xlim(*energy_range)  # lays the labels out (xlim_changed)
+        else:
+            self.place_labels() if self._laid_out_for is None else self.draw_idle()
+
+    def _draw_markers(self) -> None:
+        key: tuple[Any, ...] = tuple(
+            (str(ln.element), str(ln.label), float(ln.energy_keV)) for ln in self.lines)
+        key += tuple(sorted(self.colours.items()))
+        if key == self._marked_key:
+            return
+        for artist in self._marker_artists:
+            artist.remove()
+        self._marker_artists = [
+            self.axes.axvline(float(line.energy_keV), color=self._colour(line), linewidth=0.6,
+                              alpha=0.6, linestyle=":")
+            for line in self.lines]
+        self._marked_key = key
+        self._laid_out_for = None  # new lines: new labels
 
     def _drawn(self, _event: Any) -> None:
         if self._geometry() != self._laid_out_for:
@@ -122,11 +170,11 @@ class SpectrumPlot(DockPlot):
         for artist in self.label_artists:
             artist.remove()
         self.label_artists = []
+        ax = self.axes
+        self._laid_out_for = self._geometry()
         if self.spectrum is None or not self.lines:
             self.draw_idle()
             return
-        ax = self.axes
-        self._laid_out_for = self._geometry()
         box = ax.get_window_extent()
         low, high = ax.get_xlim()
         if box.width <= 1 or box.height <= 1 or high <= low:
