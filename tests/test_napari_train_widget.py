@@ -400,3 +400,24 @@ def test_eta_format():
     assert format_eta(65.4) == "1:05"
     assert format_eta(3 * 3600 + 7) == "3:00:07"
     assert format_eta(-3) == "0:00"
+
+
+def test_a_cancelled_run_is_listed_beside_a_finished_one(train_widget, auag_bundle):
+    """Issue 11: a cancelled run never replaces a finished one under the same name."""
+    import dataclasses
+
+    from napari_xrfquant._napari._registry import model_registry
+
+    _, widget = train_widget
+    finished = auag_bundle[0]
+    cancelled = dataclasses.replace(finished, cancelled=True)
+    first = widget.register_result(finished)
+    second = widget.register_result(cancelled)
+    assert first == "auag-test (trained, not saved)"
+    assert second == "auag-test (cancelled, not saved)"
+    assert {first, second} <= set(model_registry.labels())
+    assert model_registry.load(first) is finished.model  # still the finished run's model
+    # a new finished run takes the place of both
+    assert widget.register_result(finished) == first
+    assert first in model_registry.labels() and second not in model_registry.labels()
+    model_registry.unregister(first)

@@ -118,7 +118,8 @@ class TrainWidget(TrainForm):
         self._epoch_seconds: list[float] = []
         self._run_epochs = 0
         self._progress_bar: Any = None
-        self._unsaved_dir: tempfile.TemporaryDirectory[str] | None = None
+        # the temporary bundles of the unsaved models in the list, by label
+        self._unsaved: dict[str, tempfile.TemporaryDirectory[str]] = {}
         from napari_xrfquant.instrument import reference_instrument
         from napari_xrfquant.training.config import TrainingConfig
 
@@ -323,15 +324,24 @@ class TrainWidget(TrainForm):
         show_info(f"Train: {text}")
 
     def register_result(self, result: Any) -> str:
-        """Put the trained model into the Quantify widget's list (from a temporary bundle)."""
-        if self._unsaved_dir is not None:
-            self._unsaved_dir.cleanup()
-        self._unsaved_dir = tempfile.TemporaryDirectory(prefix="xrfquant-trained-")
-        directory = result.save(Path(self._unsaved_dir.name) / result.config.name)
-        label = f"{result.config.name} (trained, not saved)"
-        if self.registered_label and self.registered_label != label:
-            model_registry.unregister(self.registered_label)
+        """Put the trained model into the Quantify widget's list (from a temporary bundle).
+
+        A finished run is listed as ``"<name> (trained, not saved)"`` and takes the
+        place of the unsaved models before it; a cancelled run as ``"<name>
+        (cancelled, not saved)"``, beside a finished one of the same name, never
+        in its place.
+        """
+        cancelled = bool(getattr(result, "cancelled", False))
+        label = f"{result.config.name} ({'cancelled' if cancelled else 'trained'}, not saved)"
+        finished = f"{result.config.name} (trained, not saved)"
+        for old in [lbl for lbl in self._unsaved if lbl == label or not cancelled
+                    or lbl != finished]:
+            model_registry.unregister(old)
+            self._unsaved.pop(old).cleanup()
+        unsaved = tempfile.TemporaryDirectory(prefix="xrfquant-trained-")
+        directory = result.save(Path(unsaved.name) / result.config.name)
         model_registry.register(label, directory, model=result.model)
+        self._unsaved[label] = unsaved
         self.registered_label = label
         return label
 
@@ -382,6 +392,8 @@ class TrainWidget(TrainForm):
         label = f"{self.result.config.name} ({target})"
         if self.registered_label and self.registered_label != label:
             model_registry.unregister(self.registered_label)
+            if self.registered_label in self._unsaved:
+                self._unsaved.pop(self.registered_label).cleanup()
         model_registry.register(label, target, model=self.result.model)
         self.registered_label = label
         self.status.setText(f"saved model bundle {target}")
