@@ -89,3 +89,54 @@ def test_statistics_panel_histograms_each_region(docked):
     assert histograms[1].counts.sum() == np.isfinite(cu[:, -3:]).sum()
     axes = quantify.histogram_plot.figure.axes[0]
     assert axes.get_xlabel() == "Cu (wt%)" and len(axes.patches) == 2
+
+
+def _press_move_release(qtbot, viewer, points_world) -> None:
+    """Real Qt mouse events on the canvas: press at the first point, move, release."""
+    from qtpy.QtCore import QPoint, Qt
+
+    from napari_xrfquant._napari._canvas import world_to_canvas
+
+    native = viewer.window._qt_viewer.canvas.native
+    pixels = [QPoint(*(round(v) for v in world_to_canvas(viewer, p))) for p in points_world]
+    qtbot.mousePress(native, Qt.MouseButton.LeftButton, pos=pixels[0])
+    for pixel in pixels[1:]:
+        qtbot.mouseMove(native, pixel)
+        qtbot.wait(10)
+    qtbot.mouseRelease(native, Qt.MouseButton.LeftButton, pos=pixels[-1])
+    qtbot.wait(50)
+
+
+def test_real_mouse_click_and_drawn_rectangle_on_the_canvas(make_napari_viewer, qtbot,
+                                                            tmp_path):
+    """A left click picks the pixel under the mouse; a rectangle drawn with the mouse
+    in a Shapes layer becomes the statistics region (docked widgets, real events)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1200, 900)
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _dock, quantify = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    quantify.add_model(write_tiny_model(tmp_path / "model"))
+    quantify.device_combo.setCurrentText("cpu")
+    _dock, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    assert quantify.run() is not None
+    qtbot.waitUntil(lambda: quantify.worker is None, timeout=60_000)
+    cube = viewer.layers["tiny"]
+    viewer.layers.selection.active = cube
+    viewer.reset_view()
+    qtbot.wait(100)
+    sy, sx = cube.scale[-2:]
+    _press_move_release(qtbot, viewer, [(2 * sy, 5 * sx)])  # a click, no drag
+    assert inspector.last is not None and inspector.last.label == "pixel (2, 5)"
+
+    shapes = viewer.add_shapes(name="drawn", scale=(sy, sx))
+    shapes.mode = "add_rectangle"
+    # from the corner of pixel (0.6, 0.6) to (2.4, 3.4): pixels rows 1-2, columns 1-3
+    corners = np.linspace([0.6 * sy, 0.6 * sx], [2.4 * sy, 3.4 * sx], 6)
+    _press_move_release(qtbot, viewer, [tuple(c) for c in corners])
+    assert len(shapes.data) == 1
+    quantify.region_combo.setCurrentText("drawn")
+    au = np.asarray(result_layer(viewer, "Au").data, np.float64)
+    stats = {s.element: s for s in quantify.statistics}
+    assert stats["Au"].region == "drawn #1"
+    assert stats["Au"].n_pixels == 6
+    assert stats["Au"].mean_wt_percent == pytest.approx(au[1:3, 1:4].mean(), rel=1e-6)

@@ -308,9 +308,9 @@ def test_a_trained_model_quantifies_from_the_quantify_dock(make_napari_viewer, q
         assert "auag just trained" in labels  # listed without a restart
         quantify.model_combo.setCurrentText("auag just trained")
         quantify.device_combo.setCurrentText("cpu")
-        worker = quantify.run()
-        with qtbot.waitSignal(worker.finished, timeout=60_000):
-            pass
+        assert quantify.run() is not None
+        # the run ends once its layers exist (they are added after the worker's end)
+        qtbot.waitUntil(lambda: quantify.worker is None, timeout=60_000)
     finally:
         model_registry.unregister("auag just trained")
     au = result_layer(viewer, "Au").data

@@ -64,12 +64,16 @@ def build_viewer(show: bool = True) -> tuple[Any, Any, Any]:
     import napari
     from napari.utils.notifications import show_error
 
+    from napari_xrfquant._napari._layers import cube_layers
     from napari_xrfquant.errors import XRFQuantError
 
     viewer = napari.Viewer(title="napari-xrfquant", show=show)
     freeze_startup_objects()
     try:
         viewer.open_sample(PLUGIN, "cxc_gold_sample")
+        cubes = cube_layers(viewer.layers)
+        if cubes:  # the cube, not its hidden truth regions, in the layer controls
+            viewer.layers.selection.active = cubes[0]
     except (XRFQuantError, OSError) as exc:
         # no sample yet: the GUI is still useful for the user's own files
         show_error(str(exc).splitlines()[0])

@@ -62,6 +62,8 @@ from napari_xrfquant.results import (
 WHOLE_MAP_ITEM = "whole map"
 #: Table rows shown without scrolling (one region of the bundled 5-element model).
 TABLE_VISIBLE_ROWS = 5
+#: Tallest the histogram plot grows (px): the table above it stays in view.
+HISTOGRAM_MAX_HEIGHT = 260
 #: Pause between two steps of adding result layers: input and paint events get in (ms).
 STEP_PAUSE_MS = 10
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
@@ -105,6 +107,7 @@ class ResultsPanel(QWidget):
         stats_layout.addLayout(histogram_row)
         self.histogram_plot = DockPlot(self.viewer, min_height=170,
                                        redraw=lambda: self._draw_histograms())
+        self.histogram_plot.setMaximumHeight(HISTOGRAM_MAX_HEIGHT)
         stats_layout.addWidget(self.histogram_plot)
         self.histograms: list[RegionHistogram] = []
         self._histogram_input: tuple[Any, list[Region]] | None = None

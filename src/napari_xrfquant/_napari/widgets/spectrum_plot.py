@@ -48,7 +48,7 @@ class SpectrumPlot(DockPlot):
     """
 
     def __init__(self, viewer: Any) -> None:
-        super().__init__(viewer, min_height=240, redraw=self.redraw)
+        super().__init__(viewer, min_height=160, redraw=self.redraw)
         self.spectrum: InspectedSpectrum | None = None
         self.lines: list[Any] = []
         self.colours: dict[str, str] = {}
@@ -95,6 +95,7 @@ class SpectrumPlot(DockPlot):
         self._energy_range: tuple[float, float] | None = None
         # zoom and pan change the range: lay the labels out again for it
         ax.callbacks.connect("xlim_changed", lambda _ax: self.place_labels())
+        ax.set_visible(self.spectrum is not None)  # no empty axes with meaningless ticks
 
     def show(self, spectrum: InspectedSpectrum | None, lines: list[Any],
              colours: dict[str, str], log: bool) -> None:
@@ -113,7 +114,7 @@ class SpectrumPlot(DockPlot):
 
     def _update(self) -> None:
         ax, spectrum = self.axes, self.spectrum
-        self.measured_line.set_visible(spectrum is not None)
+        ax.set_visible(spectrum is not None)  # no empty axes with meaningless ticks
         self.reconstructed_line.set_visible(
             spectrum is not None and spectrum.reconstructed is not None)
         if spectrum is None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +41,9 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
+    QWidget,
 )
 
 from napari_xrfquant._napari._layers import cube_counts, cube_layers
@@ -56,19 +57,19 @@ from napari_xrfquant._napari._qt import (
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._number_edit import int_spin
 from napari_xrfquant._napari.widgets._train_form import TrainForm
+from napari_xrfquant._napari.widgets._train_search import TrainSearch
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
-from napari_xrfquant._napari.widgets.train_jobs import (
-    SearchOutcome,
-    TrainOutcome,
-    search_job,
-    training_job,
-)
+from napari_xrfquant._napari.widgets.train_jobs import TrainOutcome, training_job
 from napari_xrfquant._napari.widgets.train_plot import LossCanvas
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 
+#: Index of the tab with the loss curves and test metrics (Settings, Training, Search).
+TRAINING_TAB = 1
+#: Smallest height of a tab's scrolled page: the dock never opens as a strip.
+TAB_MIN_HEIGHT = 120
 TRIAL_COLUMNS = ("#", "state", "val loss", "layers", "neurons", "batch", "lr", "epochs", "s")
 
 
@@ -80,7 +81,7 @@ def format_eta(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class TrainWidget(TrainForm):
+class TrainWidget(TrainSearch, TrainForm):
     """Dock widget that trains (or searches) a quantification model from a form.
 
     Parameters
@@ -133,7 +134,21 @@ class TrainWidget(TrainForm):
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
-        layout = scrolled_layout(self)
+        # the run controls stay in view; settings, progress and search are tabs, each
+        # scrolling on its own, so the dock is usable at any height
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        run_box = QWidget()
+        run_layout = QVBoxLayout(run_box)
+        outer.addWidget(run_box)
+        self.tabs = QTabWidget()
+        outer.addWidget(self.tabs, 1)
+        pages = {}
+        for title in ("Settings", "Training", "Search"):
+            page = QWidget()
+            self.tabs.addTab(page, title)
+            pages[title] = scrolled_layout(page, min_height=TAB_MIN_HEIGHT)
+        layout = pages["Settings"]
         self._build_form(layout)
         box = QGroupBox("Analysis by synthesis (learn the instrument from a measured cube)")
         form = QFormLayout(box)
@@ -146,8 +161,10 @@ class TrainWidget(TrainForm):
         form.addRow("unlabelled cube", self.axs_combo)
         form.addRow("β (reconstruction weight)", self.beta_spin)
         layout.addWidget(box)
+        layout.addStretch(1)
 
         # run
+        layout = run_layout
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #ff6b6b")
@@ -164,6 +181,7 @@ class TrainWidget(TrainForm):
         self.status.setWordWrap(True)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout = pages["Training"]
         self.loss_canvas = LossCanvas(self.viewer)
         layout.addWidget(self.loss_canvas)
 
@@ -181,8 +199,10 @@ class TrainWidget(TrainForm):
         box_layout.addWidget(self.metrics_table)
         box_layout.addWidget(self.save_model_button)
         layout.addWidget(box)
+        layout.addStretch(1)
 
         # search
+        layout = pages["Search"]
         box = QGroupBox("Hyperparameter search (optuna)")
         form = QFormLayout(box)
         self.trials_spin = int_spin(1, 1000, 10)
@@ -251,6 +271,7 @@ class TrainWidget(TrainForm):
         self._progress_bar = progress(total=config.epochs, desc=f"Train {config.name}")
         worker.yielded.connect(self._on_train_event)
         worker.returned.connect(self._on_trained)
+        self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
         self._start(worker)
         return worker
 
@@ -406,80 +427,6 @@ class TrainWidget(TrainForm):
         if parent:
             self._guarded(lambda: self.save_model(Path(parent) / self.result.config.name),
                           "saved model")
-
-    # -- search ---------------------------------------------------------------
-    def search(self, n_trials: int | None = None) -> Any:
-        """Check the form and start a hyperparameter search; returns the worker."""
-        from napari.qt.threading import create_worker
-
-        if self.worker is not None:
-            return None
-        settings = self.check()
-        if settings is None:
-            return None
-        config, instrument = settings
-        trials = int(n_trials or self.trials_spin.value())
-        self._stop = threading.Event()
-        self._search_started = time.perf_counter()
-        self.trials_table.setRowCount(0)
-        self.progress.setRange(0, trials)
-        self.progress.setValue(0)
-        self.status.setText(f"searching {trials} trials...")
-        worker = create_worker(search_job, config, instrument, trials, self._stop,
-                               _start_thread=False)
-        worker.yielded.connect(self._on_trial)
-        worker.returned.connect(self._on_searched)
-        self._start(worker)
-        return worker
-
-    def _on_trial(self, trial: Any) -> None:
-        row = self.trials_table.rowCount()
-        self.trials_table.insertRow(row)
-        p = trial.params
-        cells = (trial.number, trial.state,
-                 "-" if trial.value is None else f"{trial.value:.4g}", p["hidden_layers"],
-                 p["neurons"], p["batch_size"], f"{p['lr']:.2e}", trial.epochs,
-                 f"{trial.seconds:.0f}")
-        for col, value in enumerate(cells):
-            self.trials_table.setItem(row, col, QTableWidgetItem(str(value)))
-        self.progress.setValue(row + 1)
-        self.status.setText(trial.describe())
-
-    def _on_searched(self, outcome: SearchOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
-
-        if outcome.error is not None:
-            show_error(f"Search: {str(outcome.error).splitlines()[0]}")
-            self.status.setText(f"search failed: {outcome.error}")
-            return
-        self.search_result = outcome.result
-        best = outcome.result.best
-        if best is None:
-            self.status.setText("no trial finished")
-            return
-        rows = [int(present(self.trials_table.item(r, 0)).text())
-                for r in range(self.trials_table.rowCount())]
-        self.trials_table.selectRow(rows.index(best.number))
-        self.use_trial_button.setEnabled(True)
-        text = f"best: {best.describe()}"
-        self.status.setText(text + " — 'Use selected trial' fills the form")
-        show_info(f"Search: {text}")
-
-    def use_selected_trial(self) -> bool:
-        """Fill the form with the selected trial's hyperparameters."""
-        from napari_xrfquant.training.search import apply_params
-
-        if self.search_result is None:
-            return False
-        rows = present(self.trials_table.selectionModel()).selectedRows()
-        if not rows:
-            return False
-        number = int(present(self.trials_table.item(rows[0].row(), 0)).text())
-        trial = next(t for t in self.search_result.trials if t.number == number)
-        config = apply_params(self.settings()[0], trial.params)
-        self.set_config(config)
-        self.status.setText(f"form filled from trial {number}")
-        return True
 
     # -- shared worker handlers ---------------------------------------------
     def _on_errored(self, exc: BaseException) -> None:
