@@ -67,3 +67,26 @@ def test_live_refuses_a_missing_folder(make_napari_viewer, tmp_path):
     widget.live.live_check.setChecked(True)
     assert widget.live.worker is None and not widget.live.live_check.isChecked()
     assert any("choose a folder to watch" in m for m in seen)
+
+
+def test_live_stack_grows_without_copying_every_frame(make_napari_viewer):
+    """200 frames: each layer shows all of them, from a buffer reallocated O(log n) times."""
+    from napari_xrfquant._napari.widgets.live_panel import LIVE_SUFFIX
+    from napari_xrfquant.results import QuantResult
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    panel = widget.live
+    rng = np.random.default_rng(0)
+    maps = []
+    for i in range(200):
+        wt = rng.uniform(0, 100, size=(3, 4, 2)).astype(np.float32)
+        maps.append(wt)
+        result = QuantResult(wt, wt / 10, np.ones((3, 4), np.float32), ["Au", "Ag"], "m")
+        assert panel.add_frame(result, f"frame_{i:03d}.npy")
+    layer = _live_layers(viewer)["Au [wt%] · m" + LIVE_SUFFIX]
+    assert layer.data.shape == (200, 3, 4)
+    np.testing.assert_array_equal(layer.data, np.stack([m[..., 0] for m in maps]))
+    buffer = panel._buffers["Au [wt%] · m" + LIVE_SUFFIX]
+    assert np.shares_memory(layer.data, buffer)  # the layer shows a view, not a copy
+    assert len(buffer) == 256  # doubled from 4: reallocated 6 times in 200 frames

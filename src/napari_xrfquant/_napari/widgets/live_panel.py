@@ -69,6 +69,8 @@ class LivePanel(QGroupBox):
         self.poll_s = 1.0
         self.settle_s = 2.0
         self.frames = 0
+        # the live layers' growing stacks, by layer name (see _grown)
+        self._buffers: dict[str, np.ndarray] = {}
         self._progress: Any = None
         self._pending: list[Any] = []
         self._stacking = False
@@ -207,7 +209,7 @@ class LivePanel(QGroupBox):
             layer_name = kwargs["name"] + LIVE_SUFFIX
             existing = live.get(layer_name)
             if existing is not None:
-                existing.data = np.concatenate([existing.data, data[None]])
+                existing.data = self._grown(layer_name, existing.data, data)
                 continue
             options = {**kwargs, "name": layer_name,
                        "metadata": {**kwargs["metadata"], LIVE_KEY: True}}
@@ -219,6 +221,26 @@ class LivePanel(QGroupBox):
         self.frames += 1
         self.viewer.dims.set_current_step(0, self.frames - 1)
         return True
+
+    def _grown(self, name: str, shown: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """``shown`` with ``frame`` appended, as a view of a buffer that doubles when full.
+
+        Concatenating copied the whole stack at every frame (quadratic in the
+        campaign's length); a doubling buffer copies it O(log n) times.
+        """
+        buffer = self._buffers.get(name)
+        n = len(shown)
+        if buffer is None or buffer.shape[1:] != frame.shape or len(buffer) < n or \
+                not np.shares_memory(buffer, shown):
+            buffer = np.empty((max(2 * n, 4), *frame.shape), dtype=frame.dtype)
+            buffer[:n] = shown
+        elif n == len(buffer):
+            bigger = np.empty((2 * n, *frame.shape), dtype=buffer.dtype)
+            bigger[:n] = buffer
+            buffer = bigger
+        buffer[n] = frame
+        self._buffers[name] = buffer
+        return buffer[: n + 1]
 
     def _on_errored(self, exc: BaseException) -> None:
         from napari_xrfquant._napari._qt import one_line
