@@ -66,6 +66,13 @@ class QuantifyInputs:
         self._told_problem = problem
         return problem
 
+    def _calibration_edited(self, name: str) -> None:
+        """A new energy axis for the chosen cube: check it against the model again."""
+        from napari_xrfquant._napari._qt import alive
+
+        if alive(self) and name == self.cube_combo.currentText():
+            self.check_inputs(notify=True)
+
     def _live_settings(self) -> tuple[Any, Any]:
         """The model and frame settings the Live switch quantifies with: the dock's."""
         from napari.utils.notifications import show_error

@@ -288,10 +288,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.cube_combo.blockSignals(False)
         self.check_inputs(notify=self._built)
 
-    def _calibration_edited(self, name: str) -> None:
-        if alive(self) and name == self.cube_combo.currentText():
-            self.check_inputs(notify=True)
-
     def refresh_region_layers(self) -> None:
         """Refill the region list: whole map plus every Shapes and Labels layer."""
         names = [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)]
