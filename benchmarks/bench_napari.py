@@ -28,16 +28,35 @@ PLUGIN = "napari-xrfquant"
 
 
 def pump_until(condition: Callable[[], bool], timeout_s: float) -> None:
-    """Run the Qt event loop until ``condition()`` holds (TimeoutError after ``timeout_s``)."""
-    from qtpy.QtCore import QEventLoop
-    from qtpy.QtWidgets import QApplication
+    """Run Qt's own event loop until ``condition()`` holds (TimeoutError after ``timeout_s``).
 
+    A ``QEventLoop`` as napari runs one, checked by a 5 ms timer: a Python loop
+    around ``processEvents`` held the interpreter between events and slowed the
+    worker's quantification by about 0.45 s (1.2-1.3 s against 0.75-0.83 s).
+    """
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    if condition():
+        return
+    loop = QEventLoop()
     deadline = time.perf_counter() + timeout_s
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"gave up after {timeout_s:.0f} s")
-        # waits for events (timers, worker signals) as napari's own loop does
-        QApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 5)
+    timed_out = []
+
+    def check() -> None:
+        if condition():
+            loop.quit()
+        elif time.perf_counter() > deadline:
+            timed_out.append(True)
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if timed_out:
+        raise TimeoutError(f"gave up after {timeout_s:.0f} s")
 
 
 def flush_events(repeats: int = 3) -> None:
