@@ -40,8 +40,9 @@ def inspector_on_tiny(make_napari_viewer, tmp_path, tiny_model_dir):
     entry = model_registry.register_path(tiny_model_dir)
     previous = model_registry.selected
     model_registry.select(entry.label)
-    inspector = SpectrumInspector(viewer)
-    viewer.window.add_dock_widget(inspector)
+    # docked as a user docks it (napari then hands the widget its proxy viewer)
+    _dock, inspector = viewer.window.add_plugin_dock_widget(PLUGIN, "Spectrum inspector")
+    assert isinstance(inspector, SpectrumInspector)
     yield viewer, inspector
     model_registry.select(previous)
     model_registry.unregister(entry.label)
