@@ -170,3 +170,29 @@ def test_inspector_text_follows_a_new_quantification(make_napari_viewer, qtbot, 
     qtbot.waitUntil(lambda: inspector.last.composition.source == "layers", timeout=5_000)
     assert "from the maps" in inspector.composition_label.text()
     assert inspector.last.label == "pixel (2, 5)"
+
+
+def test_a_cube_without_pixel_size_is_in_pixels_without_unit_warnings(make_napari_viewer,
+                                                                      qtbot, tmp_path):
+    """Problem 9: no pixel size -> pixel units everywhere, the map fills the view, and
+    napari's "Inconsistent units" warning never comes."""
+    import warnings
+
+    from napari_xrfquant._napari._layers import KIND_CONCENTRATION
+
+    viewer = make_napari_viewer(show=True)
+    counts = np.random.default_rng(3).poisson(20, size=(6, 7, 1024)).astype(np.uint16)
+    np.save(tmp_path / "frame.npy", counts)  # no pixel size, no calibration
+    seen = _notifications()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        viewer.open(tmp_path / "frame.npy", plugin=PLUGIN)
+        _quantify_docked(viewer, qtbot)
+    messages = seen + [str(w.message) for w in caught]
+    assert not [m for m in messages if "Inconsistent units" in m], messages
+    maps = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == KIND_CONCENTRATION]
+    assert maps and all(tuple(lyr.scale) == (1.0, 1.0) for lyr in maps)
+    assert all(str(u) == "pixel" for lyr in maps for u in lyr.units)
+    viewer.reset_view()
+    low, high = np.asarray(viewer.layers.extent.world)[:, -2:]
+    assert tuple(high - low) == pytest.approx((6.0, 7.0), abs=1.01)  # not a speck
