@@ -126,8 +126,9 @@ def train_widget(make_napari_viewer):
     from napari_xrfquant._napari.widgets.train_widget import TrainWidget
 
     viewer = make_napari_viewer()
-    widget = TrainWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    # docked as a user docks it (napari then hands the widget its proxy viewer)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model")
+    assert isinstance(widget, TrainWidget)
     return viewer, widget
 
 
