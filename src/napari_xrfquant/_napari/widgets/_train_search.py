@@ -21,7 +21,6 @@ from napari_xrfquant._napari.widgets.train_jobs import SearchOutcome, search_job
 class TrainSearch:
     """Search controls of the Train dock."""
 
-    worker: Any
     trials_table: Any
     trials_spin: Any
     progress: Any
@@ -32,7 +31,7 @@ class TrainSearch:
     _search_started: float
     # supplied by the form (TrainForm, after this class in the widget's bases) and
     # the widget: annotations only, so that nothing here hides them
-    check: Any
+    settings_to_run: Any
     settings: Any
     set_config: Any
     _start: Any
@@ -41,9 +40,7 @@ class TrainSearch:
         """Check the form and start a hyperparameter search; returns the worker."""
         from napari.qt.threading import create_worker
 
-        if self.worker is not None:
-            return None
-        settings = self.check()
+        settings = self.settings_to_run()
         if settings is None:
             return None
         config, instrument = settings

@@ -245,9 +245,7 @@ class TrainWidget(TrainSearch, TrainForm):
         from napari.qt.threading import create_worker
         from napari.utils import progress
 
-        if self.worker is not None:
-            return None
-        settings = self.check()
+        settings = self.settings_to_run()
         if settings is None:
             return None
         config, instrument = settings
@@ -274,6 +272,13 @@ class TrainWidget(TrainSearch, TrainForm):
         self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
         self._start(worker)
         return worker
+
+    def settings_to_run(self) -> Any:
+        """The checked form's ``(config, instrument)``; None while a run goes on or when
+        the form is refused (its reasons are shown)."""
+        if self.worker is not None:
+            return None
+        return self.check()
 
     def refresh_cube_layers(self) -> None:
         """The form's cube list, and the AXS list (``none`` plus every cube layer)."""
