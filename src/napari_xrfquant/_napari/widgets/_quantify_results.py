@@ -65,7 +65,7 @@ TABLE_VISIBLE_ROWS = 5
 #: Tallest the histogram plot grows (px): the table above it stays in view.
 HISTOGRAM_MAX_HEIGHT = 260
 #: Pause between two steps of adding result layers: input and paint events get in (ms).
-STEP_PAUSE_MS = 10
+STEP_PAUSE_MS = 1
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
 IN_PROGRESS_ACTIONS = ("adding", "changing", "removing")
 
