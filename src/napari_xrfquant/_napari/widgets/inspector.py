@@ -96,7 +96,7 @@ class SpectrumInspector(QWidget):
         self.last: InspectedSpectrum | None = None
         self._model: Any = None
         # what the plot shows, to show it again from new maps: ("pixel", (row, col)) or
-        # ("region", mask), with the cube layer's name
+        # ("region", (mask, region name)), with the cube layer's name
         self._picked: tuple[str, str, Any] | None = None
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         self._maps_added = QTimer(self)  # one refresh after Quantify's burst of layers
@@ -324,7 +324,7 @@ class SpectrumInspector(QWidget):
         else:
             measured = np.asarray(layer.data)[:, mask].sum(axis=1, dtype=np.float64)
         composition = composition_from_layers(self.viewer.layers, layer.name, mask)
-        self._picked = ("region", layer.name, mask)
+        self._picked = ("region", layer.name, (mask, name))
         n_pixels = int(mask.sum())
         return self._show(layer, f"{name} ({n_pixels} px)", measured, composition, n_pixels)
 
@@ -441,19 +441,18 @@ class SpectrumInspector(QWidget):
             row, col = where
             self.show_pixel(row, col, layer)
         else:
-            self.show_region(where, self.last.label.rsplit(" (", 1)[0] if self.last else name,
-                             layer)
+            mask, region = where
+            self.show_region(mask, region, layer)
 
     def export(self, path: str | Path, overwrite: bool | None = None) -> list[Path]:
         """Write the shown spectra (``.csv``) and the figure (``.png``); ask before replacing."""
         from napari.utils.notifications import show_error, show_info
 
-        stem = Path(path).with_suffix("")
-        existing = [p for p in (stem.with_suffix(".csv"), stem.with_suffix(".png")) if p.exists()]
+        existing = [p for p in self.plot.export_paths(path) if p.exists()]
         if existing and not (overwrite if overwrite is not None else ask_overwrite(self, existing)):
             return []
         try:
-            written = self.plot.export(stem, overwrite=True)
+            written = self.plot.export(path, overwrite=True)
         except (OSError, ValueError) as exc:
             show_error(f"Export spectrum: {one_line(exc)}")
             return []
@@ -463,8 +462,9 @@ class SpectrumInspector(QWidget):
     def _export_clicked(self) -> None:
         from qtpy.QtWidgets import QFileDialog
 
-        name = self.last.label if self.last else "spectrum"
-        suggested = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "spectrum"
+        from napari_xrfquant.results import safe_stem
+
+        suggested = safe_stem(self.last.label if self.last else "spectrum")
         path, _ = QFileDialog.getSaveFileName(self, "Export spectrum (CSV + PNG)",
                                               f"{suggested}.csv", "CSV (*.csv)")
         if path:

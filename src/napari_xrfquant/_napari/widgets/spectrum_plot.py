@@ -202,6 +202,12 @@ class SpectrumPlot(DockPlot):
                 color=self._colour(line), clip_on=True))
         self.draw_idle()
 
+    @staticmethod
+    def export_paths(path: str | Path) -> tuple[Path, Path]:
+        """The CSV and PNG files :meth:`export` writes for ``path`` (any suffix)."""
+        stem = Path(path).with_suffix("")
+        return stem.with_suffix(".csv"), stem.with_suffix(".png")
+
     def export(self, path: str | Path, overwrite: bool = False) -> list[Path]:
         """Write the shown spectra as ``<path>.csv`` and the figure as ``<path>.png``.
 
@@ -216,8 +222,7 @@ class SpectrumPlot(DockPlot):
         spectrum = self.spectrum
         if spectrum is None:
             raise ValueError("no spectrum on display")
-        stem = Path(path).with_suffix("")
-        csv, png = stem.with_suffix(".csv"), stem.with_suffix(".png")
+        csv, png = self.export_paths(path)
         if not overwrite:
             for target in (csv, png):
                 if target.exists():
