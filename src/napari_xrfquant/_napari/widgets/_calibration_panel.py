@@ -54,6 +54,8 @@ class CalibrationPanel(QGroupBox):
         super().__init__("Energy calibration")
         self.viewer = viewer
         self.layer: Any = None
+        # (layer name, energy array, calibration source) the fields were filled from
+        self._shown: tuple[str, Any, Any] | None = None
         self.dialog: QMessageBox | None = None
         self._asked: set[tuple[str, int]] = set()
         outer = QVBoxLayout(self)
@@ -104,8 +106,17 @@ class CalibrationPanel(QGroupBox):
         self.layer = layer
         self.setEnabled(layer is not None)
         if layer is None:
+            self._shown = None
             return
-        energy = np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
+        axis = layer.metadata["energy_keV"]
+        shown = (layer.name, axis, layer.metadata.get("calibration_source"))
+        # asked at every input check (each layer event): only a new cube or axis refills
+        # the fields, so what the user is typing stays
+        if self._shown is not None and shown[0] == self._shown[0] and shown[1] is \
+                self._shown[1] and shown[2] == self._shown[2]:
+            return
+        self._shown = shown
+        energy = np.asarray(axis, dtype=np.float64)
         offset, gain, quadratic = fit_calibration(energy)
         self.offset_edit.setValue(round(offset, 9))
         self.gain_edit.setValue(round(gain, 9))

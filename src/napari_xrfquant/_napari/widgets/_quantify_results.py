@@ -8,7 +8,8 @@ core's (:mod:`napari_xrfquant.results`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -409,17 +410,23 @@ class ResultsPanel(QWidget):
             if any(lyr.name == kwargs["name"] for lyr in self.viewer.layers):
                 kwargs["name"] = f"{kwargs['name']} ({cube_layer.name})"
             # each new layer becomes the active one; the statistics follow once, after
-            self._adding_layers = True
-            try:
+            with self._statistics_held():
                 added.append(self.viewer.add_image(data, **kwargs))
-            finally:
-                self._adding_layers = False
             yield
         for stale in old.values():
             self.viewer.layers.remove(stale)
         if first_run:  # a rerun keeps what the user has shown or hidden since
             yield from self._readable_view(added, cube_layer, str(result.model_id))
         return added
+
+    @contextmanager
+    def _statistics_held(self) -> Iterator[None]:
+        """Changes of the active layer inside leave the statistics as they are."""
+        self._adding_layers = True
+        try:
+            yield
+        finally:
+            self._adding_layers = False
 
     def _readable_view(self, added: list[Any], cube_layer: Any,
                        model_id: str) -> Generator[None, None, None]:
@@ -446,11 +453,8 @@ class ResultsPanel(QWidget):
         self.viewer.canvas.overlays["scale_bar"].visible = True  # viewer.scale_bar: deprecated
         if shown:
             yield
-            self._adding_layers = True  # the statistics follow once, after
-            try:
+            with self._statistics_held():  # the statistics follow once, after
                 self.viewer.layers.selection.active = shown[0]
-            finally:
-                self._adding_layers = False
 
 
 def _source_name(cube_layer: Any) -> str:
