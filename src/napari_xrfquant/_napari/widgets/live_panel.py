@@ -230,8 +230,7 @@ class LivePanel(QGroupBox):
         """
         buffer = self._buffers.get(name)
         n = len(shown)
-        if buffer is None or buffer.shape[1:] != frame.shape or len(buffer) < n or \
-                not np.shares_memory(buffer, shown):
+        if buffer is None or shown.base is not buffer or buffer.shape[1:] != frame.shape:
             buffer = np.empty((max(2 * n, 4), *frame.shape), dtype=frame.dtype)
             buffer[:n] = shown
         elif n == len(buffer):

@@ -359,9 +359,9 @@ class TrainWidget(TrainSearch, TrainForm):
         """
         cancelled = bool(getattr(result, "cancelled", False))
         label = f"{result.config.name} ({'cancelled' if cancelled else 'trained'}, not saved)"
-        finished = f"{result.config.name} (trained, not saved)"
-        for old in [lbl for lbl in self._unsaved if lbl == label or not cancelled
-                    or lbl != finished]:
+        # a finished run replaces every unsaved model; a cancelled one all but the finished
+        kept = f"{result.config.name} (trained, not saved)" if cancelled else None
+        for old in [lbl for lbl in self._unsaved if lbl != kept]:
             model_registry.unregister(old)
             self._unsaved.pop(old).cleanup()
         unsaved = tempfile.TemporaryDirectory(prefix="xrfquant-trained-")
