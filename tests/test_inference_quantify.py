@@ -186,3 +186,25 @@ def test_fit_quality_is_about_one_for_poisson_noise():
     observed = expected.clone()
     observed[0, 150] += 2000.0
     assert float(poisson_fit_quality(torch.poisson(observed), expected, 0)) > 2.0
+
+
+def test_expected_deviance_table_equals_the_poisson_mean_deviance():
+    """The lookup table against E[D] summed over every count up to far in the tail."""
+    from scipy.special import gammaln, xlogy
+
+    from napari_xrfquant.inference.fit_quality import (
+        _LOG_LAMBDA_MAX,
+        _LOG_LAMBDA_MIN,
+        _TABLE_SIZE,
+        expected_deviance_table,
+    )
+
+    table = expected_deviance_table()
+    grid = np.linspace(_LOG_LAMBDA_MIN, _LOG_LAMBDA_MAX, _TABLE_SIZE)
+    for index in (0, 400, 800, 1000, 1300, _TABLE_SIZE - 1):
+        lam = 10.0 ** grid[index]
+        x = np.arange(int(lam + 40 * np.sqrt(lam) + 100), dtype=np.float64)
+        pmf = np.exp(xlogy(x, lam) - lam - gammaln(x + 1.0))
+        deviance = 2.0 * (xlogy(x, x / lam) - (x - lam))
+        assert table[index] == pytest.approx(float(np.sum(pmf * deviance)), rel=1e-9)
+    assert table[-1] == pytest.approx(1.0, abs=1e-3)  # E[D] -> 1 at high counts
