@@ -7,7 +7,9 @@ exist, re-masks the background at another threshold, then clicks the Spectrum
 inspector on ``--clicks`` different plate pixels (after one first click that
 is reported apart) and prints the figures. A click is timed from the world
 position to the drawn plot: pixel read, composition from the maps, simulator
-spectrum, matplotlib draw.
+spectrum, matplotlib draw. Last, as many plain ``add_image`` calls as Quantify
+added layers go into the same viewer, with no plugin code: napari's own cost
+of those layers, the floor under the Quantify time and the event-loop gap.
 
 Usage (needs a display; a virtual one is fine)::
 
@@ -94,6 +96,30 @@ class EventLoopGaps:
         self._tick()
         self.timer.stop()
         return self.longest_s * 1e3
+
+
+def napari_layer_floor(viewer, template, n: int) -> np.ndarray:
+    """Seconds napari takes for each of ``n`` plain ``add_image`` calls (layers removed after).
+
+    The images have the shape, scale, offset and units of the result layer ``template``.
+
+    No plugin code runs in them: what any result layer costs at least, which
+    bounds both the Quantify-to-layers time and the longest event-loop gap.
+    """
+    seconds = []
+    layers = []
+    for index in range(n):
+        data = np.random.default_rng(index).random(template.data.shape, dtype=np.float32)
+        flush_events()
+        t0 = time.perf_counter()
+        layers.append(viewer.add_image(
+            data, name=f"floor {index}", visible=False, contrast_limits=(0.0, 1.0),
+            scale=template.scale, translate=template.translate, units=template.units))
+        seconds.append(time.perf_counter() - t0)
+    for layer in layers:
+        viewer.layers.remove(layer)
+    flush_events()
+    return np.asarray(seconds)
 
 
 def plate_pixels(viewer, cube_name: str, n: int, seed: int) -> list[tuple[int, int]]:
@@ -217,6 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"inspector click (pixel -> drawn plot): first {times[0] * 1e3:.0f} ms; "
           f"next {later.size} on other pixels: median {np.median(later):.0f} ms, "
           f"max {later.max():.0f} ms")
+    # -- napari alone: the floor under the two Quantify figures ----------------
+    template = next(lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "concentration")
+    alone = napari_layer_floor(viewer, template, added)
+    print(f"napari alone, {added} add_image of {template.data.shape} float32 "
+          f"(hidden, contrast given) into this viewer: {alone.sum():.2f} s, "
+          f"median {np.median(alone) * 1e3:.0f} ms, slowest {alone.max() * 1e3:.0f} ms")
     print(f"total {time.perf_counter() - started:.1f} s")
     viewer.close()
     return 0
