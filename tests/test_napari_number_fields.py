@@ -75,3 +75,78 @@ def test_quantify_mask_refuses_a_negative_threshold(make_napari_viewer, qtbot, t
     widget.mask_spin.setText("-5")
     assert widget.run() is None and widget.worker is None  # refused, not run at 5
     assert any("Mask below" in m and "-5" in m for m in seen)
+
+
+@pytest.mark.parametrize(("field", "typed", "setting", "expected"), [
+    ("layers_spin", "20", "hidden_layers", 20),  # the schema's maximum (the old box stopped at 16)
+    ("epochs_spin", "1e3", "epochs", 1000),
+    ("batch_spin", "1k", "batch_size", 1000),
+    ("neurons_spin", "9000", "neurons", 9000),  # the old box stopped at 8192
+])
+def test_train_network_fields_take_the_schema_range(train, qtbot, field, typed, setting,
+                                                    expected):
+    edit = getattr(train, field)
+    edit.clear()
+    qtbot.keyClicks(edit, typed)
+    config, _instrument = train.settings()
+    value = getattr(config.model if setting in ("hidden_layers", "neurons") else config, setting)
+    assert value == expected
+
+
+def test_train_instrument_fields_keep_every_digit_and_refuse_visibly(train, qtbot):
+    from napari_xrfquant.errors import XRFQuantError
+
+    train.gain_spin.clear()
+    qtbot.keyClicks(train.gain_spin, "0.0349625")  # a box of five decimals made it 0.03496
+    train.fano_spin.clear()
+    qtbot.keyClicks(train.fano_spin, "0.1234")
+    _config, instrument = train.settings()
+    assert instrument.detector.gain_keV == 0.0349625 and instrument.detector.fano == 0.1234
+    train.incidence_spin.clear()
+    qtbot.keyClicks(train.incidence_spin, "95")
+    assert train.incidence_spin.text() == "95" and "border" in train.incidence_spin.styleSheet()
+    with pytest.raises(XRFQuantError):
+        train.settings()
+    assert any(p.startswith("incidence angle: 95 is above") for p in train.problems)
+
+
+def test_train_beta_takes_a_small_weight(train, qtbot):
+    train.beta_spin.clear()
+    qtbot.keyClicks(train.beta_spin, "1e-3")  # two decimals made it 0.00
+    assert train.beta_spin.value() == 1e-3 and train.beta_spin.problem() is None
+    train.trials_spin.clear()
+    qtbot.keyClicks(train.trials_spin, "0")
+    assert train.settings_to_run() is None and "trials: 0 is below" in train.problems[0]
+
+
+@pytest.mark.parametrize(("field", "typed", "why"), [
+    ("mask_spin", "-5", "Background below: -5 is below the smallest allowed, 0"),
+    ("seconds_spin", "4000", "Fit time: 4000 is above the largest allowed, 3600"),
+    ("clusters_spin", "2.5", "Clusters: 2.5 is not a whole number"),
+])
+def test_calibrate_fields_refuse_as_typed(make_napari_viewer, qtbot, tmp_path, field, typed,
+                                          why):
+    from test_napari_fixtures import write_tiny_cxc
+
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
+    edit = getattr(widget, field)
+    edit.clear()
+    qtbot.keyClicks(edit, typed)
+    assert edit.text() == typed
+    assert widget.calibrate() is None and widget.worker is None
+    assert widget.status.text() == f"not started: {why}"
+
+
+def test_quantify_refine_refuses_more_steps_than_allowed(make_napari_viewer, qtbot, tmp_path):
+    from test_napari_fixtures import write_tiny_cxc
+
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    assert widget.refine_spin.text() == "off" and widget.refine_spin.value() == 0
+    widget.refine_spin.clear()
+    qtbot.keyClicks(widget.refine_spin, "60")
+    assert widget.field_problem() == "Refine: 60 is above the largest allowed, 50"
+    assert widget.run() is None and widget.worker is None

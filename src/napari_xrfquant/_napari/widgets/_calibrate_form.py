@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -30,6 +29,7 @@ from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_laye
 from napari_xrfquant._napari._qt import alive, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
+from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
 
 #: Text of a standards row that holds an unknown (clustered with the rest).
 UNKNOWN = ""
@@ -97,17 +97,9 @@ class CalibrateForm(QWidget):
         self.exclude_edit = QLineEdit()
         self.exclude_edit.setPlaceholderText("e.g. 2.8-3.1, 6.3-6.5 (keV)")
         self.exclude_edit.setToolTip("Energy ranges left out of the fit (lines of the set-up)")
-        self.clusters_spin = QSpinBox()
-        self.clusters_spin.setRange(1, 256)
-        self.clusters_spin.setValue(16)
-        self.mask_spin = QSpinBox()
-        self.mask_spin.setRange(0, 2_000_000_000)
-        self.mask_spin.setValue(200)
-        self.mask_spin.setSuffix(" counts")
-        self.seconds_spin = QSpinBox()
-        self.seconds_spin.setRange(5, 3600)
-        self.seconds_spin.setValue(100)
-        self.seconds_spin.setSuffix(" s")
+        self.clusters_spin = NumberEdit(16, integer=True, low=1, high=256)
+        self.mask_spin = NumberEdit(200, integer=True, low=0, unit="counts")
+        self.seconds_spin = NumberEdit(100, low=5, high=3600, unit="s")
         self.seconds_spin.setToolTip(
             "Time budget of the instrument fit; sigma still comes from the curvature there"
         )
@@ -219,6 +211,11 @@ class CalibrateForm(QWidget):
         from napari_xrfquant.calibration.standards import parse_standard
         from napari_xrfquant.errors import XRFQuantError
 
+        refused = edit_problems({"Clusters": self.clusters_spin,
+                                 "Background below": self.mask_spin,
+                                 "Fit time": self.seconds_spin})
+        if refused:
+            raise XRFQuantError(refused[0])
         cube = self._selected_cube()
         if cube is None:
             raise XRFQuantError("open an XRF cube first (no image layer with an energy axis)")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QDoubleSpinBox, QLineEdit, QSpinBox
+from qtpy.QtWidgets import QLineEdit
 
 from napari_xrfquant._schema import field_bounds
 
@@ -56,7 +55,7 @@ class NumberEdit(QLineEdit):
     low, high
         Inclusive bounds (None: open), e.g. from :func:`napari_xrfquant._schema.field_bounds`.
     unit
-        Shown as placeholder and in messages.
+        Shown after the number (typing it is optional) and as placeholder.
     special
         Text shown for the value 0 (e.g. ``"off"``), and accepted as 0.
 
@@ -85,7 +84,8 @@ class NumberEdit(QLineEdit):
         """Show ``value`` (as an integer when the field is one)."""
         number = round(value) if self.integer else float(value)
         before = self.value() if self.text() else None
-        self.setText(self.special if (self.special and number == 0) else _format(number))
+        shown = f"{_format(number)} {self.unit}".strip()  # the unit as a spin box's suffix
+        self.setText(self.special if (self.special and number == 0) else shown)
         self._show_state()
         if before != number:  # as a spin box's setValue does
             self.valueChanged.emit(self.value())
@@ -122,7 +122,7 @@ class NumberEdit(QLineEdit):
         text = self.text()
         if self.special and text.strip().lower() == self.special.lower():
             return 0.0
-        return parse_number(text.removesuffix(self.unit) if self.unit else text)
+        return parse_number(text.strip().removesuffix(self.unit) if self.unit else text)
 
     def _show_state(self, *_args: Any) -> None:
         problem = self.problem()
@@ -191,15 +191,21 @@ def _format(number: float) -> str:
 
 
 def schema_number(model: Any, name: str, value: float, integer: bool = False,
-                  unit: str = "") -> NumberEdit:
+                  unit: str = "", scale: float = 1.0, low: float | None = None,
+                  high: float | None = None) -> NumberEdit:
     """A :class:`NumberEdit` with the inclusive bounds and description of a schema field.
 
-    Strict bounds (``gt``/``lt``) are left to the schema's own check, whose
+    ``scale`` shows the field in another unit (µm for a thickness in cm: 1e4);
+    the bounds are scaled with it. ``low``/``high`` bound what the schema leaves
+    open. Strict bounds (``gt``/``lt``) are left to the schema's own check, whose
     message names the field.
     """
     bounds = field_bounds(model, name)
-    edit = NumberEdit(value, integer=integer, low=bounds.get("ge"), high=bounds.get("le"),
-                      unit=unit)
+    if "ge" in bounds:
+        low = float(bounds["ge"]) * scale
+    if "le" in bounds:
+        high = float(bounds["le"]) * scale
+    edit = NumberEdit(value, integer=integer, low=low, high=high, unit=unit)
     edit.setToolTip(str(bounds.get("description", "")))
     return edit
 
@@ -208,55 +214,3 @@ def edit_problems(fields: dict[str, Any]) -> list[str]:
     """``"<label>: <why>"`` for each refused :class:`NumberEdit` of ``{label: widget}``."""
     return [f"{label}: {problem}" for label, edit in fields.items()
             if isinstance(edit, NumberEdit) and (problem := edit.problem()) is not None]
-
-
-# -- spin boxes, for fields whose range a box holds without rewriting input -------
-def int_spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
-    """An integer spin box with a range, a value and a step."""
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
-def _dspin(low: float, high: float, value: float, decimals: int, step: float,
-           suffix: str = "") -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setDecimals(decimals)
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    if suffix:
-        box.setSuffix(f" {suffix}")
-    return box
-
-
-def _schema_dspin(
-    model: type[BaseModel],
-    name: str,
-    decimals: int,
-    step: float,
-    suffix: str = "",
-    low: float | None = None,
-    high: float | None = None,
-    scale: float = 1.0,
-) -> QDoubleSpinBox:
-    """A spin box whose range comes from the schema field (times ``scale`` for its unit).
-
-    ``low``/``high`` bound fields the schema leaves open (the box needs a range).
-    """
-    bounds = field_bounds(model, name)
-    smallest = 10.0**-decimals
-    if "ge" in bounds:
-        low = float(bounds["ge"]) * scale
-    elif "gt" in bounds:
-        low = float(bounds["gt"]) * scale + smallest
-    if "le" in bounds:
-        high = float(bounds["le"]) * scale
-    elif "lt" in bounds:
-        high = float(bounds["lt"]) * scale - smallest
-    box = _dspin(-1e9 if low is None else low, 1e9 if high is None else high, 0.0, decimals, step,
-                 suffix)
-    box.setToolTip(str(bounds.get("description", "")))
-    return box

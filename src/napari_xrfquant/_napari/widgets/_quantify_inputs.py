@@ -37,6 +37,13 @@ class QuantifyInputs:
     def load_selected_model(self, notify: bool = True) -> Any:  # supplied by the widget
         raise NotImplementedError
 
+    def field_problem(self) -> str | None:
+        """``"<field>: <why>"`` for the first refused number field of the dock, or None."""
+        from napari_xrfquant._napari.widgets._number_edit import edit_problems
+
+        refused = edit_problems({"Mask below": self.mask_spin, "Refine": self.refine_spin})
+        return refused[0] if refused else None
+
     def check_inputs(self, notify: bool = False) -> str | None:
         """Whether the chosen model can read the chosen cube; Quantify is enabled only then.
 
@@ -79,11 +86,11 @@ class QuantifyInputs:
 
         from napari_xrfquant.campaign import FrameSettings
 
-        if (problem := self.mask_spin.problem()) is not None:
-            show_error(f"Live: Mask below {problem}")
+        if (problem := self.field_problem()) is not None:
+            show_error(f"Live: {problem}")
             return None, None
         model = self.load_selected_model(notify=True)
         settings = FrameSettings(device=self.device_combo.currentText(),
                                  mask_below=self.mask_below_counts,
-                                 refine=self.refine_spin.value())
+                                 refine=int(self.refine_spin.value()))
         return model, settings

@@ -31,12 +31,10 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._layers import cube_layers
 from napari_xrfquant._napari.widgets._number_edit import (
     ElementsEdit,
-    _schema_dspin,
+    NumberEdit,
     edit_problems,
-    int_spin,
     schema_number,
 )
-from napari_xrfquant._schema import field_bounds
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Beam, Detector, Geometry
 from napari_xrfquant.io.calibration import fit_calibration
@@ -76,7 +74,7 @@ class TrainForm(QWidget):
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         """Settings files, elements, instrument, data set and network, top to bottom."""
-        from napari_xrfquant.training.config import TrainingConfig
+        from napari_xrfquant.training.config import ModelConfig, TrainingConfig
 
         files = QHBoxLayout()
         self.load_settings_button = QPushButton("Load settings...")
@@ -108,24 +106,18 @@ class TrainForm(QWidget):
         buttons.addWidget(self.load_instrument_button)
         buttons.addWidget(self.save_instrument_button)
         # ranges from the instrument schema, values from reference.toml (set_instrument)
-        self.beam_spin = _schema_dspin(Beam, "energies_keV", 3, 0.5, "keV", high=1000.0)
-        self.incidence_spin = _schema_dspin(Geometry, "incidence_deg", 1, 1.0, "deg")
-        self.takeoff_spin = _schema_dspin(Geometry, "takeoff_deg", 1, 1.0, "deg")
-        self.thickness_spin = _schema_dspin(
-            Detector, "thickness_cm", 1, 10.0, "µm", scale=1e4, high=10_000.0
-        )
+        self.beam_spin = schema_number(Beam, "energies_keV", 0.0, unit="keV")
+        self.incidence_spin = schema_number(Geometry, "incidence_deg", 0.0, unit="deg")
+        self.takeoff_spin = schema_number(Geometry, "takeoff_deg", 0.0, unit="deg")
+        self.thickness_spin = schema_number(Detector, "thickness_cm", 0.0, unit="µm", scale=1e4)
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("Take the energy calibration from this cube layer")
         self.from_layer_button = QPushButton("Use its calibration")
-        self.offset_spin = _schema_dspin(Detector, "offset_keV", 4, 0.001, "keV", -5.0, 5.0)
-        self.gain_spin = _schema_dspin(Detector, "gain_keV", 5, 0.0001, "keV/channel", high=1.0)
-        self.channels_spin = int_spin(
-            int(field_bounds(Detector, "n_channels")["ge"]), 65_536, 2, 1
-        )
-        self.noise_spin = _schema_dspin(
-            Detector, "noise_keV", 1, 5.0, "eV", scale=1000.0, high=1000.0
-        )
-        self.fano_spin = _schema_dspin(Detector, "fano", 3, 0.005)
+        self.offset_spin = schema_number(Detector, "offset_keV", 0.0, unit="keV")
+        self.gain_spin = schema_number(Detector, "gain_keV", 0.01, unit="keV/channel")
+        self.channels_spin = schema_number(Detector, "n_channels", 2, integer=True)
+        self.noise_spin = schema_number(Detector, "noise_keV", 0.0, unit="eV", scale=1000.0)
+        self.fano_spin = schema_number(Detector, "fano", 0.1)
         self.counts_min_spin = schema_number(TrainingConfig, "counts_min", 300.0)
         self.counts_max_spin = schema_number(TrainingConfig, "counts_max", 1e6)
         form.addRow(self.instrument_label)
@@ -154,13 +146,18 @@ class TrainForm(QWidget):
                                             FORM_DEFAULTS["n_spectra"], integer=True)
         self.model_combo = QComboBox()
         self.model_combo.addItems(["mlp", "cnn"])
-        self.layers_spin = int_spin(0, 16, FORM_DEFAULTS["hidden_layers"])
-        self.neurons_spin = int_spin(0, 8192, FORM_DEFAULTS["neurons"], 10)
+        self.layers_spin = schema_number(ModelConfig, "hidden_layers",
+                                         FORM_DEFAULTS["hidden_layers"], integer=True)
+        self.neurons_spin = schema_number(ModelConfig, "neurons", FORM_DEFAULTS["neurons"],
+                                          integer=True)
         self.lr_spin = schema_number(TrainingConfig, "lr", FORM_DEFAULTS["lr"])
-        self.batch_spin = int_spin(0, 65_536, FORM_DEFAULTS["batch_size"], 32)
-        self.epochs_spin = int_spin(0, 100_000, FORM_DEFAULTS["epochs"])
-        self.patience_spin = int_spin(0, 10_000, FORM_DEFAULTS["patience"])
-        self.seed_spin = int_spin(0, 2**31 - 1, 0)
+        self.batch_spin = schema_number(TrainingConfig, "batch_size",
+                                        FORM_DEFAULTS["batch_size"], integer=True)
+        self.epochs_spin = schema_number(TrainingConfig, "epochs", FORM_DEFAULTS["epochs"],
+                                         integer=True)
+        self.patience_spin = schema_number(TrainingConfig, "patience",
+                                           FORM_DEFAULTS["patience"], integer=True)
+        self.seed_spin = schema_number(TrainingConfig, "seed", 0, integer=True)
         form.addRow("simulated spectra", self.n_spectra_spin)
         form.addRow("model type", self.model_combo)
         form.addRow("hidden layers", self.layers_spin)
@@ -276,6 +273,30 @@ class TrainForm(QWidget):
             "model.neurons": self.neurons_spin.value(),
         }
 
+    def number_fields(self) -> dict[str, NumberEdit]:
+        """The form's number fields under the labels it shows."""
+        return {
+            "beam energy": self.beam_spin,
+            "incidence angle": self.incidence_spin,
+            "take-off angle": self.takeoff_spin,
+            "detector thickness": self.thickness_spin,
+            "calibration offset": self.offset_spin,
+            "calibration gain": self.gain_spin,
+            "channels": self.channels_spin,
+            "electronic noise": self.noise_spin,
+            "Fano factor": self.fano_spin,
+            "counts per spectrum, min": self.counts_min_spin,
+            "counts per spectrum, max": self.counts_max_spin,
+            "simulated spectra": self.n_spectra_spin,
+            "hidden layers": self.layers_spin,
+            "neurons per layer": self.neurons_spin,
+            "learning rate": self.lr_spin,
+            "batch size": self.batch_spin,
+            "epochs": self.epochs_spin,
+            "patience (epochs)": self.patience_spin,
+            "seed": self.seed_spin,
+        }
+
     def settings(self) -> tuple[TrainingConfig, Instrument]:
         """Validated config and instrument from the form.
 
@@ -291,15 +312,15 @@ class TrainForm(QWidget):
         except XRFQuantError as exc:
             elements = []
             problems.append(str(exc))
-        problems += edit_problems({"simulated spectra": self.n_spectra_spin, "learning rate":
-                                   self.lr_spin, "counts per spectrum, min": self.counts_min_spin,
-                                   "counts per spectrum, max": self.counts_max_spin})
+        refused = edit_problems(self.number_fields())
+        problems += refused
         problems += [] if problems else size_problems(values)
         instrument = None
-        try:
-            instrument = self.instrument()
-        except XRFQuantError as exc:
-            problems.append(f"instrument: {exc}")
+        if not refused:  # a refused field has no number to build the instrument from
+            try:
+                instrument = self.instrument()
+            except XRFQuantError as exc:
+                problems.append(f"instrument: {exc}")
         config = None
         if not problems:
             try:

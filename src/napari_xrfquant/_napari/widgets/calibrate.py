@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -46,6 +45,7 @@ from napari_xrfquant._napari._qt import (
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
+from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._plot import DockPlot
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,10 +133,8 @@ class CalibrateWidget(CalibrateForm):
 
         row = QHBoxLayout()
         self.save_instrument_button = QPushButton("Save instrument...")
-        self.minutes_spin = QDoubleSpinBox()
-        self.minutes_spin.setRange(0.1, 600.0)
-        self.minutes_spin.setValue(10.0)
-        self.minutes_spin.setSuffix(" min")
+        self.minutes_spin = NumberEdit(10.0, low=0.1, high=600.0, unit="min")
+        self.minutes_spin.setToolTip("Time budget of the retraining")
         self.retrain_button = QPushButton("Retrain")
         self.retrain_button.setToolTip("Fine-tune the model on the calibrated instrument")
         for widget in (self.save_instrument_button, self.minutes_spin, self.retrain_button):
@@ -183,7 +181,7 @@ class CalibrateWidget(CalibrateForm):
             standards=request["standards"],
             free=request["free"],
             exclude_keV=request["exclude_keV"],
-            n_clusters=self.clusters_spin.value(),
+            n_clusters=int(self.clusters_spin.value()),
             mask_below_counts=float(self.mask_spin.value()),
             max_seconds=float(self.seconds_spin.value()),
         )
@@ -278,11 +276,16 @@ class CalibrateWidget(CalibrateForm):
         """Fine-tune the start model on the calibrated instrument in a worker."""
         from napari.qt.threading import create_worker
         from napari.utils import progress
+        from napari.utils.notifications import show_error
 
         from napari_xrfquant.calibration.session import iter_retrain
         from napari_xrfquant.instrument import save_instrument
 
         if self.result is None or self.worker is not None:
+            return None
+        if minutes is None and (problem := self.minutes_spin.problem()) is not None:
+            self.status.setText(f"not started: retrain time {problem}")
+            show_error(f"Calibrate: retrain time {problem}")
             return None
         budget = float(minutes if minutes is not None else self.minutes_spin.value())
         if self._bundle_dir is None:

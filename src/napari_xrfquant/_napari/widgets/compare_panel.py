@@ -20,7 +20,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -28,6 +27,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
 from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant.evaluation.baselines import MODEL_NAMES
 
 
@@ -49,9 +49,7 @@ class ComparePanel(QGroupBox):
         row.addWidget(browse)
         self.models_edit = QLineEdit(",".join(MODEL_NAMES))
         self.models_edit.setToolTip(f"comma-separated, from {', '.join(MODEL_NAMES)}")
-        self.folds_spin = QSpinBox()
-        self.folds_spin.setRange(2, 100)
-        self.folds_spin.setValue(10)
+        self.folds_spin = NumberEdit(10, integer=True, low=2, high=100)
         self.run_button = QPushButton("Compare")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -81,11 +79,14 @@ class ComparePanel(QGroupBox):
 
     def request(self) -> dict[str, Any]:
         """The checked request (raises XRFQuantError or OSError with the reason)."""
+        from napari_xrfquant.errors import XRFQuantError
         from napari_xrfquant.evaluation.compare import check_labelled, read_labelled
 
+        if (problem := self.folds_spin.problem()) is not None:
+            raise XRFQuantError(f"folds: {problem}")
         data, instrument = read_labelled(self.file_edit.text().strip())
         models = [m.strip() for m in self.models_edit.text().split(",") if m.strip()]
-        folds = self.folds_spin.value()
+        folds = int(self.folds_spin.value())
         check_labelled(data.spectra, data.wt_percent, data.energy_keV, data.elements, models,
                        folds, instrument)
         return {"data": data, "models": models, "folds": folds, "instrument": instrument}

@@ -29,7 +29,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
 )
 
 from napari_xrfquant import results as core_results
@@ -176,10 +175,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
                                     unit="counts", special="off")
         self.mask_spin.setToolTip(MASK_TOOLTIP)
         form.addRow("Mask below", self.mask_spin)
-        self.refine_spin = QSpinBox()
-        self.refine_spin.setRange(0, 50)
-        self.refine_spin.setSpecialValueText("off")
-        self.refine_spin.setSuffix(" steps")
+        self.refine_spin = NumberEdit(0, integer=True, low=0, high=50, unit="steps",
+                                      special="off")
         self.refine_spin.setToolTip(
             "Physics refinement: the network's composition starts a Poisson maximum-likelihood "
             "fit of each spectrum with the simulator on the model's instrument (slower: about "
@@ -382,8 +379,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         if layer is None:
             show_error("Quantify: open an XRF cube first (no image layer with an energy axis)")
             return None
-        if (problem := self.mask_spin.problem()) is not None:
-            show_error(f"Quantify: Mask below {problem}")
+        if (problem := self.field_problem()) is not None:
+            show_error(f"Quantify: {problem}")
             return None
         model = self.load_selected_model(notify=True)
         if model is None:
@@ -399,7 +396,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             model,
             self.device_combo.currentText(),
             GUI_BATCH_SPECTRA,
-            self.refine_spin.value(),
+            int(self.refine_spin.value()),
             file_maps(layer),
             _start_thread=False,
         )

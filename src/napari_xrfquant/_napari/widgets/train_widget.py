@@ -30,7 +30,6 @@ import numpy as np
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -55,7 +54,7 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari.widgets._number_edit import int_spin
+from napari_xrfquant._napari.widgets._number_edit import NumberEdit, schema_number
 from napari_xrfquant._napari.widgets._train_form import TrainForm
 from napari_xrfquant._napari.widgets._train_search import TrainSearch
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
@@ -155,9 +154,9 @@ class TrainWidget(TrainSearch, TrainForm):
         self.axs_combo = QComboBox()
         self.axs_combo.setToolTip("Unlabelled spectra whose reconstruction through the "
                                   "simulator trains the network and the instrument")
-        self.beta_spin = QDoubleSpinBox()
-        self.beta_spin.setRange(0.0, 1000.0)
-        self.beta_spin.setValue(1.0)
+        from napari_xrfquant.training.config import AXSConfig
+
+        self.beta_spin = schema_number(AXSConfig, "beta", 1.0)
         form.addRow("unlabelled cube", self.axs_combo)
         form.addRow("β (reconstruction weight)", self.beta_spin)
         layout.addWidget(box)
@@ -205,7 +204,7 @@ class TrainWidget(TrainSearch, TrainForm):
         layout = pages["Search"]
         box = QGroupBox("Hyperparameter search (optuna)")
         form = QFormLayout(box)
-        self.trials_spin = int_spin(1, 1000, 10)
+        self.trials_spin = NumberEdit(10, integer=True, low=1, unit="trials")
         self.search_button = QPushButton("Search")
         self.trials_table = QTableWidget(0, len(TRIAL_COLUMNS))
         self.trials_table.setHorizontalHeaderLabels(TRIAL_COLUMNS)
@@ -272,6 +271,11 @@ class TrainWidget(TrainSearch, TrainForm):
         self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
         self._start(worker)
         return worker
+
+    def number_fields(self) -> dict[str, NumberEdit]:
+        """The form's number fields and the Training and Search tabs' own."""
+        return {**super().number_fields(), "β (reconstruction weight)": self.beta_spin,
+                "trials": self.trials_spin}
 
     def settings_to_run(self) -> Any:
         """The checked form's ``(config, instrument)``; None while a run goes on or when
