@@ -333,6 +333,7 @@ def calibrate(
     free: Sequence[str] = DEFAULT_FREE,
     exclude_keV: Sequence[tuple[float, float]] = (),
     start_wt_percent: np.ndarray | None = None,
+    max_seconds: float = 100.0,
     progress: Callable[[Progress], Any] | None = None,
 ) -> CalibrationResult:
     """Fit the instrument (and the groups' compositions) to grouped spectra.
@@ -356,6 +357,9 @@ def calibrate(
         Energy ranges left out of the fit (e.g. lines of the set-up itself).
     start_wt_percent
         ``(G, E)`` starting compositions of the clusters (e.g. a model's), or None.
+    max_seconds
+        Time budget of the L-BFGS phase (:func:`iter_calibrate`); sigma comes
+        from the curvature where the fit stops.
     progress
         Called with every :class:`~napari_xrfquant.progress.Progress`.
 
@@ -371,5 +375,6 @@ def calibrate(
         free=free,
         exclude_keV=exclude_keV,
         start_wt_percent=start_wt_percent,
+        max_seconds=max_seconds,
     )
     return drive(generator, progress)

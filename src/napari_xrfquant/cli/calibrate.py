@@ -115,6 +115,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="pixels with fewer counts are background (default: 200)",
     )
     parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=100.0,
+        metavar="S",
+        help="time budget of the instrument fit; sigma still comes from the curvature "
+        "where it stops (default: 100)",
+    )
+    parser.add_argument(
         "--retrain",
         action="store_true",
         help="then fine-tune the model on the calibrated instrument (OUTDIR/model)",
@@ -183,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         clash = [outdir / name for name in OUTPUTS if (outdir / name).exists()]
         if clash:
             raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+    if not args.max_seconds > 0:
+        raise XRFQuantError(f"--max-seconds {args.max_seconds:g}: the time budget must be positive")
     if args.retrain and not args.minutes > 0:
         raise XRFQuantError(f"--minutes {args.minutes:g}: the time budget must be positive")
     free = [f.strip() for f in args.free.split(",") if f.strip()]
@@ -210,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         exclude_keV=exclude,
         n_clusters=args.clusters,
         mask_below_counts=args.mask_below,
+        max_seconds=args.max_seconds,
     )
     with tqdm(
         desc="xrfquant calibrate", unit=" steps", disable=args.quiet, file=sys.stderr, leave=False
