@@ -107,6 +107,13 @@ def test_element_lines_match_xraylib(inst):
     efficiency = _efficiency(inst, 24.94) / _efficiency(inst, 22.16)
     assert lines["Ag Kb"].relative_intensity == pytest.approx(kb / ka * efficiency, rel=0.03)
     assert all(ln.label.split()[0] in ELEMENTS for ln in lines.values())
+    # asked again (the inspector does at each click): the same lines, in a list of its own
+    again = element_lines(ELEMENTS)
+    again.clear()
+    assert [ln.label for ln in element_lines(ELEMENTS)] == list(lines)
+    other = element_lines(ELEMENTS, inst.replace(**{"beam.energies_keV": (12.0,),
+                                                    "beam.weights": (1.0,)}))
+    assert "Ag Ka" not in {ln.label for ln in other}  # another beam: its own lines
 
 
 def test_primary_copper_matches_sherman_with_xraylib_yields(inst):

@@ -11,6 +11,7 @@ exactly as the simulated spectra contain them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -189,8 +190,15 @@ def element_lines(
     """
     inst = instrument if instrument is not None else reference_instrument()
     symbols, zs = xd.parse_elements(elements)
+    return list(_element_lines(tuple(symbols), tuple(zs), inst, float(min_relative_intensity)))
+
+
+# the inspector asks again at every click (2 ms an element); instruments are hashable
+@functools.lru_cache(maxsize=64)
+def _element_lines(symbols: tuple[str, ...], zs: tuple[int, ...], inst: Instrument,
+                   min_relative_intensity: float) -> tuple[Line, ...]:
     beam, weights = _beam(inst)
-    tb.check_beam_excites(symbols, zs, beam)
+    tb.check_beam_excites(list(symbols), list(zs), beam)
     out: list[Line] = []
     for symbol, z in zip(symbols, zs, strict=True):
         families = _families(symbol, z, beam, weights)
@@ -207,4 +215,4 @@ def element_lines(
             if strongest > 0 and d >= min_relative_intensity * strongest
         ]
         out.extend(sorted(items, key=lambda ln: ln.energy_keV))
-    return out
+    return tuple(out)
