@@ -194,6 +194,11 @@ class Detector(FrozenSchema):
         return self
 
 
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` as ``(1 + tanh(x / 2)) / 2``: no overflow far below an edge."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
 class Optic(FrozenSchema):
     """Energy-dependent transmission between sample and detector not in the attenuators.
 
@@ -246,8 +251,8 @@ class Optic(FrozenSchema):
         if self.model == "sigmoids":
             assert self.low_keV is not None and self.low_width_keV is not None
             assert self.high_keV is not None and self.high_width_keV is not None
-            rise = 1.0 / (1.0 + np.exp(-(energy - self.low_keV) / self.low_width_keV))
-            fall = 1.0 / (1.0 + np.exp(-(self.high_keV - energy) / self.high_width_keV))
+            rise = _sigmoid((energy - self.low_keV) / self.low_width_keV)
+            fall = _sigmoid((self.high_keV - energy) / self.high_width_keV)
             return rise * fall
         from scipy.interpolate import PchipInterpolator
 
