@@ -72,3 +72,26 @@ def test_other_failures_come_back_as_outcome_errors(monkeypatch) -> None:
 )
 def test_is_out_of_memory(message, expected) -> None:
     assert _jobs.is_out_of_memory(RuntimeError(message)) is expected
+
+
+def test_job_progress_drives_the_dock_bar_and_naparis_activity_bar(qtbot):
+    from qtpy.QtWidgets import QProgressBar
+
+    from napari_xrfquant._napari.widgets._job_progress import JobProgress
+
+    bar = QProgressBar()
+    qtbot.addWidget(bar)
+    job = JobProgress("Calibrate on test", 0, bar)  # steps not known yet
+    assert (bar.minimum(), bar.maximum()) == (0, 0)  # Qt's busy bar
+    job.show(3, 120)
+    assert (bar.maximum(), bar.value()) == (120, 3)
+    assert (job._activity.total, job._activity.n) == (120, 3)
+    job.show(40)
+    assert bar.value() == 40 and job._activity.n == 40
+    job.close()
+    assert bar.value() == 40  # a cancelled job shows where it stopped
+    frames = JobProgress("Live test")  # no dock bar, no total: frames are counted
+    frames.advance()
+    frames.advance()
+    assert frames.done == 2 and frames._activity.n == 2
+    frames.close()

@@ -23,7 +23,6 @@ class TrainSearch:
 
     trials_table: Any
     trials_spin: Any
-    progress: Any
     status: Any
     use_trial_button: Any
     search_result: Any
@@ -35,6 +34,7 @@ class TrainSearch:
     settings: Any
     set_config: Any
     _start: Any
+    _job_progress: Any
 
     def search(self, n_trials: int | None = None) -> Any:
         """Check the form and start a hyperparameter search; returns the worker."""
@@ -48,14 +48,12 @@ class TrainSearch:
         self._stop = threading.Event()
         self._search_started = time.perf_counter()
         self.trials_table.setRowCount(0)
-        self.progress.setRange(0, trials)
-        self.progress.setValue(0)
         self.status.setText(f"searching {trials} trials...")
         worker = create_worker(search_job, config, instrument, trials, self._stop,
                                _start_thread=False)
         worker.yielded.connect(self._on_trial)
         worker.returned.connect(self._on_searched)
-        self._start(worker)
+        self._start(worker, "Hyperparameter search", trials)
         return worker
 
     def _on_trial(self, trial: Any) -> None:
@@ -68,7 +66,8 @@ class TrainSearch:
                  f"{trial.seconds:.0f}")
         for col, value in enumerate(cells):
             self.trials_table.setItem(row, col, QTableWidgetItem(str(value)))
-        self.progress.setValue(row + 1)
+        if self._job_progress is not None:
+            self._job_progress.show(row + 1)
         self.status.setText(trial.describe())
 
     def _on_searched(self, outcome: SearchOutcome) -> None:

@@ -45,6 +45,7 @@ from napari_xrfquant._napari._qt import (
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._plot import DockPlot
 
@@ -88,7 +89,7 @@ class CalibrateWidget(CalibrateForm):
         )
         self.retrain_spectra: int | None = None
         self._run: dict[str, Any] = {}
-        self._progress_bar: Any = None
+        self._job_progress: JobProgress | None = None
         self._bundle_dir: tempfile.TemporaryDirectory[str] | None = None
         self._build()
         self.refresh_layers()
@@ -156,7 +157,6 @@ class CalibrateWidget(CalibrateForm):
     def calibrate(self) -> Any:
         """Check the form and start the fit in a worker; returns it (None if refused)."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.calibration.session import iter_calibration
@@ -188,9 +188,8 @@ class CalibrateWidget(CalibrateForm):
         self._run = request
         worker = create_worker(guarded_job, generator, _start_thread=False)
         worker.returned.connect(self._on_calibrated)
-        self._progress_bar = progress(desc=f"Calibrate on {request['source']}")
         self.status.setText(f"grouping the pixels of {request['source']}...")
-        self._start(worker)
+        self._start(worker, f"Calibrate on {request['source']}")
         return worker
 
     def _on_calibrated(self, outcome: JobOutcome) -> None:
@@ -275,7 +274,6 @@ class CalibrateWidget(CalibrateForm):
     def retrain(self, minutes: float | None = None) -> Any:
         """Fine-tune the start model on the calibrated instrument in a worker."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.calibration.session import iter_retrain
@@ -307,9 +305,8 @@ class CalibrateWidget(CalibrateForm):
         )
         worker = create_worker(guarded_job, generator, _start_thread=False)
         worker.returned.connect(self._on_retrained)
-        self._progress_bar = progress(desc="Retrain on the calibrated instrument")
         self.status.setText(f"retraining for up to {budget:g} min...")
-        self._start(worker)
+        self._start(worker, "Retrain on the calibrated instrument")
         return worker
 
     def _on_retrained(self, outcome: JobOutcome) -> None:
@@ -353,7 +350,8 @@ class CalibrateWidget(CalibrateForm):
             self._guarded(lambda: self.save_model(Path(parent) / name))
 
     # -- workers ---------------------------------------------------------------
-    def _start(self, worker: Any) -> None:
+    def _start(self, worker: Any, description: str) -> None:
+        self._job_progress = JobProgress(description, 0, self.progress)  # busy until steps come
         worker.yielded.connect(self._on_event)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
@@ -361,7 +359,6 @@ class CalibrateWidget(CalibrateForm):
         for widget in (self.run_button, self.retrain_button):
             widget.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
         worker.start()
 
     def cancel(self) -> None:
@@ -375,11 +372,8 @@ class CalibrateWidget(CalibrateForm):
         from napari_xrfquant.training.events import EpochEnd
 
         if isinstance(event, Progress) and event.stage in ("calibrate", "epoch"):
-            self.progress.setRange(0, max(event.total, 1))
-            self.progress.setValue(event.done)
-            if self._progress_bar is not None:
-                self._progress_bar.total = event.total
-                self._progress_bar.update(event.done - self._progress_bar.n)
+            if self._job_progress is not None:
+                self._job_progress.show(event.done, event.total)
             if event.stage == "calibrate":
                 self.status.setText(f"fitting the instrument: step {event.done}/{event.total}")
         elif isinstance(event, EpochEnd):
@@ -392,12 +386,11 @@ class CalibrateWidget(CalibrateForm):
         show_info("Calibrate: cancelled; nothing was changed")
 
     def _on_finished(self) -> None:
-        if self._progress_bar is not None:
-            self._progress_bar.close()
-            self._progress_bar = None
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
         self.worker = None
         self.cancel_button.setEnabled(False)
-        self.progress.setRange(0, 1)
         self.run_button.setEnabled(self._selected_cube() is not None)
         self.retrain_button.setEnabled(self.result is not None)
 

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
 from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant.evaluation.baselines import MODEL_NAMES
 
@@ -38,7 +39,7 @@ class ComparePanel(QGroupBox):
         super().__init__("Compare on labelled data", parent)
         self.worker: Any = None
         self.comparison: Any = None
-        self._progress_bar: Any = None
+        self._job_progress: JobProgress | None = None
         form = QFormLayout(self)
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText("labelled spectra (xrfquant-spectra .h5)")
@@ -94,7 +95,6 @@ class ComparePanel(QGroupBox):
     def compare(self) -> Any:
         """Start the cross-validation in a worker; returns it (None if refused)."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.errors import XRFQuantError
@@ -117,8 +117,8 @@ class ComparePanel(QGroupBox):
         worker.returned.connect(self._on_returned)
         worker.aborted.connect(lambda: self.status.setText("cancelled"))
         worker.finished.connect(self._on_finished)
-        self._progress_bar = progress(total=len(request["models"]) * request["folds"],
-                                      desc="Compare models")
+        self._job_progress = JobProgress("Compare models",
+                                         len(request["models"]) * request["folds"], self.progress)
         self.worker = worker
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -133,11 +133,9 @@ class ComparePanel(QGroupBox):
             self.worker.quit()
 
     def _on_event(self, event: Any) -> None:
-        self.progress.setRange(0, max(event.total, 1))
-        self.progress.setValue(event.done)
         self.status.setText(f"{event.stage}: fit {event.done} of {event.total}")
-        if self._progress_bar is not None:
-            self._progress_bar.update(event.done - self._progress_bar.n)
+        if self._job_progress is not None:
+            self._job_progress.show(event.done, event.total)
 
     def _on_returned(self, outcome: JobOutcome) -> None:
         from napari.utils.notifications import show_error
@@ -174,9 +172,9 @@ class ComparePanel(QGroupBox):
         self.table.resizeColumnsToContents()
 
     def _on_finished(self) -> None:
-        if self._progress_bar is not None:
-            self._progress_bar.close()
-            self._progress_bar = None
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
         self.worker = None
         if alive(self):
             self.run_button.setEnabled(True)

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._layers import SpatialFrame
 from napari_xrfquant._napari._qt import alive
 from napari_xrfquant._napari._result_layers import result_layer_data
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
 
 #: Appended to the name of every live layer.
 LIVE_SUFFIX = " · live"
@@ -71,7 +72,7 @@ class LivePanel(QGroupBox):
         self.frames = 0
         # the live layers' growing stacks, by layer name (see _grown)
         self._buffers: dict[str, np.ndarray] = {}
-        self._progress: Any = None
+        self._job_progress: JobProgress | None = None
         self._pending: list[Any] = []
         self._stacking = False
         form = QFormLayout(self)
@@ -122,7 +123,6 @@ class LivePanel(QGroupBox):
     def start(self) -> Any:
         """Start watching; returns the worker, or None (with a notification) if it cannot."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.campaign.watch import iter_watch
@@ -149,7 +149,7 @@ class LivePanel(QGroupBox):
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self._progress = progress(total=0, desc=f"Live {folder.name}")
+        self._job_progress = JobProgress(f"Live {folder.name}")  # frames: no total
         self.status.setText(f"watching {folder} -> {outdir}")
         worker.start()
         return worker
@@ -192,8 +192,8 @@ class LivePanel(QGroupBox):
         if not self.add_frame(result, outcome.path.name):
             show_warning(f"Live: {outcome.path.name} is {result.image_shape[:2]} pixels, the "
                          "live stack another size; written to disk, not stacked")
-        if self._progress is not None:
-            self._progress.update(1)
+        if self._job_progress is not None:
+            self._job_progress.advance()
         self.status.setText(f"{self.frames} frames; last {outcome.describe()}")
 
     def add_frame(self, result: Any, name: str) -> bool:
@@ -248,9 +248,9 @@ class LivePanel(QGroupBox):
             self.status.setText(f"stopped: {one_line(exc)}")
 
     def _on_finished(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
         self.worker = None
         if alive(self):
             self.live_check.blockSignals(True)

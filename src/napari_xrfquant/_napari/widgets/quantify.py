@@ -45,6 +45,7 @@ from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
 from napari_xrfquant._napari.widgets._quantify_results import (
@@ -118,7 +119,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
             self, paths
         )
-        self._progress_bar: Any = None
+        self._job_progress: JobProgress | None = None
         self._run_source: str | None = None
         self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
@@ -370,7 +371,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         The worker is started here; results arrive in :meth:`_on_returned`.
         """
         from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
         if self.worker is not None:
@@ -400,9 +400,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             file_maps(layer),
             _start_thread=False,
         )
-        self._progress_bar = progress(total=n_spectra, desc=f"Quantify {layer.name}")
-        self.progress.setRange(0, n_spectra)
-        self.progress.setValue(0)
+        self._job_progress = JobProgress(f"Quantify {layer.name}", n_spectra, self.progress)
         self.status.setText(f"quantifying {layer.name} ({n_spectra} spectra)...")
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
@@ -427,11 +425,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         if isinstance(event, Notice):
             show_warning(event.message)
             return
-        if isinstance(event, Progress):
-            self.progress.setMaximum(max(event.total, 1))
-            self.progress.setValue(event.done)
-            if self._progress_bar is not None:
-                self._progress_bar.update(event.done - self._progress_bar.n)
+        if isinstance(event, Progress) and self._job_progress is not None:
+            self._job_progress.show(event.done, event.total)
 
     def _on_returned(self, outcome: JobOutcome) -> None:
         from napari.utils.notifications import show_error
@@ -484,9 +479,9 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self._finish_pending = self._adding_results
         if self._finish_pending:
             return  # _results_shown finishes the run
-        if self._progress_bar is not None:
-            self._progress_bar.close()
-            self._progress_bar = None
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
         self.worker = None
         self.cancel_button.setEnabled(False)
         self.check_inputs()

@@ -54,6 +54,7 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, schema_number
 from napari_xrfquant._napari.widgets._train_form import TrainForm
 from napari_xrfquant._napari.widgets._train_search import TrainSearch
@@ -117,7 +118,7 @@ class TrainWidget(TrainSearch, TrainForm):
         self._stop = threading.Event()
         self._epoch_seconds: list[float] = []
         self._run_epochs = 0
-        self._progress_bar: Any = None
+        self._job_progress: JobProgress | None = None
         # the temporary bundles of the unsaved models in the list, by label
         self._unsaved: dict[str, tempfile.TemporaryDirectory[str]] = {}
         from napari_xrfquant.instrument import reference_instrument
@@ -242,7 +243,6 @@ class TrainWidget(TrainSearch, TrainForm):
     def train(self) -> Any:
         """Check the form and start training in a worker; returns it (None if refused)."""
         from napari.qt.threading import create_worker
-        from napari.utils import progress
 
         settings = self.settings_to_run()
         if settings is None:
@@ -260,16 +260,13 @@ class TrainWidget(TrainSearch, TrainForm):
         self._epoch_seconds = []
         self._run_epochs = config.epochs
         self.loss_canvas.clear()
-        self.progress.setRange(0, config.epochs)
-        self.progress.setValue(0)
         self.status.setText(f"simulating {config.n_spectra} spectra...")
         worker = create_worker(training_job, config, instrument, self._stop, None, unlabelled,
                                _start_thread=False)
-        self._progress_bar = progress(total=config.epochs, desc=f"Train {config.name}")
         worker.yielded.connect(self._on_train_event)
         worker.returned.connect(self._on_trained)
         self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
-        self._start(worker)
+        self._start(worker, f"Train {config.name}", config.epochs)
         return worker
 
     def number_fields(self) -> dict[str, NumberEdit]:
@@ -299,7 +296,8 @@ class TrainWidget(TrainSearch, TrainForm):
             self._stop.set()
             self.status.setText("cancelling after this epoch...")
 
-    def _start(self, worker: Any) -> None:
+    def _start(self, worker: Any, description: str, total: int) -> None:
+        self._job_progress = JobProgress(description, total, self.progress)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -321,9 +319,8 @@ class TrainWidget(TrainSearch, TrainForm):
         elif isinstance(event, EpochEnd):
             self._epoch_seconds.append(event.seconds)
             self.loss_canvas.add_epoch(event.epoch, event.train_loss, event.val_loss)
-            self.progress.setValue(event.epoch)
-            if self._progress_bar is not None:
-                self._progress_bar.update(1)
+            if self._job_progress is not None:
+                self._job_progress.show(event.epoch)
             mean_s = float(np.mean(self._epoch_seconds[-5:]))
             eta = format_eta(mean_s * (self._run_epochs - event.epoch))
             self.status.setText(
@@ -442,9 +439,9 @@ class TrainWidget(TrainSearch, TrainForm):
         self.status.setText(f"failed: {exc}")
 
     def _on_finished(self) -> None:
-        if self._progress_bar is not None:
-            self._progress_bar.close()
-            self._progress_bar = None
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
         self.worker = None
         self.train_button.setEnabled(True)
         self.search_button.setEnabled(True)
