@@ -110,10 +110,11 @@ class CalibrationPanel(QGroupBox):
             return
         axis = layer.metadata["energy_keV"]
         shown = (layer.name, axis, layer.metadata.get("calibration_source"))
-        # asked at every input check (each layer event): only a new cube or axis refills
-        # the fields, so what the user is typing stays
-        if self._shown is not None and shown[0] == self._shown[0] and shown[1] is \
-                self._shown[1] and shown[2] == self._shown[2]:
+        # asked at every input check (each layer event): only a new cube, axis (the same
+        # array object, not equal values) or source refills the fields, so what the
+        # user is typing stays
+        if (self._shown is not None and self._shown[1] is axis
+                and self._shown[::2] == shown[::2]):
             return
         self._shown = shown
         energy = np.asarray(axis, dtype=np.float64)
