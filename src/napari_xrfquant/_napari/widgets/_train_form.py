@@ -76,6 +76,7 @@ class TrainForm(QWidget):
         """Settings files, elements, instrument, data set and network, top to bottom."""
         from napari_xrfquant.training.config import ModelConfig, TrainingConfig
 
+        self._number_fields: dict[str, NumberEdit] = {}  # filled by _number_row
         files = QHBoxLayout()
         self.load_settings_button = QPushButton("Load settings...")
         self.save_settings_button = QPushButton("Save settings...")
@@ -122,21 +123,21 @@ class TrainForm(QWidget):
         self.counts_max_spin = schema_number(TrainingConfig, "counts_max", 1e6)
         form.addRow(self.instrument_label)
         form.addRow("file", buttons)
-        form.addRow("beam energy", self.beam_spin)
-        form.addRow("incidence angle", self.incidence_spin)
-        form.addRow("take-off angle", self.takeoff_spin)
-        form.addRow("detector thickness", self.thickness_spin)
+        self._number_row(form, "beam energy", self.beam_spin)
+        self._number_row(form, "incidence angle", self.incidence_spin)
+        self._number_row(form, "take-off angle", self.takeoff_spin)
+        self._number_row(form, "detector thickness", self.thickness_spin)
         layer_row = QHBoxLayout()
         layer_row.addWidget(self.cube_combo)
         layer_row.addWidget(self.from_layer_button)
         form.addRow("cube layer", layer_row)
-        form.addRow("calibration offset", self.offset_spin)
-        form.addRow("calibration gain", self.gain_spin)
-        form.addRow("channels", self.channels_spin)
-        form.addRow("electronic noise", self.noise_spin)
-        form.addRow("Fano factor", self.fano_spin)
-        form.addRow("counts per spectrum, min", self.counts_min_spin)
-        form.addRow("counts per spectrum, max", self.counts_max_spin)
+        self._number_row(form, "calibration offset", self.offset_spin)
+        self._number_row(form, "calibration gain", self.gain_spin)
+        self._number_row(form, "channels", self.channels_spin)
+        self._number_row(form, "electronic noise", self.noise_spin)
+        self._number_row(form, "Fano factor", self.fano_spin)
+        self._number_row(form, "counts per spectrum, min", self.counts_min_spin)
+        self._number_row(form, "counts per spectrum, max", self.counts_max_spin)
         layout.addWidget(box)
 
         # data and network
@@ -158,15 +159,15 @@ class TrainForm(QWidget):
         self.patience_spin = schema_number(TrainingConfig, "patience",
                                            FORM_DEFAULTS["patience"], integer=True)
         self.seed_spin = schema_number(TrainingConfig, "seed", 0, integer=True)
-        form.addRow("simulated spectra", self.n_spectra_spin)
+        self._number_row(form, "simulated spectra", self.n_spectra_spin)
         form.addRow("model type", self.model_combo)
-        form.addRow("hidden layers", self.layers_spin)
-        form.addRow("neurons per layer", self.neurons_spin)
-        form.addRow("learning rate", self.lr_spin)
-        form.addRow("batch size", self.batch_spin)
-        form.addRow("epochs", self.epochs_spin)
-        form.addRow("patience (epochs)", self.patience_spin)
-        form.addRow("seed", self.seed_spin)
+        self._number_row(form, "hidden layers", self.layers_spin)
+        self._number_row(form, "neurons per layer", self.neurons_spin)
+        self._number_row(form, "learning rate", self.lr_spin)
+        self._number_row(form, "batch size", self.batch_spin)
+        self._number_row(form, "epochs", self.epochs_spin)
+        self._number_row(form, "patience (epochs)", self.patience_spin)
+        self._number_row(form, "seed", self.seed_spin)
         layout.addWidget(box)
 
     # -- cube layers and calibration ----------------------------------------
@@ -273,29 +274,14 @@ class TrainForm(QWidget):
             "model.neurons": self.neurons_spin.value(),
         }
 
+    def _number_row(self, form: QFormLayout, label: str, edit: NumberEdit) -> None:
+        """A form row for a number field, which :meth:`settings` then checks under ``label``."""
+        form.addRow(label, edit)
+        self._number_fields[label] = edit
+
     def number_fields(self) -> dict[str, NumberEdit]:
-        """The form's number fields under the labels it shows."""
-        return {
-            "beam energy": self.beam_spin,
-            "incidence angle": self.incidence_spin,
-            "take-off angle": self.takeoff_spin,
-            "detector thickness": self.thickness_spin,
-            "calibration offset": self.offset_spin,
-            "calibration gain": self.gain_spin,
-            "channels": self.channels_spin,
-            "electronic noise": self.noise_spin,
-            "Fano factor": self.fano_spin,
-            "counts per spectrum, min": self.counts_min_spin,
-            "counts per spectrum, max": self.counts_max_spin,
-            "simulated spectra": self.n_spectra_spin,
-            "hidden layers": self.layers_spin,
-            "neurons per layer": self.neurons_spin,
-            "learning rate": self.lr_spin,
-            "batch size": self.batch_spin,
-            "epochs": self.epochs_spin,
-            "patience (epochs)": self.patience_spin,
-            "seed": self.seed_spin,
-        }
+        """The dock's number fields under the labels it shows, in form order."""
+        return dict(self._number_fields)
 
     def settings(self) -> tuple[TrainingConfig, Instrument]:
         """Validated config and instrument from the form.

@@ -159,7 +159,7 @@ class TrainWidget(TrainSearch, TrainForm):
 
         self.beta_spin = schema_number(AXSConfig, "beta", 1.0)
         form.addRow("unlabelled cube", self.axs_combo)
-        form.addRow("β (reconstruction weight)", self.beta_spin)
+        self._number_row(form, "β (reconstruction weight)", self.beta_spin)
         layout.addWidget(box)
         layout.addStretch(1)
 
@@ -219,7 +219,7 @@ class TrainWidget(TrainSearch, TrainForm):
                       "(log scales); small batches are slow on a CPU.")
         note.setWordWrap(True)
         form.addRow(note)
-        form.addRow("trials", self.trials_spin)
+        self._number_row(form, "trials", self.trials_spin)
         form.addRow(self.search_button)
         form.addRow(self.trials_table)
         form.addRow(self.use_trial_button)
@@ -268,11 +268,6 @@ class TrainWidget(TrainSearch, TrainForm):
         self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
         self._start(worker, f"Train {config.name}", config.epochs)
         return worker
-
-    def number_fields(self) -> dict[str, NumberEdit]:
-        """The form's number fields and the Training and Search tabs' own."""
-        return {**super().number_fields(), "β (reconstruction weight)": self.beta_spin,
-                "trials": self.trials_spin}
 
     def settings_to_run(self) -> Any:
         """The checked form's ``(config, instrument)``; None while a run goes on or when
