@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant._napari._layers import LayerData, cube_layer_data
-from napari_xrfquant.io.read import SUPPORTED_SUFFIXES
+from napari_xrfquant.io.read import can_read
 
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 ReaderFunction = Callable[[PathOrPaths], list[LayerData]]
@@ -43,8 +43,7 @@ def get_reader(path: PathOrPaths) -> ReaderFunction | None:
     if not paths:
         return None
     for item in paths:
-        suffix = item.suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES or (item.is_dir() and suffix != ".zspy"):
+        if not can_read(item):  # the reader table: suffix, signature, or folder contents
             return None
         if _is_plain_image(item):
             return None

@@ -141,7 +141,10 @@ def group_pixels(
         free &= ~np.isin(labels, list(standards))
     spectra = data[free]
     rng = np.random.default_rng(seed)
-    seen = rng.binomial(spectra, 0.5) if len(spectra) else spectra
+    # Counts stored as floats (integer-valued float32 of MAPS, MDA, MSA files)
+    # are thinned as the integers they are; other floats as their nearest counts.
+    whole = np.rint(np.clip(spectra, 0, None)).astype(np.int64)
+    seen = rng.binomial(whole, 0.5) if len(spectra) else whole
     fitted = spectra.astype(np.float64) - seen
     if len(spectra):
         k = max(1, min(int(n_clusters), len(spectra)))

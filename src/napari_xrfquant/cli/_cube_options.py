@@ -10,7 +10,8 @@ from napari_xrfquant.errors import XRFQuantError
 
 
 def add_cube_options(parser: argparse.ArgumentParser) -> None:
-    """``--dataset``, ``--energy-axis``, ``--calibration`` and ``--pyxrf-parameters``."""
+    """``--dataset``, ``--energy-axis``, ``--calibration``, ``--detector`` and
+    ``--pyxrf-parameters``."""
     group = parser.add_argument_group("where a file keeps its cube (as read_cube's arguments)")
     group.add_argument("--dataset", metavar="PATH", help="HDF5 dataset to read")
     group.add_argument(
@@ -23,6 +24,14 @@ def add_cube_options(parser: argparse.ArgumentParser) -> None:
         metavar="A,B[,C]|DATASET",
         help="energy of channel k is A + B k + C k^2 (keV), over the file's; or the HDF5 "
         "dataset holding A, B(, C)",
+    )
+    group.add_argument(
+        "--detector",
+        metavar="sum|stored|N",
+        default="sum",
+        help="multi-element detectors (MDA, GSECARS, MSA): sum the elements after each "
+        "one's calibration is refined on its own lines (sum, default), sum them as stored "
+        "(stored), or read element N alone",
     )
     group.add_argument(
         "--pyxrf-parameters",
@@ -69,4 +78,5 @@ def open_cube(args: argparse.Namespace, path: str | Path, lazy: bool | None = No
         lazy=lazy,
         calibration=parse_calibration(getattr(args, "calibration", None)),
         pyxrf_parameters=getattr(args, "pyxrf_parameters", None),
+        detector=getattr(args, "detector", "sum"),
     )

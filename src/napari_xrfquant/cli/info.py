@@ -9,6 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from napari_xrfquant.cli._cube_options import add_cube_options, open_cube
+from napari_xrfquant.io.bad_pixels import masked_message
 from napari_xrfquant.io.calibration import polynomial_energy_axis
 
 
@@ -22,7 +23,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "it opens lazily, its energy calibration and the counts per pixel."
         ),
     )
-    parser.add_argument("cube", metavar="CUBE", help="HDF5/NeXus, TIFF stack or .npy file")
+    parser.add_argument("cube", metavar="CUBE",
+                        help="a cube file of any format read_cube reads (see the README)")
     add_cube_options(parser)
     return parser
 
@@ -61,10 +63,19 @@ def describe(cube: Any) -> list[str]:
         ("lazy", "yes (read from the file on demand)" if cube.lazy else "no (in memory)"),
         ("energy", f"{energy[0] + 0.0:.4f} keV (channel 0) to {energy[-1]:.4f} keV "
                    f"(channel {channels - 1})"),
-        ("calibration", f"{calibration}; source: {cube.calibration_source}"),
+        ("calibration", f"{calibration}; source: {_source(cube.calibration_source)}"),
         ("counts/pixel", f"min {_number(total.min())}, median {_number(np.median(total))}, "
                          f"max {_number(total.max())}"),
     ]
+    for line in cube.metadata.get("detector_elements") or []:
+        entries.append(("detector", line))
+    resolution = cube.metadata.get("resolution_eV")
+    if resolution:
+        entries.append(("resolution", f"FWHM {resolution[1]:.0f} eV at {resolution[0]} "
+                                      "(measured on the summed spectrum)"))
+    masked = masked_message(cube)
+    if masked:
+        entries.append(("masked pixels", masked.partition(": ")[2]))
     maps = cube.metadata.get("maps") or {}
     if maps:
         entries.append(("per-pixel maps", ", ".join(
@@ -72,7 +83,7 @@ def describe(cube: Any) -> list[str]:
     times = [f"{label} {cube.metadata[key]:g} s" for key, label in
              (("live_time_s", "live"), ("real_time_s", "real")) if key in cube.metadata]
     if times:
-        entries.append(("acquisition", ", ".join(times) + " (as rosettasciio reports it)"))
+        entries.append(("acquisition", ", ".join(times) + " (as the file states it)"))
     if cube.metadata.get("calibration_file"):
         entries.append(("calibration file", str(cube.metadata["calibration_file"])))
     pixel_size = cube.metadata.get("pixel_size_um")
@@ -88,6 +99,13 @@ def describe(cube: Any) -> list[str]:
         entries.append(("ground truth", "; ".join(parts) or "present"))
     width = max(len(label) for label, _ in entries) + 1
     return [f"{label + ':':<{width}} {value}" for label, value in entries]
+
+
+def _source(source: str) -> str:
+    """The calibration source, explained where the word alone would not say it."""
+    if source == "lines":
+        return "lines (the file's, refined on the lines the spectrum shows)"
+    return source
 
 
 def _number(value: Any) -> str:

@@ -84,36 +84,6 @@ def check_numeric_dtype(dtype: Any, where: str) -> np.dtype:
     return dt
 
 
-def check_count_values(sample: np.ndarray, where: str, partial: bool = False) -> None:
-    """Refuse negative, NaN or infinite counts in ``sample`` (channel-last).
-
-    Parameters
-    ----------
-    sample
-        The counts checked: the whole cube, or (for lazy cubes) a first chunk.
-    where
-        File name for the message.
-    partial
-        Whether ``sample`` is only part of the cube (said in the message).
-    """
-    values = np.asarray(sample)
-    scope = " (in the sample checked at open)" if partial else ""
-    if values.dtype.kind == "f":
-        finite_per_pixel = np.isfinite(values).all(axis=-1)
-        if not finite_per_pixel.all():
-            r, c = _first_pixel(~finite_per_pixel)
-            raise CubeReadError(f"{where}: NaN or infinite counts at pixel ({r}, {c}){scope}")
-    if values.dtype.kind in "if" and values.size and np.nanmin(values) < 0:
-        negative = (values < 0).any(axis=-1)
-        r, c = _first_pixel(np.asarray(negative))
-        raise CubeReadError(f"{where}: negative counts at pixel ({r}, {c}){scope}")
-
-
-def _first_pixel(bad: np.ndarray) -> tuple[int, int]:
-    index = np.argwhere(bad)[0]
-    return int(index[0]), int(index[1])
-
-
 #: Bytes of counts checked for NaN/inf/negative values when a cube opens lazily.
 LAZY_SAMPLE_BYTES = 4 * 1024**2
 

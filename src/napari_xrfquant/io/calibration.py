@@ -27,8 +27,9 @@ import numpy as np
 from napari_xrfquant.errors import CubeReadError
 
 #: Where an energy axis came from, as recorded in ``Cube.calibration_source``
-#: ("argument": ``read_cube(calibration=...)``).
-CALIBRATION_SOURCES = ("file", "sidecar", "reference", "argument")
+#: ("argument": ``read_cube(calibration=...)``; "lines": the file's, refined on
+#: the lines the spectrum shows, :mod:`napari_xrfquant.io.detectors`).
+CALIBRATION_SOURCES = ("file", "sidecar", "reference", "argument", "lines")
 #: Sidecar keys that say where a generic HDF5 file keeps its cube (see :func:`read_mapping`).
 MAPPING_KEYS = ("dataset", "energy_axis", "calibration_dataset")
 #: Energy axes of file and sidecar that differ by more than this disagree (keV).

@@ -29,7 +29,6 @@ import numpy as np
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import (
     DEFAULT_LAZY_THRESHOLD_BYTES,
-    check_count_values,
     check_numeric_dtype,
     decide_lazy,
     guess_energy_axis,
@@ -64,9 +63,6 @@ def _finish(
     check_numeric_dtype(np.dtype(data.dtype), where)
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data)
-        check_count_values(data, where)
-    else:  # lazy: the first row's values stand for the rest
-        check_count_values(np.asarray(data[:1].compute()), where, partial=True)
     energy, source = resolve_energy_axis(path, int(data.shape[-1]), energy_in_file, calibration)
     return Cube(data, energy, source, path, {"format": name, **metadata}, name)
 

@@ -108,7 +108,16 @@ def locate_pymca(data: h5py.Dataset, where: str) -> Located:
 
 # -- XRF-Maps --------------------------------------------------------------------
 def locate_xrf_maps(file: h5py.File, where: str) -> Located:
-    """An XRF-Maps file: ``mca_arr`` (channels, rows, cols) with its calibration and maps."""
+    """An XRF-Maps or MAPS file: ``mca_arr`` (channels, rows, cols), its calibration and maps.
+
+    Two layouts: XRF-Maps' ``/MAPS/Spectra`` group (``Energy_Calibration``,
+    ``Elapsed_Livetime``, ``/MAPS/Scalers/Names`` and ``Values``), and the
+    older MAPS one that APS files such as the Bionanoprobe's still hold:
+    ``/MAPS/energy_calib`` ``[offset, slope, quadratic]`` (keV) or the axis
+    ``/MAPS/energy``, and ``/MAPS/scalers`` (n, rows, cols) named by
+    ``/MAPS/scaler_names``, among them the live and real times (``ELT*``,
+    ``ERT*``) and the upstream ion chamber (``us_ic``, the I0).
+    """
     path = next(p for p in XRF_MAPS_SPECTRA if _is_dataset(file, p))
     spectra = get_dataset(file, path, where)
     check_dataset(spectra, where)
@@ -116,22 +125,38 @@ def locate_xrf_maps(file: h5py.File, where: str) -> Located:
     group = file["/MAPS/Spectra"] if "/MAPS/Spectra" in file else spectra.parent
     energy = None
     metadata: dict[str, Any] = {}
-    if _is_dataset(group, "Energy_Calibration"):
-        coefficients = _three(group["Energy_Calibration"][...], f"{where}: Energy_Calibration")
-        energy = energy_from_polynomial(coefficients, n_channels, f"{where}: Energy_Calibration")
-        metadata["calibration_keV"] = list(coefficients)
+    for name in ("Energy_Calibration", "/MAPS/energy_calib"):
+        holder = group if not name.startswith("/") else file
+        if _is_dataset(holder, name):
+            coefficients = _three(holder[name][...], f"{where}: {name}")
+            energy = energy_from_polynomial(coefficients, n_channels, f"{where}: {name}")
+            metadata["calibration_keV"] = list(coefficients)
+            metadata["calibration_dataset"] = holder[name].name
+            break
+    if energy is None and _is_dataset(file, "/MAPS/energy"):
+        axis = np.asarray(file["/MAPS/energy"][...], dtype=np.float64).reshape(-1)
+        if axis.size == n_channels:
+            energy = axis
+            metadata["calibration_dataset"] = "/MAPS/energy"
     maps = {}
     for name, key in (("Elapsed_Livetime", "live_time"), ("Elapsed_Realtime", "real_time")):
         if _is_dataset(group, name):
             maps[key] = _pixel_map(group[name], (rows, cols), where)
-    if _is_dataset(file, "/MAPS/Scalers/Names") and _is_dataset(file, "/MAPS/Scalers/Values"):
-        names = [text(n) for n in file["/MAPS/Scalers/Names"][...].reshape(-1)]
-        values = file["/MAPS/Scalers/Values"]
-        if values.shape == (len(names), rows, cols):
-            for i, name in enumerate(names):
-                maps.setdefault(name, np.asarray(values[i], dtype=np.float64))
+    for names_path, values_path in (("/MAPS/Scalers/Names", "/MAPS/Scalers/Values"),
+                                    ("/MAPS/scaler_names", "/MAPS/scalers")):
+        if _is_dataset(file, names_path) and _is_dataset(file, values_path):
+            names = [text(n) for n in file[names_path][...].reshape(-1)]
+            values = file[values_path]
+            if values.shape == (len(names), rows, cols):
+                for i, name in enumerate(names):
+                    maps.setdefault(name, np.asarray(values[i], dtype=np.float64))
+    for prefix, key in (("elt", "live_time"), ("ert", "real_time"), ("us_ic", "I0")):
+        found = [maps[n] for n in list(maps) if n.lower().startswith(prefix)]
+        if found and key not in maps:
+            maps[key] = np.mean(found, axis=0)
     metadata["maps"] = maps
-    return Located(spectra, 0, energy, "XRF-Maps HDF5", metadata)
+    fmt = "XRF-Maps HDF5" if "/MAPS/Spectra" in file else "MAPS HDF5"
+    return Located(spectra, 0, energy, fmt, metadata)
 
 
 # -- PyXRF -----------------------------------------------------------------------

@@ -17,14 +17,12 @@ from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import (
     DEFAULT_LAZY_THRESHOLD_BYTES,
     SliceOnly,
-    check_count_values,
     check_numeric_dtype,
     check_rank,
     dask_chunks,
     dask_name,
     decide_lazy,
     guess_energy_axis,
-    lazy_sample,
     move_energy_last,
     normalise_energy_axis,
     pixel_index,
@@ -87,7 +85,6 @@ def open_npy(
         data = move_energy_last(
             da.from_array(SliceOnly(mapped), chunks=chunks, asarray=True, name=name), axis
         )
-        check_count_values(lazy_sample(data, mapped, axis), where, partial=True)
 
         def read_pixel(row: int, col: int) -> np.ndarray:
             return np.array(mapped[pixel_index(row, col, axis)])
@@ -96,5 +93,4 @@ def open_npy(
     values = np.ascontiguousarray(move_energy_last(mapped, axis))
     if isinstance(values, np.memmap) or np.shares_memory(values, mapped):
         values = np.array(values)  # detach from the file so it can be replaced or deleted
-    check_count_values(values, where)
     return Cube(values, energy, source, file_path, metadata, "NPY")

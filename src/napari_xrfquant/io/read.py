@@ -1,27 +1,161 @@
-"""``read_cube``: one entry point for every cube format, chosen by suffix."""
+"""``read_cube``: one entry point for every cube format, chosen from one reader table.
+
+:data:`READERS` lists every format once: its name, the suffixes it claims, a
+content signature (the first bytes of the file) where a suffix is shared or
+absent, and its opener. Every opener has one signature, ``opener(path,
+options) -> Cube``. A file goes to the reader whose suffix it has (the one whose
+signature matches, where several share the suffix, as SPEC and GSECARS share
+``.mca``), else to the reader whose signature matches its first bytes. After
+the opener, every cube passes the same checks (:func:`finish`): pixels with
+NaN, infinite or negative counts are masked (zeroed, so that they are NaN in
+the maps) and counted, and an in-memory cube's calibration is checked against
+the lines its summed spectrum shows.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import DEFAULT_LAZY_THRESHOLD_BYTES
 from napari_xrfquant.io.calibration import read_mapping
 from napari_xrfquant.io.cube import Cube
 
-#: File suffixes each reader accepts (lower case).
-HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxc")
-TIFF_SUFFIXES = (".tif", ".tiff")
-NPY_SUFFIXES = (".npy",)
-#: Read through rosettasciio (the ``formats`` extra): HyperSpy and Bruker files.
-ROSETTA_SUFFIXES = (".hspy", ".zspy", ".bcf", ".spx")
-#: ESRF formats (the ``formats`` extra): EDF through fabio, SPEC through silx.
-ESRF_SUFFIXES = (".edf", ".spec", ".mca")
-SUPPORTED_SUFFIXES = (
-    HDF5_SUFFIXES + TIFF_SUFFIXES + NPY_SUFFIXES + ROSETTA_SUFFIXES + ESRF_SUFFIXES
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the caller of :func:`read_cube` asked for; each opener takes what applies."""
+
+    dataset: str | None = None
+    energy_axis: str | None = None
+    lazy: bool | None = None
+    lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES
+    calibration: str | Sequence[float] | None = None
+    pyxrf_parameters: str | os.PathLike[str] | None = None
+    detector: str | int | None = "sum"
+
+    def stated_calibration(self, where: str) -> Sequence[float] | None:
+        """The calibration as numbers; a dataset path applies to HDF5 files only."""
+        if isinstance(self.calibration, str):
+            raise CubeReadError(f"{where}: a calibration dataset applies to HDF5 files only")
+        return self.calibration
+
+
+Opener = Callable[[Path, ReadOptions], Cube]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One format of the reader table.
+
+    Attributes
+    ----------
+    name
+        The format, as ``xrfquant info`` names it.
+    suffixes
+        File suffixes (lower case) it claims.
+    opener
+        ``"module:function"`` of the opener (imported when used: some need an extra).
+    signature
+        ``"module:function"`` of ``head bytes -> bool``, or None.
+    folders
+        Whether it opens a folder (a zarr store, a folder of MSA files).
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    opener: str
+    signature: str | None = None
+    folders: bool = False
+
+    def open(self, path: Path, options: ReadOptions) -> Cube:
+        """Open ``path`` with this reader's opener."""
+        opener: Opener = _resolve(self.opener)
+        return opener(path, options)
+
+    def matches(self, head: bytes) -> bool:
+        """Whether ``head`` (the file's first bytes) carries this reader's signature."""
+        if self.signature is None:
+            return False
+        check: Callable[[bytes], bool] = _resolve(self.signature)
+        return bool(check(head))
+
+
+def _resolve(target: str) -> Any:
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_OPENERS = "napari_xrfquant.io._openers"
+
+#: Every format, once. Order matters only among readers sharing a suffix.
+READERS: tuple[Reader, ...] = (
+    Reader("HDF5 (CXC, XRF-Maps/MAPS, PyMca, PyXRF, NeXus, generic)",
+           (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5", ".cxc"), f"{_OPENERS}:open_hdf5",
+           f"{_OPENERS}:is_hdf5"),
+    Reader("TIFF stack", (".tif", ".tiff"), f"{_OPENERS}:open_tiff"),
+    Reader("NumPy .npy", (".npy",), f"{_OPENERS}:open_npy", f"{_OPENERS}:is_npy"),
+    Reader("HyperSpy / Bruker (rosettasciio)", (".hspy", ".zspy", ".bcf", ".spx"),
+           f"{_OPENERS}:open_rosetta", folders=True),
+    Reader("EDF (fabio)", (".edf",), f"{_OPENERS}:open_edf"),
+    Reader("APS MDA scan", (".mda",), f"{_OPENERS}:open_mda", f"{_OPENERS}:is_mda"),
+    Reader("GSECARS MCA", (".mca", ".xrf"), f"{_OPENERS}:open_gsecars",
+           "napari_xrfquant.io.gsecars:is_gsecars"),
+    Reader("SPEC (silx)", (".spec", ".mca"), f"{_OPENERS}:open_spec"),
+    Reader("EMSA/MSA", (".msa", ".emsa", ".zip"), f"{_OPENERS}:open_msa",
+           "napari_xrfquant.io.msa:is_msa", folders=True),
 )
+
+#: File suffixes some reader accepts (lower case).
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(
+    suffix for reader in READERS for suffix in reader.suffixes))
+#: Suffixes of the HDF5 reader (``dataset=`` applies to them only).
+HDF5_SUFFIXES = READERS[0].suffixes
+#: Bytes read to test signatures.
+HEAD_BYTES = 4096
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except OSError:
+        return b""
+
+
+def find_reader(path: str | os.PathLike[str]) -> Reader | None:
+    """The reader for ``path``: by suffix (and signature, where readers share it), else by
+    signature alone; a folder by what it holds. None when no reader takes it."""
+    file_path = Path(path)
+    suffix = file_path.suffix.lower()
+    if file_path.is_dir():
+        if suffix == ".zspy":
+            return READERS[3]
+        if any(p.suffix.lower() in (".msa", ".emsa") for p in file_path.iterdir()):
+            return next(r for r in READERS if r.name == "EMSA/MSA")
+        return None
+    head = _head(file_path)
+    claimed = [r for r in READERS if suffix in r.suffixes]
+    if len(claimed) == 1:
+        return claimed[0]
+    if claimed:
+        return next((r for r in claimed if r.matches(head)), claimed[-1])
+    return next((r for r in READERS if r.matches(head)), None)
+
+
+def can_read(path: str | os.PathLike[str]) -> bool:
+    """Whether some reader takes ``path`` (napari's reader asks this first)."""
+    file_path = Path(path)
+    if not file_path.exists():
+        return file_path.suffix.lower() in SUPPORTED_SUFFIXES
+    return find_reader(file_path) is not None
 
 
 def read_cube(
@@ -32,15 +166,17 @@ def read_cube(
     lazy_threshold_bytes: int = DEFAULT_LAZY_THRESHOLD_BYTES,
     calibration: str | Sequence[float] | None = None,
     pyxrf_parameters: str | os.PathLike[str] | None = None,
+    detector: str | int | None = "sum",
 ) -> Cube:
     """Read an XRF cube (counts per pixel and channel) with its energy axis.
 
     Parameters
     ----------
     path
-        An HDF5 file (``.h5``, ``.hdf5``, ``.nxs``, ...: CXC, XRF-Maps, PyXRF,
-        PyMca stack, NeXus or generic; see :mod:`napari_xrfquant.io`), a TIFF
-        stack (``.tif``, ``.tiff``) or a NumPy ``.npy`` file.
+        Any file of :data:`READERS`: HDF5 (CXC, XRF-Maps/MAPS, PyXRF, PyMca
+        stack, NeXus or generic; see :mod:`napari_xrfquant.io`), TIFF stack,
+        ``.npy``, HyperSpy/Bruker, EDF, SPEC, APS MDA, GSECARS ``.mca``/``.xrf``,
+        EMSA/MSA (a file, or a folder or zip of them).
     dataset
         HDF5 only: path of the dataset to read (default: the layout's cube, the
         NeXus signal, or the largest 3-D numeric dataset; or ``dataset`` of the
@@ -64,6 +200,12 @@ def read_cube(
     pyxrf_parameters
         PyXRF files: PyXRF's parameter JSON with the energy calibration
         (default: the one JSON beside the file that holds it).
+    detector
+        Files of multi-element detectors (MDA, GSECARS, multi-column MSA):
+        ``"sum"`` (default) sums the elements after each one's calibration is
+        checked and refined on its own lines; ``"stored"`` sums them with the
+        calibrations as stored; an element number reads that element alone
+        (:mod:`napari_xrfquant.io.detectors`).
 
     Returns
     -------
@@ -76,10 +218,10 @@ def read_cube(
     ------
     CubeReadError
         ``"<file name>: <problem>"`` for a missing file, an unsupported suffix,
-        a damaged or truncated file, data that is not a 3-D numeric cube,
-        negative, NaN or infinite counts (lazy cubes: checked in their first
-        chunk only, the rest is not read at open), or an energy calibration
-        that does not increase with channel.
+        a damaged or truncated file, data that is not a 3-D numeric cube, or
+        an energy calibration that does not increase with channel. Pixels
+        with negative, NaN or infinite counts do not refuse the cube: they
+        are masked (:mod:`napari_xrfquant.io.bad_pixels`).
 
     Warns
     -----
@@ -94,70 +236,53 @@ def read_cube(
     (1024,)
     """
     file_path = Path(path)
-    suffix = file_path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        shown = suffix or "no suffix"
-        raise CubeReadError(
-            f"{file_path.name}: unsupported file type ({shown}); "
-            f"expected one of {', '.join(SUPPORTED_SUFFIXES)}"
-        )
     if not file_path.exists():
         raise CubeReadError(f"{file_path.name}: no such file")
-    if file_path.is_dir() and suffix != ".zspy":  # a zarr store is a folder
+    reader = find_reader(file_path)
+    if reader is None:
+        shown = file_path.suffix.lower() or "no suffix"
+        what = ("a folder of no known format" if file_path.is_dir()
+                else f"unsupported file type ({shown})")
+        raise CubeReadError(
+            f"{file_path.name}: {what}; expected one of {', '.join(SUPPORTED_SUFFIXES)}, "
+            "or a folder of .msa files"
+        )
+    if file_path.is_dir() and not reader.folders:
         raise CubeReadError(f"{file_path.name}: is a folder, not a file")
-    if dataset is not None and suffix not in HDF5_SUFFIXES:
+    if dataset is not None and reader is not READERS[0]:
         raise CubeReadError(f"{file_path.name}: dataset= applies to HDF5 files only")
-    mapping = read_mapping(file_path)
-    dataset = dataset if dataset is not None else mapping.get("dataset")
-    energy_axis = energy_axis if energy_axis is not None else mapping.get("energy_axis")
+    mapping = read_mapping(file_path) if file_path.is_file() else {}
     if calibration is None and "calibration_dataset" in mapping:
         calibration = mapping["calibration_dataset"]
-    if isinstance(calibration, str) and suffix not in HDF5_SUFFIXES:
+    options = ReadOptions(
+        dataset=dataset if dataset is not None else mapping.get("dataset"),
+        energy_axis=energy_axis if energy_axis is not None else mapping.get("energy_axis"),
+        lazy=lazy,
+        lazy_threshold_bytes=int(lazy_threshold_bytes),
+        calibration=calibration,
+        pyxrf_parameters=pyxrf_parameters,
+        detector=detector,
+    )
+    if isinstance(calibration, str) and reader is not READERS[0]:
         raise CubeReadError(f"{file_path.name}: a calibration dataset applies to HDF5 files only")
-    return _open(file_path, suffix, dataset, energy_axis, lazy, int(lazy_threshold_bytes),
-                 calibration, pyxrf_parameters)
+    return finish(reader.open(file_path, options))
 
 
-def _open(
-    file_path: Path,
-    suffix: str,
-    dataset: str | None,
-    energy_axis: str | None,
-    lazy: bool | None,
-    threshold: int,
-    calibration: str | Sequence[float] | None,
-    pyxrf_parameters: str | os.PathLike[str] | None,
-) -> Cube:
-    if suffix in HDF5_SUFFIXES:
-        from napari_xrfquant.io.hdf5 import open_hdf5
+def finish(cube: Cube) -> Cube:
+    """The checks every cube passes after its opener: bad pixels masked, lines checked.
 
-        return open_hdf5(
-            file_path,
-            dataset=dataset,
-            energy_axis=energy_axis,
-            lazy=lazy,
-            lazy_threshold_bytes=threshold,
-            pyxrf_parameters=pyxrf_parameters,
-            calibration=calibration,
-        )
-    if suffix in ESRF_SUFFIXES:
-        from napari_xrfquant.io.esrf import open_edf, open_spec
+    Warns
+    -----
+    BadPixelWarning
+        When pixels were masked (how many, and why).
+    CalibrationWarning
+        When the calibration misplaces the lines the spectrum shows.
+    """
+    from napari_xrfquant.io.bad_pixels import mask_bad_pixels
+    from napari_xrfquant.io.calibration import CalibrationWarning
 
-        assert not isinstance(calibration, str)
-        if suffix == ".edf":
-            return open_edf(file_path, calibration, lazy, threshold)
-        return open_spec(file_path, calibration, lazy, threshold)
-    if suffix in ROSETTA_SUFFIXES:
-        from napari_xrfquant.io.rosetta import open_rosetta
-
-        assert not isinstance(calibration, str)
-        return open_rosetta(file_path, lazy, threshold, calibration)
-    if suffix in TIFF_SUFFIXES:
-        from napari_xrfquant.io.tiff import open_tiff
-
-        assert not isinstance(calibration, str)  # refused above
-        return open_tiff(file_path, energy_axis, lazy, threshold, calibration)
-    from napari_xrfquant.io.npy import open_npy
-
-    assert not isinstance(calibration, str)
-    return open_npy(file_path, energy_axis, lazy, threshold, calibration)
+    cube = mask_bad_pixels(cube)
+    message = cube.metadata.get("calibration_warning")
+    if message:
+        warnings.warn(message, CalibrationWarning, stacklevel=3)
+    return cube

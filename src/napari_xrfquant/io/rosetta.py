@@ -20,7 +20,6 @@ import numpy as np
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import (
     DEFAULT_LAZY_THRESHOLD_BYTES,
-    check_count_values,
     check_numeric_dtype,
     decide_lazy,
 )
@@ -83,11 +82,8 @@ def open_rosetta(
     nbytes = int(np.prod(data.shape)) * np.dtype(data.dtype).itemsize
     if is_dask and not decide_lazy(nbytes, lazy, lazy_threshold_bytes):
         data, is_dask = np.asarray(data.compute()), False
-    if is_dask:
-        check_count_values(np.asarray(data[:1, :1].compute()), where, partial=True)
-    else:
+    if not is_dask:
         data = np.ascontiguousarray(data)
-        check_count_values(data, where)
     return Cube(data, energy, source, file_path, metadata, name)
 
 

@@ -40,14 +40,12 @@ from napari_xrfquant.io._checks import (
     DASK_CHUNK_BYTES,
     DEFAULT_LAZY_THRESHOLD_BYTES,
     SliceOnly,
-    check_count_values,
     check_numeric_dtype,
     check_rank,
     dask_chunks,
     dask_name,
     decide_lazy,
     guess_energy_axis,
-    lazy_sample,
     move_energy_last,
     normalise_energy_axis,
     pixel_index,
@@ -354,11 +352,10 @@ def open_tiff(
         }
         nbytes = math.prod(shape) * dtype.itemsize
         if decide_lazy(nbytes, lazy, lazy_threshold_bytes):
-            data, read_pixel, closer, mapped = _lazy_tiff(
+            data, read_pixel, closer, _mapped = _lazy_tiff(
                 file_path, tif, series, shape, dtype, axis
             )
             data = move_energy_last(data, axis)
-            check_count_values(lazy_sample(data, mapped, axis), where, partial=True)
             return Cube(
                 data, energy, source, file_path, metadata, "TIFF",
                 _read_pixel=read_pixel, _closer=closer,
@@ -373,7 +370,6 @@ def open_tiff(
         raise
     tif.close()
     values = np.ascontiguousarray(move_energy_last(values.reshape(shape), axis))
-    check_count_values(values, where)
     return Cube(values, energy, source, file_path, metadata, "TIFF")
 
 

@@ -1,0 +1,251 @@
+"""Multi-element detectors: each element with its own calibration, summed onto one axis.
+
+A 4-element silicon drift detector writes four spectra per pixel, each with
+the calibration of its own MCA. Their sum is the cube, but only once every
+element's spectrum is on the same energy axis: summed channel by channel with
+calibrations that disagree, every peak is smeared.
+
+:func:`combine_elements` does, by ``detector``:
+
+- ``"sum"`` (default): every element's calibration is checked against the
+  lines its own spectrum shows (:mod:`.lines`). Each element is matched to the
+  element with most counts (peak on peak); the calibration of the matched sum
+  is then fitted to tabulated lines; an element whose peaks are too few to
+  match keeps its stored calibration. Each element's counts are resampled
+  onto the first element's channel grid (the one resampler, counts conserved)
+  and summed. ``calibration_source`` is ``"lines"`` when the sum's
+  calibration was refined on the lines, else ``"file"``.
+- ``"stored"``: the same sum with the calibrations as stored.
+- an element number (0-based): that element alone, with its stored calibration.
+
+A file of one element keeps its stored calibration; it is checked on the
+lines all the same, and a misplacement is said (``metadata["calibration_warning"]``).
+
+What was found goes to ``Cube.metadata["detector_elements"]`` (one line per
+element: stored calibration, how far it put the lines, what was used) and
+``metadata["resolution_eV"]`` (the FWHM of the strongest line in the sum: the
+sum's real resolution, broader than one element's when alignment is imperfect).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_xrfquant.errors import CubeReadError
+from napari_xrfquant.io.calibration import polynomial_energy_axis
+from napari_xrfquant.io.grid import Resampler, channel_edges_keV
+from napari_xrfquant.io.lines import (
+    MIN_MATCHED,
+    LineFit,
+    fit_lines,
+    fwhm_eV,
+    match_channels,
+    misplacement_summary,
+)
+
+Calibration = tuple[float, float, float]
+#: The ways to combine detector elements (besides an element number).
+DETECTOR_CHOICES = ("sum", "stored")
+
+
+@dataclass(frozen=True)
+class ElementReport:
+    """What the check found for one detector element."""
+
+    index: int
+    stored_keV: Calibration
+    used_keV: Calibration
+    refined: bool
+    misplaced: str | None
+    matched: int
+
+    def line(self) -> str:
+        """One line for ``xrfquant info``."""
+        o, g, _ = self.stored_keV
+        text = f"element {self.index}: stored {o:.5g} keV + {g:.6g} keV/ch"
+        if self.misplaced:
+            text += f" puts {self.misplaced}"
+        if self.refined:
+            uo, ug, _ = self.used_keV
+            text += f"; refined on {self.matched} peaks to {uo:.5g} keV + {ug:.6g} keV/ch"
+        else:
+            text += f"; kept (only {self.matched} peaks to check it on)"
+        return text
+
+
+def parse_detector(detector: str | int | None, n_elements: int, where: str) -> str | int:
+    """Validate a ``detector`` choice: "sum", "stored" or an element number."""
+    if detector is None:
+        return "sum"
+    if isinstance(detector, str) and detector.strip().lower() in DETECTOR_CHOICES:
+        return detector.strip().lower()
+    try:
+        index = int(detector)
+    except (TypeError, ValueError):
+        raise CubeReadError(
+            f"{where}: detector must be 'sum', 'stored' or an element number, got {detector!r}"
+        ) from None
+    if not 0 <= index < n_elements:
+        raise CubeReadError(
+            f"{where}: detector element {index} does not exist (the file has {n_elements}: "
+            f"0-{n_elements - 1})"
+        )
+    return index
+
+
+def _compose(reference: Calibration, a: float, b: float) -> Calibration:
+    """The calibration of an element whose channel k sits at reference channel a + b k."""
+    o, g, q = reference
+    return (o + g * a + q * a * a, g * b + 2 * q * a * b, q * b * b)
+
+
+def check_elements(
+    spectra: np.ndarray, stored: list[Calibration], beam_keV: float | None
+) -> tuple[list[Calibration], list[ElementReport], LineFit]:
+    """Calibrations of each element, checked on the lines of its summed spectrum.
+
+    Parameters
+    ----------
+    spectra
+        ``(n_elements, C)`` each element's spectrum summed over all pixels.
+    stored
+        Each element's stored ``(offset, gain, quadratic)``.
+    beam_keV
+        The excitation energy when the file says.
+
+    Returns
+    -------
+    tuple
+        The calibrations to use, a report per element, and the line fit of
+        the aligned sum.
+    """
+    n = len(stored)
+    reference = int(np.argmax(spectra.sum(axis=1)))
+    maps: list[tuple[float, float] | None] = []
+    matched_counts: list[int] = []
+    for index in range(n):
+        if index == reference:
+            maps.append((0.0, 1.0))
+            matched_counts.append(MIN_MATCHED)
+            continue
+        a, b, matched = match_channels(spectra[index], spectra[reference], stored[index], beam_keV)
+        maps.append((a, b) if matched >= MIN_MATCHED else None)
+        matched_counts.append(matched)
+    # the sum of the elements that matched, on the reference's channels
+    channels = spectra.shape[1]
+    aligned = np.zeros(channels)
+    for index, mapping in enumerate(maps):
+        if mapping is not None:
+            a, b = mapping
+            edges = a + b * (np.arange(channels + 1) - 0.5)
+            aligned += _rebin(spectra[index], edges, channels)
+    fit = fit_lines(aligned, stored[reference], beam_keV)
+    base = fit.calibration_keV
+    used: list[Calibration] = []
+    reports: list[ElementReport] = []
+    for index, mapping in enumerate(maps):
+        refined = fit.refined and mapping is not None
+        misplaced = None
+        if refined and mapping is not None:
+            a, b = mapping
+            calibration = _compose(base, a, b)
+            # the sum's matched lines, at this element's own channels
+            own = LineFit(calibration, tuple((label, energy, (ch - a) / b)
+                                             for label, energy, ch in fit.matched), True)
+            misplaced = misplacement_summary(own, stored[index])
+        else:
+            calibration = stored[index]
+        used.append(calibration)
+        matched = len(fit.matched) if refined else matched_counts[index]
+        reports.append(ElementReport(index, stored[index], calibration, refined, misplaced,
+                                     matched))
+    return used, reports, fit
+
+
+def _rebin(counts: np.ndarray, source_edges_in_target: np.ndarray, channels: int) -> np.ndarray:
+    """Counts whose channel edges sit at ``source_edges_in_target`` (target channel units)
+    onto target channels 0..channels-1, conserving counts."""
+    cumulative = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])
+    target_edges = np.arange(channels + 1) - 0.5
+    return np.diff(np.interp(target_edges, source_edges_in_target, cumulative))
+
+
+def combine_elements(
+    stack: Any,
+    stored: list[Calibration],
+    where: str,
+    detector: str | int | None = "sum",
+    beam_keV: float | None = None,
+) -> tuple[Any, np.ndarray, str, dict[str, Any]]:
+    """One cube from the elements of a multi-element detector (see the module rule).
+
+    Parameters
+    ----------
+    stack
+        ``(H, W, n_elements, C)`` counts (numpy).
+    stored
+        Each element's stored calibration.
+    where
+        The file name, for messages.
+    detector
+        ``"sum"``, ``"stored"`` or an element number.
+    beam_keV
+        The excitation energy, when the file says.
+
+    Returns
+    -------
+    tuple
+        ``(data (H, W, C), energy_keV (C,), calibration_source, metadata)``.
+    """
+    data = np.asarray(stack)
+    n_elements, channels = int(data.shape[2]), int(data.shape[3])
+    choice = parse_detector(detector, n_elements, where)
+    metadata: dict[str, Any] = {"detector_choice": choice, "n_detector_elements": n_elements}
+    if isinstance(choice, int):
+        energy = polynomial_energy_axis(*stored[choice], channels)
+        metadata["calibration_keV"] = list(stored[choice])
+        return data[:, :, choice, :], energy, "file", metadata
+    spectra = data.sum(axis=(0, 1), dtype=np.float64)
+    if n_elements == 1:  # one element: its calibration is checked, not changed
+        fit = fit_lines(spectra[0], stored[0], beam_keV)
+        misplaced = misplacement_summary(fit, stored[0])
+        energy = polynomial_energy_axis(*stored[0], channels)
+        metadata["calibration_keV"] = list(stored[0])
+        if misplaced:
+            metadata["calibration_warning"] = (
+                f"{where}: the stored calibration puts {misplaced} of where the spectrum "
+                f"shows them (checked on {len(fit.matched)} peaks; the stored one is used: "
+                "refine it with xrfquant calibrate or a sidecar)")
+        return data[:, :, 0, :], energy, "file", metadata
+    if choice == "stored":
+        used, source = list(stored), "file"
+        reports: list[ElementReport] = []
+    else:
+        used, reports, fit = check_elements(spectra, stored, beam_keV)
+        source = "lines" if fit.refined else "file"
+        metadata["detector_elements"] = [r.line() for r in reports]
+    target = polynomial_energy_axis(*used[0], channels)
+    edges = channel_edges_keV(target)
+    summed = np.zeros((*data.shape[:2], channels), dtype=np.float64)
+    for index, calibration in enumerate(used):
+        energy = polynomial_energy_axis(*calibration, channels)
+        summed += Resampler(energy, edges).numpy(data[:, :, index, :])
+    metadata["calibration_keV"] = list(used[0])
+    total = summed.sum(axis=(0, 1))
+    fit_sum = fit_lines(total, used[0], beam_keV)
+    if fit_sum.matched:
+        strongest = max(fit_sum.matched, key=lambda m: total[round(m[2])])
+        width = fwhm_eV(total, target, strongest[1])
+        if width is not None:
+            metadata["resolution_eV"] = (strongest[0], width)
+    if reports and any(r.misplaced for r in reports):
+        metadata["calibration_warning"] = (
+            f"{where}: the stored calibrations misplace the lines: "
+            + "; ".join(f"element {r.index}: {r.misplaced}" for r in reports if r.misplaced)
+            + (" (each element refined on its own lines before the sum)"
+               if source == "lines" else "")
+        )
+    return summed, target, source, metadata

@@ -1,0 +1,322 @@
+"""The energy calibration checked against the lines a spectrum shows.
+
+A stored calibration can be off: on the AXO map of APS 2-ID-E the MCA records
+put Fe Kα 75-160 eV below 6.404 keV, by a different amount in each detector
+element. The peaks themselves are the reference. This module finds them and
+asks which linear calibration puts them on tabulated lines:
+
+1. :func:`find_peaks` finds the prominent peaks of a spectrum (scipy), each at
+   the vertex of a parabola through the log counts of its top three channels;
+2. :func:`line_library` lists the lines a spectrum can show: Kα1, Kβ1, Lα1 and
+   Lβ1 of Na-U from xraylib, only those whose edge the beam can excite when
+   the beam energy is known, and then the elastic peak at the beam energy;
+3. :func:`fit_lines` searches offset (±0.4 keV) and gain (±5 %) around the
+   stored calibration for the one that puts the most peak weight within a
+   few tens of eV of a line, then refines it by least squares on the matched
+   peaks. Compton peaks (within 15 % below the beam energy) are left out.
+
+The search needs several peaks to be trusted: a fit that matches fewer than
+:data:`MIN_MATCHED` peaks is reported as not refined, and the stored
+calibration is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Peaks a refined calibration must put on lines before it is believed.
+MIN_MATCHED = 4
+#: A stored calibration whose lines sit further off than this is reported (eV).
+MISPLACED_EV = 25.0
+#: Width of the match between a peak and a line in the search (keV).
+MATCH_WIDTH_KEV = 0.012
+#: A peak further than this from every line is not matched (keV).
+MATCH_LIMIT_KEV = 0.030
+#: The search range around the stored calibration.
+OFFSET_RANGE_KEV = 0.4
+GAIN_RANGE = 0.05
+#: Prominence of a peak in the square root of the counts (noise 1/2 there).
+PROMINENCE = 4.0
+#: Peaks of the spectrum used in the search (the most prominent).
+MAX_PEAKS = 15
+#: Compton scatter of the beam lies within this fraction below it.
+SCATTER_FRACTION = 0.15
+#: A peak this close below the beam energy (or above) is the elastic peak (keV).
+ELASTIC_WINDOW_KEV = 0.12
+
+_FAMILIES = (("Ka", "KL3", "K"), ("Kb", "KM3", "K"), ("La", "L3M5", "L3"), ("Lb", "L2M4", "L2"))
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """Prominent peaks of a spectrum: fractional channels and weights (sqrt prominence)."""
+
+    channels: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """A calibration fitted to the lines of a spectrum.
+
+    Attributes
+    ----------
+    calibration_keV
+        ``(offset, gain, quadratic)`` that puts the peaks on their lines (the
+        quadratic term is the stored one, kept).
+    matched
+        ``(label, line energy keV, peak channel)`` of each matched peak.
+    refined
+        Whether enough peaks matched (:data:`MIN_MATCHED`) to trust it.
+    """
+
+    calibration_keV: tuple[float, float, float]
+    matched: tuple[tuple[str, float, float], ...]
+    refined: bool
+
+    def misplacement_eV(
+        self, calibration_keV: tuple[float, float, float]
+    ) -> list[tuple[str, float]]:
+        """``(label, eV)``: how far ``calibration_keV`` puts each matched line from its energy."""
+        offset, gain, quadratic = calibration_keV
+        return [
+            (label, 1000.0 * (offset + gain * ch + quadratic * ch * ch - energy))
+            for label, energy, ch in self.matched
+        ]
+
+
+def find_peaks(counts: np.ndarray, max_peaks: int = MAX_PEAKS) -> Peaks:
+    """The most prominent peaks of a spectrum (counts per channel).
+
+    Peaks are found on the square root of the counts, where Poisson noise has
+    the same size (1/2) everywhere: a peak must stand :data:`PROMINENCE`
+    above its surroundings (8 sigma) and be at least two channels wide. Small
+    peaks on a low background count as much as their significance.
+    """
+    from scipy.signal import find_peaks as scipy_find_peaks
+
+    spectrum = np.clip(np.nan_to_num(np.asarray(counts, dtype=np.float64)), 0.0, None)
+    if spectrum.size < 5 or spectrum.max() <= 0:
+        return Peaks(np.zeros(0), np.zeros(0))
+    index, props = scipy_find_peaks(np.sqrt(spectrum), prominence=PROMINENCE, width=2)
+    channels = np.array([_vertex(spectrum, int(i)) for i in index], dtype=np.float64)
+    weights = np.asarray(props["prominences"], dtype=np.float64)
+    order = np.argsort(weights)[::-1][:max_peaks]
+    return Peaks(channels[order], weights[order])
+
+
+def _vertex(spectrum: np.ndarray, i: int) -> float:
+    """The vertex of the parabola through the log counts of channels i-1, i, i+1."""
+    if i < 1 or i >= spectrum.size - 1 or np.any(spectrum[i - 1 : i + 2] <= 0):
+        return float(i)
+    a, b, c = np.log(spectrum[i - 1 : i + 2])
+    curvature = a - 2 * b + c
+    return float(i) if curvature >= 0 else float(i + 0.5 * (a - c) / curvature)
+
+
+@functools.lru_cache(maxsize=16)
+def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Energies (keV, sorted) and labels of the lines a spectrum can show.
+
+    Parameters
+    ----------
+    beam_keV
+        The excitation energy: lines whose edge lies above it are left out.
+        None keeps every line.
+    """
+    from napari_xrfquant.physics._xraydata import Z_MAX, Z_MIN, z_to_symbol
+    from napari_xrfquant.physics._xraylib import edge_energy_keV, line_energy_keV, xrl
+
+    xraylib = xrl()
+    found: dict[float, str] = {}
+    for z in range(Z_MIN, Z_MAX + 1):
+        for family, macro, shell in _FAMILIES:
+            energy = line_energy_keV(z, getattr(xraylib, f"{macro}_LINE"))
+            if energy < 0.9:  # below what detectors see through their window
+                continue
+            if beam_keV is not None and edge_energy_keV(z, shell) >= beam_keV:
+                continue
+            found.setdefault(round(energy, 5), f"{z_to_symbol(z)} {family}")
+    if beam_keV is not None:
+        found[round(float(beam_keV), 5)] = "elastic"
+    energies = np.array(sorted(found), dtype=np.float64)
+    return energies, tuple(found[e] for e in sorted(found))
+
+
+def _nearest(energies: np.ndarray, library: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest library line to each energy, and the distance (keV)."""
+    right = np.clip(np.searchsorted(library, energies), 1, library.size - 1)
+    left = right - 1
+    take_left = np.abs(energies - library[left]) <= np.abs(energies - library[right])
+    index = np.where(take_left, left, right)
+    return index, np.abs(energies - library[index])
+
+
+def _grid_search(
+    channels: np.ndarray,
+    weights: np.ndarray,
+    library: np.ndarray,
+    offset: float,
+    gain: float,
+    bend: np.ndarray,
+    offset_range: float,
+    width: float,
+) -> tuple[float, float]:
+    """The ``(offset, gain)`` of the grid that puts the most peak weight near ``library``."""
+    gains = gain * (1.0 + np.linspace(-GAIN_RANGE, GAIN_RANGE, 201))
+    offsets = offset + np.linspace(-offset_range, offset_range, 401)
+    score = np.empty((gains.size, offsets.size))
+    for i, g in enumerate(gains):  # one row of the grid at a time keeps memory small
+        energy = offsets[:, None] + g * channels[None, :] + bend[None, :]
+        _, distance = _nearest(energy.ravel(), library)
+        score[i] = np.exp(-0.5 * (distance.reshape(energy.shape) / width) ** 2) @ weights
+    best_gain, best_offset = np.unravel_index(int(np.argmax(score)), score.shape)
+    return float(offsets[best_offset]), float(gains[best_gain])
+
+
+def _least_squares(
+    channels: np.ndarray,
+    weights: np.ndarray,
+    library: np.ndarray,
+    offset: float,
+    gain: float,
+    bend: np.ndarray,
+    limit: float,
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Refine ``(offset, gain)`` on the peaks within ``limit`` of a line; match again, thrice."""
+    matched = np.zeros(channels.size, dtype=bool)
+    nearest = np.zeros(channels.size, dtype=np.int64)
+    for _ in range(3):
+        nearest, distance = _nearest(offset + gain * channels + bend, library)
+        matched = distance < limit
+        if matched.sum() < 2:
+            break
+        w = weights[matched, None]
+        design = np.column_stack([np.ones(int(matched.sum())), channels[matched]]) * w
+        target = (library[nearest[matched]] - bend[matched]) * w[:, 0]
+        (offset, gain), *_ = np.linalg.lstsq(design, target, rcond=None)
+        offset, gain = float(offset), float(gain)
+    return offset, gain, nearest, matched
+
+
+def fit_lines(
+    counts: np.ndarray,
+    calibration_keV: tuple[float, float, float],
+    beam_keV: float | None = None,
+) -> LineFit:
+    """The linear calibration that puts the peaks of ``counts`` on tabulated lines.
+
+    Parameters
+    ----------
+    counts
+        One spectrum ``(C,)`` (a sum over pixels: more counts, sharper peaks).
+    calibration_keV
+        The stored ``(offset, gain, quadratic)``; the search is around it and
+        keeps its quadratic term.
+    beam_keV
+        The excitation energy, when known: lines it cannot excite and the
+        scatter peaks below it are left out.
+
+    Returns
+    -------
+    LineFit
+        ``refined`` False (and the stored calibration) when fewer than
+        :data:`MIN_MATCHED` peaks match lines.
+    """
+    offset, gain, quadratic = (float(v) for v in calibration_keV)
+    stored = (offset, gain, quadratic)
+    channels, weights = _fluorescence_peaks(counts, stored, beam_keV)
+    if channels.size < MIN_MATCHED or gain <= 0:
+        return LineFit(stored, (), False)
+    library, labels = line_library(None if beam_keV is None else round(float(beam_keV), 3))
+    bend = quadratic * channels**2
+    offset, gain = _grid_search(channels, weights, library, offset, gain, bend,
+                                OFFSET_RANGE_KEV, MATCH_WIDTH_KEV)
+    offset, gain, nearest, matched = _least_squares(channels, weights, library, offset, gain,
+                                                    bend, MATCH_LIMIT_KEV)
+    pairs = tuple(
+        (labels[int(n)], float(library[int(n)]), float(ch))
+        for n, ch, ok in zip(nearest, channels, matched, strict=True) if ok
+    )
+    if len(pairs) < MIN_MATCHED:
+        return LineFit(stored, pairs, False)
+    return LineFit((offset, gain, quadratic), pairs, True)
+
+
+def _fluorescence_peaks(
+    counts: np.ndarray, calibration_keV: tuple[float, float, float], beam_keV: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak channels and weights, without the scatter peaks when the beam energy is known."""
+    peaks = find_peaks(counts)
+    channels, weights = peaks.channels, peaks.weights
+    if beam_keV is not None and channels.size:
+        # Compton peaks (below the beam, at an energy that depends on the angle) are
+        # left out; the elastic peak, at the beam energy itself, is a line like others.
+        offset, gain, quadratic = calibration_keV
+        energy = offset + gain * channels + quadratic * channels**2
+        compton = (energy > beam_keV * (1.0 - SCATTER_FRACTION)) & (
+            energy < beam_keV - ELASTIC_WINDOW_KEV)
+        channels, weights = channels[~compton], weights[~compton]
+    return channels, weights
+
+
+def match_channels(
+    counts: np.ndarray,
+    reference: np.ndarray,
+    calibration_keV: tuple[float, float, float],
+    beam_keV: float | None = None,
+) -> tuple[float, float, int]:
+    """The channel map ``k_ref = a + b k`` that puts the peaks of ``counts`` on those of
+    ``reference``: two elements of one detector seeing the same sample.
+
+    Returns
+    -------
+    tuple
+        ``(a, b, matched)``: the map, and how many peaks it matched (fewer than
+        :data:`MIN_MATCHED`: not to be trusted).
+    """
+    channels, weights = _fluorescence_peaks(counts, calibration_keV, beam_keV)
+    targets, _ = _fluorescence_peaks(reference, calibration_keV, beam_keV)
+    gain = float(calibration_keV[1])
+    if channels.size < 2 or targets.size < 2 or gain <= 0:
+        return 0.0, 1.0, 0
+    library = np.sort(targets)
+    zero = np.zeros_like(channels)
+    a, b = _grid_search(channels, weights, library, 0.0, 1.0, zero,
+                        OFFSET_RANGE_KEV / gain, MATCH_WIDTH_KEV / gain)
+    a, b, _, matched = _least_squares(channels, weights, library, a, b, zero,
+                                      MATCH_LIMIT_KEV / gain)
+    return a, b, int(matched.sum())
+
+
+def fwhm_eV(counts: np.ndarray, energy_keV: np.ndarray, line_keV: float) -> float | None:
+    """Full width at half maximum (eV) of the peak nearest ``line_keV``, or None."""
+    from scipy.signal import peak_widths
+
+    spectrum = np.asarray(counts, dtype=np.float64)
+    centre = int(np.argmin(np.abs(energy_keV - line_keV)))
+    window = slice(max(centre - 5, 0), min(centre + 6, spectrum.size))
+    top = window.start + int(np.argmax(spectrum[window]))
+    widths, *_ = peak_widths(spectrum, [top], rel_height=0.5)
+    if not np.isfinite(widths[0]) or widths[0] <= 0:
+        return None
+    gain = float(np.gradient(energy_keV)[top])
+    return float(widths[0] * gain * 1000.0)
+def misplacement_summary(fit: LineFit, calibration_keV: tuple[float, float, float]) -> str | None:
+    """One phrase saying how far ``calibration_keV`` puts the matched lines, or None when
+    no line sits further than :data:`MISPLACED_EV` (or the fit was not trusted).
+
+    Examples: ``"Fe Ka 75 eV low, Ca Ka 60 eV low, Cu Ka 110 eV low"``.
+    """
+    if not fit.refined:
+        return None
+    shifts = fit.misplacement_eV(calibration_keV)
+    if max(abs(eV) for _, eV in shifts) <= MISPLACED_EV:
+        return None
+    # K-alpha lines first: the strongest and least ambiguous a spectrum shows
+    shown = sorted(shifts, key=lambda item: (not item[0].endswith(" Ka"), -abs(item[1])))[:3]
+    return ", ".join(f"{label} {abs(eV):.0f} eV {'low' if eV < 0 else 'high'}"
+                     for label, eV in shown)
