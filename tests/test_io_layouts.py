@@ -108,7 +108,7 @@ def test_xrf_maps_file(tmp_path, measured):
     with read_cube(path) as cube:
         assert cube.format == "XRF-Maps HDF5"
         assert cube.metadata["energy_axis_in_file"] == "first"
-        assert set(cube.metadata["maps"]) == {"live_time", "real_time", "SRcurrent", "us_ic"}
+        assert set(cube.metadata["maps"]) == {"live_time", "real_time", "SRcurrent", "us_ic", "I0"}
         assert cube.metadata["maps"]["us_ic"][2, 3] == 11.0
         _same_result(cube, measured)
 

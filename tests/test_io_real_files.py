@@ -206,3 +206,29 @@ def test_calibration_groups_take_integer_valued_float_counts():
     groups = group_pixels(counts, ["Fe", "Cu"], n_clusters=2, mask_below_counts=10)
     assert groups.counts.sum() > 0
     assert np.allclose(groups.counts, np.round(groups.counts))
+
+
+@pytest.mark.parametrize("path", [MDA, XRF, MCA, MSA], ids=lambda p: p.suffix)
+def test_napari_reader_opens_each_real_file_and_says_what_it_found(path, monkeypatch):
+    from napari_xrfquant._napari import _reader
+
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    assert _reader.get_reader(str(path)) is _reader.read_xrf
+    layers = _reader.read_xrf(str(path))
+    cube_data = layers[0][0]
+    assert sorted(cube_data.shape) == sorted(read_cube(path).shape)  # channels first there
+    if path == MDA:
+        assert any("misplace the lines" in message for message in shown)
+
+
+def test_info_says_where_the_calibration_came_from(capsys):
+    from napari_xrfquant.cli import main
+
+    assert main(["info", str(MDA)]) == 0
+    out = capsys.readouterr().out
+    assert "source: lines (the file's, refined on the lines the spectrum shows)" in out
+    assert out.count("detector:") == 4 and "Fe Ka" in out
+    assert "resolution:" in out
+    assert main(["info", str(MDA), "--detector", "2"]) == 0
+    assert "source: file" in capsys.readouterr().out

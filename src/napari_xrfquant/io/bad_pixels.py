@@ -33,8 +33,8 @@ def bad_pixel_mask(counts: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "u" or values.dtype.kind == "b":
         return np.zeros(values.shape[:-1], dtype=bool)
     if values.dtype.kind == "f":
-        return ~(np.isfinite(values) & (values >= 0)).all(axis=-1)
-    return (values < 0).any(axis=-1)
+        return np.asarray(~(np.isfinite(values) & (values >= 0)).all(axis=-1))
+    return np.asarray((values < 0).any(axis=-1))
 
 
 def _zero_bad(block: np.ndarray) -> np.ndarray:

@@ -55,17 +55,17 @@ class _Unpacker:
         self.position += n
         return start
 
-    def int(self) -> int:
+    def int32(self) -> int:
         return int(struct.unpack_from(">i", self.buffer, self._take(4))[0])
 
-    def float(self) -> float:
+    def float32(self) -> float:
         return float(struct.unpack_from(">f", self.buffer, self._take(4))[0])
 
     def string(self) -> str:
         """An MDA string: a length, then (when non-zero) an XDR string."""
-        if self.int() == 0:
+        if self.int32() == 0:
             return ""
-        n = self.int()
+        n = self.int32()
         start = self._take((n + 3) // 4 * 4)
         return self.buffer[start : start + n].decode("latin-1").rstrip("\0")
 
@@ -89,25 +89,25 @@ class _Scan:
 
 def _scan(buffer: bytes, position: int) -> _Scan:
     u = _Unpacker(buffer, position)
-    rank, npts, acquired = u.int(), u.int(), u.int()
+    rank, npts, acquired = u.int32(), u.int32(), u.int32()
     lower = u.array(npts, ">i4") if rank > 1 else np.zeros(0, np.int32)
     name = u.string()
     u.string()  # time
-    n_positioners, n_detectors, n_triggers = u.int(), u.int(), u.int()
+    n_positioners, n_detectors, n_triggers = u.int32(), u.int32(), u.int32()
     for _ in range(n_positioners):
-        u.int()
+        u.int32()
         for _ in range(7):  # name, desc, step mode, unit, readback name, desc, unit
             u.string()
     detectors, descriptions = [], []
     for _ in range(n_detectors):
-        u.int()
+        u.int32()
         detectors.append(u.string())
         descriptions.append(u.string())
         u.string()  # unit
     for _ in range(n_triggers):
-        u.int()
+        u.int32()
         u.string()
-        u.float()
+        u.float32()
     u.array(n_positioners * npts, ">f8")
     data = u.array(n_detectors * npts, ">f4").reshape(n_detectors, npts)
     return _Scan(rank, npts, acquired, lower, name, detectors, descriptions, data)
@@ -119,14 +119,14 @@ def _extra_pvs(buffer: bytes, position: int) -> dict[str, Any]:
         return {}
     u = _Unpacker(buffer, position)
     found: dict[str, Any] = {}
-    for _ in range(u.int()):
+    for _ in range(u.int32()):
         name = u.string()
         u.string()  # description
-        kind = u.int()
+        kind = u.int32()
         if kind == 0:  # DBR_STRING
             found[name] = u.string()
             continue
-        count = u.int()
+        count = u.int32()
         u.string()  # unit
         dtype = _EXTRA_TYPES.get(kind)
         if dtype is None:
@@ -173,12 +173,12 @@ def _read(buffer: bytes, where: str) -> tuple[np.ndarray, list[str], dict[str, n
                                               tuple[float, int], dict[str, Any],
                                               list[tuple[float, float, float]]]:
     u = _Unpacker(buffer)
-    version, number, rank = u.float(), u.int(), u.int()
+    version, number, rank = u.float32(), u.int32(), u.int32()
     if not (0.5 < version < 10) or not 1 <= rank <= 4:
         raise CubeReadError(f"{where}: not an MDA file (version {version:g}, rank {rank})")
-    dims = [u.int() for _ in range(rank)]
-    u.int()  # isRegular
-    extra_at = u.int()
+    dims = [u.int32() for _ in range(rank)]
+    u.int32()  # isRegular
+    extra_at = u.int32()
     if rank not in (2, 3):
         raise CubeReadError(f"{where}: an MDA scan of rank {rank} ({dims}) is no XRF map; "
                             "expected rows x columns x MCA channels")
