@@ -18,7 +18,7 @@ import pytest
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io import CalibrationWarning, read_cube
 from napari_xrfquant.io.bad_pixels import BadPixelWarning
-from napari_xrfquant.io.lines import fit_lines
+from napari_xrfquant.io.lines import elastic_channel, fit_lines
 
 REAL = Path(__file__).parent / "data" / "real"
 MDA = REAL / "axo_std.mda"
@@ -73,12 +73,20 @@ def test_truncated_mda_is_refused_in_one_line(tmp_path):
         read_cube(cut)
 
 
+def _elastic_keV(cube):
+    """The elastic peak's centre, fitted beside the Compton peak it blends with."""
+    spectrum = cube.region_spectrum(np.ones(cube.shape[:2], bool))
+    channel = elastic_channel(spectrum, cube.calibration_keV, cube.metadata["beam_keV"])
+    return float(np.interp(channel, np.arange(cube.shape[2]), cube.energy_keV))
+
+
 def test_gsecars_four_elements_put_the_elastic_peak_on_the_beam():
     cube = read_cube(XRF)
     assert cube.format == "GSECARS MCA" and cube.shape == (1, 1, 2048)
     beam = cube.metadata["beam_keV"]
     assert beam == pytest.approx(21.0, abs=0.01)
-    assert abs(_peak_keV(cube, beam, 0.15) - beam) < 0.020
+    assert abs(_elastic_keV(cube) - beam) < 0.020
+    assert abs(_peak_keV(cube, FE_KA) - FE_KA) < 0.020
     assert cube.metadata["live_time_s"] == pytest.approx(457.95, abs=0.1)
 
 
@@ -86,17 +94,26 @@ def test_gsecars_mca_and_spec_share_a_suffix_told_apart_by_content():
     from napari_xrfquant.io.read import find_reader
 
     assert find_reader(MCA).name == "GSECARS MCA"
-    cube = read_cube(MCA)
-    assert cube.calibration_keV[:2] == pytest.approx((0.022052931, 0.013900329))
-    assert cube.metadata["beam_keV"] == pytest.approx(11.80005, abs=1e-4)
+    stored = read_cube(MCA, detector="stored")
+    assert stored.calibration_keV[:2] == pytest.approx((0.022052931, 0.013900329))
+    assert stored.metadata["beam_keV"] == pytest.approx(11.80005, abs=1e-4)
+    assert -0.060 < _elastic_keV(stored) - 11.80005 < -0.035  # the file's calibration: ~47 eV low
+    # the elastic peak alone (no element named) corrects the gain
+    with pytest.warns(CalibrationWarning, match=r"puts elastic \d+ eV low \(refined"):
+        cube = read_cube(MCA)
+    assert cube.calibration_source == "lines"
+    assert abs(_elastic_keV(cube) - 11.80005) < 0.020
 
 
 def test_msa_spectrum_in_eV_puts_ca_ka_on_its_line():
     cube = read_cube(MSA)
     assert cube.format == "EMSA/MSA" and cube.shape == (1, 1, 4096)
-    assert cube.calibration_source == "file"
-    assert cube.calibration_keV[:2] == pytest.approx((-0.0153063, 0.0100449))
-    assert abs(_peak_keV(cube, CA_KA) - CA_KA) < 0.020
+    assert cube.calibration_source == "lines"  # checked on its lines: a few eV changed
+    stored = read_cube(MSA, detector="stored")
+    assert stored.calibration_keV[:2] == pytest.approx((-0.0153063, 0.0100449))
+    for each in (cube, stored):
+        assert abs(_peak_keV(each, CA_KA) - CA_KA) < 0.020
+        assert abs(_peak_keV(each, FE_KA) - FE_KA) < 0.020
     assert cube.metadata["live_time_s"] == pytest.approx(13973.4)
     fit = fit_lines(cube.region_spectrum(np.ones((1, 1), bool)), cube.calibration_keV)
     assert fit.refined and {"Fe Ka", "Ca Ka", "Si Ka"} <= {label for label, *_ in fit.matched}

@@ -17,9 +17,8 @@ calibrations that disagree, every peak is smeared.
   calibration was refined on the lines, else ``"file"``.
 - ``"stored"``: the same sum with the calibrations as stored.
 - an element number (0-based): that element alone, with its stored calibration.
-
-A file of one element keeps its stored calibration; it is checked on the
-lines all the same, and a misplacement is said (``metadata["calibration_warning"]``).
+A file of one element is the same case with one element: its calibration is
+checked and, with ``"sum"``, refined on its lines.
 
 What was found goes to ``Cube.metadata["detector_elements"]`` (one line per
 element: stored calibration, how far it put the lines, what was used) and
@@ -209,17 +208,6 @@ def combine_elements(
         metadata["calibration_keV"] = list(stored[choice])
         return data[:, :, choice, :], energy, "file", metadata
     spectra = data.sum(axis=(0, 1), dtype=np.float64)
-    if n_elements == 1:  # one element: its calibration is checked, not changed
-        fit = fit_lines(spectra[0], stored[0], beam_keV)
-        misplaced = misplacement_summary(fit, stored[0])
-        energy = polynomial_energy_axis(*stored[0], channels)
-        metadata["calibration_keV"] = list(stored[0])
-        if misplaced:
-            metadata["calibration_warning"] = (
-                f"{where}: the stored calibration puts {misplaced} of where the spectrum "
-                f"shows them (checked on {len(fit.matched)} peaks; the stored one is used: "
-                "refine it with xrfquant calibrate or a sidecar)")
-        return data[:, :, 0, :], energy, "file", metadata
     if choice == "stored":
         used, source = list(stored), "file"
         reports: list[ElementReport] = []
@@ -236,16 +224,20 @@ def combine_elements(
     metadata["calibration_keV"] = list(used[0])
     total = summed.sum(axis=(0, 1))
     fit_sum = fit_lines(total, used[0], beam_keV)
-    if fit_sum.matched:
-        strongest = max(fit_sum.matched, key=lambda m: total[round(m[2])])
+    fluorescence = [m for m in fit_sum.matched if m[0] != "elastic"]  # scatter is wider
+    if fluorescence:
+        strongest = max(fluorescence, key=lambda m: total[round(m[2])])
         width = fwhm_eV(total, target, strongest[1])
         if width is not None:
             metadata["resolution_eV"] = (strongest[0], width)
     if reports and any(r.misplaced for r in reports):
-        metadata["calibration_warning"] = (
-            f"{where}: the stored calibrations misplace the lines: "
-            + "; ".join(f"element {r.index}: {r.misplaced}" for r in reports if r.misplaced)
-            + (" (each element refined on its own lines before the sum)"
-               if source == "lines" else "")
-        )
+        if n_elements == 1:
+            found = f"the stored calibration puts {reports[0].misplaced}"
+            done = " (refined on its lines)"
+        else:
+            found = "the stored calibrations misplace the lines: " + "; ".join(
+                f"element {r.index}: {r.misplaced}" for r in reports if r.misplaced)
+            done = " (each element refined on its own lines before the sum)"
+        metadata["calibration_warning"] = f"{where}: {found}" + (
+            done if source == "lines" else "")
     return summed, target, source, metadata

@@ -10,14 +10,18 @@ asks which linear calibration puts them on tabulated lines:
 2. :func:`line_library` lists the lines a spectrum can show: Kα1, Kβ1, Lα1 and
    Lβ1 of Na-U from xraylib, only those whose edge the beam can excite when
    the beam energy is known, and then the elastic peak at the beam energy;
-3. :func:`fit_lines` searches offset (±0.4 keV) and gain (±5 %) around the
+3. :func:`elastic_channel` fits the elastic peak beside the Compton peak it
+   blends with, when the beam energy is known (the blend's maximum sits tens
+   of eV low);
+4. :func:`fit_lines` searches offset (±0.4 keV) and gain (±5 %) around the
    stored calibration for the one that puts the most peak weight within a
    few tens of eV of a line, then refines it by least squares on the matched
    peaks. Compton peaks (within 15 % below the beam energy) are left out.
 
 The search needs several peaks to be trusted: a fit that matches fewer than
 :data:`MIN_MATCHED` peaks is reported as not refined, and the stored
-calibration is kept.
+calibration is kept, except that the elastic peak alone (a line known
+without naming any element) corrects the gain.
 """
 
 from __future__ import annotations
@@ -229,8 +233,17 @@ def fit_lines(
     offset, gain, quadratic = (float(v) for v in calibration_keV)
     stored = (offset, gain, quadratic)
     channels, weights = _fluorescence_peaks(counts, stored, beam_keV)
-    if channels.size < MIN_MATCHED or gain <= 0:
+    elastic = None if beam_keV is None or gain <= 0 else elastic_channel(counts, stored, beam_keV)
+    if elastic is not None:  # the fitted elastic centre stands for the blended peak
+        energy = offset + gain * channels + quadratic * channels**2
+        keep = energy < beam_keV - ELASTIC_WINDOW_KEV  # type: ignore[operator]
+        top = float(weights.max()) if weights.size else 10.0
+        channels = np.append(channels[keep], elastic)
+        weights = np.append(weights[keep], top)
+    if (channels.size < MIN_MATCHED or gain <= 0) and elastic is None:
         return LineFit(stored, (), False)
+    if channels.size < MIN_MATCHED:
+        return _elastic_only(stored, elastic, beam_keV)
     library, labels = line_library(None if beam_keV is None else round(float(beam_keV), 3))
     bend = quadratic * channels**2
     offset, gain = _grid_search(channels, weights, library, offset, gain, bend,
@@ -242,8 +255,74 @@ def fit_lines(
         for n, ch, ok in zip(nearest, channels, matched, strict=True) if ok
     )
     if len(pairs) < MIN_MATCHED:
-        return LineFit(stored, pairs, False)
+        return _elastic_only(stored, elastic, beam_keV) if elastic is not None else \
+            LineFit(stored, pairs, False)
     return LineFit((offset, gain, quadratic), pairs, True)
+
+
+def _elastic_only(
+    stored: tuple[float, float, float], elastic: float | None, beam_keV: float | None
+) -> LineFit:
+    """A gain correction from the elastic peak alone (the offset kept): the one line
+    whose energy is known without identifying any element."""
+    offset, _, quadratic = stored
+    if elastic is None or beam_keV is None or elastic <= 0:
+        return LineFit(stored, (), False)
+    fitted_gain = (beam_keV - offset - quadratic * elastic**2) / elastic
+    return LineFit((offset, fitted_gain, quadratic), (("elastic", float(beam_keV), elastic),),
+                   True)
+
+
+def elastic_channel(
+    counts: np.ndarray, calibration_keV: tuple[float, float, float], beam_keV: float
+) -> float | None:
+    """The channel of the elastic peak, fitted beside the Compton peak it blends with.
+
+    Two Gaussians and a constant are fitted (scipy) to the counts from 15 %
+    below the beam energy to 0.6 keV above it: the elastic one near the beam
+    energy (within 0.4 keV of where the calibration puts it), 30-300 eV wide,
+    the Compton one below it. Its centre is where the blend's maximum is not:
+    the Compton peak pulls that maximum down by tens of eV.
+
+    Returns
+    -------
+    float or None
+        The fractional channel, or None when there is no such peak (too few
+        counts, the window off the spectrum, or a fit that does not converge).
+    """
+    from scipy.optimize import curve_fit
+
+    spectrum = np.clip(np.nan_to_num(np.asarray(counts, dtype=np.float64)), 0.0, None)
+    offset, gain, quadratic = calibration_keV
+    channel = np.arange(spectrum.size, dtype=np.float64)
+    energy = offset + gain * channel + quadratic * channel**2
+    window = (energy > beam_keV * (1.0 - SCATTER_FRACTION)) & (energy < beam_keV + 0.6)
+    x, y = channel[window], spectrum[window]
+    if x.size < 10 or y.max() < 100:
+        return None
+    at_beam = float(np.interp(beam_keV, energy, channel))
+    per_keV = 1.0 / gain
+
+    def model(k: np.ndarray, a1: float, m1: float, s1: float, a2: float, m2: float, s2: float,
+              b: float) -> np.ndarray:
+        return (a1 * np.exp(-0.5 * ((k - m1) / s1) ** 2)
+                + a2 * np.exp(-0.5 * ((k - m2) / s2) ** 2) + b)
+
+    start = [y.max() / 2, at_beam, 0.1 * per_keV, y.max() / 2, at_beam - 0.03 * beam_keV *
+             per_keV, 0.2 * per_keV, float(y.min())]
+    low = [0, at_beam - 0.4 * per_keV, 0.03 * per_keV, 0, x[0], 0.03 * per_keV, 0]
+    high = [np.inf, at_beam + 0.4 * per_keV, 0.3 * per_keV, np.inf, at_beam,
+            beam_keV * 0.1 * per_keV, np.inf]
+    start = [min(max(v, lo), hi) for v, lo, hi in zip(start, low, high, strict=True)]
+    try:
+        fitted, _ = curve_fit(model, x, y, p0=start, bounds=(low, high),
+                              sigma=np.sqrt(y + 1.0), maxfev=5000)
+    except (RuntimeError, ValueError):
+        return None
+    area = fitted[0] * fitted[2] * np.sqrt(2 * np.pi)
+    if area < 10 * np.sqrt(max(float(y.sum()), 1.0)):  # not a peak that stands out
+        return None
+    return float(fitted[1])
 
 
 def _fluorescence_peaks(
