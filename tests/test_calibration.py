@@ -236,3 +236,25 @@ def test_calibration_fits_the_setups_own_lines():
     with pytest.raises(XRFQuantError, match="name them first"):
         drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, hidden_instrument(),
                              free=["setup_fraction"]))
+
+
+def test_cli_calibrates_integer_valued_float_counts(cube, tmp_path):
+    """Real files store counts as float32 (MAPS, MDA): the pixel groups thin them as counts."""
+    path = tmp_path / "float_counts.h5"
+    write_cxc_hdf5(path, cube.counts.astype(np.float32), cube.energy_keV)
+    np.save(tmp_path / "labels.npy", cube.labels)
+    out = tmp_path / "out"
+    argv = ["calibrate", str(path), "-o", str(out), "--labels", str(tmp_path / "labels.npy"),
+            "--clusters", "2", "--quiet", "--free", "calibration", "--max-seconds", "3",
+            f"--standard=1={STANDARDS[0]}"]
+    assert main(argv) == 0
+    record = json.loads((out / "calibration.json").read_text())
+    assert np.isfinite(record["parameters"]["gain_keV"]["value"])
+
+
+def test_axs_takes_integer_valued_float_counts(cube):
+    from napari_xrfquant.training.axs import sample_unlabelled
+
+    as_int = sample_unlabelled(cube.counts, 100.0, 16, seed=0)
+    as_float = sample_unlabelled(cube.counts.astype(np.float32), 100.0, 16, seed=0)
+    np.testing.assert_array_equal(as_int, as_float)

@@ -25,6 +25,7 @@ MDA = REAL / "axo_std.mda"
 XRF = REAL / "axorf4_21kev_i050.xrf"
 MCA = REAL / "xrf_spectra.mca"
 MSA = REAL / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa"
+PIXLISE = REAL / "LagunaSalinasdataset.bin"
 FE_KA, CA_KA = 6.4039, 3.6917
 
 
@@ -119,6 +120,28 @@ def test_msa_spectrum_in_eV_puts_ca_ka_on_its_line():
     assert fit.refined and {"Fe Ka", "Ca Ka", "Si Ka"} <= {label for label, *_ in fit.matched}
 
 
+def test_pixlise_dataset_is_a_map_of_its_two_detectors():
+    cube = read_cube(PIXLISE)
+    assert cube.format == "PIXLISE dataset" and cube.shape == (25, 25, 4096)
+    assert cube.metadata["detector_ids"] == ["A", "B"]
+    assert cube.metadata["pixel_size_um"] == pytest.approx(100.0)
+    assert 10.0 < cube.metadata["live_time_s"] < 12.0
+    assert abs(_peak_keV(cube, CA_KA) - CA_KA) < 0.020
+    assert abs(_peak_keV(cube, FE_KA) - FE_KA) < 0.020
+    assert cube.total_counts().min() > 1e5  # every point of the map was filled
+
+
+def test_a_bin_file_of_something_else_is_not_taken(tmp_path):
+    other = tmp_path / "weights.bin"
+    other.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CubeReadError, match=r"unsupported file type \(.bin\)"):
+        read_cube(other)
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(PIXLISE.read_bytes()[:100_000])
+    with pytest.raises(CubeReadError, match=r"^cut.bin: truncated or damaged PIXLISE"):
+        read_cube(cut)
+
+
 def _msa(counts, x=None, y=None, calibrated=True, end=True):
     lines = ["#FORMAT      : EMSA/MAS Spectral Data File", "#VERSION     : 1.0",
              f"#NPOINTS     : {len(counts)}", "#NCOLUMNS    : 1", "#XUNITS      : keV",
@@ -147,6 +170,24 @@ def test_msa_folder_and_zip_with_positions_are_a_map(tmp_path):
         cube = read_cube(path)
         assert cube.shape == (2, 3, 64)
         assert cube.gain_keV == pytest.approx(0.02)
+
+
+def test_napari_offers_the_reader_for_msa_folders_and_zips_only(tmp_path):
+    from napari_xrfquant._napari._reader import get_reader, read_xrf
+
+    folder = tmp_path / "points"
+    folder.mkdir()
+    (folder / "a.msa").write_text(_msa(np.arange(64)))
+    assert get_reader(str(folder)) is read_xrf
+    assert get_reader(str(tmp_path / "empty")) is None
+    (tmp_path / "empty").mkdir()
+    assert get_reader(str(tmp_path / "empty")) is None
+    with zipfile.ZipFile(tmp_path / "pictures.zip", "w") as archive:
+        archive.writestr("photo.txt", "not a spectrum")
+    assert get_reader(str(tmp_path / "pictures.zip")) is None
+    with zipfile.ZipFile(tmp_path / "spectra.zip", "w") as archive:
+        archive.writestr("a.msa", _msa(np.arange(64)))
+    assert get_reader(str(tmp_path / "spectra.zip")) is read_xrf
 
 
 def test_msa_without_calibration_opens_with_a_warning(tmp_path):
@@ -225,7 +266,7 @@ def test_calibration_groups_take_integer_valued_float_counts():
     assert np.allclose(groups.counts, np.round(groups.counts))
 
 
-@pytest.mark.parametrize("path", [MDA, XRF, MCA, MSA], ids=lambda p: p.suffix)
+@pytest.mark.parametrize("path", [MDA, XRF, MCA, MSA, PIXLISE], ids=lambda p: p.suffix)
 def test_napari_reader_opens_each_real_file_and_says_what_it_found(path, monkeypatch):
     from napari_xrfquant._napari import _reader
 

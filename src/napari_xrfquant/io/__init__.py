@@ -53,6 +53,16 @@ Other formats
 - TIFF stacks: see :mod:`napari_xrfquant.io.tiff` (ImageJ/OME/tifffile axes
   first, then the shape rule; ``energy_axis=`` overrides).
 - ``.npy``: always memory-mapped; axis from ``energy_axis=`` or the shape rule.
+- Instruments' own files, with multi-element detectors combined by
+  :mod:`.detectors`: APS MDA scans (:mod:`.mda`), GSECARS ASCII ``.mca``/``.xrf``
+  (:mod:`.gsecars`), EMSA/MSA spectra, folders and zips (:mod:`.msa`), PIXLISE
+  datasets (:mod:`.pixlise`).
+
+One reader table (:data:`~napari_xrfquant.io.read.READERS`) chooses the reader
+by suffix and content signature. Every cube then passes the same checks:
+pixels with NaN, infinite or negative counts are masked, counted and said
+(:mod:`.bad_pixels`, :class:`BadPixelWarning`), and a stored calibration that
+misplaces the lines the spectrum shows is said (:mod:`.lines`).
 
 Shape rule (files that do not say where the channels are): the middle axis is
 spatial; of the two end axes, energy is the one whose length is least like the
@@ -82,6 +92,7 @@ generic HDF5 file keeps its cube: ``{"dataset": "/entry/data/cube",
 from __future__ import annotations
 
 from napari_xrfquant.io._checks import EnergyAxisWarning
+from napari_xrfquant.io.bad_pixels import BadPixelWarning
 from napari_xrfquant.io.calibration import (
     CalibrationWarning,
     sidecar_path,
@@ -94,6 +105,7 @@ from napari_xrfquant.io.read import SUPPORTED_SUFFIXES, read_cube
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "BadPixelWarning",
     "CalibrationWarning",
     "Cube",
     "ElementMaps",

@@ -114,6 +114,13 @@ def open_msa(path: Path, options: ReadOptions) -> Cube:
     return _element_cube(path, "EMSA/MSA", open_file, options)
 
 
+def open_pixlise(path: Path, options: ReadOptions) -> Cube:
+    """PIXLISE datasets (:mod:`.pixlise`)."""
+    from napari_xrfquant.io.pixlise import open_pixlise as open_file
+
+    return _element_cube(path, "PIXLISE dataset", open_file, options)
+
+
 def _element_cube(path: Path, name: str, open_file: Any, options: ReadOptions) -> Cube:
     """A cube from an opener of a (possibly) multi-element file.
 

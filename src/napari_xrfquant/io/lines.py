@@ -7,9 +7,11 @@ asks which linear calibration puts them on tabulated lines:
 
 1. :func:`find_peaks` finds the prominent peaks of a spectrum (scipy), each at
    the vertex of a parabola through the log counts of its top three channels;
-2. :func:`line_library` lists the lines a spectrum can show: Kα1, Kβ1, Lα1 and
-   Lβ1 of Na-U from xraylib, only those whose edge the beam can excite when
-   the beam energy is known, and then the elastic peak at the beam energy;
+2. :func:`line_library` lists the lines a spectrum can show: Kα (Kα1 and Kα2),
+   Kβ (Kβ1, Kβ3), Lα (Lα1, Lα2) and Lβ (Lβ1, Lβ2) of Na-U from xraylib, each
+   family at the mean of its lines weighted by their radiative rates, only
+   those whose edge the beam can excite when the beam energy is known, and
+   then the elastic peak at the beam energy;
 3. :func:`elastic_channel` fits the elastic peak beside the Compton peak it
    blends with, when the beam energy is known (the blend's maximum sits tens
    of eV low);
@@ -51,7 +53,15 @@ SCATTER_FRACTION = 0.15
 #: A peak this close below the beam energy (or above) is the elastic peak (keV).
 ELASTIC_WINDOW_KEV = 0.12
 
-_FAMILIES = (("Ka", "KL3", "K"), ("Kb", "KM3", "K"), ("La", "L3M5", "L3"), ("Lb", "L2M4", "L2"))
+#: Each family: its label, the lines a detector cannot resolve (their mean, weighted
+#: by the radiative rates, is the peak's centre: Kα1 and Kα2 of Ag lie 173 eV
+#: apart), and the shell the beam must ionise.
+_FAMILIES = (
+    ("Ka", ("KL3", "KL2"), "K"),
+    ("Kb", ("KM3", "KM2"), "K"),
+    ("La", ("L3M5", "L3M4"), "L3"),
+    ("Lb", ("L2M4", "L3N5"), "L2"),
+)
 
 
 @dataclass(frozen=True)
@@ -132,13 +142,13 @@ def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, 
         None keeps every line.
     """
     from napari_xrfquant.physics._xraydata import Z_MAX, Z_MIN, z_to_symbol
-    from napari_xrfquant.physics._xraylib import edge_energy_keV, line_energy_keV, xrl
+    from napari_xrfquant.physics._xraylib import edge_energy_keV, xrl
 
     xraylib = xrl()
     found: dict[float, str] = {}
     for z in range(Z_MIN, Z_MAX + 1):
-        for family, macro, shell in _FAMILIES:
-            energy = line_energy_keV(z, getattr(xraylib, f"{macro}_LINE"))
+        for family, macros, shell in _FAMILIES:
+            energy = _family_energy(z, macros, xraylib)
             if energy < 0.9:  # below what detectors see through their window
                 continue
             if beam_keV is not None and edge_energy_keV(z, shell) >= beam_keV:
@@ -148,6 +158,23 @@ def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, 
         found[round(float(beam_keV), 5)] = "elastic"
     energies = np.array(sorted(found), dtype=np.float64)
     return energies, tuple(found[e] for e in sorted(found))
+
+
+def _family_energy(z: int, macros: tuple[str, ...], xraylib: object) -> float:
+    """The radiative-rate weighted mean energy of ``macros`` of element ``z`` (keV), or 0."""
+    from napari_xrfquant.physics._xraylib import line_energy_keV, safe
+
+    energies, rates = [], []
+    for macro in macros:
+        code = getattr(xraylib, f"{macro}_LINE")
+        energy = line_energy_keV(z, code)
+        rate = safe(xraylib.RadRate, z, code)  # type: ignore[attr-defined]
+        if energy > 0 and rate > 0:
+            energies.append(energy)
+            rates.append(rate)
+    if not energies:
+        return 0.0
+    return float(np.average(energies, weights=rates))
 
 
 def _nearest(energies: np.ndarray, library: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,15 @@ def is_msa(head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(SIGNATURE)
 
 
+def is_msa_zip(head: bytes) -> bool:
+    """Whether a file's first bytes are a zip archive whose first member is an MSA file."""
+    if not head.startswith(b"PK\x03\x04") or len(head) < 30:
+        return False
+    name_length = int.from_bytes(head[26:28], "little")
+    name = head[30 : 30 + name_length].decode("latin-1").lower()
+    return name.endswith(MSA_SUFFIXES)
+
+
 def _keyword_values(header: dict[str, str], key: str, n: int) -> list[float] | None:
     """A numeric keyword, one value per column (the first number of each comma part)."""
     raw = header.get(key)

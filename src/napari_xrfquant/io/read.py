@@ -65,6 +65,9 @@ class Reader:
         ``"module:function"`` of ``head bytes -> bool``, or None.
     folders
         Whether it opens a folder (a zarr store, a folder of MSA files).
+    signed
+        Whether its suffix is too common to go by (``.bin``): the signature
+        must match as well.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Reader:
     opener: str
     signature: str | None = None
     folders: bool = False
+    signed: bool = False
 
     def open(self, path: Path, options: ReadOptions) -> Cube:
         """Open ``path`` with this reader's opener."""
@@ -109,8 +113,12 @@ READERS: tuple[Reader, ...] = (
     Reader("GSECARS MCA", (".mca", ".xrf"), f"{_OPENERS}:open_gsecars",
            "napari_xrfquant.io.gsecars:is_gsecars"),
     Reader("SPEC (silx)", (".spec", ".mca"), f"{_OPENERS}:open_spec"),
-    Reader("EMSA/MSA", (".msa", ".emsa", ".zip"), f"{_OPENERS}:open_msa",
+    Reader("EMSA/MSA", (".msa", ".emsa"), f"{_OPENERS}:open_msa",
            "napari_xrfquant.io.msa:is_msa", folders=True),
+    Reader("EMSA/MSA zip", (".zip",), f"{_OPENERS}:open_msa",
+           "napari_xrfquant.io.msa:is_msa_zip", signed=True),
+    Reader("PIXLISE dataset", (".bin",), f"{_OPENERS}:open_pixlise",
+           "napari_xrfquant.io.pixlise:is_pixlise", signed=True),
 )
 
 #: File suffixes some reader accepts (lower case).
@@ -142,7 +150,7 @@ def find_reader(path: str | os.PathLike[str]) -> Reader | None:
             return next(r for r in READERS if r.name == "EMSA/MSA")
         return None
     head = _head(file_path)
-    claimed = [r for r in READERS if suffix in r.suffixes]
+    claimed = [r for r in READERS if suffix in r.suffixes and (not r.signed or r.matches(head))]
     if len(claimed) == 1:
         return claimed[0]
     if claimed:
@@ -227,7 +235,10 @@ def read_cube(
     -----
     CalibrationWarning
         When neither the file nor a sidecar ``<name>.calib.json`` has an
-        energy calibration and the reference instrument's is used.
+        energy calibration and the reference instrument's is used, or when the
+        stored calibration misplaces the lines the spectrum shows.
+    BadPixelWarning
+        When pixels with NaN, infinite or negative counts were masked.
 
     Examples
     --------
