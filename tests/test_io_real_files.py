@@ -67,6 +67,23 @@ def test_mda_bad_detector_choice_is_one_line():
         read_cube(MDA, detector=7)
 
 
+def test_interrupted_mda_scan_masks_the_points_never_measured(tmp_path):
+    """A scan stopped in row 9 of 11, after 5 of its 11 points: 9 rows, 6 masked pixels."""
+    raw = bytearray(MDA.read_bytes())
+    outer_acquired = 32 + 8  # file header (8 ints), then the outer scan's rank and npts
+    raw[outer_acquired : outer_acquired + 4] = (9).to_bytes(4, "big")
+    row_offsets = np.frombuffer(bytes(raw[44 : 44 + 11 * 4]), ">i4")
+    last_row = int(row_offsets[8]) + 8
+    raw[last_row : last_row + 4] = (5).to_bytes(4, "big")
+    path = tmp_path / "stopped.mda"
+    path.write_bytes(bytes(raw))
+    with pytest.warns(BadPixelWarning, match=r"6 of 99 pixels masked"):
+        cube = read_cube(path)
+    assert cube.shape == (9, 11, 2000)
+    assert cube.total_counts()[8, 5:].sum() == 0 and cube.total_counts()[8, :5].min() > 0
+    assert abs(_peak_keV(cube, FE_KA) - FE_KA) < 0.020
+
+
 def test_truncated_mda_is_refused_in_one_line(tmp_path):
     cut = tmp_path / "cut.mda"
     cut.write_bytes(MDA.read_bytes()[:200_000])

@@ -207,7 +207,8 @@ def combine_elements(
         energy = polynomial_energy_axis(*stored[choice], channels)
         metadata["calibration_keV"] = list(stored[choice])
         return data[:, :, choice, :], energy, "file", metadata
-    spectra = data.sum(axis=(0, 1), dtype=np.float64)
+    # points never measured are NaN (masked on reading): the check sums the others
+    spectra = np.nansum(data, axis=(0, 1), dtype=np.float64)
     if choice == "stored":
         used, source = list(stored), "file"
         reports: list[ElementReport] = []
@@ -222,7 +223,7 @@ def combine_elements(
         energy = polynomial_energy_axis(*calibration, channels)
         summed += Resampler(energy, edges).numpy(data[:, :, index, :])
     metadata["calibration_keV"] = list(used[0])
-    total = summed.sum(axis=(0, 1))
+    total = np.nansum(summed, axis=(0, 1))
     fit_sum = fit_lines(total, used[0], beam_keV)
     fluorescence = [m for m in fit_sum.matched if m[0] != "elastic"]  # scatter is wider
     if fluorescence:

@@ -37,6 +37,7 @@ SOURCE_TEXT = {
     "sidecar": "from the sidecar .calib.json",
     "reference": "none in the file: the reference instrument's",
     "argument": "given when read",
+    "lines": "the file's, refined on the spectrum's own lines",
     EDITED: "typed here (not saved)",
 }
 
