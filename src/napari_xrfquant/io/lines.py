@@ -46,6 +46,11 @@ OFFSET_RANGE_KEV = 0.4
 GAIN_RANGE = 0.05
 #: Prominence of a peak in the square root of the counts (noise 1/2 there).
 PROMINENCE = 4.0
+#: How far a stored calibration is expected to misplace lines, at most (keV, the width
+#: of the prior that decides between calibrations matching equally many peaks).
+STORED_PRIOR_KEV = 0.2
+#: Distinct optima of the grid tried before the one whose matches stand best is kept.
+CANDIDATES = 8
 #: Peaks of the spectrum used in the search (the most prominent).
 MAX_PEAKS = 15
 #: Compton scatter of the beam lies within this fraction below it.
@@ -131,8 +136,15 @@ def _vertex(spectrum: np.ndarray, i: int) -> float:
     return float(i) if curvature >= 0 else float(i + 0.5 * (a - c) / curvature)
 
 
-@functools.lru_cache(maxsize=16)
-def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+#: The families a spectrum shows first: a Kβ or Lβ peak is only believed beside
+#: the same element's Kα or Lα.
+PRIMARY = ("Ka", "La", "elastic")
+
+
+@functools.lru_cache(maxsize=32)
+def line_library(
+    beam_keV: float | None = None, primary: bool = False
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Energies (keV, sorted) and labels of the lines a spectrum can show.
 
     Parameters
@@ -140,6 +152,10 @@ def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, 
     beam_keV
         The excitation energy: lines whose edge lies above it are left out.
         None keeps every line.
+    primary
+        Only the Kα and Lα families (and the elastic peak): the search for a
+        calibration matches these, since with the β lines too a line lies
+        within a few tens of eV of almost any energy.
     """
     from napari_xrfquant.physics._xraydata import Z_MAX, Z_MIN, z_to_symbol
     from napari_xrfquant.physics._xraylib import edge_energy_keV, xrl
@@ -152,6 +168,8 @@ def line_library(beam_keV: float | None = None) -> tuple[np.ndarray, tuple[str, 
             if energy < 0.9:  # below what detectors see through their window
                 continue
             if beam_keV is not None and edge_energy_keV(z, shell) >= beam_keV:
+                continue
+            if primary and family not in PRIMARY:
                 continue
             found.setdefault(round(energy, 5), f"{z_to_symbol(z)} {family}")
     if beam_keV is not None:
@@ -195,8 +213,11 @@ def _grid_search(
     bend: np.ndarray,
     offset_range: float,
     width: float,
-) -> tuple[float, float]:
-    """The ``(offset, gain)`` of the grid that puts the most peak weight near ``library``."""
+    candidates: int = 1,
+) -> list[tuple[float, float]]:
+    """The ``(offset, gain)`` of the grid that put the most peak weight near ``library``:
+    the best, and up to ``candidates`` distinct runners-up (their neighbourhoods of a
+    tenth of the offset range and 1 % in gain apart), best first."""
     gains = gain * (1.0 + np.linspace(-GAIN_RANGE, GAIN_RANGE, 201))
     offsets = offset + np.linspace(-offset_range, offset_range, 401)
     score = np.empty((gains.size, offsets.size))
@@ -204,8 +225,15 @@ def _grid_search(
         energy = offsets[:, None] + g * channels[None, :] + bend[None, :]
         _, distance = _nearest(energy.ravel(), library)
         score[i] = np.exp(-0.5 * (distance.reshape(energy.shape) / width) ** 2) @ weights
-    best_gain, best_offset = np.unravel_index(int(np.argmax(score)), score.shape)
-    return float(offsets[best_offset]), float(gains[best_gain])
+    found = []
+    for _ in range(candidates):
+        best_gain, best_offset = np.unravel_index(int(np.argmax(score)), score.shape)
+        if not np.isfinite(score[best_gain, best_offset]):
+            break
+        found.append((float(offsets[best_offset]), float(gains[best_gain])))
+        rows = slice(max(best_gain - 20, 0), best_gain + 21)
+        score[rows, max(best_offset - 20, 0) : best_offset + 21] = -np.inf
+    return found
 
 
 def _least_squares(
@@ -271,20 +299,94 @@ def fit_lines(
         return LineFit(stored, (), False)
     if channels.size < MIN_MATCHED:
         return _elastic_only(stored, elastic, beam_keV)
-    library, labels = line_library(None if beam_keV is None else round(float(beam_keV), 3))
+    beam = None if beam_keV is None else round(float(beam_keV), 3)
     bend = quadratic * channels**2
-    offset, gain = _grid_search(channels, weights, library, offset, gain, bend,
-                                OFFSET_RANGE_KEV, MATCH_WIDTH_KEV)
-    offset, gain, nearest, matched = _least_squares(channels, weights, library, offset, gain,
-                                                    bend, MATCH_LIMIT_KEV)
-    pairs = tuple(
-        (labels[int(n)], float(library[int(n)]), float(ch))
-        for n, ch, ok in zip(nearest, channels, matched, strict=True) if ok
-    )
+    anchors, _ = line_library(beam, primary=True)
+    best: tuple[float, tuple[float, float], tuple[tuple[str, float, float], ...]] | None = None
+    for start in _grid_search(channels, weights, anchors, offset, gain, bend,
+                              OFFSET_RANGE_KEV, MATCH_WIDTH_KEV, CANDIDATES):
+        o, g, _, _ = _least_squares(channels, weights, anchors, *start, bend, MATCH_LIMIT_KEV)
+        weight, calibration, pairs = _consistent(channels, weights, bend, o, g, beam)
+        weight *= _plausibility(pairs, stored, calibration)
+        if best is None or weight > best[0]:
+            best = (weight, calibration, pairs)
+    assert best is not None
+    _, (offset, gain), pairs = best
     if len(pairs) < MIN_MATCHED:
         return _elastic_only(stored, elastic, beam_keV) if elastic is not None else \
             LineFit(stored, pairs, False)
     return LineFit((offset, gain, quadratic), pairs, True)
+
+
+def _plausibility(
+    pairs: tuple[tuple[str, float, float], ...],
+    stored: tuple[float, float, float],
+    calibration: tuple[float, float],
+) -> float:
+    """How plausible a calibration is next to the stored one: a Gaussian prior on how far
+    (rms over the matched peaks) it moves them, of width :data:`STORED_PRIOR_KEV`.
+
+    Few peaks can be put on lines by more than one calibration; the one that
+    moves the stored energies by a few hundred eV (a calibration that far off
+    is rare) loses to the one that moves them by tens.
+    """
+    if not pairs:
+        return 0.0
+    channels = np.array([ch for _, _, ch in pairs])
+    offset, gain, _ = stored
+    moved = (calibration[0] - offset) + (calibration[1] - gain) * channels
+    rms = float(np.sqrt(np.mean(moved**2)))
+    return float(np.exp(-0.5 * (rms / STORED_PRIOR_KEV) ** 2))
+
+
+def _consistent(
+    channels: np.ndarray, weights: np.ndarray, bend: np.ndarray, offset: float, gain: float,
+    beam: float | None,
+) -> tuple[float, tuple[float, float], tuple[tuple[str, float, float], ...]]:
+    """Least squares on every line, keeping only the matches that stand together
+    (:func:`_believed`); returns their total weight, the calibration and the pairs."""
+    library, labels = line_library(beam)
+    top = float(library[-1]) if library.size else 0.0
+    keep = np.ones(channels.size, dtype=bool)
+    for _ in range(4):
+        offset, gain, nearest, matched = _least_squares(
+            channels[keep], weights[keep], library, offset, gain, bend[keep], MATCH_LIMIT_KEV)
+        names = [labels[int(n)] if ok else "" for n, ok in zip(nearest, matched, strict=True)]
+        believed = np.array([_believed(name, names, labels, library, top) for name in names],
+                            dtype=bool)
+        if believed.all():
+            break
+        kept = np.flatnonzero(keep)
+        keep[kept[~believed]] = False
+    else:  # the matches of the peaks finally kept
+        offset, gain, nearest, matched = _least_squares(
+            channels[keep], weights[keep], library, offset, gain, bend[keep], MATCH_LIMIT_KEV)
+    pairs = tuple(
+        (labels[int(n)], float(library[int(n)]), float(ch))
+        for n, ch, ok in zip(nearest, channels[keep], matched, strict=True) if ok
+    )
+    weight = float(weights[keep][np.asarray(matched, dtype=bool)].sum()) if pairs else 0.0
+    return weight, (offset, gain), pairs
+
+
+def _believed(name: str, names: list[str], labels: tuple[str, ...], library: np.ndarray,
+              top_keV: float) -> bool:
+    """Whether a match stands beside the others.
+
+    Unmatched peaks, K-alpha lines and the elastic peak stand alone; a K-beta or
+    L-beta line only beside its element's alpha line; an L-alpha line only
+    beside its element's L-beta line, when that line can be excited and lies
+    in the range (the two are of comparable strength).
+    """
+    if not name or name == "elastic" or name.endswith(" Ka"):
+        return True
+    element, family = name.split()
+    if family in ("Kb", "Lb"):
+        return f"{element} {family[0]}a" in names
+    partner = f"{element} Lb"
+    if partner not in labels or library[labels.index(partner)] > top_keV:
+        return True
+    return partner in names
 
 
 def _elastic_only(
@@ -392,7 +494,7 @@ def match_channels(
     library = np.sort(targets)
     zero = np.zeros_like(channels)
     a, b = _grid_search(channels, weights, library, 0.0, 1.0, zero,
-                        OFFSET_RANGE_KEV / gain, MATCH_WIDTH_KEV / gain)
+                        OFFSET_RANGE_KEV / gain, MATCH_WIDTH_KEV / gain)[0]
     a, b, _, matched = _least_squares(channels, weights, library, a, b, zero,
                                       MATCH_LIMIT_KEV / gain)
     return a, b, int(matched.sum())
