@@ -18,7 +18,8 @@ import pytest
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io import CalibrationWarning, read_cube
 from napari_xrfquant.io.bad_pixels import BadPixelWarning
-from napari_xrfquant.io.lines import elastic_channel, fit_lines
+from napari_xrfquant.io.lines import fit_lines
+from napari_xrfquant.io.peaks import elastic_channel
 
 REAL = Path(__file__).parent / "data" / "real"
 MDA = REAL / "axo_std.mda"
@@ -84,11 +85,18 @@ def test_interrupted_mda_scan_masks_the_points_never_measured(tmp_path):
     assert abs(_peak_keV(cube, FE_KA) - FE_KA) < 0.020
 
 
-def test_truncated_mda_is_refused_in_one_line(tmp_path):
+def test_truncated_mda_is_refused_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from napari_xrfquant.cli import main
+
     cut = tmp_path / "cut.mda"
     cut.write_bytes(MDA.read_bytes()[:200_000])
     with pytest.raises(CubeReadError, match=r"^cut.mda: truncated or damaged MDA file"):
         read_cube(cut)
+    assert main(["info", str(cut)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xrfquant info: error: cut.mda: truncated") and len(err.splitlines()) == 1
+    assert main(["quantify", str(cut), "-o", str(tmp_path / "out")]) != 0
+    assert not (tmp_path / "out").exists()
 
 
 def _elastic_keV(cube):

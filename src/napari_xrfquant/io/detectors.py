@@ -40,10 +40,10 @@ from napari_xrfquant.io.lines import (
     MIN_MATCHED,
     LineFit,
     fit_lines,
-    fwhm_eV,
     match_channels,
     misplacement_summary,
 )
+from napari_xrfquant.io.peaks import fwhm_eV
 
 Calibration = tuple[float, float, float]
 #: The ways to combine detector elements (besides an element number).
@@ -208,7 +208,7 @@ def combine_elements(
         metadata["calibration_keV"] = list(stored[choice])
         return data[:, :, choice, :], energy, "file", metadata
     # points never measured are NaN (masked on reading): the check sums the others
-    spectra = np.nansum(data, axis=(0, 1), dtype=np.float64)
+    spectra = np.asarray(np.nansum(data, axis=(0, 1), dtype=np.float64))
     if choice == "stored":
         used, source = list(stored), "file"
         reports: list[ElementReport] = []

@@ -5,16 +5,15 @@ put Fe Kα 75-160 eV below 6.404 keV, by a different amount in each detector
 element. The peaks themselves are the reference. This module finds them and
 asks which linear calibration puts them on tabulated lines:
 
-1. :func:`find_peaks` finds the prominent peaks of a spectrum (scipy), each at
-   the vertex of a parabola through the log counts of its top three channels;
+1. :func:`~napari_xrfquant.io.peaks.find_peaks` finds the prominent peaks of
+   a spectrum (:mod:`.peaks`);
 2. :func:`line_library` lists the lines a spectrum can show: Kα (Kα1 and Kα2),
    Kβ (Kβ1, Kβ3), Lα (Lα1, Lα2) and Lβ (Lβ1, Lβ2) of Na-U from xraylib, each
    family at the mean of its lines weighted by their radiative rates, only
    those whose edge the beam can excite when the beam energy is known, and
    then the elastic peak at the beam energy;
-3. :func:`elastic_channel` fits the elastic peak beside the Compton peak it
-   blends with, when the beam energy is known (the blend's maximum sits tens
-   of eV low);
+3. :func:`~napari_xrfquant.io.peaks.elastic_channel` fits the elastic peak
+   beside the Compton peak it blends with, when the beam energy is known;
 4. :func:`fit_lines` searches offset (±0.4 keV) and gain (±5 %) around the
    stored calibration for the one that puts the most peak weight within a
    few tens of eV of a line, then refines it by least squares on the matched
@@ -33,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_xrfquant.io.peaks import SCATTER_FRACTION, elastic_channel, find_peaks
+
 #: Peaks a refined calibration must put on lines before it is believed.
 MIN_MATCHED = 4
 #: A stored calibration whose lines sit further off than this is reported (eV).
@@ -44,17 +45,11 @@ MATCH_LIMIT_KEV = 0.030
 #: The search range around the stored calibration.
 OFFSET_RANGE_KEV = 0.4
 GAIN_RANGE = 0.05
-#: Prominence of a peak in the square root of the counts (noise 1/2 there).
-PROMINENCE = 4.0
 #: How far a stored calibration is expected to misplace lines, at most (keV, the width
 #: of the prior that decides between calibrations matching equally many peaks).
 STORED_PRIOR_KEV = 0.2
 #: Distinct optima of the grid tried before the one whose matches stand best is kept.
 CANDIDATES = 8
-#: Peaks of the spectrum used in the search (the most prominent).
-MAX_PEAKS = 15
-#: Compton scatter of the beam lies within this fraction below it.
-SCATTER_FRACTION = 0.15
 #: A peak this close below the beam energy (or above) is the elastic peak (keV).
 ELASTIC_WINDOW_KEV = 0.12
 
@@ -67,14 +62,6 @@ _FAMILIES = (
     ("La", ("L3M5", "L3M4"), "L3"),
     ("Lb", ("L2M4", "L3N5"), "L2"),
 )
-
-
-@dataclass(frozen=True)
-class Peaks:
-    """Prominent peaks of a spectrum: fractional channels and weights (sqrt prominence)."""
-
-    channels: np.ndarray
-    weights: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -105,35 +92,6 @@ class LineFit:
             (label, 1000.0 * (offset + gain * ch + quadratic * ch * ch - energy))
             for label, energy, ch in self.matched
         ]
-
-
-def find_peaks(counts: np.ndarray, max_peaks: int = MAX_PEAKS) -> Peaks:
-    """The most prominent peaks of a spectrum (counts per channel).
-
-    Peaks are found on the square root of the counts, where Poisson noise has
-    the same size (1/2) everywhere: a peak must stand :data:`PROMINENCE`
-    above its surroundings (8 sigma) and be at least two channels wide. Small
-    peaks on a low background count as much as their significance.
-    """
-    from scipy.signal import find_peaks as scipy_find_peaks
-
-    spectrum = np.clip(np.nan_to_num(np.asarray(counts, dtype=np.float64)), 0.0, None)
-    if spectrum.size < 5 or spectrum.max() <= 0:
-        return Peaks(np.zeros(0), np.zeros(0))
-    index, props = scipy_find_peaks(np.sqrt(spectrum), prominence=PROMINENCE, width=2)
-    channels = np.array([_vertex(spectrum, int(i)) for i in index], dtype=np.float64)
-    weights = np.asarray(props["prominences"], dtype=np.float64)
-    order = np.argsort(weights)[::-1][:max_peaks]
-    return Peaks(channels[order], weights[order])
-
-
-def _vertex(spectrum: np.ndarray, i: int) -> float:
-    """The vertex of the parabola through the log counts of channels i-1, i, i+1."""
-    if i < 1 or i >= spectrum.size - 1 or np.any(spectrum[i - 1 : i + 2] <= 0):
-        return float(i)
-    a, b, c = np.log(spectrum[i - 1 : i + 2])
-    curvature = a - 2 * b + c
-    return float(i) if curvature >= 0 else float(i + 0.5 * (a - c) / curvature)
 
 
 #: The families a spectrum shows first: a Kβ or Lβ peak is only believed beside
@@ -402,58 +360,6 @@ def _elastic_only(
                    True)
 
 
-def elastic_channel(
-    counts: np.ndarray, calibration_keV: tuple[float, float, float], beam_keV: float
-) -> float | None:
-    """The channel of the elastic peak, fitted beside the Compton peak it blends with.
-
-    Two Gaussians and a constant are fitted (scipy) to the counts from 15 %
-    below the beam energy to 0.6 keV above it: the elastic one near the beam
-    energy (within 0.4 keV of where the calibration puts it), 30-300 eV wide,
-    the Compton one below it. Its centre is where the blend's maximum is not:
-    the Compton peak pulls that maximum down by tens of eV.
-
-    Returns
-    -------
-    float or None
-        The fractional channel, or None when there is no such peak (too few
-        counts, the window off the spectrum, or a fit that does not converge).
-    """
-    from scipy.optimize import curve_fit
-
-    spectrum = np.clip(np.nan_to_num(np.asarray(counts, dtype=np.float64)), 0.0, None)
-    offset, gain, quadratic = calibration_keV
-    channel = np.arange(spectrum.size, dtype=np.float64)
-    energy = offset + gain * channel + quadratic * channel**2
-    window = (energy > beam_keV * (1.0 - SCATTER_FRACTION)) & (energy < beam_keV + 0.6)
-    x, y = channel[window], spectrum[window]
-    if x.size < 10 or y.max() < 100:
-        return None
-    at_beam = float(np.interp(beam_keV, energy, channel))
-    per_keV = 1.0 / gain
-
-    def model(k: np.ndarray, a1: float, m1: float, s1: float, a2: float, m2: float, s2: float,
-              b: float) -> np.ndarray:
-        return (a1 * np.exp(-0.5 * ((k - m1) / s1) ** 2)
-                + a2 * np.exp(-0.5 * ((k - m2) / s2) ** 2) + b)
-
-    start = [y.max() / 2, at_beam, 0.1 * per_keV, y.max() / 2, at_beam - 0.03 * beam_keV *
-             per_keV, 0.2 * per_keV, float(y.min())]
-    low = [0, at_beam - 0.4 * per_keV, 0.03 * per_keV, 0, x[0], 0.03 * per_keV, 0]
-    high = [np.inf, at_beam + 0.4 * per_keV, 0.3 * per_keV, np.inf, at_beam,
-            beam_keV * 0.1 * per_keV, np.inf]
-    start = [min(max(v, lo), hi) for v, lo, hi in zip(start, low, high, strict=True)]
-    try:
-        fitted, _ = curve_fit(model, x, y, p0=start, bounds=(low, high),
-                              sigma=np.sqrt(y + 1.0), maxfev=5000)
-    except (RuntimeError, ValueError):
-        return None
-    area = fitted[0] * fitted[2] * np.sqrt(2 * np.pi)
-    if area < 10 * np.sqrt(max(float(y.sum()), 1.0)):  # not a peak that stands out
-        return None
-    return float(fitted[1])
-
-
 def _fluorescence_peaks(
     counts: np.ndarray, calibration_keV: tuple[float, float, float], beam_keV: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -500,19 +406,6 @@ def match_channels(
     return a, b, int(matched.sum())
 
 
-def fwhm_eV(counts: np.ndarray, energy_keV: np.ndarray, line_keV: float) -> float | None:
-    """Full width at half maximum (eV) of the peak nearest ``line_keV``, or None."""
-    from scipy.signal import peak_widths
-
-    spectrum = np.asarray(counts, dtype=np.float64)
-    centre = int(np.argmin(np.abs(energy_keV - line_keV)))
-    window = slice(max(centre - 5, 0), min(centre + 6, spectrum.size))
-    top = window.start + int(np.argmax(spectrum[window]))
-    widths, *_ = peak_widths(spectrum, [top], rel_height=0.5)
-    if not np.isfinite(widths[0]) or widths[0] <= 0:
-        return None
-    gain = float(np.gradient(energy_keV)[top])
-    return float(widths[0] * gain * 1000.0)
 def misplacement_summary(fit: LineFit, calibration_keV: tuple[float, float, float]) -> str | None:
     """One phrase saying how far ``calibration_keV`` puts the matched lines, or None when
     no line sits further than :data:`MISPLACED_EV` (or the fit was not trusted).
