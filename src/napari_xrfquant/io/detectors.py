@@ -225,7 +225,9 @@ def combine_elements(
     metadata["calibration_keV"] = list(used[0])
     total = np.nansum(summed, axis=(0, 1))
     fit_sum = fit_lines(total, used[0], beam_keV)
-    fluorescence = [m for m in fit_sum.matched if m[0] != "elastic"]  # scatter is wider
+    # a K-alpha line below 10 keV, where Ka1 and Ka2 are one peak: the detector's
+    # resolution rather than a family's spread (scatter and L families are wider)
+    fluorescence = [m for m in fit_sum.matched if m[0].endswith(" Ka") and m[1] < 10.0]
     if fluorescence:
         strongest = max(fluorescence, key=lambda m: total[round(m[2])])
         width = fwhm_eV(total, target, strongest[1])
