@@ -55,3 +55,24 @@ def test_the_library_leaves_out_what_the_beam_cannot_excite():
     assert "Mo Ka" not in labels  # its K edge, 20.0 keV, lies above the beam
     ka = energies[labels.index("Fe Ka")]
     assert ka == pytest.approx(6.3995, abs=2e-3)  # Ka1 and Ka2 weighted by their rates
+
+
+def test_info_and_napari_say_when_an_npy_cube_s_calibration_misplaces_its_lines(
+        spectrum, tmp_path, capsys):
+    """A file the reader cannot check itself: info and napari's reader check it."""
+    import json
+
+    from napari_xrfquant._napari._reader import read_cube_with_warnings
+    from napari_xrfquant.cli import main
+
+    counts, truth = spectrum
+    cube = np.broadcast_to(counts / 16, (4, 4, counts.size)).round()
+    np.save(tmp_path / "alloy.npy", cube)
+    for offset_keV, said in ((truth[0], False), (truth[0] + 0.09, True)):
+        (tmp_path / "alloy.calib.json").write_text(
+            json.dumps({"offset_keV": offset_keV, "gain_keV": truth[1]}))
+        _, messages = read_cube_with_warnings(tmp_path / "alloy.npy")
+        assert any("eV high" in m for m in messages) == said, messages
+        assert main(["info", str(tmp_path / "alloy.npy"), "--energy-axis", "last"]) == 0
+        err = capsys.readouterr().err
+        assert ("the calibration (sidecar) puts" in err) == said, err

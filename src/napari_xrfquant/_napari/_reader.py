@@ -90,11 +90,15 @@ def read_cube_with_warnings(path: Path) -> tuple[Any, list[str]]:
         If the file holds no usable cube.
     """
     from napari_xrfquant.io import read_cube
+    from napari_xrfquant.io.detectors import check_cube_calibration
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cube = read_cube(path)
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    misplaced = check_cube_calibration(cube)
+    if misplaced:
+        messages.append(misplaced)
     return cube, list(dict.fromkeys(messages))
 
 

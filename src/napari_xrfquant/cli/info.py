@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any, TextIO
 
 import numpy as np
@@ -121,8 +122,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     are raised as :class:`~napari_xrfquant.errors.XRFQuantError` for
     :func:`napari_xrfquant.cli.main` to report.
     """
+    from napari_xrfquant.io.calibration import CalibrationWarning
+    from napari_xrfquant.io.detectors import check_cube_calibration
+
     out = sys.stdout if out is None else out
     with open_cube(args, args.cube) as cube:
         for line in describe(cube):
             print(line, file=out)
+        misplaced = check_cube_calibration(cube)
+        if misplaced:  # said like the reader's own warnings: on stderr
+            warnings.warn(misplaced, CalibrationWarning, stacklevel=1)
     return 0

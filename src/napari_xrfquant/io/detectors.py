@@ -244,3 +244,26 @@ def combine_elements(
         metadata["calibration_warning"] = f"{where}: {found}" + (
             done if source == "lines" else "")
     return summed, target, source, metadata
+
+
+def check_cube_calibration(cube: Any) -> str | None:
+    """One line when an in-memory cube's calibration misplaces the lines its spectrum shows.
+
+    For the files whose reader does not check (HDF5, TIFF, ``.npy``, ...): the
+    spectrum summed over the cube is matched to the lines (:mod:`.lines`); the
+    calibration is not changed, only said to be off. Lazy cubes and cubes
+    their reader has checked already give None (reading a lazy cube through
+    would read the whole file). ``xrfquant info`` and napari's reader ask it.
+    """
+    if cube.lazy or "detector_elements" in cube.metadata or "detector_choice" in cube.metadata:
+        return None
+    calibration = cube.calibration_keV
+    spectrum = np.asarray(np.nansum(cube.data, axis=(0, 1), dtype=np.float64))
+    fit = fit_lines(spectrum, calibration, cube.metadata.get("beam_keV"))
+    misplaced = misplacement_summary(fit, calibration)
+    if misplaced is None:
+        return None
+    name = cube.path.name if cube.path is not None else "the cube"
+    return (f"{name}: the calibration ({cube.calibration_source}) puts {misplaced} of where "
+            f"the spectrum shows them (checked on {len(fit.matched)} peaks); a sidecar "
+            "<name>.calib.json or xrfquant calibrate corrects it")
