@@ -63,6 +63,18 @@ def test_mda_element_alone_keeps_its_stored_calibration_and_is_75_eV_low():
     assert -0.12 < shift < -0.05  # what the issue measured: 75-160 eV low
 
 
+@pytest.mark.parametrize("element", [0, 1, 2, 3])
+def test_each_mda_element_alone_is_recalibrated_on_its_own_lines(element):
+    cube = read_cube(MDA, detector=element)
+    spectrum = cube.region_spectrum(np.ones(cube.shape[:2], bool))
+    fit = fit_lines(spectrum, cube.calibration_keV)
+    assert fit.refined
+    stored_offset, stored_gain, _ = cube.calibration_keV
+    fe_channel = (_peak_keV(cube, FE_KA - 0.12) - stored_offset) / stored_gain  # the peak itself
+    offset, gain, _ = fit.calibration_keV
+    assert abs(offset + gain * fe_channel - FE_KA) < 0.020
+
+
 def test_mda_bad_detector_choice_is_one_line():
     with pytest.raises(CubeReadError, match=r"element 7 does not exist \(the file has 4"):
         read_cube(MDA, detector=7)
