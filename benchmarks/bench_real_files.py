@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_xrfquant.io import read_cube
-from napari_xrfquant.io.peaks import elastic_channel
+from napari_xrfquant.io.peaks import elastic_channel, peak_keV
 
 HERE = Path(__file__).resolve().parents[1]
 TESTS = HERE / "tests" / "data" / "real"
@@ -36,16 +36,6 @@ FILES = [
 ]
 
 
-def peak_keV(cube, near_keV: float, window_keV: float = 0.25) -> float:
-    """The vertex of the log-parabola through the highest channel near ``near_keV``."""
-    spectrum = cube.region_spectrum(np.ones(cube.shape[:2], bool)).astype(float)
-    energy = cube.energy_keV
-    inside = np.flatnonzero(np.abs(energy - near_keV) < window_keV)
-    k = int(inside[np.argmax(spectrum[inside])])
-    a, b, c = np.log(spectrum[k - 1 : k + 2])
-    return float(np.interp(k + 0.5 * (a - c) / (a - 2 * b + c), np.arange(energy.size), energy))
-
-
 def describe(path: Path, lines: list[tuple[str, float]], detector: str) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -54,7 +44,8 @@ def describe(path: Path, lines: list[tuple[str, float]], detector: str) -> str:
         seconds = time.perf_counter() - started
     parts = [f"{path.name[:40]:40s}", f"{detector:6s}", f"{seconds:5.2f} s",
              f"{cube.calibration_source:5s}"]
-    parts += [f"{name} {1000 * (peak_keV(cube, energy) - energy):+5.0f} eV"
+    summed = cube.region_spectrum(np.ones(cube.shape[:2], bool))
+    parts += [f"{name} {1000 * (peak_keV(summed, cube.energy_keV, energy) - energy):+5.0f} eV"
               for name, energy in lines]
     beam = cube.metadata.get("beam_keV")
     if beam:

@@ -139,8 +139,10 @@ def check_elements(
     for index, mapping in enumerate(maps):
         if mapping is not None:
             a, b = mapping
-            edges = a + b * (np.arange(channels + 1) - 0.5)
-            aligned += _rebin(spectra[index], edges, channels)
+            # the one resampler, in units of the reference's channels
+            centres = a + b * np.arange(channels, dtype=np.float64)
+            target_edges = np.arange(channels + 1, dtype=np.float64) - 0.5
+            aligned += Resampler(centres, target_edges).numpy(spectra[index])
     fit = fit_lines(aligned, stored[reference], beam_keV)
     base = fit.calibration_keV
     used: list[Calibration] = []
@@ -162,14 +164,6 @@ def check_elements(
         reports.append(ElementReport(index, stored[index], calibration, refined, misplaced,
                                      matched))
     return used, reports, fit
-
-
-def _rebin(counts: np.ndarray, source_edges_in_target: np.ndarray, channels: int) -> np.ndarray:
-    """Counts whose channel edges sit at ``source_edges_in_target`` (target channel units)
-    onto target channels 0..channels-1, conserving counts."""
-    cumulative = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])
-    target_edges = np.arange(channels + 1) - 0.5
-    return np.diff(np.interp(target_edges, source_edges_in_target, cumulative))
 
 
 def combine_elements(
@@ -244,6 +238,22 @@ def combine_elements(
         metadata["calibration_warning"] = f"{where}: {found}" + (
             done if source == "lines" else "")
     return summed, target, source, metadata
+
+
+def combined_times(
+    live: np.ndarray, real: np.ndarray, choice: str | int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Live and real time of the combined spectrum from the elements' ``(..., n)`` times.
+
+    A sum of elements has counted for the sum of their live times (its counts
+    per live second are the detector's rate) during the longest real time; one
+    element, for its own.
+    """
+    live, real = np.asarray(live, dtype=np.float64), np.asarray(real, dtype=np.float64)
+    if isinstance(choice, int):
+        return live[..., choice], real[..., choice]
+    with np.errstate(all="ignore"):
+        return np.nansum(live, axis=-1), np.nanmax(real, axis=-1)
 
 
 def check_cube_calibration(cube: Any) -> str | None:

@@ -40,7 +40,7 @@ def open_gsecars(path: Path, detector: str | int | None = "sum") -> tuple[Any, n
         For a header without ``DATA:``, a wrong number of values, or data rows
         that do not match ``CHANNELS``.
     """
-    from napari_xrfquant.io.detectors import combine_elements
+    from napari_xrfquant.io.detectors import combine_elements, combined_times
 
     where = path.name
     try:
@@ -67,13 +67,15 @@ def open_gsecars(path: Path, detector: str | int | None = "sum") -> tuple[Any, n
     beam = beam_energy_keV(environment)
     stack = counts.T[None, None, :, :]
     data, energy, source, metadata = combine_elements(stack, calibrations, where, detector, beam)
-    live = _values(header, "LIVE_TIME", n_elements, where, np.nan)
-    real = _values(header, "REAL_TIME", n_elements, where, np.nan)
+    live, real = combined_times(
+        np.array(_values(header, "LIVE_TIME", n_elements, where, np.nan)),
+        np.array(_values(header, "REAL_TIME", n_elements, where, np.nan)),
+        metadata["detector_choice"])
     metadata.update({
         "energy_axis_in_file": "last",
         "environment": environment,
-        "live_time_s": float(np.nansum(live)) if np.isfinite(live).any() else None,
-        "real_time_s": float(np.nanmax(real)) if np.isfinite(real).any() else None,
+        "live_time_s": float(live) if np.isfinite(live) and live > 0 else None,
+        "real_time_s": float(real) if np.isfinite(real) else None,
     })
     if beam is not None:
         metadata["beam_keV"] = beam

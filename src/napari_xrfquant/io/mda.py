@@ -14,7 +14,8 @@ An XRF map is a rank-3 file: rows (outer scan) x columns (middle scan) x the
 MCA channels (inner scan), whose detectors are the MCA spectra, one per
 detector element (``...mca1.VAL``, ``...mca2.VAL``, ...). The middle scan's
 detectors are per-pixel values (scalers, live and real times: ``mcaN.ELTM``,
-``mcaN.ERTM``) and go to ``Cube.metadata["maps"]``; each element's
+``mcaN.ERTM``) and go to ``Cube.metadata["maps"]`` (with ``live_time`` and
+``real_time`` of the combined spectrum); each element's
 calibration is its MCA's ``CALO``, ``CALS``, ``CALQ`` among the extra PVs (or
 the outer scan's detectors). A rank-2 file is one row of pixels. The detector
 elements are combined by :mod:`.detectors`.
@@ -152,16 +153,18 @@ def open_mda(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.nd
     where = path.name
     buffer = path.read_bytes()
     try:
-        stack, names, maps, header, _extra, calibrations = _read(buffer, where)
+        stack, names, maps, header, extra, calibrations = _read(buffer, where)
     except (_Truncated, struct.error, ValueError):
         raise CubeReadError(f"{where}: truncated or damaged MDA file (it ends inside a "
                             "scan record)") from None
     data, energy, source, metadata = combine_elements(stack, calibrations, where, detector)
+    _add_times(maps, names, metadata["detector_choice"])
     metadata.update({
         "maps": maps,
         "mda_version": header[0],
         "scan_number": header[1],
         "detector_element_pvs": names,
+        "extra_pvs": {k: v for k, v in extra.items() if not isinstance(v, str) or v.strip()},
         "energy_axis_in_file": "last",
     })
     if "live_time" in maps:
@@ -213,7 +216,7 @@ def _read(buffer: bytes, where: str) -> tuple[np.ndarray, list[str], dict[str, n
         stack[-1, rows_of_pixels[-1].acquired :] = np.nan
     extra = _extra_pvs(buffer, extra_at)
     calibrations = [_calibration(name, extra, outer_scans) for name in names]
-    maps = _named_maps(per_pixel, names)
+    maps = _named_maps(per_pixel)
     return stack, names, maps, (version, number), extra, calibrations
 
 
@@ -236,17 +239,27 @@ def _calibration(spectrum_pv: str, extra: dict[str, Any],
     return values[0], values[1], values[2]
 
 
-def _named_maps(per_pixel: dict[str, np.ndarray], spectra: list[str]) -> dict[str, np.ndarray]:
-    """The per-pixel values by PV name, plus ``live_time`` and ``real_time`` (the mean of
-    the detector elements' ``ELTM`` and ``ERTM``)."""
-    maps = {name: values for name, values in per_pixel.items() if np.isfinite(values).any()}
-    for key, field_name in (("live_time", "ELTM"), ("real_time", "ERTM")):
+def _named_maps(per_pixel: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-pixel values the file holds, by PV name."""
+    return {name: values for name, values in per_pixel.items() if np.isfinite(values).any()}
+
+
+def _add_times(maps: dict[str, np.ndarray], spectra: list[str], choice: str | int) -> None:
+    """``live_time`` and ``real_time`` of the combined spectrum from the elements' ``ELTM``
+    and ``ERTM`` (:func:`~napari_xrfquant.io.detectors.combined_times`)."""
+    from napari_xrfquant.io.detectors import combined_times
+
+    def times(field_name: str) -> np.ndarray | None:
         found = []
         for pv in spectra:
             match = _MCA_SPECTRUM.match(pv)
             name = f"{match.group('mca') if match else pv}.{field_name}"
-            if name in maps:
-                found.append(maps[name])
-        if found:
-            maps[key] = np.mean(found, axis=0)
-    return maps
+            if name not in maps:
+                return None
+            found.append(maps[name])
+        return np.stack(found, axis=-1)
+
+    live, real = times("ELTM"), times("ERTM")
+    if live is None or real is None:
+        return
+    maps["live_time"], maps["real_time"] = combined_times(live, real, choice)

@@ -7,7 +7,8 @@ spectrum (the resolution of a detector sum):
   parabola through the log counts of its top three channels;
 - :func:`elastic_channel`: the elastic peak, fitted with the Compton peak it
   blends with (the blend's maximum sits tens of eV low);
-- :func:`fwhm_eV`: the width of a peak.
+- :func:`fwhm_eV`: the width of a peak;
+- :func:`peak_keV`: where the highest peak near an energy is.
 """
 
 from __future__ import annotations
@@ -128,3 +129,21 @@ def fwhm_eV(counts: np.ndarray, energy_keV: np.ndarray, line_keV: float) -> floa
         return None
     gain = float(np.gradient(energy_keV)[top])
     return float(widths[0] * gain * 1000.0)
+
+
+def peak_keV(
+    counts: np.ndarray, energy_keV: np.ndarray, near_keV: float, window_keV: float = 0.25
+) -> float:
+    """Energy of the highest channel within ``window_keV`` of ``near_keV``, refined to the
+    vertex of the parabola through the log counts of it and its neighbours.
+
+    How far a line lies from its tabulated energy, as the tests and
+    ``benchmarks/bench_real_files.py`` measure it.
+    """
+    spectrum = np.asarray(counts, dtype=np.float64)
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    inside = np.flatnonzero(np.abs(energy - near_keV) < window_keV)
+    if inside.size == 0:
+        raise ValueError(f"no channel within {window_keV} keV of {near_keV} keV")
+    top = int(inside[np.argmax(spectrum[inside])])
+    return float(np.interp(_vertex(spectrum, top), np.arange(energy.size), energy))

@@ -140,7 +140,7 @@ def open_pixlise(path: Path, detector: str | int | None = "sum") -> tuple[Any, n
         For a truncated file, one without normal spectra, or points that do
         not make a grid.
     """
-    from napari_xrfquant.io.detectors import combine_elements
+    from napari_xrfquant.io.detectors import combine_elements, combined_times
 
     where = path.name
     try:
@@ -165,10 +165,11 @@ def open_pixlise(path: Path, detector: str | int | None = "sum") -> tuple[Any, n
                 live[row, col, k] = point["live"].get(name, np.nan)
     calibrations = [points[0]["calibration"].get(name, (0.0, 0.0, 0.0)) for name in ids]
     data, energy, source, metadata = combine_elements(stack, calibrations, where, detector)
+    live_time, _ = combined_times(live, live, metadata["detector_choice"])
     metadata.update({
         "energy_axis_in_file": "last",
         "detector_ids": ids,
-        "maps": {"live_time": np.nanmean(live, axis=2)},
+        "maps": {"live_time": live_time},
         "pixel_size_um": 1000.0 * float(np.median(np.diff(xs))) if xs.size > 1 else None,
     })
     metadata["live_time_s"] = float(np.nanmedian(metadata["maps"]["live_time"]))
