@@ -128,8 +128,8 @@ def _element_cube(path: Path, name: str, open_file: Any, options: ReadOptions) -
     with it (``calibration_source`` ``"argument"``).
     """
     stated = options.stated_calibration(path.name)
-    detector = "stored" if stated is not None and options.detector in (None, "sum") \
-        else options.detector
+    summed = options.detector in (None, "sum")
+    detector = "stored" if stated is not None and summed else options.detector
     data, energy, source, metadata = open_file(path, detector)
     n_channels = int(data.shape[-1])
     if energy is not None and not np.all(np.diff(energy) > 0):

@@ -270,10 +270,11 @@ def fit_lines(
             best = (weight, calibration, pairs)
     assert best is not None
     _, (offset, gain), pairs = best
-    if len(pairs) < MIN_MATCHED:
-        return _elastic_only(stored, elastic, beam_keV) if elastic is not None else \
-            LineFit(stored, pairs, False)
-    return LineFit((offset, gain, quadratic), pairs, True)
+    if len(pairs) >= MIN_MATCHED:
+        return LineFit((offset, gain, quadratic), pairs, True)
+    if elastic is not None:
+        return _elastic_only(stored, elastic, beam_keV)
+    return LineFit(stored, pairs, False)
 
 
 def _plausibility(
