@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument_tube import XrayTube, beam_from_tube, read_tube_table
 
 REFERENCE_INSTRUMENT_PATH = Path(__file__).with_name("reference.toml")
 
@@ -287,6 +288,7 @@ class Instrument(FrozenSchema):
 
     name: str = "unnamed instrument"
     beam: Beam
+    tube: XrayTube | None = None
     geometry: Geometry
     attenuators: tuple[Attenuator, ...] = ()
     transmission_tables: tuple[TabulatedTransmission, ...] = ()
@@ -294,6 +296,14 @@ class Instrument(FrozenSchema):
     continuum: Continuum
     optic: Optic | None = None
     setup_lines: SetupLineSource | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _beam_of_the_tube(cls, data: Any) -> Any:
+        # an X-ray tube's spectrum is the beam (instrument_tube.py)
+        if isinstance(data, dict) and data.get("tube") is not None:
+            return beam_from_tube(data)
+        return data
 
     # -- derived quantities -------------------------------------------------
     def energy_axis_keV(self) -> np.ndarray:
@@ -318,6 +328,8 @@ class Instrument(FrozenSchema):
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples), as written to TOML/JSON."""
         data = _tuples_to_lists(self.model_dump(mode="python", exclude_none=True))
+        if self.tube is not None:
+            data.pop("beam")  # the tube makes it again when the file is read
         if not data.get("transmission_tables"):
             data.pop("transmission_tables", None)  # most set-ups have none: keep files short
         return data
@@ -359,6 +371,10 @@ class Instrument(FrozenSchema):
             if leaf not in target:
                 raise InstrumentError(f"unknown instrument parameter {dotted!r}")
             target[leaf] = list(value) if isinstance(value, tuple) else value
+        if data.get("tube") is not None:
+            if any(name.split(".")[0] == "beam" for name in changes):
+                raise InstrumentError("the beam comes from the [tube]: change the tube instead")
+            data.pop("beam")  # made again from the (changed) tube
         return Instrument.from_dict(data)
 
 
@@ -400,6 +416,8 @@ def load_instrument(path: str | os.PathLike[str] | None = None) -> Instrument:
         raise InstrumentError(f"{file}: not a valid instrument file ({exc})") from None
     if not isinstance(data, dict):
         raise InstrumentError(f"{file}: not a valid instrument file (expected a table)")
+    if isinstance(data.get("tube"), dict):
+        data["tube"] = read_tube_table(data["tube"], file.parent)
     tables = data.get("transmission_tables")
     if isinstance(tables, list):
         data["transmission_tables"] = [

@@ -1,0 +1,68 @@
+"""An X-ray tube as the instrument's excitation: the ``[tube]`` table makes the beam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument import instrument_to_toml, load_instrument
+
+PIXL = Path(__file__).parent / "data" / "real" / "pixl_breadboard_instrument.toml"
+
+
+@pytest.fixture(scope="module")
+def pixl():
+    return load_instrument(PIXL)
+
+
+def test_the_tube_makes_an_unpolarised_beam_through_its_optic(pixl):
+    beam = pixl.beam
+    energies, weights = np.asarray(beam.energies_keV), np.asarray(beam.weights)
+    assert beam.polarisation == 0.0 and pixl.tube is not None and pixl.tube.anode == "Rh"
+    assert energies.max() < 28.0 and energies.min() >= 1.0
+    ka1 = weights[np.isclose(energies, 20.2161, atol=1e-3)]
+    assert ka1.size == 1 and ka1[0] > 0  # the anode's Ka1, through window and optic
+    # the optic table (zero below 1 keV, 0.4 % at 28 keV) shapes the beam
+    assert pixl.tube.optic_transmission[0] == 0.0 and len(pixl.tube.optic_energies_keV) == 281
+
+
+def test_saved_and_read_back_the_same_and_changed_through_the_tube(pixl, tmp_path):
+    text = instrument_to_toml(pixl)
+    assert "[tube]" in text and "[beam]" not in text  # the tube makes the beam again
+    (tmp_path / "saved.toml").write_text(text)
+    assert load_instrument(tmp_path / "saved.toml") == pixl
+    lower = pixl.replace(**{"tube.voltage_kV": 22.0})
+    assert max(lower.beam.energies_keV) < 22.0
+    with pytest.raises(InstrumentError, match="change the tube instead"):
+        pixl.replace(**{"beam.polarisation": 0.5})
+
+
+def test_the_simulator_takes_a_tube_beam(pixl):
+    from napari_xrfquant.physics import simulate
+
+    coarse = pixl.replace(**{"tube.step_keV": 2.0, "detector.n_channels": 1024,
+                             "detector.gain_keV": 0.03})
+    spectrum = np.asarray(simulate([[70.0, 30.0]], ["Fe", "Ca"], instrument=coarse))[0]
+    energy = coarse.energy_axis_keV()
+    assert energy[np.argmax(spectrum)] == pytest.approx(6.40, abs=0.05)  # Fe Ka
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("voltage_kV = 28.0", "voltage_kV = 80.0"), "tube: voltage_kV: must be at most 60"),
+    (('optic_file = "Efficiency', 'optic_file = "missing'), "cannot read the tube's optic"),
+    (("[tube]", "[beam]\nenergies_keV = [20.0]\npolarisation = 0.0\n\n[tube]"),
+     "give a \\[beam\\] or a \\[tube\\], not both"),
+    (('anode = "Rh"', 'anode = "Xx"'), "not an element symbol"),
+])
+def test_bad_tubes_are_one_line(tmp_path, edit, message):
+    text = PIXL.read_text().replace(*edit)
+    path = tmp_path / "instrument.toml"
+    path.write_text(text)
+    (tmp_path / "Efficiency_profile_BB_new_2019_01_14_2020.txt").write_text(
+        (PIXL.parent / "Efficiency_profile_BB_new_2019_01_14_2020.txt").read_text())
+    with pytest.raises(InstrumentError, match=message) as info:
+        load_instrument(path)
+    assert "\n" not in str(info.value)
