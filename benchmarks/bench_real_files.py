@@ -1,6 +1,6 @@
 """Real instruments' files: how fast they open and where their lines land.
 
-For each real measurement in ``tests/data/real`` (and ``../shared/realdata`` when
+For each real measurement in ``sample_data/`` (and ``../shared/realdata`` when
 it is beside the project), prints the time ``read_cube`` takes, the calibration
 source, and how far a named line of the summed spectrum lies from its tabulated
 energy: by default (each detector element checked and refined on its own lines)
@@ -23,16 +23,17 @@ from napari_xrfquant.io import read_cube
 from napari_xrfquant.io.peaks import elastic_channel, peak_keV
 
 HERE = Path(__file__).resolve().parents[1]
-TESTS = HERE / "tests" / "data" / "real"
+SAMPLES = HERE / "sample_data"
 SHARED = HERE.parent / "shared" / "realdata"
 FE, CA, CU, AR = ("Fe Ka", 6.4039), ("Ca Ka", 3.6917), ("Cu Ka", 8.0478), ("Ar Ka", 2.9574)
 FILES = [
-    (TESTS / "axo_std.mda", [FE, CA, CU]),
+    (SAMPLES / "aps_2ide" / "axo_std.mda", [FE, CA, CU]),
     (SHARED / "aps_2ide" / "2xfm_0010.mda", [FE, AR]),
-    (TESTS / "axorf4_21kev_i050.xrf", [FE]),
-    (TESTS / "xrf_spectra.mca", []),
-    (TESTS / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa", [CA, FE]),
-    (TESTS / "LagunaSalinasdataset.bin", [CA, FE]),
+    (SAMPLES / "gsecars" / "axorf4_21kev_i050.xrf", [FE]),
+    (SAMPLES / "gsecars" / "xrf_spectra.mca", []),
+    (SAMPLES / "pixl_breadboard" / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa",
+     [CA, FE]),
+    (SAMPLES / "pixl_breadboard" / "LagunaSalinasdataset.bin", [CA, FE]),
 ]
 
 

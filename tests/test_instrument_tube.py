@@ -10,7 +10,7 @@ import pytest
 from napari_xrfquant.errors import InstrumentError
 from napari_xrfquant.instrument import instrument_to_toml, load_instrument
 
-PIXL = Path(__file__).parent / "data" / "real" / "pixl_breadboard_instrument.toml"
+PIXL = Path(__file__).resolve().parents[1] / "sample_data" / "pixl_breadboard" / "instrument.toml"
 
 
 @pytest.fixture(scope="module")

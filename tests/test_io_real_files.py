@@ -1,6 +1,6 @@
 """Real measurements from other instruments open with the right shape and calibration.
 
-The files in ``tests/data/real`` (see its README for sources and licences) are
+The files in ``sample_data/`` (see its README for sources and licences) are
 what APS 2-ID-E (MDA, 4-element detector), GSECARS 13-ID (ASCII MCA) and the
 PIXL breadboard (EMSA/MSA) wrote. The tabulated line energies are the truth
 the calibration is judged by.
@@ -21,12 +21,13 @@ from napari_xrfquant.io.bad_pixels import BadPixelWarning
 from napari_xrfquant.io.lines import fit_lines
 from napari_xrfquant.io.peaks import elastic_channel, peak_keV
 
-REAL = Path(__file__).parent / "data" / "real"
-MDA = REAL / "axo_std.mda"
-XRF = REAL / "axorf4_21kev_i050.xrf"
-MCA = REAL / "xrf_spectra.mca"
-MSA = REAL / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa"
-PIXLISE = REAL / "LagunaSalinasdataset.bin"
+REAL = Path(__file__).resolve().parents[1] / "sample_data"
+MDA = REAL / "aps_2ide" / "axo_std.mda"
+XRF = REAL / "gsecars" / "axorf4_21kev_i050.xrf"
+MCA = REAL / "gsecars" / "xrf_spectra.mca"
+MSA = REAL / "pixl_breadboard" / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa"
+PIXLISE = REAL / "pixl_breadboard" / "LagunaSalinasdataset.bin"
+SETUP_MSA = REAL / "pixl_breadboard" / "Breadboard_Configuration_2019_01_14_2020.msa"
 FE_KA, CA_KA = 6.4039, 3.6917
 
 
@@ -189,6 +190,11 @@ def _msa(counts, x=None, y=None, calibrated=True, end=True):
     if end:
         lines.append("#ENDOFDATA   :")
     return "\n".join(lines) + "\n"
+
+
+def test_an_instrument_set_up_file_is_refused_as_no_measurement():
+    with pytest.raises(CubeReadError, match=r"holds no spectrum \(#NPOINTS is 0: an instrument"):
+        read_cube(SETUP_MSA)
 
 
 def test_msa_folder_and_zip_with_positions_are_a_map(tmp_path):

@@ -153,6 +153,26 @@ def test_sample_data_contribution_opens_the_sample(make_napari_viewer) -> None:
     assert "E = 9.695 keV (channel 277)" in text_overlay(viewer).text
 
 
+def test_the_real_axo_map_is_in_the_sample_menu(make_napari_viewer, monkeypatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "axo_std")
+    cube = viewer.layers["axo_std"]
+    assert cube.data.shape == (2000, 11, 11)
+    assert cube.metadata["calibration_source"] == "lines"
+    assert any("misplace the lines" in message for message in shown)
+
+
+def test_the_real_samples_missing_is_one_line(monkeypatch, tmp_path) -> None:
+    from napari_xrfquant.errors import CubeReadError
+    from napari_xrfquant.sample import REAL_SAMPLES_ENV, real_sample_path
+
+    monkeypatch.setenv(REAL_SAMPLES_ENV, str(tmp_path))
+    with pytest.raises(CubeReadError, match="the real samples are not at"):
+        real_sample_path("aps_2ide/axo_std.mda")
+
+
 def test_lazy_cube_stays_lazy_and_one_pixel_reads_are_exact(make_napari_viewer, tmp_path) -> None:
     from napari_xrfquant._napari._layers import cube_layer_data
     from napari_xrfquant.io import read_cube

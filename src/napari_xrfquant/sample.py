@@ -326,6 +326,31 @@ def sample_cube_path(make: bool = True) -> Path:
     return path
 
 
+#: Where the real samples are: ``$XRFQUANT_REAL_SAMPLES``, else the source tree's
+#: ``sample_data/`` (an installed wheel carries no copy).
+REAL_SAMPLES_ENV = "XRFQUANT_REAL_SAMPLES"
+
+
+def real_sample_path(relative: str) -> Path:
+    """A real measurement of ``sample_data/`` (e.g. ``"aps_2ide/axo_std.mda"``).
+
+    Raises
+    ------
+    CubeReadError
+        When it is not there, naming where it was looked for.
+    """
+    from napari_xrfquant.errors import CubeReadError
+
+    override = os.environ.get(REAL_SAMPLES_ENV)
+    folder = Path(override) if override else Path(__file__).resolve().parents[2] / "sample_data"
+    path = folder / relative
+    if not path.is_file():
+        raise CubeReadError(
+            f"{Path(relative).name}: the real samples are not at {folder} (they come with the "
+            f"source tree's sample_data/; set ${REAL_SAMPLES_ENV} to another copy)")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m napari_xrfquant.sample``: write the sample cube (default: into the cache)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
