@@ -94,3 +94,37 @@ def test_cli_and_gui_export_the_same_files_and_metadata(make_napari_viewer, qtbo
             b["source"], b["region"], b["n_pixels"], b["model_id"])
         assert float(a["mean_wt_percent"]) == pytest.approx(float(b["mean_wt_percent"]), abs=1e-3)
         assert float(a["sd_wt_percent"]) == pytest.approx(float(b["sd_wt_percent"]), abs=1e-3)
+
+
+def test_exported_maps_open_back_as_the_layers_they_were(make_napari_viewer, cube_file,
+                                                         tmp_path):
+    """Quantify, export, then File > Open through the plugin: the same layers come back
+    (names, data, unit, colormap, pixel size), and read_cube refuses them as cubes."""
+    from napari_xrfquant import quantify
+    from napari_xrfquant._napari._layers import SpatialFrame
+    from napari_xrfquant._napari._result_layers import result_layer_data
+    from napari_xrfquant.errors import CubeReadError
+    from napari_xrfquant.io import read_cube
+    from napari_xrfquant.results import export_result
+
+    cube = read_cube(cube_file)
+    result = quantify(cube.data, cube.energy_keV, device="cpu")
+    written = export_result(tmp_path, result, "alloy", pixel_size_um=48.0, source="alloy")
+    expected = {kwargs["name"]: (data, kwargs) for data, kwargs, _ in
+                result_layer_data(result, "alloy", SpatialFrame.from_pixel_size(48.0))}
+    viewer = make_napari_viewer()
+    opened = []
+    for path in (p for p in written if p.suffix == ".tif"):
+        opened += viewer.open(path, plugin=PLUGIN)
+        with pytest.raises(CubeReadError, match="written by napari-xrfquant, not a spectrum"):
+            read_cube(path)
+    assert sorted(layer.name for layer in opened) == sorted(expected)
+    for layer in opened:
+        data, kwargs = expected[layer.name]
+        np.testing.assert_array_equal(layer.data, data)
+        assert tuple(layer.scale) == (48.0, 48.0)
+        assert layer.metadata["kind"] == kwargs["metadata"]["kind"]
+        colormap = kwargs["colormap"]
+        assert layer.colormap.name == getattr(colormap, "name", colormap)
+    units = {layer.metadata["kind"]: layer.metadata["unit"] for layer in opened}
+    assert units["concentration"] == "wt%" and units["fit_quality"] == FIT_QUALITY_UNIT

@@ -36,18 +36,41 @@ def get_reader(path: PathOrPaths) -> ReaderFunction | None:
     Returns
     -------
     callable or None
-        :func:`read_xrf`, or None for unsupported extensions and for TIFF or
-        npy files that hold a single 2D image (left to other readers).
+        :func:`read_maps` for map TIFFs this plugin wrote, :func:`read_xrf`
+        for cubes, or None for unsupported files and for TIFF or npy files
+        that hold a single 2D image (left to other readers).
     """
+    from napari_xrfquant.io.maps import is_element_maps
+
     paths = _as_paths(path)
     if not paths:
         return None
+    if all(is_element_maps(item) for item in paths):
+        return read_maps  # the maps this plugin wrote, back as the layers they were
     for item in paths:
         if not can_read(item):  # the reader table: suffix, signature, or folder contents
             return None
-        if _is_plain_image(item):
+        if _is_plain_image(item) or is_element_maps(item):
             return None
     return read_xrf
+
+
+def read_maps(path: PathOrPaths) -> list[LayerData]:
+    """Map TIFFs written by this plugin as the layers they came from (one per map,
+    named, with their unit, colormap and pixel size)."""
+    from napari.utils.notifications import show_error
+
+    from napari_xrfquant._napari._result_layers import maps_layer_data
+    from napari_xrfquant.errors import XRFQuantError
+    from napari_xrfquant.io.maps import read_element_maps
+
+    layers: list[LayerData] = []
+    for item in _as_paths(path):
+        try:
+            layers.extend(maps_layer_data(read_element_maps(item), item.name))
+        except XRFQuantError as exc:
+            show_error(str(exc))
+    return layers or [(None,)]  # type: ignore[list-item]
 
 
 def read_xrf(path: PathOrPaths) -> list[LayerData]:

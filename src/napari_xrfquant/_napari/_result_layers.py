@@ -1,7 +1,8 @@
 """Result layers: a quantification as napari image layers, one per element and map kind.
 
 :func:`result_layer_data` turns a :class:`~napari_xrfquant.results.QuantResult`
-into layer data for the Quantify dock and the Live switch: names carry the
+into layer data for the Quantify dock and the Live switch, and
+:func:`maps_layer_data` the map TIFFs written from one back into the same layers: names carry the
 element and the model, the first view shows one map (:func:`featured_element`),
 sigma maps share one colormap and fit-quality contrast comes from the sample's
 pixels.
@@ -10,6 +11,7 @@ pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -191,4 +193,54 @@ def result_layer_data(
                 "image",
             )
         )
+    return layers
+
+
+@dataclass(frozen=True)
+class _MapsAsResult:
+    """A map file seen as the part of a quantification it was written from."""
+
+    elements: list[str]
+    concentrations: np.ndarray
+    uncertainty: np.ndarray | None
+    fit_quality: np.ndarray | None
+    model_id: str
+
+
+def maps_layer_data(maps: Any, source: str) -> list[LayerData]:
+    """The layers a map TIFF of this package came from (names, units, colormaps, scale).
+
+    Parameters
+    ----------
+    maps
+        :class:`~napari_xrfquant.io.ElementMaps` read from the file.
+    source
+        What the layers record as their source (the file's name).
+
+    Returns
+    -------
+    list of LayerData
+        What :func:`result_layer_data` makes of that kind of map (wt% maps, their
+        sigma, or the fit quality), with the first layer shown.
+    """
+    values = np.moveaxis(np.asarray(maps.maps, dtype=np.float32), 0, -1)  # (H, W, E)
+    model_id = str(maps.extra.get("model_id", "") or "")
+    elements = [str(e) for e in maps.elements]
+    kind = {"concentration": KIND_CONCENTRATION, "uncertainty": KIND_UNCERTAINTY,
+            "fit-quality": KIND_FIT_QUALITY}.get(maps.kind, KIND_CONCENTRATION)
+    blank = np.zeros((*values.shape[:2], 1), dtype=np.float32)
+    as_result = _MapsAsResult(
+        elements=elements if kind != KIND_FIT_QUALITY else ["fit quality"],
+        concentrations=values if kind != KIND_FIT_QUALITY else blank,
+        uncertainty=values if kind == KIND_UNCERTAINTY else None,
+        fit_quality=values[..., 0] if kind == KIND_FIT_QUALITY else None,
+        model_id=model_id,
+    )
+    frame = SpatialFrame.from_pixel_size(maps.pixel_size_um)
+    layers = [layer for layer in result_layer_data(as_result, source, frame)
+              if layer[1]["metadata"]["kind"] == kind]
+    for index, (_, kwargs, _) in enumerate(layers):
+        kwargs["visible"] = index == 0 if kind != KIND_CONCENTRATION else kwargs["visible"]
+        if maps.unit:
+            kwargs["metadata"]["unit"] = maps.unit
     return layers

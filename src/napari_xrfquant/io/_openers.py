@@ -53,8 +53,17 @@ def open_hdf5(path: Path, options: ReadOptions) -> Cube:
 
 
 def open_tiff(path: Path, options: ReadOptions) -> Cube:
-    """TIFF stacks."""
+    """TIFF stacks; this package's own map TIFFs are maps, not spectra, and refused."""
+    from napari_xrfquant.errors import CubeReadError
+    from napari_xrfquant.io.maps import is_element_maps, read_element_maps
     from napari_xrfquant.io.tiff import open_tiff as open_file
+
+    if is_element_maps(path):
+        maps = read_element_maps(path)
+        raise CubeReadError(
+            f"{path.name}: {maps.kind} maps of {', '.join(maps.elements)} written by "
+            "napari-xrfquant, not a spectrum cube (napari opens them as maps; in Python, "
+            "read_element_maps)")
 
     return open_file(path, options.energy_axis, options.lazy, options.lazy_threshold_bytes,
                      options.stated_calibration(path.name))

@@ -302,6 +302,24 @@ def _ours(info: Any) -> dict[str, Any] | None:
     return None
 
 
+def is_element_maps(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a map TIFF this package wrote (:func:`write_element_maps`).
+
+    Reads the ImageJ metadata only; any file that is not such a TIFF gives False.
+    """
+    import tifffile
+
+    file = Path(path)
+    if file.suffix.lower() not in _TIFF_SUFFIXES or not file.is_file():
+        return False
+    try:
+        with tifffile.TiffFile(file) as tif:
+            info = dict(tif.imagej_metadata or {}).get("Info")
+    except Exception:  # tifffile raises many types for files that are not TIFFs
+        return False
+    return _ours(info) is not None
+
+
 def _read_one(path: Path) -> ElementMaps:
     return _read_with_record(path)[0]
 
