@@ -47,8 +47,12 @@ from napari_xrfquant.physics._xraylib import (
     xrl as xrl,
 )
 
-#: Atomic numbers the simulator accepts (Na to U).
+#: Atomic numbers the simulator gives lines to and quantifies (Na to U).
 Z_MIN, Z_MAX = 11, 92
+#: Lightest element a sample may hold: H to F absorb and scatter like any other
+#: element (the matrix of rocks, oxides and tissue) but emit nothing a detector
+#: sees through its window, so the simulator gives them no lines.
+Z_LIGHT = 1
 
 #: Electron rest energy m c^2 in keV.
 ELECTRON_REST_ENERGY_KEV = 510.998950
@@ -109,8 +113,11 @@ SIEGBAHN = {
     "M5N7": "Ma1",
 }
 
-def symbol_to_z(symbol: str) -> int:
-    """Atomic number of an element symbol; raises :class:`SimulationError`."""
+def symbol_to_z(symbol: str, light: bool = False) -> int:
+    """Atomic number of an element symbol; raises :class:`SimulationError`.
+
+    ``light`` admits H to F (:data:`Z_LIGHT`), as matrix elements without lines.
+    """
     text = str(symbol).strip()
     normalised = text[:1].upper() + text[1:].lower()
     try:
@@ -119,9 +126,12 @@ def symbol_to_z(symbol: str) -> int:
         z = 0
     if z <= 0:
         raise SimulationError(f"unknown element symbol {symbol!r}")
-    if not Z_MIN <= z <= Z_MAX:
+    low = Z_LIGHT if light else Z_MIN
+    if not low <= z <= Z_MAX:
+        supported = "H-U" if light else "Na-U"
         raise SimulationError(
-            f"element {normalised} (Z={z}) is outside the supported range Na-U (Z={Z_MIN}-{Z_MAX})"
+            f"element {normalised} (Z={z}) is outside the supported range {supported} "
+            f"(Z={low}-{Z_MAX})"
         )
     return z
 
@@ -131,25 +141,30 @@ def z_to_symbol(z: int) -> str:
     return str(xrl().AtomicNumberToSymbol(int(z)))
 
 
-def parse_elements(elements: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+def parse_elements(
+    elements: Sequence[str] | str, light: bool = False
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """Validate element symbols; return canonical symbols and atomic numbers.
 
     Parameters
     ----------
     elements
         Symbols such as ``["Au", "Ag", "Cu"]`` or a comma-separated string.
+    light
+        Admit H to F as well (a sample's matrix: they absorb and scatter, no lines).
 
     Raises
     ------
     SimulationError
-        For an empty list, an unknown symbol, Z outside 11-92 or a duplicate.
+        For an empty list, an unknown symbol, Z outside 11-92 (1-92 with
+        ``light``) or a duplicate.
     """
     if isinstance(elements, str):
         elements = [e for e in elements.split(",") if e.strip()]
     items = list(elements)
     if not items:
         raise SimulationError("no elements given; name at least one, e.g. 'Au,Ag,Cu'")
-    zs = tuple(symbol_to_z(e) for e in items)
+    zs = tuple(symbol_to_z(e, light) for e in items)
     symbols = tuple(z_to_symbol(z) for z in zs)
     seen: set[str] = set()
     for symbol in symbols:

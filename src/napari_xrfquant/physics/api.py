@@ -120,7 +120,7 @@ def simulate(
     """
     import torch
 
-    symbols, _ = xd.parse_elements(elements)
+    symbols, _ = xd.parse_elements(elements, light=True)
     inst = instrument if instrument is not None else reference_instrument()
     if isinstance(compositions, torch.Tensor):
         return _simulate_torch(compositions, symbols, inst, counts, seed)

@@ -165,7 +165,7 @@ class XRFSimulator(nn.Module):
         scatter_excitation: Sequence[str] = SCATTER_EXCITATION,
     ) -> None:
         super().__init__()
-        symbols, zs = xd.parse_elements(elements)
+        symbols, zs = xd.parse_elements(elements, light=True)
         self.instrument = instrument if instrument is not None else reference_instrument()
         self.elements = symbols
         self.secondary = bool(secondary)

@@ -103,6 +103,8 @@ def lines_of_element(
     combined xraylib macro (L3O45) only where none of its single lines is tabulated,
     and lines weaker than :data:`LINE_RELATIVE_THRESHOLD` of the strongest dropped.
     """
+    if z < xd.Z_MIN:  # H to F: absorb and scatter, nothing a detector sees
+        return []
     symbol = xd.z_to_symbol(z)
     candidates: list[tuple[xd.TransitionMacro, float, np.ndarray]] = []
     single: dict[str, bool] = {}
@@ -471,6 +473,8 @@ def _secondary_pairs(
             if cs <= 0:
                 continue
             mu_i = float(mu_row[line_i.element_index, j])
+            if mu_i <= 0:  # below xraylib's tables (L lines of Na-Al near 0.05 keV)
+                continue
             bound = peak_source * cs / mu_i / strongest[line_i.element_index]
             candidates.append((j, i, cs, source_j, bound))
     keep: list[tuple[int, int, float, np.ndarray, float]] = []
