@@ -8,8 +8,12 @@ signature matches, where several share the suffix, as SPEC and GSECARS share
 ``.mca``), else to the reader whose signature matches its first bytes. After
 the opener, every cube passes the same checks (:func:`finish`): pixels with
 NaN, infinite or negative counts are masked (zeroed, so that they are NaN in
-the maps) and counted, and an in-memory cube's calibration is checked against
-the lines its summed spectrum shows.
+the maps) and counted, and what the opener found wrong with the calibration
+(the multi-element readers check it against the lines, :mod:`.detectors`) is
+said. ``xrfquant info`` and napari's reader check the other formats' in-memory
+cubes the same way (:func:`~napari_xrfquant.io.detectors.check_cube_calibration`).
+A ``.bin`` or ``.zip`` goes to its reader only when its content is what that
+reader reads (``Reader.signed``).
 """
 
 from __future__ import annotations

@@ -470,10 +470,8 @@ def _secondary_pairs(
             if line_i.energy_keV >= energy_j:
                 continue
             cs = xd.fluor_line_cs(zs[line_i.element_index], _macro_of(line_i.iupac), energy_j)
-            if cs <= 0:
-                continue
             mu_i = float(mu_row[line_i.element_index, j])
-            if mu_i <= 0:  # below xraylib's tables (L lines of Na-Al near 0.05 keV)
+            if cs <= 0 or mu_i <= 0:  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
                 continue
             bound = peak_source * cs / mu_i / strongest[line_i.element_index]
             candidates.append((j, i, cs, source_j, bound))
