@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument_sample import Sample
 from napari_xrfquant.instrument_tube import XrayTube, beam_from_tube, read_tube_table
 
 REFERENCE_INSTRUMENT_PATH = Path(__file__).with_name("reference.toml")
@@ -296,6 +297,7 @@ class Instrument(FrozenSchema):
     continuum: Continuum
     optic: Optic | None = None
     setup_lines: SetupLineSource | None = None
+    sample: Sample | None = None
 
     @model_validator(mode="before")
     @classmethod

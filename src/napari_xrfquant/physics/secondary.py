@@ -109,3 +109,27 @@ def secondary_layer(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) ->
         per_pair = (l0(a, b_i) + l0(b_i, a)) * weight
         out = out.index_add(0, i, per_pair * sim.pair_coefficient[beam][:, None])
     return out.T
+
+
+def layer_mass_g_cm2(
+    thickness_cm: float | None, density_g_cm3: float | None, instrument: Any
+) -> float | None:
+    """Mass per area of the sample layer: the arguments' (both needed), else the
+    instrument's ``[sample]``, else None for a bulk sample.
+
+    Raises
+    ------
+    SimulationError
+        For one of the two arguments without the other, or either not positive.
+    """
+    from napari_xrfquant.errors import SimulationError
+
+    if (thickness_cm is None) != (density_g_cm3 is None):
+        raise SimulationError("a layer needs both layer_thickness_cm and layer_density_g_cm3")
+    if thickness_cm is not None and density_g_cm3 is not None:
+        if not (thickness_cm > 0 and density_g_cm3 > 0):
+            raise SimulationError(f"layer thickness ({thickness_cm} cm) and density "
+                                  f"({density_g_cm3} g/cm3) must be positive")
+        return float(thickness_cm * density_g_cm3)
+    sample = getattr(instrument, "sample", None)
+    return None if sample is None else float(sample.mass_g_cm2)

@@ -41,7 +41,7 @@ from napari_xrfquant.instrument import Instrument, reference_instrument
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics import optic as optic_terms
-from napari_xrfquant.physics.secondary import secondary_bulk, secondary_layer
+from napari_xrfquant.physics.secondary import layer_mass_g_cm2, secondary_bulk, secondary_layer
 from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 
@@ -87,14 +87,15 @@ class XRFSimulator(nn.Module):
     Parameters
     ----------
     elements
-        Element symbols (Z = 11-92), in the column order of the compositions.
+        Element symbols (Z = 1-92; H to F without lines), in the column order of
+        the compositions.
     instrument
         Measurement set-up; None for the reference instrument.
     device, dtype
         Where and in which precision the tables and the computation live.
     layer_thickness_cm, layer_density_g_cm3
-        A finite single layer (both needed); None for a bulk (infinitely thick)
-        sample.
+        A finite single layer (both needed); None for the instrument's
+        ``[sample]``, else a bulk (infinitely thick) sample.
     secondary
         Include secondary fluorescence (default True).
     scatter_excitation
@@ -169,17 +170,8 @@ class XRFSimulator(nn.Module):
         self.instrument = instrument if instrument is not None else reference_instrument()
         self.elements = symbols
         self.secondary = bool(secondary)
-        if (layer_thickness_cm is None) != (layer_density_g_cm3 is None):
-            raise SimulationError("a layer needs both layer_thickness_cm and layer_density_g_cm3")
-        if layer_thickness_cm is not None and layer_density_g_cm3 is not None:
-            if not (layer_thickness_cm > 0 and layer_density_g_cm3 > 0):
-                raise SimulationError(
-                    f"layer thickness ({layer_thickness_cm} cm) and density "
-                    f"({layer_density_g_cm3} g/cm3) must be positive"
-                )
-            self.layer_mass_g_cm2: float | None = float(layer_thickness_cm * layer_density_g_cm3)
-        else:
-            self.layer_mass_g_cm2 = None
+        self.layer_mass_g_cm2: float | None = layer_mass_g_cm2(
+            layer_thickness_cm, layer_density_g_cm3, self.instrument)
         tables = build_tables(symbols, zs, self.instrument, tuple(scatter_excitation))
         self.tables: PhysicsTables = tables
         self.row_labels = tables.row_labels
