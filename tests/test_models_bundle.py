@@ -113,6 +113,36 @@ def test_weights_from_another_architecture(tmp_path):
         load_model(directory)
 
 
+@pytest.mark.parametrize(("neurons", "message"), [
+    (2_000_000_000, "describes a network that cannot be built"),  # 16 EB of weights: no
+    (100_000, r"has shape \(16, \d+\), model.json describes \(100000, \d+\)"),  # 1e5 x 1e5
+    (8, r"model.json describes \(8, "),
+])
+def test_a_description_larger_or_smaller_than_the_weights_is_refused_unbuilt(
+        tmp_path, monkeypatch, neurons, message):
+    """The weights' header is compared with the described network on torch's meta device:
+    nothing of the declared size is allocated."""
+    import napari_xrfquant.models.architectures as architectures
+
+    directory = _save(tmp_path, _network())
+    meta = json.loads((directory / METADATA_FILE).read_text())
+    meta["architecture"]["neurons"] = neurons  # the weights' checksum still matches
+    (directory / METADATA_FILE).write_text(json.dumps(meta))
+    built_on = []
+    build = architectures.build_network
+
+    def spy(*args, **kwargs):
+        network = build(*args, **kwargs)
+        built_on.append(next(network.parameters()).device.type)
+        return network
+
+    monkeypatch.setattr(architectures, "build_network", spy)
+    with pytest.raises(ModelBundleError, match=message) as info:
+        load_model(directory)
+    assert "\n" not in str(info.value)
+    assert set(built_on) <= {"meta"}  # only the shape check was built
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -409,6 +409,7 @@ def _network_from_files(meta: dict[str, Any], weights_path: Path, where: str) ->
 
     from napari_xrfquant.models.architectures import build_network
 
+    _check_against_weights(meta, weights_path, where)
     network = build_network(
         meta["input"], meta["architecture"], len(meta["elements"]), bool(meta["sum_to_100"])
     )
@@ -416,22 +417,48 @@ def _network_from_files(meta: dict[str, Any], weights_path: Path, where: str) ->
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelBundleError(f"{where}: cannot read {weights_path.name} ({exc})") from None
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    network.load_state_dict({k: v.float() for k, v in state.items()})
+    return network
+
+
+def _check_against_weights(meta: dict[str, Any], weights_path: Path, where: str) -> None:
+    """Refuse a ``model.json`` whose network does not fit the weights, before allocating it.
+
+    The described network is built on torch's meta device (shapes, no memory)
+    and compared with the shapes in the weights file's header (read without
+    its tensors): a description of 2e9 neurons is refused in one line instead
+    of asking for terabytes.
+    """
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    from napari_xrfquant.models.architectures import build_network
+
+    try:
+        with safe_open(str(weights_path), framework="pt") as handle:
+            stored = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelBundleError(f"{where}: cannot read {weights_path.name} ({exc})") from None
+    try:
+        with torch.device("meta"):
+            described = build_network(meta["input"], meta["architecture"],
+                                      len(meta["elements"]), bool(meta["sum_to_100"]))
+    except (RuntimeError, ValueError, OverflowError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelBundleError(
+            f"{where}: model.json describes a network that cannot be built ({reason})") from None
+    expected = {key: tuple(value.shape) for key, value in described.state_dict().items()}
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
     if missing or unexpected:
         detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise ModelBundleError(
-            f"{where}: weights do not fit the architecture in model.json ({detail})"
-        )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
+            f"{where}: weights do not fit the architecture in model.json ({detail})")
+    for key, shape in expected.items():
+        if stored[key] != shape:
             raise ModelBundleError(
                 f"{where}: weights do not fit the architecture in model.json ({key} has shape "
-                f"{tuple(state[key].shape)}, expected {tuple(tensor.shape)})"
-            )
-    network.load_state_dict({k: v.float() for k, v in state.items()})
-    return network
+                f"{stored[key]}, model.json describes {shape})")
 
 
 def model_from_network(

@@ -214,7 +214,8 @@ class SpectrumFeatures(nn.Module):
         self.first_channel, self.stop_channel = spec.channel_range
         # Runs of equal-width bins are summed by reshape: memory-bound and several
         # times faster than a cumulative sum with a gather.
-        self.runs = _equal_width_runs([int(e) - int(edges[0]) for e in spec.bin_edges_channel])
+        first = int(spec.bin_edges_channel[0])  # plain ints: no tensor read (meta device)
+        self.runs = _equal_width_runs([int(e) - first for e in spec.bin_edges_channel])
         self.register_buffer("edges", edges - edges[0], persistent=False)
         mean = torch.zeros(spec.n_features) if spec.feature_mean is None else None
         self.register_buffer(
