@@ -3,7 +3,7 @@
 PyMca5 (``pip install PyMca5``, which needs fisx) computes H. Ebel's model in
 ``PyMca5.PyMcaPhysics.xrf.XRayTubeEbel``; its continuum at whole keV and its
 K lines for a few tubes are the reference ``tests/test_physics_tube.py``
-compares ``napari_xrfquant.physics.tube`` with, so that the test runs where
+compares ``napari_xrfquant.xray_tube`` with, so that the test runs where
 PyMca is not installed.
 
 Usage: python scripts/make_tube_reference.py [OUTPUT]

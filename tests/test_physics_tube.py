@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from napari_xrfquant.errors import InstrumentError
-from napari_xrfquant.physics.tube import Layer, Tube
+from napari_xrfquant.xray_tube import Layer, Tube
 
 REFERENCE = json.loads(
     (Path(__file__).parent / "data" / "tube_pymca_ebel.json").read_text(encoding="utf-8"))

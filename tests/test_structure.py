@@ -115,3 +115,18 @@ def test_the_core_imports_neither_napari_nor_qt():
     for path in core:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             assert not gui.match(line), f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+
+
+def test_the_readers_and_the_instrument_import_no_folder_above_them():
+    """file -> cube (io/) and the instrument file sit at the bottom of the core: they read
+    xraylib themselves rather than import the physics, inference or training above them."""
+    above = ("physics", "inference", "models", "training", "calibration", "results",
+             "evaluation", "campaign", "cli", "_napari")
+    graph = _graph()
+    bottom = [name for name in graph if name.startswith("napari_xrfquant.io")
+              or name.split(".")[-1] in ("instrument", "instrument_tube", "instrument_sample",
+                                         "xray_tube")]
+    assert len(bottom) > 15
+    upward = {name: sorted(t for t in graph[name] if t.split(".")[1] in above)
+              for name in bottom}
+    assert {name: targets for name, targets in upward.items() if targets} == {}

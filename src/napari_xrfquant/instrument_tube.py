@@ -1,7 +1,7 @@
 """An X-ray tube as the instrument's excitation: the ``[tube]`` table of an instrument file.
 
 Instead of a ``[beam]`` of energies and weights, a set-up excited by a tube
-describes the tube; its spectrum (Ebel's model, :mod:`napari_xrfquant.physics.tube`:
+describes the tube; its spectrum (Ebel's model, :mod:`napari_xrfquant.xray_tube`:
 the continuum in bins of ``step_keV`` and the anode's K lines, through the
 window and filters, times the optic's transmission table when there is one)
 becomes the beam the simulator sees. Example::
@@ -33,7 +33,7 @@ from napari_xrfquant._schema import FrozenSchema
 from napari_xrfquant.errors import InstrumentError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from napari_xrfquant.physics.tube import Tube
+    from napari_xrfquant.xray_tube import Tube
 
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -78,7 +78,7 @@ class XrayTube(FrozenSchema):
 
     def physics(self) -> Tube:
         """The tube of the physics model."""
-        from napari_xrfquant.physics.tube import Layer, Tube
+        from napari_xrfquant.xray_tube import Layer, Tube
 
         def layer(spec: TubeLayer) -> Layer:
             return Layer(spec.material, spec.density_g_cm3, spec.thickness_cm)

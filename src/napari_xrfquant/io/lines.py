@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from napari_xrfquant.io.peaks import SCATTER_FRACTION, elastic_channel, find_peaks
 
+#: Elements whose lines are matched: Na to U, as the simulator's.
+LINE_ELEMENTS = range(11, 93)
 #: Peaks a refined calibration must put on lines before it is believed.
 MIN_MATCHED = 4
 #: A stored calibration whose lines sit further off than this is reported (eV).
@@ -115,36 +118,41 @@ def line_library(
         calibration matches these, since with the β lines too a line lies
         within a few tens of eV of almost any energy.
     """
-    from napari_xrfquant.physics._xraydata import Z_MAX, Z_MIN, z_to_symbol
-    from napari_xrfquant.physics._xraylib import edge_energy_keV, xrl
+    import xraylib  # the readers sit below the physics package: xraylib directly
 
-    xraylib = xrl()
     found: dict[float, str] = {}
-    for z in range(Z_MIN, Z_MAX + 1):
+    for z in LINE_ELEMENTS:
         for family, macros, shell in _FAMILIES:
             energy = _family_energy(z, macros, xraylib)
             if energy < 0.9:  # below what detectors see through their window
                 continue
-            if beam_keV is not None and edge_energy_keV(z, shell) >= beam_keV:
+            edge = _safe(xraylib.EdgeEnergy, z, getattr(xraylib, f"{shell}_SHELL"))
+            if beam_keV is not None and edge >= beam_keV:
                 continue
             if primary and family not in PRIMARY:
                 continue
-            found.setdefault(round(energy, 5), f"{z_to_symbol(z)} {family}")
+            found.setdefault(round(energy, 5), f"{xraylib.AtomicNumberToSymbol(z)} {family}")
     if beam_keV is not None:
         found[round(float(beam_keV), 5)] = "elastic"
     energies = np.array(sorted(found), dtype=np.float64)
     return energies, tuple(found[e] for e in sorted(found))
 
 
-def _family_energy(z: int, macros: tuple[str, ...], xraylib: object) -> float:
-    """The radiative-rate weighted mean energy of ``macros`` of element ``z`` (keV), or 0."""
-    from napari_xrfquant.physics._xraylib import line_energy_keV, safe
+def _safe(function: Any, *args: Any) -> float:
+    """xraylib's value, or 0 where it has none (it raises ValueError there)."""
+    try:
+        return float(function(*args))
+    except ValueError:
+        return 0.0
 
+
+def _family_energy(z: int, macros: tuple[str, ...], xraylib: Any) -> float:
+    """The radiative-rate weighted mean energy of ``macros`` of element ``z`` (keV), or 0."""
     energies, rates = [], []
     for macro in macros:
         code = getattr(xraylib, f"{macro}_LINE")
-        energy = line_energy_keV(z, code)
-        rate = safe(xraylib.RadRate, z, code)  # type: ignore[attr-defined]
+        energy = _safe(xraylib.LineEnergy, z, code)
+        rate = _safe(xraylib.RadRate, z, code)
         if energy > 0 and rate > 0:
             energies.append(energy)
             rates.append(rate)

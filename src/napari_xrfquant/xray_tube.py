@@ -1,5 +1,8 @@
 """X-ray tube spectra: the continuum and the anode's K lines, after H. Ebel's model.
 
+It sits beside :mod:`napari_xrfquant.instrument` at the bottom of the core (the
+``[tube]`` of an instrument file makes its beam) and uses only xraylib and numpy.
+
 H. Ebel, "X-ray tube spectra", X-Ray Spectrom. 28 (1999) 255-266, for
 reflection (side-window) anodes; its transmission-anode form as PyMca's
 ``XRayTubeEbel`` computes it (the X-rays leave the target on the side away
@@ -39,11 +42,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from napari_xrfquant.errors import InstrumentError
-from napari_xrfquant.physics._xraylib import xrl
 
 #: K lines kept (Siegbahn KL2, KL3 = Ka2, Ka1; KM2, KM3 = Kb3, Kb1; KN2, KN3 = Kb2).
 K_LINES = ("KL2", "KL3", "KM2", "KM3", "KN2", "KN3")
@@ -62,9 +65,12 @@ class Layer:
 
     def transmission(self, energies_keV: np.ndarray, path_factor: float = 1.0) -> np.ndarray:
         """``exp(-mu rho t)`` at ``energies_keV`` (``path_factor`` lengthens the path)."""
-        from napari_xrfquant.physics._xraydata import material
-
-        mu = material(self.material).cs_total(np.asarray(energies_keV, dtype=float))
+        try:
+            mu = np.array([xrl().CS_Total_CP(self.material, float(e))
+                           for e in np.atleast_1d(energies_keV)])
+        except ValueError:
+            raise InstrumentError(f"tube layer material {self.material!r} is neither a "
+                                  "chemical formula nor an xraylib NIST compound") from None
         return np.exp(-mu * self.density_g_cm3 * self.thickness_cm * path_factor)
 
 
@@ -225,12 +231,20 @@ class Tube:
         return energies[order], weights[order]
 
 
+def xrl() -> Any:
+    """The xraylib module, imported on first use (it is slow to load)."""
+    import xraylib
+
+    return xraylib
+
+
 def _anode(symbol: str) -> tuple[int, float]:
     """Atomic number and atomic weight of the anode element."""
-    from napari_xrfquant.physics._xraydata import symbol_to_z
-
+    text = str(symbol).strip()
     try:
-        z = symbol_to_z(symbol)
-    except Exception:
-        raise InstrumentError(f"tube anode {symbol!r} is not an element symbol") from None
+        z = int(xrl().SymbolToAtomicNumber(text[:1].upper() + text[1:].lower()))
+    except ValueError:
+        z = 0
+    if not 4 <= z <= 92:
+        raise InstrumentError(f"tube anode {symbol!r} is not an element symbol (Be to U)")
     return z, float(xrl().AtomicWeight(z))
