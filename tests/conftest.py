@@ -65,3 +65,14 @@ def alloy_frames() -> list[np.ndarray]:
         counts = simulate(wt, ["Au", "Ag", "Cu", "Ni", "Zn"], counts=2e4, seed=10 + i)
         frames.append(counts.reshape(4, 5, -1).astype(np.uint16))
     return frames
+
+
+def fisx_family_intensities(xrf, elements, names) -> tuple[float, float]:
+    """fisx's primary and secondary intensity of the line families ``names`` (summed)."""
+    result = xrf.getMultilayerFluorescence(names, elements, secondary=2, useMassFractions=1)
+    primary = secondary = 0.0
+    for key in result:
+        for line in result[key][0].values():
+            primary += line["primary"]
+            secondary += line["secondary"]
+    return primary, secondary

@@ -23,6 +23,7 @@ import pytest
 fisx = pytest.importorskip("fisx")
 torch = pytest.importorskip("torch")
 
+from conftest import fisx_family_intensities  # noqa: E402
 from napari_xrfquant.physics.simulator import XRFSimulator  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -89,15 +90,7 @@ def _fisx_families(
     for family, (element, _, fisx_names) in FAMILIES.items():
         if composition.get(element, 0.0) <= 0:
             continue
-        result = xrf.getMultilayerFluorescence(
-            fisx_names, elements, secondary=2, useMassFractions=1
-        )
-        primary = secondary = 0.0
-        for key in result:
-            for line in result[key][0].values():
-                primary += line["primary"]
-                secondary += line["secondary"]
-        out[family] = (primary, secondary)
+        out[family] = fisx_family_intensities(xrf, elements, fisx_names)
     return out
 
 

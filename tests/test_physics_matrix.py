@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import fisx_family_intensities
 from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.physics.oxides import (
     elements_from_oxides,
@@ -81,14 +82,7 @@ def _fisx_families(composition: dict[str, float], families: dict[str, list[str]]
     xrf.setSample([[name, density, 1.0]])
     out = {}
     for family, fisx_names in families.items():
-        result = xrf.getMultilayerFluorescence(fisx_names, elements, secondary=2,
-                                               useMassFractions=1)
-        primary = secondary = 0.0
-        for key in result:
-            for line in result[key][0].values():
-                primary += line["primary"]
-                secondary += line["secondary"]
-        out[family] = (primary, secondary)
+        out[family] = fisx_family_intensities(xrf, elements, fisx_names)
     return out
 
 

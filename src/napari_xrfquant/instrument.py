@@ -33,7 +33,12 @@ from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
 from napari_xrfquant.instrument_sample import Sample
-from napari_xrfquant.instrument_tube import XrayTube, beam_from_tube, read_tube_table
+from napari_xrfquant.instrument_tube import (
+    XrayTube,
+    beam_from_tube,
+    read_tube_table,
+    read_two_columns,
+)
 
 REFERENCE_INSTRUMENT_PATH = Path(__file__).with_name("reference.toml")
 
@@ -129,27 +134,8 @@ def read_transmission_table(
         If the file cannot be read or does not hold two numeric columns.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InstrumentError(f"{file}: cannot read transmission table ({exc.strerror})") from None
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.split("#", 1)[0].replace(",", " ").strip()
-        if not line:
-            continue
-        try:
-            energy, value = (float(v) for v in line.split())
-        except ValueError:
-            raise InstrumentError(
-                f"{file.name}, line {number}: need two numbers, energy (keV) and transmission"
-            ) from None
-        rows.append((energy, value))
-    return {
-        "name": name or file.stem,
-        "energies_keV": [r[0] for r in rows],
-        "transmission": [r[1] for r in rows],
-    }
+    energies, values = read_two_columns(file, "transmission table")
+    return {"name": name or file.stem, "energies_keV": energies, "transmission": values}
 
 
 class Detector(FrozenSchema):

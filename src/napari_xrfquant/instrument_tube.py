@@ -106,10 +106,8 @@ def read_tube_table(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     name = tube.pop("optic_file", None)
     if name is None:
         return tube
-    file = folder / os.fspath(name)
-    if not file.is_file():
-        raise InstrumentError(f"{file}: cannot read the tube's optic file (no such file)")
-    tube["optic_energies_keV"], tube["optic_transmission"] = _read_optic(file)
+    tube["optic_energies_keV"], tube["optic_transmission"] = read_two_columns(
+        folder / os.fspath(name), "the tube's optic file")
     return tube
 
 
@@ -155,16 +153,27 @@ def _same_beam(given: Any, made: dict[str, Any]) -> bool:
                                                                 sum(made["weights"])), rtol=1e-6))
 
 
-def _read_optic(file: Path) -> tuple[list[float], list[float]]:
-    """Two columns, energy (keV) and relative transmission (zeros allowed: an optic passes
-    nothing at some energies)."""
+def read_two_columns(path: str | os.PathLike[str], what: str) -> tuple[list[float], list[float]]:
+    """Energy (keV) and a value per line of a text table: ``#`` comments, comma or blank
+    separated (transmission tables, a tube's optic).
+
+    Raises
+    ------
+    InstrumentError
+        If the file cannot be read or a line does not hold two numbers.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstrumentError(f"{file}: cannot read {what} ({exc.strerror})") from None
     rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].replace(",", " ").strip()
-        if not text:
+    for number, line in enumerate(text.splitlines(), start=1):
+        values = line.split("#", 1)[0].replace(",", " ").strip()
+        if not values:
             continue
         try:
-            energy, value = (float(v) for v in text.split())
+            energy, value = (float(v) for v in values.split())
         except ValueError:
             raise InstrumentError(f"{file.name}, line {number}: need two numbers, energy (keV) "
                                   "and transmission") from None
