@@ -223,3 +223,21 @@ def dask_chunks(
                 break
             chunks[axis] = grown
     return tuple(chunks)
+
+
+def position_grid(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Point index at each (row, col) of the grid the stage positions make, and the grid's
+    X positions; None when they do not fill a grid (a point missing or twice).
+
+    Rows go by Y and columns by X, both increasing; positions equal to 1e-6 (of
+    their unit) are one. The readers of point spectra (MSA folders, PIXLISE
+    datasets) lay their points out so.
+    """
+    x = np.round(np.asarray(x, dtype=np.float64), 6)
+    y = np.round(np.asarray(y, dtype=np.float64), 6)
+    xs, ys = np.unique(x), np.unique(y)
+    if xs.size * ys.size != x.size:
+        return None
+    grid = np.full((ys.size, xs.size), -1)
+    grid[np.searchsorted(ys, y), np.searchsorted(xs, x)] = np.arange(x.size)
+    return (grid, xs) if (grid >= 0).all() else None

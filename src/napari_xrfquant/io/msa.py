@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+from napari_xrfquant.io._checks import position_grid
 from napari_xrfquant.io.calibration import CalibrationWarning
 
 MSA_SUFFIXES = (".msa", ".emsa")
@@ -207,12 +208,7 @@ def _grid(headers: list[dict[str, str]]) -> np.ndarray:
     xs = [_keyword_values(h, "XPOSITION", 1) for h in headers]
     ys = [_keyword_values(h, "YPOSITION", 1) for h in headers]
     if n > 1 and all(xs) and all(ys):
-        x = np.array([v[0] for v in xs if v])
-        y = np.array([v[0] for v in ys if v])
-        ux, uy = np.unique(x), np.unique(y)
-        if ux.size * uy.size == n:
-            grid = np.full((uy.size, ux.size), -1)
-            grid[np.searchsorted(uy, y), np.searchsorted(ux, x)] = np.arange(n)
-            if (grid >= 0).all():
-                return grid
+        found = position_grid(np.array([v[0] for v in xs if v]), np.array([v[0] for v in ys if v]))
+        if found is not None:
+            return found[0]
     return np.arange(n).reshape(1, n)

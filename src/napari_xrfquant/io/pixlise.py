@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+from napari_xrfquant.io._checks import position_grid
 
 #: What a dataset's first bytes hold: field 1 (the target id, a string), and the
 #: metadata labels, which PIXLISE writes early.
@@ -154,7 +155,7 @@ def open_pixlise(path: Path, detector: str | int | None = "sum") -> tuple[Any, n
         raise CubeReadError(f"{where}: the PIXLISE dataset holds no normal spectra")
     ids = sorted({d for p in points for d in p["detectors"]})
     n_channels = max(len(s) for p in points for s in p["detectors"].values())
-    grid, xs, _ = _grid(points, where)
+    grid, xs = _grid(points, where)
     stack = np.full((*grid.shape, len(ids), n_channels), np.nan)
     live = np.full((*grid.shape, len(ids)), np.nan)
     for index, point in enumerate(points):
@@ -208,18 +209,14 @@ def _point(buffer: bytes, labels: list[str], where: str) -> dict[str, Any] | Non
             "position": position}
 
 
-def _grid(points: list[dict[str, Any]], where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point index at each (row, col) from the stage positions (rows by Y, columns by X)."""
+def _grid(points: list[dict[str, Any]], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Point index at each (row, col) from the stage positions (rows by Y, columns by X),
+    and the columns' X positions; one row when the points have no positions."""
+    n = len(points)
     if any(p["position"] is None for p in points):
-        n = len(points)
-        return np.arange(n).reshape(1, n), np.zeros(0), np.zeros(0)
-    x = np.array([p["position"][0] for p in points])
-    y = np.array([p["position"][1] for p in points])
-    xs, ys = np.unique(np.round(x, 6)), np.unique(np.round(y, 6))
-    grid = np.full((ys.size, xs.size), -1)
-    grid[np.searchsorted(ys, np.round(y, 6)), np.searchsorted(xs, np.round(x, 6))] = np.arange(
-        len(points))
-    if (grid < 0).any():
-        raise CubeReadError(f"{where}: the {len(points)} points do not fill a "
-                            f"{ys.size} x {xs.size} grid of their positions")
-    return grid, xs, ys
+        return np.arange(n).reshape(1, n), np.zeros(0)
+    found = position_grid(np.array([p["position"][0] for p in points]),
+                          np.array([p["position"][1] for p in points]))
+    if found is None:
+        raise CubeReadError(f"{where}: the {n} points do not fill a grid of their positions")
+    return found
