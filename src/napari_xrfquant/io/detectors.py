@@ -265,7 +265,7 @@ def check_cube_calibration(cube: Any) -> str | None:
     their reader has checked already give None (reading a lazy cube through
     would read the whole file). ``xrfquant info`` and napari's reader ask it.
     """
-    if cube.lazy or "detector_elements" in cube.metadata or "detector_choice" in cube.metadata:
+    if cube.lazy or "detector_choice" in cube.metadata:  # its reader combined and checked it
         return None
     calibration = cube.calibration_keV
     spectrum = np.asarray(np.nansum(cube.data, axis=(0, 1), dtype=np.float64))

@@ -128,8 +128,10 @@ READERS: tuple[Reader, ...] = (
 #: File suffixes some reader accepts (lower case).
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(
     suffix for reader in READERS for suffix in reader.suffixes))
-#: Suffixes of the HDF5 reader (``dataset=`` applies to them only).
-HDF5_SUFFIXES = READERS[0].suffixes
+#: The HDF5 reader: ``dataset=`` and a calibration dataset apply to its files only.
+HDF5_READER = READERS[0]
+#: Suffixes of the HDF5 reader.
+HDF5_SUFFIXES = HDF5_READER.suffixes
 #: Bytes read to test signatures.
 HEAD_BYTES = 4096
 
@@ -148,8 +150,8 @@ def find_reader(path: str | os.PathLike[str]) -> Reader | None:
     file_path = Path(path)
     suffix = file_path.suffix.lower()
     if file_path.is_dir():
-        if suffix == ".zspy":
-            return READERS[3]
+        if suffix == ".zspy":  # a zarr store
+            return next(r for r in READERS if suffix in r.suffixes)
         if any(p.suffix.lower() in (".msa", ".emsa") for p in file_path.iterdir()):
             return next(r for r in READERS if r.name == "EMSA/MSA")
         return None
@@ -264,7 +266,7 @@ def read_cube(
         )
     if file_path.is_dir() and not reader.folders:
         raise CubeReadError(f"{file_path.name}: is a folder, not a file")
-    if dataset is not None and reader is not READERS[0]:
+    if dataset is not None and reader is not HDF5_READER:
         raise CubeReadError(f"{file_path.name}: dataset= applies to HDF5 files only")
     mapping = read_mapping(file_path) if file_path.is_file() else {}
     if calibration is None and "calibration_dataset" in mapping:
@@ -278,8 +280,6 @@ def read_cube(
         pyxrf_parameters=pyxrf_parameters,
         detector=detector,
     )
-    if isinstance(calibration, str) and reader is not READERS[0]:
-        raise CubeReadError(f"{file_path.name}: a calibration dataset applies to HDF5 files only")
     return finish(reader.open(file_path, options))
 
 
