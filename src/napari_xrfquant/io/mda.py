@@ -211,20 +211,19 @@ def _read(buffer: bytes, where: str) -> tuple[np.ndarray, list[str], dict[str, n
         for k, name in enumerate(row.detectors):
             if name in per_pixel:
                 per_pixel[name][r, : row.acquired] = row.data[k, : row.acquired]
-    if len(rows_of_pixels) * cols and not (rows_of_pixels[-1].acquired == cols):
+    if rows_of_pixels[-1].acquired < cols:
         # an interrupted scan: the points never acquired are NaN (masked on reading)
         stack[-1, rows_of_pixels[-1].acquired :] = np.nan
     extra = _extra_pvs(buffer, extra_at)
     calibrations = [_calibration(name, extra, outer_scans) for name in names]
-    maps = _named_maps(per_pixel)
+    maps = {name: values for name, values in per_pixel.items() if np.isfinite(values).any()}
     return stack, names, maps, (version, number), extra, calibrations
 
 
 def _calibration(spectrum_pv: str, extra: dict[str, Any],
                  outer_scans: list[_Scan]) -> tuple[float, float, float]:
     """An MCA's ``CALO``, ``CALS``, ``CALQ``: from the extra PVs, else the outer scan."""
-    match = _MCA_SPECTRUM.match(spectrum_pv)
-    mca = match.group("mca") if match else spectrum_pv
+    mca = _mca(spectrum_pv)
     values = []
     for suffix in ("CALO", "CALS", "CALQ"):
         value = extra.get(f"{mca}.{suffix}")
@@ -239,9 +238,10 @@ def _calibration(spectrum_pv: str, extra: dict[str, Any],
     return values[0], values[1], values[2]
 
 
-def _named_maps(per_pixel: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The per-pixel values the file holds, by PV name."""
-    return {name: values for name, values in per_pixel.items() if np.isfinite(values).any()}
+def _mca(spectrum_pv: str) -> str:
+    """The MCA record of a spectrum's PV (``dxp:mca1.VAL`` -> ``dxp:mca1``)."""
+    match = _MCA_SPECTRUM.match(spectrum_pv)
+    return match.group("mca") if match else spectrum_pv
 
 
 def _add_times(maps: dict[str, np.ndarray], spectra: list[str], choice: str | int) -> None:
@@ -252,8 +252,7 @@ def _add_times(maps: dict[str, np.ndarray], spectra: list[str], choice: str | in
     def times(field_name: str) -> np.ndarray | None:
         found = []
         for pv in spectra:
-            match = _MCA_SPECTRUM.match(pv)
-            name = f"{match.group('mca') if match else pv}.{field_name}"
+            name = f"{_mca(pv)}.{field_name}"
             if name not in maps:
                 return None
             found.append(maps[name])
