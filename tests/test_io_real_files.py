@@ -127,6 +127,21 @@ def test_gsecars_four_elements_put_the_elastic_peak_on_the_beam():
     assert cube.metadata["live_time_s"] == pytest.approx(457.95, abs=0.1)
 
 
+def test_a_multi_element_file_without_calibration_opens_with_the_reference_and_a_warning(
+        tmp_path):
+    """The GSECARS file with its CAL_ lines removed: the four elements are summed channel
+    by channel (nothing to align them on) and the reference calibration is said."""
+    text = "".join(line for line in XRF.read_text(encoding="latin-1").splitlines(True)
+                   if not line.startswith("CAL_"))
+    path = tmp_path / "nocal.xrf"
+    path.write_text(text, encoding="latin-1")
+    with pytest.warns(CalibrationWarning, match="using the reference instrument's"):
+        cube = read_cube(path)
+    assert cube.calibration_source == "reference" and cube.shape == (1, 1, 2048)
+    elements = sum(read_cube(XRF, detector=i).total_counts().sum() for i in range(4))
+    assert cube.total_counts().sum() == elements
+
+
 def test_gsecars_mca_and_spec_share_a_suffix_told_apart_by_content():
     from napari_xrfquant.io.read import find_reader
 

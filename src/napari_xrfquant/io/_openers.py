@@ -140,10 +140,7 @@ def _element_cube(path: Path, name: str, open_file: Any, options: ReadOptions) -
     summed = options.detector in (None, "sum")
     detector = "stored" if stated is not None and summed else options.detector
     data, energy, source, metadata = open_file(path, detector)
-    n_channels = int(data.shape[-1])
-    if energy is not None and not np.all(np.diff(energy) > 0):
-        energy = None  # a calibration of gain 0 (none stored): the fallbacks below
-    energy_keV, resolved = resolve_energy_axis(path, n_channels, energy, stated)
+    energy_keV, resolved = resolve_energy_axis(path, int(data.shape[-1]), energy, stated)
     if resolved == "file" and source == "lines":
         resolved = "lines"
     metadata["format"] = name

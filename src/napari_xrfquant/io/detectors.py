@@ -46,6 +46,9 @@ from napari_xrfquant.io.lines import (
 from napari_xrfquant.io.peaks import fwhm_eV
 
 Calibration = tuple[float, float, float]
+#: What the multi-element readers return: counts ``(H, W, C)``, the energy axis (None:
+#: the file has no calibration), its source and the metadata.
+Combined = tuple[Any, np.ndarray | None, str, dict[str, Any]]
 #: The ways to combine detector elements (besides an element number).
 DETECTOR_CHOICES = ("sum", "stored")
 
@@ -168,11 +171,11 @@ def check_elements(
 
 def combine_elements(
     stack: Any,
-    stored: list[Calibration],
+    stored: list[Calibration] | None,
     where: str,
     detector: str | int | None = "sum",
     beam_keV: float | None = None,
-) -> tuple[Any, np.ndarray, str, dict[str, Any]]:
+) -> Combined:
     """One cube from the elements of a multi-element detector (see the module rule).
 
     Parameters
@@ -180,7 +183,10 @@ def combine_elements(
     stack
         ``(H, W, n_elements, C)`` counts (numpy).
     stored
-        Each element's stored calibration.
+        Each element's stored calibration; None (or a gain that is not
+        positive) when the file has none: the elements are then summed channel
+        by channel and the energy axis is left to the caller's fallbacks
+        (sidecar, reference), ``energy_keV`` None and the source ``"none"``.
     where
         The file name, for messages.
     detector
@@ -191,12 +197,15 @@ def combine_elements(
     Returns
     -------
     tuple
-        ``(data (H, W, C), energy_keV (C,), calibration_source, metadata)``.
+        ``(data (H, W, C), energy_keV (C,) or None, calibration_source, metadata)``.
     """
     data = np.asarray(stack)
     n_elements, channels = int(data.shape[2]), int(data.shape[3])
     choice = parse_detector(detector, n_elements, where)
     metadata: dict[str, Any] = {"detector_choice": choice, "n_detector_elements": n_elements}
+    if stored is None or any(gain <= 0 for _, gain, _ in stored):
+        alone = data[:, :, choice, :] if isinstance(choice, int) else data.sum(axis=2)
+        return alone, None, "none", metadata
     if isinstance(choice, int):
         energy = polynomial_energy_axis(*stored[choice], channels)
         metadata["calibration_keV"] = list(stored[choice])

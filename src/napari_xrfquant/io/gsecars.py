@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.io.detectors import Combined
 
 #: What the first lines of such a file start with (the reader table's signature).
 SIGNATURE = re.compile(rb"^\s*VERSION:\s*\S+\s*[\r\n]+\s*ELEMENTS:", re.MULTILINE)
@@ -30,8 +33,7 @@ def is_gsecars(head: bytes) -> bool:
     return bool(SIGNATURE.match(head))
 
 
-def open_gsecars(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.ndarray, str,
-                                                                           dict[str, Any]]:
+def open_gsecars(path: Path, detector: str | int | None = "sum") -> Combined:
     """Read a GSECARS MCA file: ``(data (1, 1, C), energy_keV, source, metadata)``.
 
     Raises

@@ -27,11 +27,14 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.io.detectors import Combined
 
 _MCA_SPECTRUM = re.compile(r"^(?P<mca>.*mca\d+)(\.VAL)?$", re.IGNORECASE)
 #: EPICS DBR types of the extra PVs and their XDR element types.
@@ -140,7 +143,7 @@ def _extra_pvs(buffer: bytes, position: int) -> dict[str, Any]:
     return found
 
 
-def open_mda(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.ndarray, str, dict]:
+def open_mda(path: Path, detector: str | int | None = "sum") -> Combined:
     """Read an MDA XRF map: ``(data (H, W, C), energy_keV, calibration_source, metadata)``.
 
     Raises
@@ -157,7 +160,10 @@ def open_mda(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.nd
     except (_Truncated, struct.error, ValueError):
         raise CubeReadError(f"{where}: truncated or damaged MDA file (it ends inside a "
                             "scan record)") from None
-    data, energy, source, metadata = combine_elements(stack, calibrations, where, detector)
+    known = [c for c in calibrations if c is not None]
+    # an element without a calibration: the sidecar's or the reference's for all
+    complete = known if len(known) == len(calibrations) else None
+    data, energy, source, metadata = combine_elements(stack, complete, where, detector)
     _add_times(maps, names, metadata["detector_choice"])
     metadata.update({
         "maps": maps,
@@ -174,7 +180,7 @@ def open_mda(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.nd
 
 def _read(buffer: bytes, where: str) -> tuple[np.ndarray, list[str], dict[str, np.ndarray],
                                               tuple[float, int], dict[str, Any],
-                                              list[tuple[float, float, float]]]:
+                                              list[tuple[float, float, float] | None]]:
     u = _Unpacker(buffer)
     version, number, rank = u.float32(), u.int32(), u.int32()
     if not (0.5 < version < 10) or not 1 <= rank <= 4:
@@ -221,7 +227,7 @@ def _read(buffer: bytes, where: str) -> tuple[np.ndarray, list[str], dict[str, n
 
 
 def _calibration(spectrum_pv: str, extra: dict[str, Any],
-                 outer_scans: list[_Scan]) -> tuple[float, float, float]:
+                 outer_scans: list[_Scan]) -> tuple[float, float, float] | None:
     """An MCA's ``CALO``, ``CALS``, ``CALQ``: from the extra PVs, else the outer scan."""
     mca = _mca(spectrum_pv)
     values = []
@@ -234,7 +240,7 @@ def _calibration(spectrum_pv: str, extra: dict[str, Any],
         values.append(float(value[0]) if isinstance(value, list) and value else
                       (0.0 if suffix == "CALQ" else np.nan))
     if not np.all(np.isfinite(values)):
-        return (0.0, 0.0, 0.0)  # no calibration: resolved later as the reference's
+        return None  # no calibration: the sidecar's or the reference's, with a warning
     return values[0], values[1], values[2]
 
 

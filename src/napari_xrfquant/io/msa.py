@@ -23,13 +23,16 @@ from __future__ import annotations
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import position_grid
 from napari_xrfquant.io.calibration import CalibrationWarning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.io.detectors import Combined
 
 MSA_SUFFIXES = (".msa", ".emsa")
 #: What the first line of such a file starts with (the reader table's signature).
@@ -135,12 +138,12 @@ def parse_msa(text: str, where: str) -> tuple[np.ndarray, list[tuple[float, floa
     return counts, calibrations, header
 
 
-def open_msa(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.ndarray | None, str,
-                                                                       dict[str, Any]]:
+def open_msa(path: Path, detector: str | int | None = "sum") -> Combined:
     """Read one MSA file, or a folder or zip of them, as ``(data, energy, source, metadata)``.
 
     ``energy`` is None (and ``source`` ``"none"``) when the files carry no
-    calibration: the caller falls back to a sidecar or the reference, with a warning.
+    calibration (:func:`~napari_xrfquant.io.detectors.combine_elements`): the
+    caller falls back to a sidecar or the reference, with a warning.
     """
     where = path.name
     texts = _texts(path)
@@ -172,7 +175,6 @@ def open_msa(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.nd
     if calibrations is None:
         warnings.warn(f"{where}: no #OFFSET/#XPERCHAN calibration in the MSA header",
                       CalibrationWarning, stacklevel=4)
-        return stack.sum(axis=2), None, "none", metadata
     from napari_xrfquant.io.detectors import combine_elements
 
     # a tube's lines reach up to its voltage: the library keeps every line

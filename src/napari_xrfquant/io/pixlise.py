@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
 from napari_xrfquant.io._checks import position_grid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.io.detectors import Combined
 
 #: What a dataset's first bytes hold: field 1 (the target id, a string), and the
 #: metadata labels, which PIXLISE writes early.
@@ -131,8 +134,7 @@ def _number(meta: dict[str, Any], key: str, default: float = np.nan) -> float:
         return default
 
 
-def open_pixlise(path: Path, detector: str | int | None = "sum") -> tuple[Any, np.ndarray,
-                                                                           str, dict[str, Any]]:
+def open_pixlise(path: Path, detector: str | int | None = "sum") -> Combined:
     """Read a PIXLISE dataset's normal spectra as a map: ``(data, energy, source, metadata)``.
 
     Raises
