@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from napari_xrfquant.errors import InstrumentError
 from napari_xrfquant.instrument import instrument_to_toml, load_instrument
@@ -48,6 +49,27 @@ def test_the_simulator_takes_a_tube_beam(pixl):
     spectrum = np.asarray(simulate([[70.0, 30.0]], ["Fe", "Ca"], instrument=coarse))[0]
     energy = coarse.energy_axis_keV()
     assert energy[np.argmax(spectrum)] == pytest.approx(6.40, abs=0.05)  # Fe Ka
+
+
+def test_a_basalt_under_the_tube_scatters_a_smooth_continuum(pixl):
+    """Each continuum bin of the tube scatters as a band of its width, not as a line
+    (a comb every 0.5 keV otherwise), and the detector's atoms stay few although
+    every element scatters every one of the tube's ~70 energies."""
+    from scipy.signal import savgol_filter
+
+    from napari_xrfquant.physics import XRFSimulator
+
+    elements = ["O", "Mg", "Si", "Ca", "Fe"]
+    small = pixl.replace(**{"detector.n_channels": 2048, "detector.gain_keV": 0.0141})
+    sim = XRFSimulator(elements, instrument=small, dtype=torch.float64)
+    assert sim.atom_energy_keV.numel() < 800
+    with torch.no_grad():
+        spectrum = sim(torch.tensor([[0.45, 0.05, 0.25, 0.10, 0.15]], dtype=torch.float64))
+    spectrum = spectrum[0].numpy()
+    energy = small.energy_axis_keV()
+    band = (energy > 9.0) & (energy < 17.0)  # scatter only: no line of these elements
+    smooth = savgol_filter(spectrum, 37, 2)  # over 0.5 keV, the bins' width
+    assert np.max(np.abs(spectrum[band] / smooth[band] - 1.0)) < 0.01
 
 
 @pytest.mark.parametrize(("edit", "message"), [

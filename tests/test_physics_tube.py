@@ -75,14 +75,28 @@ def test_spectrum_as_beam_energies_and_weights():
     tube = Tube("Rh", 28.0, window=Layer("Be", BE_DENSITY, 0.0125))
     energies, weights = tube.spectrum(step_keV=0.25)
     assert np.all(np.diff(energies) >= 0) and energies[-1] < 28.0
-    lines = tube.lines()
+    lines = [*tube.lines(), *tube.l_lines()]
     for line in lines:  # each line at its own energy, with its own photons
         here = energies == line.energy_keV
         same = sum(other.photons for other in lines if other.energy_keV == line.energy_keV)
         assert weights[here].sum() == pytest.approx(same)
-    continuum = weights.sum() - sum(line.photons for line in tube.lines())
+    continuum = weights.sum() - sum(line.photons for line in lines)
     fine = np.arange(1.0 + 0.0005, 28.0, 0.001)
     assert continuum == pytest.approx(tube.continuum(fine).sum() * 0.001, rel=0.02)
+
+
+def test_l_lines_after_ebel_2003():
+    """La1 (L3M5) leads the L lines; a shell above the voltage gives none; the window
+    takes the soft L lines more than the K lines."""
+    bare = {line.name.split()[1]: line.photons for line in Tube("Rh", 28.0).l_lines()}
+    assert max(bare, key=bare.__getitem__) == "L3M5"
+    assert {"L2M4", "L3M4", "L1M3"} <= set(bare)
+    assert Tube("W", 8.0).l_lines() == []  # W L3 edge: 10.2 keV
+    windowed = Tube("Rh", 28.0, window=Layer("Be", BE_DENSITY, 0.0125))
+    l_kept = sum(x.photons for x in windowed.l_lines()) / sum(bare.values())
+    k_kept = sum(x.photons for x in windowed.lines()) / sum(
+        x.photons for x in Tube("Rh", 28.0).lines())
+    assert l_kept < 0.6 < 0.95 < k_kept  # 125 um Be: 52 % at 2.7 keV
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

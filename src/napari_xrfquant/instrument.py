@@ -61,6 +61,11 @@ class Beam(FrozenSchema):
     polarisation: float = Field(
         ge=0.0, le=1.0, description="degree of linear polarisation in the horizontal plane"
     )
+    widths_keV: tuple[Annotated[float, Field(ge=0.0, allow_inf_nan=False)], ...] | None = Field(
+        default=None,
+        description="width of the energy band each energy stands for (a tube's continuum "
+        "bins; 0: a line; default: all lines)",
+    )
 
     @model_validator(mode="after")
     def _weights_fit(self) -> Beam:
@@ -69,6 +74,8 @@ class Beam(FrozenSchema):
         assert self.weights is not None
         if len(self.weights) != len(self.energies_keV):
             raise ValueError("beam weights and energies differ in length")
+        if self.widths_keV is not None and len(self.widths_keV) != len(self.energies_keV):
+            raise ValueError("beam widths and energies differ in length")
         if sum(self.weights) <= 0:
             raise ValueError("beam weights must not all be zero")
         return self

@@ -89,7 +89,7 @@ class XrayTube(FrozenSchema):
 
     def beam(self) -> dict[str, Any]:
         """The beam table (energies, weights, polarisation 0) this tube makes."""
-        energies, photons = self.physics().spectrum(self.step_keV, self.low_keV)
+        energies, photons, widths = self.physics().binned(self.step_keV, self.low_keV)
         if self.optic_energies_keV:
             photons = photons * np.interp(energies, self.optic_energies_keV,
                                           self.optic_transmission)
@@ -97,7 +97,7 @@ class XrayTube(FrozenSchema):
         if not keep.any():
             raise InstrumentError("the tube's window, filters and optic pass no photons")
         return {"energies_keV": energies[keep].tolist(), "weights": photons[keep].tolist(),
-                "polarisation": 0.0}
+                "widths_keV": widths[keep].tolist(), "polarisation": 0.0}
 
 
 def read_tube_table(data: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -146,6 +146,9 @@ def _same_beam(given: Any, made: dict[str, Any]) -> bool:
         energies = np.asarray(given.get("energies_keV"), dtype=float)
         weights = np.asarray(given.get("weights"), dtype=float)
     except (TypeError, ValueError):
+        return False
+    widths = given.get("widths_keV")
+    if widths is not None and not np.allclose(widths, made["widths_keV"]):
         return False
     return (energies.shape == (len(made["energies_keV"]),) and weights.shape == energies.shape
             and np.allclose(energies, made["energies_keV"], rtol=1e-9)

@@ -44,6 +44,9 @@ COMPTON_SUBLINE_STEP_KEV = 0.100
 #: Rings and azimuths sampling the detector's acceptance cone.
 CONE_RINGS, CONE_AZIMUTHS = 6, 12
 
+#: Scattering angles closer than this share one Compton profile (degrees).
+THETA_STEP_DEG = 0.5
+
 
 @dataclass(frozen=True)
 class FluorescenceLine:
@@ -193,24 +196,26 @@ def acceptance_cone(instrument: Instrument) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _compton_profile_shape(
-    z: int, energy_keV: float, theta_rad: float, grid_keV: np.ndarray
+    z: int, energy_keV: float, theta_rad: np.ndarray, grid_keV: np.ndarray
 ) -> np.ndarray:
-    """Doppler-broadened Compton spectrum (1/keV, unit area) on ``grid_keV``.
+    """Doppler-broadened Compton spectra (1/keV, unit area) on ``grid_keV``.
 
-    Impulse approximation with the Hartree-Fock shell profiles J_s(p_z) of
-    xraylib; a shell contributes only where the energy transfer exceeds its
-    binding energy.
+    One row per scattering angle in ``theta_rad`` ``(D,)``: ``(D, G)``. Impulse
+    approximation with the Hartree-Fock shell profiles J_s(p_z) of xraylib; a
+    shell contributes only where the energy transfer exceeds its binding energy.
     """
-    pz = xd.compton_pz_au(energy_keV, grid_keV, theta_rad)
-    dpz_de = np.abs(np.gradient(pz, grid_keV))
+    theta = np.atleast_1d(np.asarray(theta_rad, dtype=np.float64))
+    pz = np.stack([xd.compton_pz_au(energy_keV, grid_keV, float(t)) for t in theta])
+    dpz_de = np.abs(np.gradient(pz, grid_keV, axis=1))
     transfer = energy_keV - grid_keV
-    density = np.zeros_like(grid_keV)
+    density = np.zeros_like(pz)
+    magnitude = np.abs(pz)
     for binding_keV, profile in xd.compton_shells(z):
-        j = np.interp(np.abs(pz), xd.PZ_GRID_AU, profile, right=0.0)
+        j = np.interp(magnitude, xd.PZ_GRID_AU, profile, right=0.0)
         density += np.where(transfer > binding_keV, j, 0.0)
     density *= dpz_de
-    area = np.trapezoid(density, grid_keV)
-    return density / area if area > 0 else density
+    area = np.trapezoid(density, grid_keV, axis=1)[:, None]
+    return np.divide(density, area, out=density.copy(), where=area > 0)
 
 
 def scatter_tables(
@@ -236,10 +241,13 @@ def scatter_tables(
     centre = xd.compton_energy_keV(energy_keV, theta)
     lo = max(float(centre.min()) - 4.0, 0.5 * energy_keV)
     grid = np.linspace(lo, energy_keV, round((energy_keV - lo) / 0.002) + 1)
-    spectrum = np.zeros_like(grid)
-    # rings share theta only approximately; each direction is computed once
-    for t, w in zip(theta, weight * com, strict=False):
-        spectrum += w * _compton_profile_shape(z, energy_keV, float(t), grid)
+    # directions within THETA_STEP_DEG share one profile at their mean angle
+    # (the Compton energy moves by < 3 eV across such a step below 30 keV)
+    group = np.round(np.degrees(theta) / THETA_STEP_DEG).astype(np.int64)
+    _, inverse = np.unique(group, return_inverse=True)
+    strength = np.bincount(inverse, weights=weight * com)
+    mean_theta = np.bincount(inverse, weights=weight * com * theta) / strength
+    spectrum = strength @ _compton_profile_shape(z, energy_keV, mean_theta, grid)
     step = COMPTON_SUBLINE_STEP_KEV
     bins = np.floor((grid - lo) / step).astype(int)
     n_bins = int(bins.max()) + 1
@@ -309,6 +317,54 @@ def escape_fractions(
 # ---------------------------------------------------------------------------
 # assembling everything
 # ---------------------------------------------------------------------------
+def _band_offsets(width_keV: float) -> list[tuple[float, float]]:
+    """Offsets from a beam energy and their shares (sum 1) that stand for its band.
+
+    A tube's continuum bin of width ``w`` scatters as a box of that width, not
+    as a line: evenly spaced samples half a grid step apart (a line: one sample).
+    """
+    if width_keV <= 0.0:
+        return [(0.0, 1.0)]
+    n = max(1, math.ceil(2.0 * width_keV / COMPTON_SUBLINE_STEP_KEV))
+    return [(((k + 0.5) / n - 0.5) * width_keV, 1.0 / n) for k in range(n)]
+
+
+class _AtomGrid:
+    """The detector atoms, each energy once.
+
+    Lines and Rayleigh peaks keep their exact energies (the Rayleigh peak of
+    every element at one beam energy is one atom). Compton sub-lines are
+    shared out between the two nearest points of a grid of
+    :data:`COMPTON_SUBLINE_STEP_KEV` (weights linear in the distance, which
+    keeps both the area and the mean energy of each sub-line): a tube's beam
+    has dozens of energies and every element scatters each of them, and
+    without the grid the atoms (each a whole detector response) grow as
+    elements x beam energies x sub-lines.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[float, int] = {}
+
+    def exact(self, energy_keV: float) -> int:
+        """The atom at ``energy_keV`` (made when new)."""
+        return self._index.setdefault(float(energy_keV), len(self._index))
+
+    def on_grid(self, energy_keV: float) -> list[tuple[int, float]]:
+        """The grid atoms either side of ``energy_keV`` with their shares (sum 1)."""
+        position = energy_keV / COMPTON_SUBLINE_STEP_KEV
+        below = math.floor(position)
+        upper_share = position - below
+        return [
+            (self.exact(round(k * COMPTON_SUBLINE_STEP_KEV, 9)), share)
+            for k, share in ((below, 1.0 - upper_share), (below + 1, upper_share))
+            if share > 0.0
+        ]
+
+    def energies(self) -> np.ndarray:
+        """``(A,)`` the atoms' energies in index order."""
+        return np.fromiter(self._index, dtype=np.float64, count=len(self._index))
+
+
 def build_tables(
     symbols: Sequence[str],
     zs: Sequence[int],
@@ -347,12 +403,16 @@ def build_tables(
         row_source[:, :n_lines] = np.stack(line_cs, axis=1)
 
     scatter_exciters: list[tuple[int, int, float, np.ndarray]] = []
-    atom_energy: list[float] = list(row_energy)
-    row_atom_pairs: list[tuple[int, int, float]] = [(r, r, 1.0) for r in range(n_lines)]
+    atoms = _AtomGrid()
+    row_atom_pairs: list[tuple[int, int, float]] = [
+        (r, atoms.exact(energy), 1.0) for r, energy in enumerate(row_energy)
+    ]
     row = n_lines
+    widths = instrument.beam.widths_keV or (0.0,) * n_beam
     for index, z in enumerate(zs):
         for b, e0 in enumerate(beam_keV):
             rayleigh, compton, sub_e, sub_w = scatter_tables(z, float(e0), instrument)
+            band = _band_offsets(float(widths[b]))
             # Rayleigh
             labels.append(f"{symbols[index]} Rayleigh" + (f" {e0:g} keV" if n_beam > 1 else ""))
             row_energy.append(float(e0))
@@ -362,8 +422,13 @@ def build_tables(
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
                 scatter_exciters.append((row, index, float(e0), total))
-            row_atom_pairs.append((row, len(atom_energy), 1.0))
-            atom_energy.append(float(e0))
+            for offset, share in band:
+                if offset == 0.0:
+                    row_atom_pairs.append((row, atoms.exact(float(e0)), share))
+                else:
+                    row_atom_pairs.extend(
+                        (row, a, share * part) for a, part in atoms.on_grid(float(e0) + offset)
+                    )
             row += 1
             # Compton
             labels.append(f"{symbols[index]} Compton" + (f" {e0:g} keV" if n_beam > 1 else ""))
@@ -376,8 +441,13 @@ def build_tables(
                 # scattered into all directions, at the mean energy of the cone
                 scatter_exciters.append((row, index, float(np.sum(sub_e * sub_w)), total))
             for e, w in zip(sub_e, sub_w, strict=False):
-                row_atom_pairs.append((row, len(atom_energy), float(w)))
-                atom_energy.append(float(e))
+                # a band's Compton shifts by dE' = (E'/E0)^2 dE0
+                stretch = (e / float(e0)) ** 2
+                for offset, share in band:
+                    row_atom_pairs.extend(
+                        (row, a, float(w) * share * part)
+                        for a, part in atoms.on_grid(e + stretch * offset)
+                    )
             row += 1
 
     n_rows = row
@@ -393,7 +463,7 @@ def build_tables(
         exciters.append((row_j, index, energy_j, source_j))
     pj, pi, pcs, psrc = _secondary_pairs(line_list, zs, exciters, mu_row)
 
-    atom_energy_arr = np.asarray(atom_energy)
+    atom_energy_arr = atoms.energies()
     row_atoms = np.zeros((n_rows, atom_energy_arr.size))
     for r, a, w in row_atom_pairs:
         row_atoms[r, a] += w
@@ -457,9 +527,12 @@ def _secondary_pairs(
     j photons become i photons. The weakest pairs are dropped while their
     bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
     """
+    peak_of_row: dict[int, float] = {}
+    for row, _, _, src in exciters:
+        peak_of_row[row] = max(peak_of_row.get(row, 0.0), float(src.max()))
     strongest: dict[int, float] = {}
     for j, line in enumerate(lines):
-        value = max(float(src.max()) for row, _, _, src in exciters if row == j)
+        value = peak_of_row[j]
         strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
     candidates: list[tuple[int, int, float, np.ndarray, float]] = []
     for j, _, energy_j, source_j in exciters:
@@ -469,7 +542,7 @@ def _secondary_pairs(
         for i, line_i in enumerate(lines):
             if line_i.energy_keV >= energy_j:
                 continue
-            cs = xd.fluor_line_cs(zs[line_i.element_index], _macro_of(line_i.iupac), energy_j)
+            cs = _line_cs(zs[line_i.element_index], _macro_of(line_i.iupac), energy_j)
             mu_i = float(mu_row[line_i.element_index, j])
             if cs <= 0 or mu_i <= 0:  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
                 continue
@@ -490,6 +563,12 @@ def _secondary_pairs(
         [c[2] for c in keep],
         [c[3] for c in keep],
     )
+
+
+@functools.lru_cache(maxsize=65536)
+def _line_cs(z: int, macro: int, energy_keV: float) -> float:
+    # a tube's beam energies come back once per element (their Rayleigh rows)
+    return xd.fluor_line_cs(z, macro, energy_keV)
 
 
 @functools.lru_cache(maxsize=4096)
