@@ -59,11 +59,12 @@ def check_lines_in_range(
 ) -> None:
     """Refuse a cube whose energy range misses the strongest line of a standard's element."""
     from napari_xrfquant.physics.lines import strongest_line
+    from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS
 
     low, high = float(energy_keV[0]), float(energy_keV[-1])
     for element, value in standard.wt_percent.items():
-        if value <= 0:
-            continue
+        if value <= 0 or element in LIGHT_ELEMENTS:
+            continue  # H-F: a matrix with no line to see
         line = strongest_line(element, instrument)
         if line is None or not low <= line.energy_keV <= high:
             where = (
@@ -122,7 +123,33 @@ def check_request(
     for label, standard in standards.items():
         standard.vector(elements)
         check_lines_in_range(standard, energy_keV, instrument, label)
+        check_sample_form(standard, instrument)
     return names
+
+
+def check_sample_form(standard: Standard, instrument: Instrument) -> None:
+    """Refuse a thin-film standard (µg/cm²) on a set-up whose sample is not that film.
+
+    Raises
+    ------
+    XRFQuantError
+        For a thin-film standard and an instrument without ``[sample]``, or with
+        a layer whose areal density is not the film's (within 1 %).
+    """
+    film = standard.mass_ug_cm2
+    if film is None:
+        return
+    if instrument.sample is None:
+        raise XRFQuantError(
+            f"standard {standard.name} is a thin film ({film:.4g} µg/cm²) and the instrument's "
+            f"sample is thick: add [sample] with areal_density_ug_cm2 = {film:.4g}"
+        )
+    layer = instrument.sample.mass_g_cm2 * 1e6
+    if abs(layer / film - 1.0) > 0.01:
+        raise XRFQuantError(
+            f"standard {standard.name} is a film of {film:.4g} µg/cm² and the instrument's "
+            f"[sample] one of {layer:.4g} µg/cm²: make them the same"
+        )
 
 
 def iter_calibration(

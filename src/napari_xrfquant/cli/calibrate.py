@@ -71,7 +71,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="LABEL=STANDARD",
-        help="a labelled region's standard: LABEL=ERM-EB506 or LABEL=Au=75,Ag=25 (repeatable)",
+        help="a labelled region's standard: LABEL=ERM-EB506, LABEL=Au=75,Ag=25 or "
+        "LABEL=FILE.csv (repeatable); without LABEL= the whole map is that standard "
+        "(single spectra)",
     )
     parser.add_argument(
         "--free",
@@ -140,20 +142,32 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+#: The key of a standard given without a label: it is the whole map.
+WHOLE_MAP = 0
+
+
 def parse_standards(entries: list[str]) -> dict[int, Any]:
-    """``["1=ERM-EB506", "4=Au=75,Ag=25"]`` -> ``{1: Standard, 4: Standard}``."""
+    """``["1=ERM-EB506", "4=Au=75,Ag=25"]`` -> ``{1: Standard, 4: Standard}``.
+
+    An entry without a label (``"BHVO-2G"``, ``"std.csv"``, ``"Au=75,Ag=25"``)
+    is the standard of the whole map, under :data:`WHOLE_MAP`, and must be the
+    only one.
+    """
     from napari_xrfquant.calibration.standards import parse_standard
 
     out = {}
     for entry in entries:
         label, sep, value = entry.partition("=")
-        try:
-            number = int(label)
-        except ValueError:
-            number = -1
-        if not sep or number < 1:
+        if not sep or not label.strip().lstrip("+-").isdigit():
+            out[WHOLE_MAP] = parse_standard(entry)
+            continue
+        number = int(label)
+        if number < 1:
             raise XRFQuantError(f"--standard {entry!r}: give LABEL=STANDARD with a label >= 1")
         out[number] = parse_standard(value)
+    if WHOLE_MAP in out and len(out) > 1:
+        raise XRFQuantError("a --standard without a label is the whole map: give it alone, "
+                            "or give every standard a label")
     return out
 
 
@@ -166,7 +180,8 @@ def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
     if args.instrument is not None or args.elements is not None:
         if args.instrument is None or args.elements is None or args.model is not None:
             raise XRFQuantError("start from --model, or from --instrument FILE with --elements")
-        return parse_elements(args.elements), load_instrument(args.instrument), None
+        # H-F may be listed as the matrix (oxygen of a rock): absorbed and scattered, no line
+        return parse_elements(args.elements, light=True), load_instrument(args.instrument), None
     model = load_model(args.model)
     return list(model.elements), model.instrument, model
 
@@ -199,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
     exclude = [parse_range(text) for text in args.exclude]
     standards = parse_standards(args.standard)
     labels = read_labels(args.labels) if args.labels else None
+    if WHOLE_MAP in standards and labels is not None:
+        raise XRFQuantError("a --standard without a label is the whole map; with --labels, "
+                            "give it its label (LABEL=STANDARD)")
     elements, instrument, model = starting_point(args)
     knots = parse_energies(args.optic_knots)
     if args.monotone and not knots:
@@ -207,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
     if args.retrain and model is None:
         raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
     cube = open_cube(args, args.cube, lazy=False)
+    if WHOLE_MAP in standards:  # every pixel is that standard
+        labels = np.ones(cube.data.shape[:2], dtype=np.int64)
+        standards = {1: standards[WHOLE_MAP]}
     check_request(cube.energy_keV, elements, instrument, standards, free, exclude)  # refuse early
     generator = iter_calibration(
         cube.data,

@@ -30,7 +30,9 @@ def read_labels(path: str | os.PathLike[str]) -> np.ndarray:
             labels = tifffile.imread(file)
     except Exception as exc:  # numpy and tifffile raise many types for damaged files
         raise XRFQuantError(f"{file.name}: not a readable label image ({exc})") from None
-    labels = np.squeeze(labels)
+    # single-sample axes go (a TIFF page axis), the map's own axes stay even when 1 x 1
+    while labels.ndim > 2 and 1 in labels.shape:
+        labels = np.squeeze(labels, axis=labels.shape.index(1))
     if labels.ndim != 2 or labels.dtype.kind not in "iub":
         raise XRFQuantError(f"{file.name}: labels must be a 2-D integer image, got {labels.shape}")
     return labels.astype(np.int64)

@@ -61,18 +61,21 @@ class Line:
     cross_section_cm2_g: float = 0.0
 
 
-def parse_elements(elements: Sequence[str] | str) -> list[str]:
+def parse_elements(elements: Sequence[str] | str, light: bool = False) -> list[str]:
     """Element symbols from ``"fe, NI; cr Au"`` or a list, in their usual case.
+
+    ``light`` admits H-F too (a matrix that absorbs and scatters but shows no line).
 
     Raises
     ------
     SimulationError
-        For an empty list, an unknown symbol, an element outside Na-U, or a
-        symbol listed twice.
+        For an empty list, an unknown symbol, an element outside Na-U (H-U with
+        ``light``), or a symbol listed twice.
     """
     if isinstance(elements, str):
         elements = [item for item in re.split(r"[\s,;]+", elements.strip()) if item]
-    symbols, _ = xd.parse_elements([str(e).strip() for e in elements if str(e).strip()])
+    symbols, _ = xd.parse_elements([str(e).strip() for e in elements if str(e).strip()],
+                                   light=light)
     return list(symbols)
 
 

@@ -33,6 +33,10 @@ OXIDES = {
     "U": "UO2",
 }
 
+#: Elements the simulator takes as matrix only: they absorb and scatter, and their
+#: lines (below 0.7 keV) are out of every detector's reach here.
+LIGHT_ELEMENTS = frozenset({"H", "He", "Li", "Be", "B", "C", "N", "O", "F"})
+
 _FORMULA = re.compile(r"^(?P<element>[A-Z][a-z]?)(?P<n>\d*)O(?P<m>\d*)$")
 
 

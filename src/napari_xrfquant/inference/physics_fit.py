@@ -1,0 +1,504 @@
+"""Physics quantification: every spectrum fitted with the simulator, no network needed.
+
+Each spectrum ``x`` (counts on the instrument's channels) is explained over the
+fitted energy range as non-negative amounts of fixed shapes::
+
+    lambda = sum_e A_e P_e + B_R R + B_C C + B_K K (+ B_S S)
+
+``P_e`` is the detected spectrum of element ``e``'s lines (escape peaks, tails
+and all) in the sample's matrix, ``R`` and ``C`` its Rayleigh and Compton
+scatter, ``K`` the detector continuum and ``S`` the set-up's own lines (the air
+path's Ar), each from the simulator of the instrument and summing to 1 over
+all channels. The amounts are the Poisson maximum-likelihood ones: a weighted
+least-squares start (PyMca's fast linear fit), then Fisher-scoring steps that
+keep them non-negative, batched over spectra. The scatter amounts are free, so
+scatter the simulator under- or overestimates costs no element anything.
+
+Amounts become concentrations through the simulator's sensitivity ``s_e(w)``,
+the detected counts of element ``e`` per unit mass fraction in a matrix ``w``
+(absorption, enhancement, detector efficiency), ``A_e = k w_e s_e(w)``:
+
+- a bulk sample: ``w_e ∝ A_e / s_e(w)``, closed to 100 wt% (with the oxygen of
+  each element's oxide when the matrix is ``"oxides"``), a fixed-point
+  iteration from equal shares that converges in a few steps, as in PyMca's
+  matrix iterations;
+- a thin sample (the instrument's ``[sample]`` of mass ``M``): areal densities
+  ``rho t_e = A_e M / (k s_e)`` in µg/cm², with ``k``, the counts per unit of
+  simulated intensity, fitted to a standard's known areal densities
+  (:func:`scale_from_standard`).
+
+The 1-sigma of each amount comes from the inverse Fisher information of all
+amounts (so overlaps widen it); concentrations carry it through the same
+factor. The fit quality is the Poisson deviance over its expectation on the
+fitted channels (about 1 when the model explains the spectrum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.instrument import Instrument
+
+#: Fisher-scoring steps after the least-squares start.
+SCORING_STEPS = 12
+#: Fixed-point steps of the matrix correction (bulk samples).
+MATRIX_STEPS = 6
+#: Spectra fitted at once (the Fisher matrices are spectra x components^2).
+FIT_BATCH = 4096
+#: Floor of an expected count (a channel no component reaches).
+MIN_EXPECTED = 1e-9
+#: Smallest mass fraction at which a sensitivity is evaluated.
+MIN_FRACTION = 1e-6
+#: Matrices the closure knows.
+MATRICES = ("elements", "oxides")
+
+
+@dataclass
+class PhysicsFit:
+    """What :meth:`PhysicsQuantifier.fit` found, per spectrum.
+
+    Attributes
+    ----------
+    values
+        ``(N, E)`` concentrations of :attr:`elements`: wt% (bulk) or µg/cm²
+        (thin sample), see :attr:`unit`.
+    sigma
+        ``(N, E)`` 1-sigma, same unit.
+    amounts
+        ``(N, K)`` counts in each component (:attr:`components`).
+    amount_sigma
+        ``(N, K)`` their 1-sigma.
+    fit_quality
+        ``(N,)`` Poisson deviance over its expectation on the fitted channels.
+    expected
+        ``(N, C)`` the fitted spectra on all channels.
+    elements, components, unit
+        Names of the columns and the unit of ``values``.
+    oxygen_wt_percent
+        ``(N,)`` oxygen by stoichiometry (matrix ``"oxides"``), else None.
+    """
+
+    values: np.ndarray
+    sigma: np.ndarray
+    amounts: np.ndarray
+    amount_sigma: np.ndarray
+    fit_quality: np.ndarray
+    expected: np.ndarray
+    elements: list[str]
+    components: list[str]
+    unit: str
+    oxygen_wt_percent: np.ndarray | None = field(default=None, repr=False)
+
+
+def _fisher(inverse_lambda: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``(N, K, K)`` = ``M diag(1/lambda_n) M^T`` for every spectrum (batched matmul)."""
+    return (m[None, :, :] * inverse_lambda[:, None, :]) @ m.T
+
+
+def fit_amounts(
+    counts: np.ndarray,
+    shapes: np.ndarray,
+    steps: int = SCORING_STEPS,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson ML non-negative amounts of ``shapes`` ``(K, C)`` in ``counts`` ``(N, C)``.
+
+    ``start`` ``(N, K)``: amounts to start from (default: the weighted
+    least-squares fit).
+
+    Returns
+    -------
+    amounts
+        ``(N, K)``.
+    covariance
+        ``(N, K, K)`` their covariance (the inverse Fisher information).
+    expected
+        ``(N, C)`` the fitted spectra.
+    """
+    x = torch.as_tensor(np.asarray(counts, dtype=np.float64))
+    m = torch.as_tensor(np.asarray(shapes, dtype=np.float64))  # (K, C)
+    k = m.shape[0]
+    eye = torch.eye(k, dtype=torch.float64) * 1e-12
+    if start is None:
+        # least squares with Poisson weights 1 / max(x, 1): PyMca's fast fit
+        weight = 1.0 / x.clamp_min(1.0)
+        a = torch.linalg.solve(_fisher(weight, m) + eye, (weight * x) @ m.T).clamp_min(0.0)
+        # no component left at exactly 0 for the first step: it may belong
+        a = a + 1e-3 * x.sum(dim=1, keepdim=True) / k
+    else:
+        a = torch.as_tensor(np.asarray(start, dtype=np.float64)).clamp_min(0.0)
+    for _ in range(steps):
+        lam = (a @ m).clamp_min(MIN_EXPECTED)
+        gradient = (x / lam - 1.0) @ m.T
+        step = torch.linalg.solve(_fisher(1.0 / lam, m) + eye, gradient)
+        before = poisson_deviance(x, lam)
+        scale = torch.ones_like(before)
+        for _ in range(4):  # halve where the step raises the deviance
+            trial = (a + scale[:, None] * step).clamp_min(0.0)
+            worse = poisson_deviance(x, (trial @ m).clamp_min(MIN_EXPECTED)) > before + 1e-9
+            if not bool(worse.any()):
+                break
+            scale = torch.where(worse, 0.5 * scale, scale)
+        a = (a + scale[:, None] * step).clamp_min(0.0)
+    lam = (a @ m).clamp_min(MIN_EXPECTED)
+    covariance = torch.linalg.pinv(_fisher(1.0 / lam, m) + eye)
+    return a.numpy(), covariance.numpy(), lam.numpy()
+
+
+def fit_quality(observed: np.ndarray, expected: np.ndarray, n_parameters: int) -> np.ndarray:
+    """``(N,)`` Poisson deviance over its expectation (about 1 = explained).
+
+    Non-negative amounts need not reproduce the total counts exactly (an
+    amount held at 0), so the deviance's ``lambda - x`` terms are kept.
+    """
+    x, lam = torch.as_tensor(observed), torch.as_tensor(expected)
+    # poisson_fit_quality divides by the expectation E(lambda) at these lambdas;
+    # it is read back from a stand-in count 2 lambda, whose shortened deviance
+    # 4 log 2 sum(lambda) is known and positive
+    probe = 2.0 * lam
+    expectation = 4.0 * np.log(2.0) * lam.sum(dim=1) / poisson_fit_quality(probe, lam, n_parameters)
+    return (poisson_deviance(x, lam) / expectation).numpy()
+
+
+class PhysicsQuantifier:
+    """Quantify spectra of ``elements`` measured with ``instrument`` (see the module).
+
+    Parameters
+    ----------
+    elements
+        The sample's elements (Na-U); H-F only as the matrix (``oxides`` adds O).
+    instrument
+        The (calibrated) set-up; its detector sets the channels.
+    matrix
+        ``"elements"`` (the listed elements make 100 wt%) or ``"oxides"``
+        (each element as its conventional oxide, oxygen by stoichiometry).
+    fit_keV
+        Energy range fitted (default: 1 keV to 1 keV above the beam).
+    scale
+        Counts per unit of simulated intensity (thin samples; from
+        :func:`scale_from_standard`). None: thin results need it.
+
+    Raises
+    ------
+    XRFQuantError
+        For an unknown matrix, a light element without ``oxides``, or a fitted
+        range with fewer than 10 channels.
+    """
+
+    def __init__(
+        self,
+        elements: Sequence[str],
+        instrument: Instrument,
+        *,
+        matrix: str = "elements",
+        fit_keV: tuple[float, float] | None = None,
+        scale: float | None = None,
+    ) -> None:
+        from napari_xrfquant.physics import XRFSimulator
+        from napari_xrfquant.physics.lines import parse_elements
+        from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS, OXIDES, oxygen_per_element
+
+        if matrix not in MATRICES:
+            raise XRFQuantError(f"matrix {matrix!r}: give one of {', '.join(MATRICES)}")
+        symbols = parse_elements(list(elements), light=True)
+        light = [s for s in symbols if s in LIGHT_ELEMENTS]
+        if light and not (matrix == "oxides" and light == ["O"]):
+            raise XRFQuantError(
+                f"{', '.join(light)} show no line to fit: leave them out (with --matrix oxides "
+                "oxygen comes from stoichiometry)")
+        self.elements = [s for s in symbols if s not in LIGHT_ELEMENTS]
+        self.matrix = matrix
+        self.instrument = instrument
+        self.thin = instrument.sample is not None
+        self.layer_ug_cm2 = (instrument.sample.mass_g_cm2 * 1e6
+                             if instrument.sample is not None else None)
+        self.scale = scale
+        with_oxygen = [*self.elements, "O"] if matrix == "oxides" else list(self.elements)
+        self.simulator = XRFSimulator(with_oxygen, instrument=instrument, dtype=torch.float64)
+        self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) for e in self.elements])
+                       if matrix == "oxides" else None)
+        energy = instrument.energy_axis_keV()
+        low, high = fit_keV if fit_keV is not None else (1.0,
+                                                          instrument.max_beam_energy_keV + 1.0)
+        self.fit_channels = (energy >= low) & (energy <= high)
+        if self.fit_channels.sum() < 10:
+            raise XRFQuantError(f"fewer than 10 channels lie in {low:g}-{high:g} keV")
+        n_lines = len(self.simulator.tables.lines)
+        row_element = self.simulator.tables.row_element
+        labels = self.simulator.row_labels
+        self._line_rows = [np.nonzero(row_element[:n_lines] == i)[0]
+                           for i in range(len(self.elements))]
+        self._rayleigh = np.array(["Rayleigh" in lab for lab in labels])
+        self._compton = np.array(["Compton" in lab for lab in labels])
+        with torch.no_grad():
+            self._response = self.simulator.response_matrix().numpy()  # (R, C)
+            self._continuum = self.simulator.continuum().numpy()
+            self._setup = (None if self.simulator.setup is None else self.simulator.setup.spectrum(
+                self.simulator._parameter_values(None), ("gain_keV", "offset_keV", "noise_keV",
+                                                         "fano", "tail_fraction",
+                                                         "tail_slope_keV", "shelf_fraction",
+                                                         "quadratic_keV")).numpy().ravel())
+        self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
+        if self._setup is not None:
+            self.components.append("set-up lines")
+
+    # -- the physics ------------------------------------------------------------------
+    def _full_fractions(self, w: np.ndarray) -> np.ndarray:
+        """``(N, E)`` fractions of the listed elements with the oxygen column where needed."""
+        if self.oxygen is None:
+            return w
+        return np.concatenate([w, (w * self.oxygen).sum(axis=1, keepdims=True)], axis=1)
+
+    def _intensities(self, w: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.simulator.line_intensities(
+                torch.as_tensor(self._full_fractions(w), dtype=torch.float64)).numpy()
+
+    def sensitivities(self, w: np.ndarray) -> np.ndarray:
+        """``(N, E)`` detected photons of each element per unit mass fraction in matrix ``w``."""
+        # an element's own share barely changes its matrix: evaluated at a floor,
+        # an absent element gets the sensitivity of a trace of it, not 0 / 0
+        at = np.clip(w, MIN_FRACTION, None)
+        detected = self._intensities(at) * self._response.sum(axis=1)[None, :]
+        return np.stack([detected[:, rows].sum(axis=1) for rows in self._line_rows], axis=1) / at
+
+    def shapes(self, w: np.ndarray) -> np.ndarray:
+        """``(K, C)`` the components (each summing to 1) in the matrix ``w`` ``(E,)``."""
+        intensity = self._intensities(w[None, :])[0]
+        return self.component_shapes(intensity, self._response, self._continuum)
+
+    def component_shapes(
+        self, intensity: np.ndarray, response: np.ndarray, continuum: np.ndarray
+    ) -> np.ndarray:
+        """``(K, C)`` the components from row intensities ``(R,)`` and a detector response."""
+        out = []
+        for rows in self._line_rows:
+            peak = intensity[rows] @ response[rows]
+            out.append(peak / max(peak.sum(), 1e-300))
+        for mask in (self._rayleigh, self._compton):
+            peak = intensity[mask] @ response[mask]
+            out.append(peak / max(peak.sum(), 1e-300))
+        out.append(continuum / continuum.sum())
+        if self._setup is not None:
+            out.append(self._setup / self._setup.sum())
+        return np.stack(out)
+
+    def _closed(self, per_fraction: np.ndarray) -> np.ndarray:
+        """Fractions ``∝ per_fraction`` closed to 1 (with oxide oxygen where asked)."""
+        weight = 1.0 + (self.oxygen if self.oxygen is not None else 0.0)
+        total = (per_fraction * weight).sum(axis=1, keepdims=True)
+        return per_fraction / np.clip(total, 1e-300, None)
+
+    # -- the fit ----------------------------------------------------------------------
+    def fit(self, counts: np.ndarray, start_wt_percent: np.ndarray | None = None) -> PhysicsFit:
+        """Quantify ``counts`` ``(N, C)`` on the instrument's channels.
+
+        Raises
+        ------
+        XRFQuantError
+            For spectra with another channel count, or a thin sample without a scale.
+        """
+        x = np.asarray(counts, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.fit_channels.size:
+            raise XRFQuantError(f"spectra have shape {x.shape}; the instrument has "
+                                f"{self.fit_channels.size} channels")
+        if self.thin and self.scale is None:
+            raise XRFQuantError("a thin sample's areal densities need the counts per unit "
+                                "intensity: calibrate the scale on a standard first")
+        n_el = len(self.elements)
+        w, amounts, covariance, lam = self.solve(x, start_wt_percent)
+        s = self.sensitivities(w)
+        expected = np.zeros_like(x)
+        expected[:, self.fit_channels] = lam
+        quality = fit_quality(x[:, self.fit_channels], lam, len(self.components))
+        element_amounts = amounts[:, :n_el]
+        element_cov = covariance[:, :n_el, :n_el]
+        amount_sigma = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0.0, None))
+        if self.thin:
+            assert self.scale is not None and self.layer_ug_cm2 is not None
+            factor = self.layer_ug_cm2 / (self.scale * s)  # µg/cm² per count
+            values, unit, oxygen = element_amounts * factor, "ug_per_cm2", None
+            sigma = amount_sigma[:, :n_el] * factor
+        else:
+            values, unit = 100.0 * w, "wt_percent"
+            oxygen = None if self.oxygen is None else 100.0 * (w * self.oxygen).sum(axis=1)
+            sigma = 100.0 * self._closure_sigma(w, s, element_amounts, element_cov)
+        return PhysicsFit(values=values, sigma=sigma,
+                          amounts=amounts, amount_sigma=amount_sigma, fit_quality=quality,
+                          expected=expected, elements=list(self.elements),
+                          components=list(self.components), unit=unit,
+                          oxygen_wt_percent=oxygen)
+
+    def solve(
+        self, x: np.ndarray, start_wt_percent: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The fit itself: closed fractions ``w`` ``(N, E)``, amounts ``(N, K)``, their
+        covariance ``(N, K, K)`` and the expected counts on the fitted channels."""
+        n_el = len(self.elements)
+        w = (np.full((x.shape[0], n_el), 1.0 / n_el) if start_wt_percent is None
+             else np.clip(np.asarray(start_wt_percent, dtype=np.float64) / 100.0, 1e-6, None))
+        w = self._closed(w)
+        amounts: np.ndarray | None = None
+        # shapes at the start's mean matrix, then at the fitted one (the lines'
+        # ratios within an element move little with the matrix)
+        for rounds in (SCORING_STEPS, SCORING_STEPS // 3):
+            shapes = self.shapes(np.average(w, axis=0, weights=x.sum(axis=1) + 1e-300))
+            amounts, covariance, lam = self._fit_batches(x, shapes, rounds, amounts)
+            for _ in range(MATRIX_STEPS if not self.thin else 1):
+                s = self.sensitivities(w)
+                w = self._closed(np.clip(amounts[:, :n_el] / s, 1e-12, None))
+        assert amounts is not None
+        return w, amounts, covariance, lam
+
+    def _closure_sigma(
+        self, w: np.ndarray, s: np.ndarray, amounts: np.ndarray, covariance: np.ndarray
+    ) -> np.ndarray:
+        """``(N, E)`` 1-sigma of the closed fractions ``w_e = (A_e / s_e) / T``.
+
+        ``T = sum_j (A_j / s_j)(1 + o_j)``, so ``dw_e / dA_k = (delta_ek - w_e (1 +
+        o_k)) / (s_k T)``: the closure takes the shared part of the errors out.
+        """
+        n_el = w.shape[1]
+        weight = 1.0 + (self.oxygen if self.oxygen is not None else np.zeros(n_el))
+        total = np.clip((amounts / s * weight).sum(axis=1), 1e-300, None)  # (N,)
+        jacobian = (np.eye(n_el)[None] - w[:, :, None] * weight[None, None, :]) / (
+            s[:, None, :] * total[:, None, None])
+        variance = np.einsum("nek,nkl,nel->ne", jacobian, covariance, jacobian)
+        return np.sqrt(np.clip(variance, 0.0, None))
+
+    def _fit_batches(
+        self, x: np.ndarray, shapes: np.ndarray, steps: int = SCORING_STEPS,
+        start: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fit = self.fit_channels
+        parts = [fit_amounts(x[k:k + FIT_BATCH, fit], shapes[:, fit], steps,
+                             None if start is None else start[k:k + FIT_BATCH])
+                 for k in range(0, x.shape[0], FIT_BATCH)]
+        a, covariance, lam = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return a, covariance, lam
+
+
+def scale_from_standard(
+    quantifier: PhysicsQuantifier, counts: np.ndarray, known_ug_cm2: Mapping[str, float]
+) -> tuple[float, float]:
+    """The counts per unit simulated intensity that give a thin standard its areal densities.
+
+    ``counts`` ``(C,)`` is the standard's spectrum (e.g. a map's sum); the
+    elements of ``known_ug_cm2`` (those certified, e.g. Ca, Fe, Cu of the AXO
+    film) set the scale, the other elements of the quantifier are fitted
+    freely beside them. The scale is the weighted mean ``sum A_e / sum
+    (rho t_e s_e / M)`` over the known elements (the Poisson ML value when only
+    it is unknown).
+
+    Returns
+    -------
+    scale, sigma
+        The scale and its 1-sigma from the known elements' counting statistics.
+
+    Raises
+    ------
+    XRFQuantError
+        For a bulk instrument or a known element the quantifier does not fit.
+    """
+    if not quantifier.thin or quantifier.layer_ug_cm2 is None:
+        raise XRFQuantError("a scale from areal densities needs a thin sample ([sample])")
+    missing = [e for e in known_ug_cm2 if e not in quantifier.elements]
+    if missing:
+        raise XRFQuantError(f"the standard's {', '.join(missing)} are not among the elements "
+                            "fitted")
+    x = np.asarray(counts, dtype=np.float64)[None, :]
+    total = np.array([sum(known_ug_cm2.values())])
+    w = np.array([[known_ug_cm2.get(e, 0.0) for e in quantifier.elements]]) / total[:, None]
+    w = np.where(w > 0, w, 1e-3)
+    shapes = quantifier.shapes(w[0] / w[0].sum())
+    amounts, covariance, _ = quantifier._fit_batches(x, shapes)
+    s = quantifier.sensitivities(w / w.sum())[0]
+    index = [quantifier.elements.index(e) for e in known_ug_cm2]
+    predicted = np.array([known_ug_cm2[quantifier.elements[i]] / quantifier.layer_ug_cm2 * s[i]
+                          for i in index])
+    measured = amounts[0, index]
+    scale = float(measured.sum() / predicted.sum())
+    variance = covariance[0][np.ix_(index, index)].sum()
+    return scale, float(np.sqrt(max(variance, 0.0)) / predicted.sum())
+
+
+#: Detector parameters :func:`refine_detector` frees by default, with the step
+#: (natural units) that is "small" for each: the energy calibration, resolution
+#: and the low-energy tail of the peaks.
+DETECTOR_STEPS = {
+    "offset_keV": 0.002,
+    "gain_keV": 2e-6,
+    "quadratic_keV": 1e-9,
+    "noise_keV": 0.002,
+    "fano": 0.005,
+    "tail_fraction": 0.002,
+    "tail_slope_keV": 0.01,
+    "shelf_fraction": 0.0005,
+}
+#: Detector parameters that must stay positive (the others may cross zero).
+_POSITIVE = {"gain_keV", "noise_keV", "fano", "tail_fraction", "tail_slope_keV", "shelf_fraction"}
+
+
+def refine_detector(
+    quantifier: PhysicsQuantifier,
+    spectrum: np.ndarray,
+    names: Sequence[str] = tuple(DETECTOR_STEPS),
+    max_evaluations: int = 400,
+) -> tuple[Instrument, float, float]:
+    """The detector parameters that best explain one rich spectrum (a map's sum).
+
+    The component amounts are re-fitted at every trial (they are linear), so
+    only the detector's own parameters are searched (Powell's method on
+    steps of :data:`DETECTOR_STEPS`), as a fit of a sum spectrum with the
+    calibration and resolution free does in PyMca. No composition is assumed.
+
+    Returns
+    -------
+    instrument
+        ``quantifier.instrument`` with the refined values.
+    before, after
+        Fit quality of ``spectrum`` with the start and the refined detector.
+    """
+    from scipy.optimize import minimize
+
+    start = {n: float(getattr(quantifier.instrument.detector, n)) for n in names}
+    x = np.asarray(spectrum, dtype=np.float64)[None, :]
+    fit = quantifier.fit_channels
+    # the scatter's shape follows the matrix: that of a first fit
+    w = quantifier.solve(x)[0]
+    intensity = quantifier._intensities(w)[0]
+    base = quantifier.simulator
+
+    def expected(values: Mapping[str, float]) -> np.ndarray:
+        sim = base.with_parameters(**values)
+        with torch.no_grad():
+            response = sim.response_matrix().numpy()
+            continuum = sim.continuum().numpy()
+        shapes = quantifier.component_shapes(intensity, response, continuum)
+        return fit_amounts(x[:, fit], shapes[:, fit])[2]
+
+    def quality(values: Mapping[str, float]) -> float:
+        lam = expected(values)
+        return float(poisson_deviance(torch.as_tensor(x[:, fit]), torch.as_tensor(lam))[0])
+
+    def natural(u: np.ndarray) -> dict[str, float]:
+        out = {}
+        for value, name in zip(u, names, strict=True):
+            v = start[name] + value * DETECTOR_STEPS[name]
+            out[name] = max(v, 1e-9) if name in _POSITIVE else v
+        return out
+
+    found = minimize(lambda u: quality(natural(u)), np.zeros(len(names)), method="Powell",
+                     options={"maxfev": max_evaluations, "xtol": 1e-2, "ftol": 1e-7})
+    best = natural(found.x)
+    refined = quantifier.instrument.replace(**{f"detector.{n}": v for n, v in best.items()})
+    n_components = len(quantifier.components)
+    before, after = (float(fit_quality(x[:, fit], expected(v), n_components)[0])
+                     for v in (start, best))
+    return refined, before, after
