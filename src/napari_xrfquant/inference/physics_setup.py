@@ -1,0 +1,137 @@
+"""Setting up the physics quantification on a measurement: the detector refined on a
+sum spectrum, and a thin sample's scale from a standard film's areal densities.
+
+Both keep to :mod:`.physics_fit`'s model (free scatter, linear amounts), so what
+they find is what the quantification then uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import poisson_deviance
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts, fit_quality
+from napari_xrfquant.instrument import Instrument
+
+#: Detector parameters :func:`refine_detector` frees by default, with the step
+#: (natural units) that is "small" for each: the energy calibration, resolution
+#: and the low-energy tail of the peaks.
+DETECTOR_STEPS = {
+    "offset_keV": 0.002,
+    "gain_keV": 2e-6,
+    "quadratic_keV": 1e-9,
+    "noise_keV": 0.002,
+    "fano": 0.005,
+    "tail_fraction": 0.002,
+    "tail_slope_keV": 0.01,
+    "shelf_fraction": 0.0005,
+}
+#: Detector parameters that must stay positive (the others may cross zero).
+_POSITIVE = {"gain_keV", "noise_keV", "fano", "tail_fraction", "tail_slope_keV", "shelf_fraction"}
+
+
+def refine_detector(
+    quantifier: PhysicsQuantifier,
+    spectrum: np.ndarray,
+    names: Sequence[str] = tuple(DETECTOR_STEPS),
+    max_evaluations: int = 400,
+) -> tuple[Instrument, float, float]:
+    """The detector parameters that best explain one rich spectrum (a map's sum).
+
+    The component amounts are re-fitted at every trial (they are linear), so
+    only the detector's own parameters are searched (Powell's method on
+    steps of :data:`DETECTOR_STEPS`), as a fit of a sum spectrum with the
+    calibration and resolution free does in PyMca. No composition is assumed.
+
+    Returns
+    -------
+    instrument
+        ``quantifier.instrument`` with the refined values.
+    before, after
+        Fit quality of ``spectrum`` with the start and the refined detector.
+    """
+    from scipy.optimize import minimize
+
+    start = {n: float(getattr(quantifier.instrument.detector, n)) for n in names}
+    x = np.asarray(spectrum, dtype=np.float64)[None, :]
+    fit = quantifier.fit_channels
+    # the scatter's shape follows the matrix: that of a first fit
+    w = quantifier.solve(x)[0]
+    intensity = quantifier._intensities(w)[0]
+    base = quantifier.simulator
+
+    def expected(values: Mapping[str, float]) -> np.ndarray:
+        sim = base.with_parameters(**values)
+        with torch.no_grad():
+            response = sim.response_matrix().numpy()
+            continuum = sim.continuum().numpy()
+        shapes = quantifier.component_shapes(intensity, response, continuum)
+        return fit_amounts(x[:, fit], shapes[:, fit])[2]
+
+    def quality(values: Mapping[str, float]) -> float:
+        lam = expected(values)
+        return float(poisson_deviance(torch.as_tensor(x[:, fit]), torch.as_tensor(lam))[0])
+
+    def natural(u: np.ndarray) -> dict[str, float]:
+        out = {}
+        for value, name in zip(u, names, strict=True):
+            v = start[name] + value * DETECTOR_STEPS[name]
+            out[name] = max(v, 1e-9) if name in _POSITIVE else v
+        return out
+
+    found = minimize(lambda u: quality(natural(u)), np.zeros(len(names)), method="Powell",
+                     options={"maxfev": max_evaluations, "xtol": 1e-2, "ftol": 1e-7})
+    best = natural(found.x)
+    refined = quantifier.instrument.replace(**{f"detector.{n}": v for n, v in best.items()})
+    n_components = len(quantifier.components)
+    before, after = (float(fit_quality(x[:, fit], expected(v), n_components)[0])
+                     for v in (start, best))
+    return refined, before, after
+
+
+def scale_from_standard(
+    quantifier: PhysicsQuantifier, counts: np.ndarray, known_ug_cm2: Mapping[str, float]
+) -> tuple[float, float]:
+    """The counts per unit simulated intensity that give a thin standard its areal densities.
+
+    ``counts`` ``(C,)`` is the standard's spectrum (e.g. a map's sum); the
+    elements of ``known_ug_cm2`` (those certified, e.g. Ca, Fe, Cu of the AXO
+    film) set the scale, the other elements of the quantifier are fitted
+    freely beside them. The scale is the weighted mean ``sum A_e / sum
+    (rho t_e s_e / M)`` over the known elements (the Poisson ML value when only
+    it is unknown).
+
+    Returns
+    -------
+    scale, sigma
+        The scale and its 1-sigma from the known elements' counting statistics.
+
+    Raises
+    ------
+    XRFQuantError
+        For a bulk instrument or a known element the quantifier does not fit.
+    """
+    if not quantifier.thin or quantifier.layer_ug_cm2 is None:
+        raise XRFQuantError("a scale from areal densities needs a thin sample ([sample])")
+    missing = [e for e in known_ug_cm2 if e not in quantifier.elements]
+    if missing:
+        raise XRFQuantError(f"the standard's {', '.join(missing)} are not among the elements "
+                            "fitted")
+    x = np.asarray(counts, dtype=np.float64)[None, :]
+    total = np.array([sum(known_ug_cm2.values())])
+    w = np.array([[known_ug_cm2.get(e, 0.0) for e in quantifier.elements]]) / total[:, None]
+    w = np.where(w > 0, w, 1e-3)
+    shapes = quantifier.shapes(w[0] / w[0].sum())
+    amounts, covariance, _ = quantifier._fit_batches(x, shapes)
+    s = quantifier.sensitivities(w / w.sum())[0]
+    index = [quantifier.elements.index(e) for e in known_ug_cm2]
+    predicted = np.array([known_ug_cm2[quantifier.elements[i]] / quantifier.layer_ug_cm2 * s[i]
+                          for i in index])
+    measured = amounts[0, index]
+    scale = float(measured.sum() / predicted.sum())
+    variance = covariance[0][np.ix_(index, index)].sum()
+    return scale, float(np.sqrt(max(variance, 0.0)) / predicted.sum())

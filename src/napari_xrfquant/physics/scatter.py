@@ -1,0 +1,123 @@
+"""Scatter of the beam into the detector's cone: cross sections and Compton profiles.
+
+Part of the physics tables (:mod:`.tables`): Rayleigh and Compton ``4 pi
+<d sigma / d Omega>`` averaged over the acceptance cone, and the
+Doppler-broadened Compton spectrum as sub-lines.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.physics import _xraydata as xd
+
+#: Rings and azimuths sampling the detector's acceptance cone.
+CONE_RINGS, CONE_AZIMUTHS = 6, 12
+
+#: Scattering angles closer than this share one Compton profile (degrees).
+THETA_STEP_DEG = 0.5
+
+#: Energy step (keV) of the sub-lines that represent a Compton profile. Each
+#: becomes a Gaussian of sigma >= 0.11 keV at 25-30 keV; a comb of Gaussians
+#: spaced h apart ripples by about 2 exp(-2 pi^2 sigma^2 / h^2) < 1e-10 here.
+COMPTON_SUBLINE_STEP_KEV = 0.100
+
+
+def acceptance_cone(instrument: Instrument) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directions accepted by the detector: (theta, phi, solid-angle weight).
+
+    Beam along z, polarisation vector along x; the detector axis lies in the x-z
+    plane at the scattering angle. The cone of half-angle ``acceptance_deg`` is
+    sampled with midpoint rings (weights proportional to sin r) and even azimuths.
+    """
+    geo = instrument.geometry
+    axis_t = math.radians(geo.scattering_deg)
+    half = math.radians(max(geo.acceptance_deg, 0.0))
+    axis = np.array([math.sin(axis_t), 0.0, math.cos(axis_t)])
+    # two unit vectors perpendicular to the axis
+    u = np.array([0.0, 1.0, 0.0])
+    v = np.cross(axis, u)
+    if half == 0.0:
+        r = np.array([0.0])
+        w_r = np.array([1.0])
+    else:
+        edges = np.linspace(0.0, half, CONE_RINGS + 1)
+        r = 0.5 * (edges[1:] + edges[:-1])
+        w_r = np.cos(edges[:-1]) - np.cos(edges[1:])  # exact ring solid angles
+    psi = (np.arange(CONE_AZIMUTHS) + 0.5) * (2.0 * math.pi / CONE_AZIMUTHS)
+    rr, pp = np.meshgrid(r, psi, indexing="ij")
+    weights = np.repeat(w_r[:, None], CONE_AZIMUTHS, axis=1)
+    d = np.cos(rr)[..., None] * axis + np.sin(rr)[..., None] * (
+        np.cos(pp)[..., None] * u + np.sin(pp)[..., None] * v
+    )
+    theta = np.arccos(np.clip(d[..., 2], -1.0, 1.0))
+    phi = np.arctan2(d[..., 1], d[..., 0])
+    weights = weights / weights.sum()
+    return theta.ravel(), phi.ravel(), weights.ravel()
+
+
+def _compton_profile_shape(
+    z: int, energy_keV: float, theta_rad: np.ndarray, grid_keV: np.ndarray
+) -> np.ndarray:
+    """Doppler-broadened Compton spectra (1/keV, unit area) on ``grid_keV``.
+
+    One row per scattering angle in ``theta_rad`` ``(D,)``: ``(D, G)``. Impulse
+    approximation with the Hartree-Fock shell profiles J_s(p_z) of xraylib; a
+    shell contributes only where the energy transfer exceeds its binding energy.
+    """
+    theta = np.atleast_1d(np.asarray(theta_rad, dtype=np.float64))
+    pz = np.stack([xd.compton_pz_au(energy_keV, grid_keV, float(t)) for t in theta])
+    dpz_de = np.abs(np.gradient(pz, grid_keV, axis=1))
+    transfer = energy_keV - grid_keV
+    density = np.zeros_like(pz)
+    magnitude = np.abs(pz)
+    for binding_keV, profile in xd.compton_shells(z):
+        j = np.interp(magnitude, xd.PZ_GRID_AU, profile, right=0.0)
+        density += np.where(transfer > binding_keV, j, 0.0)
+    density *= dpz_de
+    area = np.trapezoid(density, grid_keV, axis=1)[:, None]
+    return np.divide(density, area, out=density.copy(), where=area > 0)
+
+
+def scatter_tables(
+    z: int, energy_keV: float, instrument: Instrument
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Scatter of one element at one beam energy into the detector's cone.
+
+    Returns
+    -------
+    rayleigh, compton
+        ``4 pi <d sigma / d Omega>`` (cm^2/g) averaged over the cone, so that
+        they compare with fluorescence production cross sections (isotropic).
+    sub_energy_keV, sub_weight
+        The Compton spectrum (Doppler broadening and the spread of scattering
+        angles in the cone) as sub-lines with weights summing to 1.
+    """
+    pol = instrument.beam.polarisation
+    theta, phi, weight = acceptance_cone(instrument)
+    ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
+    com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
+    rayleigh = 4.0 * math.pi * float(np.sum(weight * ray))
+    compton = 4.0 * math.pi * float(np.sum(weight * com))
+    centre = xd.compton_energy_keV(energy_keV, theta)
+    lo = max(float(centre.min()) - 4.0, 0.5 * energy_keV)
+    grid = np.linspace(lo, energy_keV, round((energy_keV - lo) / 0.002) + 1)
+    # directions within THETA_STEP_DEG share one profile at their mean angle
+    # (the Compton energy moves by < 3 eV across such a step below 30 keV)
+    group = np.round(np.degrees(theta) / THETA_STEP_DEG).astype(np.int64)
+    _, inverse = np.unique(group, return_inverse=True)
+    strength = np.bincount(inverse, weights=weight * com)
+    mean_theta = np.bincount(inverse, weights=weight * com * theta) / strength
+    spectrum = strength @ _compton_profile_shape(z, energy_keV, mean_theta, grid)
+    step = COMPTON_SUBLINE_STEP_KEV
+    bins = np.floor((grid - lo) / step).astype(int)
+    n_bins = int(bins.max()) + 1
+    mass = np.bincount(bins, weights=spectrum * np.gradient(grid), minlength=n_bins)
+    first_moment = np.bincount(bins, weights=spectrum * grid * np.gradient(grid), minlength=n_bins)
+    keep = mass > 1e-5 * mass.max()
+    sub_energy = first_moment[keep] / mass[keep]
+    sub_weight = mass[keep] / mass[keep].sum()
+    return rayleigh, compton, sub_energy, sub_weight
