@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from napari_xrfquant.cli._cube_options import add_cube_options
+from napari_xrfquant.cli.quantify_physics import add_physics_options, run_physics
 from napari_xrfquant.errors import XRFQuantError
 
 
@@ -30,12 +31,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "quantify",
         help="element maps (wt%%) with uncertainty and fit quality for XRF cubes",
-        description="Quantify every pixel of one or more XRF cubes with a model bundle "
-        "and write element-map TIFFs, uncertainty and fit-quality TIFFs and a summary CSV.",
+        description="Quantify every pixel of one or more XRF cubes with a model bundle, or "
+        "with the simulator of an instrument file for any element list (--instrument FILE "
+        "--elements LIST, no network), and write element-map TIFFs, uncertainty and "
+        "fit-quality TIFFs and a summary CSV.",
     )
     parser.add_argument("cubes", nargs="+", metavar="CUBE", help="cube files (HDF5, TIFF, npy)")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_frame_options(parser)
+    add_physics_options(parser)
     parser.add_argument(
         "--overwrite", action="store_true",
         help="quantify every cube again and replace existing outputs (default: cubes done "
@@ -141,6 +145,8 @@ def frame_settings(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Quantify every cube in ``args.cubes``; return the exit status (1 if a frame failed)."""
+    if getattr(args, "elements", None):
+        return run_physics(args)
     from napari_xrfquant.campaign import cached_model, connect, iter_campaign, plan_campaign
     from napari_xrfquant.inference import resolve_device
     from napari_xrfquant.progress import drive

@@ -35,6 +35,7 @@ fitted channels (about 1 when the model explains the spectrum).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -236,17 +237,36 @@ class PhysicsQuantifier:
                            for i in range(len(self.elements))]
         self._rayleigh = np.array(["Rayleigh" in lab for lab in labels])
         self._compton = np.array(["Compton" in lab for lab in labels])
+        self._row_atoms = self.simulator.row_atoms.numpy()  # (R, A)
+        self._detector_terms()
+        self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
+        if self._setup is not None:
+            self.components.append("set-up lines")
+
+    def _detector_terms(self) -> None:
+        """The detector's atom spectra, continuum and set-up lines of the simulator now."""
         with torch.no_grad():
-            self._response = self.simulator.response_matrix().numpy()  # (R, C)
+            self._atoms = self.simulator.atom_matrix().numpy()  # (A, C)
             self._continuum = self.simulator.continuum().numpy()
             self._setup = (None if self.simulator.setup is None else self.simulator.setup.spectrum(
                 self.simulator._parameter_values(None), ("gain_keV", "offset_keV", "noise_keV",
                                                          "fano", "tail_fraction",
                                                          "tail_slope_keV", "shelf_fraction",
                                                          "quadratic_keV")).numpy().ravel())
-        self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
-        if self._setup is not None:
-            self.components.append("set-up lines")
+        self._detected = self._row_atoms @ self._atoms.sum(axis=1)  # (R,) photons detected
+
+    def with_instrument(self, instrument: Instrument) -> PhysicsQuantifier:
+        """A copy for ``instrument``, which differs from this one's in detector
+        parameters only (a refined calibration): the physics tables are shared."""
+        from napari_xrfquant.physics.simulator import PARAMETER_NAMES
+
+        d = instrument.detector
+        values = {n: float(getattr(d, n)) for n in PARAMETER_NAMES if hasattr(d, n)}
+        new = copy.copy(self)
+        new.instrument = instrument
+        new.simulator = self.simulator.with_parameters(**values)
+        new._detector_terms()
+        return new
 
     # -- the physics ------------------------------------------------------------------
     def _full_fractions(self, w: np.ndarray) -> np.ndarray:
@@ -265,24 +285,28 @@ class PhysicsQuantifier:
         # an element's own share barely changes its matrix: evaluated at a floor,
         # an absent element gets the sensitivity of a trace of it, not 0 / 0
         at = np.clip(w, MIN_FRACTION, None)
-        detected = self._intensities(at) * self._response.sum(axis=1)[None, :]
+        detected = self._intensities(at) * self._detected[None, :]
         return np.stack([detected[:, rows].sum(axis=1) for rows in self._line_rows], axis=1) / at
 
     def shapes(self, w: np.ndarray) -> np.ndarray:
         """``(K, C)`` the components (each summing to 1) in the matrix ``w`` ``(E,)``."""
         intensity = self._intensities(w[None, :])[0]
-        return self.component_shapes(intensity, self._response, self._continuum)
+        return self.component_shapes(self.component_atoms(intensity), self._atoms,
+                                     self._continuum)
+
+    def component_atoms(self, intensity: np.ndarray) -> np.ndarray:
+        """``(L, A)`` the detector atoms of each line or scatter component, from row
+        intensities ``(R,)``."""
+        groups = [*self._line_rows, self._rayleigh, self._compton]
+        return np.stack([intensity[rows] @ self._row_atoms[rows] for rows in groups])
 
     def component_shapes(
-        self, intensity: np.ndarray, response: np.ndarray, continuum: np.ndarray
+        self, component_atoms: np.ndarray, atoms: np.ndarray, continuum: np.ndarray
     ) -> np.ndarray:
-        """``(K, C)`` the components from row intensities ``(R,)`` and a detector response."""
+        """``(K, C)`` the components from :meth:`component_atoms` and a detector's
+        atom spectra ``(A, C)``, each summing to 1."""
         out = []
-        for rows in self._line_rows:
-            peak = intensity[rows] @ response[rows]
-            out.append(peak / max(peak.sum(), 1e-300))
-        for mask in (self._rayleigh, self._compton):
-            peak = intensity[mask] @ response[mask]
+        for peak in component_atoms @ atoms:
             out.append(peak / max(peak.sum(), 1e-300))
         out.append(continuum / continuum.sum())
         if self._setup is not None:

@@ -38,7 +38,7 @@ def refine_detector(
     quantifier: PhysicsQuantifier,
     spectrum: np.ndarray,
     names: Sequence[str] = tuple(DETECTOR_STEPS),
-    max_evaluations: int = 400,
+    max_evaluations: int = 200,
 ) -> tuple[Instrument, float, float]:
     """The detector parameters that best explain one rich spectrum (a map's sum).
 
@@ -61,15 +61,15 @@ def refine_detector(
     fit = quantifier.fit_channels
     # the scatter's shape follows the matrix: that of a first fit
     w = quantifier.solve(x)[0]
-    intensity = quantifier._intensities(w)[0]
+    weights = quantifier.component_atoms(quantifier._intensities(w)[0])
     base = quantifier.simulator
 
     def expected(values: Mapping[str, float]) -> np.ndarray:
         sim = base.with_parameters(**values)
         with torch.no_grad():
-            response = sim.response_matrix().numpy()
+            atoms = sim.atom_matrix().numpy()
             continuum = sim.continuum().numpy()
-        shapes = quantifier.component_shapes(intensity, response, continuum)
+        shapes = quantifier.component_shapes(weights, atoms, continuum)
         return fit_amounts(x[:, fit], shapes[:, fit])[2]
 
     def quality(values: Mapping[str, float]) -> float:

@@ -319,18 +319,27 @@ class XRFSimulator(nn.Module):
             self.optic_model, energy_keV, v, self.optic_knots_keV, self.optic_log_transmission
         )
 
-    def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, values)
-        atoms = det.atom_response(
+    def atom_matrix(self, values: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Detected spectrum of one photon of each detector atom: ``(A, C)``.
+
+        The response matrix is ``row_atoms @ atom_matrix()``; a sum of rows with
+        fixed intensities is cheaper as ``(intensity @ row_atoms) @ atom_matrix()``
+        (tens of atoms where a tube's beam makes thousands of rows).
+        """
+        v = values if values is not None else self._parameter_values(None)
+        efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, v)
+        return det.atom_response(
             self.atom_energy_keV,
             efficiency,
             self.atom_escape,
             self.escape_energy_keV,
             n_channels=self.n_channels,
             pair_keV=self.pair_energy_keV,
-            **{name: values[name] for name in _DETECTOR_NAMES},
+            **{name: v[name] for name in _DETECTOR_NAMES},
         )
-        return self.row_atoms @ atoms  # (R, C) or (N, R, C)
+
+    def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.row_atoms @ self.atom_matrix(values)  # (R, C) or (N, R, C)
 
     def response_matrix(self) -> torch.Tensor:
         """Detected spectrum of one photon of each row: ``(R, C)``.

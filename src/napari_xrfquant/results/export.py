@@ -41,7 +41,7 @@ import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.results.regions import RegionStatistics, write_statistics_csv
-from napari_xrfquant.results.result import CONCENTRATION_UNIT, FIT_QUALITY_UNIT, QuantResult
+from napari_xrfquant.results.result import FIT_QUALITY_UNIT, QuantResult
 
 LAYOUTS = ("stack", "per-element")
 FIT_QUALITY_LABEL = "fit quality"
@@ -72,26 +72,27 @@ def export_plan(
     layout: str = "stack",
     statistics: bool = True,
     preview: bool = False,
+    unit_slug: str = "wt_percent",
 ) -> list[PlannedFile]:
-    """The files :func:`export_result` writes for these elements, in writing order."""
+    """The files :func:`export_result` writes for these elements, in writing order
+    (``unit_slug`` names the maps' unit: ``wt_percent`` or ``ug_per_cm2``)."""
     if layout not in LAYOUTS:
         raise XRFQuantError(f"unknown export layout {layout!r} (use {' or '.join(LAYOUTS)})")
     target = Path(folder)
     names = tuple(str(e) for e in elements)
+    unit = unit_slug
     plan: list[PlannedFile] = []
     if layout == "stack":
-        plan.append(PlannedFile(target / f"{stem}_wt_percent.tif", "concentration", names))
-        plan.append(PlannedFile(target / f"{stem}_sigma_wt_percent.tif", "uncertainty", names))
+        plan.append(PlannedFile(target / f"{stem}_{unit}.tif", "concentration", names))
+        plan.append(PlannedFile(target / f"{stem}_sigma_{unit}.tif", "uncertainty", names))
     else:
         for element in names:
             plan.append(
-                PlannedFile(
-                    target / f"{stem}_{element}_wt_percent.tif", "concentration", (element,)
-                )
+                PlannedFile(target / f"{stem}_{element}_{unit}.tif", "concentration", (element,))
             )
             plan.append(
                 PlannedFile(
-                    target / f"{stem}_{element}_sigma_wt_percent.tif", "uncertainty", (element,)
+                    target / f"{stem}_{element}_sigma_{unit}.tif", "uncertainty", (element,)
                 )
             )
     plan.append(
@@ -128,7 +129,7 @@ def _write_planned(
     else:
         source = result.concentrations if item.kind == "concentration" else result.uncertainty
         index = [result.elements.index(name) for name in item.names]
-        values, unit = np.moveaxis(np.asarray(source)[..., index], -1, 0), CONCENTRATION_UNIT
+        values, unit = np.moveaxis(np.asarray(source)[..., index], -1, 0), result.unit
     write_element_maps(
         path,
         values,
@@ -195,7 +196,8 @@ def export_result(
             f"{np.shape(result.concentrations)}"
         )
     stem = safe_stem(stem)
-    plan = export_plan(folder, stem, result.elements, layout, bool(statistics), preview)
+    plan = export_plan(folder, stem, result.elements, layout, bool(statistics), preview,
+                       result.unit_slug)
     existing = [item.path for item in plan if item.path.exists()]
     if existing:
         allowed = overwrite(existing) if callable(overwrite) else bool(overwrite)

@@ -120,6 +120,9 @@ class RegionStatistics:
         Median fit quality over the region's pixels; NaN if unknown.
     model_id
         The model that made the maps.
+    unit_slug
+        The maps' unit: the ``*_wt_percent`` values are in it (``"ug_per_cm2"``
+        for a thin sample), and the CSV names its columns after it.
     """
 
     source: str
@@ -132,6 +135,7 @@ class RegionStatistics:
     mean_sigma_wt_percent: float = math.nan
     median_fit_quality: float = math.nan
     model_id: str = ""
+    unit_slug: str = "wt_percent"
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -194,6 +198,7 @@ def region_statistics(
                     mean_sigma_wt_percent=mean_sigma,
                     median_fit_quality=fit_median,
                     model_id=str(getattr(result, "model_id", "")),
+                    unit_slug=str(getattr(result, "unit_slug", "wt_percent")),
                 )
             )
     return stats
@@ -277,7 +282,8 @@ def write_statistics_csv(
 ) -> Path:
     """Write statistics as CSV (one row per region and element, :data:`CSV_COLUMNS`).
 
-    Written atomically; NaN is an empty cell.
+    Written atomically; NaN is an empty cell. The value columns are named after
+    the rows' unit (``mean_ug_per_cm2`` for a thin sample).
 
     Raises
     ------
@@ -288,7 +294,8 @@ def write_statistics_csv(
     with atomic_path(target, overwrite=overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
+            slug = stats[0].unit_slug if stats else "wt_percent"
+            writer.writerow([column.replace("wt_percent", slug) for column in CSV_COLUMNS])
             for row in stats:
                 writer.writerow([_fmt(getattr(row, column)) for column in CSV_COLUMNS])
     return target

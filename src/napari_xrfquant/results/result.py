@@ -25,8 +25,13 @@ DEFAULT_MASK_BELOW_COUNTS = 200.0
 #: explains.
 FIT_QUALITY_UNIT = "deviance/dof"
 
-#: Unit of concentrations and their uncertainties.
+#: Unit of concentrations and their uncertainties (bulk samples).
 CONCENTRATION_UNIT = "wt%"
+
+#: Units a result may carry, and the slug that names its files and CSV columns
+#: (``<stem>_wt_percent.tif``, ``mean_ug_per_cm2``): mass fractions of a bulk
+#: sample, areal densities of a thin one.
+UNIT_SLUGS = {"wt%": "wt_percent", "µg/cm²": "ug_per_cm2"}
 
 
 @dataclass
@@ -60,6 +65,9 @@ class QuantResult:
         What turned the data into counts (a number, or ``[...]`` one per
         spectrum; :mod:`napari_xrfquant.inference.counts`): the data's own
         totals times this are counts.
+    unit
+        Unit of ``concentrations`` and ``uncertainty``: ``"wt%"`` (bulk) or
+        ``"µg/cm²"`` (a thin sample); a key of :data:`UNIT_SLUGS`.
     """
 
     concentrations: np.ndarray
@@ -73,6 +81,12 @@ class QuantResult:
     total_counts: np.ndarray | None = field(default=None, repr=False)
     mask_below_counts: float = 0.0
     counts_scale: float | np.ndarray = field(default=1.0, repr=False)
+    unit: str = CONCENTRATION_UNIT
+
+    @property
+    def unit_slug(self) -> str:
+        """The unit as file names and CSV columns write it (``"wt_percent"``)."""
+        return UNIT_SLUGS[self.unit]
 
     @property
     def image_shape(self) -> tuple[int, ...]:

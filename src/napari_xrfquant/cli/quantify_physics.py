@@ -1,0 +1,107 @@
+"""``xrfquant quantify CUBE -o OUT --instrument FILE --elements LIST``: no network.
+
+Every pixel is fitted with the simulator of the instrument file
+(:func:`napari_xrfquant.inference.physics_quantify.quantify_physics`), for any
+element list; the outputs are those of a model's quantification (the one
+export path), in wt% for a bulk sample (with oxide maps for ``--matrix
+oxides``) or in µg/cm² for a thin one (the instrument's ``[sample]``), whose
+scale comes from the ``--standard`` film on the map.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from napari_xrfquant.errors import XRFQuantError
+
+
+def add_physics_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the quantification without a network."""
+    parser.add_argument(
+        "--elements", default=None, metavar="LIST",
+        help="quantify these elements with the simulator of --instrument, no network "
+        "(e.g. Si,Ca,Fe,Cu,Pb)",
+    )
+    parser.add_argument(
+        "--matrix", choices=("elements", "oxides"), default="elements",
+        help="with --elements: the elements make 100 wt%%, or their oxides do (oxygen by "
+        "stoichiometry; oxide maps beside the elements')",
+    )
+    parser.add_argument(
+        "--fit-range", default=None, metavar="KEV-KEV",
+        help="with --elements: energy range fitted (default: 1 keV to 1 keV above the beam)",
+    )
+    parser.add_argument(
+        "--standard", default=None, metavar="NAME|FILE.csv",
+        help="with --elements and a thin sample: the film of known areal densities the map "
+        "shows; its elements that are fitted set the counts per µg/cm²",
+    )
+
+
+def check_physics_request(args: argparse.Namespace) -> None:
+    """Refuse option combinations the physics path does not take, before any work."""
+    if args.instrument is None:
+        raise XRFQuantError("--elements quantifies with the simulator of --instrument FILE: "
+                            "give one")
+    clashes = [option for option, given in (
+        ("--model", args.model is not None), ("--refine", bool(args.refine)),
+        ("--cluster", getattr(args, "cluster", None) is not None),
+        ("--counts-scale", args.counts_scale is not None)) if given]
+    if clashes:
+        raise XRFQuantError(f"--elements fits without a network: {', '.join(clashes)} "
+                            "do not apply")
+
+
+def run_physics(args: argparse.Namespace) -> int:
+    """Quantify ``args.cubes`` with the simulator; return the exit status."""
+    from napari_xrfquant.calibration.session import parse_range
+    from napari_xrfquant.calibration.standards import parse_standard
+    from napari_xrfquant.cli._cube_options import open_cube
+    from napari_xrfquant.inference.physics_quantify import quantify_physics
+    from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.physics.lines import parse_elements
+    from napari_xrfquant.results import (
+        DEFAULT_MASK_BELOW_COUNTS,
+        export_plan,
+        export_result,
+        region_statistics,
+        safe_stem,
+        whole_map,
+    )
+
+    check_physics_request(args)
+    instrument = load_instrument(args.instrument)
+    elements = parse_elements(args.elements, light=True)
+    fit_keV = parse_range(args.fit_range) if args.fit_range else None
+    standard = parse_standard(args.standard) if args.standard else None
+    mask = DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None else args.mask_below
+    outdir = Path(args.output)
+    for path in args.cubes:
+        stem = safe_stem(Path(path).stem)
+        if not args.overwrite:
+            slug = "ug_per_cm2" if instrument.sample is not None else "wt_percent"
+            plan = export_plan(outdir, stem, [], args.layout, True, args.preview, slug)
+            clash = [item.path for item in plan if item.path.exists()]
+            if clash:
+                raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+        cube = open_cube(args, path, lazy=False)
+        result, notes = quantify_physics(
+            np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,
+            fit_keV=fit_keV, standard=standard, mask_below_counts=mask)
+        statistics = region_statistics(result, [whole_map(result.image_shape)],
+                                       source=Path(path).name)
+        export_result(outdir, result, stem, layout=args.layout,
+                      pixel_size_um=cube.metadata.get("pixel_size_um"), statistics=statistics,
+                      source=Path(path).name, preview=args.preview, overwrite=args.overwrite)
+        if not args.quiet:
+            means = ", ".join(f"{s.element} {s.mean_wt_percent:.4g}" for s in statistics)
+            scale = "" if notes.scale is None else f"; film scale {notes.scale:.4g} ± " \
+                f"{notes.scale_sigma:.2g} counts per unit intensity"
+            print(f"{Path(path).name}: {result.unit}: {means}; median fit quality "
+                  f"{np.nanmedian(result.fit_quality):.2f} (sum spectrum "
+                  f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "
+                  f"detector refined){scale}; {result.seconds:.1f} s; outputs in {outdir}")
+    return 0

@@ -1,0 +1,151 @@
+"""``quantify_physics``: a cube's maps from the simulator alone, for any element list.
+
+The map's sum spectrum first refines the detector (calibration, resolution,
+tails: :func:`~.physics_setup.refine_detector`); every sample pixel is then
+fitted (:class:`~.physics_fit.PhysicsQuantifier`). A bulk sample gives wt%
+(with oxide maps beside the elements' when the matrix is ``"oxides"``); a
+thin one (the instrument's ``[sample]``) gives µg/cm², its scale set by a
+standard film's certified areal densities on the same map (the elements of
+the standard that are fitted; each pixel gets the map's scale over the
+number of pixels, which holds for equal dwell times and a steady beam).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
+from napari_xrfquant.inference.physics_setup import refine_detector, scale_from_standard
+from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.calibration.standards import Standard
+    from napari_xrfquant.instrument import Instrument
+
+#: What :attr:`QuantResult.model_id` says of a physics quantification.
+PHYSICS_MODEL_ID = "physics (no network)"
+
+
+@dataclass
+class PhysicsNotes:
+    """What the set-up step found, for the user: the sum spectrum's fit quality
+    before and after the detector's refinement, and a film's scale."""
+
+    fit_quality_before: float
+    fit_quality_after: float
+    scale: float | None = None
+    scale_sigma: float | None = None
+    instrument: Instrument | None = None
+
+
+def quantify_physics(
+    counts: np.ndarray,
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
+    *,
+    matrix: str = "elements",
+    fit_keV: tuple[float, float] | None = None,
+    standard: Standard | None = None,
+    refine: bool = True,
+    mask_below_counts: float = DEFAULT_MASK_BELOW_COUNTS,
+) -> tuple[QuantResult, PhysicsNotes]:
+    """Quantify every pixel of ``counts`` ``(H, W, C)`` with the simulator.
+
+    Parameters
+    ----------
+    counts, energy_keV
+        The cube and its channel energies (resampled onto the instrument's
+        channels when they differ).
+    elements
+        The sample's elements (any list, Na-U).
+    instrument
+        The set-up; a ``[sample]`` makes it a thin sample (µg/cm²).
+    matrix
+        ``"elements"`` or ``"oxides"`` (bulk samples).
+    fit_keV
+        Energy range fitted (default: 1 keV to 1 keV above the beam).
+    standard
+        Thin samples: the film of known areal densities the map shows.
+    refine
+        Refine the detector on the map's sum spectrum first.
+    mask_below_counts
+        Pixels with fewer counts are background (NaN).
+
+    Returns
+    -------
+    QuantResult, PhysicsNotes
+
+    Raises
+    ------
+    XRFQuantError
+        For a thin sample without a µg/cm² standard, a standard with none of
+        the elements, or no pixel above the background threshold.
+    """
+    from napari_xrfquant.io.grid import resample_counts, same_grid
+    from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
+
+    started = time.perf_counter()
+    data = np.asarray(counts, dtype=np.float64)
+    target = instrument.energy_axis_keV()
+    resampled = not same_grid(np.asarray(energy_keV), target)
+    if resampled:
+        data = resample_counts(data, np.asarray(energy_keV), target)
+    rows, cols = data.shape[:2]
+    spectra = np.nan_to_num(data.reshape(rows * cols, -1), nan=0.0)
+    totals = spectra.sum(axis=1)
+    sample = totals >= mask_below_counts
+    if not sample.any():
+        raise XRFQuantError(f"no pixel holds {mask_below_counts:g} counts or more")
+    thin = instrument.sample is not None
+    if thin and (standard is None or standard.ug_per_cm2 is None):
+        raise XRFQuantError("a thin sample's µg/cm² need a standard film of known areal "
+                            "densities on the map (--standard NAME|FILE.csv)")
+    quantifier = PhysicsQuantifier(elements, instrument, matrix=matrix, fit_keV=fit_keV)
+    summed = spectra[sample].sum(axis=0)
+    notes = PhysicsNotes(np.nan, np.nan, instrument=instrument)
+    if refine:
+        refined, notes.fit_quality_before, notes.fit_quality_after = refine_detector(
+            quantifier, summed)
+        quantifier = quantifier.with_instrument(refined)
+        notes.instrument = refined
+    if thin:
+        assert standard is not None and standard.ug_per_cm2 is not None
+        known = {e: v for e, v in standard.ug_per_cm2.items() if e in quantifier.elements}
+        if not known:
+            raise XRFQuantError(f"standard {standard.name} holds none of "
+                                f"{', '.join(quantifier.elements)}")
+        scale, scale_sigma = scale_from_standard(quantifier, summed, known)
+        notes.scale, notes.scale_sigma = scale, scale_sigma
+        quantifier.scale = scale / int(sample.sum())  # equal dwell: each pixel its share
+    fit = quantifier.fit(spectra[sample])
+    names = list(fit.elements)
+    values, sigma = fit.values, fit.sigma
+    if matrix == "oxides":  # each element's oxide beside it, with its oxygen
+        factor = np.array([1.0 + oxygen_per_element(OXIDES[e]) for e in names])
+        values = np.concatenate([values, values * factor], axis=1)
+        sigma = np.concatenate([sigma, sigma * factor], axis=1)
+        names += [OXIDES[e] for e in names]
+    maps = np.full((rows * cols, len(names)), np.nan, dtype=np.float32)
+    sigma_maps = np.full_like(maps, np.nan)
+    quality = np.full(rows * cols, np.nan, dtype=np.float32)
+    maps[sample], sigma_maps[sample], quality[sample] = values, sigma, fit.fit_quality
+    result = QuantResult(
+        concentrations=maps.reshape(rows, cols, -1),
+        uncertainty=sigma_maps.reshape(rows, cols, -1),
+        fit_quality=quality.reshape(rows, cols),
+        elements=names,
+        model_id=PHYSICS_MODEL_ID,
+        seconds=time.perf_counter() - started,
+        resampled=resampled,
+        total_counts=totals.reshape(rows, cols),
+        mask_below_counts=mask_below_counts,
+        unit="µg/cm²" if thin else "wt%",
+    )
+    return result, notes
