@@ -91,7 +91,8 @@ def run_physics(args: argparse.Namespace) -> int:
         result, notes = quantify_physics(
             np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,
             fit_keV=fit_keV, standard=standard, mask_below_counts=mask)
-        statistics = region_statistics(result, [whole_map(result.image_shape)],
+        rows, cols = result.image_shape
+        statistics = region_statistics(result, [whole_map((rows, cols))],
                                        source=Path(path).name)
         export_result(outdir, result, stem, layout=args.layout,
                       pixel_size_um=cube.metadata.get("pixel_size_um"), statistics=statistics,
