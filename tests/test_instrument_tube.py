@@ -88,3 +88,25 @@ def test_bad_tubes_are_one_line(tmp_path, edit, message):
     with pytest.raises(InstrumentError, match=message) as info:
         load_instrument(path)
     assert "\n" not in str(info.value)
+
+
+def test_the_tubes_l_lines_are_fitted_on_a_standard(pixl):
+    """A basalt measured with half the anode's L lines that Ebel's constants give: the
+    fit with the composition fixed finds the factor again."""
+    from napari_xrfquant.inference.physics_setup import fit_tube_l_lines
+    from napari_xrfquant.physics import simulate
+
+    coarse = pixl.replace(**{"tube.step_keV": 1.0, "detector.n_channels": 1024,
+                             "detector.gain_keV": 0.03})
+    measured = coarse.replace(**{"tube.l_lines_scale": 0.5})
+    from napari_xrfquant.physics.oxides import oxygen_wt_percent
+
+    metals = {"Mg": 5.0, "Si": 25.0, "Ca": 8.0, "Fe": 10.0}
+    oxygen = oxygen_wt_percent(metals)  # the oxides' own oxygen, as the fit assumes
+    elements = [*metals, "O"]
+    wt = [100.0 * v / (sum(metals.values()) + oxygen) for v in (*metals.values(), oxygen)]
+    spectrum = simulate([wt], elements, instrument=measured, counts=1e7, seed=8)[0]
+    fitted, scale = fit_tube_l_lines(elements[:4], coarse, spectrum,
+                                     dict(zip(elements, wt, strict=True)), matrix="oxides")
+    assert scale == pytest.approx(0.5, rel=0.1)
+    assert fitted.tube is not None and fitted.tube.l_lines_scale == scale

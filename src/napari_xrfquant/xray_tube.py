@@ -114,6 +114,9 @@ class Tube:
     transmission_thickness_cm
         None for a reflection (side-window) anode; the anode's thickness for a
         transmission anode (X-rays leave on the far side).
+    l_lines_scale
+        Factor on the L lines (Ebel's L-line constants are the model's least
+        certain part; a calibration on a standard may fit it).
     """
 
     anode: str
@@ -123,6 +126,7 @@ class Tube:
     window: Layer | None = None
     filters: tuple[Layer, ...] = ()
     transmission_thickness_cm: float | None = None
+    l_lines_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not 5.0 <= self.voltage_kV <= 60.0:
@@ -231,7 +235,7 @@ class Tube:
             return []
         energies = np.array([energy for _, energy, _ in found])
         weight = self._self_absorption(energies) * self._filtering(energies)
-        return [TubeLine(f"{self.anode} {name}", energy, photons * w)
+        return [TubeLine(f"{self.anode} {name}", energy, photons * w * self.l_lines_scale)
                 for (name, energy, photons), w in zip(found, weight, strict=True)]
 
     def lines(self) -> list[TubeLine]:

@@ -135,3 +135,66 @@ def scale_from_standard(
     scale = float(measured.sum() / predicted.sum())
     variance = covariance[0][np.ix_(index, index)].sum()
     return scale, float(np.sqrt(max(variance, 0.0)) / predicted.sum())
+
+
+def fixed_composition_deviance(
+    quantifier: PhysicsQuantifier, spectrum: np.ndarray, wt_percent: Mapping[str, float]
+) -> float:
+    """Poisson deviance of ``spectrum`` with the sample's lines in the ratios a known
+    composition gives (one free amount) beside the free scatter and continuum."""
+    fractions = np.array([[wt_percent.get(e, 0.0) for e in quantifier.elements]]) / 100.0
+    shapes = quantifier.shapes(fractions[0])
+    n_el = len(quantifier.elements)
+    counts = fractions[0] * quantifier.sensitivities(fractions)[0]
+    sample = (counts / counts.sum()) @ shapes[:n_el]
+    combined = np.concatenate([sample[None, :], shapes[n_el:]])
+    fit = quantifier.fit_channels
+    x = np.asarray(spectrum, dtype=np.float64)[None, fit]
+    lam = fit_amounts(x, combined[:, fit])[2]
+    return float(poisson_deviance(torch.as_tensor(x), torch.as_tensor(lam))[0])
+
+
+def fit_tube_l_lines(
+    elements: Sequence[str],
+    instrument: Instrument,
+    spectrum: np.ndarray,
+    wt_percent: Mapping[str, float],
+    *,
+    matrix: str = "elements",
+    fit_keV: tuple[float, float] | None = None,
+    bounds: tuple[float, float] = (0.05, 3.0),
+) -> tuple[Instrument, float]:
+    """The tube's ``l_lines_scale`` that best explains a bulk standard's spectrum.
+
+    The anode's L lines excite the light elements (Na-Si by Rh L) and little
+    else, so their strength sets the balance of light against heavy elements;
+    Ebel's L constants are the tube model's least certain part. A bounded
+    scalar search (in log scale) over the factor, each trial with the
+    standard's composition fixed (:func:`fixed_composition_deviance`).
+
+    Returns
+    -------
+    instrument, scale
+        The instrument with the fitted factor, and the factor.
+
+    Raises
+    ------
+    XRFQuantError
+        For an instrument without a tube.
+    """
+    from scipy.optimize import minimize_scalar
+
+    if instrument.tube is None:
+        raise XRFQuantError("the instrument has no [tube] whose L lines could be fitted")
+    x = np.asarray(spectrum, dtype=np.float64)
+
+    def trial(log_scale: float) -> float:
+        candidate = instrument.replace(**{"tube.l_lines_scale": float(np.exp(log_scale))})
+        quantifier = PhysicsQuantifier(elements, candidate, matrix=matrix, fit_keV=fit_keV)
+        return fixed_composition_deviance(quantifier, x, wt_percent)
+
+    low, high = np.log(bounds[0]), np.log(bounds[1])
+    found = minimize_scalar(trial, bounds=(low, high), method="bounded",
+                            options={"xatol": 0.02, "maxiter": 20})
+    scale = float(np.exp(found.x))
+    return instrument.replace(**{"tube.l_lines_scale": scale}), scale
