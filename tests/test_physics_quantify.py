@@ -121,3 +121,18 @@ def test_a_film_without_a_scale_or_the_wrong_spectra_is_refused():
     with pytest.raises(XRFQuantError, match="needs a thin sample"):
         scale_from_standard(PhysicsQuantifier(["Fe"], reference_instrument()), np.ones(1024),
                             {"Fe": 1.0})
+
+
+def test_a_salts_chlorine_stays_an_element_among_oxides():
+    """Sylvite in a silicate: Cl has no oxide and carries no oxygen."""
+    composition = {"K": 20.0, "Cl": 18.0, "Si": 23.4, "Ca": 10.0}
+    oxygen = sum(composition[e] * oxygen_per_element(OXIDES[e]) for e in ("K", "Si", "Ca"))
+    total = sum(composition.values()) + oxygen
+    quantifier = PhysicsQuantifier([*composition, "O"], reference_instrument(), matrix="oxides")
+    assert quantifier.oxygen is not None
+    assert quantifier.oxygen[list(composition).index("Cl")] == 0.0
+    spectra = simulate([[*(100 * v / total for v in composition.values()), 100 * oxygen / total]],
+                       [*composition, "O"], counts=2e7, seed=9)
+    fit = quantifier.fit(spectra)
+    cl = fit.values[0, fit.elements.index("Cl")]
+    assert cl == pytest.approx(100 * 18.0 / total, rel=0.03)

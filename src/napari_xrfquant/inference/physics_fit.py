@@ -178,7 +178,8 @@ class PhysicsQuantifier:
         The (calibrated) set-up; its detector sets the channels.
     matrix
         ``"elements"`` (the listed elements make 100 wt%) or ``"oxides"``
-        (each element as its conventional oxide, oxygen by stoichiometry).
+        (each element as its conventional oxide, oxygen by stoichiometry;
+        an element without one, Cl of a salt, as itself).
     fit_keV
         Energy range fitted (default: 1 keV to 1 keV above the beam).
     scale
@@ -222,8 +223,9 @@ class PhysicsQuantifier:
         self.scale = scale
         with_oxygen = [*self.elements, "O"] if matrix == "oxides" else list(self.elements)
         self.simulator = XRFSimulator(with_oxygen, instrument=instrument, dtype=torch.float64)
-        self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) for e in self.elements])
-                       if matrix == "oxides" else None)
+        # elements with no conventional oxide (Cl, Br of a salt) carry no oxygen
+        self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) if e in OXIDES else 0.0
+                                 for e in self.elements]) if matrix == "oxides" else None)
         energy = instrument.energy_axis_keV()
         low, high = fit_keV if fit_keV is not None else (1.0,
                                                           instrument.max_beam_energy_keV + 1.0)

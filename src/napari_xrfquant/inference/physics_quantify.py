@@ -128,10 +128,11 @@ def quantify_physics(
     names = list(fit.elements)
     values, sigma = fit.values, fit.sigma
     if matrix == "oxides":  # each element's oxide beside it, with its oxygen
-        factor = np.array([1.0 + oxygen_per_element(OXIDES[e]) for e in names])
-        values = np.concatenate([values, values * factor], axis=1)
-        sigma = np.concatenate([sigma, sigma * factor], axis=1)
-        names += [OXIDES[e] for e in names]
+        oxidised = [i for i, e in enumerate(names) if e in OXIDES]
+        factor = np.array([1.0 + oxygen_per_element(OXIDES[names[i]]) for i in oxidised])
+        values = np.concatenate([values, values[:, oxidised] * factor], axis=1)
+        sigma = np.concatenate([sigma, sigma[:, oxidised] * factor], axis=1)
+        names += [OXIDES[names[i]] for i in oxidised]
     maps = np.full((rows * cols, len(names)), np.nan, dtype=np.float32)
     sigma_maps = np.full_like(maps, np.nan)
     quality = np.full(rows * cols, np.nan, dtype=np.float32)
