@@ -277,18 +277,31 @@ class PhysicsQuantifier:
             return w
         return np.concatenate([w, (w * self.oxygen).sum(axis=1, keepdims=True)], axis=1)
 
-    def _intensities(self, w: np.ndarray) -> np.ndarray:
+    def _intensities(self, w: np.ndarray, secondary: bool = True) -> np.ndarray:
         with torch.no_grad():
             return self.simulator.line_intensities(
-                torch.as_tensor(self._full_fractions(w), dtype=torch.float64)).numpy()
+                torch.as_tensor(self._full_fractions(w), dtype=torch.float64),
+                secondary=None if secondary else False).numpy()
+
+    def _per_fraction(self, at: np.ndarray, secondary: bool) -> np.ndarray:
+        detected = self._intensities(at, secondary) * self._detected[None, :]
+        return np.stack([detected[:, rows].sum(axis=1) for rows in self._line_rows], axis=1) / at
 
     def sensitivities(self, w: np.ndarray) -> np.ndarray:
-        """``(N, E)`` detected photons of each element per unit mass fraction in matrix ``w``."""
+        """``(N, E)`` detected photons of each element per unit mass fraction in matrix ``w``.
+
+        Secondary fluorescence enters as the enhancement of the spectra's mean
+        matrix: per spectrum it would cost pairs x beam energies each, tens of
+        thousands under a tube, and the enhancement varies slowly with the matrix.
+        """
         # an element's own share barely changes its matrix: evaluated at a floor,
         # an absent element gets the sensitivity of a trace of it, not 0 / 0
         at = np.clip(w, MIN_FRACTION, None)
-        detected = self._intensities(at) * self._detected[None, :]
-        return np.stack([detected[:, rows].sum(axis=1) for rows in self._line_rows], axis=1) / at
+        if at.shape[0] == 1:
+            return self._per_fraction(at, secondary=True)
+        mean = at.mean(axis=0, keepdims=True)
+        enhancement = self._per_fraction(mean, True) / self._per_fraction(mean, False)
+        return self._per_fraction(at, secondary=False) * enhancement
 
     def shapes(self, w: np.ndarray) -> np.ndarray:
         """``(K, C)`` the components (each summing to 1) in the matrix ``w`` ``(E,)``."""
