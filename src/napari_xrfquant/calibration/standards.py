@@ -263,13 +263,7 @@ def parse_standard(text: str) -> Standard:
         if not part:
             continue
         symbol, _, number = part.partition("=")
-        try:
-            value = float(number)
-        except ValueError:
-            raise XRFQuantError(f"standard {entry!r}: {part!r} is not ELEMENT=wt%") from None
-        if not math.isfinite(value) or value < 0:
-            raise XRFQuantError(f"standard {entry!r}: {symbol} must be a non-negative wt%")
-        values[symbol.strip()] = value
+        values[symbol.strip()] = _number(number, f"standard {entry!r}, {part!r} (ELEMENT=wt%)")
     symbols = _symbols(list(values), f"standard {entry!r}")
     return _from_values(entry, "wt_percent", dict(zip(symbols, values.values(), strict=True)),
                         {}, "")
