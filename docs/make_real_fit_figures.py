@@ -44,7 +44,8 @@ def axo_figure(target: Path) -> None:
     standard = read_standard_csv(AXO / "AXO_CaFeCu.csv")
     assert standard.ug_per_cm2 is not None
     quantifier.scale = scale_from_standard(quantifier, summed, standard.ug_per_cm2)[0]
-    fit = quantifier.fit(summed[None])
+    fit = quantifier.fit(summed[None], keep_expected=True)
+    assert fit.expected is not None
     energy = refined.energy_axis_keV()
     shown = quantifier.fit_channels
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,

@@ -132,41 +132,32 @@ def _as_elements(
     name: str, unit: str, rows: dict[str, float], sigma: dict[str, float]
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Oxide rows turned into elements and oxygen (values and 1-sigma, same unit)."""
-    from napari_xrfquant.physics.oxides import elements_from_oxides, oxide_formula
+    from napari_xrfquant.physics.oxides import (
+        elements_from_oxides,
+        is_oxide_formula,
+        oxide_formula,
+        oxygen_per_element,
+    )
 
-    def is_oxide(key: str) -> bool:
-        return key != "O" and key.endswith(("O", *(f"O{n}" for n in range(1, 10))))
-
-    oxide = [is_oxide(k) for k in rows]
+    oxide = [is_oxide_formula(k) for k in rows]
     if not any(oxide):
         symbols = _symbols(list(rows), f"standard {name}")
-        if len(set(symbols)) != len(symbols):
-            raise XRFQuantError(f"standard {name} lists an element twice")
         return dict(zip(symbols, rows.values(), strict=True)), {
             s: sigma[k] for s, k in zip(symbols, rows, strict=True) if k in sigma}
     if not all(oxide):
         raise XRFQuantError(f"standard {name} mixes elements and oxides: give one or the other")
-    try:
-        for formula in rows:
-            element = oxide_formula(formula)[0]
-            _symbols([element], f"standard {name}")
+    for formula in rows:  # one by one: FeO beside Fe2O3 is one element twice, and allowed
+        _symbols([oxide_formula(formula)[0]], f"standard {name}")
+    if unit == "wt_percent":
         total = sum(rows.values())
-        if unit == "wt_percent":
-            if abs(total - 100.0) > OXIDE_SUM_TOLERANCE_WT_PERCENT:
-                raise XRFQuantError(f"standard {name}: its oxides sum to {total:g} wt%, not "
-                                    f"100 within {OXIDE_SUM_TOLERANCE_WT_PERCENT:g}")
-            rows = {k: 100.0 * v / total for k, v in rows.items()}
-        elements = elements_from_oxides(rows)
-        # an oxide's sigma carries over to its element by the element's share
-        element_sigma = {
-            oxide_formula(k)[0]: s * elements_from_oxides({k: 1.0})[oxide_formula(k)[0]]
-            for k, s in sigma.items()
-        }
-    except XRFQuantError:
-        raise
-    except Exception as exc:  # an unreadable formula
-        raise XRFQuantError(f"standard {name}: {exc}") from None
-    return elements, element_sigma
+        if abs(total - 100.0) > OXIDE_SUM_TOLERANCE_WT_PERCENT:
+            raise XRFQuantError(f"standard {name}: its oxides sum to {total:g} wt%, not "
+                                f"100 within {OXIDE_SUM_TOLERANCE_WT_PERCENT:g}")
+        rows = {k: 100.0 * v / total for k, v in rows.items()}
+    # an oxide's sigma carries over to its element by the element's share of it
+    element_sigma = {oxide_formula(k)[0]: s / (1.0 + oxygen_per_element(k))
+                     for k, s in sigma.items()}
+    return elements_from_oxides(rows), element_sigma
 
 
 def read_standard_csv(path: str | Path) -> Standard:

@@ -65,8 +65,9 @@ def poisson_fit_quality(
     observed
         Counts ``(N, K)``.
     expected
-        Expected counts ``(N, K)`` with the same total as ``observed`` per row
-        (the ``x - lambda`` terms of the deviance then cancel in the sum).
+        Expected counts ``(N, K)``. Fits with a free scale reproduce the
+        observed total and the deviance's ``x - lambda`` terms cancel; a fit
+        that does not (non-negative amounts, one held at 0) keeps them.
     n_parameters
         Parameters fitted to the spectrum; the expectation is reduced by the
         factor ``(K - n_parameters) / K`` (degrees of freedom).
@@ -79,8 +80,9 @@ def poisson_fit_quality(
     import torch
 
     log_expected = torch.log(expected.clamp_min(1e-12))
-    # sum over bins of 2 (x log x - x log lambda); sum(x - lambda) = 0 by construction
-    deviance = 2.0 * (torch.xlogy(observed, observed) - observed * log_expected).sum(dim=1)
+    # 2 sum [x log x - x log lambda - (x - lambda)], the last term as two row sums
+    deviance = 2.0 * ((torch.xlogy(observed, observed) - observed * log_expected).sum(dim=1)
+                      - observed.sum(dim=1) + expected.sum(dim=1))
     step = (_LOG_LAMBDA_MAX - _LOG_LAMBDA_MIN) / (_TABLE_SIZE - 1)
     scale = 1.0 / (math.log(10.0) * step)
     index = (log_expected * scale - _LOG_LAMBDA_MIN / step).round_().clamp_(0, _TABLE_SIZE - 1)

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
-from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.inference.fit_quality import poisson_fit_quality
 from napari_xrfquant.instrument import Instrument
 
 #: Fisher-scoring steps after the least-squares start.
@@ -78,7 +78,8 @@ class PhysicsFit:
     fit_quality
         ``(N,)`` Poisson deviance over its expectation on the fitted channels.
     expected
-        ``(N, C)`` the fitted spectra on all channels.
+        ``(N, C)`` the fitted spectra on all channels, when asked for
+        (``fit(keep_expected=True)``; a frame's would be gigabytes), else None.
     elements, components, unit
         Names of the columns and the unit of ``values``.
     oxygen_wt_percent
@@ -90,7 +91,7 @@ class PhysicsFit:
     amounts: np.ndarray
     amount_sigma: np.ndarray
     fit_quality: np.ndarray
-    expected: np.ndarray
+    expected: np.ndarray | None
     elements: list[str]
     components: list[str]
     unit: str
@@ -156,21 +157,6 @@ def fit_amounts(
     lam = (a @ m).clamp_min(MIN_EXPECTED)
     covariance = torch.linalg.pinv(_fisher(1.0 / lam, m) + eye)
     return a.numpy(), covariance.numpy(), lam.numpy()
-
-
-def fit_quality(observed: np.ndarray, expected: np.ndarray, n_parameters: int) -> np.ndarray:
-    """``(N,)`` Poisson deviance over its expectation (about 1 = explained).
-
-    Non-negative amounts need not reproduce the total counts exactly (an
-    amount held at 0), so the deviance's ``lambda - x`` terms are kept.
-    """
-    x, lam = torch.as_tensor(observed), torch.as_tensor(expected)
-    # poisson_fit_quality divides by the expectation E(lambda) at these lambdas;
-    # it is read back from a stand-in count 2 lambda, whose shortened deviance
-    # 4 log 2 sum(lambda) is known and positive
-    probe = 2.0 * lam
-    expectation = 4.0 * np.log(2.0) * lam.sum(dim=1) / poisson_fit_quality(probe, lam, n_parameters)
-    return (poisson_deviance(x, lam) / expectation).numpy()
 
 
 class PhysicsQuantifier:
@@ -256,11 +242,8 @@ class PhysicsQuantifier:
         with torch.no_grad():
             self._atoms = self.simulator.atom_matrix().numpy()  # (A, C)
             self._continuum = self.simulator.continuum().numpy()
-            self._setup = (None if self.simulator.setup is None else self.simulator.setup.spectrum(
-                self.simulator._parameter_values(None), ("gain_keV", "offset_keV", "noise_keV",
-                                                         "fano", "tail_fraction",
-                                                         "tail_slope_keV", "shelf_fraction",
-                                                         "quadratic_keV")).numpy().ravel())
+            setup = self.simulator.setup_spectrum()
+            self._setup = None if setup is None else setup.numpy().ravel()
         self._detected = self._row_atoms @ self._atoms.sum(axis=1)  # (R,) photons detected
 
     def with_instrument(self, instrument: Instrument) -> PhysicsQuantifier:
@@ -341,8 +324,12 @@ class PhysicsQuantifier:
         return per_fraction / np.clip(total, 1e-300, None)
 
     # -- the fit ----------------------------------------------------------------------
-    def fit(self, counts: np.ndarray, start_wt_percent: np.ndarray | None = None) -> PhysicsFit:
-        """Quantify ``counts`` ``(N, C)`` on the instrument's channels.
+    def fit(
+        self, counts: np.ndarray, start_wt_percent: np.ndarray | None = None,
+        keep_expected: bool = False,
+    ) -> PhysicsFit:
+        """Quantify ``counts`` ``(N, C)`` on the instrument's channels (``keep_expected``:
+        also return the fitted spectra).
 
         Raises
         ------
@@ -357,11 +344,12 @@ class PhysicsQuantifier:
             raise XRFQuantError("a thin sample's areal densities need the counts per unit "
                                 "intensity: calibrate the scale on a standard first")
         n_el = len(self.elements)
-        w, amounts, covariance, lam = self.solve(x, start_wt_percent)
+        w, amounts, covariance, quality, lam = self.solve(x, start_wt_percent, keep_expected)
         s = self.sensitivities(w)
-        expected = np.zeros_like(x)
-        expected[:, self.fit_channels] = lam
-        quality = fit_quality(x[:, self.fit_channels], lam, len(self.components))
+        expected = None
+        if lam is not None:
+            expected = np.zeros_like(x)
+            expected[:, self.fit_channels] = lam
         element_amounts = amounts[:, :n_el]
         element_cov = covariance[:, :n_el, :n_el]
         amount_sigma = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0.0, None))
@@ -381,10 +369,12 @@ class PhysicsQuantifier:
                           oxygen_wt_percent=oxygen)
 
     def solve(
-        self, x: np.ndarray, start_wt_percent: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self, x: np.ndarray, start_wt_percent: np.ndarray | None = None,
+        keep_expected: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The fit itself: closed fractions ``w`` ``(N, E)``, amounts ``(N, K)``, their
-        covariance ``(N, K, K)`` and the expected counts on the fitted channels."""
+        covariance ``(N, K, K)``, the fit quality ``(N,)`` and, with
+        ``keep_expected``, the expected counts on the fitted channels."""
         n_el = len(self.elements)
         w = (np.full((x.shape[0], n_el), 1.0 / n_el) if start_wt_percent is None
              else np.clip(np.asarray(start_wt_percent, dtype=np.float64) / 100.0, 1e-6, None))
@@ -394,12 +384,13 @@ class PhysicsQuantifier:
         # ratios within an element move little with the matrix)
         for rounds in (SCORING_STEPS, SCORING_STEPS // 3):
             shapes = self.shapes(np.average(w, axis=0, weights=x.sum(axis=1) + 1e-300))
-            amounts, covariance, lam = self._fit_batches(x, shapes, rounds, amounts)
+            amounts, covariance, quality, lam = self._fit_batches(
+                x, shapes, rounds, amounts, keep_expected)
             for _ in range(MATRIX_STEPS if not self.thin else 1):
                 s = self.sensitivities(w)
                 w = self._closed(np.clip(amounts[:, :n_el] / s, 1e-12, None))
         assert amounts is not None
-        return w, amounts, covariance, lam
+        return w, amounts, covariance, quality, lam
 
     def _closure_sigma(
         self, w: np.ndarray, s: np.ndarray, amounts: np.ndarray, covariance: np.ndarray
@@ -419,11 +410,22 @@ class PhysicsQuantifier:
 
     def _fit_batches(
         self, x: np.ndarray, shapes: np.ndarray, steps: int = SCORING_STEPS,
-        start: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        start: np.ndarray | None = None, keep_expected: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Amounts, covariance and fit quality of every spectrum, batch by batch (the
+        expected counts of a batch are dropped once its fit quality is known, unless
+        ``keep_expected``)."""
         fit = self.fit_channels
-        parts = [fit_amounts(x[k:k + FIT_BATCH, fit], shapes[:, fit], steps,
-                             None if start is None else start[k:k + FIT_BATCH])
-                 for k in range(0, x.shape[0], FIT_BATCH)]
-        a, covariance, lam = (np.concatenate([p[i] for p in parts]) for i in range(3))
-        return a, covariance, lam
+        amounts, covariances, qualities, expected = [], [], [], []
+        for k in range(0, x.shape[0], FIT_BATCH):
+            observed = x[k:k + FIT_BATCH, fit]
+            a, covariance, lam = fit_amounts(observed, shapes[:, fit], steps,
+                                             None if start is None else start[k:k + FIT_BATCH])
+            amounts.append(a)
+            covariances.append(covariance)
+            qualities.append(poisson_fit_quality(torch.as_tensor(observed),
+                                                 torch.as_tensor(lam), shapes.shape[0]).numpy())
+            if keep_expected:
+                expected.append(lam)
+        return (np.concatenate(amounts), np.concatenate(covariances), np.concatenate(qualities),
+                np.concatenate(expected) if keep_expected else None)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
-from napari_xrfquant.inference.fit_quality import poisson_deviance
-from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts, fit_quality
+from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts
 from napari_xrfquant.instrument import Instrument
 
 #: Detector parameters :func:`refine_detector` frees by default, with the step
@@ -88,8 +88,10 @@ def refine_detector(
     best = natural(found.x)
     refined = quantifier.instrument.replace(**{f"detector.{n}": v for n, v in best.items()})
     n_components = len(quantifier.components)
-    before, after = (float(fit_quality(x[:, fit], expected(v), n_components)[0])
-                     for v in (start, best))
+    observed = torch.as_tensor(x[:, fit])
+    before, after = (
+        float(poisson_fit_quality(observed, torch.as_tensor(expected(v)), n_components)[0])
+        for v in (start, best))
     return refined, before, after
 
 
@@ -126,7 +128,7 @@ def scale_from_standard(
     w = np.array([[known_ug_cm2.get(e, 0.0) for e in quantifier.elements]]) / total[:, None]
     w = np.where(w > 0, w, 1e-3)
     shapes = quantifier.shapes(w[0] / w[0].sum())
-    amounts, covariance, _ = quantifier._fit_batches(x, shapes)
+    amounts, covariance, _, _ = quantifier._fit_batches(x, shapes)
     s = quantifier.sensitivities(w / w.sum())[0]
     index = [quantifier.elements.index(e) for e in known_ug_cm2]
     predicted = np.array([known_ug_cm2[quantifier.elements[i]] / quantifier.layer_ug_cm2 * s[i]

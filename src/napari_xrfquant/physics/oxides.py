@@ -55,6 +55,11 @@ def oxide_formula(formula: str) -> tuple[str, int, int]:
     return match["element"], int(match["n"] or 1), int(match["m"] or 1)
 
 
+def is_oxide_formula(text: str) -> bool:
+    """Whether ``text`` reads as one element and oxygen (``"SiO2"``, not ``"Si"`` or ``"O"``)."""
+    return _FORMULA.match(text.strip()) is not None
+
+
 def _weight(symbol: str) -> float:
     from napari_xrfquant.physics._xraydata import symbol_to_z
 

@@ -338,6 +338,15 @@ class XRFSimulator(nn.Module):
             **{name: v[name] for name in _DETECTOR_NAMES},
         )
 
+    def setup_spectrum(
+        self, values: Mapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor | None:
+        """The set-up's own lines through the detector, summing to 1 (None without them)."""
+        if self.setup is None:
+            return None
+        v = values if values is not None else self._parameter_values(None)
+        return self.setup.spectrum(v, _DETECTOR_NAMES)
+
     def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.row_atoms @ self.atom_matrix(values)  # (R, C) or (N, R, C)
 
@@ -431,9 +440,10 @@ class XRFSimulator(nn.Module):
         peaks = peaks / peaks.sum(dim=1, keepdim=True).clamp_min(1e-30)
         fraction = values["continuum_fraction"].reshape(-1, 1)
         spectra = (1.0 - fraction) * peaks + fraction * self._continuum_from(values)
-        if self.setup is not None:  # the set-up's own lines (Ar K of the air path, ...)
+        setup = self.setup_spectrum(values)
+        if setup is not None:  # the set-up's own lines (Ar K of the air path, ...)
             share = values["setup_fraction"].clamp_min(0.0).reshape(-1, 1)
-            spectra = (1.0 - share) * spectra + share * self.setup.spectrum(values, _DETECTOR_NAMES)
+            spectra = (1.0 - share) * spectra + share * setup
         pile = values["pileup_fraction"]
         if not (pile.requires_grad or bool((pile != 0).any())):
             return spectra  # no sum peaks: spare the two FFTs
