@@ -56,6 +56,16 @@ def test_an_alloy_without_a_network(alloy, tmp_path, capsys):
     assert "use --overwrite" in capsys.readouterr().err
 
 
+def test_spectra_the_element_list_cannot_explain_are_said_to_be(alloy, tmp_path, capsys):
+    folder, _, elements = alloy
+    argv = ["quantify", str(folder / "alloy.h5"), "-o", str(tmp_path / "out"), "--instrument",
+            str(folder / "reference.toml"), "--elements", ",".join(e for e in elements
+                                                                  if e != "Au"), "--quiet"]
+    assert main(argv) == 0  # written, and said: gold's lines are left unexplained
+    err = capsys.readouterr().err
+    assert "warning: alloy.h5: median fit quality" in err and "does not explain" in err
+
+
 def test_oxides_get_rows_of_their_own(tmp_path):
     elements = ["Si", "K", "Ca", "Ti", "Fe"]
     oxide_wt = {"SiO2": 60.0, "K2O": 5.0, "CaO": 15.0, "TiO2": 5.0, "FeO": 15.0}

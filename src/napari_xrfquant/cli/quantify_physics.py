@@ -11,6 +11,7 @@ scale comes from the ``--standard`` film on the map.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,7 @@ def run_physics(args: argparse.Namespace) -> int:
         DEFAULT_MASK_BELOW_COUNTS,
         export_plan,
         export_result,
+        poor_fit_message,
         region_statistics,
         safe_stem,
         whole_map,
@@ -97,6 +99,9 @@ def run_physics(args: argparse.Namespace) -> int:
         export_result(outdir, result, stem, layout=args.layout,
                       pixel_size_um=cube.metadata.get("pixel_size_um"), statistics=statistics,
                       source=Path(path).name, preview=args.preview, overwrite=args.overwrite)
+        poor_fit = poor_fit_message(result, Path(path).name)
+        if poor_fit is not None:
+            print(f"xrfquant quantify: warning: {poor_fit}", file=sys.stderr)
         if not args.quiet:
             means = ", ".join(f"{s.element} {s.mean_wt_percent:.4g}" for s in statistics)
             scale = "" if notes.scale is None else f"; film scale {notes.scale:.4g} ± " \

@@ -206,5 +206,5 @@ def poor_fit_message(result: QuantResult, where: str = "",
         f"{result.model_id} does not explain these spectra (another instrument, other "
         "elements, a shifted energy calibration?); compare a pixel's spectrum with its "
         "reconstruction in the spectrum inspector, or calibrate the instrument "
-        "(xrfquant calibrate, the Calibrate dock) before trusting the wt%"
+        f"(xrfquant calibrate, the Calibrate dock) before trusting the {result.unit}"
     )
