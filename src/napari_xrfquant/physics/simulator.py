@@ -320,27 +320,17 @@ class XRFSimulator(nn.Module):
         )
 
     def atom_matrix(self, values: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Detected spectrum of one photon of each detector atom: ``(A, C)``.
-
-        The response matrix is ``row_atoms @ atom_matrix()``; a sum of rows with
-        fixed intensities is cheaper as ``(intensity @ row_atoms) @ atom_matrix()``
-        (tens of atoms where a tube's beam makes thousands of rows).
-        """
+        """Detected spectrum of one photon of each detector atom: ``(A, C)``. The response
+        matrix is ``row_atoms @ atom_matrix()``; rows of fixed intensities are cheaper as
+        ``(intensity @ row_atoms) @ atom_matrix()`` (a tube's beam makes thousands of rows)."""
         v = values if values is not None else self._parameter_values(None)
         efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, v)
         return det.atom_response(
-            self.atom_energy_keV,
-            efficiency,
-            self.atom_escape,
-            self.escape_energy_keV,
-            n_channels=self.n_channels,
-            pair_keV=self.pair_energy_keV,
-            **{name: v[name] for name in _DETECTOR_NAMES},
-        )
+            self.atom_energy_keV, efficiency, self.atom_escape, self.escape_energy_keV,
+            n_channels=self.n_channels, pair_keV=self.pair_energy_keV,
+            **{name: v[name] for name in _DETECTOR_NAMES})
 
-    def setup_spectrum(
-        self, values: Mapping[str, torch.Tensor] | None = None
-    ) -> torch.Tensor | None:
+    def setup_spectrum(self, values: Mapping[str, Any] | None = None) -> torch.Tensor | None:
         """The set-up's own lines through the detector, summing to 1 (None without them)."""
         if self.setup is None:
             return None
