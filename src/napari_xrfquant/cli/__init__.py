@@ -17,7 +17,7 @@ from napari_xrfquant.errors import XRFQuantError
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = (
-    "info", "sample", "simulate", "quantify", "watch", "calibrate", "train", "compare",
+    "info", "elements", "sample", "simulate", "quantify", "watch", "calibrate", "train", "compare",
     "generator",
 )
 

@@ -177,6 +177,9 @@ class PhysicsQuantifier:
     scale
         Counts per unit of simulated intensity (thin samples; from
         :func:`scale_from_standard`). None: thin results need it.
+    secondary
+        Include secondary fluorescence (off for line shapes alone, as the
+        element search uses them: its pairs grow as elements squared).
 
     Raises
     ------
@@ -193,6 +196,7 @@ class PhysicsQuantifier:
         matrix: str = "elements",
         fit_keV: tuple[float, float] | None = None,
         scale: float | None = None,
+        secondary: bool = True,
     ) -> None:
         from napari_xrfquant.physics import XRFSimulator
         from napari_xrfquant.physics.lines import parse_elements
@@ -214,7 +218,8 @@ class PhysicsQuantifier:
                              if instrument.sample is not None else None)
         self.scale = scale
         with_oxygen = [*self.elements, "O"] if matrix == "oxides" else list(self.elements)
-        self.simulator = XRFSimulator(with_oxygen, instrument=instrument, dtype=torch.float64)
+        self.simulator = XRFSimulator(with_oxygen, instrument=instrument, dtype=torch.float64,
+                                      secondary=secondary)
         # elements with no conventional oxide (Cl, Br of a salt) carry no oxygen
         self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) if e in OXIDES else 0.0
                                  for e in self.elements]) if matrix == "oxides" else None)
@@ -232,10 +237,27 @@ class PhysicsQuantifier:
         self._rayleigh = np.array(["Rayleigh" in lab for lab in labels])
         self._compton = np.array(["Compton" in lab for lab in labels])
         self._row_atoms = self.simulator.row_atoms.numpy()  # (R, A)
+        self._pile_up: np.ndarray | None = None
         self._detector_terms()
         self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
         if self._setup is not None:
             self.components.append("set-up lines")
+
+    def with_pile_up(self, spectrum: np.ndarray) -> PhysicsQuantifier:
+        """A copy with a pile-up component: ``spectrum`` (a map's sum, counts on the
+        instrument's channels) convolved with itself, where two photons read as one
+        land (:func:`~napari_xrfquant.physics.detector.pileup`). Its amount is free,
+        as the scatter's: sum peaks then cost no element anything."""
+        from napari_xrfquant.physics.detector import pileup
+
+        d = self.instrument.detector
+        observed = torch.as_tensor(np.clip(np.asarray(spectrum, dtype=np.float64), 0, None))
+        piled = pileup(observed[None, :], torch.tensor(1.0, dtype=torch.float64),
+                       torch.tensor(d.offset_keV), torch.tensor(d.gain_keV))[0].numpy()
+        new = copy.copy(self)
+        new._pile_up = piled
+        new.components = [*self.components, "pile-up"]
+        return new
 
     def _detector_terms(self) -> None:
         """The detector's atom spectra, continuum and set-up lines of the simulator now."""
@@ -315,7 +337,29 @@ class PhysicsQuantifier:
         out.append(continuum / continuum.sum())
         if self._setup is not None:
             out.append(self._setup / self._setup.sum())
+        if self._pile_up is not None:
+            out.append(self._pile_up)
         return np.stack(out)
+
+    def family_counts(self, w: np.ndarray) -> list[dict[str, tuple[float, float]]]:
+        """Per element, the photons its line families send into the detector at the
+        mass fractions ``w`` ``(E,)``, with their mean energies: ``{"Ka": (photons,
+        keV), ...}`` (which line of an element a spectrum shows best)."""
+        from napari_xrfquant.physics.lines import line_family
+
+        detected = self._intensities(w[None, :])[0] * self._detected
+        out: list[dict[str, tuple[float, float]]] = []
+        for rows in self._line_rows:
+            sums: dict[str, list[float]] = {}
+            for row in rows:
+                line = self.simulator.tables.lines[row]
+                family = line_family(line.siegbahn)
+                if family is not None:
+                    acc = sums.setdefault(family, [0.0, 0.0])
+                    acc[0] += float(detected[row])
+                    acc[1] += float(detected[row]) * line.energy_keV
+            out.append({f: (v[0], v[1] / v[0]) for f, v in sums.items() if v[0] > 0})
+        return out
 
     def _closed(self, per_fraction: np.ndarray) -> np.ndarray:
         """Fractions ``∝ per_fraction`` closed to 1 (with oxide oxygen where asked)."""

@@ -7,6 +7,7 @@ they find is what the quantification then uses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,9 @@ DETECTOR_STEPS = {
 }
 #: Detector parameters that must stay positive (the others may cross zero).
 _POSITIVE = {"gain_keV", "noise_keV", "fano", "tail_fraction", "tail_slope_keV", "shelf_fraction"}
+#: Upper bounds of the line-shape parameters (a search left free wanders to
+#: shapes no detector has where a line is missing from the model).
+_UPPER = {"fano": 0.5, "tail_fraction": 0.5, "shelf_fraction": 0.2}
 
 
 def refine_detector(
@@ -80,6 +84,7 @@ def refine_detector(
         out = {}
         for value, name in zip(u, names, strict=True):
             v = start[name] + value * DETECTOR_STEPS[name]
+            v = min(v, _UPPER.get(name, math.inf))
             out[name] = max(v, 1e-9) if name in _POSITIVE else v
         return out
 

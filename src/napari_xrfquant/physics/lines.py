@@ -79,7 +79,8 @@ def parse_elements(elements: Sequence[str] | str, light: bool = False) -> list[s
     return list(symbols)
 
 
-def _family(siegbahn: str) -> str | None:
+def line_family(siegbahn: str) -> str | None:
+    """The family (:data:`FAMILIES`) of a Siegbahn line name: ``"La1"`` -> ``"La"``."""
     return siegbahn[:2] if siegbahn[:2] in FAMILIES else None
 
 
@@ -89,7 +90,7 @@ def _families(
     """Family -> (beam-weighted cross section, cross-section-weighted mean energy)."""
     sums: dict[str, list[float]] = {}
     for line, cs in tb.lines_of_element(z, 0, beam_keV):
-        name = _family(line.siegbahn)
+        name = line_family(line.siegbahn)
         if name is None:
             continue
         production = float(cs @ weights)

@@ -172,7 +172,7 @@ class XRFSimulator(nn.Module):
         self.secondary = bool(secondary)
         self.layer_mass_g_cm2: float | None = layer_mass_g_cm2(
             layer_thickness_cm, layer_density_g_cm3, self.instrument)
-        tables = build_tables(symbols, zs, self.instrument, tuple(scatter_excitation))
+        tables = build_tables(symbols, zs, self.instrument, tuple(scatter_excitation), secondary)
         self.tables: PhysicsTables = tables
         self.row_labels = tables.row_labels
         self._register_tables(tables, device, dtype)
@@ -230,7 +230,7 @@ class XRFSimulator(nn.Module):
         coefficient = 0.5 * source * t.pair_cross_section / t.sin_incidence  # (B, P)
         buf("pair_coefficient", coefficient)
         # the same as dense (B, R_i, R_j) matrices for the term that factorises
-        n_rows = t.row_source.shape[1]
+        n_rows = t.row_source.shape[1] if t.pair_exciting.size else 0  # no pairs: unused
         dense = np.zeros((coefficient.shape[0], n_rows, n_rows))
         dense[:, t.pair_excited, t.pair_exciting] = coefficient
         buf("pair_matrix", dense)

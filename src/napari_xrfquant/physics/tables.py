@@ -264,11 +264,15 @@ def build_tables(
     zs: Sequence[int],
     instrument: Instrument,
     scatter_excitation: Sequence[str] = SCATTER_EXCITATION,
+    pairs: bool = True,
 ) -> PhysicsTables:
     """Build all tables for ``zs`` measured with ``instrument``.
 
     ``scatter_excitation`` names the scattered-beam components ("rayleigh",
     "compton") that excite secondary fluorescence like an isotropic line.
+    ``pairs=False`` leaves the secondary-fluorescence pairs out (a simulator
+    without secondary fluorescence never reads them, and for dozens of
+    elements they are most of the build).
 
     Raises
     ------
@@ -355,7 +359,8 @@ def build_tables(
     ]
     for row_j, index, energy_j, source_j in scatter_exciters:
         exciters.append((row_j, index, energy_j, source_j))
-    pj, pi, pcs, psrc = _secondary_pairs(line_list, zs, exciters, mu_row)
+    pj, pi, pcs, psrc = (_secondary_pairs(line_list, zs, exciters, mu_row) if pairs
+                         else ([], [], [], []))
 
     atom_energy_arr = atoms.energies()
     row_atoms = np.zeros((n_rows, atom_energy_arr.size))

@@ -1,0 +1,112 @@
+"""Element identification: recall and false positives on simulated spectra, and the
+real examples.
+
+1. Simulated (the reference instrument, 30 keV): random bulk compositions of
+   one major element and two to five others at log-uniform 0.05-20 wt%, drawn
+   from a pool of 30 elements, as Poisson spectra of 1e4 and 1e6 counts.
+   ``find_elements`` searches each (the sum spectrum alone; the instrument is
+   the one that made them, so no detector refinement). Recall: elements at or
+   above 0.1 wt% found, over those present; false positives: elements found
+   that the composition does not hold, per spectrum.
+2. Real (``xrfquant elements`` with defaults, the set-ups of ``sample_data``):
+   the AXO map (the seven certified elements), BHVO-2G (the certificate's
+   elements above 0.1 wt%) and the Laguna Salinas map.
+
+Usage: python benchmarks/bench_element_search.py [simulated|axo|bhvo|laguna ...]
+       [--spectra N]  (default 12 per count level; about 20 s a spectrum)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from napari_xrfquant.inference.element_search import find_elements
+from napari_xrfquant.instrument import load_instrument, reference_instrument
+from napari_xrfquant.io import read_cube
+from napari_xrfquant.io.grid import resample_counts, same_grid
+from napari_xrfquant.physics import simulate
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+POOL = ("Si,P,S,Cl,K,Ca,Ti,V,Cr,Mn,Fe,Co,Ni,Cu,Zn,As,Se,Br,Rb,Sr,Zr,Mo,Ag,Sn,Sb,Ba,W,Au,"
+        "Pb,Bi").split(",")
+MAJORS = ("Si", "Ca", "Fe", "Cu")
+PRESENT_ABOVE = 0.1  # wt%
+AXO = ("Ca", "Fe", "Cu", "Mo", "Pd", "La", "Pb")
+REAL = {
+    "axo": (SAMPLES / "aps_2ide" / "axo_std.mda", SAMPLES / "aps_2ide" / "instrument.toml"),
+    "bhvo": (SAMPLES / "pixl_breadboard"
+             / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa",
+             SAMPLES / "pixl_breadboard" / "instrument.toml"),
+    "laguna": (SAMPLES / "pixl_breadboard" / "LagunaSalinasdataset.bin",
+               SAMPLES / "pixl_breadboard" / "instrument.toml"),
+}
+
+
+def random_composition(rng: np.random.Generator) -> dict[str, float]:
+    """One major (the rest of 100 wt%) and two to five others at 0.05-20 wt%."""
+    major = str(rng.choice(MAJORS))
+    others = rng.choice([e for e in POOL if e != major], size=int(rng.integers(2, 6)),
+                        replace=False)
+    amounts = {str(e): float(10 ** rng.uniform(np.log10(0.05), np.log10(20.0))) for e in others}
+    amounts[major] = 100.0 - sum(amounts.values())
+    return amounts
+
+
+def simulated(n_spectra: int) -> None:
+    instrument = reference_instrument()
+    rng = np.random.default_rng(7)
+    compositions = [random_composition(rng) for _ in range(n_spectra)]
+    for counts in (1e4, 1e6):
+        present = found_present = false = 0
+        started = time.perf_counter()
+        for k, composition in enumerate(compositions):
+            elements = list(composition)
+            spectrum = simulate(np.array([list(composition.values())]), elements, instrument,
+                                counts=counts, seed=k)
+            found = set(find_elements(np.asarray(spectrum), instrument, refine=False,
+                                      clusters=0).symbols)
+            truth = {e for e, v in composition.items() if v >= PRESENT_ABOVE}
+            present += len(truth)
+            found_present += len(truth & found)
+            false += len(found - set(composition))
+        seconds = (time.perf_counter() - started) / n_spectra
+        print(f"simulated, {counts:.0e} counts: recall {found_present}/{present} = "
+              f"{found_present / present:.2f} of the elements >= {PRESENT_ABOVE} wt%; "
+              f"false positives {false} in {n_spectra} spectra ({false / n_spectra:.2f} a "
+              f"spectrum); {seconds:.1f} s a spectrum")
+
+
+def real(name: str) -> None:
+    path, setup = REAL[name]
+    instrument = load_instrument(setup)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cube = read_cube(path)
+    data = np.asarray(cube.data, dtype=np.float64)
+    if not same_grid(np.asarray(cube.energy_keV), instrument.energy_axis_keV()):
+        data = resample_counts(data, np.asarray(cube.energy_keV), instrument.energy_axis_keV())
+    search = find_elements(data.reshape(-1, data.shape[-1]), instrument)
+    print(f"{name}: fit quality {search.fit_quality:.3g}, {search.seconds:.0f} s; found: "
+          + ", ".join(f"{f.symbol} ({f.significance:.0f})" for f in search.found))
+    if name == "axo":
+        print(f"  certified found: {sorted(set(AXO) & set(search.symbols))}; missed: "
+              f"{sorted(set(AXO) - set(search.symbols))}; others: "
+              f"{sorted(set(search.symbols) - set(AXO))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="*", default=["simulated", *REAL])
+    parser.add_argument("--spectra", type=int, default=12)
+    args = parser.parse_args()
+    for what in args.what:
+        simulated(args.spectra) if what == "simulated" else real(what)
+
+
+if __name__ == "__main__":
+    main()

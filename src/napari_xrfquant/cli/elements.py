@@ -1,0 +1,142 @@
+"""``xrfquant elements CUBE [--instrument FILE] [--json]``: which elements a cube shows.
+
+A likelihood-ratio search over Na-U with the simulator of the instrument
+(:func:`napari_xrfquant.inference.element_search.find_elements`): in the
+map's sum spectrum and in the sums of its pixel clusters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from napari_xrfquant.cli._cube_options import add_cube_options, open_cube
+
+#: Fit quality above which the search's figures are said to be scaled by a misfit.
+POOR_FIT = 1.5
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``elements`` on the ``xrfquant`` subcommand parser."""
+    from napari_xrfquant.inference.element_search import DEFAULT_THRESHOLD
+
+    parser = subparsers.add_parser(
+        "elements",
+        help="find the elements a cube shows (a likelihood-ratio search over Na-U)",
+        description=(
+            "Fit the cube's sum spectrum (and its pixel clusters' sums) with every element "
+            "whose lines the beam excites, then remove elements the least significant "
+            "first until each one left is significant; print each element found with "
+            "its strongest line, its significance and an approximate amount."
+        ),
+    )
+    parser.add_argument("cube", metavar="CUBE", help="a cube file of any format read_cube reads")
+    parser.add_argument(
+        "--instrument", default=None, metavar="FILE",
+        help="the set-up (its beam decides what is excited; default: the reference "
+        "instrument on the file's own energy calibration)",
+    )
+    parser.add_argument(
+        "--fit-range", default=None, metavar="KEV-KEV",
+        help="energies searched (default: 1 keV to 1 keV above the beam; under a "
+        "monochromatic beam, to 3 FWHM below its Compton peak)",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="SIGMA",
+        help="significance an element needs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-clusters", action="store_true",
+        help="search the sum spectrum only (not the pixel clusters' sums)",
+    )
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON instead of a table")
+    add_cube_options(parser)
+    return parser
+
+
+def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
+    """Open ``path`` and search it as ``args`` say; return the
+    :class:`~napari_xrfquant.inference.element_search.ElementSearch`.
+
+    Shared with ``quantify`` and ``calibrate``, which search when no
+    ``--elements`` is given.
+    """
+    from napari_xrfquant.calibration.session import parse_range
+    from napari_xrfquant.inference.element_search import DEFAULT_THRESHOLD, find_elements
+    from napari_xrfquant.instrument import load_instrument, reference_instrument
+    from napari_xrfquant.io.grid import resample_counts, same_grid
+
+    with open_cube(args, path, lazy=False) as cube:
+        data = np.asarray(cube.data, dtype=np.float64)
+        energy = np.asarray(cube.energy_keV)
+        calibration = cube.calibration_keV
+    if getattr(args, "instrument", None) is not None:
+        instrument = load_instrument(args.instrument)
+    else:  # the reference set-up, read on the file's own channels
+        offset, gain, quadratic = calibration
+        instrument = reference_instrument().replace(**{
+            "detector.n_channels": data.shape[-1], "detector.offset_keV": offset,
+            "detector.gain_keV": gain, "detector.quadratic_keV": quadratic})
+    target = instrument.energy_axis_keV()
+    if not same_grid(energy, target):
+        data = resample_counts(data, energy, target)
+    fit_range = getattr(args, "fit_range", None)
+    return find_elements(
+        data.reshape(-1, data.shape[-1]), instrument,
+        fit_keV=parse_range(fit_range) if fit_range else None,
+        threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
+        clusters=0 if getattr(args, "no_clusters", False) else None)
+
+
+def report(search: Any, name: str) -> list[str]:
+    """The table ``xrfquant elements`` prints."""
+    lines = [f"{name}: {len(search.found)} element(s) found among {len(search.candidates)} "
+             f"candidates (sum spectrum fit quality {search.fit_quality:.3g}; "
+             f"{search.seconds:.1f} s)"]
+    if search.found:
+        lines.append(f"  {'element':<8}{'line':<9}{'keV':>7}{'sigma':>9}{'~wt%':>9}  "
+                     "found in; overlaps")
+    for f in search.found:
+        overlaps = f"; overlaps {', '.join(f.overlaps)}" if f.overlaps else ""
+        lines.append(f"  {f.symbol:<8}{f.line:<9}{f.line_keV:>7.3f}{f.significance:>9.1f}"
+                     f"{f.wt_percent:>9.3g}  {f.where}{overlaps}")
+    if search.setup_elements:
+        lines.append(f"  set-up lines, not tested: {', '.join(search.setup_elements)}")
+    for symbol, why in search.excluded.items():
+        if symbol not in search.setup_elements:
+            lines.append(f"  not tested: {symbol} ({why})")
+    return lines
+
+
+def poor_fit_warning(search: Any, name: str) -> str | None:
+    """What a user must know when the search's model misses part of the spectrum."""
+    if not search.fit_quality > POOR_FIT:
+        return None
+    overlapping = [f.symbol for f in search.found if f.overlaps]
+    said = (f"; of the elements whose lines overlap ({', '.join(overlapping)}) some may "
+            "stand for a line shape the model misses") if overlapping else ""
+    return (f"{name}: the sum spectrum's fit quality is {search.fit_quality:.3g} (about 1 "
+            f"when the model explains it): significances are scaled down by it{said}")
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print the elements ``args.cube`` shows; return 0."""
+    out = sys.stdout if out is None else out
+    name = Path(args.cube).name
+    search = search_cube(args, args.cube)
+    if args.json:
+        print(json.dumps(search.to_dict(), indent=1), file=out)
+    else:
+        for line in report(search, name):
+            print(line, file=out)
+    warning = poor_fit_warning(search, name)
+    if warning is not None:
+        warnings.warn(warning, UserWarning, stacklevel=1)
+    return 0

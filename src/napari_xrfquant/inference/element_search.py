@@ -1,0 +1,378 @@
+"""Which elements a spectrum shows: a likelihood-ratio search over Na-U with the simulator.
+
+Every candidate element whose lines the beam excites inside the fitted range
+is fitted at once with :class:`~.physics_fit.PhysicsQuantifier`'s model
+(non-negative Poisson ML amounts of each element's simulated line spectrum,
+escape peaks and tails included, beside free Rayleigh, Compton, continuum,
+set-up-line and pile-up components), so overlapping lines (Pb L / As K, Ti K /
+Ba L, a sum peak on a line) share their counts as the fit decides. Elements
+are then removed one at a time, the least significant first (backward
+elimination on the Wald statistic, the overlaps taken into account through
+the amounts' covariance), until every one left is significant. The reported
+significance of each element found is the likelihood ratio of the model
+without it against the model with it,
+
+    z = sqrt(max(D_without - D_with, 0) / phi),
+
+with the deviance ``D`` re-fitted without the element and ``phi`` the final
+model's fit quality where it exceeds 1 (quasi-likelihood: a spectrum of
+10^8 counts that the physics explains to 1 % has residuals no element should
+be found in).
+
+A map is searched in its sum spectrum and in the sums of its pixel clusters
+(k-means on the normalised spectra), so an element present in a few pixels
+only stands out of its cluster's sum where the whole map's would hide it.
+
+Left out of the candidates, with the reason kept: the short-lived radioactive
+elements and the noble gases other than Ar (no sample holds them in amounts
+that show), the set-up's own line elements (their component fits them) and a
+tube's anode (its lines in a spectrum are scattered beam).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts
+from napari_xrfquant.instrument import Instrument
+
+#: Significance (sigma, quasi-likelihood scaled) above which an element is found.
+DEFAULT_THRESHOLD = 5.0
+#: Elements never proposed: no long-lived isotope, or a noble gas (Ar of air is kept).
+NOT_CANDIDATES = frozenset({"Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Pa", "Ne",
+                            "Kr", "Xe"})
+#: A candidate needs a line family this strong (relative to its strongest) in range.
+MIN_FAMILY = 0.05
+#: Scoring steps of each re-fit within the elimination (it starts from the last fit).
+REFIT_STEPS = 6
+#: Pixel clusters searched beside the map's sum (at most; fewer for small maps).
+MAX_CLUSTERS = 6
+#: Pixels a cluster needs to be searched.
+MIN_CLUSTER_PIXELS = 4
+
+
+@dataclass(frozen=True)
+class FoundElement:
+    """One element a spectrum shows.
+
+    Attributes
+    ----------
+    symbol
+        e.g. ``"Fe"``.
+    line
+        Its strongest line family in the fitted range, e.g. ``"Fe Ka"``.
+    line_keV
+        That family's mean energy.
+    significance
+        Likelihood-ratio significance in sigma (see the module).
+    wt_percent
+        Approximate mass share among the elements found (wt% of a bulk sample
+        of only these elements; for a thin film, its share of the film's mass).
+    where
+        ``"sum"`` or the cluster it was found in (``"cluster 2 (31 pixels)"``).
+    overlaps
+        Elements found whose strongest line lies within one FWHM of this one's.
+    """
+
+    symbol: str
+    line: str
+    line_keV: float
+    significance: float
+    wt_percent: float
+    where: str = "sum"
+    overlaps: tuple[str, ...] = ()
+
+
+@dataclass
+class ElementSearch:
+    """What :func:`find_elements` found, and what it left out and why."""
+
+    found: list[FoundElement]
+    fit_quality: float
+    candidates: list[str]
+    excluded: dict[str, str] = field(default_factory=dict)
+    setup_elements: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def symbols(self) -> list[str]:
+        """The elements found, strongest first."""
+        return [f.symbol for f in self.found]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form: ``{"elements": [{"symbol", "line", "significance",
+        "wt_percent", ...}], ...}``."""
+        return {
+            "elements": [{"symbol": f.symbol, "line": f.line, "line_keV": round(f.line_keV, 4),
+                          "significance": round(f.significance, 2),
+                          "wt_percent": round(f.wt_percent, 4), "where": f.where,
+                          "overlaps": list(f.overlaps)} for f in self.found],
+            "fit_quality": round(self.fit_quality, 3),
+            "setup_elements": list(self.setup_elements),
+            "excluded": dict(self.excluded),
+            "candidates": list(self.candidates),
+        }
+
+
+def candidate_elements(
+    instrument: Instrument, fit_keV: tuple[float, float]
+) -> tuple[list[str], dict[str, str]]:
+    """Elements Na-U with an excited line family in ``fit_keV``, and those left out
+    with the reason (see the module)."""
+    from napari_xrfquant.errors import SimulationError
+    from napari_xrfquant.physics import _xraydata as xd
+    from napari_xrfquant.physics.lines import element_lines
+
+    low, high = fit_keV
+    excluded: dict[str, str] = {}
+    setup = set(instrument.setup_lines.elements) if instrument.setup_lines is not None else set()
+    anode = instrument.tube.anode if instrument.tube is not None else None
+    out = []
+    for z in range(xd.Z_MIN, xd.Z_MAX + 1):
+        symbol = xd.z_to_symbol(z)
+        if symbol in NOT_CANDIDATES:
+            continue
+        if symbol in setup:
+            excluded[symbol] = "the set-up's own lines (fitted as their component)"
+            continue
+        if symbol == anode:
+            excluded[symbol] = "the tube's anode (its lines are scattered beam)"
+            continue
+        try:
+            lines = element_lines([symbol], instrument, MIN_FAMILY)
+        except SimulationError:  # the beam excites none of its lines
+            continue
+        if any(low <= line.energy_keV <= high for line in lines):
+            out.append(symbol)
+    return out, excluded
+
+
+def find_elements(
+    spectra: np.ndarray,
+    instrument: Instrument,
+    *,
+    fit_keV: tuple[float, float] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    candidates: Sequence[str] | None = None,
+    clusters: int | None = None,
+    refine: bool = True,
+) -> ElementSearch:
+    """The elements that ``spectra`` ``(N, C)`` (on the instrument's channels) show.
+
+    Parameters
+    ----------
+    spectra
+        A map's pixel spectra (or one spectrum, ``(1, C)``).
+    instrument
+        The set-up (its beam decides what is excited).
+    fit_keV
+        Energy range searched (default: 1 keV to 1 keV above the beam).
+    threshold
+        Significance in sigma an element needs.
+    candidates
+        Elements to test (default: :func:`candidate_elements`).
+    clusters
+        Pixel clusters to search beside the sum (default: up to
+        :data:`MAX_CLUSTERS`, fewer for small maps; 0 for the sum only).
+    refine
+        Search twice: the detector (calibration, resolution, tails) is refined
+        on the sum spectrum with the elements of the first search
+        (:func:`~.physics_setup.refine_detector`) before the second.
+
+    Raises
+    ------
+    XRFQuantError
+        For spectra on other channels, no counts, or no candidate in range.
+    """
+    import time
+
+    started = time.perf_counter()
+    x = np.nan_to_num(np.asarray(spectra, dtype=np.float64), nan=0.0)
+    if x.ndim != 2 or x.shape[1] != instrument.detector.n_channels:
+        raise XRFQuantError(f"spectra have shape {x.shape}; the instrument has "
+                            f"{instrument.detector.n_channels} channels")
+    summed = x.sum(axis=0)
+    if summed.sum() <= 0:
+        raise XRFQuantError("the spectra hold no counts")
+    window = fit_keV if fit_keV is not None else search_range(instrument)
+    excluded: dict[str, str] = {}
+    if candidates is None:
+        candidates, excluded = candidate_elements(instrument, window)
+    if not candidates:
+        raise XRFQuantError(f"the beam excites no line of Na-U in {window[0]:g}-"
+                            f"{window[1]:g} keV")
+    quantifier = PhysicsQuantifier(list(candidates), instrument, fit_keV=window,
+                                   secondary=False).with_pile_up(summed)
+    groups = [("sum", summed)] + [
+        (f"cluster {k + 1} ({members.sum()} pixels)", x[members].sum(axis=0))
+        for k, members in enumerate(_clusters(x, quantifier.fit_channels, clusters))]
+    if refine:
+        first = [quantifier.elements[e] for e in _search(quantifier, summed, threshold)[0]]
+        if first:
+            instrument = _refined(first, instrument, window, summed)
+            quantifier = quantifier.with_instrument(instrument)
+    found: dict[str, FoundElement] = {}
+    quality = math.nan
+    for where, spectrum in groups:
+        kept, shares, significance, group_quality = _search(quantifier, spectrum, threshold)
+        if where == "sum":
+            quality = group_quality
+        families = quantifier.family_counts(shares)
+        for e in kept:
+            if quantifier.elements[e] in found:
+                continue
+            name, (_, energy) = max(
+                ((f, v) for f, v in families[e].items() if _inside(v[1], window)),
+                key=lambda item: item[1][0])
+            symbol = quantifier.elements[e]
+            found[symbol] = FoundElement(symbol, f"{symbol} {name}", energy,
+                                         float(significance[e]), 100.0 * float(shares[e]),
+                                         where)
+    ordered = sorted(found.values(), key=lambda f: -f.significance)
+    fwhm = instrument.fwhm_keV
+    result = [
+        FoundElement(f.symbol, f.line, f.line_keV, f.significance, f.wt_percent, f.where,
+                     tuple(g.symbol for g in ordered if g is not f
+                           and abs(g.line_keV - f.line_keV) < float(fwhm(f.line_keV))))
+        for f in ordered]
+    setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
+    return ElementSearch(result, quality, list(candidates), excluded, setup,
+                         time.perf_counter() - started)
+
+
+def search_range(instrument: Instrument) -> tuple[float, float]:
+    """The energies searched by default: 1 keV up to 1 keV above the beam, or, under
+    a monochromatic beam, up to three FWHM below its Compton peak (whose shape the
+    simulator's free scatter amounts do not adapt; lines under it are not searched)."""
+    high = instrument.max_beam_energy_keV + 1.0
+    if len(instrument.beam.energies_keV) == 1:
+        beam = instrument.max_beam_energy_keV
+        angle = math.radians(instrument.geometry.scattering_deg)
+        compton = beam / (1.0 + beam / 511.0 * (1.0 - math.cos(angle)))
+        high = compton - 3.0 * float(instrument.fwhm_keV(compton))
+    return 1.0, high
+
+
+def _refined(
+    elements: list[str], instrument: Instrument, window: tuple[float, float],
+    summed: np.ndarray,
+) -> Instrument:
+    """The instrument with its detector refined on ``summed`` with ``elements``."""
+    from napari_xrfquant.inference.physics_setup import refine_detector
+
+    first = PhysicsQuantifier(elements, instrument, fit_keV=window,
+                              secondary=False).with_pile_up(summed)
+    return refine_detector(first, summed)[0]
+
+
+def _inside(energy: float, window: tuple[float, float]) -> bool:
+    return window[0] <= energy <= window[1]
+
+
+def _search(
+    quantifier: PhysicsQuantifier, spectrum: np.ndarray, threshold: float
+) -> tuple[list[int], np.ndarray, np.ndarray, float]:
+    """Backward elimination on one spectrum: the elements kept (indices), the mass
+    shares ``(E,)`` of the kept ones, every element's significance ``(E,)`` (0
+    for those removed) and the final fit quality."""
+    n_el = len(quantifier.elements)
+    fit = quantifier.fit_channels
+    x = np.asarray(spectrum, dtype=np.float64)[None, fit]
+    nuisance = list(range(n_el, len(quantifier.components)))
+    active = list(range(n_el))
+    shapes = quantifier.shapes(np.full(n_el, 1.0 / n_el))[:, fit]
+    amounts = np.zeros(len(quantifier.components))
+    start: np.ndarray | None = None
+    significance = np.zeros(n_el)
+    phi = 1.0
+    while active:
+        rows = active + nuisance
+        a, covariance, lam = fit_amounts(x, shapes[rows], start=start)
+        amounts[:] = 0.0
+        amounts[rows] = a[0]
+        phi = max(1.0, _quality(x, lam, len(rows)))  # quasi-likelihood over-dispersion
+        sigma = np.sqrt(np.clip(np.diagonal(covariance[0]), 1e-300, None))
+        wald = a[0, :len(active)] / (sigma[:len(active)] * math.sqrt(phi))
+        # an element at exactly 0 contributes nothing: all such go at once
+        zero = [e for e, z in zip(active, wald, strict=True) if z <= 0.0]
+        if zero:
+            active = [e for e in active if e not in zero]
+        elif float(wald.min()) < threshold:
+            active.pop(int(np.argmin(wald)))
+        else:
+            significance = _likelihood_ratios(x, shapes, active, nuisance, amounts, phi)
+            weak = [e for e in active if significance[e] < threshold]
+            if not weak:
+                break
+            active.remove(min(weak, key=lambda e: significance[e]))
+        start = amounts[active + nuisance][None, :]
+        shapes = quantifier.shapes(_shares(quantifier, amounts, active))[:, fit]
+    return active, _shares(quantifier, amounts, active), significance, phi
+
+
+def _quality(x: np.ndarray, lam: np.ndarray, n_components: int) -> float:
+    return float(poisson_fit_quality(torch.as_tensor(x), torch.as_tensor(lam), n_components)[0])
+
+
+def _likelihood_ratios(
+    x: np.ndarray, shapes: np.ndarray, active: list[int], nuisance: list[int],
+    amounts: np.ndarray, phi: float,
+) -> np.ndarray:
+    """Significance of each active element: the model re-fitted without it."""
+    rows = active + nuisance
+    observed = torch.as_tensor(x)
+    with_all = float(poisson_deviance(observed, torch.as_tensor(
+        (amounts[rows] @ shapes[rows])[None, :]))[0])
+    out = np.zeros(shapes.shape[0])
+    for e in active:
+        others = [r for r in rows if r != e]
+        lam = fit_amounts(x, shapes[others], REFIT_STEPS, amounts[others][None, :])[2]
+        without = float(poisson_deviance(observed, torch.as_tensor(lam))[0])
+        out[e] = math.sqrt(max(without - with_all, 0.0) / phi)
+    return out
+
+
+def _shares(quantifier: PhysicsQuantifier, amounts: np.ndarray, active: list[int]) -> np.ndarray:
+    """Mass shares ``(E,)`` of the active elements from their amounts (the closure's
+    fixed point; the others 0)."""
+    n_el = len(quantifier.elements)
+    w = np.zeros(n_el)
+    if not active:
+        return np.full(n_el, 1.0 / n_el)
+    w[active] = 1.0 / len(active)
+    for _ in range(4):
+        s = quantifier.sensitivities(w[None, :])[0]
+        per = np.zeros(n_el)
+        per[active] = np.clip(amounts[active] / s[active], 1e-12, None)
+        w = per / per.sum()
+    return w
+
+
+def _clusters(x: np.ndarray, fit: np.ndarray, clusters: int | None) -> list[np.ndarray]:
+    """Boolean masks of pixel clusters (k-means on the spectra's shapes over the
+    fitted range, in 64 energy bins; pixels without counts in none)."""
+    counted = x[:, fit].sum(axis=1) > 0
+    n = int(counted.sum())
+    k = min(MAX_CLUSTERS, n // (4 * MIN_CLUSTER_PIXELS)) if clusters is None else clusters
+    if k < 2:
+        return []
+    from sklearn.cluster import KMeans
+
+    binned = np.add.reduceat(x[counted][:, fit], np.linspace(0, int(fit.sum()), 65,
+                                                             dtype=int)[:-1], axis=1)
+    shape = np.sqrt(binned / binned.sum(axis=1, keepdims=True))  # variance-stabilised
+    labels = KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(shape)
+    masks = []
+    for label in range(k):
+        member = np.zeros(x.shape[0], dtype=bool)
+        member[np.flatnonzero(counted)[labels == label]] = True
+        if member.sum() >= MIN_CLUSTER_PIXELS:
+            masks.append(member)
+    return masks

@@ -1,0 +1,107 @@
+"""Element identification (``find_elements``, ``xrfquant elements``): a likelihood-ratio
+search over Na-U with the simulator, overlaps fitted together, clusters for elements in
+a few pixels only, and the command's table, JSON and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_xrfquant.cli import main
+from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.element_search import (
+    candidate_elements,
+    find_elements,
+    search_range,
+)
+from napari_xrfquant.instrument import load_instrument, reference_instrument
+from napari_xrfquant.io import write_cxc_hdf5
+from napari_xrfquant.physics import simulate
+
+
+def _spectrum(composition: dict[str, float], counts: float, seed: int = 1) -> np.ndarray:
+    elements = list(composition)
+    return np.asarray(simulate(np.array([list(composition.values())]), elements,
+                               counts=counts, seed=seed))
+
+
+@pytest.mark.parametrize("counts", [1e4, 1e6])
+def test_a_steel_shows_its_elements_and_no_other(counts):
+    steel = {"Fe": 70.0, "Cr": 18.0, "Ni": 10.0, "Mo": 2.0}
+    search = find_elements(_spectrum(steel, counts), reference_instrument(), refine=False,
+                           clusters=0)
+    assert set(search.symbols) == set(steel)
+    fe = next(f for f in search.found if f.symbol == "Fe")
+    assert fe.line == "Fe Ka" and abs(fe.line_keV - 6.40) < 0.01
+    assert search.fit_quality < 1.3
+    # the approximate amounts are the closure of the fitted amounts
+    assert fe.wt_percent == pytest.approx(70.0, abs=5.0)
+    json.dumps(search.to_dict())  # plain data
+
+
+@pytest.mark.parametrize(("present", "absent"), [("Pb", "As"), ("As", "Pb")])
+def test_pb_l_and_as_k_are_told_apart(present, absent):
+    # Pb La (10.55 keV) and As Ka (10.54 keV) coincide; the other lines decide
+    sample = {"Si": 95.0, present: 5.0}
+    search = find_elements(_spectrum(sample, 1e5), reference_instrument(), refine=False,
+                           clusters=0)
+    assert present in search.symbols
+    assert absent not in search.symbols
+
+
+def test_an_element_in_a_few_pixels_is_found_in_its_cluster():
+    rng_counts = 2e4
+    matrix = _spectrum({"Si": 80.0, "Fe": 20.0}, rng_counts)[0]
+    pixels = np.stack([np.random.default_rng(k).poisson(matrix.astype(float))
+                       for k in range(64)]).astype(float)
+    spot = _spectrum({"Si": 78.0, "Fe": 20.0, "Zn": 2.0}, rng_counts, seed=3)[0]
+    pixels[:6] = np.stack([np.random.default_rng(100 + k).poisson(spot) for k in range(6)])
+    inst = reference_instrument()
+    only_sum = find_elements(pixels, inst, refine=False, clusters=0)
+    with_clusters = find_elements(pixels, inst, refine=False, clusters=2)
+    assert "Zn" in with_clusters.symbols
+    zn = next(f for f in with_clusters.found if f.symbol == "Zn")
+    assert zn.where.startswith("cluster") or "Zn" in only_sum.symbols
+    assert {"Si", "Fe"} <= set(with_clusters.symbols)
+
+
+def test_candidates_follow_the_beam_and_leave_out_the_set_up():
+    inst = reference_instrument()
+    candidates, excluded = candidate_elements(inst, search_range(inst))
+    assert {"Na", "Fe", "Pb", "U"} <= set(candidates)
+    assert not {"Tc", "Pm", "Kr"} & set(candidates)
+    low_beam = inst.replace(**{"beam.energies_keV": (8.0,)})
+    # Zn K (edge 9.66 keV) is dark; its L lines (1.01 keV) lie below the range
+    assert "Zn" not in candidate_elements(low_beam, (1.2, 9.0))[0]
+    axo = load_instrument("sample_data/aps_2ide/instrument.toml")
+    candidates, excluded = candidate_elements(axo, search_range(axo))
+    assert "Ar" not in candidates and "set-up" in excluded["Ar"]
+    # a monochromatic beam: searched up to 3 FWHM below its Compton peak
+    assert 9.0 < search_range(axo)[1] < 9.5
+
+
+def test_bad_spectra_are_refused():
+    inst = reference_instrument()
+    with pytest.raises(XRFQuantError, match="channels"):
+        find_elements(np.ones((1, 10)), inst)
+    with pytest.raises(XRFQuantError, match="no counts"):
+        find_elements(np.zeros((1, inst.detector.n_channels)), inst)
+
+
+def test_the_command_prints_a_table_and_json(tmp_path, capsys):
+    inst = reference_instrument()
+    steel = simulate(np.tile([70.0, 18.0, 10.0, 2.0], (4, 1)), ["Fe", "Cr", "Ni", "Mo"],
+                     counts=5e4, seed=2)
+    cube = tmp_path / "steel.h5"
+    write_cxc_hdf5(cube, steel.reshape(2, 2, -1), inst.energy_axis_keV())
+    assert main(["elements", str(cube), "--no-clusters"]) == 0
+    table = capsys.readouterr().out
+    assert "4 element(s) found" in table and "Fe Ka" in table
+    assert main(["elements", str(cube), "--no-clusters", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert {e["symbol"] for e in found["elements"]} == {"Fe", "Cr", "Ni", "Mo"}
+    assert set(found["elements"][0]) >= {"symbol", "line", "significance", "wt_percent"}
+    assert main(["elements", str(tmp_path / "missing.h5")]) == 2
+    assert "error" in capsys.readouterr().err
