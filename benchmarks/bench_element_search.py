@@ -74,6 +74,11 @@ def simulated(n_spectra: int) -> None:
             present += len(truth)
             found_present += len(truth & found)
             false += len(found - set(composition))
+            for e in sorted(truth - found):
+                print(f"  {counts:.0e} counts, spectrum {k}: missed {e} "
+                      f"({composition[e]:.2g} wt%)")
+            for e in sorted(found - set(composition)):
+                print(f"  {counts:.0e} counts, spectrum {k}: false {e}")
         seconds = (time.perf_counter() - started) / n_spectra
         print(f"simulated, {counts:.0e} counts: recall {found_present}/{present} = "
               f"{found_present / present:.2f} of the elements >= {PRESENT_ABOVE} wt%; "

@@ -4,6 +4,7 @@ a few pixels only, and the command's table, JSON and refusals."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -16,7 +17,7 @@ from napari_xrfquant.inference.element_search import (
     find_elements,
     search_range,
 )
-from napari_xrfquant.instrument import load_instrument, reference_instrument
+from napari_xrfquant.instrument import instrument_to_toml, load_instrument, reference_instrument
 from napari_xrfquant.io import write_cxc_hdf5
 from napari_xrfquant.physics import simulate
 
@@ -105,3 +106,26 @@ def test_the_command_prints_a_table_and_json(tmp_path, capsys):
     assert set(found["elements"][0]) >= {"symbol", "line", "significance", "wt_percent"}
     assert main(["elements", str(tmp_path / "missing.h5")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_quantify_and_calibrate_use_the_elements_found(tmp_path, capsys):
+    inst = reference_instrument()
+    steel = simulate(np.tile([70.0, 18.0, 10.0, 2.0], (4, 1)), ["Fe", "Cr", "Ni", "Mo"],
+                     counts=5e4, seed=4)
+    cube = tmp_path / "steel.h5"
+    write_cxc_hdf5(cube, steel.reshape(2, 2, -1), inst.energy_axis_keV())
+    setup = tmp_path / "reference.toml"
+    setup.write_text(instrument_to_toml(inst))
+    assert main(["quantify", str(cube), "-o", str(tmp_path / "out"), "--instrument",
+                 str(setup), "--quiet"]) == 0
+    said = capsys.readouterr().err
+    assert "no --elements: using those steel.h5 shows" in said
+    with open(tmp_path / "out" / "steel_statistics.csv", encoding="utf-8") as handle:
+        rows = {row["element"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"Fe", "Cr", "Ni", "Mo"}
+    assert float(rows["Fe"]["mean_wt_percent"]) == pytest.approx(70.0, abs=1.5)
+    assert main(["calibrate", str(cube), "-o", str(tmp_path / "cal"), "--instrument",
+                 str(setup), "--max-seconds", "2", "--quiet"]) == 0
+    assert "xrfquant calibrate: no --elements: using those" in capsys.readouterr().err
+    report = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert set(report["elements"]) == {"Fe", "Cr", "Ni", "Mo"}

@@ -58,7 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--elements",
         default=None,
         metavar="LIST",
-        help="elements of the sample, e.g. Au,Ag,Cu (with --instrument)",
+        help="elements of the sample, e.g. Au,Ag,Cu (with --instrument; default: those "
+        "the cube shows, as xrfquant elements finds them)",
     )
     parser.add_argument(
         "--labels",
@@ -178,8 +179,14 @@ def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
     from napari_xrfquant.physics.lines import parse_elements
 
     if args.instrument is not None or args.elements is not None:
-        if args.instrument is None or args.elements is None or args.model is not None:
-            raise XRFQuantError("start from --model, or from --instrument FILE with --elements")
+        if args.instrument is None or args.model is not None:
+            raise XRFQuantError("start from --model, or from --instrument FILE (with "
+                                "--elements, or the elements the cube shows)")
+        if args.elements is None:
+            from napari_xrfquant.cli.elements import found_elements
+
+            return found_elements(args, args.cube, "xrfquant calibrate"), \
+                load_instrument(args.instrument), None
         # H-F may be listed as the matrix (oxygen of a rock): absorbed and scattered, no line
         return parse_elements(args.elements, light=True), load_instrument(args.instrument), None
     model = load_model(args.model)

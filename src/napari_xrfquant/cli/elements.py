@@ -95,18 +95,38 @@ def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
         clusters=0 if getattr(args, "no_clusters", False) else None)
 
 
+def found_elements(args: argparse.Namespace, path: str | Path, command: str) -> list[str]:
+    """The elements ``path`` shows, for a command given no ``--elements``: searched,
+    said on stderr, and refused in one line when none is found."""
+    from napari_xrfquant.errors import XRFQuantError
+
+    search = search_cube(args, path)
+    if not search.symbols:
+        raise XRFQuantError(f"{Path(path).name}: no element found (xrfquant elements): "
+                            "give --elements")
+    print(f"{command}: no --elements: using those {Path(path).name} shows "
+          f"({', '.join(search.symbols)}; xrfquant elements, {search.seconds:.0f} s)",
+          file=sys.stderr)
+    return list(search.symbols)
+
+
 def report(search: Any, name: str) -> list[str]:
     """The table ``xrfquant elements`` prints."""
-    lines = [f"{name}: {len(search.found)} element(s) found among {len(search.candidates)} "
-             f"candidates (sum spectrum fit quality {search.fit_quality:.3g}; "
-             f"{search.seconds:.1f} s)"]
+    lines = [f"{name}: {len(search.symbols)} element(s) found among "
+             f"{len(search.candidates)} candidates (sum spectrum fit quality "
+             f"{search.fit_quality:.3g}; {search.seconds:.1f} s)"]
     if search.found:
         lines.append(f"  {'element':<8}{'line':<9}{'keV':>7}{'sigma':>9}{'~wt%':>9}  "
                      "found in; overlaps")
     for f in search.found:
-        overlaps = f"; overlaps {', '.join(f.overlaps)}" if f.overlaps else ""
-        lines.append(f"  {f.symbol:<8}{f.line:<9}{f.line_keV:>7.3f}{f.significance:>9.1f}"
-                     f"{f.wt_percent:>9.3g}  {f.where}{overlaps}")
+        if f.uncertain is None:
+            overlaps = f"; overlaps {', '.join(f.overlaps)}" if f.overlaps else ""
+            lines.append(f"  {f.symbol:<8}{f.line:<9}{f.line_keV:>7.3f}{f.significance:>9.1f}"
+                         f"{f.wt_percent:>9.3g}  {f.where}{overlaps}")
+    for f in search.found:
+        if f.uncertain is not None:
+            lines.append(f"  uncertain: {f.symbol} ({f.significance:.1f} sigma; "
+                         f"{f.uncertain})")
     if search.setup_elements:
         lines.append(f"  set-up lines, not tested: {', '.join(search.setup_elements)}")
     for symbol, why in search.excluded.items():
@@ -119,7 +139,7 @@ def poor_fit_warning(search: Any, name: str) -> str | None:
     """What a user must know when the search's model misses part of the spectrum."""
     if not search.fit_quality > POOR_FIT:
         return None
-    overlapping = [f.symbol for f in search.found if f.overlaps]
+    overlapping = [f.symbol for f in search.found if f.overlaps and f.uncertain is None]
     said = (f"; of the elements whose lines overlap ({', '.join(overlapping)}) some may "
             "stand for a line shape the model misses") if overlapping else ""
     return (f"{name}: the sum spectrum's fit quality is {search.fit_quality:.3g} (about 1 "

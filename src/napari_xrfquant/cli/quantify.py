@@ -86,7 +86,9 @@ def add_frame_options(parser: argparse.ArgumentParser) -> None:
         "--instrument",
         default=None,
         metavar="FILE",
-        help="with --refine: the (calibrated) instrument to fit with (default: the model's)",
+        help="with --refine: the (calibrated) instrument to fit with (default: the model's); "
+        "without --model and --refine: quantify with its simulator, no network (with "
+        "--elements, or the elements each cube shows)",
     )
     parser.add_argument(
         "--counts-scale",
@@ -145,8 +147,9 @@ def frame_settings(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Quantify every cube in ``args.cubes``; return the exit status (1 if a frame failed)."""
-    if getattr(args, "elements", None):
-        return run_physics(args)
+    if getattr(args, "elements", None) or (
+            args.instrument is not None and args.model is None and not args.refine):
+        return run_physics(args)  # no network: the elements given, or those found
     from napari_xrfquant.campaign import cached_model, connect, iter_campaign, plan_campaign
     from napari_xrfquant.inference import resolve_device
     from napari_xrfquant.progress import drive

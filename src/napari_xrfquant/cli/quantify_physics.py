@@ -24,7 +24,8 @@ def add_physics_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--elements", default=None, metavar="LIST",
         help="quantify these elements with the simulator of --instrument, no network "
-        "(e.g. Si,Ca,Fe,Cu,Pb)",
+        "(e.g. Si,Ca,Fe,Cu,Pb); with --instrument and no --model, default: the elements "
+        "each cube shows (xrfquant elements)",
     )
     parser.add_argument(
         "--matrix", choices=("elements", "oxides"), default="elements",
@@ -61,6 +62,7 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.calibration.standards import parse_standard
     from napari_xrfquant.cli._cube_options import open_cube
+    from napari_xrfquant.cli.elements import found_elements
     from napari_xrfquant.inference.physics_quantify import quantify_physics
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.physics.lines import parse_elements
@@ -76,7 +78,7 @@ def run_physics(args: argparse.Namespace) -> int:
 
     check_physics_request(args)
     instrument = load_instrument(args.instrument)
-    elements = parse_elements(args.elements, light=True)
+    given = parse_elements(args.elements, light=True) if args.elements else None
     fit_keV = parse_range(args.fit_range) if args.fit_range else None
     standard = parse_standard(args.standard) if args.standard else None
     mask = DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None else args.mask_below
@@ -89,6 +91,8 @@ def run_physics(args: argparse.Namespace) -> int:
             clash = [item.path for item in plan if item.path.exists()]
             if clash:
                 raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
+        elements = given if given is not None else found_elements(args, path,
+                                                                  "xrfquant quantify")
         cube = open_cube(args, path, lazy=False)
         result, notes = quantify_physics(
             np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,

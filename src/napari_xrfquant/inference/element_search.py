@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -52,6 +52,9 @@ NOT_CANDIDATES = frozenset({"Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Pa"
 MIN_FAMILY = 0.05
 #: Scoring steps of each re-fit within the elimination (it starts from the last fit).
 REFIT_STEPS = 6
+#: A found element is uncertain next to a line of an element this many times as
+#: significant (a misfit of that line's shape explains as much as it does).
+DOMINANCE = 10.0
 #: Pixel clusters searched beside the map's sum (at most; fewer for small maps).
 MAX_CLUSTERS = 6
 #: Pixels a cluster needs to be searched.
@@ -79,6 +82,10 @@ class FoundElement:
         ``"sum"`` or the cluster it was found in (``"cluster 2 (31 pixels)"``).
     overlaps
         Elements found whose strongest line lies within one FWHM of this one's.
+    uncertain
+        Why it may not be there (None: found): its strongest line lies within one
+        FWHM of a line of an element :data:`DOMINANCE` times as significant,
+        whose line shape the model may miss by as much as this element explains.
     """
 
     symbol: str
@@ -88,6 +95,7 @@ class FoundElement:
     wt_percent: float
     where: str = "sum"
     overlaps: tuple[str, ...] = ()
+    uncertain: str | None = None
 
 
 @dataclass
@@ -103,17 +111,24 @@ class ElementSearch:
 
     @property
     def symbols(self) -> list[str]:
-        """The elements found, strongest first."""
-        return [f.symbol for f in self.found]
+        """The elements found (not the uncertain ones), strongest first."""
+        return [f.symbol for f in self.found if f.uncertain is None]
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: ``{"elements": [{"symbol", "line", "significance",
-        "wt_percent", ...}], ...}``."""
+        "wt_percent", ...}], "uncertain": [... "reason"], ...}``."""
+        def entry(f: FoundElement) -> dict[str, object]:
+            out: dict[str, object] = {
+                "symbol": f.symbol, "line": f.line, "line_keV": round(f.line_keV, 4),
+                "significance": round(f.significance, 2), "wt_percent": round(f.wt_percent, 4),
+                "where": f.where, "overlaps": list(f.overlaps)}
+            if f.uncertain is not None:
+                out["reason"] = f.uncertain
+            return out
+
         return {
-            "elements": [{"symbol": f.symbol, "line": f.line, "line_keV": round(f.line_keV, 4),
-                          "significance": round(f.significance, 2),
-                          "wt_percent": round(f.wt_percent, 4), "where": f.where,
-                          "overlaps": list(f.overlaps)} for f in self.found],
+            "elements": [entry(f) for f in self.found if f.uncertain is None],
+            "uncertain": [entry(f) for f in self.found if f.uncertain is not None],
             "fit_quality": round(self.fit_quality, 3),
             "setup_elements": list(self.setup_elements),
             "excluded": dict(self.excluded),
@@ -219,6 +234,7 @@ def find_elements(
             instrument = _refined(first, instrument, window, summed)
             quantifier = quantifier.with_instrument(instrument)
     found: dict[str, FoundElement] = {}
+    lines: dict[str, list[tuple[str, float]]] = {}  # each found element's visible lines
     quality = math.nan
     for where, spectrum in groups:
         kept, shares, significance, group_quality = _search(quantifier, spectrum, threshold)
@@ -226,25 +242,47 @@ def find_elements(
             quality = group_quality
         families = quantifier.family_counts(shares)
         for e in kept:
-            if quantifier.elements[e] in found:
-                continue
-            name, (_, energy) = max(
-                ((f, v) for f, v in families[e].items() if _inside(v[1], window)),
-                key=lambda item: item[1][0])
             symbol = quantifier.elements[e]
+            if symbol in found:
+                continue
+            visible = {f: v for f, v in families[e].items() if _inside(v[1], window)}
+            name, (strongest, energy) = max(visible.items(), key=lambda item: item[1][0])
+            lines[symbol] = [(f"{symbol} {f}", v[1]) for f, v in visible.items()
+                             if v[0] >= MIN_FAMILY * strongest]
             found[symbol] = FoundElement(symbol, f"{symbol} {name}", energy,
                                          float(significance[e]), 100.0 * float(shares[e]),
                                          where)
     ordered = sorted(found.values(), key=lambda f: -f.significance)
-    fwhm = instrument.fwhm_keV
-    result = [
-        FoundElement(f.symbol, f.line, f.line_keV, f.significance, f.wt_percent, f.where,
-                     tuple(g.symbol for g in ordered if g is not f
-                           and abs(g.line_keV - f.line_keV) < float(fwhm(f.line_keV))))
-        for f in ordered]
+    result = [_with_overlaps(f, ordered, lines, instrument) for f in ordered]
+    doubtful = {f.symbol for f in result if f.uncertain is not None}
+    result = [replace(f, overlaps=tuple(s for s in f.overlaps if s not in doubtful))
+              for f in result]
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
     return ElementSearch(result, quality, list(candidates), excluded, setup,
                          time.perf_counter() - started)
+
+
+def _with_overlaps(
+    element: FoundElement, ordered: list[FoundElement],
+    lines: dict[str, list[tuple[str, float]]], instrument: Instrument,
+) -> FoundElement:
+    """``element`` with the found elements its strongest line overlaps, and the
+    reason it is uncertain, if any (see :attr:`FoundElement.uncertain`)."""
+    fwhm = float(instrument.fwhm_keV(element.line_keV))
+    overlaps = tuple(g.symbol for g in ordered if g is not element
+                     and abs(g.line_keV - element.line_keV) < fwhm)
+    uncertain = None
+    for other in ordered:
+        if other.significance < DOMINANCE * element.significance:
+            break
+        near = [name for name, energy in lines[other.symbol]
+                if abs(energy - element.line_keV) < fwhm]
+        if near:
+            uncertain = (f"its {element.line.split()[1]} line lies within one FWHM of "
+                         f"{near[0]} (significance {other.significance:.0f})")
+            break
+    return FoundElement(element.symbol, element.line, element.line_keV, element.significance,
+                        element.wt_percent, element.where, overlaps, uncertain)
 
 
 def search_range(instrument: Instrument) -> tuple[float, float]:
