@@ -136,3 +136,30 @@ def test_a_salts_chlorine_stays_an_element_among_oxides():
     fit = quantifier.fit(spectra)
     cl = fit.values[0, fit.elements.index("Cl")]
     assert cl == pytest.approx(100 * 18.0 / total, rel=0.03)
+
+
+def test_a_map_is_fitted_chunk_by_chunk_with_progress_and_can_be_cancelled():
+    from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
+    from napari_xrfquant.progress import drive
+
+    standard = library()["ERM-EB507"]
+    elements = list(standard.wt_percent)
+    truth = np.array(standard.vector(elements))
+    inst = reference_instrument()
+    cube = simulate(np.tile(truth, (48, 1)), elements, counts=1e5, seed=3).reshape(6, 8, -1)
+    events = []
+    result, _ = drive(iter_quantify_physics(cube, inst.energy_axis_keV(), elements, inst,
+                                            refine=False, chunk=20), events.append)
+    stages = [(e.stage, e.done, e.total) for e in events]
+    assert stages[0] == ("set-up", 0, 48)
+    assert [s for s in stages if s[0] == "quantify"] == [
+        ("quantify", 0, 48), ("quantify", 20, 48), ("quantify", 40, 48), ("quantify", 48, 48)]
+    means = np.nanmean(result.concentrations.reshape(48, -1), axis=0)
+    assert np.abs(means - truth).max() < 0.3
+    # a worker's cancel closes the generator between chunks: nothing more is fitted
+    job = iter_quantify_physics(cube, inst.energy_axis_keV(), elements, inst, refine=False,
+                                chunk=20)
+    next(job), next(job)
+    job.close()
+    with pytest.raises(StopIteration):
+        next(job)

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_campaign(args.cubes, args.output, settings, model, overwrite=args.overwrite)
     cluster = getattr(args, "cluster", None)
     if cluster is None:
-        summary = drive(iter_campaign(plan, model, progress=_spectra_bar(args)),
+        summary = drive(iter_campaign(plan, model, progress=spectra_bar(args)),
                         _report(args, len(plan.paths)))
     else:
         with connect(cluster) as client:
@@ -198,7 +198,7 @@ def _report(args: argparse.Namespace, total: int) -> Any:
     return report
 
 
-def _spectra_bar(args: argparse.Namespace) -> Any:
+def spectra_bar(args: argparse.Namespace) -> Any:
     """A tqdm bar of spectra for the frame being quantified in this process."""
     bars: list[Any] = []
 

@@ -63,9 +63,11 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.standards import parse_standard
     from napari_xrfquant.cli._cube_options import open_cube
     from napari_xrfquant.cli.elements import found_elements
-    from napari_xrfquant.inference.physics_quantify import quantify_physics
+    from napari_xrfquant.cli.quantify import spectra_bar
+    from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.physics.lines import parse_elements
+    from napari_xrfquant.progress import drive
     from napari_xrfquant.results import (
         DEFAULT_MASK_BELOW_COUNTS,
         export_plan,
@@ -94,9 +96,9 @@ def run_physics(args: argparse.Namespace) -> int:
         elements = given if given is not None else found_elements(args, path,
                                                                   "xrfquant quantify")
         cube = open_cube(args, path, lazy=False)
-        result, notes = quantify_physics(
+        result, notes = drive(iter_quantify_physics(
             np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,
-            fit_keV=fit_keV, standard=standard, mask_below_counts=mask)
+            fit_keV=fit_keV, standard=standard, mask_below_counts=mask), spectra_bar(args))
         rows, cols = result.image_shape
         statistics = region_statistics(result, [whole_map((rows, cols))],
                                        source=Path(path).name)

@@ -13,21 +13,24 @@ number of pixels, which holds for equal dwell times and a steady beam).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.physics_setup import refine_detector, scale_from_standard
+from napari_xrfquant.progress import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.calibration.standards import Standard
     from napari_xrfquant.instrument import Instrument
 
+#: Pixels fitted between two progress events (and cancel points).
+PHYSICS_CHUNK = 8192
 #: What :attr:`QuantResult.model_id` says of a physics quantification.
 PHYSICS_MODEL_ID = "physics (no network)"
 
@@ -49,14 +52,29 @@ def quantify_physics(
     energy_keV: np.ndarray,
     elements: Sequence[str],
     instrument: Instrument,
+    **options: Any,
+) -> tuple[QuantResult, PhysicsNotes]:
+    """:func:`iter_quantify_physics` run to its end (the same arguments)."""
+    return drive(iter_quantify_physics(counts, energy_keV, elements, instrument, **options))
+
+
+def iter_quantify_physics(
+    counts: np.ndarray,
+    energy_keV: np.ndarray,
+    elements: Sequence[str],
+    instrument: Instrument,
     *,
     matrix: str = "elements",
     fit_keV: tuple[float, float] | None = None,
     standard: Standard | None = None,
     refine: bool = True,
     mask_below_counts: float = DEFAULT_MASK_BELOW_COUNTS,
-) -> tuple[QuantResult, PhysicsNotes]:
-    """Quantify every pixel of ``counts`` ``(H, W, C)`` with the simulator.
+    chunk: int = PHYSICS_CHUNK,
+) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
+    """Quantify every pixel of ``counts`` ``(H, W, C)`` with the simulator, yielding
+    :class:`~napari_xrfquant.progress.Progress` (stage ``"set-up"``: the simulator
+    built and the detector refined; ``"quantify"``: pixels fitted, a chunk at a
+    time), so a worker can show it and cancel between chunks.
 
     Parameters
     ----------
@@ -77,6 +95,9 @@ def quantify_physics(
         Refine the detector on the map's sum spectrum first.
     mask_below_counts
         Pixels with fewer counts are background (NaN).
+    chunk
+        Pixels fitted between two progress events (each chunk's component
+        shapes follow its own mean matrix).
 
     Returns
     -------
@@ -107,6 +128,8 @@ def quantify_physics(
     if thin and (standard is None or standard.ug_per_cm2 is None):
         raise XRFQuantError("a thin sample's µg/cm² need a standard film of known areal "
                             "densities on the map (--standard NAME|FILE.csv)")
+    n_sample = int(sample.sum())
+    yield Progress(0, n_sample, "set-up")
     quantifier = PhysicsQuantifier(elements, instrument, matrix=matrix, fit_keV=fit_keV)
     summed = spectra[sample].sum(axis=0)
     notes = PhysicsNotes(np.nan, np.nan, instrument=instrument)
@@ -124,9 +147,16 @@ def quantify_physics(
         scale, scale_sigma = scale_from_standard(quantifier, summed, known)
         notes.scale, notes.scale_sigma = scale, scale_sigma
         quantifier.scale = scale / int(sample.sum())  # equal dwell: each pixel its share
-    fit = quantifier.fit(spectra[sample])
-    names = list(fit.elements)
-    values, sigma = fit.values, fit.sigma
+    fitted = spectra[sample]
+    fits = []
+    for start in range(0, n_sample, chunk):
+        yield Progress(start, n_sample, "quantify")
+        fits.append(quantifier.fit(fitted[start:start + chunk]))
+    yield Progress(n_sample, n_sample, "quantify")
+    names = list(fits[0].elements)
+    values = np.concatenate([f.values for f in fits])
+    sigma = np.concatenate([f.sigma for f in fits])
+    fit_quality = np.concatenate([f.fit_quality for f in fits])
     if matrix == "oxides":  # each element's oxide beside it, with its oxygen
         oxidised = [i for i, e in enumerate(names) if e in OXIDES]
         factor = np.array([1.0 + oxygen_per_element(OXIDES[names[i]]) for i in oxidised])
@@ -136,7 +166,7 @@ def quantify_physics(
     maps = np.full((rows * cols, len(names)), np.nan, dtype=np.float32)
     sigma_maps = np.full_like(maps, np.nan)
     quality = np.full(rows * cols, np.nan, dtype=np.float32)
-    maps[sample], sigma_maps[sample], quality[sample] = values, sigma, fit.fit_quality
+    maps[sample], sigma_maps[sample], quality[sample] = values, sigma, fit_quality
     result = QuantResult(
         concentrations=maps.reshape(rows, cols, -1),
         uncertainty=sigma_maps.reshape(rows, cols, -1),
