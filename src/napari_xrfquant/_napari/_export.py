@@ -56,6 +56,7 @@ def result_from_layers(layers: Iterable[Any], source_layer: str) -> QuantResult 
         elements=elements,
         model_id=str(first.get("model_id") or ""),
         mask_below_counts=float(first.get("mask_below_counts") or 0.0),
+        unit=str(first.get("unit") or "wt%"),
     )
 
 

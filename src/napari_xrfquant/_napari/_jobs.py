@@ -136,3 +136,13 @@ def guarded_job(generator: Generator[Any, None, Any]) -> Generator[Any, None, Jo
         return JobOutcome(error=exc)
     return JobOutcome(result=result)
 
+
+
+def physics_job(job: Generator[Progress, None, Any]) -> Generator[Any, None, JobOutcome]:
+    """:func:`~napari_xrfquant.inference.physics_quantify.iter_quantify_physics` as a
+    job: its progress passed through, its result (without the set-up notes) or
+    error returned as a :class:`JobOutcome`."""
+    outcome = yield from guarded_job(job)
+    if outcome.error is None:
+        outcome.result = outcome.result[0]
+    return outcome

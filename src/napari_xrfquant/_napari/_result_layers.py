@@ -37,14 +37,14 @@ def _with_model(name: str, model_id: str) -> str:
     return f"{name} · {model_label(model_id)}" if model_id else name
 
 
-def concentration_layer_name(element: str, model_id: str = "") -> str:
+def concentration_layer_name(element: str, model_id: str = "", unit: str = "wt%") -> str:
     """Layer name of an element's concentration map, e.g. ``"Au [wt%] · cxc-gold-5el"``."""
-    return _with_model(f"{element} [wt%]", model_id)
+    return _with_model(f"{element} [{unit}]", model_id)
 
 
-def uncertainty_layer_name(element: str, model_id: str = "") -> str:
+def uncertainty_layer_name(element: str, model_id: str = "", unit: str = "wt%") -> str:
     """Layer name of an element's 1-sigma map, e.g. ``"Au ±1σ [wt%] · cxc-gold-5el"``."""
-    return _with_model(f"{element} ±1σ [wt%]", model_id)
+    return _with_model(f"{element} ±1σ [{unit}]", model_id)
 
 
 def fit_quality_layer_name(model_id: str = "") -> str:
@@ -118,6 +118,7 @@ def result_layer_data(
     featured = featured_element(concentrations, elements)
     layers: list[LayerData] = []
     common = {**frame.layer_kwargs(), "axis_labels": ("y", "x")}
+    unit = str(getattr(result, "unit", "wt%"))  # µg/cm² for a thin film
 
     def metadata(kind: str, element: str | None, unit: str) -> dict[str, Any]:
         return {
@@ -140,13 +141,13 @@ def result_layer_data(
                 values,
                 {
                     **common,
-                    "name": concentration_layer_name(element, model_id),
+                    "name": concentration_layer_name(element, model_id, unit),
                     "colormap": colormaps[element],
                     "blending": "additive",
                     # one map shown: five additive maps over each other are a white plate
                     "visible": element == featured,
                     "contrast_limits": robust_contrast_limits(values),
-                    "metadata": metadata(KIND_CONCENTRATION, element, "wt%"),
+                    "metadata": metadata(KIND_CONCENTRATION, element, unit),
                 },
                 "image",
             )
@@ -161,13 +162,13 @@ def result_layer_data(
                     values,
                     {
                         **common,
-                        "name": uncertainty_layer_name(element, model_id),
+                        "name": uncertainty_layer_name(element, model_id, unit),
                         # not the element's colour: a sigma map must not pass for the wt% map
                         "colormap": UNCERTAINTY_COLORMAP,
                         "blending": "additive",
                         "visible": False,
                         "contrast_limits": robust_contrast_limits(values),
-                        "metadata": metadata(KIND_UNCERTAINTY, element, "wt%"),
+                        "metadata": metadata(KIND_UNCERTAINTY, element, unit),
                     },
                     "image",
                 )

@@ -69,28 +69,21 @@ def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
     ``--elements`` is given.
     """
     from napari_xrfquant.calibration.session import parse_range
-    from napari_xrfquant.inference.element_search import DEFAULT_THRESHOLD, find_elements
-    from napari_xrfquant.instrument import load_instrument, reference_instrument
-    from napari_xrfquant.io.grid import resample_counts, same_grid
+    from napari_xrfquant.inference.element_search import (
+        DEFAULT_THRESHOLD,
+        find_elements,
+        on_cube_axis,
+    )
+    from napari_xrfquant.instrument import load_instrument
 
     with open_cube(args, path, lazy=False) as cube:
-        data = np.asarray(cube.data, dtype=np.float64)
-        energy = np.asarray(cube.energy_keV)
-        calibration = cube.calibration_keV
-    if getattr(args, "instrument", None) is not None:
-        instrument = load_instrument(args.instrument)
-    else:  # the reference set-up, read on the file's own channels
-        offset, gain, quadratic = calibration
-        instrument = reference_instrument().replace(**{
-            "detector.n_channels": data.shape[-1], "detector.offset_keV": offset,
-            "detector.gain_keV": gain, "detector.quadratic_keV": quadratic})
-    target = instrument.energy_axis_keV()
-    if not same_grid(energy, target):
-        data = resample_counts(data, energy, target)
+        data, energy = np.asarray(cube.data, dtype=np.float64), np.asarray(cube.energy_keV)
+    given = getattr(args, "instrument", None)
+    spectra, instrument = on_cube_axis(data, energy,
+                                       load_instrument(given) if given is not None else None)
     fit_range = getattr(args, "fit_range", None)
     return find_elements(
-        data.reshape(-1, data.shape[-1]), instrument,
-        fit_keV=parse_range(fit_range) if fit_range else None,
+        spectra, instrument, fit_keV=parse_range(fit_range) if fit_range else None,
         threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
         clusters=0 if getattr(args, "no_clusters", False) else None)
 

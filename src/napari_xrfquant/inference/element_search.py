@@ -32,8 +32,9 @@ tube's anode (its lines in a spectrum are scattered beam).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.progress import Progress, drive
 
 #: Significance (sigma, quasi-likelihood scaled) above which an element is found.
 DEFAULT_THRESHOLD = 5.0
@@ -169,7 +171,12 @@ def candidate_elements(
     return out, excluded
 
 
-def find_elements(
+def find_elements(spectra: np.ndarray, instrument: Instrument, **options: Any) -> ElementSearch:
+    """:func:`iter_find_elements` run to its end (the same arguments)."""
+    return drive(iter_find_elements(spectra, instrument, **options))
+
+
+def iter_find_elements(
     spectra: np.ndarray,
     instrument: Instrument,
     *,
@@ -178,8 +185,11 @@ def find_elements(
     candidates: Sequence[str] | None = None,
     clusters: int | None = None,
     refine: bool = True,
-) -> ElementSearch:
-    """The elements that ``spectra`` ``(N, C)`` (on the instrument's channels) show.
+) -> Generator[Progress, None, ElementSearch]:
+    """The elements that ``spectra`` ``(N, C)`` (on the instrument's channels) show,
+    yielding :class:`~napari_xrfquant.progress.Progress` between the searches
+    (stage ``"set-up"``, then ``"search"``: the sum, the refinement, each
+    cluster), where a worker may cancel.
 
     Parameters
     ----------
@@ -223,20 +233,25 @@ def find_elements(
     if not candidates:
         raise XRFQuantError(f"the beam excites no line of Na-U in {window[0]:g}-"
                             f"{window[1]:g} keV")
+    yield Progress(0, 1, "set-up")
     quantifier = PhysicsQuantifier(list(candidates), instrument, fit_keV=window,
                                    secondary=False).with_pile_up(summed)
     groups = [("sum", summed)] + [
         (f"cluster {k + 1} ({members.sum()} pixels)", x[members].sum(axis=0))
         for k, members in enumerate(_clusters(x, quantifier.fit_channels, clusters))]
+    steps = len(groups) + (2 if refine else 0)
     if refine:
+        yield Progress(0, steps, "search")
         first = [quantifier.elements[e] for e in _search(quantifier, summed, threshold)[0]]
+        yield Progress(1, steps, "search")
         if first:
             instrument = _refined(first, instrument, window, summed)
             quantifier = quantifier.with_instrument(instrument)
     found: dict[str, FoundElement] = {}
     lines: dict[str, list[tuple[str, float]]] = {}  # each found element's visible lines
     quality = math.nan
-    for where, spectrum in groups:
+    for k, (where, spectrum) in enumerate(groups):
+        yield Progress(steps - len(groups) + k, steps, "search")
         kept, shares, significance, group_quality = _search(quantifier, spectrum, threshold)
         if where == "sum":
             quality = group_quality
@@ -258,6 +273,7 @@ def find_elements(
     result = [replace(f, overlaps=tuple(s for s in f.overlaps if s not in doubtful))
               for f in result]
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
+    yield Progress(steps, steps, "search")
     return ElementSearch(result, quality, list(candidates), excluded, setup,
                          time.perf_counter() - started)
 
@@ -283,6 +299,29 @@ def _with_overlaps(
             break
     return FoundElement(element.symbol, element.line, element.line_keV, element.significance,
                         element.wt_percent, element.where, overlaps, uncertain)
+
+
+def on_cube_axis(
+    counts: np.ndarray, energy_keV: np.ndarray, instrument: Instrument | None = None
+) -> tuple[np.ndarray, Instrument]:
+    """A cube's spectra ``(N, C)`` and the set-up to search or fit them with: its
+    counts resampled onto ``instrument``'s channels (the one resampler), or, without
+    an instrument, the reference set-up read on the cube's own energy axis."""
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.io.calibration import fit_calibration
+    from napari_xrfquant.io.grid import resample_counts, same_grid
+
+    data = np.asarray(counts, dtype=np.float64)
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    if instrument is None:
+        offset, gain, quadratic = fit_calibration(energy)
+        instrument = reference_instrument().replace(**{
+            "detector.n_channels": int(energy.size), "detector.offset_keV": offset,
+            "detector.gain_keV": gain, "detector.quadratic_keV": quadratic})
+    target = instrument.energy_axis_keV()
+    if not same_grid(energy, target):
+        data = resample_counts(data, energy, target)
+    return data.reshape(-1, data.shape[-1]), instrument
 
 
 def search_range(instrument: Instrument) -> tuple[float, float]:

@@ -25,6 +25,7 @@ class QuantifyInputs:
     run_button: Any
     input_info: Any
     calibration_panel: Any
+    physics_panel: Any
     _told_problem: str | None
 
     @property
@@ -53,13 +54,16 @@ class QuantifyInputs:
         """
         from napari.utils.notifications import show_warning
 
+        from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
         from napari_xrfquant.inference.resample import input_problem
 
         layer = self.selected_cube_layer()
         model = model_registry.loaded(self.model_combo.currentText())
         problem = None
         self.calibration_panel.show_layer(layer)
-        if layer is not None and model is not None:
+        if self.model_combo.currentText() == PHYSICS_ITEM:
+            problem = self.physics_panel.problem()
+        elif layer is not None and model is not None:
             data, energy_keV = cube_counts(layer)
             problem = input_problem(model, energy_keV, int(data.shape[-1]))
             if notify:  # a cube without calibration, another channel count: ask
@@ -84,10 +88,14 @@ class QuantifyInputs:
         """The model and frame settings the Live switch quantifies with: the dock's."""
         from napari.utils.notifications import show_error
 
+        from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
         from napari_xrfquant.campaign import FrameSettings
 
         if (problem := self.field_problem()) is not None:
             show_error(f"Live: {problem}")
+            return None, None
+        if self.model_combo.currentText() == PHYSICS_ITEM:
+            show_error("Live: choose a model (the physics fit does not run live)")
             return None, None
         model = self.load_selected_model(notify=True)
         settings = FrameSettings(device=self.device_combo.currentText(),

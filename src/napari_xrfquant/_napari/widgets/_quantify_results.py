@@ -85,7 +85,7 @@ class ResultsPanel(QWidget):
 
     def _build_results(self, layout: QVBoxLayout) -> None:
         """The statistics table and the export form, below the run controls."""
-        stats_box = QGroupBox("Statistics (wt%)")
+        self.stats_box = stats_box = QGroupBox("Statistics (wt%)")
         stats_layout = QVBoxLayout(stats_box)
         region_row = QHBoxLayout()
         region_row.addWidget(QLabel("Region"))
@@ -184,6 +184,7 @@ class ResultsPanel(QWidget):
             regions = self.current_regions(cube_layer, (rows, cols))
             self.statistics = region_statistics(result, regions, source=_source_name(cube_layer))
         self._histogram_input = (result, regions) if result is not None else None
+        self.stats_box.setTitle(f"Statistics ({getattr(result, 'unit', 'wt%')})")
         self._fill_table()
         self._fill_histogram_elements(result)
         self._draw_histograms()
@@ -217,7 +218,7 @@ class ResultsPanel(QWidget):
                 axes = plot.figure.add_subplot(111)
                 for histogram in self.histograms:
                     axes.stairs(histogram.counts, histogram.edges, label=histogram.region)
-                axes.set_xlabel(f"{element} (wt%)")
+                axes.set_xlabel(f"{element} ({result.unit})")
                 axes.set_ylabel("pixels")
                 if len(self.histograms) > 1:
                     axes.legend(fontsize=7, frameon=False, labelcolor=plot.text_colour)

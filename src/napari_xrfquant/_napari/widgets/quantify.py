@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant import results as core_results
 from napari_xrfquant._napari._calibration_edit import calibration_edits
-from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, quantify_job
+from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, physics_job, quantify_job
 from napari_xrfquant._napari._layers import (
     cube_counts,
     cube_layers,
@@ -47,12 +47,14 @@ from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
 from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
+from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_INFO, PHYSICS_ITEM, PhysicsPanel
 from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
 )
 from napari_xrfquant._napari.widgets.live_panel import LivePanel
+from napari_xrfquant.inference.devices import resolve_device
 from napari_xrfquant.results import (
     RegionStatistics,
     poor_fit_message,
@@ -80,13 +82,8 @@ MASK_TOOLTIP = (
 
 
 def cuda_available() -> bool:
-    """Whether torch sees a CUDA GPU (False when torch cannot tell)."""
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
+    """Whether torch sees a CUDA GPU."""
+    return resolve_device("auto") == "cuda"
 
 
 class QuantifyWidget(ResultsPanel, QuantifyInputs):
@@ -142,6 +139,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
         layout = scrolled_layout(self)
+        self.progress = QProgressBar()
         form = QFormLayout()
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("Image layer holding an XRF cube (energy axis in keV)")
@@ -158,6 +156,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)
         form.addRow("", self.model_info)
+        self.physics_panel = PhysicsPanel(self._chosen_counts, self.progress, self.check_inputs)
+        form.addRow(self.physics_panel)
 
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
@@ -200,7 +200,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         layout.addLayout(buttons)
-        self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status = QLabel("")
@@ -303,13 +302,20 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         current = self.model_combo.currentText() or model_registry.selected
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        self.model_combo.addItems(labels)
-        self.model_combo.setCurrentText(current if current in labels else labels[0])
+        self.model_combo.addItems([*labels, PHYSICS_ITEM])
+        self.model_combo.setCurrentText(current if current in [*labels, PHYSICS_ITEM]
+                                        else labels[0])
         self.model_combo.blockSignals(False)
         self._model_chosen(self.model_combo.currentText())
 
     def _model_chosen(self, label: str) -> None:
-        if not label:
+        physics = label == PHYSICS_ITEM
+        self.physics_panel.setVisible(physics)
+        for field in (self.refine_spin, self.device_combo):
+            field.setEnabled(not physics)
+        if physics or not label:
+            self.model_info.setText(PHYSICS_INFO if physics else "")
+            self.check_inputs()  # what a physics run lacks is said in the dock
             return
         model_registry.select(label)
         # at start-up a missing model is told in the label; a user's choice gets a notification
@@ -357,6 +363,10 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.device_info.setText(f"runs on: {device}")
 
     # -- the run ---------------------------------------------------------
+    def _chosen_counts(self) -> tuple[Any, Any, str] | None:
+        layer = self.selected_cube_layer()
+        return None if layer is None else (*cube_counts(layer), layer.name)
+
     def selected_cube_layer(self) -> Any:
         """The cube layer chosen in the list, or None."""
         name = self.cube_combo.currentText()
@@ -373,6 +383,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
+        from napari_xrfquant.errors import XRFQuantError
+
         if self.worker is not None:
             return self.worker
         layer = self.selected_cube_layer()
@@ -382,24 +394,23 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         if (problem := self.field_problem()) is not None:
             show_error(f"Quantify: {problem}")
             return None
-        model = self.load_selected_model(notify=True)
-        if model is None:
-            return None
         data, energy_keV = cube_counts(layer)
+        if self.model_combo.currentText() == PHYSICS_ITEM:
+            try:
+                job = physics_job(self.physics_panel.job(data, energy_keV,
+                                                         self.mask_below_counts))
+            except XRFQuantError as exc:
+                show_error(f"Quantify: {one_line(exc)}")
+                return None
+        elif (model := self.load_selected_model(notify=True)) is None:
+            return None
+        else:
+            job = quantify_job(data, energy_keV, model, self.device_combo.currentText(),
+                               GUI_BATCH_SPECTRA, int(self.refine_spin.value()), file_maps(layer))
         n_spectra = int(np.prod(data.shape[:-1]))
         self._run_source = layer.name
         self._run_mask_below_counts = self.mask_below_counts
-        worker = create_worker(
-            quantify_job,
-            data,
-            energy_keV,
-            model,
-            self.device_combo.currentText(),
-            GUI_BATCH_SPECTRA,
-            int(self.refine_spin.value()),
-            file_maps(layer),
-            _start_thread=False,
-        )
+        worker = create_worker(lambda: (yield from job), _start_thread=False)
         self._job_progress = JobProgress(f"Quantify {layer.name}", n_spectra, self.progress)
         self.status.setText(f"quantifying {layer.name} ({n_spectra} spectra)...")
         worker.yielded.connect(self._on_yielded)

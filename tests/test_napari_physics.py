@@ -1,0 +1,74 @@
+"""The Quantify dock's "Physics (no model)" entry, docked as a user docks it: Find
+elements fills the element field from the cube, Quantify fits every pixel with the
+simulator and adds the maps; refusals are notifications, not tracebacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+PLUGIN = "napari-xrfquant"
+STEEL = {"Fe": 70.0, "Cr": 18.0, "Ni": 10.0, "Mo": 2.0}
+
+
+@pytest.fixture
+def docked_on_steel(make_napari_viewer, tmp_path):
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.io import write_cxc_hdf5
+    from napari_xrfquant.physics import simulate
+
+    counts = simulate(np.tile(list(STEEL.values()), (12, 1)), list(STEEL), counts=2e4, seed=6)
+    path = write_cxc_hdf5(tmp_path / "steel.h5", counts.reshape(3, 4, -1),
+                          reference_instrument().energy_axis_keV())
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    return viewer, widget
+
+
+def test_find_elements_then_quantify_without_a_model(docked_on_steel, qtbot):
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+
+    viewer, widget = docked_on_steel
+    items = [widget.model_combo.itemText(i) for i in range(widget.model_combo.count())]
+    assert PHYSICS_ITEM in items
+    assert not widget.physics_panel.isVisibleTo(widget)
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    assert panel.isVisibleTo(widget) and not widget.refine_spin.isEnabled()
+    assert not widget.run_button.isEnabled()  # no elements yet: said in the dock
+    assert "Find elements" in widget.input_info.text()
+
+    assert panel.search() is not None
+    assert panel.find_button.text() == "Cancel search"
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=120_000)
+    assert set(panel.elements_edit.elements()) == set(STEEL)
+    assert "found" in panel.found_info.text()
+    widget.check_inputs()
+    assert widget.run_button.isEnabled()
+
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    maps = [layer for layer in viewer.layers
+            if layer.metadata.get("model_id") == "physics (no network)"
+            and layer.metadata.get("kind") == "concentration"]
+    assert maps, [layer.name for layer in viewer.layers]
+    names = {layer.metadata.get("element") for layer in maps}
+    assert {"Fe", "Cr", "Ni", "Mo"} <= names
+    fe = next(layer for layer in maps if layer.metadata.get("element") == "Fe")
+    assert float(np.nanmean(fe.data)) == pytest.approx(70.0, abs=2.0)
+
+
+def test_a_bad_instrument_file_is_a_notification(docked_on_steel, tmp_path, monkeypatch):
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+
+    _viewer, widget = docked_on_steel
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[beam]\nenergies_keV = 'many'\n")
+    widget.physics_panel.instrument_edit.setText(str(bad))
+    widget.physics_panel.elements_edit.setText("Fe, Cr")
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    assert widget.run() is None
+    assert shown and shown[0].startswith("Quantify: ") and "\n" not in shown[0]
