@@ -163,3 +163,25 @@ def test_a_map_is_fitted_chunk_by_chunk_with_progress_and_can_be_cancelled():
     job.close()
     with pytest.raises(StopIteration):
         next(job)
+
+
+def test_a_tube_voltage_below_the_lines_asked_for_is_refused(tmp_path):
+    from napari_xrfquant.cli import main
+    from napari_xrfquant.instrument import instrument_to_toml, load_instrument
+
+    pixl = load_instrument("sample_data/pixl_breadboard/instrument.toml")
+    low = pixl.replace(**{"tube.voltage_kV": 12.0})
+    # Mo K (edge 20.0 keV) is dark at 12 kV; its L lines (2.3 keV) lie below 3 keV
+    with pytest.raises(XRFQuantError, match=r"no line to fit of Mo: the tube \(12 kV\) is "
+                                            r"below its K edge \(20 keV\); its lines"):
+        PhysicsQuantifier(["Fe", "Mo"], low, fit_keV=(3.0, 11.0))
+    PhysicsQuantifier(["Fe", "Mo"], pixl, fit_keV=(3.0, 25.0))  # at 28 kV Mo K shows
+    setup = tmp_path / "low.toml"
+    setup.write_text(instrument_to_toml(low))
+    cube = tmp_path / "cube.npy"
+    np.save(cube, np.ones((2, 2, 4096)))
+    out = tmp_path / "out"
+    assert main(["quantify", str(cube), "-o", str(out), "--instrument", str(setup),
+                 "--elements", "Fe,Mo", "--fit-range", "3-11", "--calibration",
+                 "0,0.0100449"]) == 2
+    assert not out.exists() or not any(out.iterdir())

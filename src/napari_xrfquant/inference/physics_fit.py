@@ -199,7 +199,7 @@ class PhysicsQuantifier:
         secondary: bool = True,
     ) -> None:
         from napari_xrfquant.physics import XRFSimulator
-        from napari_xrfquant.physics.lines import parse_elements
+        from napari_xrfquant.physics.lines import parse_elements, unseen_elements
         from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS, OXIDES, oxygen_per_element
 
         if matrix not in MATRICES:
@@ -229,6 +229,10 @@ class PhysicsQuantifier:
         self.fit_channels = (energy >= low) & (energy <= high)
         if self.fit_channels.sum() < 10:
             raise XRFQuantError(f"fewer than 10 channels lie in {low:g}-{high:g} keV")
+        unseen = unseen_elements(self.elements, instrument, low, high)
+        if unseen:  # a tube voltage below the lines asked for, a range that misses them
+            raise XRFQuantError("no line to fit of " + "; ".join(
+                f"{e}: {why}" for e, why in unseen.items()))
         n_lines = len(self.simulator.tables.lines)
         row_element = self.simulator.tables.row_element
         labels = self.simulator.row_labels

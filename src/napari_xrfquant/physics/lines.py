@@ -220,3 +220,38 @@ def _element_lines(symbols: tuple[str, ...], zs: tuple[int, ...], inst: Instrume
         ]
         out.extend(sorted(items, key=lambda ln: ln.energy_keV))
     return tuple(out)
+
+
+def unseen_elements(
+    elements: Sequence[str], instrument: Instrument, low_keV: float, high_keV: float,
+    min_relative_intensity: float = 1e-3,
+) -> dict[str, str]:
+    """Elements none of whose excited line families lies in ``low_keV``-``high_keV``,
+    with why (a spectrum there cannot show them: a tube voltage or beam energy below
+    their K edge, lines below the fitted range), e.g. ``{"Mo": "the tube (12 kV) is
+    below its K edge (20 keV); its lines (La 2.29, Lb 2.41 keV) lie outside 3-11
+    keV"}``."""
+    tube = instrument.tube
+    beam_max = float(tube.voltage_kV if tube is not None else max(instrument.beam.energies_keV))
+    source = (f"the tube ({beam_max:g} kV)" if tube is not None
+              else f"the beam ({beam_max:g} keV at most)")
+    out: dict[str, str] = {}
+    for element in elements:
+        try:
+            lines = element_lines([element], instrument, min_relative_intensity)
+        except SimulationError:
+            lines = []
+        if any(low_keV <= line.energy_keV <= high_keV for line in lines):
+            continue
+        (_,), (z,) = xd.parse_elements([element])
+        parts = []
+        edge = xd.edge_energy_keV(z, "K")
+        if edge > beam_max:
+            parts.append(f"{source} is below its K edge ({edge:.3g} keV)")
+        if lines:
+            where = ", ".join(f"{ln.label.split()[1]} {ln.energy_keV:.3g}" for ln in lines)
+            parts.append(f"its lines ({where} keV) lie outside {low_keV:g}-{high_keV:g} keV")
+        else:
+            parts.append("the beam excites none of its lines")
+        out[element] = "; ".join(parts)
+    return out
