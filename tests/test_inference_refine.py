@@ -77,12 +77,15 @@ def test_bad_refinement_requests_are_refused(model, cube):
 def test_cli_refine_options(tmp_path, cube, capsys):
     from napari_xrfquant.cli import main
     from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.models.bundle import BUNDLED_DIR
 
     path = tmp_path / "hidden.npy"
     np.save(path, cube.counts[:, :8])
     instrument = save_instrument(hidden_instrument(), tmp_path / "instrument.toml")
-    assert main(["quantify", str(path), "-o", str(tmp_path / "a"), "--instrument",
-                 str(instrument), "--quiet"]) == 2
+    # with a model, --instrument is the instrument of --refine (without a model it
+    # quantifies with the simulator: tests/test_element_search.py)
+    assert main(["quantify", str(path), "-o", str(tmp_path / "a"), "--model",
+                 str(BUNDLED_DIR), "--instrument", str(instrument), "--quiet"]) == 2
     assert "give --refine N too" in capsys.readouterr().err
     assert main(["quantify", str(path), "-o", str(tmp_path / "b"), "--refine", "2",
                  "--instrument", str(instrument), "--quiet"]) == 0

@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from napari_xrfquant.cli._cube_options import add_cube_options
-from napari_xrfquant.cli.quantify_physics import add_physics_options, run_physics
+from napari_xrfquant.cli.quantify_physics import add_physics_options, run_physics, spectra_bar
 from napari_xrfquant.errors import XRFQuantError
 
 
@@ -196,20 +196,3 @@ def _report(args: argparse.Namespace, total: int) -> Any:
             bar.close()
 
     return report
-
-
-def spectra_bar(args: argparse.Namespace) -> Any:
-    """A tqdm bar of spectra for the frame being quantified in this process."""
-    bars: list[Any] = []
-
-    def advance(event: Any) -> None:
-        if bars and event.done < bars[0].n:  # the next frame
-            bars.pop().close()
-        if not bars:  # only once work runs: an early error prints its line alone
-            bars.append(tqdm(total=event.total, desc="spectra", unit=" spectra",
-                             disable=args.quiet, leave=False, file=sys.stderr))
-        bars[0].update(event.done - bars[0].n)
-        if event.done >= event.total:
-            bars.pop().close()
-
-    return advance

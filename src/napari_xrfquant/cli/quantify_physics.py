@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from napari_xrfquant.errors import XRFQuantError
 
@@ -63,7 +65,6 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.standards import parse_standard
     from napari_xrfquant.cli._cube_options import open_cube
     from napari_xrfquant.cli.elements import found_elements
-    from napari_xrfquant.cli.quantify import spectra_bar
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.physics.lines import parse_elements
@@ -117,3 +118,20 @@ def run_physics(args: argparse.Namespace) -> int:
                   f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "
                   f"detector refined){scale}; {result.seconds:.1f} s; outputs in {outdir}")
     return 0
+
+
+def spectra_bar(args: argparse.Namespace) -> Any:
+    """A tqdm bar of spectra for the frame being quantified in this process."""
+    bars: list[Any] = []
+
+    def advance(event: Any) -> None:
+        if bars and event.done < bars[0].n:  # the next frame
+            bars.pop().close()
+        if not bars:  # only once work runs: an early error prints its line alone
+            bars.append(tqdm(total=event.total, desc="spectra", unit=" spectra",
+                             disable=args.quiet, leave=False, file=sys.stderr))
+        bars[0].update(event.done - bars[0].n)
+        if event.done >= event.total:
+            bars.pop().close()
+
+    return advance
