@@ -7,7 +7,6 @@ they find is what the quantification then uses.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -42,14 +41,17 @@ def refine_detector(
     quantifier: PhysicsQuantifier,
     spectrum: np.ndarray,
     names: Sequence[str] = tuple(DETECTOR_STEPS),
-    max_evaluations: int = 200,
+    max_evaluations: int = 20,
 ) -> tuple[Instrument, float, float]:
     """The detector parameters that best explain one rich spectrum (a map's sum).
 
     The component amounts are re-fitted at every trial (they are linear), so
-    only the detector's own parameters are searched (Powell's method on
-    steps of :data:`DETECTOR_STEPS`), as a fit of a sum spectrum with the
-    calibration and resolution free does in PyMca. No composition is assumed.
+    only the detector's own parameters are searched (a bounded trust-region
+    least-squares fit of the deviance residuals, in steps of
+    :data:`DETECTOR_STEPS`), as a fit of a sum spectrum with the calibration and
+    resolution free does in PyMca. No composition is assumed.
+    ``max_evaluations`` bounds the iterations (each costs one spectrum per
+    parameter for the Jacobian and one for the step).
 
     Returns
     -------
@@ -58,11 +60,12 @@ def refine_detector(
     before, after
         Fit quality of ``spectrum`` with the start and the refined detector.
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import least_squares
 
     start = {n: float(getattr(quantifier.instrument.detector, n)) for n in names}
     x = np.asarray(spectrum, dtype=np.float64)[None, :]
     fit = quantifier.fit_channels
+    observed = x[0, fit]
     # the scatter's shape follows the matrix: that of a first fit
     w = quantifier.solve(x)[0]
     weights = quantifier.component_atoms(quantifier._intensities(w)[0])
@@ -76,26 +79,33 @@ def refine_detector(
         shapes = quantifier.component_shapes(weights, atoms, continuum)
         return fit_amounts(x[:, fit], shapes[:, fit])[2]
 
-    def quality(values: Mapping[str, float]) -> float:
-        lam = expected(values)
-        return float(poisson_deviance(torch.as_tensor(x[:, fit]), torch.as_tensor(lam))[0])
-
     def natural(u: np.ndarray) -> dict[str, float]:
-        out = {}
-        for value, name in zip(u, names, strict=True):
-            v = start[name] + value * DETECTOR_STEPS[name]
-            v = min(v, _UPPER.get(name, math.inf))
-            out[name] = max(v, 1e-9) if name in _POSITIVE else v
-        return out
+        return {name: start[name] + value * DETECTOR_STEPS[name]
+                for value, name in zip(u, names, strict=True)}
 
-    found = minimize(lambda u: quality(natural(u)), np.zeros(len(names)), method="Powell",
-                     options={"maxfev": max_evaluations, "xtol": 1e-2, "ftol": 1e-7})
+    def residuals(u: np.ndarray) -> np.ndarray:
+        # deviance residuals: their squares sum to the Poisson deviance
+        lam = np.clip(expected(natural(u))[0], 1e-12, None)
+        terms = 2.0 * (np.where(observed > 0, observed * np.log(
+            np.clip(observed, 1e-300, None) / lam), 0.0) - (observed - lam))
+        return np.sign(observed - lam) * np.sqrt(np.clip(terms, 0.0, None))
+
+    steps = np.array([DETECTOR_STEPS[n] for n in names])
+    origin = np.array([start[n] for n in names])
+    low = np.array([(1e-9 if n in _POSITIVE else -np.inf) for n in names])
+    high = np.array([_UPPER.get(n, np.inf) for n in names])
+    lower, upper = (low - origin) / steps, (high - origin) / steps
+    u0 = np.clip(np.zeros(len(names)), lower + 1e-6, upper - 1e-6)
+    # Levenberg-Marquardt-like steps (trust region, bounds) on the deviance residuals:
+    # each iteration costs one evaluation per parameter, and a few iterations do
+    found = least_squares(residuals, u0, bounds=(lower, upper), diff_step=0.05,
+                          max_nfev=max_evaluations, x_scale=1.0, xtol=1e-3, ftol=1e-6)
     best = natural(found.x)
     refined = quantifier.instrument.replace(**{f"detector.{n}": v for n, v in best.items()})
     n_components = len(quantifier.components)
-    observed = torch.as_tensor(x[:, fit])
     before, after = (
-        float(poisson_fit_quality(observed, torch.as_tensor(expected(v)), n_components)[0])
+        float(poisson_fit_quality(torch.as_tensor(x[:, fit]), torch.as_tensor(expected(v)),
+                                  n_components)[0])
         for v in (start, best))
     return refined, before, after
 
