@@ -97,7 +97,10 @@ def real(name: str) -> None:
         data = resample_counts(data, np.asarray(cube.energy_keV), instrument.energy_axis_keV())
     search = find_elements(data.reshape(-1, data.shape[-1]), instrument)
     print(f"{name}: fit quality {search.fit_quality:.3g}, {search.seconds:.0f} s; found: "
-          + ", ".join(f"{f.symbol} ({f.significance:.0f})" for f in search.found))
+          + ", ".join(f"{f.symbol} ({f.significance:.0f})" for f in search.found
+                      if f.uncertain is None))
+    print("  uncertain: " + ", ".join(f"{f.symbol} ({f.uncertain})" for f in search.found
+                                      if f.uncertain is not None))
     if name == "axo":
         print(f"  certified found: {sorted(set(AXO) & set(search.symbols))}; missed: "
               f"{sorted(set(AXO) - set(search.symbols))}; others: "

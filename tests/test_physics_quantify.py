@@ -185,3 +185,16 @@ def test_a_tube_voltage_below_the_lines_asked_for_is_refused(tmp_path):
                  "--elements", "Fe,Mo", "--fit-range", "3-11", "--calibration",
                  "0,0.0100449"]) == 2
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_secondary_fluorescence_follows_each_alloy_of_a_map():
+    """Ag K lines enhance Au L by several % in a 25 % Ag alloy, not in a 3 % one: a map
+    of both keeps each alloy's enhancement (one mean matrix put Au 1 wt% off in each)."""
+    lib = library()
+    elements = ["Au", "Ag", "Cu", "Ni", "Zn"]
+    high_ag, low_ag = (np.array(lib[name].vector(elements)) for name in ("ERM-EB508", "ERM-EB507"))
+    spectra = simulate(np.vstack([np.tile(high_ag, (20, 1)), np.tile(low_ag, (20, 1))]),
+                       elements, counts=1e6, seed=8)
+    fit = PhysicsQuantifier(elements, reference_instrument()).fit(spectra)
+    assert abs(fit.values[:20, 0].mean() - high_ag[0]) < 0.3
+    assert abs(fit.values[20:, 0].mean() - low_ag[0]) < 0.3
