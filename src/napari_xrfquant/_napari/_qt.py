@@ -95,3 +95,15 @@ def refill_combo(combo: Any, names: list[str], last: bool = False) -> None:
     elif names:
         combo.setCurrentIndex(len(names) - 1 if last else 0)
     combo.blockSignals(False)
+
+
+def browse_row(edit: Any, on_browse: Any) -> Any:
+    """A form row of a path field and its "Browse..." button (which calls ``on_browse``)."""
+    from qtpy.QtWidgets import QHBoxLayout, QPushButton
+
+    browse = QPushButton("Browse...")
+    browse.clicked.connect(on_browse)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(browse)
+    return row

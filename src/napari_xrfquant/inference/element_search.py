@@ -40,8 +40,9 @@ import numpy as np
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
-from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_amounts
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.progress import Progress, drive
 

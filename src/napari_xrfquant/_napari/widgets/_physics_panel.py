@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant._napari._jobs import guarded_job
-from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant._napari._qt import alive, browse_row, one_line
 from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
 
@@ -62,12 +62,7 @@ class PhysicsPanel(QWidget):
         self.instrument_edit.setPlaceholderText("reference instrument on the cube's axis")
         self.instrument_edit.setToolTip("The set-up's instrument file (TOML); empty: the "
                                         "reference instrument read on the cube's energy axis")
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.instrument_edit, 1)
-        row.addWidget(browse)
-        form.addRow("Instrument", row)
+        form.addRow("Instrument", browse_row(self.instrument_edit, self._browse))
         self.elements_edit = ElementsEdit()
         self.find_button = QPushButton("Find elements")
         self.find_button.setToolTip("Search the cube for the elements it shows (a likelihood-"

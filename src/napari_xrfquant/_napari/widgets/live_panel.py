@@ -21,14 +21,12 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
 )
 
 from napari_xrfquant._napari._layers import SpatialFrame
-from napari_xrfquant._napari._qt import alive
+from napari_xrfquant._napari._qt import alive, browse_row
 from napari_xrfquant._napari._result_layers import result_layer_data
 from napari_xrfquant._napari.widgets._job_progress import JobProgress
 
@@ -78,12 +76,7 @@ class LivePanel(QGroupBox):
         form = QFormLayout(self)
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("folder the camera writes cubes into")
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.folder_edit, 1)
-        row.addWidget(browse)
-        form.addRow("Watch", row)
+        form.addRow("Watch", browse_row(self.folder_edit, self._browse))
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("default: <watch folder>_xrfquant beside it")
         form.addRow("Write to", self.output_edit)
