@@ -183,7 +183,7 @@ class PhysicsPanel(QWidget):
     def _on_progress(self, event: Any) -> None:
         if self._job_progress is not None:
             self._job_progress.show(event.done, event.total)
-        if alive(self) and event.stage == "search":
+        if alive(self) and event.stage == "search" and event.done < event.total:
             self.found_info.setText(f"searching: step {event.done + 1} of {event.total}")
 
     def _on_found(self, outcome: Any, name: str) -> None:
