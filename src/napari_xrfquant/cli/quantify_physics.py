@@ -116,7 +116,8 @@ def run_physics(args: argparse.Namespace) -> int:
             print(f"{Path(path).name}: {result.unit}: {means}; median fit quality "
                   f"{np.nanmedian(result.fit_quality):.2f} (sum spectrum "
                   f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "
-                  f"detector refined){scale}; {result.seconds:.1f} s; outputs in {outdir}")
+                  f"detector refined{'; sum peaks fitted' if notes.pile_up else ''})"
+                  f"{scale}; {result.seconds:.1f} s; outputs in {outdir}")
     return 0
 
 

@@ -21,7 +21,11 @@ import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
-from napari_xrfquant.inference.physics_setup import refine_detector, scale_from_standard
+from napari_xrfquant.inference.physics_setup import (
+    pile_up_significance,
+    refine_detector,
+    scale_from_standard,
+)
 from napari_xrfquant.progress import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
@@ -29,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.calibration.standards import Standard
     from napari_xrfquant.instrument import Instrument
 
+#: Significance of sum peaks in a map's sum spectrum from which pixels fit them.
+PILE_UP_SIGMA = 5.0
 #: Pixels fitted between two progress events (and cancel points).
 PHYSICS_CHUNK = 8192
 #: What :attr:`QuantResult.model_id` says of a physics quantification.
@@ -38,13 +44,16 @@ PHYSICS_MODEL_ID = "physics (no network)"
 @dataclass
 class PhysicsNotes:
     """What the set-up step found, for the user: the sum spectrum's fit quality
-    before and after the detector's refinement, and a film's scale."""
+    before and after the detector's refinement, a film's scale, and whether the
+    pixels got a pile-up component (its amount in the sum spectrum at least
+    :data:`PILE_UP_SIGMA` sigma)."""
 
     fit_quality_before: float
     fit_quality_after: float
     scale: float | None = None
     scale_sigma: float | None = None
     instrument: Instrument | None = None
+    pile_up: bool = False
 
 
 def quantify_physics(
@@ -138,6 +147,8 @@ def iter_quantify_physics(
             quantifier, summed)
         quantifier = quantifier.with_instrument(refined)
         notes.instrument = refined
+    if pile_up_significance(quantifier, summed) >= PILE_UP_SIGMA:  # sum peaks: fitted
+        quantifier, notes.pile_up = quantifier.with_pile_up(summed), True
     if thin:
         assert standard is not None and standard.ug_per_cm2 is not None
         known = {e: v for e, v in standard.ug_per_cm2.items() if e in quantifier.elements}

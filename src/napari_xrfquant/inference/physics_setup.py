@@ -7,6 +7,7 @@ they find is what the quantification then uses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -109,6 +110,18 @@ def refine_detector(
                                   n_components)[0])
         for v in (start, best))
     return refined, before, after
+
+
+def pile_up_significance(quantifier: PhysicsQuantifier, spectrum: np.ndarray) -> float:
+    """How many sigma a pile-up component (``quantifier.with_pile_up(spectrum)``)
+    holds in ``spectrum`` (a map's sum), scaled by the fit quality where it exceeds 1:
+    sum peaks the data call for."""
+    piled = quantifier.with_pile_up(spectrum)
+    x = np.asarray(spectrum, dtype=np.float64)[None, :]
+    _, amounts, covariance, quality, _ = piled.solve(x)
+    index = piled.components.index("pile-up")
+    sigma = math.sqrt(max(float(covariance[0, index, index]), 1e-300))
+    return float(amounts[0, index]) / (sigma * math.sqrt(max(float(quality[0]), 1.0)))
 
 
 def scale_from_standard(
