@@ -199,7 +199,7 @@ def iter_find_elements(
     instrument
         The set-up (its beam decides what is excited).
     fit_keV
-        Energy range searched (default: 1 keV to 1 keV above the beam).
+        Energy range searched (default: :func:`search_range`).
     threshold
         Significance in sigma an element needs.
     candidates
@@ -261,7 +261,9 @@ def iter_find_elements(
             symbol = quantifier.elements[e]
             if symbol in found:
                 continue
-            visible = {f: v for f, v in families[e].items() if _inside(v[1], window)}
+            # its families in the range (all of them, should rounding leave none there)
+            visible = ({f: v for f, v in families[e].items() if _inside(v[1], window)}
+                       or families[e])
             name, (strongest, energy) = max(visible.items(), key=lambda item: item[1][0])
             lines[symbol] = [(f"{symbol} {f}", v[1]) for f, v in visible.items()
                              if v[0] >= MIN_FAMILY * strongest]
