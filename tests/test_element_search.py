@@ -91,12 +91,15 @@ def test_bad_spectra_are_refused():
         find_elements(np.zeros((1, inst.detector.n_channels)), inst)
 
 
-def test_the_command_prints_a_table_and_json(tmp_path, capsys):
-    inst = reference_instrument()
+def _steel_cube(path, seed):
+    """A 2 x 2 CXC file of a steel (Fe 70, Cr 18, Ni 10, Mo 2 wt%), 5e4 counts a pixel."""
     steel = simulate(np.tile([70.0, 18.0, 10.0, 2.0], (4, 1)), ["Fe", "Cr", "Ni", "Mo"],
-                     counts=5e4, seed=2)
-    cube = tmp_path / "steel.h5"
-    write_cxc_hdf5(cube, steel.reshape(2, 2, -1), inst.energy_axis_keV())
+                     counts=5e4, seed=seed)
+    return write_cxc_hdf5(path, steel.reshape(2, 2, -1), reference_instrument().energy_axis_keV())
+
+
+def test_the_command_prints_a_table_and_json(tmp_path, capsys):
+    cube = _steel_cube(tmp_path / "steel.h5", seed=2)
     assert main(["elements", str(cube), "--no-clusters"]) == 0
     table = capsys.readouterr().out
     assert "4 element(s) found" in table and "Fe Ka" in table
@@ -109,13 +112,9 @@ def test_the_command_prints_a_table_and_json(tmp_path, capsys):
 
 
 def test_quantify_and_calibrate_use_the_elements_found(tmp_path, capsys):
-    inst = reference_instrument()
-    steel = simulate(np.tile([70.0, 18.0, 10.0, 2.0], (4, 1)), ["Fe", "Cr", "Ni", "Mo"],
-                     counts=5e4, seed=4)
-    cube = tmp_path / "steel.h5"
-    write_cxc_hdf5(cube, steel.reshape(2, 2, -1), inst.energy_axis_keV())
+    cube = _steel_cube(tmp_path / "steel.h5", seed=4)
     setup = tmp_path / "reference.toml"
-    setup.write_text(instrument_to_toml(inst))
+    setup.write_text(instrument_to_toml(reference_instrument()))
     assert main(["quantify", str(cube), "-o", str(tmp_path / "out"), "--instrument",
                  str(setup), "--quiet"]) == 0
     said = capsys.readouterr().err

@@ -172,8 +172,10 @@ def parse_standards(entries: list[str]) -> dict[int, Any]:
     return out
 
 
-def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
-    """Elements, instrument and model (or None) the calibration starts from."""
+def starting_point(args: argparse.Namespace) -> tuple[list[str] | None, Any, Any]:
+    """Elements, instrument and model (or None) the calibration starts from; the
+    elements are None for an instrument without ``--elements`` (those the cube
+    shows, searched once the cube is open)."""
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.models.bundle import load_model
     from napari_xrfquant.physics.lines import parse_elements
@@ -183,10 +185,7 @@ def starting_point(args: argparse.Namespace) -> tuple[list[str], Any, Any]:
             raise XRFQuantError("start from --model, or from --instrument FILE (with "
                                 "--elements, or the elements the cube shows)")
         if args.elements is None:
-            from napari_xrfquant.cli.elements import found_elements
-
-            return found_elements(args, args.cube, "xrfquant calibrate"), \
-                load_instrument(args.instrument), None
+            return None, load_instrument(args.instrument), None
         # H-F may be listed as the matrix (oxygen of a rock): absorbed and scattered, no line
         return parse_elements(args.elements, light=True), load_instrument(args.instrument), None
     model = load_model(args.model)
@@ -232,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
     if args.retrain and model is None:
         raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
     cube = open_cube(args, args.cube, lazy=False)
+    if elements is None:
+        from napari_xrfquant.cli.elements import found_elements
+
+        elements = found_elements(args, cube, "xrfquant calibrate")
     if WHOLE_MAP in standards:  # every pixel is that standard
         labels = np.ones(cube.data.shape[:2], dtype=np.int64)
         standards = {1: standards[WHOLE_MAP]}

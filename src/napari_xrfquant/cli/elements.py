@@ -62,12 +62,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
-    """Open ``path`` and search it as ``args`` say; return the
-    :class:`~napari_xrfquant.inference.element_search.ElementSearch`.
+    """Open ``path`` and search it as ``args`` say (:func:`search_counts`)."""
+    with open_cube(args, path, lazy=False) as cube:
+        return search_counts(args, cube.data, cube.energy_keV)
 
-    Shared with ``quantify`` and ``calibrate``, which search when no
-    ``--elements`` is given.
-    """
+
+def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any) -> Any:
+    """Search a cube's counts ``(H, W, C)`` as ``args`` say (``--instrument``,
+    ``--fit-range``, ``--threshold``, ``--no-clusters`` where the command has them);
+    return the :class:`~napari_xrfquant.inference.element_search.ElementSearch`."""
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.inference.element_search import (
         DEFAULT_THRESHOLD,
@@ -76,10 +79,9 @@ def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
     )
     from napari_xrfquant.instrument import load_instrument
 
-    with open_cube(args, path, lazy=False) as cube:
-        data, energy = np.asarray(cube.data, dtype=np.float64), np.asarray(cube.energy_keV)
     given = getattr(args, "instrument", None)
-    spectra, instrument = on_cube_axis(data, energy,
+    spectra, instrument = on_cube_axis(np.asarray(counts, dtype=np.float64),
+                                       np.asarray(energy_keV),
                                        load_instrument(given) if given is not None else None)
     fit_range = getattr(args, "fit_range", None)
     return find_elements(
@@ -88,16 +90,17 @@ def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
         clusters=0 if getattr(args, "no_clusters", False) else None)
 
 
-def found_elements(args: argparse.Namespace, path: str | Path, command: str) -> list[str]:
-    """The elements ``path`` shows, for a command given no ``--elements``: searched,
-    said on stderr, and refused in one line when none is found."""
+def found_elements(args: argparse.Namespace, cube: Any, command: str) -> list[str]:
+    """The elements an open ``cube`` shows, for a command given no ``--elements``
+    (``quantify``, ``calibrate``): searched, said on stderr, and refused in one line
+    when none is found."""
     from napari_xrfquant.errors import XRFQuantError
 
-    search = search_cube(args, path)
+    name = Path(cube.path).name if cube.path is not None else "the cube"
+    search = search_counts(args, cube.data, cube.energy_keV)
     if not search.symbols:
-        raise XRFQuantError(f"{Path(path).name}: no element found (xrfquant elements): "
-                            "give --elements")
-    print(f"{command}: no --elements: using those {Path(path).name} shows "
+        raise XRFQuantError(f"{name}: no element found (xrfquant elements): give --elements")
+    print(f"{command}: no --elements: using those {name} shows "
           f"({', '.join(search.symbols)}; xrfquant elements, {search.seconds:.0f} s)",
           file=sys.stderr)
     return list(search.symbols)

@@ -94,9 +94,9 @@ def run_physics(args: argparse.Namespace) -> int:
             clash = [item.path for item in plan if item.path.exists()]
             if clash:
                 raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
-        elements = given if given is not None else found_elements(args, path,
-                                                                  "xrfquant quantify")
         cube = open_cube(args, path, lazy=False)
+        elements = given if given is not None else found_elements(args, cube,
+                                                                  "xrfquant quantify")
         result, notes = drive(iter_quantify_physics(
             np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,
             fit_keV=fit_keV, standard=standard, mask_below_counts=mask), spectra_bar(args))
