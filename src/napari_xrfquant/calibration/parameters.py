@@ -231,23 +231,17 @@ def start_instrument(
     """Where a fit starts: ``instrument`` with the cube's channel count and stated
     calibration (up to its quadratic term), and a nearly flat optic when one is
     to be fitted and the instrument has none."""
-    from napari_xrfquant.io.calibration import fit_calibration
+    from napari_xrfquant.io.calibration import on_energy_axis
 
-    offset, gain, quadratic = fit_calibration(np.asarray(energy_keV, dtype=np.float64))
-    changes: dict[str, Any] = {
-        "detector.n_channels": int(np.asarray(energy_keV).size),
-        "detector.offset_keV": offset,
-        "detector.gain_keV": gain,
-        "detector.quadratic_keV": quadratic,
-    }
     if "setup_fraction" in names and instrument.setup_lines is None:
         raise XRFQuantError(
             "setup_fraction is the share of the set-up's own lines: name them first "
             '(instrument [setup_lines] elements = ["Ar"])'
         )
+    on_axis = on_energy_axis(instrument, energy_keV)
     if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
-        changes["optic"] = dict(FLAT_OPTIC)
-    return instrument.replace(**changes)
+        return on_axis.replace(optic=dict(FLAT_OPTIC))
+    return on_axis
 
 
 #: How close to the edge of its range a ``log`` or ``logit`` parameter may come.

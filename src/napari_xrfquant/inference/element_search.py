@@ -311,16 +311,13 @@ def on_cube_axis(
     counts resampled onto ``instrument``'s channels (the one resampler), or, without
     an instrument, the reference set-up read on the cube's own energy axis."""
     from napari_xrfquant.instrument import reference_instrument
-    from napari_xrfquant.io.calibration import fit_calibration
+    from napari_xrfquant.io.calibration import on_energy_axis
     from napari_xrfquant.io.grid import resample_counts, same_grid
 
     data = np.asarray(counts, dtype=np.float64)
     energy = np.asarray(energy_keV, dtype=np.float64)
     if instrument is None:
-        offset, gain, quadratic = fit_calibration(energy)
-        instrument = reference_instrument().replace(**{
-            "detector.n_channels": int(energy.size), "detector.offset_keV": offset,
-            "detector.gain_keV": gain, "detector.quadratic_keV": quadratic})
+        instrument = on_energy_axis(reference_instrument(), energy)
     target = instrument.energy_axis_keV()
     if not same_grid(energy, target):
         data = resample_counts(data, energy, target)

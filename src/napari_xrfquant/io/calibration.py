@@ -21,10 +21,14 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.instrument import Instrument
 
 #: Where an energy axis came from, as recorded in ``Cube.calibration_source``
 #: ("argument": ``read_cube(calibration=...)``; "lines": the file's, refined on
@@ -82,6 +86,18 @@ def fit_calibration(energy_keV: np.ndarray) -> tuple[float, float, float]:
     k = np.arange(energy.size, dtype=np.float64)
     quadratic, gain, offset = np.polyfit(k, energy, 2)
     return float(offset), float(gain), float(quadratic)
+
+
+def on_energy_axis(instrument: Instrument, energy_keV: np.ndarray) -> Instrument:
+    """``instrument`` read on a cube's channels: its channel count and calibration
+    (:func:`fit_calibration`, up to the quadratic term) in place of the detector's."""
+    offset, gain, quadratic = fit_calibration(np.asarray(energy_keV, dtype=np.float64))
+    return instrument.replace(**{
+        "detector.n_channels": int(np.asarray(energy_keV).size),
+        "detector.offset_keV": offset,
+        "detector.gain_keV": gain,
+        "detector.quadratic_keV": quadratic,
+    })
 
 
 def fit_linear_calibration(energy_keV: np.ndarray) -> tuple[float, float]:
