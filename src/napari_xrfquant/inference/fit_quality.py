@@ -94,7 +94,14 @@ def poisson_fit_quality(
 
 
 def poisson_deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
-    """Poisson deviance of each row, ``(N,)``: ``2 sum [x log(x / lambda) - (x - lambda)]``.
+    """Poisson deviance of each row, ``(N,)``: ``2 sum [x log(x / lambda) - (x - lambda)]``
+    (the row sums of :func:`poisson_deviance_terms`)."""
+    return poisson_deviance_terms(observed, expected).sum(dim=1)
+
+
+def poisson_deviance_terms(observed: torch.Tensor, expected: torch.Tensor) -> torch.Tensor:
+    """Each bin's share of the Poisson deviance, ``2 [x log(x / lambda) - (x - lambda)]``
+    (non-negative; signed square roots of these are the deviance residuals).
 
     ``expected`` is floored at the dtype's smallest normal number, so a bin
     the model leaves empty costs a large, finite deviance where counts fell.
@@ -102,6 +109,6 @@ def poisson_deviance(observed: torch.Tensor, expected: torch.Tensor) -> torch.Te
     import torch
 
     lam = expected.clamp_min(torch.finfo(expected.dtype).tiny)
-    terms = torch.xlogy(observed, observed) - torch.xlogy(observed, lam) - (observed - lam)
-    return 2.0 * terms.sum(dim=1)
+    return 2.0 * (torch.xlogy(observed, observed) - torch.xlogy(observed, lam)
+                  - (observed - lam))
 

@@ -15,7 +15,11 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
-from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.inference.fit_quality import (
+    poisson_deviance,
+    poisson_deviance_terms,
+    poisson_fit_quality,
+)
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.instrument import Instrument
 
@@ -87,10 +91,9 @@ def refine_detector(
 
     def residuals(u: np.ndarray) -> np.ndarray:
         # deviance residuals: their squares sum to the Poisson deviance
-        lam = np.clip(expected(natural(u))[0], 1e-12, None)
-        terms = 2.0 * (np.where(observed > 0, observed * np.log(
-            np.clip(observed, 1e-300, None) / lam), 0.0) - (observed - lam))
-        return np.sign(observed - lam) * np.sqrt(np.clip(terms, 0.0, None))
+        lam = expected(natural(u))
+        terms = poisson_deviance_terms(torch.as_tensor(x[:, fit]), torch.as_tensor(lam))
+        return np.sign(observed - lam[0]) * np.sqrt(np.clip(terms[0].numpy(), 0.0, None))
 
     steps = np.array([DETECTOR_STEPS[n] for n in names])
     origin = np.array([start[n] for n in names])
