@@ -53,6 +53,8 @@ NOT_CANDIDATES = frozenset({"Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Pa"
                             "Kr", "Xe"})
 #: A candidate needs a line family this strong (relative to its strongest) in range.
 MIN_FAMILY = 0.05
+#: Fixed-point steps of the shares of the elements kept (they start from equal shares).
+SHARE_STEPS = 4
 #: Scoring steps of each re-fit within the elimination (it starts from the last fit).
 REFIT_STEPS = 6
 #: A found element is uncertain next to a line of an element this many times as
@@ -384,7 +386,7 @@ def _search(
         elif float(wald.min()) < threshold:
             active.pop(int(np.argmin(wald)))
         else:
-            significance = _likelihood_ratios(x, shapes, active, nuisance, amounts, phi)
+            significance = _likelihood_ratios(x, lam, shapes, active, nuisance, amounts, phi)
             weak = [e for e in active if significance[e] < threshold]
             if not weak:
                 break
@@ -399,14 +401,14 @@ def _quality(x: np.ndarray, lam: np.ndarray, n_components: int) -> float:
 
 
 def _likelihood_ratios(
-    x: np.ndarray, shapes: np.ndarray, active: list[int], nuisance: list[int],
-    amounts: np.ndarray, phi: float,
+    x: np.ndarray, lam: np.ndarray, shapes: np.ndarray, active: list[int],
+    nuisance: list[int], amounts: np.ndarray, phi: float,
 ) -> np.ndarray:
-    """Significance of each active element: the model re-fitted without it."""
+    """Significance of each active element: the model re-fitted without it, against
+    the fit with all of them (expected counts ``lam``)."""
     rows = active + nuisance
     observed = torch.as_tensor(x)
-    with_all = float(poisson_deviance(observed, torch.as_tensor(
-        (amounts[rows] @ shapes[rows])[None, :]))[0])
+    with_all = float(poisson_deviance(observed, torch.as_tensor(lam))[0])
     out = np.zeros(shapes.shape[0])
     for e in active:
         others = [r for r in rows if r != e]
@@ -418,18 +420,16 @@ def _likelihood_ratios(
 
 def _shares(quantifier: PhysicsQuantifier, amounts: np.ndarray, active: list[int]) -> np.ndarray:
     """Mass shares ``(E,)`` of the active elements from their amounts (the closure's
-    fixed point; the others 0)."""
+    fixed point, :meth:`~.physics_fit.PhysicsQuantifier.matrix_fractions`; the others
+    at the floor of 1e-12 a fitted amount gets)."""
     n_el = len(quantifier.elements)
-    w = np.zeros(n_el)
     if not active:
         return np.full(n_el, 1.0 / n_el)
-    w[active] = 1.0 / len(active)
-    for _ in range(4):
-        s = quantifier.sensitivities(w[None, :])[0]
-        per = np.zeros(n_el)
-        per[active] = np.clip(amounts[active] / s[active], 1e-12, None)
-        w = per / per.sum()
-    return w
+    start = np.zeros((1, n_el))
+    start[0, active] = 1.0 / len(active)
+    element_amounts = np.zeros((1, n_el))
+    element_amounts[0, active] = amounts[active]
+    return quantifier.matrix_fractions(element_amounts, start, SHARE_STEPS)[0]
 
 
 def _clusters(x: np.ndarray, fit: np.ndarray, clusters: int | None) -> list[np.ndarray]:

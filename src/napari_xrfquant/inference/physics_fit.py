@@ -317,6 +317,15 @@ class PhysicsQuantifier:
         total = (per_fraction * weight).sum(axis=1, keepdims=True)
         return per_fraction / np.clip(total, 1e-300, None)
 
+    def matrix_fractions(
+        self, element_amounts: np.ndarray, w: np.ndarray, steps: int = MATRIX_STEPS
+    ) -> np.ndarray:
+        """``(N, E)`` closed fractions from the elements' fitted amounts: ``steps`` of
+        the fixed point ``w = closed(A / s(w))`` from the matrix ``w``."""
+        for _ in range(steps):
+            w = self._closed(np.clip(element_amounts / self.sensitivities(w), 1e-12, None))
+        return w
+
     # -- the fit ----------------------------------------------------------------------
     def fit(
         self, counts: np.ndarray, start_wt_percent: np.ndarray | None = None,
@@ -380,9 +389,7 @@ class PhysicsQuantifier:
             shapes = self.shapes(np.average(w, axis=0, weights=x.sum(axis=1) + 1e-300))
             amounts, covariance, quality, lam = self._fit_batches(
                 x, shapes, rounds, amounts, keep_expected)
-            for _ in range(MATRIX_STEPS if not self.thin else 1):
-                s = self.sensitivities(w)
-                w = self._closed(np.clip(amounts[:, :n_el] / s, 1e-12, None))
+            w = self.matrix_fractions(amounts[:, :n_el], w, MATRIX_STEPS if not self.thin else 1)
         assert amounts is not None
         return w, amounts, covariance, quality, lam
 

@@ -157,7 +157,7 @@ def iter_quantify_physics(
                                 f"{', '.join(quantifier.elements)}")
         scale, scale_sigma = scale_from_standard(quantifier, summed, known)
         notes.scale, notes.scale_sigma = scale, scale_sigma
-        quantifier.scale = scale / int(sample.sum())  # equal dwell: each pixel its share
+        quantifier.scale = scale / n_sample  # equal dwell: each pixel its share
     fitted = spectra[sample]
     fits = []
     for start in range(0, n_sample, chunk):
