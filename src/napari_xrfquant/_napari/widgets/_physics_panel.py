@@ -104,6 +104,16 @@ class PhysicsPanel(QWidget):
         path = self.instrument_edit.text().strip()
         return load_instrument(path) if path else None
 
+    def _instrument_on(self, energy_keV: Any) -> Any:
+        """The set-up of a run on a cube of channels ``energy_keV``: the instrument
+        file's, or the reference one read on that axis."""
+        from napari_xrfquant.instrument import reference_instrument
+        from napari_xrfquant.io.calibration import on_energy_axis
+
+        given = self.instrument()
+        return given if given is not None else on_energy_axis(reference_instrument(),
+                                                              energy_keV)
+
     def problem(self) -> str | None:
         """Why a physics run cannot start, or None."""
         if not self.elements_edit.text().strip():
@@ -111,25 +121,21 @@ class PhysicsPanel(QWidget):
         return self.elements_edit.problem()
 
     def job(self, layer_counts: Any, energy_keV: Any, mask_below: float) -> Any:
-        """The generator of a physics quantification of one cube (a worker drives it).
+        """The generator of a physics quantification of one cube (a worker drives it:
+        the cube is read and resampled there, not on the UI thread).
 
         Raises
         ------
         XRFQuantError
-            For a bad instrument file or element list.
+            For a bad instrument file, element list or standard (checked here).
         """
-        import numpy as np
-
         from napari_xrfquant.calibration.standards import parse_standard
-        from napari_xrfquant.inference.element_search import on_cube_axis
         from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
 
-        counts = np.asarray(layer_counts, dtype=np.float64)
-        spectra, instrument = on_cube_axis(counts, energy_keV, self.instrument())
         standard = self.standard_edit.text().strip()
         return iter_quantify_physics(
-            spectra.reshape(*counts.shape[:-1], -1), instrument.energy_axis_keV(),
-            self.elements_edit.elements(), instrument, matrix=self.matrix_combo.currentText(),
+            layer_counts, energy_keV, self.elements_edit.elements(),
+            self._instrument_on(energy_keV), matrix=self.matrix_combo.currentText(),
             standard=parse_standard(standard) if standard else None,
             mask_below_counts=mask_below)
 
@@ -149,12 +155,10 @@ class PhysicsPanel(QWidget):
 
     def search(self) -> Any:
         """Search the chosen cube in a worker; returns it (None when nothing to search)."""
-        import numpy as np
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.errors import XRFQuantError
-        from napari_xrfquant.inference.element_search import iter_find_elements, on_cube_axis
 
         chosen = self._cube()
         if chosen is None:
@@ -162,12 +166,11 @@ class PhysicsPanel(QWidget):
             return None
         counts, energy_keV, name = chosen
         try:
-            spectra, instrument = on_cube_axis(np.asarray(counts), energy_keV,
-                                               self.instrument())
+            instrument = self._instrument_on(energy_keV)
         except XRFQuantError as exc:
             show_error(f"Find elements: {one_line(exc)}")
             return None
-        worker = create_worker(guarded_job, iter_find_elements(spectra, instrument),
+        worker = create_worker(guarded_job, _search_job(counts, energy_keV, instrument),
                                _start_thread=False)
         self._job_progress = JobProgress(f"Find elements in {name}", 0, self._progress_bar)
         worker.yielded.connect(self._on_progress)
@@ -213,3 +216,12 @@ class PhysicsPanel(QWidget):
         self.worker = None
         if alive(self):
             self.find_button.setText("Find elements")
+
+
+def _search_job(counts: Any, energy_keV: Any, instrument: Any) -> Any:
+    """The element search of a cube as a worker's generator: the cube is read and
+    resampled onto the instrument's channels in the worker, not on the UI thread."""
+    from napari_xrfquant.inference.element_search import iter_find_elements, on_cube_axis
+
+    spectra, on_axis = on_cube_axis(counts, energy_keV, instrument)
+    return (yield from iter_find_elements(spectra, on_axis))
