@@ -9,6 +9,7 @@ Hessian is Fisher scoring.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -32,7 +33,10 @@ class FitModel(Protocol):
 
 
 def jacobian(
-    model: FitModel, values: torch.Tensor, logits: torch.Tensor
+    model: FitModel,
+    values: torch.Tensor,
+    logits: torch.Tensor,
+    keep: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``d lambda / d (instrument values, cluster logits, log scales)`` and ``lambda``.
 
@@ -41,11 +45,14 @@ def jacobian(
     cluster's spectrum depends on its own composition only, so column ``(e, g)``
     is that pair's change of cluster g), and the scales analytically
     (d lambda / d log s = lambda). Rows: every fitted channel of every group.
+    ``keep``: the instrument parameters (indices) given columns; default all.
     """
     with torch.no_grad():
         lam = model.expected(values, logits)
         columns: list[torch.Tensor] = []
         for i, name in enumerate(model.names):
+            if keep is not None and i not in keep:
+                continue
             h = 1e-3 * parameter(name).scale
             up, down = values.clone(), values.clone()
             up[i] += h
@@ -75,21 +82,33 @@ def fisher_information(jac: torch.Tensor, lam: torch.Tensor) -> np.ndarray:
 
 
 def fisher_scoring(
-    model: FitModel, values: torch.Tensor, logits: torch.Tensor, steps: int
+    model: FitModel,
+    values: torch.Tensor,
+    logits: torch.Tensor,
+    steps: int,
+    deadline: float = math.inf,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Newton steps with the Fisher information as the Hessian (Poisson Gauss-Newton).
 
     Near the optimum they converge where first-order methods crawl along the
     poorly conditioned valleys (a gain is known to 1e-6, the optic's low edge to
-    a few per cent). A step that does not lower the deviance is halved.
+    a few per cent). A step that does not lower the deviance is halved. No step
+    starts that would end after ``deadline`` (``time.perf_counter()``), judged by
+    the time the last one took.
     """
+    import time
+
     from scipy.linalg import pinvh
 
     n_values, n_logit = len(model.names), logits.numel()
     observed = model.observed.reshape(-1)
     with torch.no_grad():
         current = float(model.nll(values, logits))
+    last = 0.0
     for _ in range(steps):
+        began = time.perf_counter()
+        if began + last > deadline:
+            break
         jac, lam = jacobian(model, values, logits)
         score = (jac.T @ (observed / lam.clamp_min(1e-300) - 1.0)).numpy()
         step = pinvh(fisher_information(jac, lam)) @ score
@@ -111,21 +130,35 @@ def fisher_scoring(
             break  # no step lowers the deviance: at the optimum
         improvement = current - trial
         values, logits, current = trial_values, trial_logits, trial
+        last = time.perf_counter() - began
         if improvement <= 1e-14:
             break
     return values, logits
 
 
 def fisher_sigma(
-    model: FitModel, values: torch.Tensor, logits: torch.Tensor
+    model: FitModel,
+    values: torch.Tensor,
+    logits: torch.Tensor,
+    keep: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """1-sigma and correlations of the instrument values from the Fisher information."""
+    """1-sigma and correlations of the instrument values from the Fisher information.
+
+    ``keep``: the parameters (indices) whose sigma is estimated; the others are
+    held at their values, as a fit treats a parameter at a limit, and get NaN.
+    """
     from scipy.linalg import pinvh
 
-    jac, lam = jacobian(model, values, logits)
     n = len(model.names)
-    covariance = pinvh(fisher_information(jac, lam))[:n, :n]
-    sigma = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    scale = np.where(sigma > 0, sigma, 1.0)
-    correlation = covariance / np.outer(scale, scale)
+    kept = list(range(n)) if keep is None else sorted(keep)
+    sigma, correlation = np.full(n, np.nan), np.full((n, n), np.nan)
+    if not kept:
+        return sigma, correlation
+    jac, lam = jacobian(model, values, logits, kept)
+    m = len(kept)
+    covariance = pinvh(fisher_information(jac, lam))[:m, :m]
+    s = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    scale = np.where(s > 0, s, 1.0)
+    sigma[kept] = s
+    correlation[np.ix_(kept, kept)] = covariance / np.outer(scale, scale)
     return sigma, correlation

@@ -24,12 +24,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_xrfquant.calibration.diagnosis import (
+    MISFIT_QUALITY,
+    ResidualRange,
+    diagnose_misfit,
+    misfit_warning,
+    parameter_flags,
+)
 from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma
 from napari_xrfquant.calibration.groups import PixelGroups
 from napari_xrfquant.calibration.parameters import (
-    DEFAULT_FREE,
     FreeVector,
     clamp_natural,
+    default_free,
     expand_free,
     parameter,
     parameter_values,
@@ -39,10 +46,13 @@ from napari_xrfquant.calibration.parameters import (
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.fit_quality import poisson_deviance
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.io.calibration import on_energy_axis
 from napari_xrfquant.progress import Progress, drive
 
 #: Lowest energy fitted: below it the window and the air leave almost nothing.
 MIN_FIT_KEV = 1.0
+#: Deviance gained by a whole L-BFGS step below which the fit is left to Fisher scoring.
+DEVIANCE_TOLERANCE = 0.01
 #: Floor of composition fractions when logits are started from a model's guess.
 MIN_START_FRACTION = 1e-3
 
@@ -64,7 +74,15 @@ class CalibrationResult:
     names
         The free parameters, in order.
     not_pinned
-        Free parameters whose sigma exceeds their scale: the data did not fix them.
+        Free parameters the data did not fix: those of ``flags``, and those
+        whose sigma exceeds their scale.
+    flags
+        ``{name: reason}`` of parameters at a limit or acting outside the fitted
+        energies (:func:`.diagnosis.parameter_flags`); their sigma is NaN.
+    sigma_scale
+        The factor the Fisher sigma were multiplied by: the square root of the
+        pooled fit quality where it exceeds 1 (the model misses the data, so
+        the curvature alone understates the uncertainty).
     groups
         The pixel groups fitted; ``wt_percent`` holds the fitted compositions.
     fit_quality_before, fit_quality_after
@@ -74,6 +92,12 @@ class CalibrationResult:
         Poisson deviance of all group spectra together.
     iterations, seconds
         Work done.
+    misfit, warning
+        Where the calibrated set-up still misses the data, and the warning
+        when its fit quality exceeds :data:`.diagnosis.MISFIT_QUALITY`.
+    fit_quality
+        The fit quality of all group spectra pooled (their deviances over
+        their expectations), after the calibration.
     """
 
     instrument: Instrument
@@ -91,23 +115,37 @@ class CalibrationResult:
     iterations: int = 0
     seconds: float = 0.0
     fit_channels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    flags: dict[str, str] = field(default_factory=dict)
+    sigma_scale: float = 1.0
+    misfit: list[ResidualRange] = field(default_factory=list)
+    warning: str | None = None
+    fit_quality: float = math.nan  #: pooled over all groups, after
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``calibration.json``."""
         start_values = parameter_values(self.start, self.names)
+        correlation = np.round(self.correlation, 4)
         return {
             "parameters": {
                 name: {
                     "value": self.values[name],
-                    "sigma": self.sigma[name],
-                    "start": start_values[name],
+                    "sigma": _finite_or_none(self.sigma[name]),
+                    "start": _finite_or_none(start_values[name]),
                     "instrument_key": parameter(name).dotted,
                     "pinned": name not in self.not_pinned,
+                    "flag": self.flags.get(name),
                 }
                 for name in self.names
             },
-            "correlation": {"names": self.names, "matrix": np.round(self.correlation, 4).tolist()},
+            "correlation": {
+                "names": self.names,
+                "matrix": [[_finite_or_none(v) for v in row] for row in correlation.tolist()],
+            },
             "not_pinned": self.not_pinned,
+            "sigma_scaled_by": self.sigma_scale,
+            "fit_quality": self.fit_quality,
+            "warnings": [self.warning] if self.warning else [],
+            "residual_ranges": [r.to_dict() for r in self.misfit],
             "groups": [
                 {
                     "name": name,
@@ -218,7 +256,7 @@ def iter_calibrate(
     elements: Sequence[str],
     instrument: Instrument,
     *,
-    free: Sequence[str] = DEFAULT_FREE,
+    free: Sequence[str] | None = None,
     exclude_keV: Sequence[tuple[float, float]] = (),
     start_wt_percent: np.ndarray | None = None,
     composition_steps: int = 60,
@@ -226,16 +264,23 @@ def iter_calibrate(
     iterations_per_step: int = 15,
     scoring_steps: int = 10,
     max_seconds: float = 100.0,
+    started: float | None = None,
 ) -> Generator[Progress, None, CalibrationResult]:
     """:func:`calibrate` as a generator of :class:`Progress` (``stage="calibrate"``).
 
-    Closing the generator between steps cancels the fit. The L-BFGS phase stops
-    when a whole step brings no progress, after ``lbfgs_steps`` steps of
-    ``iterations_per_step`` iterations, or after ``max_seconds`` in all; up to
-    ``scoring_steps`` Fisher-scoring steps then finish the fit.
+    Closing the generator between steps cancels the fit. ``free`` defaults to
+    :func:`.parameters.default_free` of ``instrument``. The fit quality
+    "before" is that of ``instrument`` exactly as it is (the groups'
+    compositions fitted), so a set-up the data agree with scores about 1 before
+    and after. The L-BFGS phase stops when a whole step brings no progress,
+    after ``lbfgs_steps`` steps of ``iterations_per_step`` iterations, or when
+    what is left of ``max_seconds`` (counted from ``started``, a
+    ``time.perf_counter()`` value; default: now) is needed for the
+    Fisher-scoring steps that finish the fit and the sigma.
     """
-    started = time.perf_counter()
-    names = expand_free(free, instrument)
+    started = time.perf_counter() if started is None else started
+    deadline = started + max_seconds
+    names = expand_free(default_free(instrument) if free is None else free, instrument)
     energy = np.asarray(energy_keV, dtype=np.float64)
     if groups.counts.shape[1] != energy.size:
         raise XRFQuantError(
@@ -248,18 +293,28 @@ def iter_calibrate(
     natural = vector.natural
     u = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
     z = _start_logits(groups, start_wt_percent, len(elements)).requires_grad_(True)
-
-    with torch.no_grad():
-        before_expected = model.expected(natural(u), z)
-    total_steps = composition_steps + lbfgs_steps
-    # 1. the clusters' compositions at the start instrument (its response stays cached)
-    adam = torch.optim.Adam([z], lr=0.1)
     start_values = natural(u).detach()
+    # "before" is the set-up as it is: without the optic the fit adds to start from
+    as_is = on_energy_axis(instrument, energy)
+    before_model, before_values = model, start_values
+    if as_is != start:
+        before_model = FitModel(elements, as_is, groups, fit, [])
+        before_values = torch.zeros(0, dtype=torch.float64)
+    total_steps = composition_steps + lbfgs_steps
+    # 1. the clusters' compositions at the start (its response stays cached): Adam
+    # is robust far from them, L-BFGS then converges, so "before" is the set-up's best
+    adam = torch.optim.Adam([z], lr=0.1)
     for step in range(composition_steps if len(model.free_rows) else 0):
         adam.zero_grad()
-        model.nll(start_values, z).backward()
+        before_model.nll(before_values, z).backward()
         adam.step()
         yield Progress(step + 1, total_steps, "calibrate")
+    if len(model.free_rows):
+        yield from _converge_compositions(before_model, before_values, z, deadline)
+    with torch.no_grad():
+        before_expected = before_model.expected(before_values, z)
+    # what finishing costs: the scoring steps and the sigma, a Jacobian each
+    reserve = 3.0 * _jacobian_seconds(model, start_values, z.detach(), len(elements))
     # 2. instrument and compositions together
     lbfgs = torch.optim.LBFGS(
         [u, z],
@@ -278,42 +333,110 @@ def iter_calibrate(
         return value
 
     previous = math.inf
+    # nll is the deviance per count: a step that lowers the deviance by less than 0.01
+    # (a hundredth of what moves a parameter by one sigma) is no progress
+    converged = DEVIANCE_TOLERANCE / float(model.observed.sum())
     steps_run = composition_steps
+    last = 0.0
     for step in range(lbfgs_steps):
+        began = time.perf_counter()
+        if began + last + reserve > deadline:
+            break  # the budget is spent but for finishing; sigma comes from where it stops
         # a few L-BFGS iterations between yields keep Cancel within about a second
         value = float(lbfgs.step(closure).detach())
+        last = time.perf_counter() - began
         steps_run += 1
         yield Progress(composition_steps + step + 1, total_steps, "calibrate")
-        if previous - value <= 1e-12:
-            break  # no progress over a whole step: converged
-        if time.perf_counter() - started > max_seconds:
-            break  # the time budget is spent; sigma still comes from the curvature here
+        if previous - value <= converged:
+            break  # a whole step gained next to nothing: Fisher scoring finishes
         previous = value
+    yield Progress(total_steps, total_steps, "calibrate")
     with torch.no_grad():
-        values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps)
+        values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps,
+                                        deadline - reserve / 3.0)
         after_expected = model.expected(values, logits)
         fitted_wt = 100.0 * model.fractions(logits).numpy()
-    sigma, correlation = fisher_sigma(model, values, logits)
     fitted = {n: float(values[i]) for i, n in enumerate(names)}
+    calibrated = with_values(start, fitted)
+    energy_fit = calibrated.energy_axis_keV()[fit]
+    flags = parameter_flags(calibrated, start, fitted, (float(energy_fit[0]),
+                                                        float(energy_fit[-1])))
     n_free = len(elements)
+    quality_after = _fit_quality(model.observed, after_expected, n_free)
+    deviance_after = poisson_deviance(model.observed, after_expected)
+    pooled = float(deviance_after.sum() / (deviance_after.numpy() / quality_after).sum())
+    keep = [i for i, n in enumerate(names) if n not in flags]
+    sigma, correlation = fisher_sigma(model, values, logits, keep)
+    sigma_scale = math.sqrt(max(pooled, 1.0))  # quasi-likelihood: misfit widens sigma
+    sigma = sigma * sigma_scale
     groups.wt_percent = np.where(groups.fixed[:, None], groups.wt_percent, fitted_wt)
+    misfit: list[ResidualRange] = []
+    if pooled > MISFIT_QUALITY:
+        misfit = diagnose_misfit(energy_fit, model.observed.numpy(), after_expected.numpy(),
+                                 elements, calibrated, names)
     return CalibrationResult(
-        instrument=with_values(start, fitted),
-        start=start,
+        instrument=calibrated,
+        start=as_is,
         values=fitted,
         sigma={n: float(sigma[i]) for i, n in enumerate(names)},
         correlation=correlation,
         names=names,
-        not_pinned=[n for i, n in enumerate(names) if not sigma[i] <= parameter(n).scale],
+        not_pinned=[n for i, n in enumerate(names)
+                    if n in flags or not sigma[i] <= parameter(n).scale],
         groups=groups,
         fit_quality_before=_fit_quality(model.observed, before_expected, n_free),
-        fit_quality_after=_fit_quality(model.observed, after_expected, n_free),
+        fit_quality_after=quality_after,
         deviance_before=float(poisson_deviance(model.observed, before_expected).sum()),
-        deviance_after=float(poisson_deviance(model.observed, after_expected).sum()),
+        deviance_after=float(deviance_after.sum()),
         iterations=steps_run,
         seconds=time.perf_counter() - started,
         fit_channels=fit,
+        flags=flags,
+        sigma_scale=sigma_scale,
+        misfit=misfit,
+        warning=misfit_warning(pooled, misfit),
+        fit_quality=pooled,
     )
+
+
+def _converge_compositions(
+    model: FitModel, values: torch.Tensor, logits: torch.Tensor, deadline: float,
+    steps: int = 10,
+) -> Generator[Progress, None, None]:
+    """L-BFGS on the clusters' composition logits alone (``logits`` in place)."""
+    lbfgs = torch.optim.LBFGS([logits], lr=1.0, max_iter=20, history_size=20,
+                              tolerance_grad=1e-10, tolerance_change=1e-12,
+                              line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad()
+        value = model.nll(values, logits)
+        value.backward()
+        return value
+
+    previous = math.inf
+    for step in range(steps):
+        value = float(lbfgs.step(closure).detach())
+        yield Progress(step + 1, steps, "compositions")
+        if previous - value <= 1e-10 or time.perf_counter() > deadline:
+            break
+        previous = value
+
+
+def _jacobian_seconds(
+    model: FitModel, values: torch.Tensor, logits: torch.Tensor, n_elements: int
+) -> float:
+    """About how long one Jacobian takes: one simulation at moved parameters, timed,
+    times the simulations a Jacobian makes (:func:`.fisher.jacobian`)."""
+    moved = values.clone()
+    if len(moved):
+        moved[0] = moved[0] + 1e-3 * parameter(model.names[0]).scale
+    began = time.perf_counter()
+    with torch.no_grad():
+        model.expected(moved, logits)
+    one = time.perf_counter() - began
+    columns = 2 * len(model.names) + (2 * n_elements if len(model.free_rows) else 0) + 1
+    return one * columns
 
 
 def _start_logits(groups: PixelGroups, start: np.ndarray | None, n_elements: int) -> torch.Tensor:
@@ -330,7 +453,7 @@ def calibrate(
     elements: Sequence[str],
     instrument: Instrument,
     *,
-    free: Sequence[str] = DEFAULT_FREE,
+    free: Sequence[str] | None = None,
     exclude_keV: Sequence[tuple[float, float]] = (),
     start_wt_percent: np.ndarray | None = None,
     max_seconds: float = 100.0,
@@ -352,13 +475,14 @@ def calibrate(
         The instrument to start from (an optic is added when ``free`` holds one).
     free
         Instrument parameters to fit (names of :data:`PARAMETERS`, a knots
-        optic's ``optic_drop_<i>``, or ``"optic"`` for all of the optic's).
+        optic's ``optic_drop_<i>``, or ``"optic"`` for all of the optic's);
+        default :func:`.parameters.default_free` of ``instrument``.
     exclude_keV
         Energy ranges left out of the fit (e.g. lines of the set-up itself).
     start_wt_percent
         ``(G, E)`` starting compositions of the clusters (e.g. a model's), or None.
     max_seconds
-        Time budget of the L-BFGS phase (:func:`iter_calibrate`); sigma comes
+        Time budget of the whole fit (:func:`iter_calibrate`); sigma comes
         from the curvature where the fit stops.
     progress
         Called with every :class:`~napari_xrfquant.progress.Progress`.
@@ -378,3 +502,8 @@ def calibrate(
         max_seconds=max_seconds,
     )
     return drive(generator, progress)
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a value that is not finite is written as null."""
+    return float(value) if math.isfinite(value) else None

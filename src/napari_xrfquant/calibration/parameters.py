@@ -75,6 +75,17 @@ DEFAULT_FREE = (
     "continuum_power",
     "optic",
 )
+
+
+def default_free(instrument: Instrument) -> tuple[str, ...]:
+    """What a calibration frees unless told otherwise: :data:`DEFAULT_FREE`, less the
+    optic when ``instrument`` has none (a set-up is calibrated as it is, not given
+    parts it lacks; free ``optic`` to add one)."""
+    if instrument.optic is None:
+        return tuple(name for name in DEFAULT_FREE if name != "optic")
+    return DEFAULT_FREE
+
+
 #: A nearly flat optic to start from when the instrument has none.
 FLAT_OPTIC = {
     "model": "sigmoids",

@@ -1,4 +1,4 @@
-"""The calibration figure: standards before and after, and the fitted optic transmission."""
+"""The calibration figure: standards before and after, their residuals, and the optic."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def transmission_band(
     if optic is None:
         return np.ones_like(energy_keV), np.zeros_like(energy_keV)
     curve = optic.transmission(energy_keV)
-    names = [n for n in result.names if is_optic(n)]
+    # a flagged parameter has no sigma: it adds nothing to the band
+    names = [n for n in result.names if is_optic(n) and n not in result.flags]
     if not names:
         return curve, np.zeros_like(curve)
     index = [result.names.index(n) for n in names]
@@ -59,33 +60,48 @@ def panel_rows(result: CalibrationResult) -> list[int]:
     return rows or [int(r) for r in np.argsort(result.groups.counts.sum(axis=1))[::-1][:2]]
 
 
+def deviance_residuals(measured: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Signed square roots of each channel's Poisson deviance: about N(0, 1) where the
+    model is right, at every count level."""
+    import torch
+
+    from napari_xrfquant.inference.fit_quality import poisson_deviance_terms
+
+    x = torch.as_tensor(np.asarray(measured, dtype=np.float64))
+    lam = torch.as_tensor(np.asarray(expected, dtype=np.float64))
+    return (torch.sign(x - lam) * torch.sqrt(poisson_deviance_terms(x, lam))).numpy()
+
+
 def draw_calibration(
     figure: Any, result: CalibrationResult, elements: Sequence[str], measured_colour: str = "0.2"
 ) -> list[Any]:
     """Draw the calibration panels into ``figure``; return their axes.
 
     One panel per group of :func:`panel_rows`, log scale: measured against
-    simulated with the start and the calibrated instrument; a last panel with
-    the optic transmission and its 1-sigma band.
+    simulated with the start and the calibrated instrument; a residual panel
+    (deviance residuals of those groups after the calibration, the ranges of
+    its misfit warning shaded); a last panel with the optic transmission and
+    its 1-sigma band.
     """
     energy = result.instrument.energy_axis_keV()
     before = group_spectra(result, elements, before=True)
     after = group_spectra(result, elements, before=False)
     rows = panel_rows(result)
-    axes_list = list(figure.subplots(len(rows) + 1, 1, squeeze=False)[:, 0])
+    axes_list = list(figure.subplots(len(rows) + 2, 1, squeeze=False)[:, 0])
     high = result.instrument.max_beam_energy_keV + 1.0
     for axes, row in zip(axes_list, rows, strict=False):
         measured = result.groups.counts[row]
         axes.semilogy(energy, np.maximum(measured, 0.5), color=measured_colour, lw=0.8,
                       label="measured")
         axes.semilogy(energy, np.maximum(before[row], 0.5), color="tab:red", lw=0.9,
-                      label=f"start instrument (fit quality {result.fit_quality_before[row]:.2f})")
+                      label=f"set-up as it was (fit quality {result.fit_quality_before[row]:.2f})")
         axes.semilogy(energy, np.maximum(after[row], 0.5), color="tab:blue", lw=0.9,
                       label=f"calibrated (fit quality {result.fit_quality_after[row]:.2f})")
         axes.set_title(result.groups.names[row])
         axes.set_ylabel("counts")
         axes.set_xlim(1.0, high)
         axes.legend(loc="upper right", fontsize=8)
+    draw_residuals(axes_list[-2], result, rows, after, energy, high)
     axes = axes_list[-1]
     curve, band = transmission_band(result, energy)
     axes.plot(energy, curve, color="tab:blue", label="fitted transmission")
@@ -100,6 +116,33 @@ def draw_calibration(
     return axes_list
 
 
+def draw_residuals(
+    axes: Any,
+    result: CalibrationResult,
+    rows: Sequence[int],
+    after: np.ndarray,
+    energy: np.ndarray,
+    high_keV: float,
+) -> None:
+    """Deviance residuals of the shown groups after the calibration, the misfit's ranges
+    shaded; ±2 marks what Poisson noise gives."""
+    fit = result.fit_channels
+    for row in rows:
+        residual = deviance_residuals(result.groups.counts[row, fit], after[row, fit])
+        axes.plot(energy[fit], residual, lw=0.7, label=result.groups.names[row])
+    for misfit in result.misfit:
+        axes.axvspan(misfit.low_keV, misfit.high_keV, color="tab:orange", alpha=0.25)
+    axes.axhline(2.0, color="0.5", lw=0.6, ls="--")
+    axes.axhline(-2.0, color="0.5", lw=0.6, ls="--")
+    axes.set_xlim(1.0, high_keV)
+    axes.set_ylabel("deviance residual")
+    title = "residuals after calibration"
+    if result.misfit:
+        title += " (shaded: the largest misfit)"
+    axes.set_title(title)
+    axes.legend(loc="upper right", fontsize=8)
+
+
 def write_calibration_png(
     path: str | os.PathLike[str],
     result: CalibrationResult,
@@ -109,7 +152,7 @@ def write_calibration_png(
     """:func:`draw_calibration` as a PNG file (written under a temporary name, renamed)."""
     from matplotlib.figure import Figure
 
-    n_panels = len(panel_rows(result)) + 1
+    n_panels = len(panel_rows(result)) + 2
     figure = Figure(figsize=(11.0, 3.0 * n_panels), dpi=100, layout="constrained")
     draw_calibration(figure, result, elements)
     target = Path(path)

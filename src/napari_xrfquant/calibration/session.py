@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.calibration.fit import CalibrationResult, fit_channels, iter_calibrate
-from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free, knots_optic
+from napari_xrfquant.calibration.parameters import default_free, expand_free, knots_optic
 from napari_xrfquant.calibration.standards import Standard
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
@@ -105,10 +105,11 @@ def check_request(
     elements: Sequence[str],
     instrument: Instrument,
     standards: Mapping[int, Standard],
-    free: Sequence[str],
+    free: Sequence[str] | None,
     exclude_keV: Sequence[tuple[float, float]],
 ) -> list[str]:
-    """Refuse what cannot be calibrated before any work; return the free parameters.
+    """Refuse what cannot be calibrated before any work; return the free parameters
+    (``free``, or :func:`.parameters.default_free` of ``instrument`` for None).
 
     Raises
     ------
@@ -116,7 +117,7 @@ def check_request(
         For an unknown parameter, an empty excluded range, a standard with an
         element not in ``elements`` or with a line outside the cube's range.
     """
-    names = expand_free(free, instrument)
+    names = expand_free(default_free(instrument) if free is None else free, instrument)
     if not names:
         raise XRFQuantError("no instrument parameter is free: nothing to calibrate")
     fit_channels(energy_keV, instrument.max_beam_energy_keV, exclude_keV)
@@ -161,13 +162,14 @@ def iter_calibration(
     *,
     labels: np.ndarray | None = None,
     standards: Mapping[int, Standard] | None = None,
-    free: Sequence[str] = DEFAULT_FREE,
+    free: Sequence[str] | None = None,
     exclude_keV: Sequence[tuple[float, float]] = (),
     n_clusters: int = 16,
     mask_below_counts: float = 200.0,
     max_seconds: float = 100.0,
     optic_knots_keV: Sequence[float] = (),
     monotone: bool = False,
+    started: float | None = None,
 ) -> Generator[Progress, None, CalibrationResult]:
     """Check, group, start and fit: the calibration of one cube as a generator.
 
@@ -184,8 +186,15 @@ def iter_calibration(
         starts them at equal fractions.
     labels, standards
         Region labels ``(H, W)`` and the standard each labelled region holds.
-    free, exclude_keV, n_clusters, mask_below_counts, max_seconds
+    free
+        The instrument parameters to fit; None: :func:`data_free`, what the
+        set-up has and the data call for.
+    exclude_keV, n_clusters, mask_below_counts
         As for :func:`.fit.iter_calibrate` and :func:`.groups.group_pixels`.
+    max_seconds, started
+        The time budget of the whole calibration (grouping, the model's start
+        and the fit), counted from ``started`` (``time.perf_counter()``;
+        default: now).
     optic_knots_keV, monotone
         Knot energies: start from a knots optic there (shaped as the
         instrument's optic, :func:`.parameters.knots_optic`), whose drops
@@ -196,8 +205,11 @@ def iter_calibration(
     Progress
         ``stage="group"`` once the pixels are grouped, then the fit's events.
     """
+    import time
+
     from napari_xrfquant.calibration.groups import group_pixels
 
+    started = time.perf_counter() if started is None else started
     standards = dict(standards or {})
     energy = np.asarray(energy_keV, dtype=np.float64)
     instrument = with_knots_optic(instrument, optic_knots_keV, monotone)
@@ -211,6 +223,9 @@ def iter_calibration(
         mask_below_counts=mask_below_counts,
     )
     yield Progress(1, 1, "group")
+    if free is None:
+        names = data_free(groups.counts.sum(axis=0), energy, elements, instrument)
+        yield Progress(1, 1, "pile-up check")
     start_wt = None
     if model is not None:
         from napari_xrfquant.inference import quantify
@@ -225,8 +240,40 @@ def iter_calibration(
         exclude_keV=exclude_keV,
         start_wt_percent=start_wt,
         max_seconds=max_seconds,
+        started=started,
     )
     return result
+
+
+def data_free(
+    summed: np.ndarray, energy_keV: np.ndarray, elements: Sequence[str], instrument: Instrument
+) -> list[str]:
+    """The default free parameters for these data: :func:`.parameters.default_free`
+    of the set-up, plus the pile-up fraction when the summed spectrum holds sum
+    peaks at :data:`~napari_xrfquant.inference.physics_setup.PILE_UP_SIGMA` or
+    more (a count rate high enough for them) and the set-up's own lines when it
+    names them."""
+    from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
+    from napari_xrfquant.inference.physics_quantify import PILE_UP_SIGMA
+    from napari_xrfquant.inference.physics_setup import pile_up_significance
+    from napari_xrfquant.io.calibration import on_energy_axis
+    from napari_xrfquant.io.grid import resample_counts, same_grid
+    from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS
+
+    names = expand_free(default_free(instrument), instrument)
+    if instrument.setup_lines is not None:
+        names.append("setup_fraction")
+    if instrument.detector.pileup_fraction > 0:
+        return [*names, "pileup_fraction"]  # the set-up has sum peaks: keep them free
+    as_is = on_energy_axis(instrument, energy_keV)
+    spectrum = np.asarray(summed, dtype=np.float64)
+    if not same_grid(np.asarray(energy_keV), as_is.energy_axis_keV()):
+        spectrum = resample_counts(spectrum, np.asarray(energy_keV), as_is.energy_axis_keV())
+    with_lines = [e for e in elements if e not in LIGHT_ELEMENTS]  # a rock's O: no line
+    quantifier = PhysicsQuantifier(with_lines, as_is)
+    if pile_up_significance(quantifier, spectrum) >= PILE_UP_SIGMA:
+        names.append("pileup_fraction")
+    return names
 
 
 def write_calibration(

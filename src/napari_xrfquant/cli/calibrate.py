@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--free",
-        default=",".join(DEFAULT_FREE),
+        default=None,
         metavar="PARAMS",
         help="instrument parameters to fit, comma-separated, from: "
         + ", ".join([*PARAMETERS, "optic"])
-        + " (default: %(default)s)",
+        + " (default: " + ",".join(DEFAULT_FREE) + "; the optic only when the instrument "
+        "has one, pileup_fraction when the cube shows sum peaks, setup_fraction when the "
+        "instrument names its own lines)",
     )
     parser.add_argument(
         "--optic-knots",
@@ -122,8 +125,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=100.0,
         metavar="S",
-        help="time budget of the instrument fit; sigma still comes from the curvature "
-        "where it stops (default: 100)",
+        help="time budget of the whole calibration (grouping, start and fit); sigma still "
+        "comes from the curvature where it stops (default: 100)",
     )
     parser.add_argument(
         "--retrain",
@@ -216,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         raise XRFQuantError(f"--max-seconds {args.max_seconds:g}: the time budget must be positive")
     if args.retrain and not args.minutes > 0:
         raise XRFQuantError(f"--minutes {args.minutes:g}: the time budget must be positive")
-    free = [f.strip() for f in args.free.split(",") if f.strip()]
+    free = None if args.free is None else [f.strip() for f in args.free.split(",") if f.strip()]
     exclude = [parse_range(text) for text in args.exclude]
     standards = parse_standards(args.standard)
     labels = read_labels(args.labels) if args.labels else None
@@ -239,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         labels = np.ones(cube.data.shape[:2], dtype=np.int64)
         standards = {1: standards[WHOLE_MAP]}
     check_request(cube.energy_keV, elements, instrument, standards, free, exclude)  # refuse early
+    started = time.perf_counter()  # --max-seconds: everything from here to the result
     generator = iter_calibration(
         cube.data,
         cube.energy_keV,
@@ -252,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         n_clusters=args.clusters,
         mask_below_counts=args.mask_below,
         max_seconds=args.max_seconds,
+        started=started,
     )
     with tqdm(
         desc="xrfquant calibrate", unit=" steps", disable=args.quiet, file=sys.stderr, leave=False
@@ -265,16 +270,30 @@ def run(args: argparse.Namespace) -> int:
     write_calibration(outdir, result, elements, Path(args.cube).name, overwrite=args.overwrite)
     if args.retrain:
         retrain_model(args, outdir, model, standards, result, cube.energy_keV)
+    if result.warning:
+        print(f"xrfquant calibrate: warning: {result.warning}", file=sys.stderr)
     if not args.quiet:
-        for name in result.names:
-            note = " (not pinned down by these data)" if name in result.not_pinned else ""
-            print(f"{name:22s} {result.values[name]:.6g} ± {result.sigma[name]:.2g}{note}")
+        print_parameters(result)
         print(
             f"fit quality of the group spectra: median {np.median(result.fit_quality_before):.2f} "
             f"before, {np.median(result.fit_quality_after):.2f} after; {result.seconds:.0f} s; "
             f"wrote {', '.join(OUTPUTS if args.retrain else OUTPUTS[:3])} to {outdir}"
         )
     return 0
+
+
+def print_parameters(result: Any) -> None:
+    """One line per free parameter: value, sigma, and why the data did not fix it."""
+    for name in result.names:
+        if name in result.flags:
+            note, sigma = f" (not measured: {result.flags[name]})", "no sigma"
+        else:
+            note = " (not pinned down by these data)" if name in result.not_pinned else ""
+            sigma = f"± {result.sigma[name]:.2g}"
+        print(f"{name:22s} {result.values[name]:.6g} {sigma}{note}")
+    if result.sigma_scale > 1.0:
+        print(f"sigma scaled by {result.sigma_scale:.2f} (the square root of the fit quality "
+              f"{result.fit_quality:.2f}): the model misses the data")
 
 
 def retrain_model(

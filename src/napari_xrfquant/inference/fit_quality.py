@@ -83,11 +83,7 @@ def poisson_fit_quality(
     # 2 sum [x log x - x log lambda - (x - lambda)], the last term as two row sums
     deviance = 2.0 * ((torch.xlogy(observed, observed) - observed * log_expected).sum(dim=1)
                       - observed.sum(dim=1) + expected.sum(dim=1))
-    step = (_LOG_LAMBDA_MAX - _LOG_LAMBDA_MIN) / (_TABLE_SIZE - 1)
-    scale = 1.0 / (math.log(10.0) * step)
-    index = (log_expected * scale - _LOG_LAMBDA_MIN / step).round_().clamp_(0, _TABLE_SIZE - 1)
-    table = torch.as_tensor(expected_deviance_table(), dtype=expected.dtype, device=expected.device)
-    mean_deviance = table[index.long()].sum(dim=1)
+    mean_deviance = _expected_terms(log_expected).sum(dim=1)
     n_bins = observed.shape[1]
     dof_factor = max(n_bins - n_parameters, 1) / n_bins
     return deviance / (mean_deviance * dof_factor).clamp_min(1e-12)
@@ -112,3 +108,23 @@ def poisson_deviance_terms(observed: torch.Tensor, expected: torch.Tensor) -> to
     return 2.0 * (torch.xlogy(observed, observed) - torch.xlogy(observed, lam)
                   - (observed - lam))
 
+
+
+def expected_deviance_terms(expected: torch.Tensor) -> torch.Tensor:
+    """Each bin's expected share of the deviance under Poisson noise, ``E[D(lambda)]``
+    (about 1 where ``lambda`` is large, less where it is small): what
+    :func:`poisson_deviance_terms` averages to when ``expected`` is right."""
+    import torch
+
+    return _expected_terms(torch.log(expected.clamp_min(1e-12)))
+
+
+def _expected_terms(log_expected: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    step = (_LOG_LAMBDA_MAX - _LOG_LAMBDA_MIN) / (_TABLE_SIZE - 1)
+    scale = 1.0 / (math.log(10.0) * step)
+    index = (log_expected * scale - _LOG_LAMBDA_MIN / step).round_().clamp_(0, _TABLE_SIZE - 1)
+    table = torch.as_tensor(expected_deviance_table(), dtype=log_expected.dtype,
+                            device=log_expected.device)
+    return table[index.long()]

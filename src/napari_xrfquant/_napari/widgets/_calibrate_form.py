@@ -43,7 +43,7 @@ class CalibrateForm(QWidget):
     run_button: Any
 
     def _build_form(self, layout: QVBoxLayout) -> None:
-        from napari_xrfquant.calibration.parameters import DEFAULT_FREE, PARAMETERS, expand_free
+        from napari_xrfquant.calibration.parameters import PARAMETERS
         from napari_xrfquant.calibration.standards import library
 
         form = QFormLayout()
@@ -69,14 +69,16 @@ class CalibrateForm(QWidget):
         box = QGroupBox("Free instrument parameters")
         box_layout = QVBoxLayout(box)
         self.free_list = QListWidget()
-        defaults = set(expand_free(DEFAULT_FREE))
+        self.free_list.setToolTip(
+            "Checked: fitted. The defaults follow the model's set-up (an optic only if it "
+            "has one); left at the defaults, pile-up is added when the cube shows sum peaks"
+        )
         for name in PARAMETERS:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Checked if name in defaults else Qt.CheckState.Unchecked
-            )
+            item.setCheckState(Qt.CheckState.Unchecked)
             self.free_list.addItem(item)
+        self._default_free: list[str] = []
         self.free_list.setMinimumHeight(120)
         box_layout.addWidget(self.free_list)
         self.knots_edit = QLineEdit()
@@ -101,7 +103,8 @@ class CalibrateForm(QWidget):
         self.mask_spin = NumberEdit(200, integer=True, low=0, unit="counts")
         self.seconds_spin = NumberEdit(100, low=5, high=3600, unit="s")
         self.seconds_spin.setToolTip(
-            "Time budget of the instrument fit; sigma still comes from the curvature there"
+            "Time budget of the whole calibration (grouping, start and fit); sigma still "
+            "comes from the curvature where it stops"
         )
         form.addRow("Exclude", self.exclude_edit)
         form.addRow("Clusters", self.clusters_spin)
@@ -138,6 +141,19 @@ class CalibrateForm(QWidget):
         self.model_combo.addItems(labels)
         self.model_combo.setCurrentText(current if current in labels else labels[0])
         self.model_combo.blockSignals(False)
+        self.apply_default_free()
+
+    def apply_default_free(self) -> None:
+        """Check the default free parameters of the chosen model's set-up."""
+        from napari_xrfquant.calibration.parameters import default_free, expand_free
+
+        label = self.model_combo.currentText()
+        try:
+            instrument = model_registry.load(label).instrument
+        except Exception:  # a model that does not load is said on Calibrate
+            return
+        self._default_free = expand_free(default_free(instrument), instrument)
+        self.set_free_parameters(self._default_free)
 
     def _layer(self, name: str) -> Any:
         return next((layer for layer in self.viewer.layers if layer.name == name), None)
@@ -238,9 +254,12 @@ class CalibrateForm(QWidget):
         if self.monotone_check.isChecked() and not knots:
             raise XRFQuantError("monotone shapes a knots optic: give the optic knots too")
         instrument = with_knots_optic(model.instrument, knots, self.monotone_check.isChecked())
+        chosen: list[str] | None = free
         if knots and any(map(is_optic, free)):  # the knots stand in for the sigmoids
-            free = [n for n in free if not is_optic(n)] + ["optic"]
-        check_request(energy, model.elements, instrument, standards, free, exclude)
+            chosen = [n for n in free if not is_optic(n)] + ["optic"]
+        elif sorted(free) == sorted(self._default_free):
+            chosen = None  # the defaults: what the set-up has and the data call for
+        check_request(energy, model.elements, instrument, standards, chosen, exclude)
         return {
             "counts": data,
             "energy_keV": energy,
@@ -248,7 +267,7 @@ class CalibrateForm(QWidget):
             "instrument": instrument,
             "labels": labels if standards else None,
             "standards": standards,
-            "free": free,
+            "free": chosen,
             "exclude_keV": exclude,
             "source": cube.name,
         }

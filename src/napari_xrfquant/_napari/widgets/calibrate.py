@@ -148,6 +148,7 @@ class CalibrateWidget(CalibrateForm):
         layout.addStretch(1)
 
         self.regions_combo.currentTextChanged.connect(lambda _text: self.fill_standard_rows())
+        self.model_combo.currentTextChanged.connect(lambda _text: self.apply_default_free())
         self.run_button.clicked.connect(lambda: self.calibrate())
         self.cancel_button.clicked.connect(self.cancel)
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
@@ -193,7 +194,7 @@ class CalibrateWidget(CalibrateForm):
         return worker
 
     def _on_calibrated(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_error, show_info, show_warning
 
         if outcome.error is not None:
             self.status.setText(f"failed: {one_line(outcome.error)}")
@@ -212,8 +213,12 @@ class CalibrateWidget(CalibrateForm):
         )
         if self.result.not_pinned:
             text += f"; not pinned down by these data: {', '.join(self.result.not_pinned)}"
+        if self.result.sigma_scale > 1.0:
+            text += f"; sigma scaled by {self.result.sigma_scale:.2f} for the misfit"
+        if self.result.warning:
+            text += f". Warning: {self.result.warning}"
         self.status.setText(text)
-        show_info(f"Calibrate: {text}")
+        (show_warning if self.result.warning else show_info)(f"Calibrate: {text}")
 
     def fill_parameters(self, result: Any) -> None:
         """One row per free parameter: start, fitted, 1-sigma, pinned."""
@@ -223,15 +228,19 @@ class CalibrateWidget(CalibrateForm):
         table = self.parameters_table
         table.setRowCount(len(result.names))
         for row, name in enumerate(result.names):
+            flag = result.flags.get(name)
             cells = (
                 name,
                 f"{start[name]:.5g}",
                 f"{result.values[name]:.5g}",
-                f"{result.sigma[name]:.2g}",
+                "-" if flag else f"{result.sigma[name]:.2g}",
                 "no" if name in result.not_pinned else "yes",
             )
             for col, text in enumerate(cells):
-                table.setItem(row, col, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if flag:
+                    item.setToolTip(f"not measured: {flag}")
+                table.setItem(row, col, item)
 
     def draw_result(self, result: Any) -> None:
         """The standards before and after and the optic transmission, in the napari theme."""
