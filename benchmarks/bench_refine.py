@@ -44,6 +44,7 @@ def main() -> int:
     from napari_xrfquant.calibration.fit import calibrate
     from napari_xrfquant.calibration.groups import group_pixels
     from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, hidden_cube
+    from napari_xrfquant.calibration.parameters import DEFAULT_FREE
     from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.models import load_model
 
@@ -54,7 +55,7 @@ def main() -> int:
     started = time.perf_counter()
     groups = group_pixels(cube.counts, ELEMENTS, labels=cube.labels, standards=standards)
     start_wt = xq.quantify(groups.counts, cube.energy_keV, model=model, device="cpu")
-    calibrated = calibrate(groups, cube.energy_keV, ELEMENTS, model.instrument,
+    calibrated = calibrate(groups, cube.energy_keV, ELEMENTS, model.instrument, free=DEFAULT_FREE,
                            start_wt_percent=start_wt.concentrations).instrument
     print(f"cube {cube.counts.shape}, {args.counts:g} counts/pixel; calibration "
           f"{time.perf_counter() - started:.1f} s")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_xrfquant.calibration.hidden import STANDARDS, hidden_cube
+from napari_xrfquant.calibration.parameters import DEFAULT_FREE
 from napari_xrfquant.cli import main
 from napari_xrfquant.io import write_cxc_hdf5
 
@@ -32,7 +33,9 @@ def run() -> int:
         write_cxc_hdf5(work / "hidden.h5", cube.counts, cube.energy_keV)
         np.save(work / "labels.npy", cube.labels)
         argv = ["calibrate", str(work / "hidden.h5"), "-o", str(work / "out"), "--labels",
-                str(work / "labels.npy"), "--clusters", "4"]
+                str(work / "labels.npy"), "--clusters", "4",
+                # the hidden set-up has an optic the bundled model's lacks: freed by name
+                "--free", ",".join(DEFAULT_FREE)]
         argv += [f"--standard={i + 1}={name}" for i, name in enumerate(STANDARDS)]
         status = main(argv)
         if status == 0:

@@ -61,11 +61,15 @@ def test_a_setup_the_data_agree_with_stays_as_it_is():
     assert result.sigma_scale == pytest.approx(1.0, abs=0.1)
 
 
-def test_the_defaults_find_pile_up_and_keep_the_compositions():
-    counts, labels = _cube(reference_instrument().replace(**{"detector.pileup_fraction": 0.004}))
+def test_the_defaults_find_pile_up_and_5x_scatter_and_keep_the_compositions():
+    truth = reference_instrument().replace(
+        **{"detector.pileup_fraction": 0.004, "scatter.scale": 5.0})
+    counts, labels = _cube(truth)
     result = _calibrate(counts, labels, max_seconds=60.0)
     assert "pileup_fraction" in result.names  # the data called for it
     assert abs(result.values["pileup_fraction"] - 0.004) < 3 * result.sigma["pileup_fraction"]
+    assert abs(result.values["scatter_scale"] - 5.0) < 3 * result.sigma["scatter_scale"]
+    assert np.median(result.fit_quality_before) > 2.0  # the set-up as it was misses both
     assert np.all(result.fit_quality_after < 1.3)
     assert _unknowns_error(result) < 0.5  # wt%
 

@@ -264,6 +264,15 @@ class SetupLineSource(FrozenSchema):
     fraction: float = Field(ge=0.0, le=0.5, description="share of all detected counts")
 
 
+class Scatter(FrozenSchema):
+    """How much more (or less) scatter reaches the detector than the simulator's
+    Rayleigh and Compton of the sample give: scatter off the holder, the air or
+    an unmodelled light matrix (a calibration can fit it)."""
+
+    scale: float = Field(default=1.0, gt=0.0, le=1000.0, allow_inf_nan=False,
+                         description="multiplies the simulated Rayleigh and Compton scatter")
+
+
 class Continuum(FrozenSchema):
     """Parametric smooth background, ``E**power * exp(-E / decay_keV)``."""
 
@@ -291,6 +300,7 @@ class Instrument(FrozenSchema):
     optic: Optic | None = None
     setup_lines: SetupLineSource | None = None
     sample: Sample | None = None
+    scatter: Scatter = Scatter()
 
     @model_validator(mode="before")
     @classmethod

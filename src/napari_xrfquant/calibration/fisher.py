@@ -9,6 +9,7 @@ Hessian is Fisher scoring.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -96,8 +97,6 @@ def fisher_scoring(
     starts that would end after ``deadline`` (``time.perf_counter()``), judged by
     the time the last one took.
     """
-    import time
-
     from scipy.linalg import pinvh
 
     n_values, n_logit = len(model.names), logits.numel()
@@ -162,3 +161,19 @@ def fisher_sigma(
     sigma[kept] = s
     correlation[np.ix_(kept, kept)] = covariance / np.outer(scale, scale)
     return sigma, correlation
+
+
+def jacobian_seconds(
+    model: FitModel, values: torch.Tensor, logits: torch.Tensor, n_elements: int
+) -> float:
+    """About how long one Jacobian takes: one simulation at moved parameters, timed,
+    times the simulations a Jacobian makes (:func:`jacobian`)."""
+    moved = values.clone()
+    if len(moved):
+        moved[0] = moved[0] + 1e-3 * parameter(model.names[0]).scale
+    began = time.perf_counter()
+    with torch.no_grad():
+        model.expected(moved, logits)
+    one = time.perf_counter() - began
+    columns = 2 * len(model.names) + (2 * n_elements if len(model.free_rows) else 0) + 1
+    return one * columns

@@ -31,7 +31,7 @@ from napari_xrfquant.calibration.diagnosis import (
     misfit_warning,
     parameter_flags,
 )
-from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma
+from napari_xrfquant.calibration.fisher import fisher_scoring, fisher_sigma, jacobian_seconds
 from napari_xrfquant.calibration.groups import PixelGroups
 from napari_xrfquant.calibration.parameters import (
     FreeVector,
@@ -314,7 +314,7 @@ def iter_calibrate(
     with torch.no_grad():
         before_expected = before_model.expected(before_values, z)
     # what finishing costs: the scoring steps and the sigma, a Jacobian each
-    reserve = 3.0 * _jacobian_seconds(model, start_values, z.detach(), len(elements))
+    reserve = 3.0 * jacobian_seconds(model, start_values, z.detach(), len(elements))
     # 2. instrument and compositions together
     lbfgs = torch.optim.LBFGS(
         [u, z],
@@ -421,22 +421,6 @@ def _converge_compositions(
         if previous - value <= 1e-10 or time.perf_counter() > deadline:
             break
         previous = value
-
-
-def _jacobian_seconds(
-    model: FitModel, values: torch.Tensor, logits: torch.Tensor, n_elements: int
-) -> float:
-    """About how long one Jacobian takes: one simulation at moved parameters, timed,
-    times the simulations a Jacobian makes (:func:`.fisher.jacobian`)."""
-    moved = values.clone()
-    if len(moved):
-        moved[0] = moved[0] + 1e-3 * parameter(model.names[0]).scale
-    began = time.perf_counter()
-    with torch.no_grad():
-        model.expected(moved, logits)
-    one = time.perf_counter() - began
-    columns = 2 * len(model.names) + (2 * n_elements if len(model.free_rows) else 0) + 1
-    return one * columns
 
 
 def _start_logits(groups: PixelGroups, start: np.ndarray | None, n_elements: int) -> torch.Tensor:

@@ -44,6 +44,7 @@ PARAMETERS: dict[str, Parameter] = {
     "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 2e-4, 1e-3),
     "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
     "setup_fraction": Parameter("setup_lines.fraction", "identity", 2e-4, 1e-3),
+    "scatter_scale": Parameter("scatter.scale", "log", 0.2, 0.05),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
     "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
@@ -73,6 +74,7 @@ DEFAULT_FREE = (
     "shelf_fraction",
     "continuum_fraction",
     "continuum_power",
+    "scatter_scale",
     "optic",
 )
 

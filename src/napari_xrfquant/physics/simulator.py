@@ -44,28 +44,7 @@ from napari_xrfquant.physics import optic as optic_terms
 from napari_xrfquant.physics.secondary import layer_mass_g_cm2, secondary_bulk, secondary_layer
 from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
-
-#: Continuous instrument parameters held as tensors (names as in reference.toml,
-#: the continuum ones prefixed with ``continuum_``).
-PARAMETER_NAMES = (
-    "gain_keV",
-    "offset_keV",
-    "noise_keV",
-    "fano",
-    "tail_fraction",
-    "tail_slope_keV",
-    "shelf_fraction",
-    "quadratic_keV",
-    "optic_low_keV",
-    "optic_low_width_keV",
-    "optic_high_keV",
-    "optic_high_width_keV",
-    "continuum_fraction",
-    "continuum_power",
-    "continuum_decay_keV",
-    "pileup_fraction",
-    "setup_fraction",
-)
+from napari_xrfquant.physics.values import PARAMETER_NAMES, instrument_values
 
 #: Parameters of the detector response (the first eight go to detector.atom_response).
 _DETECTOR_NAMES = PARAMETER_NAMES[:8]
@@ -176,25 +155,9 @@ class XRFSimulator(nn.Module):
         self.tables: PhysicsTables = tables
         self.row_labels = tables.row_labels
         self._register_tables(tables, device, dtype)
-        d, c = self.instrument.detector, self.instrument.continuum
-        lines = self.instrument.setup_lines
+        d, lines = self.instrument.detector, self.instrument.setup_lines
         self.setup = None if lines is None else SetupLines(self.instrument, device, dtype)
-        values = {
-            "gain_keV": d.gain_keV,
-            "offset_keV": d.offset_keV,
-            "noise_keV": d.noise_keV,
-            "fano": d.fano,
-            "tail_fraction": d.tail_fraction,
-            "tail_slope_keV": d.tail_slope_keV,
-            "shelf_fraction": d.shelf_fraction,
-            "quadratic_keV": d.quadratic_keV,
-            **optic_terms.optic_values(self.instrument),
-            "continuum_fraction": c.fraction,
-            "continuum_power": c.power,
-            "continuum_decay_keV": c.decay_keV,
-            "pileup_fraction": d.pileup_fraction,
-            "setup_fraction": 0.0 if lines is None else lines.fraction,
-        }
+        values = instrument_values(self.instrument)
         for name, value in values.items():
             tensor = torch.tensor(float(value), dtype=dtype, device=device)
             self.register_parameter(name, nn.Parameter(tensor, requires_grad=False))
@@ -416,12 +379,11 @@ class XRFSimulator(nn.Module):
             response matrix per spectrum (milliseconds each): use groups of
             spectra sharing one draw when speed matters.
         """
-        intensity = self.line_intensities(mass_fractions)
+        values = self._parameter_values(instrument_overrides or None)
+        intensity = self._scaled_scatter(self.line_intensities(mass_fractions), values)
         if not instrument_overrides:
-            values = self._parameter_values(None)
             peaks = intensity @ self.response_matrix()
         else:
-            values = self._parameter_values(instrument_overrides)
             per_spectrum = any(v.ndim for v in values.values())
             if per_spectrum:
                 peaks = self._peaks_per_spectrum(intensity, values)
@@ -438,6 +400,18 @@ class XRFSimulator(nn.Module):
         if not (pile.requires_grad or bool((pile != 0).any())):
             return spectra  # no sum peaks: spare the two FFTs
         return det.pileup(spectra, pile.clamp_min(0.0), values["offset_keV"], values["gain_keV"])
+
+    def _scaled_scatter(
+        self, intensity: torch.Tensor, values: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``intensity`` with the scatter rows times ``scatter_scale`` (lines first, then
+        the scatter rows: :func:`.tables.build_tables`)."""
+        scale = values["scatter_scale"]
+        if not scale.requires_grad and bool((scale == 1.0).all()):
+            return intensity
+        n_lines = len(self.tables.lines)
+        rows = torch.arange(intensity.shape[-1], device=intensity.device)
+        return intensity * torch.where(rows >= n_lines, scale.reshape(-1, 1), 1.0)
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Response for scalar overrides; reuses the cache when nothing in it changed."""

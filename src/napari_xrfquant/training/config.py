@@ -109,8 +109,9 @@ class InputConfig(Schema):
 
 
 #: Instrument parameters AXS learns by default: the calibration's, but the
-#: continuum amount, which AXS profiles per spectrum.
-AXS_DEFAULT_LEARN = tuple(name for name in DEFAULT_FREE if name != "continuum_fraction")
+#: continuum amount, which AXS profiles per spectrum, and the scatter scale.
+AXS_DEFAULT_LEARN = tuple(
+    name for name in DEFAULT_FREE if name not in ("continuum_fraction", "scatter_scale"))
 
 
 class AXSConfig(Schema):
