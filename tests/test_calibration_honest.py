@@ -150,3 +150,36 @@ def test_the_cli_says_the_warning_and_writes_it(tmp_path, capsys):
     assert record["warnings"] and "Fe Ka" in record["warnings"][0]
     assert record["residual_ranges"][0]["low_keV"] < 6.4 < record["residual_ranges"][0]["high_keV"]
     assert record["sigma_scaled_by"] > 1.0
+
+
+def test_calibrate_from_an_instrument_trains_a_new_model_in_its_budget(tmp_path):
+    """``calibrate --instrument --elements --retrain``: no model to start from, so a new
+    one is trained for the calibrated set-up; it reads spectra of that set-up."""
+    from napari_xrfquant.cli import main
+    from napari_xrfquant.inference import quantify
+    from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.io import write_cxc_hdf5
+    from napari_xrfquant.models.bundle import load_model
+    from napari_xrfquant.physics import simulate
+
+    reference = reference_instrument()
+    rng = np.random.default_rng(0)
+    wt = rng.dirichlet(np.ones(3), size=36) * 100
+    spectra = simulate(wt, ["Au", "Ag", "Cu"], instrument=reference)
+    cube = rng.poisson(spectra.reshape(6, 6, -1) * 2e4).astype(np.uint32)
+    path = write_cxc_hdf5(tmp_path / "cube.h5", cube, reference.energy_axis_keV())
+    save_instrument(reference, tmp_path / "set-up.toml")
+    code = main(["calibrate", str(path), "-o", str(tmp_path / "out"), "--instrument",
+                 str(tmp_path / "set-up.toml"), "--elements", "Au,Ag,Cu", "--free",
+                 "calibration,noise_keV", "--clusters", "4", "--max-seconds", "10",
+                 "--retrain", "--minutes", "0.25", "--quiet"])
+    assert code == 0
+    model = load_model(tmp_path / "out" / "model")
+    assert list(model.elements) == ["Au", "Ag", "Cu"]
+    assert model.metadata["training"]["provenance"]["fine_tuned_from"] is None
+    truth = rng.dirichlet(np.ones(3), size=200) * 100
+    counts = rng.poisson(simulate(truth, ["Au", "Ag", "Cu"], instrument=reference) * 1e5)
+    found = quantify(counts, reference.energy_axis_keV(), model=model, device="cpu")
+    guess = np.abs(truth.mean(axis=0) - truth).mean()  # the same answer for every pixel
+    # 15 s of training (about 2 wt% here, 15 for the constant guess); loose for a slow CI
+    assert np.abs(found.concentrations - truth).mean() < 0.5 * guess

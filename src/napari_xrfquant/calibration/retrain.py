@@ -1,17 +1,20 @@
-"""Retraining on a calibrated instrument: fine-tune a model's weights in minutes.
+"""Retraining on a calibrated instrument: fine-tune a model's weights in minutes,
+or train a new one when the calibration started from an instrument file.
 
-The model's own training configuration is reused (same elements, input bins,
-layout, augmentations and count range); the spectra are simulated for the
+A fine-tune reuses the model's own training configuration (same elements, input
+bins, layout, augmentations and count range); the spectra are simulated for the
 calibrated instrument, training starts from the model's weights
 (``TrainingConfig.init_from``) at a lower learning rate and stops when its time
-budget is spent. The bundle records where it came from.
+budget is spent. A new model (:func:`fresh_config`) gets the default network
+for the calibration's elements. Either way ``minutes`` bounds the whole run,
+simulation included, and the bundle records where it came from.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from napari_xrfquant.training.config import TrainingConfig
 RETRAIN_SPECTRA = 20_000
 #: Learning rate of a fine-tune: a tenth of a fresh run's, so the start is not forgotten.
 RETRAIN_LR = 3e-4
+#: Spectra simulated for a new model (fewer when its budget is short: :mod:`..training.budget`).
+FRESH_SPECTRA = 50_000
 
 
 def retrain_config(
@@ -63,6 +68,34 @@ def retrain_config(
     )
 
 
+def fresh_config(
+    elements: Sequence[str],
+    instrument_file: str | os.PathLike[str],
+    minutes: float,
+    name: str,
+    seed: int = 0,
+) -> TrainingConfig:
+    """A new model of ``elements`` for the instrument in ``instrument_file``, trained
+    from random weights within ``minutes`` (simulation included).
+
+    The default network and augmentations; the learning rate stays constant and
+    early stopping ends the run (a schedule planned for a number of epochs would
+    be cut anywhere by the budget).
+    """
+    return TrainingConfig(
+        name=name,
+        elements=list(elements),
+        instrument=str(Path(instrument_file).resolve()),
+        n_spectra=FRESH_SPECTRA,
+        schedule="constant",
+        epochs=100_000,
+        patience=15,
+        max_minutes=float(minutes),
+        seed=int(seed),
+        device="auto",
+    )
+
+
 def stated_energy_grid(energy_keV: Any) -> dict[str, Any]:
     """``model.json["energy"]`` for the channel axis a cube's file states.
 
@@ -90,7 +123,7 @@ def stated_energy_grid(energy_keV: Any) -> dict[str, Any]:
 
 
 def provenance(
-    cube: str, standards: Mapping[int, Any], result: Any, model_id: str
+    cube: str, standards: Mapping[int, Any], result: Any, model_id: str | None
 ) -> dict[str, Any]:
     """``model.json["training"]["provenance"]`` of a model retrained after a calibration."""
     import torch
@@ -105,7 +138,7 @@ def provenance(
             name: {"value": result.values[name], "sigma": result.sigma[name]}
             for name in result.names
         },
-        "fine_tuned_from": model_id,
+        "fine_tuned_from": model_id,  # None: trained from random weights
         "versions": {
             "napari_xrfquant": __version__,
             "torch": torch.__version__,

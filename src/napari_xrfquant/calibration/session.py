@@ -320,27 +320,40 @@ def iter_retrain(
     source: str,
     standards: Mapping[int, Standard] | None = None,
     n_spectra: int | None = None,
+    elements: Sequence[str] | None = None,
 ) -> Generator[Any, None, Any]:
-    """Fine-tune ``model`` on the calibrated instrument; return the ``TrainResult``.
+    """Fine-tune ``model`` on the calibrated instrument, or train a new model of
+    ``elements`` for it when ``model`` is None; return the ``TrainResult``.
 
-    Yields the training's events (:mod:`napari_xrfquant.training.events`); the
-    model reads the cube's channels as its file states them
-    (:func:`.retrain.stated_energy_grid`) and records its provenance.
-    ``n_spectra`` simulated spectra (default :data:`.retrain.RETRAIN_SPECTRA`).
+    Yields the training's events (:mod:`napari_xrfquant.training.events`);
+    ``minutes`` bounds the whole run, simulation included. The model reads the
+    cube's channels as its file states them (:func:`.retrain.stated_energy_grid`)
+    and records its provenance. ``n_spectra`` simulated spectra at most (default
+    :data:`.retrain.RETRAIN_SPECTRA` for a fine-tune, :data:`.retrain.FRESH_SPECTRA`
+    for a new model).
     """
     from napari_xrfquant.calibration.retrain import (
         RETRAIN_SPECTRA,
+        fresh_config,
         provenance,
         retrain_config,
         stated_energy_grid,
     )
     from napari_xrfquant.training.loop import Trainer
 
-    config = retrain_config(model, instrument_file, minutes, n_spectra or RETRAIN_SPECTRA)
+    if model is not None:
+        config = retrain_config(model, instrument_file, minutes, n_spectra or RETRAIN_SPECTRA)
+    elif elements:
+        name = f"calibrated-{'-'.join(elements)}"
+        config = fresh_config(elements, instrument_file, minutes, name)
+        if n_spectra:
+            config = config.replace(n_spectra=int(n_spectra))
+    else:
+        raise XRFQuantError("a new model needs its elements")
     trainer = Trainer(config)
     trained = yield from trainer.events()
     trained.model.metadata["training"]["provenance"] = provenance(
-        source, dict(standards or {}), result, model.model_id
+        source, dict(standards or {}), result, None if model is None else model.model_id
     )
     trained.model.metadata["energy"] = stated_energy_grid(energy_keV)
     return trained

@@ -11,7 +11,8 @@ OUTDIR (nothing is replaced without ``--overwrite``):
   quality before and after;
 - ``calibration.png``: each standard measured against simulated, before and after
   (log scale), and the fitted optic transmission with its 1-sigma band;
-- with ``--retrain``, ``model/``: the model fine-tuned on the calibrated instrument
+- with ``--retrain``, ``model/``: the model fine-tuned on the calibrated instrument, or a
+  new model of the elements when the calibration started from ``--instrument``
   (:mod:`napari_xrfquant.calibration.retrain`), which ``xrfquant quantify --model`` takes.
 
 It starts from a model bundle (its elements and instrument; the bundled one by
@@ -131,14 +132,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--retrain",
         action="store_true",
-        help="then fine-tune the model on the calibrated instrument (OUTDIR/model)",
+        help="then fine-tune the model on the calibrated instrument, or (from --instrument) "
+        "train a new model of the elements for it (OUTDIR/model)",
     )
     parser.add_argument(
         "--minutes",
         type=float,
         default=10.0,
         metavar="N",
-        help="time budget of --retrain (default: 10)",
+        help="time budget of --retrain, simulation included (default: 10)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -231,8 +233,6 @@ def run(args: argparse.Namespace) -> int:
     if args.monotone and not knots:
         raise XRFQuantError("--monotone shapes a knots optic: give --optic-knots too")
     instrument = with_knots_optic(instrument, knots, args.monotone)
-    if args.retrain and model is None:
-        raise XRFQuantError("--retrain fine-tunes a model: start from --model, not --instrument")
     cube = open_cube(args, args.cube, lazy=False)
     if elements is None:
         from napari_xrfquant.cli.elements import found_elements
@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
         result = drive(generator, advance)
     write_calibration(outdir, result, elements, Path(args.cube).name, overwrite=args.overwrite)
     if args.retrain:
-        retrain_model(args, outdir, model, standards, result, cube.energy_keV)
+        retrain_model(args, outdir, model, standards, result, cube.energy_keV, elements)
     if result.warning:
         print(f"xrfquant calibrate: warning: {result.warning}", file=sys.stderr)
     if not args.quiet:
@@ -291,7 +291,7 @@ def print_parameters(result: Any) -> None:
             note = " (not pinned down by these data)" if name in result.not_pinned else ""
             sigma = f"± {result.sigma[name]:.2g}"
         print(f"{name:22s} {result.values[name]:.6g} {sigma}{note}")
-    if result.sigma_scale > 1.0:
+    if result.sigma_scale > 1.05:
         print(f"sigma scaled by {result.sigma_scale:.2f} (the square root of the fit quality "
               f"{result.fit_quality:.2f}): the model misses the data")
 
@@ -303,8 +303,10 @@ def retrain_model(
     standards: dict[int, Any],
     result: Any,
     energy_keV: np.ndarray,
+    elements: list[str],
 ) -> Path:
-    """Fine-tune ``model`` on ``outdir/instrument.toml``; write the bundle to ``outdir/model``."""
+    """Fine-tune ``model`` on ``outdir/instrument.toml`` (a new model of ``elements``
+    when it is None); write the bundle to ``outdir/model``."""
     from napari_xrfquant.calibration.session import iter_retrain
     from napari_xrfquant.progress import drive
     from napari_xrfquant.training.events import EpochEnd
@@ -321,14 +323,16 @@ def retrain_model(
         energy_keV,
         Path(args.cube).name,
         standards,
+        elements=elements,
     )
     trained = drive(generator, report)
     target = trained.save(outdir / "model", overwrite=args.overwrite)
     if not args.quiet:
         levels = trained.metrics.get("test", {}).get("levels", {})
         maes = ", ".join(f"{k} {v['mae_wt']:.3f}" for k, v in levels.items())
+        verb = "retrained" if model is not None else "trained a new model"
         print(
-            f"retrained {trained.model.model_id} in {len(trained.history)} epochs; "
+            f"{verb} {trained.model.model_id} in {len(trained.history)} epochs; "
             f"test MAE (wt%) {maes}; wrote {target}"
         )
     return target

@@ -192,8 +192,10 @@ class TrainingConfig(Schema):
         loss on unlabelled measured spectra through the simulator, whose
         instrument is learned too; None for supervised training only.
     max_minutes
-        Wall-time budget of the epochs; the best model so far is kept when it runs
-        out (None: no limit).
+        Wall-time budget of the whole run, the training set's simulation included
+        (:mod:`.budget`: it may take 40 % and is cut short, never below 500
+        spectra; an epoch starts only if one more fits); the best model so far
+        is kept when it runs out (None: no limit).
     refresh_fraction
         Fraction of the training compositions replaced by fresh simulations each
         epoch (0: a fixed set; noise and augmentations are fresh every epoch anyway).

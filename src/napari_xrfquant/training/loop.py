@@ -42,19 +42,14 @@ from napari_xrfquant.models.metadata import energy_dict
 from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
 from napari_xrfquant.training.axs import Reconstruction, reconstruction_for
+from napari_xrfquant.training.budget import TimeBudget, simulate_or_cached
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.datasets import (
-    SIMULATE_BLOCK,
     SimulatedSet,
     SpectrumGenerator,
-    cache_key,
-    load_cache,
     load_training_set,
     refresh_rows,
-    sample_compositions,
-    save_cache,
     seed_streams,
-    simulate_set,
     split_indices,
 )
 from napari_xrfquant.training.emulator import emulator_batch, simulate_nominal_set
@@ -129,8 +124,9 @@ class Trainer:
             self._generator = spectrum_source(self.config)
         return self._generator
 
-    def prepare_data(self) -> Generator[Progress, None, None]:
-        """Simulate (or load from the cache) and split the data set; the first stage."""
+    def prepare_data(self, budget: TimeBudget | None = None) -> Generator[Progress, None, None]:
+        """Simulate (or load from the cache) and split the data set; the first stage
+        (its simulation takes at most a share of ``budget``: :mod:`.budget`)."""
         config = self.config
         gen = self.generator
         if list(gen.elements) != list(config.elements):
@@ -144,38 +140,13 @@ class Trainer:
             full = load_training_set(str(config.resolve(config.training_set)), gen)
             yield Progress(len(full), len(full), "simulate")
         else:
-            full = yield from self._simulate_or_cached(rng)
+            full = yield from simulate_or_cached(config, gen, rng, budget)
         train_idx, val_idx, test_idx = split_indices(len(full), self.seeds["split"])
         self._sets = {
             "train": full.subset(train_idx),
             "validation": full.subset(val_idx),
             "test": full.subset(test_idx),
         }
-
-    def _simulate_or_cached(
-        self, rng: np.random.Generator
-    ) -> Generator[Progress, None, SimulatedSet]:
-        """The noise-free set of the config: from its cache file, else simulated (and cached)."""
-        config, gen = self.config, self.generator
-        wt = sample_compositions(
-            config.n_spectra, len(config.elements), config.absent_probability, rng
-        )
-        key = cache_key(config, gen)
-        cache = config.resolve(config.cache)
-        cached = load_cache(cache, key) if cache is not None else None
-        if cached is not None:
-            return cached
-        parts = []
-        for start in range(0, config.n_spectra, SIMULATE_BLOCK):
-            stop = min(start + SIMULATE_BLOCK, config.n_spectra)
-            parts.append(simulate_set(gen, wt[start:stop], config.jitter, rng))
-            yield Progress(stop, config.n_spectra, "simulate")
-        full = SimulatedSet(
-            torch.cat([p.wt_percent for p in parts]), torch.cat([p.expected for p in parts])
-        )
-        if cache is not None:
-            save_cache(cache, full, key, gen)
-        return full
 
     # -- network ------------------------------------------------------------
     def _build_network(self) -> QuantNet:
@@ -272,7 +243,8 @@ class Trainer:
         :meth:`current_result` still gives the best model so far.
         """
         config = self.config
-        yield from self.prepare_data()
+        budget = TimeBudget.of(config)  # max_minutes: the whole run, simulation included
+        yield from self.prepare_data(budget)
         self.network = self._build_network()
         self.axs = reconstruction_for(
             config,
@@ -296,7 +268,6 @@ class Trainer:
         epochs_without_gain = 0
         stopped_early = False
         epoch = 0
-        run_started = time.perf_counter()
         # config.epochs is read every epoch: a caller may stretch a running schedule
         while epoch < config.epochs:
             epoch += 1
@@ -310,10 +281,14 @@ class Trainer:
             order = torch.randperm(n_train, generator=g_cpu)
             total_loss = total_decoder = total_reconstruction = 0.0
             last_report = time.perf_counter()
+            steps_run = steps
             for step in range(steps):
                 if time.perf_counter() - last_report > BATCH_PROGRESS_INTERVAL_S:
                     last_report = time.perf_counter()
                     yield Progress(step, steps, "epoch", epoch=epoch)
+                    if step and budget.left() < 0:
+                        steps_run = step  # the budget ends inside this epoch: validate it
+                        break
                 start = (step * batch) % n_train
                 index = order[start : start + batch]
                 if index.shape[0] < batch:  # wrap around when steps exceed one pass
@@ -355,14 +330,14 @@ class Trainer:
                 epochs_without_gain += 1
             event = EpochEnd(
                 epoch=epoch,
-                train_loss=total_loss / steps,
+                train_loss=total_loss / steps_run,
                 val_loss=val_loss,
                 val_mae=val_mae,
                 lr=float(optimiser.param_groups[0]["lr"]),
                 seconds=time.perf_counter() - started,
                 improved=improved,
-                decoder_loss=total_decoder / steps,
-                reconstruction_loss=total_reconstruction / steps,
+                decoder_loss=total_decoder / steps_run,
+                reconstruction_loss=total_reconstruction / steps_run,
                 val_reconstruction=val_reconstruction,
             )
             self.history.append(event)
@@ -370,8 +345,8 @@ class Trainer:
             if epochs_without_gain >= config.patience:
                 stopped_early = True
                 break
-            if config.max_minutes and time.perf_counter() - run_started > 60 * config.max_minutes:
-                stopped_early = True  # the time budget is spent: keep the best so far
+            if budget.left() < time.perf_counter() - started:
+                stopped_early = True  # no time for another epoch: keep the best so far
                 break
         result = self.current_result(stopped_early=stopped_early)
         yield TrainingFinished(result)

@@ -213,7 +213,7 @@ class CalibrateWidget(CalibrateForm):
         )
         if self.result.not_pinned:
             text += f"; not pinned down by these data: {', '.join(self.result.not_pinned)}"
-        if self.result.sigma_scale > 1.0:
+        if self.result.sigma_scale > 1.05:
             text += f"; sigma scaled by {self.result.sigma_scale:.2f} for the misfit"
         if self.result.warning:
             text += f". Warning: {self.result.warning}"
