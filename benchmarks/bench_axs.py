@@ -47,8 +47,8 @@ def main() -> int:
 
     import napari_xrfquant as xq
     from napari_xrfquant.calibration.hidden import hidden_cube, hidden_instrument
-    from napari_xrfquant.calibration.parameters import parameter_values
     from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.instrument_parameters import parameter_values
     from napari_xrfquant.models import load_model
     from napari_xrfquant.training.config import AXSConfig, TrainingConfig
     from napari_xrfquant.training.loop import Trainer, train  # noqa: F401

@@ -72,12 +72,12 @@ def main() -> int:
         hidden_cube,
         hidden_instrument,
     )
-    from napari_xrfquant.calibration.parameters import DEFAULT_FREE, parameter_values
     from napari_xrfquant.calibration.retrain import retrain_config, stated_energy_grid
     from napari_xrfquant.calibration.session import parse_energies, with_knots_optic
-    from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.instrument import save_instrument
+    from napari_xrfquant.instrument_parameters import DEFAULT_FREE, parameter_values
     from napari_xrfquant.models import load_model
+    from napari_xrfquant.physics.standards import library
     from napari_xrfquant.training.loop import train
 
     cube = hidden_cube((264, 37), args.counts, seed=args.seed)

@@ -38,11 +38,11 @@ CHANGES = {
 def trial(truth, seed: int, counts: float) -> tuple[np.ndarray, float, float]:
     """z of every free parameter, the fit's sigma scale and its pooled fit quality."""
     from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, UNKNOWN_WT_PERCENT
-    from napari_xrfquant.calibration.parameters import parameter_values
     from napari_xrfquant.calibration.session import iter_calibration
-    from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.instrument_parameters import parameter_values
     from napari_xrfquant.physics import simulate
+    from napari_xrfquant.physics.standards import library
     from napari_xrfquant.progress import drive
 
     wt = np.array([*[library()[n].vector(list(ELEMENTS)) for n in STANDARDS],

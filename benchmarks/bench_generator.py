@@ -28,8 +28,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.physics.standards import library
     from napari_xrfquant.training.datasets import SimulatorSpectra
     from napari_xrfquant.training.generator import GeneratorSpectra, agreement, train_generator
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_xrfquant.calibration.standards import library, read_standard_csv
 from napari_xrfquant.inference.physics_quantify import quantify_physics
 from napari_xrfquant.inference.physics_setup import fit_tube_l_lines
 from napari_xrfquant.instrument import instrument_to_toml, load_instrument
 from napari_xrfquant.io import read_cube
+from napari_xrfquant.physics.standards import library, read_standard_csv
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 AXO_ELEMENTS = "Si,P,S,Cl,K,Ca,Ti,Cr,Mn,Fe,Ni,Cu,Zn,Mo,Pd,La,Pb".split(",")

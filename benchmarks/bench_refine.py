@@ -44,9 +44,9 @@ def main() -> int:
     from napari_xrfquant.calibration.fit import calibrate
     from napari_xrfquant.calibration.groups import group_pixels
     from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, hidden_cube
-    from napari_xrfquant.calibration.parameters import DEFAULT_FREE
-    from napari_xrfquant.calibration.standards import library
+    from napari_xrfquant.instrument_parameters import DEFAULT_FREE
     from napari_xrfquant.models import load_model
+    from napari_xrfquant.physics.standards import library
 
     cube = hidden_cube((args.rows, 16), args.counts, seed=1)
     n = cube.labels.size

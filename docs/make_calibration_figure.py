@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_xrfquant.calibration.hidden import STANDARDS, hidden_cube
-from napari_xrfquant.calibration.parameters import DEFAULT_FREE
 from napari_xrfquant.cli import main
+from napari_xrfquant.instrument_parameters import DEFAULT_FREE
 from napari_xrfquant.io import write_cxc_hdf5
 
 TARGET = Path(__file__).resolve().parent / "images" / "calibration.png"

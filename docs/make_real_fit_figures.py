@@ -18,7 +18,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from napari_xrfquant.calibration.standards import read_standard_csv
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.physics_setup import (
     refine_detector,
@@ -26,6 +25,7 @@ from napari_xrfquant.inference.physics_setup import (
 )
 from napari_xrfquant.instrument import load_instrument
 from napari_xrfquant.io import read_cube
+from napari_xrfquant.physics.standards import read_standard_csv
 
 HERE = Path(__file__).resolve().parents[1]
 AXO = HERE / "sample_data" / "aps_2ide"

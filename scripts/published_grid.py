@@ -61,7 +61,7 @@ def config_for(source: str, background: bool, neurons: int, args: argparse.Names
 def crm_mae(model) -> float:
     """MAE (wt%) of the mean of 20 Poisson draws of each CRM at 1e5 counts."""
     import napari_xrfquant as xq
-    from napari_xrfquant.calibration.standards import library
+    from napari_xrfquant.physics.standards import library
 
     elements = list(model.elements)
     truth = np.array([library()[name].vector(elements) for name in CRMS])

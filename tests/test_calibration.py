@@ -16,17 +16,17 @@ from napari_xrfquant.calibration.hidden import (
     hidden_cube,
     hidden_instrument,
 )
-from napari_xrfquant.calibration.parameters import (
-    DEFAULT_FREE,
-    expand_free,
-    parameter_values,
-    start_instrument,
-)
-from napari_xrfquant.calibration.standards import library, parse_standard
 from napari_xrfquant.cli import main
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
+from napari_xrfquant.instrument_parameters import (
+    DEFAULT_FREE,
+    expand_free,
+    parameter_values,
+)
 from napari_xrfquant.io import write_cxc_hdf5
+from napari_xrfquant.io.calibration import start_instrument
+from napari_xrfquant.physics.standards import library, parse_standard
 from napari_xrfquant.training.config import TrainingConfig
 
 

@@ -10,17 +10,17 @@ import torch
 
 from napari_xrfquant.calibration.groups import group_pixels
 from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, hidden_instrument
-from napari_xrfquant.calibration.parameters import (
+from napari_xrfquant.calibration.session import with_knots_optic
+from napari_xrfquant.errors import InstrumentError, SimulationError, XRFQuantError
+from napari_xrfquant.instrument import reference_instrument
+from napari_xrfquant.instrument_parameters import (
     expand_free,
     knots_optic,
     parameter_values,
     with_values,
 )
-from napari_xrfquant.calibration.session import with_knots_optic
-from napari_xrfquant.calibration.standards import library
-from napari_xrfquant.errors import InstrumentError, SimulationError, XRFQuantError
-from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.physics import XRFSimulator, simulate
+from napari_xrfquant.physics.standards import library
 
 KNOTS = [2.0, 6.0, 10.0, 15.0, 22.0, 30.0]
 #: A polycapillary-like fall above a few keV (log T at KNOTS).

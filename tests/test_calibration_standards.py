@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from napari_xrfquant.calibration.session import check_sample_form
-from napari_xrfquant.calibration.standards import library, parse_standard, read_standard_csv
 from napari_xrfquant.cli import main
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.io import write_cxc_hdf5
 from napari_xrfquant.physics.oxides import oxygen_per_element
+from napari_xrfquant.physics.standards import library, parse_standard, read_standard_csv
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 

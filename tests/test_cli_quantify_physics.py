@@ -11,12 +11,12 @@ import pytest
 import tifffile
 import torch
 
-from napari_xrfquant.calibration.standards import library
 from napari_xrfquant.cli import main
 from napari_xrfquant.instrument import instrument_to_toml, reference_instrument
 from napari_xrfquant.io import write_cxc_hdf5
 from napari_xrfquant.physics import XRFSimulator, simulate
 from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
+from napari_xrfquant.physics.standards import library
 
 
 def _rows(path):

@@ -184,3 +184,35 @@ def test_optic_knots_from_the_dock(dock):
     widget.knots_edit.setText("10, 5")
     with pytest.raises(XRFQuantError, match="increasing energies"):
         widget.request()
+
+
+def test_a_set_up_without_a_model_calibrates_and_trains_a_new_one(dock, qtbot, tmp_path):
+    """Start from an instrument file and elements: the defaults follow that file (no
+    optic), the calibration runs, and Retrain trains a new model for the set-up."""
+    from napari_xrfquant._napari._registry import model_registry
+    from napari_xrfquant._napari.widgets._calibrate_form import NEW_MODEL
+    from napari_xrfquant.instrument import reference_instrument, save_instrument
+
+    _, widget = dock
+    path = save_instrument(reference_instrument(), tmp_path / "set-up.toml")
+    widget.model_combo.setCurrentText(NEW_MODEL)
+    assert widget.new_model_box.isVisibleTo(widget)
+    worker = widget.calibrate()  # no instrument file yet: refused in a line
+    assert worker is None and "instrument file" in widget.status.text()
+    widget.instrument_edit.setText(str(path))
+    widget.instrument_edit.editingFinished.emit()
+    assert not any(name.startswith("optic") for name in widget.free_parameters())
+    widget.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
+    widget.set_free_parameters(FREE)
+    _run(widget, qtbot)
+    assert widget.result is not None, widget.status.text()
+    assert widget._run["model"] is None and widget._run["elements"] == list(
+        ("Au", "Ag", "Cu", "Ni", "Zn"))
+    widget.retrain_spectra = 600
+    worker = widget.retrain(minutes=0.1)
+    with qtbot.waitSignal(worker.finished, timeout=180_000):
+        pass
+    assert widget.retrained is not None, widget.status.text()
+    assert "(trained, not saved)" in widget.registered_label
+    assert widget.retrained.model.metadata["training"]["provenance"]["fine_tuned_from"] is None
+    model_registry.unregister(widget.registered_label)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_xrfquant.calibration.standards import library
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.physics_setup import refine_detector, scale_from_standard
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.physics import XRFSimulator, simulate
 from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
+from napari_xrfquant.physics.standards import library
 
 
 def test_an_alloy_comes_back_with_honest_sigma_and_fit_quality():

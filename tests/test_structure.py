@@ -130,3 +130,59 @@ def test_the_readers_and_the_instrument_import_no_folder_above_them():
     upward = {name: sorted(t for t in graph[name] if t.split(".")[1] in above)
               for name in bottom}
     assert {name: targets for name, targets in upward.items() if targets} == {}
+
+
+#: The core's layers, bottom first: file -> cube -> spectra -> model or physics fit ->
+#: maps -> layers / files. A module imports from its own layer or those below, never
+#: from a layer above (top-level modules by name, folders by folder).
+LAYERS = (
+    ("errors", "_files", "_schema", "progress", "xray_tube", "instrument_sample",
+     "instrument_tube", "instrument", "instrument_parameters"),
+    ("io",),
+    ("physics",),
+    ("models",),
+    ("results",),
+    ("inference",),
+    ("training",),
+    ("calibration", "evaluation"),
+    ("campaign", "sample"),
+    ("cli", "_napari"),
+)
+
+
+def _layer(module: str) -> int | None:
+    """The layer of ``napari_xrfquant.<unit>...`` (None for the package root)."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None  # the package's own __init__: its version and lazy public names
+    unit = parts[1]
+    for number, members in enumerate(LAYERS):
+        if unit in members:
+            return number
+    raise AssertionError(f"{module}: in no layer of LAYERS; add it where it belongs")
+
+
+def _upward_imports(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    out = {}
+    for name, targets in graph.items():
+        layer = _layer(name)
+        if layer is None:
+            continue
+        above = sorted(t for t in targets if (other := _layer(t)) is not None and other > layer)
+        if above:
+            out[name] = above
+    return out
+
+
+def test_no_module_of_the_core_imports_a_folder_above_it():
+    """The folders show the one-way flow: e.g. training may use the instrument's
+    parameter space (instrument_parameters) and the fitted channels (inference), but
+    not the calibration, which retrains above it; inference does not import training."""
+    assert _upward_imports(_graph()) == {}
+
+
+def test_the_folder_walk_finds_an_upward_import():
+    graph = {"napari_xrfquant.inference.refine": {"napari_xrfquant.calibration.fit"},
+             "napari_xrfquant.calibration.fit": {"napari_xrfquant.inference.fit_quality"}}
+    assert _upward_imports(graph) == {
+        "napari_xrfquant.inference.refine": ["napari_xrfquant.calibration.fit"]}

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from napari_xrfquant.calibration.hidden import ELEMENTS, hidden_cube, hidden_instrument
-from napari_xrfquant.calibration.parameters import parameter_values
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
+from napari_xrfquant.instrument_parameters import parameter_values
 from napari_xrfquant.training import REFERENCE_PEAKS, PeakSpectra, TrainingConfig
 from napari_xrfquant.training.axs import Reconstruction, sample_unlabelled
 from napari_xrfquant.training.config import AXSConfig, config_to_toml, load_config

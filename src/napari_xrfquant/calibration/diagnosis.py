@@ -22,14 +22,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from napari_xrfquant.calibration.parameters import (
+from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.instrument_parameters import (
     BOUND,
     EDGE,
+    drop_index,
     is_optic,
     parameter,
     to_free,
 )
-from napari_xrfquant.instrument import Instrument
 
 #: Share of its range (``BOUND`` units either way) beyond which a value sits at the edge.
 AT_BOUND = 0.98
@@ -99,7 +100,7 @@ def parameter_flags(
         ``{name: reason}`` for parameters at the edge of their range or acting
         outside ``fit_keV`` only; these get no sigma.
     """
-    from napari_xrfquant.calibration.parameters import parameter_values
+    from napari_xrfquant.instrument_parameters import parameter_values
 
     start_values = parameter_values(start, list(values))
     flags: dict[str, str] = {}
@@ -140,8 +141,6 @@ def _outside_range(
     low, high = fit_keV
     where = f"outside the fitted {low:.1f}-{high:.1f} keV"
     if optic.model == "knots":
-        from napari_xrfquant.physics.optic import drop_index
-
         index = drop_index(name)
         if index is None:
             return None

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from napari_xrfquant.calibration.parameters import parameter
+from napari_xrfquant.instrument_parameters import parameter
 
 
 class FitModel(Protocol):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_xrfquant.calibration.standards import Standard
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.physics.standards import Standard
 
 #: Channels summed into one clustering feature (the clusters need shapes, not detail).
 CLUSTER_BIN_CHANNELS = 8

@@ -65,8 +65,8 @@ def hidden_cube(
     pixels_per_region: tuple[int, int] = (4, 4), counts_per_pixel: float = 2e4, seed: int = 0
 ) -> HiddenCube:
     """Seven regions side by side (3 standards, 4 unknowns), simulated with the hidden set-up."""
-    from napari_xrfquant.calibration.standards import library
     from napari_xrfquant.physics import simulate
+    from napari_xrfquant.physics.standards import library
 
     inst = hidden_instrument()
     standards = [library()[name].vector(list(ELEMENTS)) for name in STANDARDS]

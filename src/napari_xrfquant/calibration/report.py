@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant._files import atomic_path
-from napari_xrfquant.calibration.fit import CalibrationResult
-from napari_xrfquant.calibration.parameters import is_optic, with_values
+from napari_xrfquant.calibration.result import CalibrationResult
+from napari_xrfquant.instrument_parameters import is_optic, with_values
 
 
 def group_spectra(result: CalibrationResult, elements: Sequence[str], before: bool) -> np.ndarray:

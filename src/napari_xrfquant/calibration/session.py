@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from napari_xrfquant.calibration.fit import CalibrationResult, fit_channels, iter_calibrate
-from napari_xrfquant.calibration.parameters import default_free, expand_free, knots_optic
-from napari_xrfquant.calibration.standards import Standard
+from napari_xrfquant.calibration.fit import iter_calibrate
+from napari_xrfquant.calibration.result import CalibrationResult
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.fit_quality import fit_channels
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.instrument_parameters import default_free, expand_free, knots_optic
+from napari_xrfquant.physics.standards import Standard
 from napari_xrfquant.progress import Progress
 
 #: What :func:`write_calibration` writes, and the retrained model's bundle file.

@@ -36,7 +36,7 @@ from napari_xrfquant.errors import XRFQuantError
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``calibrate`` on the ``xrfquant`` subparsers."""
-    from napari_xrfquant.calibration.parameters import DEFAULT_FREE, PARAMETERS
+    from napari_xrfquant.instrument_parameters import DEFAULT_FREE, PARAMETERS
 
     parser = subparsers.add_parser(
         "calibrate",
@@ -159,7 +159,7 @@ def parse_standards(entries: list[str]) -> dict[int, Any]:
     is the standard of the whole map, under :data:`WHOLE_MAP`, and must be the
     only one.
     """
-    from napari_xrfquant.calibration.standards import parse_standard
+    from napari_xrfquant.physics.standards import parse_standard
 
     out = {}
     for entry in entries:

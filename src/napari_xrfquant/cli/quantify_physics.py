@@ -62,12 +62,12 @@ def check_physics_request(args: argparse.Namespace) -> None:
 def run_physics(args: argparse.Namespace) -> int:
     """Quantify ``args.cubes`` with the simulator; return the exit status."""
     from napari_xrfquant.calibration.session import parse_range
-    from napari_xrfquant.calibration.standards import parse_standard
     from napari_xrfquant.cli._cube_options import open_cube
     from napari_xrfquant.cli.elements import found_elements
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.physics.lines import parse_elements
+    from napari_xrfquant.physics.standards import parse_standard
     from napari_xrfquant.progress import drive
     from napari_xrfquant.results import (
         DEFAULT_MASK_BELOW_COUNTS,

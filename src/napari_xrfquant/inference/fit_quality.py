@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from napari_xrfquant.errors import XRFQuantError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+#: Lowest energy fitted: below it the window and the air leave almost nothing.
+MIN_FIT_KEV = 1.0
 #: Grid of the expected-deviance lookup table: log10(lambda) from -4 to 4.
 _LOG_LAMBDA_MIN, _LOG_LAMBDA_MAX, _TABLE_SIZE = -4.0, 4.0, 1601
 
@@ -128,3 +133,18 @@ def _expected_terms(log_expected: torch.Tensor) -> torch.Tensor:
     table = torch.as_tensor(expected_deviance_table(), dtype=log_expected.dtype,
                             device=log_expected.device)
     return table[index.long()]
+
+
+def fit_channels(
+    energy_keV: np.ndarray, beam_keV: float, exclude_keV: Sequence[tuple[float, float]] = ()
+) -> np.ndarray:
+    """Channels the fit uses: MIN_FIT_KEV to just above the beam, minus excluded ranges."""
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    use = (energy >= MIN_FIT_KEV) & (energy <= beam_keV + 1.0)
+    for low, high in exclude_keV:
+        if not low < high:
+            raise XRFQuantError(f"excluded range {low:g}-{high:g} keV is empty")
+        use &= ~((energy >= low) & (energy <= high))
+    if use.sum() < 10:
+        raise XRFQuantError("fewer than 10 channels are left to fit")
+    return use

@@ -30,8 +30,8 @@ from napari_xrfquant.progress import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from napari_xrfquant.calibration.standards import Standard
     from napari_xrfquant.instrument import Instrument
+    from napari_xrfquant.physics.standards import Standard
 
 #: Significance of sum peaks in a map's sum spectrum from which pixels fit them.
 PILE_UP_SIGMA = 5.0

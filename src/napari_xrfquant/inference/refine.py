@@ -100,7 +100,7 @@ class Refiner:
     ) -> None:
         import torch
 
-        from napari_xrfquant.calibration.fit import fit_channels
+        from napari_xrfquant.inference.fit_quality import fit_channels
         from napari_xrfquant.inference.resample import Resampler, same_grid
         from napari_xrfquant.physics import XRFSimulator
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_xrfquant.errors import CubeReadError
+from napari_xrfquant.errors import CubeReadError, XRFQuantError
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.instrument import Instrument
@@ -472,3 +472,22 @@ def resolve_energy_axis(
     if side is not None:
         return side, "sidecar"
     return reference_energy_axis(n_channels, name), "reference"
+
+
+def start_instrument(
+    instrument: Instrument, energy_keV: np.ndarray, names: Sequence[str]
+) -> Instrument:
+    """Where a fit starts: ``instrument`` with the cube's channel count and stated
+    calibration (up to its quadratic term), and a nearly flat optic when one is
+    to be fitted and the instrument has none."""
+    from napari_xrfquant.instrument_parameters import FLAT_OPTIC, OPTIC_PARAMETERS
+
+    if "setup_fraction" in names and instrument.setup_lines is None:
+        raise XRFQuantError(
+            "setup_fraction is the share of the set-up's own lines: name them first "
+            '(instrument [setup_lines] elements = ["Ar"])'
+        )
+    on_axis = on_energy_axis(instrument, energy_keV)
+    if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
+        return on_axis.replace(optic=dict(FLAT_OPTIC))
+    return on_axis

@@ -8,25 +8,16 @@ See :class:`napari_xrfquant.instrument.Optic` for the models; the numpy twin is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 import torch
 
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.instrument_parameters import drop_index
 
 #: The optic's scalar simulator parameters.
 OPTIC_NAMES = ("optic_low_keV", "optic_low_width_keV", "optic_high_keV", "optic_high_width_keV")
 #: ``optic_drop_<i>``: the drop of log-transmission from knot i-1 to knot i (i >= 1).
-DROP_PATTERN = re.compile(r"optic_drop_([1-9][0-9]*)$")
-
-
-def drop_index(name: str) -> int | None:
-    """The knot index of an ``optic_drop_<i>`` name, else None."""
-    match = DROP_PATTERN.match(name)
-    return int(match.group(1)) if match else None
-
-
 def override_problem(name: str, ndim: int, n_knots: int, known: Sequence[str]) -> str | None:
     """Why an instrument override ``name`` of ``ndim`` dimensions is refused, or None.
 

@@ -42,16 +42,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_xrfquant.calibration.parameters import (
-    FreeVector,
-    expand_free,
-    parameter_values,
-    start_instrument,
-    with_values,
-)
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.refine import profile_amounts
 from napari_xrfquant.instrument import Instrument
+from napari_xrfquant.instrument_parameters import (
+    FreeVector,
+    expand_free,
+    parameter_values,
+    with_values,
+)
+from napari_xrfquant.io.calibration import start_instrument
 from napari_xrfquant.models.architectures import QuantNet
 from napari_xrfquant.training.config import AXSConfig, TrainingConfig
 from napari_xrfquant.training.datasets import SIMULATE_BLOCK, SimulatedSet
@@ -127,7 +127,7 @@ class Reconstruction:
         seed: int,
         standards: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        from napari_xrfquant.calibration.fit import fit_channels
+        from napari_xrfquant.inference.fit_quality import fit_channels
         from napari_xrfquant.inference.resample import Resampler, channel_edges_keV, same_grid
         from napari_xrfquant.physics import XRFSimulator
 
@@ -359,8 +359,8 @@ def standard_pixels(
         For labels of another size than the map, an unknown standard, one with
         an element the model lacks, or a standard region without a bright pixel.
     """
-    from napari_xrfquant.calibration.standards import parse_standard
     from napari_xrfquant.io.labels import read_labels
+    from napari_xrfquant.physics.standards import parse_standard
 
     settings = config.axs
     if settings is None or not settings.standards or settings.labels is None:

@@ -26,8 +26,8 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import Schema, one_line
-from napari_xrfquant.calibration.parameters import DEFAULT_FREE, expand_free
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.instrument_parameters import DEFAULT_FREE, expand_free
 
 #: Default input bins for a 0.035 keV/channel grid: 2 channels (70 eV, under half
 #: the detector FWHM) where the Au L / Cu, Ni, Zn K overlaps are, coarser where

@@ -1,4 +1,5 @@
-"""The request part of the Calibrate dock: cube, model, standards, free parameters.
+"""The request part of the Calibrate dock: cube, model (or an instrument file and
+elements, for a new model), standards, free parameters.
 
 :class:`CalibrateForm` builds the form and turns it into a checked request
 (:meth:`CalibrateForm.request`); :class:`.calibrate.CalibrateWidget` runs it.
@@ -26,13 +27,16 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
-from napari_xrfquant._napari._qt import alive, present, refill_combo
+from napari_xrfquant._napari._qt import alive, browse_row, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
 
 #: Text of a standards row that holds an unknown (clustered with the rest).
 UNKNOWN = ""
+#: The start entry for a set-up without a model: an instrument file and elements;
+#: "Retrain" then trains a new model for the calibrated set-up.
+NEW_MODEL = "Instrument file (train a new model)"
 
 
 class CalibrateForm(QWidget):
@@ -43,8 +47,8 @@ class CalibrateForm(QWidget):
     run_button: Any
 
     def _build_form(self, layout: QVBoxLayout) -> None:
-        from napari_xrfquant.calibration.parameters import PARAMETERS
-        from napari_xrfquant.calibration.standards import library
+        from napari_xrfquant.instrument_parameters import PARAMETERS
+        from napari_xrfquant.physics.standards import library
 
         form = QFormLayout()
         self.cube_combo = QComboBox()
@@ -54,6 +58,19 @@ class CalibrateForm(QWidget):
         self.regions_combo.setToolTip("Labels or Shapes layer marking the standards")
         form.addRow("Cube layer", self.cube_combo)
         form.addRow("Start from model", self.model_combo)
+        layout.addLayout(form)
+        self.new_model_box = QWidget()  # shown for NEW_MODEL only
+        new_form = QFormLayout(self.new_model_box)
+        new_form.setContentsMargins(0, 0, 0, 0)
+        self.instrument_edit = QLineEdit()
+        self.instrument_edit.setPlaceholderText("instrument.toml of the set-up")
+        self.elements_edit = QLineEdit()
+        self.elements_edit.setPlaceholderText("e.g. Cr, Mn, Fe, Ni (O for a rock's matrix)")
+        new_form.addRow("Instrument", browse_row(self.instrument_edit, self._browse_instrument))
+        new_form.addRow("Elements", self.elements_edit)
+        self.new_model_box.setVisible(False)
+        layout.addWidget(self.new_model_box)
+        form = QFormLayout()
         form.addRow("Standards layer", self.regions_combo)
         layout.addLayout(form)
 
@@ -138,22 +155,40 @@ class CalibrateForm(QWidget):
         labels = model_registry.labels()
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        self.model_combo.addItems(labels)
-        self.model_combo.setCurrentText(current if current in labels else labels[0])
+        self.model_combo.addItems([*labels, NEW_MODEL])
+        self.model_combo.setCurrentText(current if current in (*labels, NEW_MODEL) else labels[0])
         self.model_combo.blockSignals(False)
         self.apply_default_free()
 
-    def apply_default_free(self) -> None:
-        """Check the default free parameters of the chosen model's set-up."""
-        from napari_xrfquant.calibration.parameters import default_free, expand_free
+    def new_model(self) -> bool:
+        """Whether the calibration starts from an instrument file (a new model)."""
+        return self.model_combo.currentText() == NEW_MODEL
 
-        label = self.model_combo.currentText()
+    def apply_default_free(self) -> None:
+        """Show the instrument and elements fields for a new model, and check the default
+        free parameters of the chosen set-up."""
+        from napari_xrfquant.instrument import load_instrument
+        from napari_xrfquant.instrument_parameters import default_free, expand_free
+
+        self.new_model_box.setVisible(self.new_model())
         try:
-            instrument = model_registry.load(label).instrument
-        except Exception:  # a model that does not load is said on Calibrate
+            if self.new_model():
+                instrument = load_instrument(self.instrument_edit.text().strip())
+            else:
+                instrument = model_registry.load(self.model_combo.currentText()).instrument
+        except Exception:  # what does not load is said on Calibrate
             return
         self._default_free = expand_free(default_free(instrument), instrument)
         self.set_free_parameters(self._default_free)
+
+    def _browse_instrument(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Instrument file", "",
+                                              "Instrument (*.toml *.json)")
+        if path:
+            self.instrument_edit.setText(path)
+            self.apply_default_free()
 
     def _layer(self, name: str) -> Any:
         return next((layer for layer in self.viewer.layers if layer.name == name), None)
@@ -215,17 +250,41 @@ class CalibrateForm(QWidget):
         return next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
 
     # -- the calibration -------------------------------------------------------
+    def start(self) -> tuple[Any, list[str], Any]:
+        """The model (None for a new one), elements and instrument the fit starts from.
+
+        Raises
+        ------
+        XRFQuantError
+            For a new model without an instrument file that loads, or without elements.
+        """
+        from napari_xrfquant.errors import XRFQuantError
+        from napari_xrfquant.instrument import load_instrument
+        from napari_xrfquant.physics.lines import parse_elements
+
+        if not self.new_model():
+            model = model_registry.load(self.model_combo.currentText())
+            return model, list(model.elements), model.instrument
+        path = self.instrument_edit.text().strip()
+        if not path:
+            raise XRFQuantError("a new model starts from an instrument file: choose one")
+        text = self.elements_edit.text().strip()
+        if not text:
+            raise XRFQuantError("a new model needs the sample's elements, e.g. Cr, Mn, Fe, Ni")
+        # H-F may be listed as the matrix (oxygen of a rock): absorbed and scattered, no line
+        return None, parse_elements(text, light=True), load_instrument(path)
+
     def request(self) -> dict[str, Any]:
         """What the form asks for, checked (raises XRFQuantError with the reason)."""
-        from napari_xrfquant.calibration.parameters import is_optic
         from napari_xrfquant.calibration.session import (
             check_request,
             parse_energies,
             parse_ranges,
             with_knots_optic,
         )
-        from napari_xrfquant.calibration.standards import parse_standard
         from napari_xrfquant.errors import XRFQuantError
+        from napari_xrfquant.instrument_parameters import is_optic
+        from napari_xrfquant.physics.standards import parse_standard
 
         refused = edit_problems({"Clusters": self.clusters_spin,
                                  "Background below": self.mask_spin,
@@ -235,7 +294,7 @@ class CalibrateForm(QWidget):
         cube = self._selected_cube()
         if cube is None:
             raise XRFQuantError("open an XRF cube first (no image layer with an energy axis)")
-        model = model_registry.load(self.model_combo.currentText())
+        model, elements, instrument = self.start()
         data, energy = cube_counts(cube)
         regions = self.regions()
         labels = np.zeros(data.shape[:2], dtype=np.int64)
@@ -253,17 +312,18 @@ class CalibrateForm(QWidget):
         knots = parse_energies(self.knots_edit.text())
         if self.monotone_check.isChecked() and not knots:
             raise XRFQuantError("monotone shapes a knots optic: give the optic knots too")
-        instrument = with_knots_optic(model.instrument, knots, self.monotone_check.isChecked())
+        instrument = with_knots_optic(instrument, knots, self.monotone_check.isChecked())
         chosen: list[str] | None = free
         if knots and any(map(is_optic, free)):  # the knots stand in for the sigmoids
             chosen = [n for n in free if not is_optic(n)] + ["optic"]
         elif sorted(free) == sorted(self._default_free):
             chosen = None  # the defaults: what the set-up has and the data call for
-        check_request(energy, model.elements, instrument, standards, chosen, exclude)
+        check_request(energy, elements, instrument, standards, chosen, exclude)
         return {
             "counts": data,
             "energy_keV": energy,
             "model": model,
+            "elements": elements,
             "instrument": instrument,
             "labels": labels if standards else None,
             "standards": standards,

@@ -129,8 +129,8 @@ class PhysicsPanel(QWidget):
         XRFQuantError
             For a bad instrument file, element list or standard (checked here).
         """
-        from napari_xrfquant.calibration.standards import parse_standard
         from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
+        from napari_xrfquant.physics.standards import parse_standard
 
         standard = self.standard_edit.text().strip()
         return iter_quantify_physics(

@@ -135,9 +135,10 @@ class CalibrateWidget(CalibrateForm):
         row = QHBoxLayout()
         self.save_instrument_button = QPushButton("Save instrument...")
         self.minutes_spin = NumberEdit(10.0, low=0.1, high=600.0, unit="min")
-        self.minutes_spin.setToolTip("Time budget of the retraining")
+        self.minutes_spin.setToolTip("Time budget of the retraining, simulation included")
         self.retrain_button = QPushButton("Retrain")
-        self.retrain_button.setToolTip("Fine-tune the model on the calibrated instrument")
+        self.retrain_button.setToolTip("Fine-tune the model on the calibrated instrument (from "
+                                       "an instrument file: train a new model for it)")
         for widget in (self.save_instrument_button, self.minutes_spin, self.retrain_button):
             widget.setEnabled(False)
             row.addWidget(widget)
@@ -149,6 +150,7 @@ class CalibrateWidget(CalibrateForm):
 
         self.regions_combo.currentTextChanged.connect(lambda _text: self.fill_standard_rows())
         self.model_combo.currentTextChanged.connect(lambda _text: self.apply_default_free())
+        self.instrument_edit.editingFinished.connect(self.apply_default_free)
         self.run_button.clicked.connect(lambda: self.calibrate())
         self.cancel_button.clicked.connect(self.cancel)
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
@@ -171,13 +173,12 @@ class CalibrateWidget(CalibrateForm):
             self.status.setText(f"not started: {one_line(exc)}")
             show_error(f"Calibrate: {one_line(exc)}")
             return None
-        model = request["model"]
         generator = iter_calibration(
             request["counts"],
             request["energy_keV"],
-            model.elements,
+            request["elements"],
             request["instrument"],
-            model,
+            request["model"],
             labels=request["labels"],
             standards=request["standards"],
             free=request["free"],
@@ -222,7 +223,7 @@ class CalibrateWidget(CalibrateForm):
 
     def fill_parameters(self, result: Any) -> None:
         """One row per free parameter: start, fitted, 1-sigma, pinned."""
-        from napari_xrfquant.calibration.parameters import parameter_values
+        from napari_xrfquant.instrument_parameters import parameter_values
 
         start = parameter_values(result.start, result.names)
         table = self.parameters_table
@@ -249,7 +250,7 @@ class CalibrateWidget(CalibrateForm):
         self._drawn = result
         self.figure.clear()
         with self.plot.themed():
-            draw_calibration(self.figure, result, self._run["model"].elements,
+            draw_calibration(self.figure, result, self._run["elements"],
                              measured_colour=self.plot.text_colour)
         self.plot.draw_idle()
 
@@ -281,7 +282,8 @@ class CalibrateWidget(CalibrateForm):
             self._guarded(lambda: self.save_instrument(path))
 
     def retrain(self, minutes: float | None = None) -> Any:
-        """Fine-tune the start model on the calibrated instrument in a worker."""
+        """Fine-tune the start model on the calibrated instrument in a worker (train a
+        new model of the elements when the calibration started from an instrument file)."""
         from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
@@ -311,6 +313,7 @@ class CalibrateWidget(CalibrateForm):
             self._run["source"],
             self._run["standards"],
             self.retrain_spectra,
+            elements=self._run["elements"],
         )
         worker = create_worker(guarded_job, generator, _start_thread=False)
         worker.returned.connect(self._on_retrained)
@@ -328,14 +331,15 @@ class CalibrateWidget(CalibrateForm):
         trained = outcome.result
         assert self._bundle_dir is not None
         directory = trained.save(Path(self._bundle_dir.name) / trained.config.name, overwrite=True)
-        label = f"{trained.config.name} (retrained, not saved)"
+        verb = "retrained" if self._run["model"] is not None else "trained"
+        label = f"{trained.config.name} ({verb}, not saved)"
         if self.registered_label and self.registered_label != label:
             model_registry.unregister(self.registered_label)
         model_registry.register(label, directory, model=trained.model)
         self.registered_label = label
         self.retrained = trained
         self.save_model_button.setEnabled(True)
-        text = f"retrained in {len(trained.history)} epochs; added to the model list as {label!r}"
+        text = f"{verb} in {len(trained.history)} epochs; added to the model list as {label!r}"
         self.status.setText(text)
         show_info(f"Calibrate: {text}")
 

@@ -1,8 +1,16 @@
-"""The instrument parameters a calibration can free: where they live, how they are fitted."""
+"""The parameter space of an instrument: what a fit can free, how, and within what range.
+
+Each continuous parameter of an instrument file a calibration (or AXS) can fit:
+where it lives (its dotted key), the transform that keeps it in range, a
+typical step and the sigma above which the data did not pin it down; the
+default free set, and the vector an optimiser moves. It sits beside
+:mod:`napari_xrfquant.instrument`, below the physics and everything that fits.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +20,15 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument import Instrument
-from napari_xrfquant.physics.optic import drop_index
+
+#: A knots optic's drop parameter: ``optic_drop_<i>`` (from knot ``i - 1`` to ``i``).
+DROP_PATTERN = re.compile(r"optic_drop_([1-9][0-9]*)$")
+
+
+def drop_index(name: str) -> int | None:
+    """The knot index of an ``optic_drop_<i>`` name, else None."""
+    match = DROP_PATTERN.match(name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -236,25 +252,6 @@ def knots_optic(
         "log_transmission": [float(v) for v in log_t],
         "monotone": bool(monotone),
     }
-
-
-def start_instrument(
-    instrument: Instrument, energy_keV: np.ndarray, names: Sequence[str]
-) -> Instrument:
-    """Where a fit starts: ``instrument`` with the cube's channel count and stated
-    calibration (up to its quadratic term), and a nearly flat optic when one is
-    to be fitted and the instrument has none."""
-    from napari_xrfquant.io.calibration import on_energy_axis
-
-    if "setup_fraction" in names and instrument.setup_lines is None:
-        raise XRFQuantError(
-            "setup_fraction is the share of the set-up's own lines: name them first "
-            '(instrument [setup_lines] elements = ["Ar"])'
-        )
-    on_axis = on_energy_axis(instrument, energy_keV)
-    if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
-        return on_axis.replace(optic=dict(FLAT_OPTIC))
-    return on_axis
 
 
 #: How close to the edge of its range a ``log`` or ``logit`` parameter may come.

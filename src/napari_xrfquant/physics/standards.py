@@ -215,7 +215,7 @@ def read_standard_csv(path: str | Path) -> Standard:
 @functools.lru_cache(maxsize=1)
 def library() -> dict[str, Standard]:
     """The standards shipped with the package, by short name (``"ERM-EB506"``)."""
-    text = resources.files("napari_xrfquant.calibration").joinpath("standards.json")
+    text = resources.files("napari_xrfquant.physics").joinpath("standards.json")
     data = json.loads(text.read_text(encoding="utf-8"))
     out = {}
     for key, entry in data["standards"].items():
