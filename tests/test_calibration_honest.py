@@ -122,7 +122,7 @@ def test_the_cause_of_a_residual_is_told_apart():
     sums = likely_cause(16.0, 16.2, True, ["Cu"], reference, [])
     assert "pile-up" in sums and "free pileup_fraction" in sums
     assert "Cu Ka" in likely_cause(7.95, 8.1, False, ["Cu"], reference, [])
-    assert "--exclude" in likely_cause(4.0, 4.1, False, ["Cu"], reference, [])
+    assert "exclude the range" in likely_cause(4.0, 4.1, False, ["Cu"], reference, [])
 
 
 def test_the_cli_says_the_warning_and_writes_it(tmp_path, capsys):

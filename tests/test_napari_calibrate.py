@@ -66,7 +66,7 @@ def test_calibrate_fits_draws_and_saves_the_instrument(dock, qtbot, tmp_path):
     assert widget.parameters_table.rowCount() == len(FREE)
     assert abs(result.values["offset_keV"] - 0.015) < 0.004
     assert np.median(result.fit_quality_after) < np.median(result.fit_quality_before)
-    assert len(widget.figure.axes) == 5  # three standards, the residuals, the transmission
+    assert len(widget.figure.axes) == 4  # three standards and the residuals (no optic)
     assert "calibrated in" in widget.status.text()
     target = widget.save_instrument(tmp_path / "instrument.toml")
     assert load_instrument(target).detector.offset_keV == pytest.approx(

@@ -259,8 +259,8 @@ def likely_cause(
         return (f"the shape or intensity of {names} (peak tails, resolution or calibration "
                 "not free, or the element's amount)")
     if data_above and (missing := _missing_elements(centre, near, elements, instrument)):
-        return f"an element missing from the list ({', '.join(missing)}): add it to --elements"
-    return "an unmodelled line, escape peak or continuum shape: exclude the range (--exclude)"
+        return f"an element missing from the list ({', '.join(missing)}): add it to the elements"
+    return "an unmodelled line, escape peak or continuum shape: exclude the range"
 
 
 def _scatter_cause(centre: float, near: float, instrument: Instrument) -> str | None:
@@ -275,7 +275,7 @@ def _scatter_cause(centre: float, near: float, instrument: Instrument) -> str | 
         if compton - 2 * near <= centre <= energy + near:
             return (f"scatter of the {energy:.2f} keV beam (Rayleigh {energy:.2f}, Compton "
                     f"~{compton:.2f} keV), which the simulator under- or overestimates: "
-                    "exclude the range (--exclude)")
+                    "exclude the range")
     return None
 
 

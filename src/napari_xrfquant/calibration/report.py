@@ -54,6 +54,11 @@ def transmission_band(
     return curve, np.sqrt(np.clip(np.einsum("ki,ij,kj->k", g, covariance, g), 0.0, None))
 
 
+def n_panels(result: CalibrationResult) -> int:
+    """Panels of :func:`draw_calibration`: the groups, the residuals, the optic if any."""
+    return len(panel_rows(result)) + 1 + (result.instrument.optic is not None)
+
+
 def panel_rows(result: CalibrationResult) -> list[int]:
     """The groups shown: every standard, or the two brightest groups when there is none."""
     rows = [int(r) for r in np.nonzero(result.groups.fixed)[0]]
@@ -80,14 +85,14 @@ def draw_calibration(
     One panel per group of :func:`panel_rows`, log scale: measured against
     simulated with the start and the calibrated instrument; a residual panel
     (deviance residuals of those groups after the calibration, the ranges of
-    its misfit warning shaded); a last panel with the optic transmission and
-    its 1-sigma band.
+    its misfit warning shaded); for a set-up with an optic, a last panel with
+    its transmission and 1-sigma band.
     """
     energy = result.instrument.energy_axis_keV()
     before = group_spectra(result, elements, before=True)
     after = group_spectra(result, elements, before=False)
     rows = panel_rows(result)
-    axes_list = list(figure.subplots(len(rows) + 2, 1, squeeze=False)[:, 0])
+    axes_list = list(figure.subplots(n_panels(result), 1, squeeze=False)[:, 0])
     high = result.instrument.max_beam_energy_keV + 1.0
     for axes, row in zip(axes_list, rows, strict=False):
         measured = result.groups.counts[row]
@@ -101,7 +106,10 @@ def draw_calibration(
         axes.set_ylabel("counts")
         axes.set_xlim(1.0, high)
         axes.legend(loc="upper right", fontsize=8)
-    draw_residuals(axes_list[-2], result, rows, after, energy, high)
+    draw_residuals(axes_list[len(rows)], result, rows, after, energy, high)
+    if result.instrument.optic is None:
+        axes_list[len(rows)].set_xlabel("energy (keV)")
+        return axes_list
     axes = axes_list[-1]
     curve, band = transmission_band(result, energy)
     axes.plot(energy, curve, color="tab:blue", label="fitted transmission")
@@ -136,9 +144,9 @@ def draw_residuals(
     axes.axhline(-2.0, color="0.5", lw=0.6, ls="--")
     axes.set_xlim(1.0, high_keV)
     axes.set_ylabel("deviance residual")
-    title = "residuals after calibration"
+    title = "residuals, calibrated"
     if result.misfit:
-        title += " (shaded: the largest misfit)"
+        title += " (shaded: largest misfit)"
     axes.set_title(title)
     axes.legend(loc="upper right", fontsize=8)
 
@@ -152,8 +160,7 @@ def write_calibration_png(
     """:func:`draw_calibration` as a PNG file (written under a temporary name, renamed)."""
     from matplotlib.figure import Figure
 
-    n_panels = len(panel_rows(result)) + 2
-    figure = Figure(figsize=(11.0, 3.0 * n_panels), dpi=100, layout="constrained")
+    figure = Figure(figsize=(11.0, 3.0 * n_panels(result)), dpi=100, layout="constrained")
     draw_calibration(figure, result, elements)
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:

@@ -127,7 +127,7 @@ class CalibrateWidget(CalibrateForm):
         )
         self.parameters_table.setMinimumHeight(150)
         layout.addWidget(self.parameters_table)
-        self.plot = DockPlot(self.viewer, min_height=420, redraw=self._redraw_result)
+        self.plot = DockPlot(self.viewer, min_height=520, redraw=self._redraw_result)
         self.figure = self.plot.figure
         self._drawn: Any = None  # the result on the figure, drawn again on a theme change
         layout.addWidget(self.plot)
