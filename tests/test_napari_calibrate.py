@@ -216,3 +216,21 @@ def test_a_set_up_without_a_model_calibrates_and_trains_a_new_one(dock, qtbot, t
     assert "(trained, not saved)" in widget.registered_label
     assert widget.retrained.model.metadata["training"]["provenance"]["fine_tuned_from"] is None
     model_registry.unregister(widget.registered_label)
+
+
+def test_find_elements_fills_the_new_models_elements(dock, qtbot, tmp_path):
+    """The Calibrate dock's Find elements (a new model): the search runs on the chosen
+    cube with the instrument file and fills the field."""
+    from napari_xrfquant._napari.widgets._calibrate_form import NEW_MODEL
+    from napari_xrfquant.instrument import reference_instrument, save_instrument
+
+    _, widget = dock
+    widget.model_combo.setCurrentText(NEW_MODEL)
+    assert widget.finder.search() is None  # no instrument file yet: said in a line
+    path = save_instrument(reference_instrument(), tmp_path / "set-up.toml")
+    widget.instrument_edit.setText(str(path))
+    assert widget.finder.search() is not None
+    assert widget.finder.find_button.text() == "Cancel search"
+    qtbot.waitUntil(lambda: widget.finder.worker is None, timeout=180_000)
+    found = set(widget.elements_edit.elements())
+    assert {"Au", "Ag", "Cu"} <= found, widget.finder.found_info.text()

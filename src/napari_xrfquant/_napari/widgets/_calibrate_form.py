@@ -30,6 +30,7 @@ from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_laye
 from napari_xrfquant._napari._qt import alive, browse_row, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
+from napari_xrfquant._napari.widgets._find_elements import ElementsFinder
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
 
 #: Text of a standards row that holds an unknown (clustered with the rest).
@@ -45,6 +46,7 @@ class CalibrateForm(QWidget):
     viewer: Any
     worker: Any
     run_button: Any
+    progress: Any
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         from napari_xrfquant.instrument_parameters import PARAMETERS
@@ -64,10 +66,10 @@ class CalibrateForm(QWidget):
         new_form.setContentsMargins(0, 0, 0, 0)
         self.instrument_edit = QLineEdit()
         self.instrument_edit.setPlaceholderText("instrument.toml of the set-up")
-        self.elements_edit = QLineEdit()
-        self.elements_edit.setPlaceholderText("e.g. Cr, Mn, Fe, Ni (O for a rock's matrix)")
+        self.finder = ElementsFinder(self._chosen_counts, self._instrument_on, self.progress)
+        self.elements_edit = self.finder.elements_edit
         new_form.addRow("Instrument", browse_row(self.instrument_edit, self._browse_instrument))
-        new_form.addRow("Elements", self.elements_edit)
+        new_form.addRow("Elements", self.finder)
         self.new_model_box.setVisible(False)
         layout.addWidget(self.new_model_box)
         form = QFormLayout()
@@ -180,6 +182,25 @@ class CalibrateForm(QWidget):
             return
         self._default_free = expand_free(default_free(instrument), instrument)
         self.set_free_parameters(self._default_free)
+
+    def _chosen_counts(self) -> tuple[Any, Any, str] | None:
+        """The chosen cube layer's counts, energies and name (for Find elements)."""
+        cube = self._selected_cube()
+        if cube is None:
+            return None
+        data, energy = cube_counts(cube)
+        return data, energy, cube.name
+
+    def _instrument_on(self, energy_keV: Any) -> Any:
+        """The instrument file's set-up on a cube's channels (Find elements)."""
+        from napari_xrfquant.errors import XRFQuantError
+        from napari_xrfquant.instrument import load_instrument
+        from napari_xrfquant.io.calibration import on_energy_axis
+
+        path = self.instrument_edit.text().strip()
+        if not path:
+            raise XRFQuantError("choose the set-up's instrument file first")
+        return on_energy_axis(load_instrument(path), energy_keV)
 
     def _browse_instrument(self) -> None:
         from qtpy.QtWidgets import QFileDialog

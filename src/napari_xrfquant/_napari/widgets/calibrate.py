@@ -104,6 +104,7 @@ class CalibrateWidget(CalibrateForm):
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
         layout = scrolled_layout(self)
+        self.progress = QProgressBar()  # the form's Find elements shows its phases here too
         self._build_form(layout)
 
         row = QHBoxLayout()
@@ -113,7 +114,6 @@ class CalibrateWidget(CalibrateForm):
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
-        self.progress = QProgressBar()
         self.status = QLabel("ready")
         self.status.setWordWrap(True)
         layout.addWidget(self.progress)

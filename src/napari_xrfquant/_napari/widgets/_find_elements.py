@@ -1,0 +1,142 @@
+"""The element field with "Find elements": one widget for every dock that asks for elements.
+
+"Find elements" runs the element search (``xrfquant elements``) on the dock's
+chosen cube in a worker, with its phases in the dock's progress bar and
+napari's activity dock, and a cancel (the button becomes "Cancel search"); it
+fills the field with what it found and names the uncertain elements it left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_xrfquant._napari._jobs import guarded_job
+from napari_xrfquant._napari._qt import alive, one_line
+from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
+
+
+class ElementsFinder(QWidget):
+    """An element list with its "Find elements" button and what the search found.
+
+    Parameters
+    ----------
+    cube
+        Returns the dock's chosen cube layer's ``(counts, energy_keV, name)``, or None.
+    instrument_on
+        The set-up to search with on a cube of these channel energies (raises
+        XRFQuantError for a file that does not load).
+    progress
+        The dock's progress bar.
+    """
+
+    def __init__(self, cube: Callable[[], tuple[Any, Any, str] | None],
+                 instrument_on: Callable[[Any], Any], progress: Any) -> None:
+        super().__init__()
+        self._cube = cube
+        self._instrument_on = instrument_on
+        self._progress_bar = progress
+        self.worker: Any = None
+        self._job_progress: JobProgress | None = None
+        self.elements_edit = ElementsEdit()
+        self.find_button = QPushButton("Find elements")
+        self.find_button.setToolTip("Search the cube for the elements it shows (a likelihood-"
+                                    "ratio test of each element Na-U with the simulator)")
+        self.find_button.clicked.connect(self._find_clicked)
+        self.found_info = QLabel("")
+        self.found_info.setWordWrap(True)
+        self.found_info.setVisible(False)
+        row = QHBoxLayout()
+        row.addWidget(self.elements_edit, 1)
+        row.addWidget(self.find_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.found_info)
+
+    def _say(self, text: str) -> None:
+        self.found_info.setText(text)
+        self.found_info.setVisible(bool(text))
+
+    def _find_clicked(self) -> None:
+        if self.worker is not None:
+            self._say("cancelling...")
+            self.worker.quit()
+        else:
+            self.search()
+
+    def search(self) -> Any:
+        """Search the chosen cube in a worker; returns it (None when nothing to search)."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from napari_xrfquant.errors import XRFQuantError
+
+        chosen = self._cube()
+        if chosen is None:
+            show_error("Find elements: open an XRF cube first")
+            return None
+        counts, energy_keV, name = chosen
+        try:
+            instrument = self._instrument_on(energy_keV)
+        except XRFQuantError as exc:
+            show_error(f"Find elements: {one_line(exc)}")
+            return None
+        worker = create_worker(guarded_job, _search_job(counts, energy_keV, instrument),
+                               _start_thread=False)
+        self._job_progress = JobProgress(f"Find elements in {name}", 0, self._progress_bar)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda outcome: self._on_found(outcome, name))
+        worker.aborted.connect(lambda: self._say("search cancelled"))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.find_button.setText("Cancel search")
+        self._say(f"searching {name} (a few seconds to minutes)...")
+        worker.start()
+        return worker
+
+    def _on_progress(self, event: Any) -> None:
+        if self._job_progress is not None:
+            self._job_progress.show(event.done, event.total)
+        if alive(self) and event.stage == "search" and event.done < event.total:
+            self._say(f"searching: step {event.done + 1} of {event.total}")
+
+    def _on_found(self, outcome: Any, name: str) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        if not alive(self):
+            return
+        if outcome.error is not None:
+            show_error(f"Find elements in {name}: {one_line(outcome.error)}")
+            self._say("search failed")
+            return
+        search = outcome.result
+        if search.symbols:
+            self.elements_edit.setText(", ".join(search.symbols))
+        uncertain = [f.symbol for f in search.found if f.uncertain is not None]
+        text = (f"found {', '.join(search.symbols) or 'nothing'} in {search.seconds:.0f} s "
+                f"(sum spectrum fit quality {search.fit_quality:.3g})")
+        if uncertain:
+            text += f"; uncertain, not added: {', '.join(uncertain)}"
+        self._say(text)
+        show_info(f"Find elements in {name}: {text}")
+
+    def _on_finished(self) -> None:
+        if self._job_progress is not None:
+            self._job_progress.close()
+            self._job_progress = None
+        self.worker = None
+        if alive(self):
+            self.find_button.setText("Find elements")
+
+
+def _search_job(counts: Any, energy_keV: Any, instrument: Any) -> Any:
+    """The element search of a cube as a worker's generator: the cube is read and
+    resampled onto the instrument's channels in the worker, not on the UI thread."""
+    from napari_xrfquant.inference.element_search import iter_find_elements, on_cube_axis
+
+    spectra, on_axis = on_cube_axis(counts, energy_keV, instrument)
+    return (yield from iter_find_elements(spectra, on_axis))
