@@ -44,7 +44,7 @@ def cli_sample_budget(seconds: float) -> None:
           f"{wall - record['seconds']:.1f} s; fit quality {record['fit_quality']:.2f}")
 
 
-def new_model(minutes: float) -> object:
+def new_model(minutes: float, fine_tune: bool = True) -> object:
     from napari_xrfquant.calibration.session import (
         iter_calibration,
         iter_retrain,
@@ -71,12 +71,12 @@ def new_model(minutes: float) -> object:
                                      reference.energy_axis_keV(), "simulated",
                                      elements=ELEMENTS))
         training = time.perf_counter() - began
-        began = time.perf_counter()
-        tuned = drive(iter_retrain(load_model(), Path(folder) / "instrument.toml", minutes,
-                                   result, reference.energy_axis_keV(), "simulated"))
-        tuning = time.perf_counter() - began
-    print(f"   fine-tune of the bundled model (budget {60 * minutes:.0f} s): {tuning:.1f} s, "
-          f"{len(tuned.history)} epochs")
+        if fine_tune:
+            began = time.perf_counter()
+            tuned = drive(iter_retrain(load_model(), Path(folder) / "instrument.toml", minutes,
+                                       result, reference.energy_axis_keV(), "simulated"))
+            print(f"   fine-tune of the bundled model (budget {60 * minutes:.0f} s): "
+                  f"{time.perf_counter() - began:.1f} s, {len(tuned.history)} epochs")
     print(f"2. calibration (budget 20 s): {calibrated:.1f} s; new model (budget "
           f"{60 * minutes:.0f} s): {training:.1f} s, {len(trained.history)} epochs, "
           f"{trained.config.n_spectra} spectra asked for")
@@ -104,11 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--no-fine-tune", action="store_true",
+                        help="leave out the bundled model's fine-tune")
     args = parser.parse_args()
     from napari_xrfquant.models.bundle import load_model
 
     cli_sample_budget(args.seconds)
-    model = new_model(args.minutes)
+    model = new_model(args.minutes, fine_tune=not args.no_fine_tune)
     accuracy(model, f"new model ({args.minutes:g} min)")
     accuracy(load_model(), "bundled model")
 

@@ -2,8 +2,9 @@
 
 ``TrainingConfig.max_minutes`` bounds the whole run: the training set's
 simulation may take :data:`SIMULATION_SHARE` of it (fewer spectra are simulated
-when the budget is short, never fewer than :data:`MIN_SIMULATED`), and an
-epoch is started only while the time left holds one more like the last.
+when the budget is short, never fewer than :data:`MIN_SIMULATED`), an epoch
+is started only while the time left holds one more like the last, and a cosine
+schedule is paced to end with the budget (:func:`pace_to_budget`).
 """
 
 from __future__ import annotations
@@ -89,3 +90,20 @@ def simulate_or_cached(
     if cache is not None and done == config.n_spectra:
         save_cache(cache, full, key, generator)
     return full
+
+
+def pace_to_budget(
+    config: TrainingConfig, budget: TimeBudget, epoch: int, epoch_seconds: list[float]
+) -> None:
+    """Shorten a cosine schedule to the epochs the budget still holds.
+
+    After each epoch, ``config.epochs`` becomes at most ``epoch`` plus the epochs
+    of the mean length so far that fit in the time left, so the learning rate
+    decays to its floor as the budget runs out instead of being cut at its
+    height. The schedule reads ``config.epochs`` at every step; it only shrinks.
+    """
+    if config.schedule != "cosine" or not math.isfinite(budget.seconds) or not epoch_seconds:
+        return
+    mean = sum(epoch_seconds) / len(epoch_seconds)
+    fits = epoch + max(int(budget.left() // max(mean, 1e-9)), 0)
+    config.epochs = max(min(config.epochs, fits), epoch)

@@ -42,7 +42,7 @@ from napari_xrfquant.models.metadata import energy_dict
 from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
 from napari_xrfquant.training.axs import Reconstruction, reconstruction_for
-from napari_xrfquant.training.budget import TimeBudget, simulate_or_cached
+from napari_xrfquant.training.budget import TimeBudget, pace_to_budget, simulate_or_cached
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.datasets import (
     SimulatedSet,
@@ -348,6 +348,7 @@ class Trainer:
             if budget.left() < time.perf_counter() - started:
                 stopped_early = True  # no time for another epoch: keep the best so far
                 break
+            pace_to_budget(config, budget, epoch, [e.seconds for e in self.history])
         result = self.current_result(stopped_early=stopped_early)
         yield TrainingFinished(result)
         return result
