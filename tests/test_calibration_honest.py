@@ -123,6 +123,8 @@ def test_the_cause_of_a_residual_is_told_apart():
     assert "pile-up" in sums and "free pileup_fraction" in sums
     assert "Cu Ka" in likely_cause(7.95, 8.1, False, ["Cu"], reference, [])
     assert "exclude the range" in likely_cause(4.0, 4.1, False, ["Cu"], reference, [])
+    # a rock's oxygen (listed as its matrix, no line) is no obstacle
+    assert "Fe Ka" in likely_cause(6.3, 6.5, False, ["Si", "Fe", "O"], reference, [])
 
 
 def test_the_cli_says_the_warning_and_writes_it(tmp_path, capsys):

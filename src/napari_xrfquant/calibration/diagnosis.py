@@ -233,6 +233,7 @@ def likely_cause(
     the list (data above the model at one of its lines), else unexplained.
     """
     from napari_xrfquant.physics.lines import element_lines
+    from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS
 
     centre = 0.5 * (low_keV + high_keV)
     fwhm = float(instrument.fwhm_keV(centre))
@@ -243,7 +244,8 @@ def likely_cause(
     if abs(centre - ARGON_KA_KEV) <= near and (setup is None or "Ar" not in setup.elements):
         return ("Ar K of the air path, which the set-up does not name: add [setup_lines] "
                 'elements = ["Ar"] and free setup_fraction')
-    lines = [ln for ln in element_lines(list(elements), instrument) if ln.relative_intensity > 0]
+    with_lines = [e for e in elements if e not in LIGHT_ELEMENTS]  # a rock's O: no line
+    lines = [ln for ln in element_lines(with_lines, instrument) if ln.relative_intensity > 0]
     strong = sorted(lines, key=lambda ln: -ln.relative_intensity)[:4]
     if data_above:
         for a in strong:
