@@ -57,9 +57,10 @@ PARAMETERS: dict[str, Parameter] = {
     "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
     "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
     # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
-    "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 2e-4, 1e-3),
+    # a range of 0.015 either way: sum peaks of a few per cent of the counts
+    "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 1e-3, 1e-3),
     "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
-    "setup_fraction": Parameter("setup_lines.fraction", "identity", 2e-4, 1e-3),
+    "setup_fraction": Parameter("setup_lines.fraction", "identity", 1e-3, 1e-3),
     "scatter_scale": Parameter("scatter.scale", "log", 0.2, 0.05),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
@@ -314,6 +315,15 @@ class FreeVector:
         """The parameters' values (natural units) at ``u``, differentiable."""
         free = self.start + self.units * BOUND * torch.tanh(u / BOUND)
         return torch.stack([from_free(k, free[i]) for i, k in enumerate(self.kinds)])
+
+    def natural_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The lowest and highest value (natural units) of each parameter: ``BOUND``
+        units either side of the start (every transform increases)."""
+        with torch.no_grad():
+            ends = [self.start - self.units * BOUND, self.start + self.units * BOUND]
+            low, high = (torch.stack([from_free(k, end[i]) for i, k in enumerate(self.kinds)])
+                         for end in ends)
+        return low, high
 
     def as_dict(self, u: torch.Tensor) -> dict[str, float]:
         """Plain values at ``u`` (for :func:`with_values`)."""

@@ -124,8 +124,7 @@ def _at_bound(name: str, kind: str, unit: float, value: float, start: float) -> 
     if math.isnan(start):
         return None  # an optic added for the fit: the flat start is no range's centre
     moved = (to_free(kind, value) - to_free(kind, start)) / (unit * BOUND)
-    # beyond the range: the finishing Fisher steps (unbounded) found the optimum there
-    if AT_BOUND <= abs(moved) <= 1.0 + 1e-6:
+    if abs(moved) >= AT_BOUND:
         side = "upper" if moved > 0 else "lower"
         return f"at the {side} edge of its range (start {start:.4g} ± {BOUND:g} steps)"
     return None

@@ -68,6 +68,7 @@ class FitModel:
 
         self.simulator = XRFSimulator(list(elements), instrument=instrument, dtype=torch.float64)
         self.names = names
+        self.vector = FreeVector(instrument, names, torch.float64)
         self.kinds = [parameter(n, instrument).transform for n in names]
         self.observed = torch.as_tensor(groups.counts[:, fit], dtype=torch.float64)
         self.fit = torch.as_tensor(fit)
@@ -89,8 +90,11 @@ class FitModel:
 
     def feasible(self, values: torch.Tensor) -> torch.Tensor:
         """``values`` moved into their ranges (a Newton step in natural units may
-        leave them: a monotone optic's drop below 0)."""
-        return torch.stack([clamp_natural(k, values[i]) for i, k in enumerate(self.kinds)])
+        leave them: a monotone optic's drop below 0, a continuum power of 42): the
+        transform's domain, then the fit's range (:meth:`.FreeVector.natural_range`)."""
+        inside = torch.stack([clamp_natural(k, values[i]) for i, k in enumerate(self.kinds)])
+        low, high = self.vector.natural_range()
+        return torch.minimum(torch.maximum(inside, low), high)
 
     def shapes(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         overrides = {name: values[i] for i, name in enumerate(self.names)}
@@ -153,7 +157,7 @@ def iter_calibrate(
     start = start_instrument(instrument, energy, names)
     fit = fit_channels(energy, start.max_beam_energy_keV, exclude_keV)
     model = FitModel(elements, start, groups, fit, names)
-    vector = FreeVector(start, names, torch.float64)
+    vector = model.vector
     natural = vector.natural
     u = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
     z = _start_logits(groups, start_wt_percent, len(elements)).requires_grad_(True)
