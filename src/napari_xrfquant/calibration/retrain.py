@@ -53,19 +53,24 @@ def retrain_config(
     return base.replace(
         name=f"{model.metadata['name']}-calibrated",
         elements=list(model.elements),
-        instrument=str(Path(instrument_file).resolve()),
         init_from=str(Path(model.path).resolve()),
         n_spectra=int(n_spectra),
         training_set=None,
         cache=None,
         lr=RETRAIN_LR,
         schedule="constant",
-        epochs=100_000,
         patience=25,
-        max_minutes=float(minutes),
-        seed=int(seed),
-        device="auto",
+        **_budgeted(instrument_file, minutes, seed),
     )
+
+
+def _budgeted(
+    instrument_file: str | os.PathLike[str], minutes: float, seed: int
+) -> dict[str, Any]:
+    """What every retraining on a calibrated set-up shares: its instrument file, a
+    time budget that ends it (no epoch count), its seed, the best device."""
+    return {"instrument": str(Path(instrument_file).resolve()), "epochs": 100_000,
+            "max_minutes": float(minutes), "seed": int(seed), "device": "auto"}
 
 
 def fresh_config(
@@ -86,17 +91,13 @@ def fresh_config(
     return TrainingConfig(
         name=name,
         elements=list(elements),
-        instrument=str(Path(instrument_file).resolve()),
         n_spectra=FRESH_SPECTRA,
         lr=2e-3,
         batch_size=1024,
         schedule="cosine",
-        epochs=100_000,
         patience=100_000,
-        max_minutes=float(minutes),
-        seed=int(seed),
-        device="auto",
         model=ModelConfig(type="mlp", hidden_layers=2, neurons=343),
+        **_budgeted(instrument_file, minutes, seed),
     )
 
 
