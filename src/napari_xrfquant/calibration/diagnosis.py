@@ -3,10 +3,11 @@
 Two questions a fit answers badly on its own:
 
 - *Which fitted values mean nothing?* A parameter that ended at the edge of its
-  range (:data:`.parameters.BOUND` units from the start, or a physical limit such
-  as a pile-up fraction of 0) or whose effect lies outside the fitted energies
-  (an optic edge at 45 keV on data that stop at 21) has a curvature-based
-  sigma that is not an uncertainty. :func:`parameter_flags` names them, with why.
+  range (:data:`~napari_xrfquant.instrument_parameters.BOUND` units from the
+  start, or a physical limit such as a pile-up fraction of 0) or whose effect
+  lies outside the fitted energies (an optic edge at 45 keV on data that stop
+  at 21) has a curvature-based sigma that is not an uncertainty.
+  :func:`parameter_flags` names them, with why.
 - *Where does the calibrated set-up still miss the data, and why?*
   :func:`residual_ranges` finds the energy ranges that hold most of the excess
   deviance and :func:`likely_cause` names the usual suspects: scatter the
@@ -29,6 +30,7 @@ from napari_xrfquant.instrument_parameters import (
     drop_index,
     is_optic,
     parameter,
+    parameter_values,
     to_free,
 )
 
@@ -100,8 +102,6 @@ def parameter_flags(
         ``{name: reason}`` for parameters at the edge of their range or acting
         outside ``fit_keV`` only; these get no sigma.
     """
-    from napari_xrfquant.instrument_parameters import parameter_values
-
     start_values = parameter_values(start, list(values))
     flags: dict[str, str] = {}
     for name, value in values.items():
@@ -122,7 +122,7 @@ def _at_bound(name: str, kind: str, unit: float, value: float, start: float) -> 
     if kind == "logit" and not 10 * EDGE < value < 1 - 10 * EDGE:
         return f"at its limit {0 if value < 0.5 else 1}"
     if math.isnan(start):
-        return None  # an optic added for the fit: the flat start is no range's centre
+        return None  # a value the start lacks (a knot it has not): no range to be at the edge of
     moved = (to_free(kind, value) - to_free(kind, start)) / (unit * BOUND)
     if abs(moved) >= AT_BOUND:
         side = "upper" if moved > 0 else "lower"
@@ -232,7 +232,7 @@ def likely_cause(
     the list (data above the model at one of its lines), else unexplained.
     """
     from napari_xrfquant.physics.lines import element_lines
-    from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS
+    from napari_xrfquant.physics.oxides import elements_with_lines
 
     centre = 0.5 * (low_keV + high_keV)
     fwhm = float(instrument.fwhm_keV(centre))
@@ -243,8 +243,8 @@ def likely_cause(
     if abs(centre - ARGON_KA_KEV) <= near and (setup is None or "Ar" not in setup.elements):
         return ("Ar K of the air path, which the set-up does not name: add [setup_lines] "
                 'elements = ["Ar"] and free setup_fraction')
-    with_lines = [e for e in elements if e not in LIGHT_ELEMENTS]  # a rock's O: no line
-    lines = [ln for ln in element_lines(with_lines, instrument) if ln.relative_intensity > 0]
+    lines = [ln for ln in element_lines(elements_with_lines(elements), instrument)
+             if ln.relative_intensity > 0]
     strong = sorted(lines, key=lambda ln: -ln.relative_intensity)[:4]
     if data_above:
         for a in strong:

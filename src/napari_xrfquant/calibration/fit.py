@@ -69,7 +69,6 @@ class FitModel:
         self.simulator = XRFSimulator(list(elements), instrument=instrument, dtype=torch.float64)
         self.names = names
         self.vector = FreeVector(instrument, names, torch.float64)
-        self.kinds = [parameter(n, instrument).transform for n in names]
         self.observed = torch.as_tensor(groups.counts[:, fit], dtype=torch.float64)
         self.fit = torch.as_tensor(fit)
         fixed = groups.fixed
@@ -92,7 +91,8 @@ class FitModel:
         """``values`` moved into their ranges (a Newton step in natural units may
         leave them: a monotone optic's drop below 0, a continuum power of 42): the
         transform's domain, then the fit's range (:meth:`.FreeVector.natural_range`)."""
-        inside = torch.stack([clamp_natural(k, values[i]) for i, k in enumerate(self.kinds)])
+        kinds = self.vector.kinds
+        inside = torch.stack([clamp_natural(k, values[i]) for i, k in enumerate(kinds)])
         low, high = self.vector.natural_range()
         return torch.minimum(torch.maximum(inside, low), high)
 
@@ -137,7 +137,7 @@ def iter_calibrate(
     """:func:`calibrate` as a generator of :class:`Progress` (``stage="calibrate"``).
 
     Closing the generator between steps cancels the fit. ``free`` defaults to
-    :func:`.parameters.default_free` of ``instrument``. The fit quality
+    :func:`~napari_xrfquant.instrument_parameters.default_free` of ``instrument``. The fit quality
     "before" is that of ``instrument`` exactly as it is (the groups'
     compositions fitted), so a set-up the data agree with scores about 1 before
     and after. The L-BFGS phase stops when a whole step brings no progress,
@@ -328,7 +328,7 @@ def calibrate(
     free
         Instrument parameters to fit (names of :data:`PARAMETERS`, a knots
         optic's ``optic_drop_<i>``, or ``"optic"`` for all of the optic's);
-        default :func:`.parameters.default_free` of ``instrument``.
+        default :func:`~napari_xrfquant.instrument_parameters.default_free` of ``instrument``.
     exclude_keV
         Energy ranges left out of the fit (e.g. lines of the set-up itself).
     start_wt_percent

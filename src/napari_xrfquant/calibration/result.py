@@ -131,7 +131,6 @@ class CalibrationResult:
         }
 
 
-
 def _finite_or_none(value: float) -> float | None:
     """JSON has no NaN: a value that is not finite is written as null."""
     return float(value) if math.isfinite(value) else None

@@ -82,7 +82,7 @@ def with_knots_optic(
     instrument: Instrument, optic_knots_keV: Sequence[float], monotone: bool = False
 ) -> Instrument:
     """``instrument`` with a knots optic at ``optic_knots_keV`` shaped as its own
-    optic (:func:`.parameters.knots_optic`); unchanged for no knots."""
+    optic (:func:`~napari_xrfquant.instrument_parameters.knots_optic`); unchanged for no knots."""
     if not len(optic_knots_keV):
         return instrument
     return instrument.replace(optic=knots_optic(instrument, optic_knots_keV, monotone))
@@ -111,7 +111,8 @@ def check_request(
     exclude_keV: Sequence[tuple[float, float]],
 ) -> list[str]:
     """Refuse what cannot be calibrated before any work; return the free parameters
-    (``free``, or :func:`.parameters.default_free` of ``instrument`` for None).
+    (``free``, or for None
+    :func:`~napari_xrfquant.instrument_parameters.default_free` of ``instrument``).
 
     Raises
     ------
@@ -199,7 +200,7 @@ def iter_calibration(
         default: now).
     optic_knots_keV, monotone
         Knot energies: start from a knots optic there (shaped as the
-        instrument's optic, :func:`.parameters.knots_optic`), whose drops
+        instrument's optic, :func:`~napari_xrfquant.instrument_parameters.knots_optic`), whose drops
         ``"optic"`` in ``free`` then fits; ``monotone`` keeps it non-increasing.
 
     Yields
@@ -250,30 +251,27 @@ def iter_calibration(
 def data_free(
     summed: np.ndarray, energy_keV: np.ndarray, elements: Sequence[str], instrument: Instrument
 ) -> list[str]:
-    """The default free parameters for these data: :func:`.parameters.default_free`
-    of the set-up, plus the pile-up fraction when the summed spectrum holds sum
-    peaks at :data:`~napari_xrfquant.inference.physics_setup.PILE_UP_SIGMA` or
+    """The default free parameters for these data:
+    :func:`~napari_xrfquant.instrument_parameters.default_free` of the set-up,
+    plus the pile-up fraction when the summed spectrum holds sum peaks at
+    :data:`~napari_xrfquant.inference.physics_quantify.PILE_UP_SIGMA` or
     more (a count rate high enough for them) and the set-up's own lines when it
     names them."""
+    from napari_xrfquant.inference.element_search import on_cube_axis
     from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
     from napari_xrfquant.inference.physics_quantify import PILE_UP_SIGMA
     from napari_xrfquant.inference.physics_setup import pile_up_significance
     from napari_xrfquant.io.calibration import on_energy_axis
-    from napari_xrfquant.io.grid import resample_counts, same_grid
-    from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS
+    from napari_xrfquant.physics.oxides import elements_with_lines
 
     names = expand_free(default_free(instrument), instrument)
     if instrument.setup_lines is not None:
         names.append("setup_fraction")
     if instrument.detector.pileup_fraction > 0:
         return [*names, "pileup_fraction"]  # the set-up has sum peaks: keep them free
-    as_is = on_energy_axis(instrument, energy_keV)
-    spectrum = np.asarray(summed, dtype=np.float64)
-    if not same_grid(np.asarray(energy_keV), as_is.energy_axis_keV()):
-        spectrum = resample_counts(spectrum, np.asarray(energy_keV), as_is.energy_axis_keV())
-    with_lines = [e for e in elements if e not in LIGHT_ELEMENTS]  # a rock's O: no line
-    quantifier = PhysicsQuantifier(with_lines, as_is)
-    if pile_up_significance(quantifier, spectrum) >= PILE_UP_SIGMA:
+    spectra, as_is = on_cube_axis(summed, energy_keV, on_energy_axis(instrument, energy_keV))
+    quantifier = PhysicsQuantifier(elements_with_lines(elements), as_is)
+    if pile_up_significance(quantifier, spectra[0]) >= PILE_UP_SIGMA:
         names.append("pileup_fraction")
     return names
 

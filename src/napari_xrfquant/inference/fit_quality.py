@@ -114,7 +114,6 @@ def poisson_deviance_terms(observed: torch.Tensor, expected: torch.Tensor) -> to
                   - (observed - lam))
 
 
-
 def expected_deviance_terms(expected: torch.Tensor) -> torch.Tensor:
     """Each bin's expected share of the deviance under Poisson noise, ``E[D(lambda)]``
     (about 1 where ``lambda`` is large, less where it is small): what

@@ -139,7 +139,12 @@ class PhysicsQuantifier:
     ) -> None:
         from napari_xrfquant.physics import XRFSimulator
         from napari_xrfquant.physics.lines import parse_elements, unseen_elements
-        from napari_xrfquant.physics.oxides import LIGHT_ELEMENTS, OXIDES, oxygen_per_element
+        from napari_xrfquant.physics.oxides import (
+            LIGHT_ELEMENTS,
+            OXIDES,
+            elements_with_lines,
+            oxygen_per_element,
+        )
 
         if matrix not in MATRICES:
             raise XRFQuantError(f"matrix {matrix!r}: give one of {', '.join(MATRICES)}")
@@ -149,7 +154,7 @@ class PhysicsQuantifier:
             raise XRFQuantError(
                 f"{', '.join(light)} show no line to fit: leave them out (with --matrix oxides "
                 "oxygen comes from stoichiometry)")
-        self.elements = [s for s in symbols if s not in LIGHT_ELEMENTS]
+        self.elements = elements_with_lines(symbols)
         self.matrix = matrix
         self.instrument = instrument
         self.thin = instrument.sample is not None

@@ -17,7 +17,8 @@ from napari_xrfquant.instrument_parameters import drop_index
 
 #: The optic's scalar simulator parameters.
 OPTIC_NAMES = ("optic_low_keV", "optic_low_width_keV", "optic_high_keV", "optic_high_width_keV")
-#: ``optic_drop_<i>``: the drop of log-transmission from knot i-1 to knot i (i >= 1).
+
+
 def override_problem(name: str, ndim: int, n_knots: int, known: Sequence[str]) -> str | None:
     """Why an instrument override ``name`` of ``ndim`` dimensions is refused, or None.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.physics._xraylib import xrl
@@ -36,6 +36,12 @@ OXIDES = {
 #: Elements the simulator takes as matrix only: they absorb and scatter, and their
 #: lines (below 0.7 keV) are out of every detector's reach here.
 LIGHT_ELEMENTS = frozenset({"H", "He", "Li", "Be", "B", "C", "N", "O", "F"})
+
+
+def elements_with_lines(elements: Sequence[str]) -> list[str]:
+    """``elements`` without the light ones (H-F: a matrix, such as a rock's oxygen,
+    that absorbs and scatters but shows no line to fit), in their order."""
+    return [e for e in elements if e not in LIGHT_ELEMENTS]
 
 _FORMULA = re.compile(r"^(?P<element>[A-Z][a-z]?)(?P<n>\d*)O(?P<m>\d*)$")
 

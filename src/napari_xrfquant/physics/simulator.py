@@ -38,6 +38,7 @@ from torch import nn
 
 from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.instrument import Instrument, reference_instrument
+from napari_xrfquant.instrument_parameters import drop_index
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics import optic as optic_terms
@@ -415,7 +416,7 @@ class XRFSimulator(nn.Module):
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Response for scalar overrides; reuses the cache when nothing in it changed."""
-        names = [*_RESPONSE_NAMES, *filter(optic_terms.drop_index, values)]  # drops too
+        names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
         if torch.is_grad_enabled() and any(values[n].requires_grad for n in names):
             return self._response_from(values)
         key = tuple((n, float(values[n])) for n in names)

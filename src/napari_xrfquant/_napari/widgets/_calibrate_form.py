@@ -169,13 +169,12 @@ class CalibrateForm(QWidget):
     def apply_default_free(self) -> None:
         """Show the instrument and elements fields for a new model, and check the default
         free parameters of the chosen set-up."""
-        from napari_xrfquant.instrument import load_instrument
         from napari_xrfquant.instrument_parameters import default_free, expand_free
 
         self.new_model_box.setVisible(self.new_model())
         try:
             if self.new_model():
-                instrument = load_instrument(self.instrument_edit.text().strip())
+                instrument = self._file_instrument()
             else:
                 instrument = model_registry.load(self.model_combo.currentText()).instrument
         except Exception:  # what does not load is said on Calibrate
@@ -191,16 +190,27 @@ class CalibrateForm(QWidget):
         data, energy = cube_counts(cube)
         return data, energy, cube.name
 
-    def _instrument_on(self, energy_keV: Any) -> Any:
-        """The instrument file's set-up on a cube's channels (Find elements)."""
+    def _file_instrument(self) -> Any:
+        """The set-up of the instrument file a new model starts from.
+
+        Raises
+        ------
+        XRFQuantError
+            For no file, or one that does not load.
+        """
         from napari_xrfquant.errors import XRFQuantError
         from napari_xrfquant.instrument import load_instrument
-        from napari_xrfquant.io.calibration import on_energy_axis
 
         path = self.instrument_edit.text().strip()
         if not path:
-            raise XRFQuantError("choose the set-up's instrument file first")
-        return on_energy_axis(load_instrument(path), energy_keV)
+            raise XRFQuantError("a new model starts from an instrument file: choose one")
+        return load_instrument(path)
+
+    def _instrument_on(self, energy_keV: Any) -> Any:
+        """The instrument file's set-up on a cube's channels (Find elements)."""
+        from napari_xrfquant.io.calibration import on_energy_axis
+
+        return on_energy_axis(self._file_instrument(), energy_keV)
 
     def _browse_instrument(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -280,20 +290,17 @@ class CalibrateForm(QWidget):
             For a new model without an instrument file that loads, or without elements.
         """
         from napari_xrfquant.errors import XRFQuantError
-        from napari_xrfquant.instrument import load_instrument
         from napari_xrfquant.physics.lines import parse_elements
 
         if not self.new_model():
             model = model_registry.load(self.model_combo.currentText())
             return model, list(model.elements), model.instrument
-        path = self.instrument_edit.text().strip()
-        if not path:
-            raise XRFQuantError("a new model starts from an instrument file: choose one")
+        instrument = self._file_instrument()
         text = self.elements_edit.text().strip()
         if not text:
             raise XRFQuantError("a new model needs the sample's elements, e.g. Cr, Mn, Fe, Ni")
         # H-F may be listed as the matrix (oxygen of a rock): absorbed and scattered, no line
-        return None, parse_elements(text, light=True), load_instrument(path)
+        return None, parse_elements(text, light=True), instrument
 
     def request(self) -> dict[str, Any]:
         """What the form asks for, checked (raises XRFQuantError with the reason)."""
