@@ -51,9 +51,9 @@ def new_model(minutes: float, fine_tune: bool = True) -> object:
         write_calibration,
     )
     from napari_xrfquant.instrument import reference_instrument, save_instrument
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.models.bundle import load_model
     from napari_xrfquant.physics import simulate
-    from napari_xrfquant.progress import drive
 
     reference = reference_instrument()
     rng = np.random.default_rng(0)

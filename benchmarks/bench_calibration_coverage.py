@@ -35,9 +35,9 @@ def trial(truth, seed: int, counts: float) -> tuple[np.ndarray, float, float]:
     from napari_xrfquant.calibration.session import iter_calibration
     from napari_xrfquant.instrument import reference_instrument
     from napari_xrfquant.instrument_parameters import parameter_values
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.physics import simulate
     from napari_xrfquant.physics.standards import library
-    from napari_xrfquant.progress import drive
 
     wt = np.array([*[library()[n].vector(list(ELEMENTS)) for n in STANDARDS],
                    *UNKNOWN_WT_PERCENT])

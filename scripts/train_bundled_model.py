@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from napari_xrfquant.progress import Progress
+from napari_xrfquant.jobs import Progress
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.loop import EpochEnd, Trainer
 

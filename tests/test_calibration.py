@@ -209,8 +209,8 @@ def test_retrain_starts_from_the_models_weights_and_records_provenance(calibrate
 def test_calibration_recovers_pileup():
     """Sum peaks of a high count rate: the pile-up fraction is fitted within its sigma."""
     from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.physics import simulate
-    from napari_xrfquant.progress import drive
 
     truth = hidden_instrument().replace(**{"detector.pileup_fraction": 0.004})
     wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
@@ -230,8 +230,8 @@ def test_calibration_recovers_pileup():
 def test_calibration_fits_the_setups_own_lines():
     from napari_xrfquant.calibration.fit import iter_calibrate
     from napari_xrfquant.errors import XRFQuantError
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.physics import simulate
-    from napari_xrfquant.progress import drive
 
     truth = hidden_instrument().replace(setup_lines={"elements": ["Ar"], "fraction": 0.003})
     wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])

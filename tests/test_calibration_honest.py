@@ -13,8 +13,8 @@ import pytest
 from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, UNKNOWN_WT_PERCENT
 from napari_xrfquant.calibration.session import iter_calibration
 from napari_xrfquant.instrument import Instrument, reference_instrument
+from napari_xrfquant.jobs import drive
 from napari_xrfquant.physics.standards import library
-from napari_xrfquant.progress import drive
 
 STANDARD_LABELS = {i + 1: library()[name] for i, name in enumerate(STANDARDS)}
 TRUTH = np.array([*[library()[n].vector(list(ELEMENTS)) for n in STANDARDS],

@@ -101,7 +101,7 @@ def test_optic_stands_for_the_knots_drops():
 def test_calibration_fits_the_knots_within_their_sigma(monotone):
     """Standards of a set-up whose optic is a knots curve, fitted from a flat start."""
     from napari_xrfquant.calibration.fit import iter_calibrate
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
 
     truth = knots_instrument(monotone)
     wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])

@@ -13,6 +13,7 @@ from napari_xrfquant.campaign import FrameSettings
 from napari_xrfquant.campaign.watch import iter_watch
 from napari_xrfquant.cli import main
 from napari_xrfquant.io import write_cxc_hdf5
+from napari_xrfquant.jobs import CancelToken
 from napari_xrfquant.models.bundle import load_model
 
 ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
@@ -62,12 +63,13 @@ def test_three_frames_one_written_slowly(cubes, tmp_path, monkeypatch):
     outcomes = []
     deadline = time.monotonic() + 120
     settings = FrameSettings(device="cpu")
+    stop = CancelToken()
     for outcome in iter_watch(incoming, out, settings, model=model, poll_s=0.1, settle_s=0.4,
-                              give_up_s=20,
-                              should_stop=lambda: (len(outcomes) >= 3
-                                                   or time.monotonic() > deadline)):
+                              give_up_s=20, cancel=stop):
         if outcome is not None:
             outcomes.append(outcome)
+        if len(outcomes) >= 3 or time.monotonic() > deadline:
+            stop.cancel()
     writer.join()
     assert [o.status for o in outcomes] == ["done"] * 3
     # the half-written file was tried while size-stable, refused, and done once complete

@@ -185,4 +185,4 @@ def test_the_train_dock_compares_on_labelled_data(make_napari_viewer, qtbot, lab
     best = panel.comparison.best()
     column = ["lr", "lasso"].index(best["Cu"])
     assert panel.table.item(ELEMENTS.index("Cu"), column).font().bold()
-    assert panel.status.text().startswith("best: Au ")
+    assert panel.status.text().startswith("best: Au "), panel.status.text()

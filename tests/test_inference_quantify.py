@@ -17,7 +17,6 @@ from napari_xrfquant.inference import (
 )
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.models.architectures import (
-    ArchitectureSpec,
     InputSpec,
     QuantNet,
     make_bin_edges,
@@ -28,6 +27,7 @@ from napari_xrfquant.models.bundle import (
     load_model,
     save_bundle,
 )
+from napari_xrfquant.models.description import ModelConfig
 
 ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
@@ -37,7 +37,7 @@ def model(tmp_path_factory):
     energy = reference_instrument().energy_axis_keV()
     spec = InputSpec(make_bin_edges(energy, [(1.2, 14.5, 2), (14.5, 31.5, 8)]))
     torch.manual_seed(0)
-    network = QuantNet(spec, ArchitectureSpec(hidden_layers=2, neurons=32), 5, True)
+    network = QuantNet(spec, ModelConfig(hidden_layers=2, neurons=32), 5, True)
     calibration = UncertaintyCalibration([0.0, 3.0, 9.0], [[1.5] * 5, [0.7] * 5])
     meta = build_metadata(
         name="random-test-model",

@@ -11,7 +11,6 @@ import torch
 from napari_xrfquant.errors import ModelBundleError
 from napari_xrfquant.instrument import reference_instrument
 from napari_xrfquant.models.architectures import (
-    ArchitectureSpec,
     InputSpec,
     QuantNet,
     make_bin_edges,
@@ -24,6 +23,7 @@ from napari_xrfquant.models.bundle import (
     load_model,
     save_bundle,
 )
+from napari_xrfquant.models.description import ModelConfig
 
 ELEMENTS = ["Au", "Ag", "Cu", "Ni", "Zn"]
 
@@ -32,7 +32,7 @@ def _network(arch: str = "mlp", sum_to_100: bool = True) -> QuantNet:
     energy = reference_instrument().energy_axis_keV()
     spec = InputSpec(make_bin_edges(energy, [(1.2, 14.5, 2), (14.5, 31.5, 8)]))
     torch.manual_seed(0)
-    return QuantNet(spec, ArchitectureSpec(type=arch, hidden_layers=2, neurons=16), 5, sum_to_100)
+    return QuantNet(spec, ModelConfig(type=arch, hidden_layers=2, neurons=16), 5, sum_to_100)
 
 
 def _save(tmp_path, network: QuantNet, calibration=None):
@@ -114,8 +114,9 @@ def test_weights_from_another_architecture(tmp_path):
 
 
 @pytest.mark.parametrize(("neurons", "message"), [
-    (2_000_000_000, "describes a network that cannot be built"),  # 16 EB of weights: no
-    (100_000, r"has shape \(16, \d+\), model.json describes \(100000, \d+\)"),  # 1e5 x 1e5
+    (2_000_000_000, "neurons: must be at most 10000"),  # 16 EB of weights: never built
+    (100_000, "neurons: must be at most 10000"),
+    (5000, r"has shape \(16, \d+\), model.json describes \(5000, \d+\)"),  # 200 MB: no
     (8, r"model.json describes \(8, "),
 ])
 def test_a_description_larger_or_smaller_than_the_weights_is_refused_unbuilt(

@@ -125,18 +125,19 @@ def write_tiny_model(directory: Path) -> Path:
 
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.models.architectures import (
-        ArchitectureSpec,
         InputSpec,
         build_network,
         make_bin_edges,
     )
     from napari_xrfquant.models.bundle import build_metadata, save_bundle
+    from napari_xrfquant.models.description import ModelConfig
 
     torch.manual_seed(0)
     instrument = load_instrument()
     energy_keV = REF_OFFSET_KEV + REF_GAIN_KEV * np.arange(N_CHANNELS)
     spec = InputSpec(bin_edges_channel=make_bin_edges(energy_keV, [(1.2, 31.0, 16)]))
-    network = build_network(spec, ArchitectureSpec("mlp", 1, 8), len(ELEMENTS), True)
+    network = build_network(spec, ModelConfig(type="mlp", hidden_layers=1, neurons=8),
+                            len(ELEMENTS), True)
     metadata = build_metadata(
         name="tiny-untrained",
         elements=list(ELEMENTS),

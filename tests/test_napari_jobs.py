@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from napari_xrfquant._napari import _jobs
-from napari_xrfquant.progress import Progress
+from napari_xrfquant.jobs import Progress, run
 
 
 def drain(generator):
-    """Run a job generator to the end: (yielded events, returned outcome)."""
+    """Run a job to its end: (its events, its Outcome)."""
     events = []
-    while True:
-        try:
-            events.append(next(generator))
-        except StopIteration as stop:
-            return events, stop.value
+    outcome = run(generator, events.append)
+    return events, outcome
 
 
 def fake_iter_quantify(fail_on: set[str], calls: list[str]):
@@ -53,7 +52,7 @@ def test_gpu_out_of_memory_retries_on_cpu_with_a_notice(monkeypatch) -> None:
     assert calls == ["cuda", "cpu"]
     notices = [e for e in events if isinstance(e, _jobs.Notice)]
     assert len(notices) == 1 and "CPU" in notices[0].message
-    assert outcome.result == "result on cpu" and outcome.device == "cpu"
+    assert outcome.result == "result on cpu"
 
 
 def test_other_failures_come_back_as_outcome_errors(monkeypatch) -> None:
@@ -95,3 +94,58 @@ def test_job_progress_drives_the_dock_bar_and_naparis_activity_bar(qtbot):
     frames.advance()
     assert frames.done == 2 and frames._activity.n == 2
     frames.close()
+
+
+def _slow_job(n: int, fail: bool = False):
+    import time
+
+    for done in range(1, n + 1):
+        time.sleep(0.02)
+        yield Progress(done, n, "count")
+    if fail:
+        raise ValueError("the last unit failed")
+    return n
+
+
+@pytest.mark.parametrize(("fail", "cancel", "end"), [(False, False, "done"),
+                                                     (True, False, "failed"),
+                                                     (False, True, "cancelled")])
+def test_job_controls_run_one_job_with_evented_states(qtbot, fail, cancel, end):
+    """The one lifecycle every dock uses: Run disabled while a job runs, Cancel
+    enabled only then, the bar and phase shown, the end said in the status line."""
+    from napari_xrfquant._napari.widgets._job_controls import JobControls
+
+    controls = JobControls("Test")
+    qtbot.addWidget(controls)
+    ready = {"ok": True}
+    run_button = controls.add_run_button("Run", ready=lambda: ready["ok"])
+    states: list[str] = []
+    results: list[object] = []
+    controls.runner.state_changed.connect(states.append)
+    assert run_button.isEnabled() and not controls.cancel_button.isEnabled()
+    threads: set[bool] = set()  # every handler runs in the GUI thread, in order
+    gui = threading.get_ident()
+    worker = controls.runner.start(_slow_job(200 if cancel else 5, fail), "Counting",
+                                   lambda outcome: results.append(outcome.result),
+                                   on_event=lambda event: threads.add(
+                                       threading.get_ident() == gui))
+    assert controls.runner.start(_slow_job(1), "again", results.append) is worker  # one at a time
+    assert not run_button.isEnabled() and controls.cancel_button.isEnabled()
+    if cancel:
+        qtbot.waitUntil(lambda: controls.progress.value() >= 2, timeout=10_000)
+        controls.runner.cancel()
+        assert controls.runner.state == "cancelling" and controls.status.text() == "cancelling..."
+    qtbot.waitUntil(lambda: not controls.runner.running, timeout=20_000)
+    assert states[0] == "running" and states[-1] == end and controls.runner.state == end
+    assert threads == {True}
+    assert run_button.isEnabled() and not controls.cancel_button.isEnabled()
+    if end == "done":
+        assert results == [5] and controls.progress.value() == 5
+    elif end == "failed":
+        assert results == [] and controls.status.text() == "failed: the last unit failed"
+    else:
+        assert results == [] and "cancelled" in controls.status.text()
+        assert controls.progress.value() < 200  # stopped where it was
+    ready["ok"] = False
+    controls.refresh()
+    assert not run_button.isEnabled()

@@ -140,7 +140,7 @@ def test_a_salts_chlorine_stays_an_element_among_oxides():
 
 def test_a_map_is_fitted_chunk_by_chunk_with_progress_and_can_be_cancelled():
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
 
     standard = library()["ERM-EB507"]
     elements = list(standard.wt_percent)

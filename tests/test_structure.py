@@ -136,7 +136,7 @@ def test_the_readers_and_the_instrument_import_no_folder_above_them():
 #: maps -> layers / files. A module imports from its own layer or those below, never
 #: from a layer above (top-level modules by name, folders by folder).
 LAYERS = (
-    ("errors", "_files", "_schema", "progress", "xray_tube", "instrument_sample",
+    ("errors", "_files", "_schema", "jobs", "xray_tube", "instrument_sample",
      "instrument_tube", "instrument", "instrument_parameters"),
     ("io",),
     ("physics",),

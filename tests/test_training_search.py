@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.jobs import CancelToken
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.search import (
     SearchSpace,
@@ -69,12 +70,12 @@ def test_bad_search_settings_are_refused():
         SearchSpace(neurons=(0, 10))
 
 
-def _fake_train(config, progress=None, should_stop=None):
+def _fake_train(config, progress=None, cancel=None):
     """Validation loss falls per epoch from a level set by |log10(lr) + 3|: lr 1e-3 is best."""
     level = 1.0 + abs(math.log10(config.lr) + 3.0)
     for epoch in range(1, config.epochs + 1):
         progress(SimpleNamespace(epoch=epoch, val_loss=level / epoch))
-        if should_stop():
+        if cancel.cancelled:
             return SimpleNamespace(cancelled=True)
     return SimpleNamespace(cancelled=False)
 
@@ -95,15 +96,11 @@ def test_median_pruner_stops_trials_worse_than_the_median():
     assert result.best_config.lr == result.best.params["lr"]
 
 
-def test_should_stop_ends_the_search():
-    calls = {"n": 0}
-
-    def stop() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 3
-
-    result = search(tiny_config(epochs=3), 10, train_fn=_fake_train, should_stop=stop)
-    assert len(result.trials) <= 2
+def test_cancel_ends_the_search():
+    token = CancelToken()
+    result = search(tiny_config(epochs=3), 10, train_fn=_fake_train,
+                    progress=lambda trial: token.cancel(), cancel=token)
+    assert len(result.trials) == 1
 
 
 def test_best_trial_prefers_complete_trials():

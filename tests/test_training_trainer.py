@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.jobs import Cancelled, CancelToken, Progress, run
 from napari_xrfquant.models.bundle import load_model
-from napari_xrfquant.progress import Progress
 from napari_xrfquant.training import (
     REFERENCE_PEAKS,
     EpochEnd,
     PeakSpectra,
+    Trainer,
     TrainingConfig,
     TrainingFinished,
     iter_train,
@@ -105,17 +106,20 @@ def test_seeded_runs_repeat():
     assert first == pytest.approx(second, rel=1e-5)
 
 
-def test_should_stop_cancels_with_best_so_far():
+def test_cancel_ends_with_best_so_far():
     config = _config(n_spectra=600, epochs=50)
     seen = []
+    token = CancelToken()
 
-    def stop() -> bool:
-        return len([e for e in seen if isinstance(e, EpochEnd)]) >= 2
+    def progress(event) -> None:
+        seen.append(event)
+        if len([e for e in seen if isinstance(e, EpochEnd)]) >= 2:
+            token.cancel()
 
     result = train(
         config,
-        progress=seen.append,
-        should_stop=stop,
+        progress=progress,
+        cancel=token,
         generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS),
     )
     assert result.cancelled and len(result.history) == 2
@@ -128,15 +132,18 @@ def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
     monkeypatch.setattr(trainer, "BATCH_PROGRESS_INTERVAL_S", 0.0)
     config = _config(n_spectra=2000, epochs=5, batch_size=32)
     seen = []
+    token = CancelToken()
 
-    def stop() -> bool:
+    def progress(event) -> None:
+        seen.append(event)
         # cancel in the middle of the second epoch
-        return any(isinstance(e, Progress) and e.epoch == 2 and e.done >= 5 for e in seen)
+        if isinstance(event, Progress) and event.epoch == 2 and event.done >= 5:
+            token.cancel()
 
     result = train(
         config,
-        progress=seen.append,
-        should_stop=stop,
+        progress=progress,
+        cancel=token,
         generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS),
     )
     last = seen[-1]
@@ -150,10 +157,14 @@ def test_cancel_inside_an_epoch_keeps_the_best_checkpoint(monkeypatch):
     assert mean.sum() == pytest.approx(100.0, abs=0.1)
 
 
-def test_cancel_before_first_epoch_is_an_error():
+def test_cancel_before_first_epoch_keeps_nothing():
     config = _config(n_spectra=600)
-    with pytest.raises(XRFQuantError, match="first epoch"):
-        train(config, should_stop=lambda: True, generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        train(config, cancel=token, generator=PeakSpectra(ELEMENTS, REFERENCE_PEAKS))
+    outcome = run(Trainer(config, PeakSpectra(ELEMENTS, REFERENCE_PEAKS)).events(), None, token)
+    assert outcome.cancelled and outcome.result is None and outcome.error is None
 
 
 def test_early_stopping_with_patience():

@@ -45,7 +45,7 @@ from napari_xrfquant.instrument_parameters import (
     with_values,
 )
 from napari_xrfquant.io.calibration import on_energy_axis, start_instrument
-from napari_xrfquant.progress import Progress, drive
+from napari_xrfquant.jobs import Progress, drive
 
 #: Deviance gained by a whole L-BFGS step below which the fit is left to Fisher scoring.
 DEVIANCE_TOLERANCE = 0.01
@@ -337,7 +337,7 @@ def calibrate(
         Time budget of the whole fit (:func:`iter_calibrate`); sigma comes
         from the curvature where the fit stops.
     progress
-        Called with every :class:`~napari_xrfquant.progress.Progress`.
+        Called with every :class:`~napari_xrfquant.jobs.Progress`.
 
     Returns
     -------

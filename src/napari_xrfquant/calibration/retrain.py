@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_xrfquant.training.config import ModelConfig, TrainingConfig
+from napari_xrfquant.models.description import ModelConfig
+from napari_xrfquant.training.config import TrainingConfig
 
 #: Spectra simulated for a fine-tune: enough for the instrument's change, quick to make.
 RETRAIN_SPECTRA = 20_000

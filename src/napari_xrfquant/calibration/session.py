@@ -24,8 +24,8 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.fit_quality import fit_channels
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.instrument_parameters import default_free, expand_free, knots_optic
+from napari_xrfquant.jobs import Progress
 from napari_xrfquant.physics.standards import Standard
-from napari_xrfquant.progress import Progress
 
 #: What :func:`write_calibration` writes, and the retrained model's bundle file.
 OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/model.json")

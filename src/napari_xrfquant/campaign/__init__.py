@@ -11,7 +11,7 @@ The headless side of ``xrfquant quantify`` (many files, ``--cluster``) and
 """
 
 from napari_xrfquant.campaign.frames import (
-    FrameOutcome,
+    FrameReport,
     FrameSettings,
     cached_model,
     quantify_frame,
@@ -32,7 +32,7 @@ __all__ = [
     "SUMMARY_FILE",
     "CampaignPlan",
     "CampaignSummary",
-    "FrameOutcome",
+    "FrameReport",
     "FrameSettings",
     "cached_model",
     "connect",

@@ -4,7 +4,7 @@
 --cluster`` and ``xrfquant watch`` run for every file, in this process or on a
 dask worker: read the cube, quantify it, mask the background, export it through
 the one export path (:func:`napari_xrfquant.results.export_result`). It
-returns a :class:`FrameOutcome` rather than raising for a bad frame, so one
+returns a :class:`FrameReport` rather than raising for a bad frame, so one
 broken file among many is reported and the others go on.
 
 :class:`FrameSettings` holds everything that decides a frame's outputs except
@@ -78,8 +78,9 @@ def settings_key(settings: FrameSettings, model_id: str) -> str:
 
 
 @dataclass
-class FrameOutcome:
-    """What became of one frame.
+class FrameReport:
+    """What became of one frame: an event of a campaign or a watch (a job of
+    :mod:`napari_xrfquant.jobs`), not how the job ended.
 
     Attributes
     ----------
@@ -183,7 +184,7 @@ def quantify_frame(
     overwrite: bool = False,
     progress: Callable[[Any], Any] | None = None,
     keep_result: bool = False,
-) -> FrameOutcome:
+) -> FrameReport:
     """Quantify the cube file ``path`` and export its outputs into ``outdir``.
 
     Parameters
@@ -197,14 +198,14 @@ def quantify_frame(
     overwrite
         Replace existing outputs of this frame.
     progress
-        Called with every :class:`~napari_xrfquant.progress.Progress` of the quantification.
+        Called with every :class:`~napari_xrfquant.jobs.Progress` of the quantification.
     keep_result
         Keep the :class:`~napari_xrfquant.results.QuantResult` in the outcome
         (for the GUI; a cluster task leaves it on the worker).
 
     Returns
     -------
-    FrameOutcome
+    FrameReport
         ``status="failed"`` with a one-line message for a frame that could not be
         done (unreadable file, energy range the model does not cover, outputs
         that exist); the export is all-or-nothing either way.
@@ -212,7 +213,7 @@ def quantify_frame(
     from napari_xrfquant.errors import XRFQuantError
 
     source = Path(path)
-    outcome = FrameOutcome(source, frame_stem(source), "failed")
+    outcome = FrameReport(source, frame_stem(source), "failed")
     try:
         model = model if model is not None else cached_model(settings.model)
         return _quantify(source, Path(outdir), settings, model, overwrite, progress, keep_result)
@@ -231,10 +232,10 @@ def _quantify(
     overwrite: bool,
     progress: Callable[[Any], Any] | None,
     keep_result: bool,
-) -> FrameOutcome:
+) -> FrameReport:
     from napari_xrfquant.inference import iter_quantify
     from napari_xrfquant.inference.counts import resolve_counts_scale
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.results import (
         background_mask,
         export_result,
@@ -279,7 +280,7 @@ def _quantify(
         preview=settings.preview,
         overwrite=overwrite,
     )
-    return FrameOutcome(
+    return FrameReport(
         source, stem, "done", written, statistics, float(getattr(result, "seconds", 0.0)
                                                         or time.perf_counter() - start),
         str(result.device), notes=[poor_fit] if poor_fit else [],
@@ -288,7 +289,7 @@ def _quantify(
 
 
 __all__ = [
-    "FrameOutcome",
+    "FrameReport",
     "FrameSettings",
     "cached_model",
     "existing_outputs",

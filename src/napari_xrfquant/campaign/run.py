@@ -4,7 +4,7 @@
 (their manifest record matches, :mod:`.manifest`), which are to do, and refuses
 outputs it would overwrite without being asked. :func:`iter_campaign` runs the
 frames in this process, or as one task per frame on a ``dask.distributed``
-client (:func:`connect`), yielding a :class:`~.frames.FrameOutcome` as each
+client (:func:`connect`), yielding a :class:`~.frames.FrameReport` as each
 finishes; the manifest and ``summary.csv`` are written here, by the one process
 that gathers the outcomes. A failed frame is reported and the others go on.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_xrfquant.campaign.frames import (
-    FrameOutcome,
+    FrameReport,
     FrameSettings,
     cached_model,
     existing_outputs,
@@ -60,9 +60,9 @@ class CampaignPlan:
 class CampaignSummary:
     """How a campaign ended."""
 
-    done: list[FrameOutcome] = field(default_factory=list)
-    skipped: list[FrameOutcome] = field(default_factory=list)
-    failed: list[FrameOutcome] = field(default_factory=list)
+    done: list[FrameReport] = field(default_factory=list)
+    skipped: list[FrameReport] = field(default_factory=list)
+    failed: list[FrameReport] = field(default_factory=list)
     summary_path: Path | None = None
 
 
@@ -142,7 +142,7 @@ def iter_campaign(
     model: Any = None,
     client: Any = None,
     progress: Callable[[Any], Any] | None = None,
-) -> Generator[FrameOutcome, None, CampaignSummary]:
+) -> Generator[FrameReport, None, CampaignSummary]:
     """Run a planned campaign, yielding each frame's outcome as it finishes.
 
     Parameters
@@ -156,7 +156,7 @@ def iter_campaign(
         of which loads the model once. None: one frame after another, here.
     progress
         Here only: called with each frame's quantification
-        :class:`~napari_xrfquant.progress.Progress`.
+        :class:`~napari_xrfquant.jobs.Progress`.
 
     Returns
     -------
@@ -184,13 +184,13 @@ def iter_campaign(
 
 
 def _run_here(plan: CampaignPlan, model: Any,
-              progress: Callable[[Any], Any] | None) -> Iterator[FrameOutcome]:
+              progress: Callable[[Any], Any] | None) -> Iterator[FrameReport]:
     for path in plan.todo:
         yield quantify_frame(path, plan.outdir, plan.settings, model=model,
                              overwrite=plan.overwrite, progress=progress)
 
 
-def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameOutcome]:
+def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameReport]:
     from distributed import as_completed
 
     futures = {
@@ -203,17 +203,17 @@ def _run_on(client: Any, plan: CampaignPlan) -> Iterator[FrameOutcome]:
         try:
             outcome = future.result()
         except Exception as exc:  # the worker died or the task was lost: this frame failed
-            outcome = FrameOutcome(path, frame_stem(path), "failed",
+            outcome = FrameReport(path, frame_stem(path), "failed",
                                    message=f"worker lost: {' '.join(str(exc).split())}")
         future.release()
         yield outcome
 
 
-def _record(plan: CampaignPlan, outcome: FrameOutcome) -> None:
+def _record(plan: CampaignPlan, outcome: FrameReport) -> None:
     record_frame(plan.manifest, outcome, plan.fingerprints.get(outcome.path), plan.key)
 
 
-def record_frame(manifest: Manifest, outcome: FrameOutcome,
+def record_frame(manifest: Manifest, outcome: FrameReport,
                  fingerprint: SourceFingerprint | None, key: str) -> None:
     """Add a finished frame to the manifest and save it (one process is its writer).
 
@@ -230,12 +230,12 @@ def record_frame(manifest: Manifest, outcome: FrameOutcome,
     manifest.save()
 
 
-def skipped_outcome(path: Path, record: FrameRecord, folder: Path) -> FrameOutcome:
+def skipped_outcome(path: Path, record: FrameRecord, folder: Path) -> FrameReport:
     """The outcome of a frame done by an earlier run: its files and statistics, recorded."""
     from napari_xrfquant.results import RegionStatistics
 
     rows = [RegionStatistics(**row) for row in record.statistics]
-    return FrameOutcome(path, frame_stem(path), "skipped", [folder / f for f in record.files],
+    return FrameReport(path, frame_stem(path), "skipped", [folder / f for f in record.files],
                         rows)
 
 

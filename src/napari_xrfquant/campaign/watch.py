@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_xrfquant.campaign.frames import (
-    FrameOutcome,
+    FrameReport,
     FrameSettings,
     cached_model,
     existing_outputs,
@@ -34,6 +34,7 @@ from napari_xrfquant.campaign.frames import (
 )
 from napari_xrfquant.campaign.manifest import Manifest, SourceFingerprint, load_manifest
 from napari_xrfquant.campaign.run import record_frame, skipped_outcome, write_summary
+from napari_xrfquant.jobs import CancelToken
 
 #: HDF5 suffixes: complete only once h5py can open them.
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
@@ -73,11 +74,11 @@ def iter_watch(
     settle_s: float = 2.0,
     give_up_s: float = 30.0,
     once: bool = False,
-    should_stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     keep_result: bool = False,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] = time.sleep,
-) -> Generator[FrameOutcome | None, None, int]:
+) -> Generator[FrameReport | None, None, int]:
     """Quantify the cube files of ``folder`` as they become complete.
 
     Parameters
@@ -95,14 +96,14 @@ def iter_watch(
     once
         Quantify what is complete now and return (a cron job, a test); with
         files still settling it waits for them first.
-    should_stop
-        Polled between frames and polls; True ends the watch.
+    cancel
+        Read between frames and polls: once set, the watch ends.
     keep_result
         Keep each frame's :class:`~napari_xrfquant.results.QuantResult` (the GUI).
 
     Yields
     ------
-    FrameOutcome or None
+    FrameReport or None
         One outcome per frame (``"done"``, ``"skipped"`` for frames done by an
         earlier run, ``"failed"``); None after a poll that found nothing new, so
         a caller can stop or cancel between polls.
@@ -121,13 +122,13 @@ def iter_watch(
     suffixes = _cube_suffixes()
     states: dict[Path, _FileState] = {}
     quantified = 0
-    while not (should_stop and should_stop()):
+    while not (cancel is not None and cancel.cancelled):
         now = clock()
         waiting = False
         for path in sorted(source.iterdir()):
             if path.name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
-            if should_stop and should_stop():
+            if cancel is not None and cancel.cancelled:
                 return quantified
             try:
                 fingerprint = SourceFingerprint.of(path)
@@ -151,7 +152,7 @@ def iter_watch(
             clash = [] if ours else existing_outputs(target, frame_stem(path), model, settings)
             if clash:  # a user's files under our names: never replaced unasked
                 state.finished = True
-                yield FrameOutcome(path, frame_stem(path), "failed", message=(
+                yield FrameReport(path, frame_stem(path), "failed", message=(
                     f"{clash[0]}: exists and is not this watcher's output; move it away"))
                 continue
             outcome = quantify_frame(path, target, settings, model=model,

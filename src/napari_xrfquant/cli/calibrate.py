@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from napari_xrfquant.cli._cube_options import open_cube
     from napari_xrfquant.io.labels import read_labels
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
 
     outdir = Path(args.output)
     if not args.overwrite:
@@ -308,7 +308,7 @@ def retrain_model(
     """Fine-tune ``model`` on ``outdir/instrument.toml`` (a new model of ``elements``
     when it is None); write the bundle to ``outdir/model``."""
     from napari_xrfquant.calibration.session import iter_retrain
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.training.events import EpochEnd
 
     def report(event: Any) -> None:

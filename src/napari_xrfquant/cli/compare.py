@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         read_labelled,
         write_report,
     )
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
 
     outdir = Path(args.output)
     if (outdir / "report.json").exists() and not args.overwrite:

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         return run_physics(args)  # no network: the elements given, or those found
     from napari_xrfquant.campaign import cached_model, connect, iter_campaign, plan_campaign
     from napari_xrfquant.inference import resolve_device
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
 
     settings = frame_settings(args)
     resolve_device(settings.device)  # refuse a bad device before any work

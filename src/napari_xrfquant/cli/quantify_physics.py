@@ -66,9 +66,9 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.cli.elements import found_elements
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.physics.lines import parse_elements
     from napari_xrfquant.physics.standards import parse_standard
-    from napari_xrfquant.progress import drive
     from napari_xrfquant.results import (
         DEFAULT_MASK_BELOW_COUNTS,
         export_plan,

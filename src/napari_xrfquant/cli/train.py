@@ -191,7 +191,7 @@ def with_axs_options(config: Any, args: argparse.Namespace) -> Any:
 
 def format_event(event: Any) -> str | None:
     """One progress line for a training event (None for events not worth a line)."""
-    from napari_xrfquant.progress import Progress
+    from napari_xrfquant.jobs import Progress
     from napari_xrfquant.training.events import EpochEnd
 
     if isinstance(event, Progress) and event.epoch is None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.evaluation.baselines import MODEL_NAMES, line_window, make_model
-from napari_xrfquant.progress import Progress, drive
+from napari_xrfquant.jobs import Progress, drive
 
 
 def fold_indices(n: int, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -44,7 +44,7 @@ from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.instrument import Instrument
-from napari_xrfquant.progress import Progress, drive
+from napari_xrfquant.jobs import Progress, drive
 
 #: Significance (sigma, quasi-likelihood scaled) above which an element is found.
 DEFAULT_THRESHOLD = 5.0
@@ -190,7 +190,7 @@ def iter_find_elements(
     refine: bool = True,
 ) -> Generator[Progress, None, ElementSearch]:
     """The elements that ``spectra`` ``(N, C)`` (on the instrument's channels) show,
-    yielding :class:`~napari_xrfquant.progress.Progress` between the searches
+    yielding :class:`~napari_xrfquant.jobs.Progress` between the searches
     (stage ``"set-up"``, then ``"search"``: the sum, the refinement, each
     cluster), where a worker may cancel.
 

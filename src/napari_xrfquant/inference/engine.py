@@ -3,7 +3,7 @@
 :func:`quantify` turns counts ``[..., C]`` (a cube ``H x W x C``, numpy or dask)
 into element maps in wt% with a calibrated 1-sigma and a fit-quality value per
 spectrum (:mod:`.fit_quality`). :func:`iter_quantify` is the same computation as a
-generator that yields :class:`~napari_xrfquant.progress.Progress` after every
+generator that yields :class:`~napari_xrfquant.jobs.Progress` after every
 chunk and returns the result, so that a GUI worker can show progress and cancel
 between chunks.
 
@@ -39,14 +39,13 @@ from napari_xrfquant.inference.forward import forward_model
 from napari_xrfquant.inference.fused import FusedCPUPass, supports
 from napari_xrfquant.inference.refine import REFINE_BATCH, Refiner
 from napari_xrfquant.inference.resample import ModelInput
-from napari_xrfquant.progress import Progress, drive
+from napari_xrfquant.jobs import Progress, drive
 from napari_xrfquant.results.result import QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.instrument import Instrument
     from napari_xrfquant.models.bundle import QuantModel
 
-ProgressCallback = Callable[[int, int], Any]
 
 
 # ---------------------------------------------------------------------------
@@ -93,7 +92,6 @@ def iter_quantify(
     model: Any = None,
     device: str = "auto",
     batch_size: int | None = None,
-    progress: ProgressCallback | None = None,
     refine: int = 0,
     instrument: Instrument | None = None,
     counts_scale: Any = None,
@@ -181,8 +179,6 @@ def iter_quantify(
                     target[first + start : first + stop] = values
                 done += stop - start
                 start = stop
-                if progress is not None:
-                    progress(done, total)
                 yield Progress(done, total, "quantify")
     finally:
         quant_model.network.to(original_device)
@@ -245,7 +241,7 @@ def quantify(
     model: Any = None,
     device: str = "auto",
     batch_size: int | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Callable[[Progress], Any] | None = None,
     refine: int = 0,
     instrument: Instrument | None = None,
     counts_scale: Any = None,
@@ -269,7 +265,7 @@ def quantify(
     batch_size
         Spectra per chunk (default 16384 on the CPU, 65536 on a GPU).
     progress
-        Called as ``progress(done, total)`` after each chunk.
+        Called with a :class:`~napari_xrfquant.jobs.Progress` after each chunk.
     refine
         Steps of physics refinement (:mod:`.refine`): the network's composition
         starts a Poisson maximum-likelihood fit of each spectrum with the
@@ -299,6 +295,6 @@ def quantify(
         For data without a channel axis, a mismatched energy axis or an unknown device.
     """
     generator = iter_quantify(
-        data, energy_keV, model, device, batch_size, progress, refine, instrument, counts_scale
+        data, energy_keV, model, device, batch_size, refine, instrument, counts_scale
     )
-    return drive(generator)
+    return drive(generator, progress)

@@ -50,7 +50,8 @@ def supports(model: QuantModel, device: str, refine: int) -> bool:
     """Whether :class:`FusedCPUPass` can quantify with ``model`` here."""
     from torch import nn
 
-    from napari_xrfquant.models.architectures import MLPTrunk, SpectrumDecoder
+    from napari_xrfquant.models.architectures import SpectrumDecoder
+    from napari_xrfquant.models.trunks.mlp import MLPTrunk
 
     network = model.network
     return (

@@ -26,7 +26,7 @@ from napari_xrfquant.inference.physics_setup import (
     refine_detector,
     scale_from_standard,
 )
-from napari_xrfquant.progress import Progress, drive
+from napari_xrfquant.jobs import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,7 +81,7 @@ def iter_quantify_physics(
     chunk: int = PHYSICS_CHUNK,
 ) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
     """Quantify every pixel of ``counts`` ``(H, W, C)`` with the simulator, yielding
-    :class:`~napari_xrfquant.progress.Progress` (stage ``"set-up"``: the simulator
+    :class:`~napari_xrfquant.jobs.Progress` (stage ``"set-up"``: the simulator
     built and the detector refined; ``"quantify"``: pixels fitted, a chunk at a
     time), so a worker can show it and cancel between chunks.
 

@@ -1,9 +1,6 @@
 # The public names of this package, resolved lazily by lazy_loader.attach_stub
 # (importing the package imports neither torch nor xraylib); type checkers read this file.
 from .architectures import (
-    ArchitectureSpec as ArchitectureSpec,
-)
-from .architectures import (
     InputSpec as InputSpec,
 )
 from .architectures import (
@@ -36,18 +33,29 @@ from .bundle import (
 from .bundle import (
     save_bundle as save_bundle,
 )
+from .description import (
+    ModelConfig as ModelConfig,
+)
+from .description import (
+    architectures as architectures,
+)
+from .description import (
+    register_architecture as register_architecture,
+)
 
 __all__ = [
     "BUNDLED_DIR",
-    "ArchitectureSpec",
     "InputSpec",
+    "ModelConfig",
     "QuantModel",
     "QuantNet",
     "UncertaintyCalibration",
+    "architectures",
     "build_metadata",
     "build_network",
     "list_bundled_models",
     "load_model",
     "make_bin_edges",
+    "register_architecture",
     "save_bundle",
 ]

@@ -8,8 +8,9 @@ Every network here has the same three stages:
    (the spectrum normalised to sum 1, as published), square-rooted and
    standardised. ``log10`` of the total counts is appended so that the network
    knows how noisy the spectrum is.
-2. A trunk: the published MLP (:class:`MLPTrunk`, hidden layers of equal width,
-   ReLU) or a 1-D CNN (:class:`CNNTrunk`).
+2. A trunk from the architecture table (:mod:`.description`; one module each in
+   :mod:`.trunks`): the published MLP (hidden layers of equal width, ReLU) or a
+   1-D CNN.
 3. :class:`QuantHead`: the mean mass fractions in wt% (softmax x 100 when the
    elements are declared to sum to 100, softplus otherwise) and a heteroscedastic
    Gaussian 1-sigma in wt%.
@@ -21,12 +22,12 @@ API imports on first use.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+
+from napari_xrfquant.models.description import ModelConfig, architectures
 
 # the input transform lives in .features; re-exported here, where networks are built
 from napari_xrfquant.models.features import InputSpec as InputSpec
@@ -38,70 +39,6 @@ from napari_xrfquant.models.features import make_bin_edges as make_bin_edges
 MIN_SIGMA_WT = 1e-3
 #: Largest 1-sigma (wt%): nothing is more uncertain than the whole range.
 MAX_SIGMA_WT = 100.0
-
-
-class MLPTrunk(nn.Module):
-    """The published MLP: ``hidden_layers`` fully connected layers of ``neurons``, ReLU."""
-
-    def __init__(self, n_features: int, hidden_layers: int, neurons: int) -> None:
-        super().__init__()
-        if hidden_layers < 1 or neurons < 1:
-            raise ValueError("an MLP needs at least one hidden layer of at least one neuron")
-        layers: list[nn.Module] = []
-        width = n_features + 1
-        for _ in range(hidden_layers):
-            layers += [nn.Linear(width, neurons), nn.ReLU()]
-            width = neurons
-        self.layers = nn.Sequential(*layers)
-        self.out_features = neurons
-
-    def forward(self, features: torch.Tensor, counts_input: torch.Tensor) -> torch.Tensor:
-        """``(N, K), (N, 1) -> (N, neurons)``."""
-        return self.layers(torch.cat([features, counts_input], dim=1))
-
-
-class CNNTrunk(nn.Module):
-    """A 1-D CNN over the binned spectrum, then fully connected layers.
-
-    Convolutions (kernel ``kernel_size``, stride 2, ReLU) see the peak shapes;
-    the log-counts input joins at the first fully connected layer.
-    """
-
-    def __init__(
-        self,
-        n_features: int,
-        conv_channels: Sequence[int],
-        kernel_size: int,
-        hidden_layers: int,
-        neurons: int,
-    ) -> None:
-        super().__init__()
-        if not conv_channels:
-            raise ValueError("a CNN needs at least one convolution layer")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
-        convs: list[nn.Module] = []
-        in_ch, length = 1, n_features
-        for out_ch in conv_channels:
-            convs += [
-                nn.Conv1d(in_ch, int(out_ch), kernel_size, stride=2, padding=kernel_size // 2),
-                nn.ReLU(),
-            ]
-            in_ch = int(out_ch)
-            length = (length + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
-        self.convs = nn.Sequential(*convs)
-        dense: list[nn.Module] = []
-        width = in_ch * length + 1
-        for _ in range(hidden_layers):
-            dense += [nn.Linear(width, neurons), nn.ReLU()]
-            width = neurons
-        self.dense = nn.Sequential(*dense)
-        self.out_features = width
-
-    def forward(self, features: torch.Tensor, counts_input: torch.Tensor) -> torch.Tensor:
-        """``(N, K), (N, 1) -> (N, out_features)``."""
-        maps = self.convs(features[:, None, :]).flatten(1)
-        return self.dense(torch.cat([maps, counts_input], dim=1))
 
 
 class SpectrumDecoder(nn.Module):
@@ -159,51 +96,6 @@ class QuantHead(nn.Module):
         return mean, sigma
 
 
-@dataclass
-class ArchitectureSpec:
-    """The network layout, as stored in ``model.json["architecture"]``."""
-
-    type: str = "mlp"
-    hidden_layers: int = 3
-    neurons: int = 50
-    conv_channels: list[int] = field(default_factory=lambda: [16, 32, 32])
-    kernel_size: int = 7
-    #: Layout of the :class:`SpectrumDecoder` used for fit quality (0 neurons: none).
-    decoder_layers: int = 2
-    decoder_neurons: int = 128
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for ``model.json``."""
-        data: dict[str, Any] = {
-            "type": self.type,
-            "hidden_layers": int(self.hidden_layers),
-            "neurons": int(self.neurons),
-            "decoder_layers": int(self.decoder_layers),
-            "decoder_neurons": int(self.decoder_neurons),
-        }
-        if self.type == "cnn":
-            data["conv_channels"] = [int(c) for c in self.conv_channels]
-            data["kernel_size"] = int(self.kernel_size)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ArchitectureSpec:
-        """Inverse of :meth:`to_dict`."""
-        spec = cls(
-            type=str(data["type"]),
-            hidden_layers=int(data["hidden_layers"]),
-            neurons=int(data["neurons"]),
-            conv_channels=[int(c) for c in data.get("conv_channels", [16, 32, 32])],
-            kernel_size=int(data.get("kernel_size", 7)),
-            # bundles written before the decoder existed have none
-            decoder_layers=int(data.get("decoder_layers", 0)),
-            decoder_neurons=int(data.get("decoder_neurons", 0)),
-        )
-        if spec.type not in ("mlp", "cnn"):
-            raise ValueError(f"unknown architecture type {spec.type!r} (use 'mlp' or 'cnn')")
-        return spec
-
-
 class QuantNet(nn.Module):
     """Spectrum -> (mean wt%, 1-sigma wt%) for a fixed list of elements.
 
@@ -222,7 +114,7 @@ class QuantNet(nn.Module):
     def __init__(
         self,
         input_spec: InputSpec,
-        architecture: ArchitectureSpec,
+        architecture: ModelConfig,
         n_elements: int,
         sum_to_100: bool = True,
     ) -> None:
@@ -233,18 +125,7 @@ class QuantNet(nn.Module):
         self.architecture = architecture
         self.features = SpectrumFeatures(input_spec)
         k = input_spec.n_features
-        if architecture.type == "mlp":
-            self.trunk: nn.Module = MLPTrunk(k, architecture.hidden_layers, architecture.neurons)
-        elif architecture.type == "cnn":
-            self.trunk = CNNTrunk(
-                k,
-                architecture.conv_channels,
-                architecture.kernel_size,
-                architecture.hidden_layers,
-                architecture.neurons,
-            )
-        else:
-            raise ValueError(f"unknown architecture type {architecture.type!r}")
+        self.trunk: nn.Module = architectures()[architecture.type].build(k, architecture)
         self.head = QuantHead(self.trunk.out_features, n_elements, sum_to_100)
         self.decoder: SpectrumDecoder | None = None
         if architecture.decoder_neurons > 0 and architecture.decoder_layers >= 0:
@@ -279,15 +160,15 @@ class QuantNet(nn.Module):
 
 def build_network(
     input_spec: InputSpec | dict[str, Any],
-    architecture: ArchitectureSpec | dict[str, Any],
+    architecture: ModelConfig | dict[str, Any],
     n_elements: int,
     sum_to_100: bool = True,
 ) -> QuantNet:
-    """Build a :class:`QuantNet` from specs or their ``model.json`` dictionaries."""
+    """Build a :class:`QuantNet` from its descriptions or their ``model.json`` dictionaries."""
     if isinstance(input_spec, dict):
         input_spec = InputSpec.from_dict(input_spec)
     if isinstance(architecture, dict):
-        architecture = ArchitectureSpec.from_dict(architecture)
+        architecture = ModelConfig.from_bundle(architecture)
     return QuantNet(input_spec, architecture, n_elements, sum_to_100)
 
 

@@ -209,10 +209,11 @@ class ModelMetadata(BaseModel):
 
     @model_validator(mode="after")
     def _parts_fit(self) -> ModelMetadata:
-        from napari_xrfquant.models.architectures import ArchitectureSpec, InputSpec
+        from napari_xrfquant.models.architectures import InputSpec
+        from napari_xrfquant.models.description import ModelConfig
 
         InputSpec.from_dict(self.input).validate(self.energy.n_channels)
-        ArchitectureSpec.from_dict(self.architecture)
+        ModelConfig.from_bundle(self.architecture)
         UncertaintyCalibration.from_dict(self.uncertainty, len(self.elements))
         Instrument.from_dict(self.instrument, where="instrument")
         return self

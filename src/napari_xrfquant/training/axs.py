@@ -35,7 +35,6 @@ one element far apart in energy break the tie.) With ``beta = 0`` and
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -282,7 +281,7 @@ class Reconstruction:
         if self.config.follow <= 0 or self.resampler is not None:
             return None
         network.decoder = None
-        network.architecture = dataclasses.replace(network.architecture, decoder_neurons=0)
+        network.architecture = network.architecture.model_copy(update={"decoder_neurons": 0})
         return self.learned_instrument(state)
 
     def describe(self, state: dict[str, Any] | None = None) -> dict[str, Any]:

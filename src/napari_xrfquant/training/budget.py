@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from napari_xrfquant.progress import Progress
+from napari_xrfquant.jobs import Progress
 from napari_xrfquant.training.config import TrainingConfig
 from napari_xrfquant.training.datasets import (
     SIMULATE_BLOCK,

@@ -28,6 +28,7 @@ from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import Schema, one_line
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.instrument_parameters import DEFAULT_FREE, expand_free
+from napari_xrfquant.models.description import ModelConfig
 
 #: Default input bins for a 0.035 keV/channel grid: 2 channels (70 eV, under half
 #: the detector FWHM) where the Au L / Cu, Ni, Zn K overlaps are, coarser where
@@ -75,23 +76,6 @@ class AugmentConfig(Schema):
     shift_channels: NonNegative = 2.0
     blur_probability: Probability = 0.5
     blur_max_channels: NonNegative = 3.0
-
-
-class ModelConfig(Schema):
-    """Network layout (see :mod:`napari_xrfquant.models.architectures`).
-
-    ``decoder_layers``/``decoder_neurons`` size the small composition -> spectrum
-    emulator trained alongside, which makes fit quality cheap (0 neurons: none;
-    fit quality then runs the physics simulator).
-    """
-
-    type: Literal["mlp", "cnn"] = "mlp"
-    hidden_layers: int = Field(3, ge=1, le=20, description="hidden layers")
-    neurons: int = Field(50, ge=1, le=10_000, description="neurons per layer")
-    conv_channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [16, 32, 32])
-    kernel_size: int = Field(7, ge=1)
-    decoder_layers: int = Field(2, ge=0)
-    decoder_neurons: int = Field(128, ge=0)
 
 
 class InputConfig(Schema):

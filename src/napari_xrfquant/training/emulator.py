@@ -11,8 +11,8 @@ from collections.abc import Generator
 import numpy as np
 import torch
 
+from napari_xrfquant.jobs import Progress
 from napari_xrfquant.models.architectures import QuantNet
-from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.datasets import SpectrumGenerator, simulate_set
 from napari_xrfquant.training.evaluation import binned_fractions
 

@@ -1,7 +1,7 @@
 """What a training run tells its consumer: progress, epochs, the result.
 
 A run (:func:`napari_xrfquant.training.iter_train`) yields
-:class:`~napari_xrfquant.progress.Progress` (``stage`` ``"simulate"`` and
+:class:`~napari_xrfquant.jobs.Progress` (``stage`` ``"simulate"`` and
 ``"nominal"`` while spectra are simulated, ``"epoch"`` with ``epoch`` set about
 every half second inside an epoch, so a consumer can cancel within a second),
 :class:`EpochEnd` after each epoch and :class:`TrainingFinished` at the end; it
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from napari_xrfquant.jobs import Progress
 from napari_xrfquant.models.bundle import QuantModel, save_bundle
-from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.config import TrainingConfig
 
 

@@ -12,7 +12,7 @@ into a trained :class:`~napari_xrfquant.models.architectures.QuantNet`:
 4. the 1-sigma calibration per count bin and element, fitted on the validation
    set, and test metrics per count level on the held-out test compositions.
 
-:meth:`Trainer.events` yields :class:`~napari_xrfquant.progress.Progress`,
+:meth:`Trainer.events` yields :class:`~napari_xrfquant.jobs.Progress`,
 :class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`); a napari
 ``thread_worker`` wraps it and can cancel at every yield. :func:`train` blocks:
 ``train(TrainingConfig(n_spectra=2000, epochs=3)).save("my-model")``. With
@@ -32,6 +32,7 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.devices import resolve_device
+from napari_xrfquant.jobs import Cancelled, CancelToken, Progress, run
 from napari_xrfquant.models.architectures import (
     QuantNet,
     count_parameters,
@@ -39,7 +40,6 @@ from napari_xrfquant.models.architectures import (
 from napari_xrfquant.models.bundle import build_metadata, model_from_network
 from napari_xrfquant.models.features import NOISELESS_COUNTS
 from napari_xrfquant.models.metadata import energy_dict
-from napari_xrfquant.progress import Progress
 from napari_xrfquant.training.augment import augment_spectra, sample_log_uniform
 from napari_xrfquant.training.axs import Reconstruction, reconstruction_for
 from napari_xrfquant.training.budget import TimeBudget, pace_to_budget, simulate_or_cached
@@ -63,7 +63,6 @@ from napari_xrfquant.training.events import EpochEnd, TrainingEvent, TrainingFin
 from napari_xrfquant.training.generator import spectrum_source
 from napari_xrfquant.training.losses import decoder_loss, loss_terms
 from napari_xrfquant.training.network import (
-    architecture_for,
     input_spec_for,
     network_to_fine_tune,
     optimiser_for,
@@ -157,7 +156,7 @@ class Trainer:
             )
             return network.to(self.device)
         spec = input_spec_for(config, self.generator.energy_keV)
-        probe = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
+        probe = QuantNet(spec, config.model, len(config.elements), config.sum_to_100)
         # Standardise features with statistics of noisy training spectra at
         # log-uniform counts, as the network will see them.
         g = torch.Generator().manual_seed(self.seeds["standardise"])
@@ -182,7 +181,7 @@ class Trainer:
             0.5 * (math.log10(config.counts_max) - math.log10(config.counts_min)), 0.1
         )
         torch.manual_seed(self.seeds["weights"])
-        network = QuantNet(spec, architecture_for(config), len(config.elements), config.sum_to_100)
+        network = QuantNet(spec, config.model, len(config.elements), config.sum_to_100)
         return network.to(self.device)
 
     def _training_batch(
@@ -239,9 +238,18 @@ class Trainer:
     def events(self) -> Generator[TrainingEvent, None, TrainResult]:
         """Run the training, yielding events; the return value is the :class:`TrainResult`.
 
-        Closing the generator (or breaking out of the loop) cancels the run;
-        :meth:`current_result` still gives the best model so far.
+        A :class:`~napari_xrfquant.jobs.Cancelled` at a yield (a job's cancel)
+        ends the run with the best model so far (``result.cancelled``); before
+        the first epoch has finished it ends the run with nothing.
         """
+        try:
+            return (yield from self._run())
+        except Cancelled:
+            if self.best_state is None:
+                raise
+            return self.current_result(cancelled=True)
+
+    def _run(self) -> Generator[TrainingEvent, None, TrainResult]:
         config = self.config
         budget = TimeBudget.of(config)  # max_minutes: the whole run, simulation included
         yield from self.prepare_data(budget)
@@ -439,7 +447,7 @@ def iter_train(
 def train(
     config: TrainingConfig,
     progress: Callable[[TrainingEvent], Any] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     generator: SpectrumGenerator | None = None,
 ) -> TrainResult:
     """Train a model for ``config`` and return the best-on-validation result.
@@ -449,11 +457,11 @@ def train(
     config
         The run's settings.
     progress
-        Called with every event (:class:`~napari_xrfquant.progress.Progress`, :class:`EpochEnd`,
+        Called with every event (:class:`~napari_xrfquant.jobs.Progress`, :class:`EpochEnd`,
         :class:`TrainingFinished`).
-    should_stop
-        Polled after every event; returning True cancels the run, which then
-        returns the best model so far (``result.cancelled``).
+    cancel
+        Cancels the run at its next event; it then returns the best model so far
+        (``result.cancelled``).
     generator
         Spectrum generator; None for the physics simulator.
 
@@ -461,16 +469,10 @@ def train(
     -------
     TrainResult
         ``result.save(directory)`` writes the bundle.
+
+    Raises
+    ------
+    napari_xrfquant.jobs.Cancelled
+        If cancelled before the first epoch finished.
     """
-    trainer = Trainer(config, generator)
-    events = trainer.events()
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(event)
-        if should_stop is not None and should_stop():
-            events.close()
-            return trainer.current_result(cancelled=True)
+    return run(Trainer(config, generator).events(), progress, cancel).unwrap()

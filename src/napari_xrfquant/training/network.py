@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from napari_xrfquant.models.architectures import (
-    ArchitectureSpec,
     InputSpec,
     QuantNet,
     make_bin_edges,
@@ -28,20 +27,6 @@ def input_spec_for(config: TrainingConfig, energy_keV: np.ndarray) -> InputSpec:
 
         raise XRFQuantError("the excluded ranges leave the network no input")
     return InputSpec(bin_edges_channel=edges, scale=config.input.scale, excluded_bins=excluded)
-
-
-def architecture_for(config: TrainingConfig) -> ArchitectureSpec:
-    """The :class:`ArchitectureSpec` for ``config.model``."""
-    m = config.model
-    return ArchitectureSpec(
-        type=m.type,
-        hidden_layers=m.hidden_layers,
-        neurons=m.neurons,
-        conv_channels=list(m.conv_channels),
-        kernel_size=m.kernel_size,
-        decoder_layers=m.decoder_layers,
-        decoder_neurons=m.decoder_neurons,
-    )
 
 
 def optimiser_for(

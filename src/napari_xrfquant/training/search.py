@@ -1,7 +1,7 @@
 """Hyperparameter search with optuna: TPE sampling, median pruning per epoch.
 
 The search space is the published one: 2-4 hidden layers, 25-500 neurons per
-layer (one width for all layers, as :class:`~napari_xrfquant.training.config.ModelConfig`
+layer (one width for all layers, as :class:`~napari_xrfquant.models.description.ModelConfig`
 describes the network), batch size 1-64 and learning rate 1e-5 to 1e-1, both
 sampled on a log scale. Each trial trains a network with the training core
 (early stopping with the config's patience) and is judged by its best
@@ -14,9 +14,9 @@ trial with batch size 1 can be 50-100 times slower than one with 64. Use
 ``steps_per_epoch`` in the base config or ``trial_timeout_s`` to bound them.
 
 :func:`iter_search` is a generator yielding one :class:`TrialResult` per
-finished trial (the GUI worker cancels between trials and, through
-``should_stop``, within a trial at every epoch); :func:`search` runs it to the
-end and returns the :class:`SearchResult`.
+finished trial (a :class:`~napari_xrfquant.jobs.CancelToken` ends the
+search between trials and, within a trial, at its next training event);
+:func:`search` runs it to the end and returns the :class:`SearchResult`.
 
 Examples
 --------
@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.jobs import Cancelled, CancelToken, drive
 from napari_xrfquant.training.config import TrainingConfig
 
-#: Signature of the training entry point: ``train(config, progress=, should_stop=)``.
+#: Signature of the training entry point: ``train(config, progress=, cancel=)``.
 TrainFunction = Callable[..., Any]
 
 
@@ -241,7 +242,7 @@ def rdb_storage(text: str) -> Any:
 
 
 def default_train_function() -> TrainFunction:
-    """The training core's ``train(config, progress=None, should_stop=None)``."""
+    """The training core's ``train(config, progress=None, cancel=None)``."""
     from napari_xrfquant.training import loop as trainer
 
     return trainer.train
@@ -262,7 +263,7 @@ def run_trial(
     base: TrainingConfig,
     space: SearchSpace,
     train_fn: TrainFunction,
-    should_stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     trial_timeout_s: float | None = None,
     on_epoch: Callable[[Any], None] | None = None,
 ) -> TrialResult:
@@ -270,35 +271,30 @@ def run_trial(
 
     The trial is stopped early (at an epoch boundary) when the pruner says so,
     when it runs longer than ``trial_timeout_s`` (then it counts as complete
-    with its best loss so far), or when ``should_stop()`` becomes true.
+    with its best loss so far), or when ``cancel`` is set.
     """
     params = suggest_params(trial, space)
     config = apply_params(base, params)
     losses: list[float] = []
     flags = {"pruned": False}
     start = time.perf_counter()
+    stop = CancelToken()  # this trial's: the pruner, its time limit or the search's cancel
 
     def progress(event: Any) -> None:
         loss = _validation_loss(event)
-        if loss is None:
-            return
-        losses.append(loss)
-        trial.report(loss, step=len(losses))
-        if trial.should_prune():
-            flags["pruned"] = True
-        if on_epoch is not None:
-            on_epoch(event)
-
-    def stop() -> bool:
-        if flags["pruned"]:
-            return True
-        if trial_timeout_s is not None and time.perf_counter() - start > trial_timeout_s:
-            return True
-        return bool(should_stop and should_stop())
+        if loss is not None:
+            losses.append(loss)
+            trial.report(loss, step=len(losses))
+            flags["pruned"] = flags["pruned"] or trial.should_prune()
+            if on_epoch is not None:
+                on_epoch(event)
+        timed_out = trial_timeout_s is not None and time.perf_counter() - start > trial_timeout_s
+        if flags["pruned"] or timed_out or (cancel is not None and cancel.cancelled):
+            stop.cancel()
 
     try:
-        result = train_fn(config, progress=progress, should_stop=stop)
-    except XRFQuantError as exc:
+        result = train_fn(config, progress=progress, cancel=stop)
+    except (XRFQuantError, Cancelled) as exc:
         return TrialResult(
             trial.number, params, None, "failed", len(losses), time.perf_counter() - start, str(exc)
         )
@@ -324,7 +320,7 @@ def iter_search(
     space: SearchSpace | None = None,
     seed: int | None = None,
     train_fn: TrainFunction | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     trial_timeout_s: float | None = None,
     on_epoch: Callable[[Any], None] | None = None,
     storage: str | None = None,
@@ -345,9 +341,9 @@ def iter_search(
         Seeds the sampler (default: ``base.seed``). Every trial trains on the same
         simulated data (``base.seed``), so trials differ only by hyperparameters.
     train_fn
-        ``train(config, progress=, should_stop=)``; default: the training core.
-    should_stop
-        Polled at every epoch; True ends the current trial and the search.
+        ``train(config, progress=, cancel=)``; default: the training core.
+    cancel
+        Ends the current trial at its next training event, and the search.
     trial_timeout_s
         Wall-time limit per trial (its best loss so far counts).
     on_epoch
@@ -375,7 +371,7 @@ def iter_search(
             base if base.cache else base.replace(cache=str(Path(scratch) / "search-set.h5"))
         )
         for _ in range(n_trials):
-            if should_stop is not None and should_stop():
+            if cancel is not None and cancel.cancelled:
                 break
             if storage is not None and len(study.get_trials(deepcopy=False)) >= n_trials:
                 break  # the other processes have asked for the rest
@@ -383,11 +379,14 @@ def iter_search(
             # who ran it: several processes or machines may share the study
             trial.set_user_attr("process", f"{socket.gethostname()}:{os.getpid()}")
             outcome = run_trial(
-                trial, trial_base, space, train_fn, should_stop, trial_timeout_s, on_epoch
+                trial, trial_base, space, train_fn, cancel, trial_timeout_s, on_epoch
             )
             _tell(study, trial, outcome)
             trials.append(outcome)
-            yield outcome
+            try:
+                yield outcome
+            except Cancelled:  # the trials so far are the search's result
+                break
     best = best_trial(trials if storage is None else study_trials(study))
     best_config = None
     if best is not None:
@@ -454,7 +453,7 @@ def search(
     seed: int | None = None,
     train_fn: TrainFunction | None = None,
     progress: Callable[[TrialResult], Any] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     trial_timeout_s: float | None = None,
     storage: str | None = None,
     study_name: str | None = None,
@@ -463,10 +462,8 @@ def search(
 
     See :func:`iter_search` for the parameters.
     """
-    from napari_xrfquant.progress import drive
-
     return drive(
-        iter_search(base, n_trials, space, seed, train_fn, should_stop, trial_timeout_s,
+        iter_search(base, n_trials, space, seed, train_fn, cancel, trial_timeout_s,
                     storage=storage, study_name=study_name),
         progress,
     )

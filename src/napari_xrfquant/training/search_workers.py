@@ -52,7 +52,7 @@ def _prepare_shared_set(config: TrainingConfig, scratch: Path) -> TrainingConfig
     """``config`` with a cache file holding its simulated set, simulated here once."""
     if config.training_set or config.cache:
         return config
-    from napari_xrfquant.progress import drive
+    from napari_xrfquant.jobs import drive
     from napari_xrfquant.training.loop import Trainer
 
     shared = config.replace(cache=str(scratch / "search-set.h5"))

@@ -45,6 +45,7 @@ class CalibrateForm(QWidget):
 
     viewer: Any
     worker: Any
+    controls: Any
     run_button: Any
     progress: Any
 
@@ -149,7 +150,7 @@ class CalibrateForm(QWidget):
         refill_combo(self.cube_combo, cubes)
         refill_combo(self.regions_combo, regions)
         self.fill_standard_rows()
-        self.run_button.setEnabled(bool(cubes) and self.worker is None)
+        self.controls.refresh()
 
     def refresh_models(self) -> None:
         """Refill the model list from the shared registry."""

@@ -13,9 +13,8 @@ from typing import Any
 
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_xrfquant._napari._jobs import guarded_job
 from napari_xrfquant._napari._qt import alive, one_line
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._job_controls import JobRunner
 from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
 
 
@@ -38,9 +37,8 @@ class ElementsFinder(QWidget):
         super().__init__()
         self._cube = cube
         self._instrument_on = instrument_on
-        self._progress_bar = progress
-        self.worker: Any = None
-        self._job_progress: JobProgress | None = None
+        self.runner = JobRunner("Find elements", progress, self._say, self)
+        self.runner.state_changed.connect(self._state_changed)
         self.elements_edit = ElementsEdit()
         self.find_button = QPushButton("Find elements")
         self.find_button.setToolTip("Search the cube for the elements it shows (a likelihood-"
@@ -61,16 +59,19 @@ class ElementsFinder(QWidget):
         self.found_info.setText(text)
         self.found_info.setVisible(bool(text))
 
+    @property
+    def worker(self) -> Any:
+        """The running search's worker, or None."""
+        return self.runner.worker
+
     def _find_clicked(self) -> None:
-        if self.worker is not None:
-            self._say("cancelling...")
-            self.worker.quit()
+        if self.runner.running:
+            self.runner.cancel()
         else:
             self.search()
 
     def search(self) -> Any:
         """Search the chosen cube in a worker; returns it (None when nothing to search)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.errors import XRFQuantError
@@ -85,33 +86,20 @@ class ElementsFinder(QWidget):
         except XRFQuantError as exc:
             show_error(f"Find elements: {one_line(exc)}")
             return None
-        worker = create_worker(guarded_job, _search_job(counts, energy_keV, instrument),
-                               _start_thread=False)
-        self._job_progress = JobProgress(f"Find elements in {name}", 0, self._progress_bar)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda outcome: self._on_found(outcome, name))
-        worker.aborted.connect(lambda: self._say("search cancelled"))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.find_button.setText("Cancel search")
-        self._say(f"searching {name} (a few seconds to minutes)...")
-        worker.start()
-        return worker
+        return self.runner.start(
+            _search_job(counts, energy_keV, instrument),
+            f"Find elements in {name} (a few seconds to minutes)",
+            lambda outcome: self._on_found(outcome, name), on_event=self._on_progress,
+            cancelled_text="search cancelled")
 
     def _on_progress(self, event: Any) -> None:
-        if self._job_progress is not None:
-            self._job_progress.show(event.done, event.total)
         if alive(self) and event.stage == "search" and event.done < event.total:
             self._say(f"searching: step {event.done + 1} of {event.total}")
 
     def _on_found(self, outcome: Any, name: str) -> None:
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_info
 
         if not alive(self):
-            return
-        if outcome.error is not None:
-            show_error(f"Find elements in {name}: {one_line(outcome.error)}")
-            self._say("search failed")
             return
         search = outcome.result
         if search.symbols:
@@ -124,13 +112,9 @@ class ElementsFinder(QWidget):
         self._say(text)
         show_info(f"Find elements in {name}: {text}")
 
-    def _on_finished(self) -> None:
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
+    def _state_changed(self, state: str) -> None:
         if alive(self):
-            self.find_button.setText("Find elements")
+            self.find_button.setText("Cancel search" if self.runner.running else "Find elements")
 
 
 def _search_job(counts: Any, energy_keV: Any, instrument: Any) -> Any:

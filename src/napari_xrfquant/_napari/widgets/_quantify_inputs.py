@@ -23,6 +23,8 @@ class QuantifyInputs:
     refine_spin: Any
     mask_spin: Any
     run_button: Any
+    controls: Any
+    _inputs_ok: bool
     input_info: Any
     calibration_panel: Any
     physics_panel: Any
@@ -70,7 +72,8 @@ class QuantifyInputs:
                 self.calibration_panel.ask_about_channels(layer, model)
         self.input_info.setText(problem or "")
         self.input_info.setVisible(problem is not None)
-        self.run_button.setEnabled(layer is not None and self.worker is None and problem is None)
+        self._inputs_ok = layer is not None and problem is None
+        self.controls.refresh()
         self.run_button.setToolTip(problem or "Quantify every pixel of the cube layer")
         if problem and notify and problem != self._told_problem:
             show_warning(f"Quantify {layer.name}: {problem}")

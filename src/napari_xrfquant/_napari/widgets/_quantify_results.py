@@ -347,12 +347,9 @@ class ResultsPanel(QWidget):
         cube's total-counts layer, else the counts the model read) become NaN
         in the concentration and uncertainty layers.
         """
-        steps = self.result_layer_steps(result, cube_layer, mask_below_counts)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return list(done.value)
+        from napari_xrfquant.jobs import drive
+
+        return list(drive(self.result_layer_steps(result, cube_layer, mask_below_counts)))
 
     def add_result_layers_stepwise(self, result: Any, cube_layer: Any, mask_below_counts: float,
                                    then: Callable[[list[Any]], None]) -> None:

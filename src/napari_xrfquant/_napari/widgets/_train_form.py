@@ -74,7 +74,8 @@ class TrainForm(QWidget):
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         """Settings files, elements, instrument, data set and network, top to bottom."""
-        from napari_xrfquant.training.config import ModelConfig, TrainingConfig
+        from napari_xrfquant.models.description import ModelConfig, architectures
+        from napari_xrfquant.training.config import TrainingConfig
 
         self._number_fields: dict[str, NumberEdit] = {}  # filled by _number_row
         files = QHBoxLayout()
@@ -146,7 +147,7 @@ class TrainForm(QWidget):
         self.n_spectra_spin = schema_number(TrainingConfig, "n_spectra",
                                             FORM_DEFAULTS["n_spectra"], integer=True)
         self.model_combo = QComboBox()
-        self.model_combo.addItems(["mlp", "cnn"])
+        self.model_combo.addItems(list(architectures()))
         self.layers_spin = schema_number(ModelConfig, "hidden_layers",
                                          FORM_DEFAULTS["hidden_layers"], integer=True)
         self.neurons_spin = schema_number(ModelConfig, "neurons", FORM_DEFAULTS["neurons"],

@@ -8,14 +8,14 @@ run by :func:`~napari_xrfquant._napari.widgets.train_jobs.search_job`.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from qtpy.QtWidgets import QTableWidgetItem
 
 from napari_xrfquant._napari._qt import present
-from napari_xrfquant._napari.widgets.train_jobs import SearchOutcome, search_job
+from napari_xrfquant._napari.widgets.train_jobs import search_job
+from napari_xrfquant.jobs import CancelToken, Outcome
 
 
 class TrainSearch:
@@ -26,35 +26,27 @@ class TrainSearch:
     status: Any
     use_trial_button: Any
     search_result: Any
-    _stop: threading.Event
     _search_started: float
     # supplied by the form (TrainForm, after this class in the widget's bases) and
     # the widget: annotations only, so that nothing here hides them
     settings_to_run: Any
     settings: Any
     set_config: Any
-    _start: Any
-    _job_progress: Any
+    controls: Any
 
     def search(self, n_trials: int | None = None) -> Any:
         """Check the form and start a hyperparameter search; returns the worker."""
-        from napari.qt.threading import create_worker
-
         settings = self.settings_to_run()
         if settings is None:
             return None
         config, instrument = settings
         trials = int(n_trials or self.trials_spin.value())
-        self._stop = threading.Event()
         self._search_started = time.perf_counter()
         self.trials_table.setRowCount(0)
-        self.status.setText(f"searching {trials} trials...")
-        worker = create_worker(search_job, config, instrument, trials, self._stop,
-                               _start_thread=False)
-        worker.yielded.connect(self._on_trial)
-        worker.returned.connect(self._on_searched)
-        self._start(worker, "Hyperparameter search", trials)
-        return worker
+        token = CancelToken()
+        return self.controls.runner.start(
+            search_job(config, instrument, trials, token), f"Hyperparameter search ({trials} "
+            "trials)", self._on_searched, total=trials, on_event=self._on_trial, cancel=token)
 
     def _on_trial(self, trial: Any) -> None:
         row = self.trials_table.rowCount()
@@ -66,19 +58,14 @@ class TrainSearch:
                  f"{trial.seconds:.0f}")
         for col, value in enumerate(cells):
             self.trials_table.setItem(row, col, QTableWidgetItem(str(value)))
-        if self._job_progress is not None:
-            self._job_progress.show(row + 1)
+        self.controls.runner.show_progress(row + 1)
         self.status.setText(trial.describe())
 
-    def _on_searched(self, outcome: SearchOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
+    def _on_searched(self, outcome: Outcome[Any]) -> None:
+        from napari.utils.notifications import show_info
 
-        if outcome.error is not None:
-            show_error(f"Search: {str(outcome.error).splitlines()[0]}")
-            self.status.setText(f"search failed: {outcome.error}")
-            return
         self.search_result = outcome.result
-        best = outcome.result.best
+        best = self.search_result.best
         if best is None:
             self.status.setText("no trial finished")
             return

@@ -27,14 +27,11 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
 )
 
-from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
 from napari_xrfquant._napari._qt import (
     ask_overwrite,
     bundle_files,
@@ -45,9 +42,10 @@ from napari_xrfquant._napari._qt import (
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._job_controls import JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._plot import DockPlot
+from napari_xrfquant.jobs import Outcome, Progress
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -82,14 +80,12 @@ class CalibrateWidget(CalibrateForm):
         self.viewer = napari_viewer
         self.result: Any = None
         self.retrained: Any = None
-        self.worker: Any = None
         self.registered_label: str | None = None
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
             self, paths
         )
         self.retrain_spectra: int | None = None
         self._run: dict[str, Any] = {}
-        self._job_progress: JobProgress | None = None
         self._bundle_dir: tempfile.TemporaryDirectory[str] | None = None
         self._build()
         self.refresh_layers()
@@ -104,20 +100,14 @@ class CalibrateWidget(CalibrateForm):
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
         layout = scrolled_layout(self)
-        self.progress = QProgressBar()  # the form's Find elements shows its phases here too
+        self.controls = JobControls("Calibrate")
+        self.progress = self.controls.progress  # the form's Find elements shows its phases too
+        self.status = self.controls.status
+        self.cancel_button = self.controls.cancel_button
         self._build_form(layout)
-
-        row = QHBoxLayout()
-        self.run_button = QPushButton("Calibrate")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        self.status = QLabel("ready")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        self.run_button = self.controls.add_run_button(
+            "Calibrate", ready=lambda: self._selected_cube() is not None)
+        layout.addWidget(self.controls)
 
         self.parameters_table = QTableWidget(0, len(PARAMETER_COLUMNS))
         self.parameters_table.setHorizontalHeaderLabels(PARAMETER_COLUMNS)
@@ -142,6 +132,7 @@ class CalibrateWidget(CalibrateForm):
         for widget in (self.save_instrument_button, self.minutes_spin, self.retrain_button):
             widget.setEnabled(False)
             row.addWidget(widget)
+        self.controls.guard(self.retrain_button, ready=lambda: self.result is not None)
         layout.addLayout(row)
         self.save_model_button = QPushButton("Save retrained model...")
         self.save_model_button.setEnabled(False)
@@ -152,14 +143,12 @@ class CalibrateWidget(CalibrateForm):
         self.model_combo.currentTextChanged.connect(lambda _text: self.apply_default_free())
         self.instrument_edit.editingFinished.connect(self.apply_default_free)
         self.run_button.clicked.connect(lambda: self.calibrate())
-        self.cancel_button.clicked.connect(self.cancel)
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
         self.retrain_button.clicked.connect(lambda: self.retrain())
         self.save_model_button.clicked.connect(self._save_model_clicked)
 
     def calibrate(self) -> Any:
         """Check the form and start the fit in a worker; returns it (None if refused)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.calibration.session import iter_calibration
@@ -188,19 +177,13 @@ class CalibrateWidget(CalibrateForm):
             max_seconds=float(self.seconds_spin.value()),
         )
         self._run = request
-        worker = create_worker(guarded_job, generator, _start_thread=False)
-        worker.returned.connect(self._on_calibrated)
-        self.status.setText(f"grouping the pixels of {request['source']}...")
-        self._start(worker, f"Calibrate on {request['source']}")
-        return worker
+        return self.controls.runner.start(
+            generator, f"Calibrate on {request['source']}", self._on_calibrated,
+            on_event=self._on_event, bar_stages=("calibrate", "epoch"))
 
-    def _on_calibrated(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info, show_warning
+    def _on_calibrated(self, outcome: Outcome[Any]) -> None:
+        from napari.utils.notifications import show_info, show_warning
 
-        if outcome.error is not None:
-            self.status.setText(f"failed: {one_line(outcome.error)}")
-            show_error(f"Calibrate: {one_line(outcome.error)}")
-            return
         self.result = outcome.result
         self.fill_parameters(self.result)
         self.draw_result(self.result)
@@ -284,7 +267,6 @@ class CalibrateWidget(CalibrateForm):
     def retrain(self, minutes: float | None = None) -> Any:
         """Fine-tune the start model on the calibrated instrument in a worker (train a
         new model of the elements when the calibration started from an instrument file)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.calibration.session import iter_retrain
@@ -315,20 +297,14 @@ class CalibrateWidget(CalibrateForm):
             self.retrain_spectra,
             elements=self._run["elements"],
         )
-        worker = create_worker(guarded_job, generator, _start_thread=False)
-        worker.returned.connect(self._on_retrained)
-        self.status.setText(f"retraining for up to {budget:g} min...")
-        self._start(worker, "Retrain on the calibrated instrument")
-        return worker
+        return self.controls.runner.start(
+            generator, f"Retrain on the calibrated instrument (up to {budget:g} min)",
+            self._on_retrained, on_event=self._on_event, bar_stages=("calibrate", "epoch"))
 
-    def _on_retrained(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
+    def _on_retrained(self, outcome: Outcome[Any]) -> None:
+        from napari.utils.notifications import show_info
 
-        if outcome.error is not None:
-            self.status.setText(f"retrain failed: {one_line(outcome.error)}")
-            show_error(f"Calibrate: retrain failed: {one_line(outcome.error)}")
-            return
-        trained = outcome.result
+        trained: Any = outcome.result
         assert self._bundle_dir is not None
         directory = trained.save(Path(self._bundle_dir.name) / trained.config.name, overwrite=True)
         verb = "retrained" if self._run["model"] is not None else "trained"
@@ -362,50 +338,23 @@ class CalibrateWidget(CalibrateForm):
             name = self.retrained.config.name
             self._guarded(lambda: self.save_model(Path(parent) / name))
 
-    # -- workers ---------------------------------------------------------------
-    def _start(self, worker: Any, description: str) -> None:
-        self._job_progress = JobProgress(description, 0, self.progress)  # busy until steps come
-        worker.yielded.connect(self._on_event)
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        for widget in (self.run_button, self.retrain_button):
-            widget.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        worker.start()
+    # -- the running job -------------------------------------------------------
+    @property
+    def worker(self) -> Any:
+        """The running worker, or None."""
+        return self.controls.runner.worker
 
     def cancel(self) -> None:
         """Stop the running fit or retraining at its next step; nothing is kept."""
-        if self.worker is not None:
-            self.status.setText("cancelling...")
-            self.worker.quit()
+        self.controls.runner.cancel()
 
     def _on_event(self, event: Any) -> None:
-        from napari_xrfquant.progress import Progress
         from napari_xrfquant.training.events import EpochEnd
 
-        if isinstance(event, Progress) and event.stage in ("calibrate", "epoch"):
-            if self._job_progress is not None:
-                self._job_progress.show(event.done, event.total)
-            if event.stage == "calibrate":
-                self.status.setText(f"fitting the instrument: step {event.done}/{event.total}")
+        if isinstance(event, Progress) and event.stage == "calibrate":
+            self.status.setText(f"fitting the instrument: step {event.done}/{event.total}")
         elif isinstance(event, EpochEnd):
             self.status.setText(f"retrain epoch {event.epoch}: val MAE {event.val_mae:.3f} wt%")
-
-    def _on_aborted(self) -> None:
-        from napari.utils.notifications import show_info
-
-        self.status.setText("cancelled; nothing was changed")
-        show_info("Calibrate: cancelled; nothing was changed")
-
-    def _on_finished(self) -> None:
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
-        self.cancel_button.setEnabled(False)
-        self.run_button.setEnabled(self._selected_cube() is not None)
-        self.retrain_button.setEnabled(self.result is not None)
 
     def _guarded(self, action: Callable[[], Any]) -> None:
         from napari.utils.notifications import show_error

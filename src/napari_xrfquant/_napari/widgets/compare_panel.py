@@ -16,18 +16,15 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
 )
 
-from napari_xrfquant._napari._jobs import JobOutcome, guarded_job
-from napari_xrfquant._napari._qt import alive, one_line
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari._qt import one_line
+from napari_xrfquant._napari.widgets._job_controls import JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant.evaluation.baselines import MODEL_NAMES
 
@@ -37,9 +34,7 @@ class ComparePanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Compare on labelled data", parent)
-        self.worker: Any = None
         self.comparison: Any = None
-        self._job_progress: JobProgress | None = None
         form = QFormLayout(self)
         self.file_edit = QLineEdit()
         self.file_edit.setPlaceholderText("labelled spectra (xrfquant-spectra .h5)")
@@ -51,27 +46,20 @@ class ComparePanel(QGroupBox):
         self.models_edit = QLineEdit(",".join(MODEL_NAMES))
         self.models_edit.setToolTip(f"comma-separated, from {', '.join(MODEL_NAMES)}")
         self.folds_spin = NumberEdit(10, integer=True, low=2, high=100)
-        self.run_button = QPushButton("Compare")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.status = QLabel("10-fold cross-validation: MSE +- SE (wt%^2) per element")
-        self.status.setWordWrap(True)
+        self.controls = JobControls(
+            "Compare", "10-fold cross-validation: MSE +- SE (wt%^2) per element")
+        self.run_button = self.controls.add_run_button("Compare")
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
         self.table = QTableWidget(0, 0)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setMinimumHeight(150)
         form.addRow("labelled set", row)
         form.addRow("models", self.models_edit)
         form.addRow("folds", self.folds_spin)
-        form.addRow(buttons)
-        form.addRow(self.progress)
-        form.addRow(self.status)
+        form.addRow(self.controls)
         form.addRow(self.table)
         self.run_button.clicked.connect(lambda: self.compare())
-        self.cancel_button.clicked.connect(self.cancel)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Labelled spectra", "", "HDF5 (*.h5 *.hdf5)")
@@ -94,7 +82,6 @@ class ComparePanel(QGroupBox):
 
     def compare(self) -> Any:
         """Start the cross-validation in a worker; returns it (None if refused)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.errors import XRFQuantError
@@ -112,38 +99,24 @@ class ComparePanel(QGroupBox):
         generator = iter_compare(data.spectra, data.wt_percent, data.energy_keV, data.elements,
                                  request["models"], request["folds"],
                                  instrument=request["instrument"])
-        worker = create_worker(guarded_job, generator, _start_thread=False)
-        worker.yielded.connect(self._on_event)
-        worker.returned.connect(self._on_returned)
-        worker.aborted.connect(lambda: self.status.setText("cancelled"))
-        worker.finished.connect(self._on_finished)
-        self._job_progress = JobProgress("Compare models",
-                                         len(request["models"]) * request["folds"], self.progress)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.status.setText(f"cross-validating {', '.join(request['models'])}...")
-        worker.start()
-        return worker
+        return self.controls.runner.start(
+            generator, f"Cross-validating {', '.join(request['models'])}", self._on_returned,
+            total=len(request["models"]) * request["folds"], on_event=self._on_event,
+            cancelled_text="cancelled; the table stays as it was")
+
+    @property
+    def worker(self) -> Any:
+        """The running cross-validation's worker, or None."""
+        return self.controls.runner.worker
 
     def cancel(self) -> None:
         """Stop after the current fold; the table stays as it was."""
-        if self.worker is not None:
-            self.status.setText("cancelling...")
-            self.worker.quit()
+        self.controls.runner.cancel()
 
     def _on_event(self, event: Any) -> None:
         self.status.setText(f"{event.stage}: fit {event.done} of {event.total}")
-        if self._job_progress is not None:
-            self._job_progress.show(event.done, event.total)
 
-    def _on_returned(self, outcome: JobOutcome) -> None:
-        from napari.utils.notifications import show_error
-
-        if outcome.error is not None:
-            self.status.setText(f"failed: {one_line(outcome.error)}")
-            show_error(f"Compare: {one_line(outcome.error)}")
-            return
+    def _on_returned(self, outcome: Any) -> None:
         self.comparison = outcome.result
         self.show_table(outcome.result)
         best = outcome.result.best()
@@ -170,12 +143,3 @@ class ComparePanel(QGroupBox):
                     item.setFont(bold)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
-
-    def _on_finished(self) -> None:
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
-        if alive(self):
-            self.run_button.setEnabled(True)
-            self.cancel_button.setEnabled(False)

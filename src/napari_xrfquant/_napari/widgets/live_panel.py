@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._layers import SpatialFrame
 from napari_xrfquant._napari._qt import alive, browse_row
 from napari_xrfquant._napari._result_layers import result_layer_data
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._job_controls import JobRunner
 
 #: Appended to the name of every live layer.
 LIVE_SUFFIX = " · live"
@@ -64,15 +64,13 @@ class LivePanel(QGroupBox):
         super().__init__("Live: quantify new files as they arrive")
         self.viewer = viewer
         self.settings_source = settings_source
-        self.worker: Any = None
+        self.runner = JobRunner("Live", say=self._say, parent=self)
+        self.runner.state_changed.connect(self._state_changed)
         self.poll_s = 1.0
         self.settle_s = 2.0
         self.frames = 0
         # the live layers' growing stacks, by layer name (see _grown)
         self._buffers: dict[str, np.ndarray] = {}
-        self._job_progress: JobProgress | None = None
-        self._pending: list[Any] = []
-        self._stacking = False
         form = QFormLayout(self)
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("folder the camera writes cubes into")
@@ -115,7 +113,6 @@ class LivePanel(QGroupBox):
 
     def start(self) -> Any:
         """Start watching; returns the worker, or None (with a notification) if it cannot."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.campaign.watch import iter_watch
@@ -134,40 +131,32 @@ class LivePanel(QGroupBox):
         model, settings = self.settings_source()
         if model is None:
             return None
-        worker = create_worker(
-            iter_watch, folder, outdir, settings, model=model, poll_s=self.poll_s,
-            settle_s=self.settle_s, keep_result=True, _start_thread=False,
-        )
-        worker.yielded.connect(self._on_frame)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._job_progress = JobProgress(f"Live {folder.name}")  # frames: no total
+        watch = iter_watch(folder, outdir, settings, model=model, poll_s=self.poll_s,
+                           settle_s=self.settle_s, keep_result=True)
+        worker = self.runner.start(watch, f"Live {folder.name}", lambda outcome: None,
+                                   on_event=self._on_frame, cancelled_text="stopped")
         self.status.setText(f"watching {folder} -> {outdir}")
-        worker.start()
         return worker
 
+    @property
+    def worker(self) -> Any:
+        """The running watch worker, or None."""
+        return self.runner.worker
+
     def stop(self) -> None:
-        """Stop watching at the worker's next poll."""
-        if self.worker is not None:
-            self.status.setText("stopping...")
-            self.worker.quit()
+        """Stop watching at the watcher's next poll."""
+        self.runner.cancel("stopping...")
+
+    def _say(self, text: str) -> None:
+        if alive(self):
+            self.status.setText(text)
 
     # -- frames ------------------------------------------------------------
     def _on_frame(self, outcome: Any) -> None:
-        if outcome is None or not alive(self):
-            return
-        # adding a layer runs the event loop, which may deliver the next frame inside
-        # this call: frames are queued and stacked one after another, in order
-        self._pending.append(outcome)
-        if self._stacking:
-            return
-        self._stacking = True
-        try:
-            while self._pending:
-                self._show(self._pending.pop(0))
-        finally:
-            self._stacking = False
+        # the runner hands frames over one after another, in order, even when adding
+        # a layer runs the event loop and the next frame arrives meanwhile
+        if outcome is not None and alive(self):
+            self._show(outcome)
 
     def _show(self, outcome: Any) -> None:
         from napari.utils.notifications import show_warning
@@ -185,8 +174,7 @@ class LivePanel(QGroupBox):
         if not self.add_frame(result, outcome.path.name):
             show_warning(f"Live: {outcome.path.name} is {result.image_shape[:2]} pixels, the "
                          "live stack another size; written to disk, not stacked")
-        if self._job_progress is not None:
-            self._job_progress.advance()
+        self.runner.advance()
         self.status.setText(f"{self.frames} frames; last {outcome.describe()}")
 
     def add_frame(self, result: Any, name: str) -> bool:
@@ -234,21 +222,13 @@ class LivePanel(QGroupBox):
         self._buffers[name] = buffer
         return buffer[: n + 1]
 
-    def _on_errored(self, exc: BaseException) -> None:
-        from napari_xrfquant._napari._qt import one_line
-
-        if alive(self):
-            self.status.setText(f"stopped: {one_line(exc)}")
-
-    def _on_finished(self) -> None:
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
-        if alive(self):
-            self.live_check.blockSignals(True)
-            self.live_check.setChecked(False)
-            self.live_check.blockSignals(False)
+    def _state_changed(self, state: str) -> None:
+        if self.runner.running or not alive(self):
+            return
+        self.live_check.blockSignals(True)
+        self.live_check.setChecked(False)
+        self.live_check.blockSignals(False)
+        if state != "failed":  # a failure's line stays
             self.status.setText(f"stopped; {self.frames} frames")
 
 

@@ -16,7 +16,7 @@ the threshold re-masks at once without quantifying again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,12 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
 )
 
 from napari_xrfquant import results as core_results
 from napari_xrfquant._napari._calibration_edit import calibration_edits
-from napari_xrfquant._napari._jobs import JobOutcome, Notice, Progress, physics_job, quantify_job
+from napari_xrfquant._napari._jobs import physics_job, quantify_job
 from napari_xrfquant._napari._layers import (
     cube_counts,
     cube_layers,
@@ -45,7 +44,7 @@ from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._job_controls import LATER, JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_INFO, PHYSICS_ITEM, PhysicsPanel
 from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
@@ -55,6 +54,7 @@ from napari_xrfquant._napari.widgets._quantify_results import (
 )
 from napari_xrfquant._napari.widgets.live_panel import LivePanel
 from napari_xrfquant.inference.devices import resolve_device
+from napari_xrfquant.jobs import Outcome
 from napari_xrfquant.results import (
     RegionStatistics,
     poor_fit_message,
@@ -111,19 +111,15 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.worker: Any = None
         self.statistics: list[RegionStatistics] = []
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
             self, paths
         )
-        self._job_progress: JobProgress | None = None
         self._run_source: str | None = None
         self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
         self.last_results: dict[str, Any] = {}
         self._adding_layers = False
-        self._adding_results = False
-        self._finish_pending = False
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         self.shown_result: Any = None  # the last result as the layers show it (masked)
         self._told_problem: str | None = None
@@ -139,7 +135,10 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
         layout = scrolled_layout(self)
-        self.progress = QProgressBar()
+        self.controls = JobControls("Quantify", "")
+        self.progress, self.status = self.controls.progress, self.controls.status
+        self.cancel_button = self.controls.cancel_button
+        self._inputs_ok = False
         form = QFormLayout()
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("Image layer holding an XRF cube (energy axis in keV)")
@@ -193,19 +192,10 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.input_info.setVisible(False)
         layout.addWidget(self.input_info)
 
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Quantify")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
+        self.run_button = self.controls.add_run_button("Quantify", ready=lambda: self._inputs_ok)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        layout.addWidget(self.controls)
 
         self._build_results(layout)
         self.live = LivePanel(self.viewer, self._live_settings)
@@ -214,7 +204,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
 
     def _connect(self) -> None:
         self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.model_browse.clicked.connect(self._browse_model)
         self.model_combo.currentTextChanged.connect(self._model_chosen)
         self.device_combo.currentTextChanged.connect(self._update_device_info)
@@ -380,7 +369,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
 
         The worker is started here; results arrive in :meth:`_on_returned`.
         """
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from napari_xrfquant.errors import XRFQuantError
@@ -395,6 +383,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             show_error(f"Quantify: {problem}")
             return None
         data, energy_keV = cube_counts(layer)
+        job: Generator[Any, None, Any]
         if self.model_combo.currentText() == PHYSICS_ITEM:
             try:
                 job = physics_job(self.physics_panel.job(data, energy_keV,
@@ -410,58 +399,39 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         n_spectra = int(np.prod(data.shape[:-1]))
         self._run_source = layer.name
         self._run_mask_below_counts = self.mask_below_counts
-        worker = create_worker(lambda: (yield from job), _start_thread=False)
-        self._job_progress = JobProgress(f"Quantify {layer.name}", n_spectra, self.progress)
-        self.status.setText(f"quantifying {layer.name} ({n_spectra} spectra)...")
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.aborted.connect(self._on_aborted)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        worker.start()
-        return worker
+        return self.controls.runner.start(
+            job, f"Quantify {layer.name} ({n_spectra} spectra)", self._on_returned,
+            total=n_spectra, cancelled_text="cancelled; no layers added")
+
+    @property
+    def worker(self) -> Any:
+        """The running quantification's worker (until its layers are added), or None."""
+        return self.controls.runner.worker
 
     def cancel(self) -> None:
-        """Ask the running worker to stop at its next chunk (no layers are added)."""
-        if self.worker is not None:
-            self.status.setText("cancelling...")
-            self.worker.quit()
+        """Ask the running job to stop at its next chunk (no layers are added)."""
+        self.controls.runner.cancel()
 
-    def _on_yielded(self, event: Any) -> None:
-        from napari.utils.notifications import show_warning
-
-        if isinstance(event, Notice):
-            show_warning(event.message)
-            return
-        if isinstance(event, Progress) and self._job_progress is not None:
-            self._job_progress.show(event.done, event.total)
-
-    def _on_returned(self, outcome: JobOutcome) -> None:
+    def _on_returned(self, outcome: Outcome[Any]) -> bool | None:
         from napari.utils.notifications import show_error
 
         source = self._run_source or ""
-        if outcome.error is not None:
-            show_error(f"Quantify {source}: {one_line(outcome.error)}")
-            self.status.setText("failed")
-            return
         result = outcome.result
         layer = next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == source), None)
         if layer is None:
             show_error(f"Quantify: the cube layer {source!r} was removed during the run")
-            return
+            return None
         self.last_results[source] = result
-        self._adding_results = True  # the run ends (worker None) once its layers exist
-        self.add_result_layers_stepwise(
+        device = str(getattr(result, "device", "cpu"))
+        self.add_result_layers_stepwise(  # the job ends once its layers exist
             result, layer, self._run_mask_below_counts,
-            then=lambda _added: self._results_shown(source, result, outcome.device))
+            then=lambda _added: self._results_shown(source, result, device))
+        return LATER
 
     def _results_shown(self, source: str, result: Any, device: str) -> None:
         from napari.utils.notifications import show_info, show_warning
 
-        self._adding_results = False
+        self.controls.runner.finish()
         if not alive(self):
             return
         seconds = float(getattr(result, "seconds", 0.0))
@@ -473,28 +443,3 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
             show_warning(poor_fit)
         self.cube_combo.setCurrentText(source)
         self.update_statistics()
-        if self._finish_pending:
-            self._on_finished()
-
-    def _on_aborted(self) -> None:
-        from napari.utils.notifications import show_info
-
-        self.status.setText("cancelled; no layers added")
-        show_info(f"Quantify {self._run_source}: cancelled, no layers added")
-
-    def _on_errored(self, exc: BaseException) -> None:
-        # napari already shows the notification (with traceback for the log)
-        self.status.setText(f"failed: {one_line(exc)}")
-
-    def _on_finished(self) -> None:
-        self._finish_pending = self._adding_results
-        if self._finish_pending:
-            return  # _results_shown finishes the run
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
-        self.cancel_button.setEnabled(False)
-        self.check_inputs()
-
-

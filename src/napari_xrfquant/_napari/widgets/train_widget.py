@@ -21,7 +21,6 @@ TOML (with the instrument file beside it) that ``xrfquant train`` reads.
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +32,8 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -54,13 +51,14 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
 )
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari.widgets._job_progress import JobProgress
+from napari_xrfquant._napari.widgets._job_controls import JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, schema_number
 from napari_xrfquant._napari.widgets._train_form import TrainForm
 from napari_xrfquant._napari.widgets._train_search import TrainSearch
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
-from napari_xrfquant._napari.widgets.train_jobs import TrainOutcome, training_job
+from napari_xrfquant._napari.widgets.train_jobs import training_job
 from napari_xrfquant._napari.widgets.train_plot import LossCanvas
+from napari_xrfquant.jobs import Outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -109,16 +107,13 @@ class TrainWidget(TrainSearch, TrainForm):
         self.viewer = napari_viewer
         self.result: Any = None
         self.search_result: Any = None
-        self.worker: Any = None
         self.registered_label: str | None = None
         self.problems: list[str] = []
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
             self, paths
         )
-        self._stop = threading.Event()
         self._epoch_seconds: list[float] = []
         self._run_epochs = 0
-        self._job_progress: JobProgress | None = None
         # the temporary bundles of the unsaved models in the list, by label
         self._unsaved: dict[str, tempfile.TemporaryDirectory[str]] = {}
         from napari_xrfquant.instrument import reference_instrument
@@ -169,18 +164,11 @@ class TrainWidget(TrainSearch, TrainForm):
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #ff6b6b")
         layout.addWidget(self.problem_label)
-        run_row = QHBoxLayout()
-        self.train_button = QPushButton("Simulate + Train")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        run_row.addWidget(self.train_button)
-        run_row.addWidget(self.cancel_button)
-        layout.addLayout(run_row)
-        self.progress = QProgressBar()
-        self.status = QLabel("ready")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
+        self.controls = JobControls("Train")
+        self.train_button = self.controls.add_run_button("Simulate + Train")
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
+        layout.addWidget(self.controls)
         layout = pages["Training"]
         self.loss_canvas = LossCanvas(self.viewer)
         layout.addWidget(self.loss_canvas)
@@ -206,7 +194,7 @@ class TrainWidget(TrainSearch, TrainForm):
         box = QGroupBox("Hyperparameter search (optuna)")
         form = QFormLayout(box)
         self.trials_spin = NumberEdit(10, integer=True, low=1, unit="trials")
-        self.search_button = QPushButton("Search")
+        self.search_button = self.controls.guard(QPushButton("Search"))
         self.trials_table = QTableWidget(0, len(TRIAL_COLUMNS))
         self.trials_table.setHorizontalHeaderLabels(TRIAL_COLUMNS)
         self.trials_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -229,7 +217,6 @@ class TrainWidget(TrainSearch, TrainForm):
         layout.addStretch(1)
 
         self.train_button.clicked.connect(lambda: self.train())
-        self.cancel_button.clicked.connect(self.cancel)
         self.search_button.clicked.connect(lambda: self.search())
         self.use_trial_button.clicked.connect(lambda: self.use_selected_trial())
         self.save_model_button.clicked.connect(self._save_model_clicked)
@@ -242,8 +229,6 @@ class TrainWidget(TrainSearch, TrainForm):
     # -- training -----------------------------------------------------------
     def train(self) -> Any:
         """Check the form and start training in a worker; returns it (None if refused)."""
-        from napari.qt.threading import create_worker
-
         settings = self.settings_to_run()
         if settings is None:
             return None
@@ -256,18 +241,14 @@ class TrainWidget(TrainSearch, TrainForm):
 
             config = config.replace(axs=AXSConfig(unlabelled=f"layer {axs_layer.name}",
                                                   beta=self.beta_spin.value()))
-        self._stop = threading.Event()
         self._epoch_seconds = []
         self._run_epochs = config.epochs
         self.loss_canvas.clear()
-        self.status.setText(f"simulating {config.n_spectra} spectra...")
-        worker = create_worker(training_job, config, instrument, self._stop, None, unlabelled,
-                               _start_thread=False)
-        worker.yielded.connect(self._on_train_event)
-        worker.returned.connect(self._on_trained)
         self.tabs.setCurrentIndex(TRAINING_TAB)  # the loss curves, as they come
-        self._start(worker, f"Train {config.name}", config.epochs)
-        return worker
+        return self.controls.runner.start(
+            training_job(config, instrument, None, unlabelled), f"Train {config.name}",
+            self._on_trained, total=config.epochs, on_event=self._on_train_event,
+            bar_stages=(), cancelled_text="cancelled before the first epoch ended; no model")
 
     def settings_to_run(self) -> Any:
         """The checked form's ``(config, instrument)``; None while a run goes on or when
@@ -285,24 +266,17 @@ class TrainWidget(TrainSearch, TrainForm):
         self.axs_combo.addItems(names)
         self.axs_combo.setCurrentText(current if current in names else "none")
 
-    def cancel(self) -> None:
-        """Stop after the current epoch; a training run keeps its best model so far."""
-        if self.worker is not None:
-            self._stop.set()
-            self.status.setText("cancelling after this epoch...")
+    @property
+    def worker(self) -> Any:
+        """The running training or search worker, or None."""
+        return self.controls.runner.worker
 
-    def _start(self, worker: Any, description: str, total: int) -> None:
-        self._job_progress = JobProgress(description, total, self.progress)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.train_button.setEnabled(False)
-        self.search_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        worker.start()
+    def cancel(self) -> None:
+        """Stop the run: a training run keeps its best model so far."""
+        self.controls.runner.cancel("cancelling: the best model so far is kept...")
 
     def _on_train_event(self, event: Any) -> None:
-        from napari_xrfquant.progress import Progress
+        from napari_xrfquant.jobs import Progress
         from napari_xrfquant.training.events import EpochEnd
 
         if isinstance(event, Progress) and event.epoch is None:
@@ -314,8 +288,7 @@ class TrainWidget(TrainSearch, TrainForm):
         elif isinstance(event, EpochEnd):
             self._epoch_seconds.append(event.seconds)
             self.loss_canvas.add_epoch(event.epoch, event.train_loss, event.val_loss)
-            if self._job_progress is not None:
-                self._job_progress.show(event.epoch)
+            self.controls.runner.show_progress(event.epoch)
             mean_s = float(np.mean(self._epoch_seconds[-5:]))
             eta = format_eta(mean_s * (self._run_epochs - event.epoch))
             self.status.setText(
@@ -323,18 +296,10 @@ class TrainWidget(TrainSearch, TrainForm):
                 f"ETA {eta} (early stopping may end sooner)"
             )
 
-    def _on_trained(self, outcome: TrainOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info
+    def _on_trained(self, outcome: Outcome[Any]) -> None:
+        from napari.utils.notifications import show_info
 
-        if outcome.error is not None and outcome.cancelled:
-            self.status.setText("cancelled before the first epoch ended; no model")
-            show_info("Train: cancelled before the first epoch ended; no model")
-            return
-        if outcome.error is not None:
-            show_error(f"Train: {str(outcome.error).splitlines()[0]}")
-            self.status.setText(f"failed: {outcome.error}")
-            return
-        result = outcome.result
+        result: Any = outcome.result
         self.result = result
         self.fill_metrics(result.metrics)
         self.register_result(result)
@@ -428,19 +393,6 @@ class TrainWidget(TrainSearch, TrainForm):
         if parent:
             self._guarded(lambda: self.save_model(Path(parent) / self.result.config.name),
                           "saved model")
-
-    # -- shared worker handlers ---------------------------------------------
-    def _on_errored(self, exc: BaseException) -> None:
-        self.status.setText(f"failed: {exc}")
-
-    def _on_finished(self) -> None:
-        if self._job_progress is not None:
-            self._job_progress.close()
-            self._job_progress = None
-        self.worker = None
-        self.train_button.setEnabled(True)
-        self.search_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
 
 
 def _level_header(label: str) -> str:
