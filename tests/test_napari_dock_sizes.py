@@ -19,3 +19,40 @@ def test_three_docks_fit_a_1080p_column_and_train_is_usable(make_napari_viewer, 
     assert sum(d.minimumSizeHint().height() for d in docks) <= 1080 - 100
     train = docks[-1]
     qtbot.waitUntil(lambda: train.height() >= DOCK_MIN_HEIGHT, timeout=5_000)
+
+
+def test_quantify_calibrate_and_train_are_usable_on_a_1366x768_screen(make_napari_viewer,
+                                                                      qtbot):
+    """From the Plugins menu (no tabify asked), the plugin's docks of one area become
+    tabs of one group: at 1366 x 768 each has the column's height, the calibration and
+    loss plots at least 300 px, and the window needs no more than the screen."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    docked = {name: viewer.window.add_plugin_dock_widget(PLUGIN, name)
+              for name in ("Quantify", "Calibrate", "Train model")}
+    for _ in range(20):  # the docks tab themselves once shown
+        QApplication.processEvents()
+    window.resize(1366, 768)
+    for _ in range(20):
+        QApplication.processEvents()
+    docks = [dock for dock, _widget in docked.values()]
+    assert {d.objectName() for d in window.tabifiedDockWidgets(docks[0])} == {
+        d.objectName() for d in docks[1:]}
+    assert window.minimumSizeHint().height() <= 768
+    qtbot.waitUntil(lambda: window.height() <= 768, timeout=5_000)
+    for dock, widget in docked.values():
+        dock.raise_()
+        qtbot.waitUntil(lambda dock=dock: dock.isVisible() and not dock.visibleRegion().isEmpty(),
+                        timeout=5_000)
+        # the whole column less napari's title bars, not a 220 px strip
+        assert widget.height() >= 600, (dock.objectName(), widget.height())
+        assert widget.width() >= 400
+    calibrate = docked["Calibrate"][1]
+    assert calibrate.plot.height() >= 300
+    train = docked["Train model"][1]
+    docked["Train model"][0].raise_()
+    train.tabs.setCurrentIndex(1)  # the loss curves
+    qtbot.waitUntil(lambda: train.loss_canvas.isVisible(), timeout=5_000)
+    assert train.loss_canvas.height() >= 300

@@ -70,6 +70,7 @@ class JobRunner(QObject):
         self._worker_done = False
         self._queue: list[Any] = []
         self._showing = False
+        self._outcome_shown = False
 
     @property
     def running(self) -> bool:
@@ -119,7 +120,7 @@ class JobRunner(QObject):
         self._token = cancel or CancelToken()
         self._on_result, self._on_event = on_result, on_event
         self._bar_stages, self._cancelled_text = bar_stages, cancelled_text
-        self._pending = self._worker_done = False
+        self._pending = self._worker_done = self._outcome_shown = False
         worker = create_worker(_with_outcome, job, self._token, _start_thread=False)
         worker.yielded.connect(self._shown)
         worker.errored.connect(self._crashed)
@@ -151,8 +152,7 @@ class JobRunner(QObject):
     def finish(self) -> None:
         """End a job whose result handler returned :data:`LATER`."""
         self._pending = False
-        if self._worker_done:
-            self._end()
+        self._end_when_shown()
 
     # -- the worker's signals ---------------------------------------------------
     def _shown(self, event: Any) -> None:
@@ -168,12 +168,14 @@ class JobRunner(QObject):
                 self._show(self._queue.pop(0))
         finally:
             self._showing = False
+        self._end_when_shown()
 
     def _show(self, event: Any) -> None:
         from napari.utils.notifications import show_warning
 
         if isinstance(event, Outcome):
             self._ended(event)
+            self._outcome_shown = True
             return
         if isinstance(event, Notice):
             show_warning(f"{self.title}: {event.message}")
@@ -204,10 +206,17 @@ class JobRunner(QObject):
         # iterate returns every Exception as an outcome: only a BaseException gets here
         self._say(f"failed: {one_line(exc)}")
         self._set_state("failed")
+        self._outcome_shown = True
 
     def _worker_finished(self) -> None:
         self._worker_done = True
-        if not self._pending:
+        self._end_when_shown()
+
+    def _end_when_shown(self) -> None:
+        # the worker's end, its Outcome and the dock's own finishing may come in any
+        # order (a progress bar or a new layer runs the event loop): end after all three
+        if (self.worker is not None and self._worker_done and self._outcome_shown
+                and not self._pending and not self._showing and not self._queue):
             self._end()
 
     def _end(self) -> None:

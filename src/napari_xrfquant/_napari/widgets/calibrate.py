@@ -39,6 +39,7 @@ from napari_xrfquant._napari._qt import (
     one_line,
     present,
     scrolled_layout,
+    tabify_when_docked,
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._calibrate_form import CalibrateForm
@@ -77,6 +78,7 @@ class CalibrateWidget(CalibrateForm):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
+        tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
         self.result: Any = None
         self.retrained: Any = None

@@ -44,7 +44,13 @@ from napari_xrfquant._napari._layers import (
     element_colormaps,
     layer_kind,
 )
-from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, refill_combo
+from napari_xrfquant._napari._qt import (
+    alive,
+    ask_overwrite,
+    one_line,
+    refill_combo,
+    tabify_when_docked,
+)
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import chosen_regions, region_layer_names, regions_from_layer
 from napari_xrfquant._napari._registry import model_registry
@@ -92,6 +98,7 @@ class SpectrumInspector(QWidget):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
+        tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
         self.last: InspectedSpectrum | None = None
         self._model: Any = None

@@ -39,7 +39,13 @@ from napari_xrfquant._napari._layers import (
     file_maps,
     is_cube_layer,
 )
-from napari_xrfquant._napari._qt import alive, ask_overwrite, one_line, scrolled_layout
+from napari_xrfquant._napari._qt import (
+    alive,
+    ask_overwrite,
+    one_line,
+    scrolled_layout,
+    tabify_when_docked,
+)
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
@@ -110,6 +116,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
+        tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
         self.statistics: list[RegionStatistics] = []
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(

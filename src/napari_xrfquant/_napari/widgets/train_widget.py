@@ -49,6 +49,7 @@ from napari_xrfquant._napari._qt import (
     may_replace,
     present,
     scrolled_layout,
+    tabify_when_docked,
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._job_controls import JobControls
@@ -104,6 +105,7 @@ class TrainWidget(TrainSearch, TrainForm):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
+        tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
         self.result: Any = None
         self.search_result: Any = None
