@@ -114,8 +114,8 @@ def test_train_beta_takes_a_small_weight(train, qtbot):
     train.beta_spin.clear()
     qtbot.keyClicks(train.beta_spin, "1e-3")  # two decimals made it 0.00
     assert train.beta_spin.value() == 1e-3 and train.beta_spin.problem() is None
-    train.trials_spin.clear()
-    qtbot.keyClicks(train.trials_spin, "0")
+    train.search_panel.trials_spin.clear()
+    qtbot.keyClicks(train.search_panel.trials_spin, "0")
     assert train.settings_to_run() is None and "trials: 0 is below" in train.problems[0]
 
 

@@ -344,15 +344,15 @@ def test_search_fills_the_trials_table_and_the_form(train_widget, qtbot):
     widget.set_config(TrainingConfig(elements=["Cu", "Zn"], n_spectra=300, epochs=2,
                                      steps_per_epoch=3, eval_counts=[1e4]))
     widget.neurons_spin.setValue(999)
-    worker = widget.search(2)
+    panel = widget.search_panel
+    worker = panel.search(2)
     assert worker is not None
-    with qtbot.waitSignal(worker.finished, timeout=120_000):
-        pass
-    assert widget.trials_table.rowCount() == 2
-    best = widget.search_result.best
-    selected = widget.trials_table.selectionModel().selectedRows()
-    assert [int(widget.trials_table.item(r.row(), 0).text()) for r in selected] == [best.number]
-    assert widget.use_selected_trial()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    assert panel.trials_table.rowCount() == 2
+    best = panel.search_result.best
+    selected = panel.trials_table.selectionModel().selectedRows()
+    assert [int(panel.trials_table.item(r.row(), 0).text()) for r in selected] == [best.number]
+    assert panel.use_selected_trial()
     assert widget.neurons_spin.value() == best.params["neurons"] != 999
     assert widget.layers_spin.value() == best.params["hidden_layers"]
     assert widget.batch_spin.value() == best.params["batch_size"]

@@ -7,12 +7,16 @@ listen to :data:`calibration_edits`, so a new calibration shows at once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
 
 from napari_xrfquant.io.calibration import fit_linear_calibration
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.components import LayerList
+    from napari.layers import Image
 
 #: ``calibration_source`` of a calibration typed in the Quantify dock.
 EDITED = "edited"
@@ -27,7 +31,7 @@ class CalibrationEdits:
 calibration_edits = CalibrationEdits()
 
 
-def set_cube_calibration(layers: Any, layer: Any, energy_keV: np.ndarray,
+def set_cube_calibration(layers: LayerList, layer: Image, energy_keV: np.ndarray,
                          source: str = EDITED) -> None:
     """Give ``layer`` (a cube layer) the channel energies ``energy_keV``.
 

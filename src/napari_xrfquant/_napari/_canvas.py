@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
 
 
-def world_to_canvas(viewer: Any, world_yx: tuple[float, float]) -> tuple[float, float]:
+def world_to_canvas(viewer: Viewer, world_yx: tuple[float, float]) -> tuple[float, float]:
     """Canvas pixel ``(x, y)`` of a displayed world position ``(y, x)`` in a 2D view.
 
     The inverse of napari's canvas-to-world mapping (``VispyCanvas._map_canvas2world``:

@@ -10,17 +10,24 @@ viewer's text overlay whenever the slider moves.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant._napari._layers import cube_layers
 
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
+    from napari import Viewer
+    from napari.components.overlays import TextOverlay
+    from napari.layers import Image
+
 #: Viewers whose text overlay we drive, by id; weak so closed viewers go away.
 _INSTALLED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
-def current_channel(layer: Any, world_point: Any) -> int | None:
+def current_channel(layer: Image, world_point: Sequence[float]) -> int | None:
     """Channel index of ``layer`` (a cube layer) at the viewer's world point."""
     point = np.asarray(world_point, dtype=np.float64)
     if point.size < layer.ndim:
@@ -31,7 +38,7 @@ def current_channel(layer: Any, world_point: Any) -> int | None:
     return channel if 0 <= channel < n_channels else None
 
 
-def energy_readout_text(viewer: Any) -> str | None:
+def energy_readout_text(viewer: Viewer) -> str | None:
     """Text for the overlay: energy and channel of the top visible cube layer.
 
     Returns None when the viewer shows no cube or the energy axis is not a
@@ -51,7 +58,7 @@ def energy_readout_text(viewer: Any) -> str | None:
     return f"{layer.name}: E = {energy_keV:.3f} keV (channel {channel})"
 
 
-def text_overlay(viewer: Any) -> Any:
+def text_overlay(viewer: Viewer) -> TextOverlay:
     """The viewer's canvas text overlay (``viewer.canvas.overlays`` since napari 0.9)."""
     canvas = getattr(viewer, "canvas", None)
     overlays = getattr(canvas, "overlays", None)
@@ -60,7 +67,7 @@ def text_overlay(viewer: Any) -> Any:
     return viewer.text_overlay
 
 
-def update_energy_readout(viewer: Any) -> None:
+def update_energy_readout(viewer: Viewer) -> None:
     """Refresh the text overlay of ``viewer`` from its current slider position."""
     text = energy_readout_text(viewer)
     overlay = text_overlay(viewer)
@@ -73,14 +80,14 @@ def update_energy_readout(viewer: Any) -> None:
     overlay.visible = True
 
 
-def install_energy_readout(viewer: Any) -> None:
+def install_energy_readout(viewer: Viewer) -> None:
     """Keep ``viewer``'s text overlay showing the cube energy; safe to call repeatedly."""
     if viewer is None or _INSTALLED.get(id(viewer)) is viewer:
         return
     _INSTALLED[id(viewer)] = viewer
     ref = weakref.ref(viewer)
 
-    def refresh(_event: Any = None) -> None:
+    def refresh(_event: object = None) -> None:
         target = ref()
         if target is not None:
             update_energy_readout(target)

@@ -9,7 +9,7 @@ only turns layers into a result.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,8 +22,11 @@ from napari_xrfquant._napari._layers import (
 )
 from napari_xrfquant.results import QuantResult
 
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
 
-def result_from_layers(layers: Iterable[Any], source_layer: str) -> QuantResult | None:
+
+def result_from_layers(layers: Iterable[Layer], source_layer: str) -> QuantResult | None:
     """The result shown by the layers of cube layer ``source_layer``; None if it has none.
 
     Concentration maps keep the order of the layer list; missing sigma or
@@ -60,7 +63,7 @@ def result_from_layers(layers: Iterable[Any], source_layer: str) -> QuantResult 
     )
 
 
-def pixel_size_of_results(layers: Iterable[Any], source_layer: str) -> float | None:
+def pixel_size_of_results(layers: Iterable[Layer], source_layer: str) -> float | None:
     """Pixel size (µm) recorded on the result layers of ``source_layer``, if any."""
     for layer in result_layers(layers, source_layer):
         value = layer.metadata.get("pixel_size_um")

@@ -11,23 +11,31 @@ that still fails for lack of memory is repeated on the CPU, announced by a Notic
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from napari_xrfquant.inference.devices import is_out_of_memory
 from napari_xrfquant.jobs import Notice, Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from napari_xrfquant._napari._layers import Counts
+    from napari_xrfquant.inference.physics_quantify import PhysicsNotes
+    from napari_xrfquant.models.bundle import QuantModel
+    from napari_xrfquant.results import QuantResult
 
 __all__ = ["Notice", "is_out_of_memory", "physics_job", "quantify_job"]
 
 
 def quantify_job(
-    data: Any,
-    energy_keV: Any,
-    model: Any,
+    data: Counts,
+    energy_keV: np.ndarray,
+    model: QuantModel,
     device: str = "auto",
     batch_size: int | None = None,
     refine: int = 0,
-    maps: Mapping[str, Any] | None = None,
-) -> Generator[Progress | Notice, None, Any]:
+    maps: Mapping[str, np.ndarray] | None = None,
+) -> Generator[Progress | Notice, None, QuantResult]:
     """Quantify a cube, yielding progress; return its QuantResult (see the module).
 
     Parameters
@@ -72,7 +80,9 @@ def quantify_job(
                                      batch_size=batch_size, refine=refine, counts_scale=scale))
 
 
-def physics_job(job: Generator[Progress, None, Any]) -> Generator[Progress, None, Any]:
+def physics_job(
+    job: Generator[Progress, None, tuple[QuantResult, PhysicsNotes]],
+) -> Generator[Progress, None, QuantResult]:
     """:func:`~napari_xrfquant.inference.physics_quantify.iter_quantify_physics` as a
     job: its progress passed through, its result without the set-up notes returned."""
     result = yield from job

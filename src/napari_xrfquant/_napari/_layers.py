@@ -27,11 +27,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant.io.calibration import fit_linear_calibration
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array as da
+    from napari.layers import Image, Layer
+
+    from napari_xrfquant.io.cube import Cube
+
+    #: Counts ``(H, W, C)``: in memory, or a lazy cube read block by block.
+    Counts = np.ndarray | da.Array
 
 KIND_CUBE = "xrf_cube"
 KIND_TOTAL = "total_counts"
@@ -143,7 +152,7 @@ class SpatialFrame:
         return cls(scale=(size, size), units=("micrometer", "micrometer"))
 
     @classmethod
-    def from_layer(cls, layer: Any) -> SpatialFrame:
+    def from_layer(cls, layer: Layer) -> SpatialFrame:
         """The frame of the last two axes of a napari layer."""
         scale = tuple(float(s) for s in layer.scale[-2:])
         translate = tuple(float(t) for t in layer.translate[-2:])
@@ -162,7 +171,7 @@ class SpatialFrame:
         return {"scale": self.scale, "translate": self.translate, "units": self.units}
 
 
-def pixel_size_um_of(cube: Any) -> float | None:
+def pixel_size_um_of(cube: Cube) -> float | None:
     """The cube's pixel size in micrometres, from its metadata, or None."""
     metadata = getattr(cube, "metadata", None) or {}
     for key in ("pixel_size_um", "pixel_size", "pixel_pitch_um"):
@@ -179,12 +188,12 @@ def pixel_size_um_of(cube: Any) -> float | None:
 
 
 # -- cube layers -----------------------------------------------------------
-def channel_first(data: Any) -> Any:
+def channel_first(data: Counts) -> Counts:
     """``(H, W, C)`` counts as a ``(C, H, W)`` view: no copy, lazy for dask."""
     return data.transpose(2, 0, 1)
 
 
-def cube_contrast_limits(data: Any, max_pixels: int = 4096) -> tuple[float, float]:
+def cube_contrast_limits(data: Counts, max_pixels: int = 4096) -> tuple[float, float]:
     """Contrast limits for energy slices from a sparse grid of whole spectra.
 
     Reads at most ``max_pixels`` spectra (a strided grid in memory, a central
@@ -206,7 +215,7 @@ def cube_contrast_limits(data: Any, max_pixels: int = 4096) -> tuple[float, floa
     return 0.0, max(high, 1.0)
 
 
-def cube_layer_data(cube: Any, name: str) -> list[LayerData]:
+def cube_layer_data(cube: Cube, name: str) -> list[LayerData]:
     """The cube as an energy-sliced image layer plus a total-counts image.
 
     Parameters
@@ -301,7 +310,7 @@ def _total_counts_limits(total: np.ndarray) -> tuple[float, float]:
 
 # -- result layers ---------------------------------------------------------
 # -- finding layers again --------------------------------------------------
-def layer_kind(layer: Any) -> str | None:
+def layer_kind(layer: Layer) -> str | None:
     """The plugin kind of a layer (``metadata["kind"]``), or None."""
     metadata = getattr(layer, "metadata", None)
     if isinstance(metadata, Mapping):
@@ -310,7 +319,7 @@ def layer_kind(layer: Any) -> str | None:
     return None
 
 
-def is_cube_layer(layer: Any) -> bool:
+def is_cube_layer(layer: Layer) -> bool:
     """True for an image layer holding a spectral cube with an energy axis."""
     metadata = getattr(layer, "metadata", None)
     return (
@@ -320,30 +329,30 @@ def is_cube_layer(layer: Any) -> bool:
     )
 
 
-def cube_counts(layer: Any) -> tuple[Any, np.ndarray]:
+def cube_counts(layer: Layer) -> tuple[Counts, np.ndarray]:
     """Channel-last counts ``(H, W, C)`` (numpy or dask) and channel energies of a cube layer."""
     cube = layer.metadata.get("cube")
     data = cube.data if cube is not None else np.moveaxis(layer.data, 0, -1)
     return data, np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
 
 
-def file_maps(layer: Any) -> dict[str, Any]:
+def file_maps(layer: Layer) -> dict[str, np.ndarray]:
     """The per-pixel maps (live time, scalers, I0) the cube layer's file holds."""
     cube = layer.metadata.get("cube")
     return dict(getattr(cube, "metadata", {}).get("maps") or {})
 
 
-def cube_layers(layers: Iterable[Any]) -> list[Any]:
+def cube_layers(layers: Iterable[Layer]) -> list[Image]:
     """The cube layers among ``layers``, in order."""
     return [layer for layer in layers if is_cube_layer(layer)]
 
 
 def result_layers(
-    layers: Iterable[Any],
+    layers: Iterable[Layer],
     source_layer: str,
     kinds: Sequence[str] = RESULT_KINDS,
     model_id: str | None = None,
-) -> list[Any]:
+) -> list[Image]:
     """Result layers of one model computed from the cube layer named ``source_layer``.
 
     Several models may have quantified the same cube, side by side. ``model_id``
@@ -363,7 +372,7 @@ def result_layers(
     ]
 
 
-def current_model_id(layers: Iterable[Any], found: Sequence[Any]) -> str | None:
+def current_model_id(layers: Iterable[Layer], found: Sequence[Layer]) -> str | None:
     """The model of the active result layer among ``found``, else of the top-most one."""
     if not found:
         return None
@@ -374,7 +383,7 @@ def current_model_id(layers: Iterable[Any], found: Sequence[Any]) -> str | None:
     return str(found[-1].metadata.get("model_id", ""))
 
 
-def result_key(layer: Any) -> tuple[str, str | None]:
+def result_key(layer: Layer) -> tuple[str, str | None]:
     """What a result layer shows: ``(kind, element)``; equal keys replace each other."""
     return (str(layer_kind(layer)), layer.metadata.get("element"))
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 T = TypeVar("T")
 
 
-def alive(widget: Any) -> bool:
+def alive(widget: object) -> bool:
     """False once Qt has deleted the widget (its Python wrapper may outlive it)."""
     try:
-        widget.objectName()
+        widget.objectName()  # type: ignore[attr-defined]  # a QObject, or a dock's part
     except RuntimeError:
         return False
     return True
@@ -26,7 +32,7 @@ def one_line(exc: BaseException) -> str:
 DOCK_MIN_HEIGHT = 280
 
 
-def scrolled_layout(widget: Any, min_height: int = DOCK_MIN_HEIGHT) -> Any:
+def scrolled_layout(widget: QWidget, min_height: int = DOCK_MIN_HEIGHT) -> QVBoxLayout:
     """A vertical layout inside a scroll area that fills ``widget``; returns the layout.
 
     Docks stacked in one column then share the window's height: each scrolls
@@ -53,7 +59,7 @@ def present(value: T | None) -> T:
     return value
 
 
-def ask_overwrite(parent: Any, paths: list[Any]) -> bool:
+def ask_overwrite(parent: QWidget | None, paths: list[Path]) -> bool:
     """Ask (modal dialog) whether to replace files that exist already."""
     from qtpy.QtWidgets import QMessageBox
 
@@ -69,22 +75,21 @@ def ask_overwrite(parent: Any, paths: list[Any]) -> bool:
     return bool(answer == QMessageBox.StandardButton.Yes)
 
 
-def bundle_files(directory: Any) -> list[Any]:
+def bundle_files(directory: str | Path) -> list[Path]:
     """The model-bundle files already in ``directory`` (what saving there replaces)."""
-    from pathlib import Path
-
     target = Path(directory)
     return [p for p in (target / "model.json", target / "model.safetensors") if p.exists()]
 
 
-def may_replace(existing: list[Any], overwrite: bool | None, confirm: Any) -> bool:
+def may_replace(existing: list[Path], overwrite: bool | None,
+                confirm: Callable[[list[Path]], bool]) -> bool:
     """Whether to write over ``existing`` files: ``overwrite``, else ask ``confirm`` (if any)."""
     if not existing:
         return True
     return bool(confirm(existing) if overwrite is None else overwrite)
 
 
-def refill_combo(combo: Any, names: list[str], last: bool = False) -> None:
+def refill_combo(combo: QComboBox, names: list[str], last: bool = False) -> None:
     """Replace a combo box's items, keeping the choice (else the first or last item), silently."""
     current = combo.currentText()
     combo.blockSignals(True)
@@ -97,7 +102,7 @@ def refill_combo(combo: Any, names: list[str], last: bool = False) -> None:
     combo.blockSignals(False)
 
 
-def browse_row(edit: Any, on_browse: Any) -> Any:
+def browse_row(edit: QLineEdit, on_browse: Callable[[], object]) -> QHBoxLayout:
     """A form row of a path field and its "Browse..." button (which calls ``on_browse``)."""
     from qtpy.QtWidgets import QHBoxLayout, QPushButton
 
@@ -113,7 +118,7 @@ def browse_row(edit: Any, on_browse: Any) -> Any:
 PLUGIN_DOCK_TAG = "(napari-xrfquant)"
 
 
-def tabify_when_docked(widget: Any) -> None:
+def tabify_when_docked(widget: QWidget) -> None:
     """Once ``widget`` is shown in a dock, put that dock into one tab group with the
     plugin's other docks of the same window area, in front.
 
@@ -125,8 +130,9 @@ def tabify_when_docked(widget: Any) -> None:
     from qtpy.QtCore import QEvent, QObject, QTimer
 
     class _OnFirstShow(QObject):
-        def eventFilter(self, watched: Any, event: Any) -> bool:
-            if event.type() == QEvent.Type.Show:
+        def eventFilter(self, watched: QObject | None,
+                        event: QEvent | None) -> bool:
+            if watched is not None and event is not None and event.type() == QEvent.Type.Show:
                 watched.removeEventFilter(self)
                 QTimer.singleShot(0, lambda: _tabify(watched))
             return False
@@ -134,14 +140,14 @@ def tabify_when_docked(widget: Any) -> None:
     widget.installEventFilter(_OnFirstShow(widget))
 
 
-def _tabify(widget: Any) -> None:
+def _tabify(widget: QObject) -> None:
     from qtpy.QtWidgets import QDockWidget, QMainWindow
 
     if not alive(widget):
         return
-    dock = widget.parentWidget()
+    dock = widget.parent()
     while dock is not None and not isinstance(dock, QDockWidget):
-        dock = dock.parentWidget()
+        dock = dock.parent()
     window = dock.parentWidget() if dock is not None else None
     if dock is None or not isinstance(window, QMainWindow) or dock.isFloating():
         return

@@ -9,12 +9,17 @@ rasterising and statistics are the core's (:mod:`napari_xrfquant.results.regions
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant._napari._layers import SpatialFrame
 from napari_xrfquant.results import Region, label_regions, polygon_regions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Iterable
+
+    from napari.layers import Labels, Layer, Shapes
 
 #: Vertices of the polygon that stands for an ellipse.
 ELLIPSE_VERTICES = 72
@@ -26,7 +31,7 @@ def _world_to_target(coords_yx: np.ndarray, source: SpatialFrame, target: Spatia
     return (world - np.asarray(target.translate)) / np.asarray(target.scale)
 
 
-def labels_regions(layer: Any, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
+def labels_regions(layer: Labels, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
     """One region per non-zero label of a Labels layer, on the target pixel grid.
 
     Regions are named from ``layer.metadata["region_names"]`` (index = label)
@@ -63,7 +68,7 @@ def _ellipse(vertices: np.ndarray) -> np.ndarray:
     return centre + np.cos(t) * half_a + np.sin(t) * half_b
 
 
-def shapes_regions(layer: Any, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
+def shapes_regions(layer: Shapes, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
     """One region per closed shape (rectangle, polygon, ellipse) of a Shapes layer.
 
     Lines and paths enclose nothing and are left out. Shapes are named from a
@@ -92,7 +97,7 @@ def _shape_names(layer: Any) -> list[str]:
     return [f"{layer.name} #{i + 1}" for i in range(count)]
 
 
-def region_kind(layer: Any) -> str | None:
+def region_kind(layer: Layer) -> str | None:
     """``"Shapes"`` or ``"Labels"`` for a layer that can hold regions, else None.
 
     ``isinstance`` sees through the proxy napari hands docked widgets
@@ -108,12 +113,13 @@ def region_kind(layer: Any) -> str | None:
     return None
 
 
-def region_layer_names(layers: Any) -> list[str]:
+def region_layer_names(layers: Iterable[Layer]) -> list[str]:
     """Names of the Shapes and Labels layers among ``layers``, in order."""
     return [layer.name for layer in layers if region_kind(layer) is not None]
 
 
-def regions_from_layer(layer: Any, target: SpatialFrame, shape_hw: tuple[int, int]) -> list[Region]:
+def regions_from_layer(layer: Layer, target: SpatialFrame,
+                       shape_hw: tuple[int, int]) -> list[Region]:
     """Regions of a Shapes or Labels layer on the target grid; ``[]`` for other layers."""
     kind = region_kind(layer)
     if kind == "Labels":
@@ -123,7 +129,7 @@ def regions_from_layer(layer: Any, target: SpatialFrame, shape_hw: tuple[int, in
     return []
 
 
-def chosen_regions(layer: Any, regions: list[Any]) -> list[Any]:
+def chosen_regions(layer: Layer, regions: list[Region]) -> list[Region]:
     """Selected shapes (all if none), or the selected label's region (all if absent)."""
     kind = region_kind(layer)
     if kind == "Shapes":

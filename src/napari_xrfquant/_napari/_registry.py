@@ -15,9 +15,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.models.bundle import QuantModel
 
 #: Label of the bundled default model entry.
 DEFAULT_LABEL = "bundled default"
@@ -108,7 +111,7 @@ class ModelRegistry:
         return self._entries[label]
 
     def register(
-        self, label: str, source: str | os.PathLike[str] | None, model: Any = None
+        self, label: str, source: str | os.PathLike[str] | None, model: QuantModel | None = None
     ) -> ModelEntry:
         """Add (or replace) an entry and tell listeners.
 
@@ -186,7 +189,7 @@ class ModelRegistry:
 model_registry = ModelRegistry()
 
 
-def describe_model(model: Any) -> str:
+def describe_model(model: QuantModel) -> str:
     """One line for the model list: elements, instrument and test error.
 
     Examples

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from napari_xrfquant._napari._layers import (
     element_colormaps,
     robust_contrast_limits,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.io.maps import ElementMaps
+    from napari_xrfquant.results import QuantResult
 
 
 def model_label(model_id: str) -> str:
@@ -75,7 +79,8 @@ PIXEL_FRAME = SpatialFrame()
 
 
 def result_layer_data(
-    result: Any, source_layer: str, frame: SpatialFrame = PIXEL_FRAME
+    result: QuantResult | _MapsAsResult, source_layer: str,
+    frame: SpatialFrame = PIXEL_FRAME,
 ) -> list[LayerData]:
     """Concentration, uncertainty and fit-quality layers from a quantification.
 
@@ -208,7 +213,7 @@ class _MapsAsResult:
     model_id: str
 
 
-def maps_layer_data(maps: Any, source: str) -> list[LayerData]:
+def maps_layer_data(maps: ElementMaps, source: str) -> list[LayerData]:
     """The layers a map TIFF of this package came from (names, units, colormaps, scale).
 
     Parameters

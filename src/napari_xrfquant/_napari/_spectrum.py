@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,13 @@ from napari_xrfquant._napari._layers import (
     layer_kind,
     result_layers,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Layer
+
+    from napari_xrfquant.instrument import Instrument
+    from napari_xrfquant.models.bundle import QuantModel
+    from napari_xrfquant.physics.lines import Line
 
 #: Lines weaker than this (relative to the strongest line of their shell group)
 #: are not marked: they would clutter the plot without helping to read it.
@@ -74,7 +81,7 @@ class InspectedSpectrum:
 
 
 def composition_from_layers(
-    layers: Iterable[Any], source_layer: str, mask: np.ndarray | tuple[int, int]
+    layers: Iterable[Layer], source_layer: str, mask: np.ndarray | tuple[int, int]
 ) -> Composition | None:
     """Mean wt% (and 1-sigma) of the existing result layers at a pixel or over a mask.
 
@@ -121,7 +128,7 @@ def composition_from_layers(
 
 
 def composition_from_model(
-    counts: np.ndarray, energy_keV: np.ndarray, model: Any
+    counts: np.ndarray, energy_keV: np.ndarray, model: QuantModel
 ) -> Composition:
     """Quantify one spectrum with ``model`` (on the CPU: one spectrum needs no GPU)."""
     from napari_xrfquant.inference import quantify
@@ -137,7 +144,7 @@ def composition_from_model(
 
 
 def reconstructed_counts(
-    composition: Composition, model: Any, energy_keV: np.ndarray, total_counts: float
+    composition: Composition, model: QuantModel, energy_keV: np.ndarray, total_counts: float
 ) -> np.ndarray | None:
     """The simulator's spectrum for ``composition``, scaled to ``total_counts``, on ``energy_keV``.
 
@@ -164,8 +171,9 @@ def reconstructed_counts(
 
 
 def marked_lines(
-    elements: Sequence[str], instrument: Any, energy_range_keV: tuple[float, float]
-) -> list[Any]:
+    elements: Sequence[str], instrument: Instrument | None,
+    energy_range_keV: tuple[float, float],
+) -> list[Line]:
     """Element lines to mark on the plot: strong enough and inside the plotted range."""
     from napari_xrfquant.physics import element_lines
 
@@ -182,7 +190,7 @@ def marked_lines(
 _GREEK = {"a": "\u03b1", "b": "\u03b2", "g": "\u03b3"}
 
 
-def line_label(line: Any) -> str:
+def line_label(line: Line) -> str:
     """A line's label as printed: ``"Cu Ka"`` -> ``"Cu Kα"`` (``"Au Ll"`` stays)."""
     text = str(line.label)
     last = text[-1:]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
@@ -57,7 +58,7 @@ class PhysicsNotes:
 
 
 def quantify_physics(
-    counts: np.ndarray,
+    counts: ArrayLike,
     energy_keV: np.ndarray,
     elements: Sequence[str],
     instrument: Instrument,
@@ -68,7 +69,7 @@ def quantify_physics(
 
 
 def iter_quantify_physics(
-    counts: np.ndarray,
+    counts: ArrayLike,
     energy_keV: np.ndarray,
     elements: Sequence[str],
     instrument: Instrument,

@@ -12,7 +12,7 @@ it on the reference axis without a word.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -30,6 +30,13 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._calibration_edit import EDITED, set_cube_calibration
 from napari_xrfquant._napari._qt import ask_overwrite, one_line
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+    from napari.layers import Image
+    from qtpy.QtWidgets import QAbstractButton
+
+    from napari_xrfquant.models.bundle import QuantModel
 
 #: What each ``calibration_source`` means, as the panel says it.
 SOURCE_TEXT = {
@@ -51,7 +58,7 @@ class CalibrationPanel(QGroupBox):
         The viewer whose layers it edits.
     """
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, viewer: Viewer) -> None:
         super().__init__("Energy calibration")
         self.viewer = viewer
         self.layer: Any = None
@@ -100,7 +107,7 @@ class CalibrationPanel(QGroupBox):
         self.edit_button.setChecked(True)
 
     # -- showing -------------------------------------------------------------
-    def show_layer(self, layer: Any) -> None:
+    def show_layer(self, layer: Image | None) -> None:
         """Show the calibration of cube layer ``layer`` (None: nothing to edit)."""
         from napari_xrfquant.io.calibration import fit_calibration
 
@@ -215,7 +222,7 @@ class CalibrationPanel(QGroupBox):
         return written
 
     # -- the channel-count question -------------------------------------------
-    def ask_about_channels(self, layer: Any, model: Any) -> QMessageBox | None:
+    def ask_about_channels(self, layer: Image, model: QuantModel) -> QMessageBox | None:
         """A dialog when ``layer`` has no calibration and not the model's channel count.
 
         Offers to spread the model's energy range over the cube's channels, to
@@ -250,7 +257,7 @@ class CalibrationPanel(QGroupBox):
                                             QMessageBox.ButtonRole.ActionRole)
         dialog.addButton("Keep the reference gain", QMessageBox.ButtonRole.RejectRole)
 
-        def chosen(button: Any) -> None:
+        def chosen(button: QAbstractButton) -> None:
             if button is self.stretch_button:
                 self.show_layer(layer)
                 self.offset_edit.setValue(float(model_energy[0]))

@@ -9,13 +9,20 @@ fills the field with what it found and names the uncertain elements it left out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_xrfquant._napari._qt import alive, one_line
 from napari_xrfquant._napari.widgets._job_controls import JobRunner
 from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from qtpy.QtWidgets import QProgressBar
+
+    from napari_xrfquant._napari._layers import Counts
+    from napari_xrfquant.instrument import Instrument
 
 
 class ElementsFinder(QWidget):
@@ -32,8 +39,9 @@ class ElementsFinder(QWidget):
         The dock's progress bar.
     """
 
-    def __init__(self, cube: Callable[[], tuple[Any, Any, str] | None],
-                 instrument_on: Callable[[Any], Any], progress: Any) -> None:
+    def __init__(self, cube: Callable[[], tuple[Counts, np.ndarray, str] | None],
+                 instrument_on: Callable[[np.ndarray], Instrument],
+                 progress: QProgressBar) -> None:
         super().__init__()
         self._cube = cube
         self._instrument_on = instrument_on

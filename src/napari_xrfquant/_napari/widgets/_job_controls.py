@@ -19,7 +19,7 @@ control of their own (a check box, a toggling button), use the runner alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Generator
-from typing import Any
+from typing import Any, TypeVar
 
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
@@ -27,6 +27,9 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBox
 from napari_xrfquant._napari._qt import alive, one_line
 from napari_xrfquant._napari.widgets._job_progress import JobProgress
 from napari_xrfquant.jobs import CancelToken, Notice, Outcome, Progress, iterate
+
+E = TypeVar("E")
+R = TypeVar("R")
 
 #: What a result handler returns when the job's end goes on in the UI thread (e.g.
 #: layers added one by one): the runner then ends when :meth:`JobRunner.finish` is called.
@@ -79,12 +82,12 @@ class JobRunner(QObject):
 
     def start(
         self,
-        job: Generator[Any, None, Any],
+        job: Generator[E, None, R],
         description: str,
-        on_result: Callable[[Outcome[Any]], bool | None],
+        on_result: Callable[[Outcome[R]], bool | None],
         *,
         total: int = 0,
-        on_event: Callable[[Any], None] | None = None,
+        on_event: Callable[[E], None] | None = None,
         bar_stages: Collection[str] | None = None,
         cancelled_text: str = "cancelled; nothing was changed",
         cancel: CancelToken | None = None,

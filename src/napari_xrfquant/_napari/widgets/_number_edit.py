@@ -13,12 +13,18 @@ form refuses it with that reason instead of using another number.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QLineEdit
 
 from napari_xrfquant._schema import field_bounds
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
+    from pydantic import BaseModel
+    from qtpy.QtWidgets import QWidget
 
 #: Multipliers a number may end with.
 SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6}
@@ -69,7 +75,7 @@ class NumberEdit(QLineEdit):
 
     def __init__(self, value: float, integer: bool = False, low: float | None = None,
                  high: float | None = None, unit: str = "", special: str = "",
-                 parent: Any = None) -> None:
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.integer, self.low, self.high, self.unit, self.special = (
             integer, low, high, unit, special)
@@ -147,7 +153,8 @@ class ElementsEdit(QLineEdit):
 
     HELP = "Element symbols Na-U, separated by commas or spaces"
 
-    def __init__(self, text: str = "", optional: bool = False, parent: Any = None) -> None:
+    def __init__(self, text: str = "", optional: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
         self.optional = optional
         self.setToolTip(self.HELP)
@@ -190,7 +197,7 @@ def _format(number: float) -> str:
     return f"{number:.10g}"  # round-trips a calibration gain to well below 1 eV
 
 
-def schema_number(model: Any, name: str, value: float, integer: bool = False,
+def schema_number(model: type[BaseModel], name: str, value: float, integer: bool = False,
                   unit: str = "", scale: float = 1.0, low: float | None = None,
                   high: float | None = None) -> NumberEdit:
     """A :class:`NumberEdit` with the inclusive bounds and description of a schema field.
@@ -210,7 +217,7 @@ def schema_number(model: Any, name: str, value: float, integer: bool = False,
     return edit
 
 
-def edit_problems(fields: dict[str, Any]) -> list[str]:
+def edit_problems(fields: Mapping[str, QWidget]) -> list[str]:
     """``"<label>: <why>"`` for each refused :class:`NumberEdit` of ``{label: widget}``."""
     return [f"{label}: {problem}" for label, edit in fields.items()
             if isinstance(edit, NumberEdit) and (problem := edit.problem()) is not None]

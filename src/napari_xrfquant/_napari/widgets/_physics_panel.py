@@ -10,12 +10,23 @@ chosen cube and fills the element field with what it found.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLineEdit, QWidget
 
 from napari_xrfquant._napari._qt import browse_row
 from napari_xrfquant._napari.widgets._find_elements import ElementsFinder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Generator
+
+    import numpy as np
+    from qtpy.QtWidgets import QProgressBar
+
+    from napari_xrfquant._napari._layers import Counts
+    from napari_xrfquant.inference.physics_quantify import PhysicsNotes
+    from napari_xrfquant.jobs import Progress
+    from napari_xrfquant.results import QuantResult
 
 #: The model list's entry for the physics quantification.
 PHYSICS_ITEM = "Physics (no model)"
@@ -38,8 +49,8 @@ class PhysicsPanel(QWidget):
         its inputs again).
     """
 
-    def __init__(self, cube: Callable[[], tuple[Any, Any, str] | None], progress: Any,
-                 changed: Callable[[], Any]) -> None:
+    def __init__(self, cube: Callable[[], tuple[Counts, np.ndarray, str] | None],
+                 progress: QProgressBar, changed: Callable[[], object]) -> None:
         super().__init__()
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
@@ -97,7 +108,8 @@ class PhysicsPanel(QWidget):
             return "type the elements, or press Find elements"
         return self.elements_edit.problem()
 
-    def job(self, layer_counts: Any, energy_keV: Any, mask_below: float) -> Any:
+    def job(self, layer_counts: Counts, energy_keV: np.ndarray, mask_below: float
+            ) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
         """The generator of a physics quantification of one cube (a worker drives it:
         the cube is read and resampled there, not on the UI thread).
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.style as mplstyle
 from napari_matplotlib.base import BaseNapariMPLWidget
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
 
 
 class DockPlot(BaseNapariMPLWidget):
@@ -31,7 +34,7 @@ class DockPlot(BaseNapariMPLWidget):
         Called (without arguments) after a theme change to draw the figure again.
     """
 
-    def __init__(self, viewer: Any, min_height: int = 220,
+    def __init__(self, viewer: Viewer, min_height: int = 220,
                  redraw: Callable[[], None] | None = None) -> None:
         super().__init__(viewer)
         self.canvas.setMinimumHeight(min_height)

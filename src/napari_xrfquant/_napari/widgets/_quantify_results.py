@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt
@@ -59,6 +59,11 @@ from napari_xrfquant.results import (
     region_statistics,
     whole_map,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Image, Layer
+
+    from napari_xrfquant.results import QuantResult
 
 WHOLE_MAP_ITEM = "whole map"
 #: Table rows shown without scrolling (one region of the bundled 5-element model).
@@ -164,7 +169,7 @@ class ResultsPanel(QWidget):
             return None
         return self.viewer.layers[name]
 
-    def current_regions(self, cube_layer: Any, shape_hw: tuple[int, int]) -> list[Region]:
+    def current_regions(self, cube_layer: Image, shape_hw: tuple[int, int]) -> list[Region]:
         """The regions the table is about: each shape / label, or the whole map."""
         layer = self._region_layer()
         if layer is None:
@@ -313,7 +318,7 @@ class ResultsPanel(QWidget):
         """The background threshold in counts (0 = no mask)."""
         return float(self.mask_spin.value())
 
-    def total_counts_of(self, cube_layer: Any) -> np.ndarray | None:
+    def total_counts_of(self, cube_layer: Image) -> np.ndarray | None:
         """Total counts ``(H, W)`` of a cube layer: its total-counts layer, else None."""
         name = total_counts_layer_name(cube_layer.name)
         for layer in self.viewer.layers:
@@ -336,8 +341,8 @@ class ResultsPanel(QWidget):
         self.update_statistics()
 
     def add_result_layers(
-        self, result: Any, cube_layer: Any, mask_below_counts: float = 0.0
-    ) -> list[Any]:
+        self, result: QuantResult, cube_layer: Image, mask_below_counts: float = 0.0
+    ) -> list[Image]:
         """Add (or replace) the concentration, sigma and fit-quality layers of a result.
 
         A run on the same cube layer replaces the data of existing result
@@ -351,8 +356,9 @@ class ResultsPanel(QWidget):
 
         return list(drive(self.result_layer_steps(result, cube_layer, mask_below_counts)))
 
-    def add_result_layers_stepwise(self, result: Any, cube_layer: Any, mask_below_counts: float,
-                                   then: Callable[[list[Any]], None]) -> None:
+    def add_result_layers_stepwise(self, result: QuantResult, cube_layer: Image,
+                                   mask_below_counts: float,
+                                   then: Callable[[list[Image]], None]) -> None:
         """:meth:`add_result_layers` one layer per turn of the Qt event loop, then ``then``.
 
         A new layer costs napari 0.1-0.3 s (its controls, its vispy visual);
@@ -374,8 +380,8 @@ class ResultsPanel(QWidget):
 
         step()
 
-    def result_layer_steps(self, result: Any, cube_layer: Any,
-                           mask_below_counts: float) -> Generator[None, None, list[Any]]:
+    def result_layer_steps(self, result: QuantResult, cube_layer: Image,
+                           mask_below_counts: float) -> Generator[None, None, list[Image]]:
         """The work of :meth:`add_result_layers`, pausing after each new layer."""
         frame = SpatialFrame.from_layer(cube_layer)
         total = self.total_counts_of(cube_layer)
@@ -464,7 +470,7 @@ def _source_name(cube_layer: Any) -> str:
     return Path(path).name if path else str(cube_layer.name)
 
 
-def disconnect_edits(layer: Any, callback: Callable[..., Any]) -> None:
+def disconnect_edits(layer: Layer, callback: Callable[..., object]) -> None:
     """Stop ``callback`` hearing the edits (data, paint) of a region layer."""
     for name in ("data", "paint", "set_data"):
         emitter = getattr(layer.events, name, None)

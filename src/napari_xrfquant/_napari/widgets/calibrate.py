@@ -51,6 +51,8 @@ from napari_xrfquant.jobs import Outcome, Progress
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
+    from napari_xrfquant.calibration.result import CalibrationResult
+
 PARAMETER_COLUMNS = ("parameter", "start", "fitted", "1σ", "pinned")
 
 
@@ -206,7 +208,7 @@ class CalibrateWidget(CalibrateForm):
         self.status.setText(text)
         (show_warning if self.result.warning else show_info)(f"Calibrate: {text}")
 
-    def fill_parameters(self, result: Any) -> None:
+    def fill_parameters(self, result: CalibrationResult) -> None:
         """One row per free parameter: start, fitted, 1-sigma, pinned."""
         from napari_xrfquant.instrument_parameters import parameter_values
 
@@ -228,7 +230,7 @@ class CalibrateWidget(CalibrateForm):
                     item.setToolTip(f"not measured: {flag}")
                 table.setItem(row, col, item)
 
-    def draw_result(self, result: Any) -> None:
+    def draw_result(self, result: CalibrationResult) -> None:
         """The standards before and after and the optic transmission, in the napari theme."""
         from napari_xrfquant.calibration.report import draw_calibration
 

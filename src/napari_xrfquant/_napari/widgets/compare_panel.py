@@ -7,7 +7,7 @@ element and model with the best in bold; Cancel stops between folds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtGui import QFont
 from qtpy.QtWidgets import (
@@ -27,6 +27,9 @@ from napari_xrfquant._napari._qt import one_line
 from napari_xrfquant._napari.widgets._job_controls import JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant.evaluation.baselines import MODEL_NAMES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_xrfquant.evaluation.compare import Comparison
 
 
 class ComparePanel(QGroupBox):
@@ -122,7 +125,7 @@ class ComparePanel(QGroupBox):
         best = outcome.result.best()
         self.status.setText("best: " + ", ".join(f"{e} {m}" for e, m in best.items()))
 
-    def show_table(self, comparison: Any) -> None:
+    def show_table(self, comparison: Comparison) -> None:
         """Rows: elements; columns: models; cells MSE +- SE, the best in bold."""
         record = comparison.to_dict()
         names = list(record["models"])

@@ -68,7 +68,11 @@ from napari_xrfquant._napari.widgets.spectrum_plot import SpectrumPlot
 from napari_xrfquant.errors import XRFQuantError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
     import napari
+    from napari.layers import Image
+    from qtpy.QtGui import QCloseEvent, QResizeEvent
 
 #: A click that moves the mouse less than this many screen pixels is a click, not a drag.
 CLICK_TOLERANCE_PX = 4.0
@@ -202,7 +206,7 @@ class SpectrumInspector(QWidget):
                                   else QBoxLayout.Direction.TopToBottom)
         self._controls.setMaximumWidth(CONTROLS_WIDTH_PX if wide else 16_777_215)
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
         """Follow the dock's shape: side by side when wide, stacked when narrow."""
         self.set_wide(self.width() >= WIDE_DOCK_PX)
         super().resizeEvent(event)
@@ -223,13 +227,13 @@ class SpectrumInspector(QWidget):
         self.destroyed.connect(lambda *_: calibration_edits.changed.disconnect(edited))
         self.viewer.mouse_drag_callbacks.append(self._on_mouse_press)
 
-    def closeEvent(self, event: Any) -> None:
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop listening to the viewer's mouse when the dock closes."""
         if self._on_mouse_press in self.viewer.mouse_drag_callbacks:
             self.viewer.mouse_drag_callbacks.remove(self._on_mouse_press)
         super().closeEvent(event)
 
-    def refresh_layers(self, _event: Any = None) -> None:
+    def refresh_layers(self, _event: object = None) -> None:
         """Refill the cube and region lists, keeping the current choices."""
         if not alive(self):
             return
@@ -286,7 +290,7 @@ class SpectrumInspector(QWidget):
         name = self.cube_combo.currentText()
         return next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
 
-    def pick_world(self, world_position: Any) -> InspectedSpectrum | None:
+    def pick_world(self, world_position: Sequence[float]) -> InspectedSpectrum | None:
         """Show the pixel of the chosen cube under a world position (as a click does)."""
         layer = self.selected_cube_layer()
         if layer is None:
@@ -299,7 +303,8 @@ class SpectrumInspector(QWidget):
             return None
         return self.show_pixel(row, col)
 
-    def show_pixel(self, row: int, col: int, cube_layer: Any = None) -> InspectedSpectrum | None:
+    def show_pixel(self, row: int, col: int,
+                   cube_layer: Image | None = None) -> InspectedSpectrum | None:
         """Plot pixel ``(row, col)`` of ``cube_layer`` (default: the chosen one).
 
         Returns
@@ -319,7 +324,8 @@ class SpectrumInspector(QWidget):
         self._picked = ("pixel", layer.name, (row, col))
         return self._show(layer, f"pixel ({row}, {col})", measured, composition, 1)
 
-    def show_region(self, mask: np.ndarray, name: str, cube_layer: Any = None) -> Any:
+    def show_region(self, mask: np.ndarray, name: str,
+                    cube_layer: Image | None = None) -> InspectedSpectrum | None:
         """Plot the spectrum summed over ``mask`` (boolean ``(H, W)``) of the cube layer."""
         layer = cube_layer or self.selected_cube_layer()
         if layer is None:
@@ -417,8 +423,8 @@ class SpectrumInspector(QWidget):
         if not elements:
             return [], {}
         energy = spectrum.energy_keV
-        try:
-            lines = marked_lines(elements, getattr(model, "instrument", None),
+        try:  # without a model, the lines the reference set-up excites
+            lines = marked_lines(elements, model.instrument if model is not None else None,
                                  (float(energy[0]), float(energy[-1])))
         except (ImportError, AttributeError, XRFQuantError):
             return [], {}  # no physics tables, or a beam below the typed element's edges

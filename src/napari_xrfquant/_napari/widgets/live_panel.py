@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import (
@@ -29,6 +29,11 @@ from napari_xrfquant._napari._layers import SpatialFrame
 from napari_xrfquant._napari._qt import alive, browse_row
 from napari_xrfquant._napari._result_layers import result_layer_data
 from napari_xrfquant._napari.widgets._job_controls import JobRunner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+
+    from napari_xrfquant.results import QuantResult
 
 #: Appended to the name of every live layer.
 LIVE_SUFFIX = " · live"
@@ -60,7 +65,7 @@ class LivePanel(QGroupBox):
         Frames stacked into the live layers so far.
     """
 
-    def __init__(self, viewer: Any, settings_source: SettingsSource) -> None:
+    def __init__(self, viewer: Viewer, settings_source: SettingsSource) -> None:
         super().__init__("Live: quantify new files as they arrive")
         self.viewer = viewer
         self.settings_source = settings_source
@@ -177,7 +182,7 @@ class LivePanel(QGroupBox):
         self.runner.advance()
         self.status.setText(f"{self.frames} frames; last {outcome.describe()}")
 
-    def add_frame(self, result: Any, name: str) -> bool:
+    def add_frame(self, result: QuantResult, name: str) -> bool:
         """Append one frame's maps to the live layers (made at the first); False if mis-sized."""
         frame = SpatialFrame()
         layers = result_layer_data(result, f"live:{name}", frame)

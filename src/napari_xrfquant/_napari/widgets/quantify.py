@@ -423,7 +423,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         from napari.utils.notifications import show_error
 
         source = self._run_source or ""
-        result = outcome.result
+        result = outcome.unwrap()
         layer = next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == source), None)
         if layer is None:
             show_error(f"Quantify: the cube layer {source!r} was removed during the run")

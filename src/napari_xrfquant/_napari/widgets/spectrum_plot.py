@@ -9,12 +9,17 @@ laid out again for the visible range whenever the user zooms, pans or resizes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_xrfquant._napari._spectrum import InspectedSpectrum, label_rows, line_label
 from napari_xrfquant._napari.widgets._plot import DockPlot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+
+    from napari_xrfquant.physics.lines import Line
 
 #: Matplotlib colours of napari's colormap names, so markers match the map layers.
 MARKER_COLOURS = {
@@ -47,7 +52,7 @@ class SpectrumPlot(DockPlot):
         The line labels now on the plot.
     """
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, viewer: Viewer) -> None:
         super().__init__(viewer, min_height=160, redraw=self.redraw)
         self.spectrum: InspectedSpectrum | None = None
         self.lines: list[Any] = []
@@ -97,7 +102,7 @@ class SpectrumPlot(DockPlot):
         ax.callbacks.connect("xlim_changed", lambda _ax: self.place_labels())
         ax.set_visible(self.spectrum is not None)  # no empty axes with meaningless ticks
 
-    def show(self, spectrum: InspectedSpectrum | None, lines: list[Any],
+    def show(self, spectrum: InspectedSpectrum | None, lines: list[Line],
              colours: dict[str, str], log: bool) -> None:
         """Plot ``spectrum`` with markers for ``lines`` (``physics.Line``) in ``colours``.
 

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from napari_xrfquant.jobs import CancelToken
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
-def spectrum_generator(config: Any, instrument: Any) -> Any:
+    from napari_xrfquant._napari._layers import Counts
+    from napari_xrfquant.instrument import Instrument
+    from napari_xrfquant.training.config import TrainingConfig
+    from napari_xrfquant.training.datasets import SpectrumGenerator
+    from napari_xrfquant.training.events import TrainingEvent, TrainResult
+    from napari_xrfquant.training.search import SearchResult, TrialResult
+
+
+def spectrum_generator(config: TrainingConfig, instrument: Instrument) -> SpectrumGenerator:
     """The physics simulator for ``config``'s elements and the widget's instrument."""
     from napari_xrfquant.training.datasets import SimulatorSpectra
 
@@ -24,11 +34,11 @@ def spectrum_generator(config: Any, instrument: Any) -> Any:
 
 
 def training_job(
-    config: Any,
-    instrument: Any,
-    generator: Any = None,
-    unlabelled: Any = None,
-) -> Generator[Any, None, Any]:
+    config: TrainingConfig,
+    instrument: Instrument,
+    generator: SpectrumGenerator | None = None,
+    unlabelled: tuple[Counts, np.ndarray] | None = None,
+) -> Generator[TrainingEvent, None, TrainResult]:
     """Train ``config`` for ``instrument``, yielding every training event.
 
     Parameters
@@ -49,13 +59,13 @@ def training_job(
 
 
 def search_job(
-    config: Any,
-    instrument: Any,
+    config: TrainingConfig,
+    instrument: Instrument,
     n_trials: int,
     cancel: CancelToken,
-    generator: Any = None,
+    generator: SpectrumGenerator | None = None,
     trial_timeout_s: float | None = None,
-) -> Generator[Any, None, Any]:
+) -> Generator[TrialResult, None, SearchResult]:
     """Run a hyperparameter search, yielding each finished trial.
 
     ``cancel`` is the job's own token: the search reads it inside a trial too.

@@ -6,7 +6,7 @@ matplotlib's navigation toolbar (zoom, pan, save as PNG).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from matplotlib.ticker import (
     FormatStrFormatter,
@@ -17,6 +17,9 @@ from matplotlib.ticker import (
 )
 
 from napari_xrfquant._napari.widgets._plot import DockPlot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
 
 #: Below this ratio of the largest to the smallest loss shown, a log axis holds
 #: no power of ten and matplotlib would label no tick: plain ticks are used then.
@@ -32,7 +35,7 @@ class LossCanvas(DockPlot):
         The napari viewer whose theme the figure follows.
     """
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, viewer: Viewer) -> None:
         super().__init__(viewer, min_height=180, redraw=self._build_axes)
         self.epochs: list[int] = []
         self.train_loss: list[float] = []

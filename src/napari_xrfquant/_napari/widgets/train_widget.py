@@ -53,9 +53,9 @@ from napari_xrfquant._napari._qt import (
 )
 from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._job_controls import JobControls
-from napari_xrfquant._napari.widgets._number_edit import NumberEdit, schema_number
+from napari_xrfquant._napari.widgets._number_edit import schema_number
 from napari_xrfquant._napari.widgets._train_form import TrainForm
-from napari_xrfquant._napari.widgets._train_search import TrainSearch
+from napari_xrfquant._napari.widgets._train_search import SearchPanel
 from napari_xrfquant._napari.widgets.compare_panel import ComparePanel
 from napari_xrfquant._napari.widgets.train_jobs import training_job
 from napari_xrfquant._napari.widgets.train_plot import LossCanvas
@@ -64,12 +64,13 @@ from napari_xrfquant.jobs import Outcome
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
+    from napari_xrfquant.training.events import TrainResult
+
 
 #: Index of the tab with the loss curves and test metrics (Settings, Training, Search).
 TRAINING_TAB = 1
 #: Smallest height of a tab's scrolled page: the dock never opens as a strip.
 TAB_MIN_HEIGHT = 120
-TRIAL_COLUMNS = ("#", "state", "val loss", "layers", "neurons", "batch", "lr", "epochs", "s")
 
 
 def format_eta(seconds: float) -> str:
@@ -80,7 +81,7 @@ def format_eta(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class TrainWidget(TrainSearch, TrainForm):
+class TrainWidget(TrainForm):
     """Dock widget that trains (or searches) a quantification model from a form.
 
     Parameters
@@ -92,8 +93,8 @@ class TrainWidget(TrainSearch, TrainForm):
     ----------
     result
         The last :class:`~napari_xrfquant.training.events.TrainResult` (None before).
-    search_result
-        The last :class:`~napari_xrfquant.training.search.SearchResult`.
+    search_panel
+        The hyperparameter search (:class:`~._train_search.SearchPanel`).
     worker
         The running worker, or None.
     registered_label
@@ -108,7 +109,6 @@ class TrainWidget(TrainSearch, TrainForm):
         tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
         self.result: Any = None
-        self.search_result: Any = None
         self.registered_label: str | None = None
         self.problems: list[str] = []
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
@@ -193,34 +193,14 @@ class TrainWidget(TrainSearch, TrainForm):
 
         # search
         layout = pages["Search"]
-        box = QGroupBox("Hyperparameter search (optuna)")
-        form = QFormLayout(box)
-        self.trials_spin = NumberEdit(10, integer=True, low=1, unit="trials")
-        self.search_button = self.controls.guard(QPushButton("Search"))
-        self.trials_table = QTableWidget(0, len(TRIAL_COLUMNS))
-        self.trials_table.setHorizontalHeaderLabels(TRIAL_COLUMNS)
-        self.trials_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.trials_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.trials_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.trials_table.setMinimumHeight(120)
-        self.use_trial_button = QPushButton("Use selected trial")
-        self.use_trial_button.setEnabled(False)
-        note = QLabel("2-4 layers, 25-500 neurons, batch 1-64 and learning rate 1e-5-1e-1 "
-                      "(log scales); small batches are slow on a CPU.")
-        note.setWordWrap(True)
-        form.addRow(note)
-        self._number_row(form, "trials", self.trials_spin)
-        form.addRow(self.search_button)
-        form.addRow(self.trials_table)
-        form.addRow(self.use_trial_button)
-        layout.addWidget(box)
+        self.search_panel = SearchPanel(self.controls, self.settings_to_run, self.set_config,
+                                        self._number_row)
+        layout.addWidget(self.search_panel)
         self.compare_panel = ComparePanel()
         layout.addWidget(self.compare_panel)
         layout.addStretch(1)
 
         self.train_button.clicked.connect(lambda: self.train())
-        self.search_button.clicked.connect(lambda: self.search())
-        self.use_trial_button.clicked.connect(lambda: self.use_selected_trial())
         self.save_model_button.clicked.connect(self._save_model_clicked)
         self.load_settings_button.clicked.connect(self._load_settings_clicked)
         self.save_settings_button.clicked.connect(self._save_settings_clicked)
@@ -312,7 +292,7 @@ class TrainWidget(TrainSearch, TrainForm):
         self.status.setText(text)
         show_info(f"Train: {text}")
 
-    def register_result(self, result: Any) -> str:
+    def register_result(self, result: TrainResult) -> str:
         """Put the trained model into the Quantify widget's list (from a temporary bundle).
 
         A finished run is listed as ``"<name> (trained, not saved)"`` and takes the
