@@ -26,7 +26,7 @@ SIZES = ((1366, 768), (1920, 1080))
 def main() -> int:
     # napari's default settings, not this machine's
     os.environ["NAPARI_CONFIG"] = str(Path(tempfile.mkdtemp()) / "settings.yaml")
-    from make_screenshots import settle  # beside this script
+    from make_screenshots import close_notification_toasts, settle  # beside this script
 
     from napari_xrfquant._napari.launch import PLUGIN, build_viewer
 
@@ -39,6 +39,7 @@ def main() -> int:
         window.resize(width, height)
         docks["Quantify"].raise_()
         viewer.reset_view()
+        close_notification_toasts()
         settle(1.5)
         image = viewer.screenshot(canvas_only=False, flash=False)
         path = OUTPUT / f"gui_docks_{width}x{height}.png"

@@ -53,7 +53,7 @@ class SpectrumPlot(DockPlot):
     """
 
     def __init__(self, viewer: Viewer) -> None:
-        super().__init__(viewer, min_height=160, redraw=self.redraw)
+        super().__init__(viewer, min_height=100, redraw=self.redraw)
         self.spectrum: InspectedSpectrum | None = None
         self.lines: list[Any] = []
         self.colours: dict[str, str] = {}
