@@ -12,6 +12,8 @@ a user takes:
 
 1. ``gui_startup.png``: the sample as it opens;
 2. ``gui_quantify.png``: Quantify pressed (CPU, bundled model, default mask);
+   ``gui_grid.png``: then "All maps side by side" ticked (napari's grid, each
+   panel named with element, unit and model, with its colour bar);
 3. ``gui_regions.png``: a rectangle drawn with the mouse on the canvas (Shapes
    layer, rectangle tool) and chosen as the statistics region: table and
    per-region histogram;
@@ -137,7 +139,7 @@ def save(viewer: Any, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Make the five screenshots; return the exit status."""
+    """Make the six screenshots; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=OUTPUT, help="folder")
     args = parser.parse_args(argv)
@@ -161,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(lambda: quantify.worker is None, timeout_s=300)
     settle()
     save(viewer, args.output / "gui_quantify.png")
+    quantify.grid_check.setChecked(True)  # "All maps side by side"
+    settle()
+    save(viewer, args.output / "gui_grid.png")
+    quantify.grid_check.setChecked(False)
 
     # a rectangle drawn with the mouse, over the left two plates
     cube = viewer.layers[quantify.cube_combo.currentText()]
@@ -188,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     settle()
     save(viewer, args.output / "gui_inspector.png")
 
-    # tabbed with Quantify (as a user drops one dock on another): the column's height
-    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model", tabify=True)
+    # from the Plugins menu: the dock tabs itself beside Quantify
+    _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model")
     train.n_spectra_spin.setValue(4000)
     worker = train.train()
     if worker is None:

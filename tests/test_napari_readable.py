@@ -42,9 +42,36 @@ def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tm
     spread = {lyr.name: np.nanstd(lyr.data) for lyr in maps}
     assert shown[0].name == max(spread, key=spread.get)  # the map with most structure
     assert shown[0].colorbar.visible and viewer.canvas.overlays["scale_bar"].visible
+    # the unit on the canvas beside the colour bar: the map's name, drawn with it
+    assert shown[0].name_overlay.visible and "[wt%]" in shown[0].name
     assert not viewer.layers["tiny"].visible and not viewer.layers["tiny total counts"].visible
     sigma = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "uncertainty"]
     assert {lyr.colormap.name for lyr in sigma} == {UNCERTAINTY_COLORMAP}
+
+
+def test_all_maps_side_by_side_in_a_labelled_grid(make_napari_viewer, qtbot, tmp_path):
+    """One click shows every element's map of the model at once: napari's grid, each
+    panel with its name (element, unit, model) and colour bar; off again, one map."""
+    from napari_xrfquant._napari._layers import KIND_CONCENTRATION
+
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    widget = _quantify_docked(viewer, qtbot)
+    maps = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == KIND_CONCENTRATION]
+    widget.grid_check.setChecked(True)
+    assert viewer.grid.enabled
+    assert all(lyr.visible for lyr in maps) and len(maps) == 5
+    for layer in maps:
+        assert layer.colorbar.visible and layer.colorbar.gridded
+        assert layer.name_overlay.visible and layer.name_overlay.gridded
+        element = layer.metadata["element"]
+        assert layer.name.startswith(f"{element} [wt%] · ")  # element, unit and model
+    hidden = [lyr for lyr in viewer.layers
+              if lyr.visible and lyr.metadata.get("kind") != KIND_CONCENTRATION]
+    assert hidden == []  # sigma, fit quality and the cube stay out of the grid
+    widget.grid_check.setChecked(False)
+    assert not viewer.grid.enabled
+    assert sum(lyr.visible for lyr in maps) == 1
 
 
 def test_fit_quality_contrast_comes_from_the_sample_pixels():

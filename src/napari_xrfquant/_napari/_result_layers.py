@@ -28,6 +28,9 @@ from napari_xrfquant._napari._layers import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+    from napari.layers import Image
+
     from napari_xrfquant.io.maps import ElementMaps
     from napari_xrfquant.results import QuantResult
 
@@ -250,3 +253,26 @@ def maps_layer_data(maps: ElementMaps, source: str) -> list[LayerData]:
         if maps.unit:
             kwargs["metadata"]["unit"] = maps.unit
     return layers
+
+
+def label_on_canvas(layer: Image) -> None:
+    """Draw a map's colour bar and its name (element, unit, model) on the canvas.
+
+    napari's colour bar has ticks but no unit; the layer's name beside it says
+    ``Au [wt%] · cxc-gold-5el``. Both are drawn in each panel of a grid.
+    """
+    layer.name_overlay.position = "bottom_left"  # the colour bar is top right
+    for overlay in (layer.colorbar, layer.name_overlay):
+        overlay.gridded = True
+        overlay.visible = True
+
+
+def show_maps_side_by_side(viewer: Viewer, maps: Sequence[Image], side_by_side: bool) -> None:
+    """One model's maps at once in napari's grid, each panel named and with its colour
+    bar (``side_by_side``), or back to the first map alone in one view."""
+    viewer.grid.enabled = bool(side_by_side) and len(maps) > 1
+    for index, layer in enumerate(maps):
+        layer.visible = side_by_side or index == 0
+        if layer.visible:
+            label_on_canvas(layer)
+    viewer.reset_view()

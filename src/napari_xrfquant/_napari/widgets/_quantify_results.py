@@ -45,7 +45,7 @@ from napari_xrfquant._napari._layers import (
 )
 from napari_xrfquant._napari._qt import one_line, present
 from napari_xrfquant._napari._regions import regions_from_layer
-from napari_xrfquant._napari._result_layers import result_layer_data
+from napari_xrfquant._napari._result_layers import label_on_canvas, result_layer_data
 from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
     LAYOUTS,
@@ -452,7 +452,7 @@ class ResultsPanel(QWidget):
         shown = [lyr for lyr in added if lyr.visible]
         for layer in shown:
             yield  # a colour bar's first drawing costs napari 0.2-0.5 s
-            layer.colorbar.visible = True
+            label_on_canvas(layer)
         yield
         self.viewer.canvas.overlays["scale_bar"].visible = True  # viewer.scale_bar: deprecated
         if shown:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -34,10 +35,12 @@ from napari_xrfquant import results as core_results
 from napari_xrfquant._napari._calibration_edit import calibration_edits
 from napari_xrfquant._napari._jobs import physics_job, quantify_job
 from napari_xrfquant._napari._layers import (
+    KIND_CONCENTRATION,
     cube_counts,
     cube_layers,
     file_maps,
     is_cube_layer,
+    result_layers,
 )
 from napari_xrfquant._napari._qt import (
     alive,
@@ -49,6 +52,7 @@ from napari_xrfquant._napari._qt import (
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
+from napari_xrfquant._napari._result_layers import show_maps_side_by_side
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
 from napari_xrfquant._napari.widgets._job_controls import LATER, JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
@@ -203,6 +207,10 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         layout.addWidget(self.controls)
+        self.grid_check = QCheckBox("All maps side by side")
+        self.grid_check.setToolTip("The chosen cube's maps of the current model in napari's "
+                                   "grid, each named (element, unit, model) with its colour bar")
+        layout.addWidget(self.grid_check)
 
         self._build_results(layout)
         self.live = LivePanel(self.viewer, self._live_settings)
@@ -221,6 +229,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         edited = self._calibration_edited
         self.destroyed.connect(lambda *_: calibration_edits.changed.disconnect(edited))
         self.region_combo.currentTextChanged.connect(self._region_chosen)
+        self.grid_check.toggled.connect(self.show_side_by_side)
         self.export_browse.clicked.connect(self._browse_export_folder)
         self.export_button.clicked.connect(self._export_clicked)
         events = self.viewer.layers.events
@@ -362,6 +371,14 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
     def _chosen_counts(self) -> tuple[Any, Any, str] | None:
         layer = self.selected_cube_layer()
         return None if layer is None else (*cube_counts(layer), layer.name)
+
+    def show_side_by_side(self, on: bool) -> None:
+        """The chosen cube's concentration maps of the current model in a labelled grid
+        (``on``), or its first map alone."""
+        layer = self.selected_cube_layer()
+        maps = [] if layer is None else result_layers(self.viewer.layers, layer.name,
+                                                      (KIND_CONCENTRATION,))
+        show_maps_side_by_side(self.viewer, maps, on)
 
     def selected_cube_layer(self) -> Any:
         """The cube layer chosen in the list, or None."""
