@@ -44,6 +44,11 @@ def test_one_map_shown_with_colour_bar_cube_hidden(make_napari_viewer, qtbot, tm
     assert shown[0].colorbar.visible and viewer.canvas.overlays["scale_bar"].visible
     # the unit on the canvas beside the colour bar: the map's name, drawn with it
     assert shown[0].name_overlay.visible and "[wt%]" in shown[0].name
+    # and in napari's status bar under the mouse: the value with its unit
+    status = shown[0].get_status((2.0, 3.0), world=False)
+    assert status["value"].endswith(" wt%") and status["coordinates"].endswith(" wt%")
+    fit = next(lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "fit_quality")
+    assert fit.get_status((2.0, 3.0), world=False)["value"].endswith(fit.metadata["unit"])
     assert not viewer.layers["tiny"].visible and not viewer.layers["tiny total counts"].visible
     sigma = [lyr for lyr in viewer.layers if lyr.metadata.get("kind") == "uncertainty"]
     assert {lyr.colormap.name for lyr in sigma} == {UNCERTAINTY_COLORMAP}

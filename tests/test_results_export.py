@@ -128,3 +128,7 @@ def test_exported_maps_open_back_as_the_layers_they_were(make_napari_viewer, cub
         assert layer.colormap.name == getattr(colormap, "name", colormap)
     units = {layer.metadata["kind"]: layer.metadata["unit"] for layer in opened}
     assert units["concentration"] == "wt%" and units["fit_quality"] == FIT_QUALITY_UNIT
+    for layer in opened:  # napari's status bar gives each value with its unit
+        layer.visible = True  # (napari reads no value from a hidden layer)
+        value = layer.get_status((1.0, 1.0), world=False)["value"]
+        assert value.endswith(f" {layer.metadata['unit']}"), value

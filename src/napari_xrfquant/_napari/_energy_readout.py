@@ -1,10 +1,15 @@
-"""Show the energy (keV) of the current slice of a cube layer on the canvas.
+"""Read-outs with units: the energy of a cube's slice, a map's value under the mouse.
 
 napari's dims slider shows the slice index; the cube layer's world axis is in
 keV (scale = gain, translate = offset), so the status bar reads keV under the
 mouse, and this read-out puts the exact channel energy (from the layer's
 ``energy_keV`` metadata, correct also for a non-linear calibration) in the
 viewer's text overlay whenever the slider moves.
+
+napari's status bar gives a pixel's value without its unit (``[2440.0, 2440.0]:
+59.8``); every layer that names its unit in ``metadata["unit"]`` (the maps of a
+quantification, however they were added: the Quantify dock, File > Open of an
+exported map, the Live switch) reads ``59.8 wt%``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from napari import Viewer
     from napari.components.overlays import TextOverlay
-    from napari.layers import Image
+    from napari.layers import Image, Layer
 
 #: Viewers whose text overlay we drive, by id; weak so closed viewers go away.
 _INSTALLED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
@@ -92,6 +97,9 @@ def install_energy_readout(viewer: Viewer) -> None:
         if target is not None:
             update_energy_readout(target)
 
+    for layer in viewer.layers:
+        show_value_unit(layer)
+    viewer.layers.events.inserted.connect(lambda event: show_value_unit(event.value))
     viewer.dims.events.current_step.connect(refresh)
     viewer.dims.events.ndisplay.connect(refresh)
     viewer.layers.events.inserted.connect(refresh)
@@ -102,3 +110,25 @@ def install_energy_readout(viewer: Viewer) -> None:
         lambda event: refresh() if getattr(event, "type", "") == "visible" else None
     )
     refresh()
+
+
+def show_value_unit(layer: Layer) -> None:
+    """Let napari's status bar give ``layer``'s values with ``metadata["unit"]``, if any."""
+    metadata = getattr(layer, "metadata", None) or {}
+    unit = metadata.get("unit")
+    if not unit or getattr(layer, "_xrfquant_unit", None) is not None:
+        return
+    plain = layer.get_status
+
+    def get_status(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        status = plain(*args, **kwargs)
+        value = str(status.get("value", ""))
+        unit_now = (getattr(layer, "metadata", None) or {}).get("unit") or ""
+        if value and unit_now and not value.endswith(unit_now):
+            status["value"] = f"{value} {unit_now}"
+            status["coordinates"] = f"{status.get('coords', '')}: {status['value']}"
+        return status
+
+    # napari has no unit for a layer's values; its status bar calls this method
+    layer.get_status = get_status
+    layer._xrfquant_unit = unit

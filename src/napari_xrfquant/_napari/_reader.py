@@ -70,6 +70,7 @@ def read_maps(path: PathOrPaths) -> list[LayerData]:
             layers.extend(maps_layer_data(read_element_maps(item), item.name))
         except XRFQuantError as exc:
             show_error(str(exc))
+    install_readout()  # their values with their unit under the mouse
     return layers or [(None,)]  # type: ignore[list-item]
 
 
@@ -166,7 +167,8 @@ def _is_plain_image(path: Path) -> bool:
 
 
 def install_readout() -> None:
-    """Show the slice energy (keV) on the current viewer; readers get no viewer, so ask napari."""
+    """The read-outs with units (a slice's energy, a map's value) on the current viewer;
+    readers get no viewer, so ask napari."""
     try:
         import napari
 

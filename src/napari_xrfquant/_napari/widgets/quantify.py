@@ -49,6 +49,7 @@ from napari_xrfquant._napari._qt import (
     scrolled_layout,
     tabify_when_docked,
 )
+from napari_xrfquant._napari._reader import install_readout
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
@@ -132,6 +133,7 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.last_results: dict[str, Any] = {}
         self._adding_layers = False
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
+        install_readout()  # units under the mouse for the maps it adds, however the cube came
         self.shown_result: Any = None  # the last result as the layers show it (masked)
         self._told_problem: str | None = None
         self._built = False  # no notifications while the dock is being made
