@@ -228,3 +228,15 @@ def test_a_cube_without_pixel_size_is_in_pixels_without_unit_warnings(make_napar
     viewer.reset_view()
     low, high = np.asarray(viewer.layers.extent.world)[:, -2:]
     assert tuple(high - low) == pytest.approx((6.0, 7.0), abs=1.01)  # not a speck
+
+
+def test_a_cube_opens_on_its_brightest_slice_not_under_its_total_counts(make_napari_viewer,
+                                                                       tmp_path):
+    """Before Quantify the cube is what shows: its total-counts map is hidden (still read
+    for the background mask) and the energy slider stands on the strongest channel."""
+    viewer = make_napari_viewer()
+    viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
+    cube, total = viewer.layers["tiny"], viewer.layers["tiny total counts"]
+    assert cube.visible and not total.visible
+    summed = np.asarray(cube.data).sum(axis=(1, 2))
+    assert viewer.dims.current_step[0] == int(np.argmax(summed)) == cube.metadata["start_channel"]

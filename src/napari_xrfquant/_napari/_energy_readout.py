@@ -99,7 +99,15 @@ def install_energy_readout(viewer: Viewer) -> None:
 
     for layer in viewer.layers:
         show_value_unit(layer)
-    viewer.layers.events.inserted.connect(lambda event: show_value_unit(event.value))
+
+    def inserted(event: object) -> None:
+        target = ref()
+        layer = getattr(event, "value", None)
+        show_value_unit(layer)
+        if target is not None and layer is not None:
+            start_at_brightest_slice(target, layer)
+
+    viewer.layers.events.inserted.connect(inserted)
     viewer.dims.events.current_step.connect(refresh)
     viewer.dims.events.ndisplay.connect(refresh)
     viewer.layers.events.inserted.connect(refresh)
@@ -132,3 +140,14 @@ def show_value_unit(layer: Layer) -> None:
     # napari has no unit for a layer's values; its status bar calls this method
     layer.get_status = get_status
     layer._xrfquant_unit = unit
+
+
+def start_at_brightest_slice(viewer: Viewer, layer: Layer) -> None:
+    """Move the energy slider to a new cube layer's brightest channel
+    (``metadata["start_channel"]``) when it is the viewer's only cube: napari starts
+    in the middle of the range, often a channel of noise."""
+    channel = (getattr(layer, "metadata", None) or {}).get("start_channel")
+    cubes = cube_layers(viewer.layers)
+    if channel is None or len(cubes) != 1 or cubes[0] is not layer or viewer.dims.ndim != 3:
+        return
+    viewer.dims.set_current_step(0, int(channel))

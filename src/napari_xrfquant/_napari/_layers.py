@@ -193,26 +193,34 @@ def channel_first(data: Counts) -> Counts:
     return data.transpose(2, 0, 1)
 
 
-def cube_contrast_limits(data: Counts, max_pixels: int = 4096) -> tuple[float, float]:
-    """Contrast limits for energy slices from a sparse grid of whole spectra.
-
-    Reads at most ``max_pixels`` spectra (a strided grid in memory, a central
-    block of a lazy cube), so a lazy cube is not loaded to pick a display range.
-    """
+def spectra_sample(data: Counts, max_pixels: int = 4096) -> np.ndarray:
+    """At most ``max_pixels`` whole spectra ``(N, C)`` of a cube: a strided grid in
+    memory, a central block of a lazy cube (a grid would touch every chunk of
+    its file; one block costs a chunk or two and is typical)."""
     height, width = int(data.shape[0]), int(data.shape[1])
     if not isinstance(data, np.ndarray):
-        # lazy cube: a strided grid would touch every chunk of the file; one
-        # central block of whole spectra costs a chunk or two and is typical
         side = max(1, int(math.sqrt(max_pixels)))
         r0, c0 = max(0, (height - side) // 2), max(0, (width - side) // 2)
         sample = np.asarray(data[r0 : r0 + side, c0 : c0 + side, :], dtype=np.float64)
     else:
         step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
         sample = np.asarray(data[::step, ::step, :], dtype=np.float64)
+    return sample.reshape(-1, int(data.shape[-1]))
+
+
+def cube_contrast_limits(sample: np.ndarray) -> tuple[float, float]:
+    """Contrast limits for energy slices from a sample of whole spectra (:func:`spectra_sample`)."""
     if sample.size == 0:
         return 0.0, 1.0
     high = float(np.quantile(sample, 0.999))
     return 0.0, max(high, 1.0)
+
+
+def brightest_channel(sample: np.ndarray) -> int:
+    """The channel where a sample of spectra holds most counts: the slice the energy
+    slider starts at, so that a cube opens showing its strongest line, not a channel
+    in the middle of its range."""
+    return int(np.argmax(np.nan_to_num(sample).sum(axis=0))) if sample.size else 0
 
 
 def cube_layer_data(cube: Cube, name: str) -> list[LayerData]:
@@ -247,6 +255,7 @@ def cube_layer_data(cube: Cube, name: str) -> list[LayerData]:
         "cube": cube,
         "source_layer": name,
     }
+    sample = spectra_sample(cube.data)
     cube_kwargs = {
         "name": name,
         "scale": (gain_keV, *frame.scale),
@@ -254,8 +263,8 @@ def cube_layer_data(cube: Cube, name: str) -> list[LayerData]:
         "units": ("keV", *frame.units),
         "axis_labels": (ENERGY_AXIS_LABEL, "y", "x"),
         "colormap": "inferno",
-        "contrast_limits": cube_contrast_limits(cube.data),
-        "metadata": {"kind": KIND_CUBE, **shared},
+        "contrast_limits": cube_contrast_limits(sample),
+        "metadata": {"kind": KIND_CUBE, "start_channel": brightest_channel(sample), **shared},
     }
     total = np.asarray(cube.total_counts(), dtype=np.float64)
     total_kwargs = {
@@ -264,6 +273,7 @@ def cube_layer_data(cube: Cube, name: str) -> list[LayerData]:
         "axis_labels": ("y", "x"),
         "colormap": "gray",
         "contrast_limits": _total_counts_limits(total),
+        "visible": False,  # the cube's slices show until Quantify (the masks read it hidden)
         "metadata": {"kind": KIND_TOTAL, "unit": "counts", **shared},
     }
     layers: list[LayerData] = [
