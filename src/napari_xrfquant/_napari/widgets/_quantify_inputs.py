@@ -1,107 +1,100 @@
-"""The Quantify dock's checks of what it is about to run: cube against model, Live settings.
+"""The Quantify dock's check of what it is about to run: the cube against the model.
 
-A mixin of :class:`~napari_xrfquant._napari.widgets.quantify.QuantifyWidget`
-(which supplies the combos, the mask field and the labels).
+:class:`InputsCheck` is the dock's orange line that says why Quantify cannot run
+(hidden when it can): a number field refused, a model that does not read the
+cube's energy range, a physics fit that lacks its instrument or elements. The
+dock is built from it as from its other panels; it reads the dock's choices
+through the callables it is given.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QLabel
 
 from napari_xrfquant._napari._layers import cube_counts
 from napari_xrfquant._napari._registry import model_registry
 
+if TYPE_CHECKING:  # pragma: no cover
+    from napari.layers import Image
 
-class QuantifyInputs:
-    """Checks of the dock's inputs before any work."""
+    from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
+    from napari_xrfquant._napari.widgets._number_edit import NumberEdit
+    from napari_xrfquant._napari.widgets._physics_panel import PhysicsPanel
 
-    viewer: Any
-    worker: Any
-    cube_combo: Any
-    model_combo: Any
-    device_combo: Any
-    refine_spin: Any
-    mask_spin: Any
-    run_button: Any
-    controls: Any
-    _inputs_ok: bool
-    input_info: Any
-    calibration_panel: Any
-    physics_panel: Any
-    _told_problem: str | None
 
-    @property
-    def mask_below_counts(self) -> float:  # supplied by the results panel
-        raise NotImplementedError
+class InputsCheck(QLabel):
+    """Why the chosen cube and model cannot be quantified, or nothing (hidden).
 
-    def selected_cube_layer(self) -> Any:  # supplied by the widget
-        raise NotImplementedError
+    Parameters
+    ----------
+    cube_layer
+        The chosen cube layer, or None.
+    model_label
+        The chosen entry of the model list.
+    physics_panel, calibration_panel
+        The dock's "Physics (no model)" and energy-calibration panels.
+    fields
+        The dock's number fields, by the label they show.
 
-    def load_selected_model(self, notify: bool = True) -> Any:  # supplied by the widget
-        raise NotImplementedError
+    Attributes
+    ----------
+    ok
+        Whether a cube is chosen and nothing stands in the way.
+    """
+
+    def __init__(self, cube_layer: Callable[[], Image | None], model_label: Callable[[], str],
+                 physics_panel: PhysicsPanel, calibration_panel: CalibrationPanel,
+                 fields: Mapping[str, NumberEdit]) -> None:
+        super().__init__("")
+        self.setWordWrap(True)
+        self.setStyleSheet("color: #e0a040")
+        self.setVisible(False)
+        self._cube_layer = cube_layer
+        self._model_label = model_label
+        self._physics = physics_panel
+        self._calibration = calibration_panel
+        self._fields = dict(fields)
+        self._told: str | None = None
+        self.ok = False
 
     def field_problem(self) -> str | None:
         """``"<field>: <why>"`` for the first refused number field of the dock, or None."""
         from napari_xrfquant._napari.widgets._number_edit import edit_problems
 
-        refused = edit_problems({"Mask below": self.mask_spin, "Refine": self.refine_spin})
+        refused = edit_problems(self._fields)
         return refused[0] if refused else None
 
-    def check_inputs(self, notify: bool = False) -> str | None:
-        """Whether the chosen model can read the chosen cube; Quantify is enabled only then.
+    def check(self, notify: bool = False) -> str | None:
+        """Whether the chosen model can read the chosen cube: the reason it cannot, or None.
 
         Asked when the cube or the model changes, so an energy range the model
-        does not cover is said at once (in the dock, and as a warning when
-        ``notify``), not when Quantify is pressed.
+        does not cover is said at once (here, and as a warning when ``notify``),
+        not when Quantify is pressed.
         """
         from napari.utils.notifications import show_warning
 
         from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
         from napari_xrfquant.inference.resample import input_problem
 
-        layer = self.selected_cube_layer()
-        model = model_registry.loaded(self.model_combo.currentText())
+        layer = self._cube_layer()
+        label = self._model_label()
+        model = model_registry.loaded(label)
         problem = None
-        self.calibration_panel.show_layer(layer)
-        if self.model_combo.currentText() == PHYSICS_ITEM:
-            problem = self.physics_panel.problem()
+        self._calibration.show_layer(layer)
+        if label == PHYSICS_ITEM:
+            problem = self._physics.problem()
         elif layer is not None and model is not None:
             data, energy_keV = cube_counts(layer)
             problem = input_problem(model, energy_keV, int(data.shape[-1]))
             if notify:  # a cube without calibration, another channel count: ask
-                self.calibration_panel.ask_about_channels(layer, model)
-        self.input_info.setText(problem or "")
-        self.input_info.setVisible(problem is not None)
-        self._inputs_ok = layer is not None and problem is None
-        self.controls.refresh()
-        self.run_button.setToolTip(problem or "Quantify every pixel of the cube layer")
-        if problem and notify and problem != self._told_problem:
+                self._calibration.ask_about_channels(layer, model)
+        self.setText(problem or "")
+        self.setVisible(problem is not None)
+        self.ok = layer is not None and problem is None
+        if layer is not None and problem and notify and problem != self._told:
             show_warning(f"Quantify {layer.name}: {problem}")
-        self._told_problem = problem
+        self._told = problem
         return problem
-
-    def _calibration_edited(self, name: str) -> None:
-        """A new energy axis for the chosen cube: check it against the model again."""
-        from napari_xrfquant._napari._qt import alive
-
-        if alive(self) and name == self.cube_combo.currentText():
-            self.check_inputs(notify=True)
-
-    def _live_settings(self) -> tuple[Any, Any]:
-        """The model and frame settings the Live switch quantifies with: the dock's."""
-        from napari.utils.notifications import show_error
-
-        from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
-        from napari_xrfquant.campaign import FrameSettings
-
-        if (problem := self.field_problem()) is not None:
-            show_error(f"Live: {problem}")
-            return None, None
-        if self.model_combo.currentText() == PHYSICS_ITEM:
-            show_error("Live: choose a model (the physics fit does not run live)")
-            return None, None
-        model = self.load_selected_model(notify=True)
-        settings = FrameSettings(device=self.device_combo.currentText(),
-                                 mask_below=self.mask_below_counts,
-                                 refine=int(self.refine_spin.value()))
-        return model, settings

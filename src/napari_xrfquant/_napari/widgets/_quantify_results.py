@@ -45,7 +45,11 @@ from napari_xrfquant._napari._layers import (
 )
 from napari_xrfquant._napari._qt import one_line, present
 from napari_xrfquant._napari._regions import regions_from_layer
-from napari_xrfquant._napari._result_layers import label_on_canvas, result_layer_data
+from napari_xrfquant._napari._result_layers import (
+    label_on_canvas,
+    result_layer_data,
+    show_maps_side_by_side,
+)
 from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
     LAYOUTS,
@@ -311,6 +315,14 @@ class ResultsPanel(QWidget):
             show_info("Export cancelled; no files replaced")
         return written
 
+
+    def show_side_by_side(self, on: bool) -> None:
+        """The chosen cube's concentration maps of the current model in a labelled grid
+        (``on``), or its first map alone."""
+        layer = self.selected_cube_layer()
+        maps = [] if layer is None else result_layers(self.viewer.layers, layer.name,
+                                                      (KIND_CONCENTRATION,))
+        show_maps_side_by_side(self.viewer, maps, on)
 
     # -- background mask ---------------------------------------------------
     @property

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from qtpy.QtGui import QStandardItemModel
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,17 +36,16 @@ from napari_xrfquant import results as core_results
 from napari_xrfquant._napari._calibration_edit import calibration_edits
 from napari_xrfquant._napari._jobs import physics_job, quantify_job
 from napari_xrfquant._napari._layers import (
-    KIND_CONCENTRATION,
     cube_counts,
     cube_layers,
     file_maps,
     is_cube_layer,
-    result_layers,
 )
 from napari_xrfquant._napari._qt import (
     alive,
     ask_overwrite,
     one_line,
+    present,
     scrolled_layout,
     tabify_when_docked,
 )
@@ -53,12 +53,11 @@ from napari_xrfquant._napari._reader import install_readout
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
-from napari_xrfquant._napari._result_layers import show_maps_side_by_side
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
 from napari_xrfquant._napari.widgets._job_controls import LATER, JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_INFO, PHYSICS_ITEM, PhysicsPanel
-from napari_xrfquant._napari.widgets._quantify_inputs import QuantifyInputs
+from napari_xrfquant._napari.widgets._quantify_inputs import InputsCheck
 from napari_xrfquant._napari.widgets._quantify_results import (
     WHOLE_MAP_ITEM,
     ResultsPanel,
@@ -97,7 +96,7 @@ def cuda_available() -> bool:
     return resolve_device("auto") == "cuda"
 
 
-class QuantifyWidget(ResultsPanel, QuantifyInputs):
+class QuantifyWidget(ResultsPanel):
     """Dock widget that quantifies a cube layer into element maps (wt%).
 
     Parameters
@@ -135,7 +134,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         install_readout()  # units under the mouse for the maps it adds, however the cube came
         self.shown_result: Any = None  # the last result as the layers show it (masked)
-        self._told_problem: str | None = None
         self._built = False  # no notifications while the dock is being made
         self.model_error = ""
         self._build()
@@ -151,7 +149,6 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.controls = JobControls("Quantify", "")
         self.progress, self.status = self.controls.progress, self.controls.status
         self.cancel_button = self.controls.cancel_button
-        self._inputs_ok = False
         form = QFormLayout()
         self.cube_combo = QComboBox()
         self.cube_combo.setToolTip("Image layer holding an XRF cube (energy axis in keV)")
@@ -174,7 +171,8 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         if not cuda_available():
-            item = self.device_combo.model().item(DEVICES.index("cuda"))
+            model = cast(QStandardItemModel, self.device_combo.model())
+            item = present(model.item(DEVICES.index("cuda")))
             item.setEnabled(False)
             item.setToolTip("torch sees no CUDA GPU on this machine")
         self.device_info = QLabel("")
@@ -199,13 +197,12 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         layout.addLayout(form)
         self.calibration_panel = CalibrationPanel(self.viewer)
         layout.addWidget(self.calibration_panel)
-        self.input_info = QLabel("")
-        self.input_info.setWordWrap(True)
-        self.input_info.setStyleSheet("color: #e0a040")
-        self.input_info.setVisible(False)
+        self.input_info = InputsCheck(
+            self.selected_cube_layer, self.model_combo.currentText, self.physics_panel,
+            self.calibration_panel, {"Mask below": self.mask_spin, "Refine": self.refine_spin})
         layout.addWidget(self.input_info)
 
-        self.run_button = self.controls.add_run_button("Quantify", ready=lambda: self._inputs_ok)
+        self.run_button = self.controls.add_run_button("Quantify", ready=lambda: self.input_info.ok)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         layout.addWidget(self.controls)
@@ -374,13 +371,40 @@ class QuantifyWidget(ResultsPanel, QuantifyInputs):
         layer = self.selected_cube_layer()
         return None if layer is None else (*cube_counts(layer), layer.name)
 
-    def show_side_by_side(self, on: bool) -> None:
-        """The chosen cube's concentration maps of the current model in a labelled grid
-        (``on``), or its first map alone."""
-        layer = self.selected_cube_layer()
-        maps = [] if layer is None else result_layers(self.viewer.layers, layer.name,
-                                                      (KIND_CONCENTRATION,))
-        show_maps_side_by_side(self.viewer, maps, on)
+    def check_inputs(self, notify: bool = False) -> str | None:
+        """Whether the chosen model can read the chosen cube (:class:`InputsCheck`);
+        Quantify is enabled only then."""
+        problem = self.input_info.check(notify)
+        self.controls.refresh()
+        self.run_button.setToolTip(problem or "Quantify every pixel of the cube layer")
+        return problem
+
+    def field_problem(self) -> str | None:
+        """``"<field>: <why>"`` for the first refused number field of the dock, or None."""
+        return self.input_info.field_problem()
+
+    def _calibration_edited(self, name: str) -> None:
+        """A new energy axis for the chosen cube: check it against the model again."""
+        if alive(self) and name == self.cube_combo.currentText():
+            self.check_inputs(notify=True)
+
+    def _live_settings(self) -> tuple[Any, Any]:
+        """The model and frame settings the Live switch quantifies with: the dock's."""
+        from napari.utils.notifications import show_error
+
+        from napari_xrfquant.campaign import FrameSettings
+
+        if (problem := self.field_problem()) is not None:
+            show_error(f"Live: {problem}")
+            return None, None
+        if self.model_combo.currentText() == PHYSICS_ITEM:
+            show_error("Live: choose a model (the physics fit does not run live)")
+            return None, None
+        model = self.load_selected_model(notify=True)
+        settings = FrameSettings(device=self.device_combo.currentText(),
+                                 mask_below=self.mask_below_counts,
+                                 refine=int(self.refine_spin.value()))
+        return model, settings
 
     def selected_cube_layer(self) -> Any:
         """The cube layer chosen in the list, or None."""
