@@ -36,16 +36,16 @@ def docked(make_napari_viewer, tmp_path, qtbot):
 
 def test_quantify_dock_statistics_and_export_use_a_drawn_rectangle(docked, tmp_path):
     viewer, quantify = docked
-    assert "roi" in [quantify.region_combo.itemText(i)
-                     for i in range(quantify.region_combo.count())]
-    quantify.region_combo.setCurrentText("roi")
+    assert "roi" in [quantify.results.region_combo.itemText(i)
+                     for i in range(quantify.results.region_combo.count())]
+    quantify.results.region_combo.setCurrentText("roi")
     au = np.asarray(result_layer(viewer, "Au").data, np.float64)
-    stats = {s.element: s for s in quantify.statistics}
+    stats = {s.element: s for s in quantify.results.statistics}
     assert stats["Au"].region == "roi #1"
     assert stats["Au"].n_pixels == au.shape[0] * 2
     assert stats["Au"].mean_wt_percent == pytest.approx(au[:, :2].mean(), rel=1e-6)
-    assert quantify.table.item(0, 0).text() == "roi #1"
-    written = quantify.export(tmp_path / "export")
+    assert quantify.results.table.item(0, 0).text() == "roi #1"
+    written = quantify.results.export(tmp_path / "export")
     table = next(p for p in written if p.suffix == ".csv")
     with open(table, newline="") as handle:
         assert {row["region"] for row in csv.DictReader(handle)} == {"roi #1"}
@@ -77,17 +77,17 @@ def test_statistics_panel_histograms_each_region(docked):
     rows, cols = result_layer(viewer, "Au").data.shape
     roi = viewer.layers["roi"]
     roi.add_rectangles([[-0.5, cols - 3.5], [rows - 0.5, cols - 0.5]])  # data coordinates
-    quantify.region_combo.setCurrentText("roi")
-    assert quantify.histogram_combo.count() == 5
-    quantify.histogram_combo.setCurrentText("Cu")
-    histograms = quantify.histograms
+    quantify.results.region_combo.setCurrentText("roi")
+    assert quantify.results.histogram_combo.count() == 5
+    quantify.results.histogram_combo.setCurrentText("Cu")
+    histograms = quantify.results.histograms
     assert [h.region for h in histograms] == ["roi #1", "roi #2"]
     assert all(h.element == "Cu" for h in histograms)
     np.testing.assert_array_equal(histograms[0].edges, histograms[1].edges)
     cu = np.asarray(result_layer(viewer, "Cu").data, np.float64)
     assert histograms[0].counts.sum() == np.isfinite(cu[:, :2]).sum()
     assert histograms[1].counts.sum() == np.isfinite(cu[:, -3:]).sum()
-    axes = quantify.histogram_plot.figure.axes[0]
+    axes = quantify.results.histogram_plot.figure.axes[0]
     assert axes.get_xlabel() == "Cu (wt%)" and len(axes.patches) == 2
 
 
@@ -134,9 +134,9 @@ def test_real_mouse_click_and_drawn_rectangle_on_the_canvas(make_napari_viewer, 
     corners = np.linspace([0.6 * sy, 0.6 * sx], [2.4 * sy, 3.4 * sx], 6)
     _press_move_release(qtbot, viewer, [tuple(c) for c in corners])
     assert len(shapes.data) == 1
-    quantify.region_combo.setCurrentText("drawn")
+    quantify.results.region_combo.setCurrentText("drawn")
     au = np.asarray(result_layer(viewer, "Au").data, np.float64)
-    stats = {s.element: s for s in quantify.statistics}
+    stats = {s.element: s for s in quantify.results.statistics}
     assert stats["Au"].region == "drawn #1"
     assert stats["Au"].n_pixels == 6
     assert stats["Au"].mean_wt_percent == pytest.approx(au[1:3, 1:4].mean(), rel=1e-6)

@@ -111,15 +111,15 @@ def test_quantify_adds_maps_and_rerun_replaces_them(widget_on_tiny, qtbot) -> No
 def test_statistics_follow_the_region_layer(widget_on_tiny, qtbot) -> None:
     viewer, widget = widget_on_tiny
     run_to_end(qtbot, widget)
-    whole = {s.element: s for s in widget.statistics}
+    whole = {s.element: s for s in widget.results.statistics}
     au = np.asarray(result_layer(viewer, "Au").data, np.float64)
     assert whole["Au"].mean_wt_percent == pytest.approx(au.mean(), rel=1e-6)
     assert whole["Au"].sd_wt_percent == pytest.approx(au.std(ddof=1), rel=1e-5)
-    assert widget.table.rowCount() == len(ELEMENTS)
+    assert widget.results.table.rowCount() == len(ELEMENTS)
 
-    widget.region_combo.setCurrentText("tiny truth regions")
+    widget.results.region_combo.setCurrentText("tiny truth regions")
     _, _, regions = tiny_counts()
-    by_region = {(s.region, s.element): s for s in widget.statistics}
+    by_region = {(s.region, s.element): s for s in widget.results.statistics}
     right = by_region[(REGION_NAMES[2], "Au")]
     assert right.n_pixels == int((regions == 2).sum())
     assert right.mean_wt_percent == pytest.approx(au[regions == 2].mean(), rel=1e-6)
@@ -133,8 +133,8 @@ def test_statistics_follow_the_region_layer(widget_on_tiny, qtbot) -> None:
         name="roi",
     )
     assert shapes is not None
-    widget.region_combo.setCurrentText("roi")
-    stats = {s.element: s for s in widget.statistics}
+    widget.results.region_combo.setCurrentText("roi")
+    stats = {s.element: s for s in widget.results.statistics}
     assert stats["Au"].n_pixels == rows * 2
     assert stats["Au"].mean_wt_percent == pytest.approx(au[:, :2].mean(), rel=1e-6)
 
@@ -181,8 +181,8 @@ def test_export_writes_readable_maps_and_asks_before_overwrite(
     run_to_end(qtbot, widget)
     folder = tmp_path / "export"
     questions = []
-    widget.confirm_overwrite = lambda paths: questions.append(paths) or False
-    written = widget.export(folder, layout="stack")
+    widget.results.confirm_overwrite = lambda paths: questions.append(paths) or False
+    written = widget.results.export(folder, layout="stack")
     names = sorted(p.name for p in written)
     assert names == sorted(
         ["tiny_wt_percent.tif", "tiny_sigma_wt_percent.tif", "tiny_fit_quality.tif",
@@ -199,7 +199,7 @@ def test_export_writes_readable_maps_and_asks_before_overwrite(
 
     # second export: asked, declined, nothing replaced and no staging left behind
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    assert widget.export(folder, layout="stack") == []
+    assert widget.results.export(folder, layout="stack") == []
     assert len(questions) == 1 and len(questions[0]) == 4
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
@@ -209,7 +209,7 @@ def test_export_per_element_layout(widget_on_tiny, qtbot, tmp_path) -> None:
 
     _, widget = widget_on_tiny
     run_to_end(qtbot, widget)
-    written = widget.export(tmp_path, layout="per-element")
+    written = widget.results.export(tmp_path, layout="per-element")
     names = {p.name for p in written}
     assert {f"tiny_{e}_wt_percent.tif" for e in ELEMENTS} <= names
     assert {f"tiny_{e}_sigma_wt_percent.tif" for e in ELEMENTS} <= names
@@ -242,12 +242,12 @@ def test_background_mask_blanks_weak_pixels_everywhere(widget_on_tiny, qtbot, tm
     assert fit.metadata["mask_below_counts"] == threshold
 
     au = np.asarray(result_layer(viewer, "Au").data, np.float64)
-    whole = {s.element: s for s in widget.statistics}
+    whole = {s.element: s for s in widget.results.statistics}
     assert whole["Au"].n_pixels == int((~weak).sum())
     assert whole["Au"].mean_wt_percent == pytest.approx(au[~weak].mean(), rel=1e-6)
     assert whole["Au"].sd_wt_percent == pytest.approx(au[~weak].std(ddof=1), rel=1e-5)
 
-    written = widget.export(tmp_path / "out", layout="stack")
+    written = widget.results.export(tmp_path / "out", layout="stack")
     assert written
     maps = io.read_element_maps(tmp_path / "out" / "tiny_wt_percent.tif")
     np.testing.assert_array_equal(np.isnan(maps.maps[0]), weak)
@@ -258,7 +258,7 @@ def test_background_mask_blanks_weak_pixels_everywhere(widget_on_tiny, qtbot, tm
     widget.mask_spin.setValue(0)
     assert np.isfinite(result_layer(viewer, "Au").data).all()
     assert result_layer(viewer, "Au").metadata["mask_below_counts"] == 0
-    assert {s.element: s for s in widget.statistics}["Au"].n_pixels == weak.size
+    assert {s.element: s for s in widget.results.statistics}["Au"].n_pixels == weak.size
 
 
 def test_inspector_says_a_masked_pixel_has_no_composition(widget_on_tiny, qtbot) -> None:
@@ -328,8 +328,8 @@ def test_sample_quantified_within_1_wt_percent_of_truth(make_napari_viewer, qtbo
     assert np.isnan(au[truth.regions == 0]).all()
     assert np.isfinite(au[truth.regions > 0]).all()
     # the table over the truth regions: nan-aware, each region within 1 wt% of truth
-    widget.region_combo.setCurrentText("cxc_gold_sample truth regions")
-    table = {(s.region, s.element): s for s in widget.statistics}
+    widget.results.region_combo.setCurrentText("cxc_gold_sample truth regions")
+    table = {(s.region, s.element): s for s in widget.results.statistics}
     for label, name in enumerate(truth.region_names):
         mask = truth.regions == label
         if label == 0 or not mask.any():

@@ -110,7 +110,7 @@ def test_a_model_that_does_not_explain_the_spectra_is_flagged(make_napari_viewer
     viewer.open(_steel_cube(tmp_path / "steel.h5"), plugin=PLUGIN)
     seen = _notifications()
     widget = _quantify_docked(viewer, qtbot)
-    assert float(np.nanmedian(widget.shown_result.fit_quality)) > 2.0
+    assert float(np.nanmedian(widget.maps.shown_result.fit_quality)) > 2.0
     alarms = [m for m in seen if "does not explain these spectra" in m]
     assert len(alarms) == 1 and "spectrum inspector" in alarms[0] and "calibrate" in alarms[0]
 
@@ -180,7 +180,7 @@ def test_two_models_side_by_side(make_napari_viewer, qtbot, tmp_path):
     before = np.array(bundled_au.data)
     # statistics follow the model whose layer is active
     viewer.layers.selection.active = bundled_au  # the table follows at once
-    assert {s.model_id.split("@")[0] for s in widget.statistics} == {"cxc-gold-5el"}
+    assert {s.model_id.split("@")[0] for s in widget.results.statistics} == {"cxc-gold-5el"}
     # a re-run with the tiny model replaces its own layers, not the bundled model's
     widget.model_combo.setCurrentText(tiny)
     assert widget.run() is not None

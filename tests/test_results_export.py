@@ -47,7 +47,7 @@ def _gui_export(viewer, qtbot, cube_file, folder):
     widget.device_combo.setCurrentText("cpu")
     assert widget.run() is not None
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    return widget.export(folder, layout="stack")
+    return widget.results.export(folder, layout="stack")
 
 
 def _records(folder):

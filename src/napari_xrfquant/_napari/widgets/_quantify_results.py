@@ -1,19 +1,18 @@
-"""The Quantify dock's results panel: region statistics and the export.
+"""The Quantify dock's results panel: the maps as layers, region statistics, export.
 
-A mixin of :class:`~napari_xrfquant._napari.widgets.quantify.QuantifyWidget`
-(it uses the dock's viewer and cube list); the statistics and the files are the
-core's (:mod:`napari_xrfquant.results`).
+A part the Quantify dock (:class:`~napari_xrfquant._napari.widgets.quantify.QuantifyWidget`)
+is built from: it reads the dock's choices (the cube, the background threshold,
+whether a run goes on) through the callables it is given; the statistics and
+the files are the core's (:mod:`napari_xrfquant.results`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
@@ -34,66 +33,73 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._export import pixel_size_of_results, result_from_layers
 from napari_xrfquant._napari._layers import (
     KIND_CONCENTRATION,
-    KIND_TOTAL,
-    RESULT_KINDS,
     SpatialFrame,
-    layer_data_key,
     layer_kind,
-    result_key,
-    result_layers,
-    total_counts_layer_name,
 )
-from napari_xrfquant._napari._qt import one_line, present
-from napari_xrfquant._napari._regions import regions_from_layer
-from napari_xrfquant._napari._result_layers import (
-    label_on_canvas,
-    result_layer_data,
-    show_maps_side_by_side,
-)
+from napari_xrfquant._napari._qt import ask_overwrite, one_line, present
+from napari_xrfquant._napari._regions import region_layer_names, regions_from_layer
 from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
     LAYOUTS,
     Region,
     RegionHistogram,
     RegionStatistics,
-    background_mask,
     export_result,
-    mask_background,
     region_histograms,
     region_statistics,
     whole_map,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
     from napari.layers import Image, Layer
 
-    from napari_xrfquant.results import QuantResult
 
 WHOLE_MAP_ITEM = "whole map"
 #: Table rows shown without scrolling (one region of the bundled 5-element model).
 TABLE_VISIBLE_ROWS = 5
 #: Tallest the histogram plot grows (px): the table above it stays in view.
 HISTOGRAM_MAX_HEIGHT = 260
-#: Pause between two steps of adding result layers: input and paint events get in (ms).
-STEP_PAUSE_MS = 1
 #: Shapes data events sent while an edit is still under way (napari >= 0.5).
 IN_PROGRESS_ACTIONS = ("adding", "changing", "removing")
 
 
 class ResultsPanel(QWidget):
-    """Statistics table and export of the selected cube's maps (mixin of the Quantify dock)."""
+    """The region statistics of a cube's maps (table, histograms) and their export.
 
-    viewer: Any
-    statistics: list[RegionStatistics]
-    confirm_overwrite: Callable[[list[Path]], bool]
-    selected_cube_layer: Callable[[], Any]
-    _watched_region: Any
-    worker: Any
-    last_results: dict[str, Any]
-    mask_spin: Any
+    Parameters
+    ----------
+    viewer
+        The viewer holding the maps and the region layers.
+    cube_layer
+        The cube layer the dock has chosen, or None.
 
-    def _build_results(self, layout: QVBoxLayout) -> None:
-        """The statistics table and the export form, below the run controls."""
+    Attributes
+    ----------
+    statistics
+        The region statistics shown in the table.
+    confirm_overwrite
+        Called with the existing files before an export replaces them; a
+        dialog by default, replaceable in tests.
+    """
+
+    def __init__(self, viewer: Viewer, cube_layer: Callable[[], Image | None]) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.selected_cube_layer = cube_layer
+        self.statistics: list[RegionStatistics] = []
+        self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
+            self, paths)
+        self._watched_region: Layer | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._build(layout)
+        self.region_combo.currentTextChanged.connect(self._region_chosen)
+        self.export_browse.clicked.connect(self._browse_export_folder)
+        self.export_button.clicked.connect(self._export_clicked)
+
+    def _build(self, layout: QVBoxLayout) -> None:
+        """The statistics table and the export form."""
         self.stats_box = stats_box = QGroupBox("Statistics (wt%)")
         stats_layout = QVBoxLayout(stats_box)
         region_row = QHBoxLayout()
@@ -144,6 +150,17 @@ class ResultsPanel(QWidget):
         layout.addWidget(export_box)
 
     # -- statistics ------------------------------------------------------
+    def refresh_region_layers(self) -> None:
+        """Refill the region list: whole map plus every Shapes and Labels layer."""
+        names = [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)]
+        current = self.region_combo.currentText()
+        self.region_combo.blockSignals(True)
+        self.region_combo.clear()
+        self.region_combo.addItems(names)
+        self.region_combo.setCurrentText(current if current in names else WHOLE_MAP_ITEM)
+        self.region_combo.blockSignals(False)
+        self._watch_region_layer()
+
     def _region_chosen(self, _text: str = "") -> None:
         self._watch_region_layer()
         self.update_statistics()
@@ -314,163 +331,6 @@ class ResultsPanel(QWidget):
         else:
             show_info("Export cancelled; no files replaced")
         return written
-
-
-    def show_side_by_side(self, on: bool) -> None:
-        """The chosen cube's concentration maps of the current model in a labelled grid
-        (``on``), or its first map alone."""
-        layer = self.selected_cube_layer()
-        maps = [] if layer is None else result_layers(self.viewer.layers, layer.name,
-                                                      (KIND_CONCENTRATION,))
-        show_maps_side_by_side(self.viewer, maps, on)
-
-    # -- background mask ---------------------------------------------------
-    @property
-    def mask_below_counts(self) -> float:
-        """The background threshold in counts (0 = no mask)."""
-        return float(self.mask_spin.value())
-
-    def total_counts_of(self, cube_layer: Image) -> np.ndarray | None:
-        """Total counts ``(H, W)`` of a cube layer: its total-counts layer, else None."""
-        name = total_counts_layer_name(cube_layer.name)
-        for layer in self.viewer.layers:
-            metadata = getattr(layer, "metadata", None) or {}
-            if metadata.get("kind") == KIND_TOTAL and (
-                metadata.get("source_layer") == cube_layer.name or layer.name == name
-            ):
-                return np.asarray(layer.data)
-        return None
-
-    def _mask_changed(self, _value: int = 0) -> None:
-        """Re-mask the maps of the selected cube with the new threshold (no new run)."""
-        layer = self.selected_cube_layer()
-        if layer is None or self.worker is not None:
-            return
-        result = self.last_results.get(layer.name)
-        if result is None or not result_layers(self.viewer.layers, layer.name):
-            return
-        self.add_result_layers(result, layer, self.mask_below_counts)
-        self.update_statistics()
-
-    def add_result_layers(
-        self, result: QuantResult, cube_layer: Image, mask_below_counts: float = 0.0
-    ) -> list[Image]:
-        """Add (or replace) the concentration, sigma and fit-quality layers of a result.
-
-        A run on the same cube layer replaces the data of existing result
-        layers in place (keeping the user's colormap and contrast choices
-        only where the element is unchanged) instead of adding duplicates.
-        Pixels with fewer than ``mask_below_counts`` total counts (from the
-        cube's total-counts layer, else the counts the model read) become NaN
-        in the concentration and uncertainty layers.
-        """
-        from napari_xrfquant.jobs import drive
-
-        return list(drive(self.result_layer_steps(result, cube_layer, mask_below_counts)))
-
-    def add_result_layers_stepwise(self, result: QuantResult, cube_layer: Image,
-                                   mask_below_counts: float,
-                                   then: Callable[[list[Image]], None]) -> None:
-        """:meth:`add_result_layers` one layer per turn of the Qt event loop, then ``then``.
-
-        A new layer costs napari 0.1-0.3 s (its controls, its vispy visual);
-        eleven at once kept the window from repainting for seconds.
-        """
-        from qtpy.QtCore import QTimer
-
-        steps = self.result_layer_steps(result, cube_layer, mask_below_counts)
-
-        def step() -> None:
-            try:
-                next(steps)
-            except StopIteration as done:
-                added = list(done.value)
-                # the rest in the next turn too: the statistics take another 50-100 ms
-                QTimer.singleShot(STEP_PAUSE_MS, lambda: then(added))
-                return
-            QTimer.singleShot(STEP_PAUSE_MS, step)
-
-        step()
-
-    def result_layer_steps(self, result: QuantResult, cube_layer: Image,
-                           mask_below_counts: float) -> Generator[None, None, list[Image]]:
-        """The work of :meth:`add_result_layers`, pausing after each new layer."""
-        frame = SpatialFrame.from_layer(cube_layer)
-        total = self.total_counts_of(cube_layer)
-        expected_hw = tuple(np.shape(result.concentrations)[:2])
-        if total is None or total.shape != expected_hw:
-            total = result.total_counts  # the counts the model read
-        else:
-            total = total * result.counts_scale  # the layer holds the data's own totals
-        threshold = float(mask_below_counts) if total is not None else 0.0
-        if threshold > 0:
-            mask = background_mask(total, threshold)
-            result = mask_background(result, mask, threshold)
-        self.shown_result = result
-        new_layers = result_layer_data(result, cube_layer.name, frame)
-        # a re-run replaces this model's layers only: another model's stay beside them
-        old = {result_key(lyr): lyr for lyr in result_layers(
-            self.viewer.layers, cube_layer.name, model_id=str(result.model_id))}
-        added: list[Any] = []
-        first_run = not old
-        for data, kwargs, layer_type in new_layers:
-            existing = old.pop(layer_data_key((data, kwargs, layer_type)), None)
-            if existing is not None:
-                existing.data = data
-                existing.metadata = kwargs["metadata"]
-                existing.contrast_limits = kwargs["contrast_limits"]
-                added.append(existing)
-                continue
-            kwargs = {**kwargs}
-            # the result-layer names are per element; a second cube gets its own
-            if any(lyr.name == kwargs["name"] for lyr in self.viewer.layers):
-                kwargs["name"] = f"{kwargs['name']} ({cube_layer.name})"
-            # each new layer becomes the active one; the statistics follow once, after
-            with self._statistics_held():
-                added.append(self.viewer.add_image(data, **kwargs))
-            yield
-        for stale in old.values():
-            self.viewer.layers.remove(stale)
-        if first_run:  # a rerun keeps what the user has shown or hidden since
-            yield from self._readable_view(added, cube_layer, str(result.model_id))
-        return added
-
-    @contextmanager
-    def _statistics_held(self) -> Iterator[None]:
-        """Changes of the active layer inside leave the statistics as they are."""
-        self._adding_layers = True
-        try:
-            yield
-        finally:
-            self._adding_layers = False
-
-    def _readable_view(self, added: list[Any], cube_layer: Any,
-                       model_id: str) -> Generator[None, None, None]:
-        """The first view of a result: one map with its colour bar, the cube hidden.
-
-        ``result_layer_data`` shows the element whose map varies most; the cube
-        and its total counts go under it and would wash it out, so they are
-        hidden (the layer list shows them again); a scale bar is switched on.
-        """
-        total = total_counts_layer_name(cube_layer.name)
-        yield
-        for layer in self.viewer.layers:
-            if layer.name in (cube_layer.name, total):
-                layer.visible = False
-            elif (layer_kind(layer) in RESULT_KINDS
-                  and layer.metadata.get("source_layer") == cube_layer.name
-                  and layer.metadata.get("model_id") != model_id):
-                layer.visible = False  # another model's maps of this cube: one view at a time
-        shown = [lyr for lyr in added if lyr.visible]
-        for layer in shown:
-            yield  # a colour bar's first drawing costs napari 0.2-0.5 s
-            label_on_canvas(layer)
-        yield
-        self.viewer.canvas.overlays["scale_bar"].visible = True  # viewer.scale_bar: deprecated
-        if shown:
-            yield
-            with self._statistics_held():  # the statistics follow once, after
-                self.viewer.layers.selection.active = shown[0]
 
 
 def _source_name(cube_layer: Any) -> str:

@@ -16,7 +16,7 @@ the threshold re-masks at once without quantifying again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QWidget,
 )
 
 from napari_xrfquant import results as core_results
@@ -43,7 +44,6 @@ from napari_xrfquant._napari._layers import (
 )
 from napari_xrfquant._napari._qt import (
     alive,
-    ask_overwrite,
     one_line,
     present,
     scrolled_layout,
@@ -51,22 +51,20 @@ from napari_xrfquant._napari._qt import (
 )
 from napari_xrfquant._napari._reader import install_readout
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
-from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
 from napari_xrfquant._napari.widgets._job_controls import LATER, JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_INFO, PHYSICS_ITEM, PhysicsPanel
 from napari_xrfquant._napari.widgets._quantify_inputs import InputsCheck
+from napari_xrfquant._napari.widgets._quantify_maps import ResultMaps
 from napari_xrfquant._napari.widgets._quantify_results import (
-    WHOLE_MAP_ITEM,
     ResultsPanel,
 )
 from napari_xrfquant._napari.widgets.live_panel import LivePanel
 from napari_xrfquant.inference.devices import resolve_device
 from napari_xrfquant.jobs import Outcome
 from napari_xrfquant.results import (
-    RegionStatistics,
     poor_fit_message,
 )
 
@@ -96,7 +94,7 @@ def cuda_available() -> bool:
     return resolve_device("auto") == "cuda"
 
 
-class QuantifyWidget(ResultsPanel):
+class QuantifyWidget(QWidget):
     """Dock widget that quantifies a cube layer into element maps (wt%).
 
     Parameters
@@ -107,35 +105,28 @@ class QuantifyWidget(ResultsPanel):
     Attributes
     ----------
     worker
-        The running (or last) napari worker, or None.
-    confirm_overwrite
-        Called with the existing files before an export replaces them; a
-        dialog by default, replaceable in tests.
-    statistics
-        The region statistics shown in the table.
-    last_results
-        The unmasked result of the last run on each cube layer (by name), kept
-        so a new background threshold re-masks the maps without a new run.
+        The running quantification's worker, or None.
+    controls
+        Run, Cancel, the progress bar and the status line (:class:`~._job_controls.JobControls`).
+    input_info
+        Why the inputs cannot run, if they cannot (:class:`~._quantify_inputs.InputsCheck`).
+    maps
+        The maps as layers (:class:`~._quantify_maps.ResultMaps`).
+    results
+        Their statistics and export (:class:`~._quantify_results.ResultsPanel`).
     """
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         tabify_when_docked(self)  # beside the plugin's other docks, not squeezed under
         self.viewer = napari_viewer
-        self.statistics: list[RegionStatistics] = []
-        self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
-            self, paths
-        )
         self._run_source: str | None = None
-        self._watched_region: Any = None
         self._run_mask_below_counts = 0.0
-        self.last_results: dict[str, Any] = {}
-        self._adding_layers = False
         claim_hdf5_reader()  # File > Open of an .h5 cube: no "Choose reader" dialog
         install_readout()  # units under the mouse for the maps it adds, however the cube came
-        self.shown_result: Any = None  # the last result as the layers show it (masked)
         self._built = False  # no notifications while the dock is being made
         self.model_error = ""
+        self.maps = ResultMaps(self.viewer)
         self._build()
         self._connect()
         self.refresh_cube_layers()
@@ -211,7 +202,8 @@ class QuantifyWidget(ResultsPanel):
                                    "grid, each named (element, unit, model) with its colour bar")
         layout.addWidget(self.grid_check)
 
-        self._build_results(layout)
+        self.results = ResultsPanel(self.viewer, self.selected_cube_layer)
+        layout.addWidget(self.results)
         self.live = LivePanel(self.viewer, self._live_settings)
         layout.addWidget(self.live)
         layout.addStretch(1)
@@ -222,15 +214,13 @@ class QuantifyWidget(ResultsPanel):
         self.model_combo.currentTextChanged.connect(self._model_chosen)
         self.device_combo.currentTextChanged.connect(self._update_device_info)
         self.mask_spin.valueChanged.connect(self._mask_changed)
-        self.cube_combo.currentTextChanged.connect(lambda _t: self.update_statistics())
+        self.cube_combo.currentTextChanged.connect(lambda _t: self.results.update_statistics())
         self.cube_combo.currentTextChanged.connect(lambda _t: self.check_inputs(notify=True))
         calibration_edits.changed.connect(self._calibration_edited)
         edited = self._calibration_edited
         self.destroyed.connect(lambda *_: calibration_edits.changed.disconnect(edited))
-        self.region_combo.currentTextChanged.connect(self._region_chosen)
-        self.grid_check.toggled.connect(self.show_side_by_side)
-        self.export_browse.clicked.connect(self._browse_export_folder)
-        self.export_button.clicked.connect(self._export_clicked)
+        self.grid_check.toggled.connect(
+            lambda on: self.maps.show_side_by_side(self.selected_cube_layer(), on))
         events = self.viewer.layers.events
         events.inserted.connect(self._layers_changed)
         events.removed.connect(self._layers_changed)
@@ -259,18 +249,19 @@ class QuantifyWidget(ResultsPanel):
         self.refresh_cube_layers()
         self.refresh_region_layers()
         present = {lyr.name for lyr in cube_layers(self.viewer.layers)}
-        for name in [n for n in self.last_results if n not in present]:
-            del self.last_results[name]  # the cube layer is gone (or renamed): free its maps
+        kept = self.maps.last_results
+        for name in [n for n in kept if n not in present]:
+            del kept[name]  # the cube layer is gone (or renamed): free its maps
 
     def _active_changed(self, event: Any = None) -> None:
-        if not alive(self) or self._adding_layers:
+        if not alive(self) or self.maps.adding_layers:
             return
         active = self.viewer.layers.selection.active
         if active is not None and is_cube_layer(active):
             self.cube_combo.setCurrentText(active.name)
         elif active is not None and active.metadata.get("model_id") and (
                 active.metadata.get("source_layer") == self.cube_combo.currentText()):
-            self.update_statistics()  # another model's maps of this cube: its statistics
+            self.results.update_statistics()  # another model's maps of this cube
 
     def refresh_cube_layers(self) -> None:
         """Refill the cube list; keep the choice, else prefer the active cube layer."""
@@ -290,15 +281,8 @@ class QuantifyWidget(ResultsPanel):
         self.check_inputs(notify=self._built)
 
     def refresh_region_layers(self) -> None:
-        """Refill the region list: whole map plus every Shapes and Labels layer."""
-        names = [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)]
-        current = self.region_combo.currentText()
-        self.region_combo.blockSignals(True)
-        self.region_combo.clear()
-        self.region_combo.addItems(names)
-        self.region_combo.setCurrentText(current if current in names else WHOLE_MAP_ITEM)
-        self.region_combo.blockSignals(False)
-        self._watch_region_layer()
+        """Refill the results panel's region list."""
+        self.results.refresh_region_layers()
 
     def refresh_models(self) -> None:
         """Refill the model list from the shared registry (other widgets may add to it)."""
@@ -370,6 +354,18 @@ class QuantifyWidget(ResultsPanel):
     def _chosen_counts(self) -> tuple[Any, Any, str] | None:
         layer = self.selected_cube_layer()
         return None if layer is None else (*cube_counts(layer), layer.name)
+
+    def _mask_changed(self, _value: object = None) -> None:
+        """Re-mask the chosen cube's maps at the new threshold (no new run)."""
+        layer = self.selected_cube_layer()
+        if layer is not None and self.worker is None and self.maps.remask(
+                layer, self.mask_below_counts):
+            self.results.update_statistics()
+
+    @property
+    def mask_below_counts(self) -> float:
+        """The background threshold in counts (0 = no mask)."""
+        return float(self.mask_spin.value())
 
     def check_inputs(self, notify: bool = False) -> str | None:
         """Whether the chosen model can read the chosen cube (:class:`InputsCheck`);
@@ -471,9 +467,9 @@ class QuantifyWidget(ResultsPanel):
         if layer is None:
             show_error(f"Quantify: the cube layer {source!r} was removed during the run")
             return None
-        self.last_results[source] = result
+        self.maps.last_results[source] = result
         device = str(getattr(result, "device", "cpu"))
-        self.add_result_layers_stepwise(  # the job ends once its layers exist
+        self.maps.add_result_layers_stepwise(  # the job ends once its layers exist
             result, layer, self._run_mask_below_counts,
             then=lambda _added: self._results_shown(source, result, device))
         return LATER
@@ -488,8 +484,8 @@ class QuantifyWidget(ResultsPanel):
         self.status.setText(f"{source}: {len(result.elements)} elements on {device} in "
                             f"{seconds:.2f} s")
         show_info(f"Quantified {source} on {device} in {seconds:.2f} s")
-        poor_fit = poor_fit_message(self.shown_result, f"Quantify {source}")
+        poor_fit = poor_fit_message(self.maps.shown_result or result, f"Quantify {source}")
         if poor_fit:
             show_warning(poor_fit)
         self.cube_combo.setCurrentText(source)
-        self.update_statistics()
+        self.results.update_statistics()
