@@ -32,12 +32,12 @@ def dock(make_napari_viewer, hidden_file):
     viewer.open(path, plugin=PLUGIN)
     viewer.add_labels(cube.labels.astype(np.int32), name="standards")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
-    widget.regions_combo.setCurrentText("standards")
+    widget.form.regions_combo.setCurrentText("standards")
     for row, name in enumerate(("ERM-EB506", "ERM-EB507", "ERM-EB508")):
-        widget.set_standard(row, name)
-    widget.set_free_parameters(FREE)
-    widget.clusters_spin.setValue(4)
-    widget.seconds_spin.setValue(8)  # the default budget is 100 s
+        widget.form.set_standard(row, name)
+    widget.form.set_free_parameters(FREE)
+    widget.form.clusters_spin.setValue(4)
+    widget.form.seconds_spin.setValue(8)  # the default budget is 100 s
     return viewer, widget
 
 
@@ -50,10 +50,10 @@ def _run(widget, qtbot):
 
 def test_the_dock_lists_the_regions_of_the_standards_layer(dock):
     _, widget = dock
-    assert widget.cube_combo.currentText() == "hidden"
-    assert widget.standards_table.rowCount() == 7
-    assert widget.standard_text(0) == "ERM-EB506" and widget.standard_text(3) == ""
-    assert widget.free_parameters() == FREE
+    assert widget.form.cube_combo.currentText() == "hidden"
+    assert widget.form.standards_table.rowCount() == 7
+    assert widget.form.standard_text(0) == "ERM-EB506" and widget.form.standard_text(3) == ""
+    assert widget.form.free_parameters() == FREE
 
 
 def test_calibrate_fits_draws_and_saves_the_instrument(dock, qtbot, tmp_path):
@@ -88,7 +88,7 @@ def test_bad_standards_are_refused_with_a_notification(dock, row, text, reason):
     from napari.utils.notifications import notification_manager
 
     _, widget = dock
-    widget.set_standard(row, text)
+    widget.form.set_standard(row, text)
     before = len(notification_manager.records)
     assert widget.calibrate() is None
     assert reason in widget.status.text()
@@ -170,20 +170,20 @@ def test_optic_knots_from_the_dock(dock):
     from napari_xrfquant.errors import XRFQuantError
 
     _, widget = dock
-    widget.set_free_parameters([*FREE, "optic_high_keV"])
-    widget.knots_edit.setText("2, 6, 10, 15, 22, 30")
-    widget.monotone_check.setChecked(True)
-    request = widget.request()
+    widget.form.set_free_parameters([*FREE, "optic_high_keV"])
+    widget.form.knots_edit.setText("2, 6, 10, 15, 22, 30")
+    widget.form.monotone_check.setChecked(True)
+    request = widget.form.request()
     optic = request["instrument"].optic
     assert optic.model == "knots" and optic.monotone and len(optic.knots_keV) == 6
     assert request["free"] == [*FREE, "optic"]  # the knots stand in for the sigmoids
-    widget.knots_edit.setText("")
+    widget.form.knots_edit.setText("")
     with pytest.raises(XRFQuantError, match="give the optic knots too"):
-        widget.request()
-    widget.monotone_check.setChecked(False)
-    widget.knots_edit.setText("10, 5")
+        widget.form.request()
+    widget.form.monotone_check.setChecked(False)
+    widget.form.knots_edit.setText("10, 5")
     with pytest.raises(XRFQuantError, match="increasing energies"):
-        widget.request()
+        widget.form.request()
 
 
 def test_a_set_up_without_a_model_calibrates_and_trains_a_new_one(dock, qtbot, tmp_path):
@@ -195,15 +195,15 @@ def test_a_set_up_without_a_model_calibrates_and_trains_a_new_one(dock, qtbot, t
 
     _, widget = dock
     path = save_instrument(reference_instrument(), tmp_path / "set-up.toml")
-    widget.model_combo.setCurrentText(NEW_MODEL)
-    assert widget.new_model_box.isVisibleTo(widget)
+    widget.form.model_combo.setCurrentText(NEW_MODEL)
+    assert widget.form.new_model_box.isVisibleTo(widget)
     worker = widget.calibrate()  # no instrument file yet: refused in a line
     assert worker is None and "instrument file" in widget.status.text()
-    widget.instrument_edit.setText(str(path))
-    widget.instrument_edit.editingFinished.emit()
-    assert not any(name.startswith("optic") for name in widget.free_parameters())
-    widget.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
-    widget.set_free_parameters(FREE)
+    widget.form.instrument_edit.setText(str(path))
+    widget.form.instrument_edit.editingFinished.emit()
+    assert not any(name.startswith("optic") for name in widget.form.free_parameters())
+    widget.form.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
+    widget.form.set_free_parameters(FREE)
     _run(widget, qtbot)
     assert widget.result is not None, widget.status.text()
     assert widget._run["model"] is None and widget._run["elements"] == list(
@@ -225,12 +225,12 @@ def test_find_elements_fills_the_new_models_elements(dock, qtbot, tmp_path):
     from napari_xrfquant.instrument import reference_instrument, save_instrument
 
     _, widget = dock
-    widget.model_combo.setCurrentText(NEW_MODEL)
-    assert widget.finder.search() is None  # no instrument file yet: said in a line
+    widget.form.model_combo.setCurrentText(NEW_MODEL)
+    assert widget.form.finder.search() is None  # no instrument file yet: said in a line
     path = save_instrument(reference_instrument(), tmp_path / "set-up.toml")
-    widget.instrument_edit.setText(str(path))
-    assert widget.finder.search() is not None
-    assert widget.finder.find_button.text() == "Cancel search"
-    qtbot.waitUntil(lambda: widget.finder.worker is None, timeout=180_000)
-    found = set(widget.elements_edit.elements())
-    assert {"Au", "Ag", "Cu"} <= found, widget.finder.found_info.text()
+    widget.form.instrument_edit.setText(str(path))
+    assert widget.form.finder.search() is not None
+    assert widget.form.finder.find_button.text() == "Cancel search"
+    qtbot.waitUntil(lambda: widget.form.finder.worker is None, timeout=180_000)
+    found = set(widget.form.elements_edit.elements())
+    assert {"Au", "Ag", "Cu"} <= found, widget.form.finder.found_info.text()

@@ -67,8 +67,8 @@ def test_inspector_dock_plots_the_rectangles_spectrum(docked):
 def test_calibrate_dock_offers_the_rectangle_as_standards(docked):
     viewer, _quantify = docked
     _dock, calibrate = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
-    calibrate.refresh_layers()
-    assert calibrate.regions_combo.findText("roi") >= 0
+    calibrate.form.refresh_layers()
+    assert calibrate.form.regions_combo.findText("roi") >= 0
 
 
 def test_statistics_panel_histograms_each_region(docked):

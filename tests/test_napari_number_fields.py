@@ -131,7 +131,7 @@ def test_calibrate_fields_refuse_as_typed(make_napari_viewer, qtbot, tmp_path, f
     viewer = make_napari_viewer()
     viewer.open(write_tiny_cxc(tmp_path / "tiny.h5"), plugin=PLUGIN)
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
-    edit = getattr(widget, field)
+    edit = getattr(widget.form, field)
     edit.clear()
     qtbot.keyClicks(edit, typed)
     assert edit.text() == typed

@@ -7,7 +7,8 @@ elements, for a new model), standards, free parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt
@@ -20,6 +21,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -33,6 +35,10 @@ from napari_xrfquant._napari._registry import model_registry
 from napari_xrfquant._napari.widgets._find_elements import ElementsFinder
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
 
+if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+    from napari.layers import Image
+
 #: Text of a standards row that holds an unknown (clustered with the rest).
 UNKNOWN = ""
 #: The start entry for a set-up without a model: an instrument file and elements;
@@ -41,13 +47,38 @@ NEW_MODEL = "Instrument file (train a new model)"
 
 
 class CalibrateForm(QWidget):
-    """The form of the Calibrate dock; subclasses set ``viewer`` and ``worker``."""
+    """The form of the Calibrate dock, a part it is built from.
 
-    viewer: Any
-    worker: Any
-    controls: Any
-    run_button: Any
-    progress: Any
+    Parameters
+    ----------
+    viewer
+        The viewer whose cube and region layers the form lists.
+    progress
+        The dock's progress bar (Find elements shows its phases there).
+    changed
+        Called when the cube list changes (the dock's Run button follows it).
+    """
+
+    def __init__(self, viewer: Viewer, progress: QProgressBar,
+                 changed: Callable[[], None]) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.progress = progress
+        self._changed = changed
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._build_form(layout)
+        self.regions_combo.currentTextChanged.connect(lambda _text: self.fill_standard_rows())
+        self.model_combo.currentTextChanged.connect(lambda _text: self.apply_default_free())
+        self.instrument_edit.editingFinished.connect(self.apply_default_free)
+        self.refresh_layers()
+        self.refresh_models()
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self._layers_changed)
+        # psygnal holds the slot weakly; a deleted form must also stop hearing it
+        model_registry.changed.connect(self._registry_changed)
+        slot = self._registry_changed
+        self.destroyed.connect(lambda *_: model_registry.changed.disconnect(slot))
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         from napari_xrfquant.instrument_parameters import PARAMETERS
@@ -150,7 +181,7 @@ class CalibrateForm(QWidget):
         refill_combo(self.cube_combo, cubes)
         refill_combo(self.regions_combo, regions)
         self.fill_standard_rows()
-        self.controls.refresh()
+        self._changed()
 
     def refresh_models(self) -> None:
         """Refill the model list from the shared registry."""
@@ -185,7 +216,7 @@ class CalibrateForm(QWidget):
 
     def _chosen_counts(self) -> tuple[Any, Any, str] | None:
         """The chosen cube layer's counts, energies and name (for Find elements)."""
-        cube = self._selected_cube()
+        cube = self.selected_cube()
         if cube is None:
             return None
         data, energy = cube_counts(cube)
@@ -229,7 +260,7 @@ class CalibrateForm(QWidget):
         """The regions of the standards layer on the cube's pixel grid (may be empty)."""
         from napari_xrfquant._napari._regions import regions_from_layer
 
-        layer, cube = self._layer(self.regions_combo.currentText()), self._selected_cube()
+        layer, cube = self._layer(self.regions_combo.currentText()), self.selected_cube()
         if layer is None or cube is None:
             return []
         data, _energy = cube_counts(cube)
@@ -277,7 +308,8 @@ class CalibrateForm(QWidget):
             checked = item.text() in names
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
 
-    def _selected_cube(self) -> Any:
+    def selected_cube(self) -> Image | None:
+        """The chosen cube layer, or None."""
         name = self.cube_combo.currentText()
         return next((lyr for lyr in cube_layers(self.viewer.layers) if lyr.name == name), None)
 
@@ -320,7 +352,7 @@ class CalibrateForm(QWidget):
                                  "Fit time": self.seconds_spin})
         if refused:
             raise XRFQuantError(refused[0])
-        cube = self._selected_cube()
+        cube = self.selected_cube()
         if cube is None:
             raise XRFQuantError("open an XRF cube first (no image layer with an energy axis)")
         model, elements, instrument = self.start()

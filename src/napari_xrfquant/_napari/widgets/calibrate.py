@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QWidget,
 )
 
 from napari_xrfquant._napari._qt import (
@@ -56,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PARAMETER_COLUMNS = ("parameter", "start", "fitted", "1σ", "pinned")
 
 
-class CalibrateWidget(CalibrateForm):
+class CalibrateWidget(QWidget):
     """Dock widget that calibrates the instrument on a cube and retrains a model.
 
     Parameters
@@ -92,14 +93,6 @@ class CalibrateWidget(CalibrateForm):
         self._run: dict[str, Any] = {}
         self._bundle_dir: tempfile.TemporaryDirectory[str] | None = None
         self._build()
-        self.refresh_layers()
-        self.refresh_models()
-        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
-            event.connect(self._layers_changed)
-        # psygnal holds the slot weakly; a deleted widget must also stop hearing it
-        model_registry.changed.connect(self._registry_changed)
-        slot = self._registry_changed
-        self.destroyed.connect(lambda *_: model_registry.changed.disconnect(slot))
 
     # -- construction ------------------------------------------------------
     def _build(self) -> None:
@@ -108,9 +101,10 @@ class CalibrateWidget(CalibrateForm):
         self.progress = self.controls.progress  # the form's Find elements shows its phases too
         self.status = self.controls.status
         self.cancel_button = self.controls.cancel_button
-        self._build_form(layout)
+        self.form = CalibrateForm(self.viewer, self.progress, lambda: self.controls.refresh())
+        layout.addWidget(self.form)
         self.run_button = self.controls.add_run_button(
-            "Calibrate", ready=lambda: self._selected_cube() is not None)
+            "Calibrate", ready=lambda: self.form.selected_cube() is not None)
         layout.addWidget(self.controls)
 
         self.parameters_table = QTableWidget(0, len(PARAMETER_COLUMNS))
@@ -143,9 +137,6 @@ class CalibrateWidget(CalibrateForm):
         layout.addWidget(self.save_model_button)
         layout.addStretch(1)
 
-        self.regions_combo.currentTextChanged.connect(lambda _text: self.fill_standard_rows())
-        self.model_combo.currentTextChanged.connect(lambda _text: self.apply_default_free())
-        self.instrument_edit.editingFinished.connect(self.apply_default_free)
         self.run_button.clicked.connect(lambda: self.calibrate())
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
         self.retrain_button.clicked.connect(lambda: self.retrain())
@@ -161,7 +152,7 @@ class CalibrateWidget(CalibrateForm):
         if self.worker is not None:
             return None
         try:
-            request = self.request()
+            request = self.form.request()
         except (XRFQuantError, OSError, KeyError) as exc:
             self.status.setText(f"not started: {one_line(exc)}")
             show_error(f"Calibrate: {one_line(exc)}")
@@ -176,9 +167,9 @@ class CalibrateWidget(CalibrateForm):
             standards=request["standards"],
             free=request["free"],
             exclude_keV=request["exclude_keV"],
-            n_clusters=int(self.clusters_spin.value()),
-            mask_below_counts=float(self.mask_spin.value()),
-            max_seconds=float(self.seconds_spin.value()),
+            n_clusters=int(self.form.clusters_spin.value()),
+            mask_below_counts=float(self.form.mask_spin.value()),
+            max_seconds=float(self.form.seconds_spin.value()),
         )
         self._run = request
         return self.controls.runner.start(
