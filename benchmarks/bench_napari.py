@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_napari: Quantify added no layers ({quantify.status.text()})",
               file=sys.stderr)
         return 1
-    result = quantify.last_results[cube.name]
+    result = quantify.maps.last_results[cube.name]
     n_pixels = int(np.prod(np.shape(result.concentrations)[:2]))
     print(f"Quantify via widget: {wall_s:.2f} s until {added} layers exist "
           f"(core quantify {result.seconds:.2f} s, {n_pixels / result.seconds:,.0f} spectra/s; "

@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     sy, sx = cube.scale[-2:]
     drag(viewer, (0.2 * height * sy, 0.12 * width * sx), (0.42 * height * sy, 0.5 * width * sx))
     shapes.mode = "pan_zoom"
-    quantify.region_combo.setCurrentText("regions")
+    quantify.results.region_combo.setCurrentText("regions")
     # as a user scrolls the dock down to the statistics
-    scroll_to(quantify.table.parentWidget())
+    scroll_to(quantify.results.table.parentWidget())
     settle()
     save(viewer, args.output / "gui_regions.png")
 
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # from the Plugins menu: the dock tabs itself beside Quantify
     _dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model")
-    train.n_spectra_spin.setValue(4000)
+    train.form.n_spectra_spin.setValue(4000)
     worker = train.train()
     if worker is None:
         print(f"make_screenshots: training did not start ({train.status.text()})",

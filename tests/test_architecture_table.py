@@ -74,5 +74,6 @@ def test_a_registered_architecture_trains_saves_and_loads(gated, tmp_path):
 def test_the_train_dock_lists_a_registered_architecture(gated, make_napari_viewer):
     viewer = make_napari_viewer()
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-xrfquant", "Train model")
-    items = [widget.model_combo.itemText(i) for i in range(widget.model_combo.count())]
+    combo = widget.form.model_combo
+    items = [combo.itemText(i) for i in range(combo.count())]
     assert items == list(architectures()) and "gated" in items

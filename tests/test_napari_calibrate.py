@@ -149,12 +149,12 @@ def test_the_train_dock_runs_axs_on_a_cube_layer(make_napari_viewer, hidden_file
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train model")
     assert [widget.axs_combo.itemText(i) for i in range(widget.axs_combo.count())] == [
         "none", "hidden"]
-    widget.name_edit.setText("axs-dock")
-    widget.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
-    widget.n_spectra_spin.setValue(300)
-    widget.layers_spin.setValue(1)
-    widget.neurons_spin.setValue(32)
-    widget.epochs_spin.setValue(2)
+    widget.form.name_edit.setText("axs-dock")
+    widget.form.elements_edit.setText("Au, Ag, Cu, Ni, Zn")
+    widget.form.n_spectra_spin.setValue(300)
+    widget.form.layers_spin.setValue(1)
+    widget.form.neurons_spin.setValue(32)
+    widget.form.epochs_spin.setValue(2)
     widget.axs_combo.setCurrentText("hidden")
     widget.beta_spin.setValue(2.0)
     worker = widget.train()

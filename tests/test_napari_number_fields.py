@@ -26,11 +26,11 @@ def train(make_napari_viewer):
     ("n_spectra_spin", "2e4", 20_000),
 ])
 def test_train_form_takes_scientific_notation(train, qtbot, field, typed, expected):
-    edit = getattr(train, field)
+    edit = getattr(train.form, field)
     edit.clear()
     qtbot.keyClicks(edit, typed)
     assert edit.value() == pytest.approx(expected) and edit.problem() is None
-    config, _instrument = train.settings()
+    config, _instrument = train.form.settings()
     name = {"lr_spin": "lr", "counts_max_spin": "counts_max", "n_spectra_spin": "n_spectra"}
     assert getattr(config, name[field]) == pytest.approx(expected)
 
@@ -44,7 +44,7 @@ def test_train_form_takes_scientific_notation(train, qtbot, field, typed, expect
 def test_train_form_refuses_out_of_range_as_typed(train, qtbot, field, typed, why):
     from napari_xrfquant.errors import XRFQuantError
 
-    edit = getattr(train, field)
+    edit = getattr(train.form, field)
     edit.clear()
     qtbot.keyClicks(edit, typed)
     assert edit.text() == typed  # never rewritten
@@ -53,8 +53,8 @@ def test_train_form_refuses_out_of_range_as_typed(train, qtbot, field, typed, wh
         return
     assert why in edit.problem() and "border" in edit.styleSheet()
     with pytest.raises(XRFQuantError, match=r"refused|allowed|number"):
-        train.settings()
-    assert any(why in problem for problem in train.problems)
+        train.form.settings()
+    assert any(why in problem for problem in train.form.problems)
 
 
 def test_quantify_mask_refuses_a_negative_threshold(make_napari_viewer, qtbot, tmp_path):
@@ -85,10 +85,10 @@ def test_quantify_mask_refuses_a_negative_threshold(make_napari_viewer, qtbot, t
 ])
 def test_train_network_fields_take_the_schema_range(train, qtbot, field, typed, setting,
                                                     expected):
-    edit = getattr(train, field)
+    edit = getattr(train.form, field)
     edit.clear()
     qtbot.keyClicks(edit, typed)
-    config, _instrument = train.settings()
+    config, _instrument = train.form.settings()
     value = getattr(config.model if setting in ("hidden_layers", "neurons") else config, setting)
     assert value == expected
 
@@ -96,18 +96,19 @@ def test_train_network_fields_take_the_schema_range(train, qtbot, field, typed, 
 def test_train_instrument_fields_keep_every_digit_and_refuse_visibly(train, qtbot):
     from napari_xrfquant.errors import XRFQuantError
 
-    train.gain_spin.clear()
-    qtbot.keyClicks(train.gain_spin, "0.0349625")  # a box of five decimals made it 0.03496
-    train.fano_spin.clear()
-    qtbot.keyClicks(train.fano_spin, "0.1234")
-    _config, instrument = train.settings()
+    train.form.gain_spin.clear()
+    qtbot.keyClicks(train.form.gain_spin, "0.0349625")  # a box of five decimals made it 0.03496
+    train.form.fano_spin.clear()
+    qtbot.keyClicks(train.form.fano_spin, "0.1234")
+    _config, instrument = train.form.settings()
     assert instrument.detector.gain_keV == 0.0349625 and instrument.detector.fano == 0.1234
-    train.incidence_spin.clear()
-    qtbot.keyClicks(train.incidence_spin, "95")
-    assert train.incidence_spin.text() == "95" and "border" in train.incidence_spin.styleSheet()
+    train.form.incidence_spin.clear()
+    qtbot.keyClicks(train.form.incidence_spin, "95")
+    incidence = train.form.incidence_spin
+    assert incidence.text() == "95" and "border" in incidence.styleSheet()
     with pytest.raises(XRFQuantError):
-        train.settings()
-    assert any(p.startswith("incidence angle: 95 is above") for p in train.problems)
+        train.form.settings()
+    assert any(p.startswith("incidence angle: 95 is above") for p in train.form.problems)
 
 
 def test_train_beta_takes_a_small_weight(train, qtbot):
@@ -116,7 +117,7 @@ def test_train_beta_takes_a_small_weight(train, qtbot):
     assert train.beta_spin.value() == 1e-3 and train.beta_spin.problem() is None
     train.search_panel.trials_spin.clear()
     qtbot.keyClicks(train.search_panel.trials_spin, "0")
-    assert train.settings_to_run() is None and "trials: 0 is below" in train.problems[0]
+    assert train.settings_to_run() is None and "trials: 0 is below" in train.form.problems[0]
 
 
 @pytest.mark.parametrize(("field", "typed", "why"), [

@@ -142,18 +142,18 @@ def test_widget_refuses_bad_settings_before_running(train_widget):
         ("Cu, Zn", 0.5, 1000, "below every absorption edge"),
         ("Cu, Zn", 30.0, 0, "simulated spectra: 0 is below the smallest allowed, 20"),
     ]:
-        widget.elements_edit.setText(elements)
-        widget.beam_spin.setValue(beam_keV)
-        widget.n_spectra_spin.setValue(n_spectra)
+        widget.form.elements_edit.setText(elements)
+        widget.form.beam_spin.setValue(beam_keV)
+        widget.form.n_spectra_spin.setValue(n_spectra)
         before = len(notification_manager.records)
         assert widget.train() is None
         assert widget.worker is None
         assert reason in widget.problem_label.text()
         assert len(notification_manager.records) > before
         assert reason in notification_manager.records[-1].message
-    widget.elements_edit.setText("Cu, Zn")
-    widget.n_spectra_spin.setValue(1000)
-    widget.gain_spin.setValue(0.005)  # the channels end at 5.1 keV
+    widget.form.elements_edit.setText("Cu, Zn")
+    widget.form.n_spectra_spin.setValue(1000)
+    widget.form.gain_spin.setValue(0.005)  # the channels end at 5.1 keV
     assert widget.train() is None
     assert "Cu Ka" in widget.problem_label.text() and "Zn Ka" in widget.problem_label.text()
 
@@ -162,24 +162,24 @@ def test_settings_round_trip_through_toml_for_the_cli(train_widget, tmp_path):
     from napari_xrfquant.training.config import load_config
 
     _viewer, widget = train_widget
-    widget.elements_edit.setText("Fe, Ni, Cr")
-    widget.beam_spin.setValue(20.0)
-    widget.gain_spin.setValue(0.02)
-    widget.neurons_spin.setValue(120)
-    widget.model_combo.setCurrentText("cnn")
-    paths = widget.save_settings(tmp_path / "steel.toml")
+    widget.form.elements_edit.setText("Fe, Ni, Cr")
+    widget.form.beam_spin.setValue(20.0)
+    widget.form.gain_spin.setValue(0.02)
+    widget.form.neurons_spin.setValue(120)
+    widget.form.model_combo.setCurrentText("cnn")
+    paths = widget.form.save_settings(tmp_path / "steel.toml")
     with pytest.raises(FileExistsError):
-        widget.save_settings(tmp_path / "steel.toml")
+        widget.form.save_settings(tmp_path / "steel.toml")
     config = load_config(paths[0])  # what `xrfquant train steel.toml` reads
     assert config.elements == ["Fe", "Ni", "Cr"]
     assert (config.model.type, config.model.neurons) == ("cnn", 120)
     instrument = config.load_instrument()
     assert instrument.beam.energies_keV == (20.0,)
     assert instrument.detector.gain_keV == pytest.approx(0.02)
-    widget.elements_edit.setText("Au")
-    widget.load_settings(paths[0])
-    assert widget.elements_edit.text() == "Fe, Ni, Cr"
-    assert widget.beam_spin.value() == pytest.approx(20.0)
+    widget.form.elements_edit.setText("Au")
+    widget.form.load_settings(paths[0])
+    assert widget.form.elements_edit.text() == "Fe, Ni, Cr"
+    assert widget.form.beam_spin.value() == pytest.approx(20.0)
 
 
 def test_calibration_is_prefilled_from_a_cube_layer(make_napari_viewer, tmp_path):
@@ -191,9 +191,9 @@ def test_calibration_is_prefilled_from_a_cube_layer(make_napari_viewer, tmp_path
     viewer = make_napari_viewer()
     viewer.open(path, plugin=PLUGIN)
     widget = TrainWidget(viewer)
-    assert widget.gain_spin.value() == pytest.approx(0.021, abs=1e-5)
-    assert widget.offset_spin.value() == pytest.approx(-0.05, abs=1e-4)
-    assert widget.channels_spin.value() == 800
+    assert widget.form.gain_spin.value() == pytest.approx(0.021, abs=1e-5)
+    assert widget.form.offset_spin.value() == pytest.approx(-0.05, abs=1e-4)
+    assert widget.form.channels_spin.value() == 800
 
 
 def _simulated_cube(path, compositions, elements, counts):
@@ -215,15 +215,15 @@ AUAG_TRUTH = [[80.0, 20.0], [25.0, 75.0]]
 
 def _small_au_ag_form(widget) -> None:
     """The form settings of a 2-element model that trains in seconds."""
-    widget.name_edit.setText("auag-test")
-    widget.elements_edit.setText("Au, Ag")
-    widget.n_spectra_spin.setValue(2000)
-    widget.layers_spin.setValue(2)
-    widget.neurons_spin.setValue(64)
-    widget.lr_spin.setValue(0.003)
-    widget.batch_spin.setValue(128)
-    widget.epochs_spin.setValue(4)
-    widget.counts_min_spin.setValue(1000)
+    widget.form.name_edit.setText("auag-test")
+    widget.form.elements_edit.setText("Au, Ag")
+    widget.form.n_spectra_spin.setValue(2000)
+    widget.form.layers_spin.setValue(2)
+    widget.form.neurons_spin.setValue(64)
+    widget.form.lr_spin.setValue(0.003)
+    widget.form.batch_spin.setValue(128)
+    widget.form.epochs_spin.setValue(4)
+    widget.form.counts_min_spin.setValue(1000)
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,7 @@ def test_training_draws_loss_curves_and_fills_the_metrics(train_widget, qtbot):
 def test_cancel_keeps_the_best_checkpoint(train_widget, qtbot):
     _, widget = train_widget
     _small_au_ag_form(widget)
-    widget.epochs_spin.setValue(200)
+    widget.form.epochs_spin.setValue(200)
     worker = widget.train()
     with qtbot.waitSignal(worker.yielded, timeout=60_000,
                           check_params_cb=lambda e: type(e).__name__ == "EpochEnd"):
@@ -341,9 +341,9 @@ def test_search_fills_the_trials_table_and_the_form(train_widget, qtbot):
     _viewer, widget = train_widget
     # settings the form lacks (steps per epoch: batch size 1 would take 240 steps) come
     # from a loaded config, as from "Load settings..."
-    widget.set_config(TrainingConfig(elements=["Cu", "Zn"], n_spectra=300, epochs=2,
+    widget.form.set_config(TrainingConfig(elements=["Cu", "Zn"], n_spectra=300, epochs=2,
                                      steps_per_epoch=3, eval_counts=[1e4]))
-    widget.neurons_spin.setValue(999)
+    widget.form.neurons_spin.setValue(999)
     panel = widget.search_panel
     worker = panel.search(2)
     assert worker is not None
@@ -353,10 +353,10 @@ def test_search_fills_the_trials_table_and_the_form(train_widget, qtbot):
     selected = panel.trials_table.selectionModel().selectedRows()
     assert [int(panel.trials_table.item(r.row(), 0).text()) for r in selected] == [best.number]
     assert panel.use_selected_trial()
-    assert widget.neurons_spin.value() == best.params["neurons"] != 999
-    assert widget.layers_spin.value() == best.params["hidden_layers"]
-    assert widget.batch_spin.value() == best.params["batch_size"]
-    assert widget.lr_spin.value() == pytest.approx(best.params["lr"], abs=1e-6)
+    assert widget.form.neurons_spin.value() == best.params["neurons"] != 999
+    assert widget.form.layers_spin.value() == best.params["hidden_layers"]
+    assert widget.form.batch_spin.value() == best.params["batch_size"]
+    assert widget.form.lr_spin.value() == pytest.approx(best.params["lr"], abs=1e-6)
 
 
 def test_loss_canvas_follows_the_viewer_theme(train_widget):

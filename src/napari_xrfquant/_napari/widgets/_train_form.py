@@ -1,6 +1,7 @@
 """The Train dock's form: elements, instrument, data set and network <-> configuration.
 
-A mixin of :class:`~napari_xrfquant._napari.widgets.train_widget.TrainWidget`.
+A part the Train dock (:class:`~napari_xrfquant._napari.widgets.train_widget.TrainWidget`)
+is built from.
 Instrument fields take their ranges from the instrument schema
 (:mod:`napari_xrfquant.instrument`) and their values from an instrument file
 (``reference.toml`` at first): the form writes no instrument number of its own.
@@ -45,6 +46,8 @@ from napari_xrfquant.training.checks import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from napari import Viewer
+
     from napari_xrfquant.instrument import Instrument
     from napari_xrfquant.training.config import TrainingConfig
 
@@ -62,15 +65,44 @@ FORM_DEFAULTS: dict[str, Any] = {
 
 
 class TrainForm(QWidget):
-    """The form half of the Train dock (a mixin; the widget supplies viewer and status)."""
+    """The settings of the Train dock (elements, instrument, data set, network), a part
+    it is built from: it checks itself into a config (:meth:`check`) and reads and
+    writes settings and instrument files.
 
-    viewer: Any
-    problems: list[str]
-    confirm_overwrite: Callable[[list[Path]], bool]
-    _base_config: TrainingConfig
-    _base_instrument: Instrument
-    problem_label: Any
-    status: Any
+    Parameters
+    ----------
+    viewer
+        The viewer whose cube layers give a calibration.
+    problem_label
+        The dock's line for the reasons a form is refused.
+    say
+        Shows a line in the dock's status.
+    confirm_overwrite
+        Asked before files are replaced.
+    """
+
+    def __init__(self, viewer: Viewer, problem_label: QLabel, say: Callable[[str], None],
+                 confirm_overwrite: Callable[[list[Path]], bool]) -> None:
+        from napari_xrfquant.instrument import reference_instrument
+        from napari_xrfquant.training.config import TrainingConfig
+
+        super().__init__()
+        self.viewer = viewer
+        self.problem_label = problem_label
+        self._say = say
+        self.confirm_overwrite = confirm_overwrite
+        self.problems: list[str] = []
+        self._base_config = TrainingConfig()
+        self._base_instrument = reference_instrument()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._build_form(layout)
+        self.load_settings_button.clicked.connect(self._load_settings_clicked)
+        self.save_settings_button.clicked.connect(self._save_settings_clicked)
+        self.load_instrument_button.clicked.connect(self._load_instrument_clicked)
+        self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
+        self.from_layer_button.clicked.connect(lambda: self.use_layer_calibration())
+        self.set_instrument(self._base_instrument)
 
     def _build_form(self, layout: QVBoxLayout) -> None:
         """Settings files, elements, instrument, data set and network, top to bottom."""
@@ -124,21 +156,21 @@ class TrainForm(QWidget):
         self.counts_max_spin = schema_number(TrainingConfig, "counts_max", 1e6)
         form.addRow(self.instrument_label)
         form.addRow("file", buttons)
-        self._number_row(form, "beam energy", self.beam_spin)
-        self._number_row(form, "incidence angle", self.incidence_spin)
-        self._number_row(form, "take-off angle", self.takeoff_spin)
-        self._number_row(form, "detector thickness", self.thickness_spin)
+        self.number_row(form, "beam energy", self.beam_spin)
+        self.number_row(form, "incidence angle", self.incidence_spin)
+        self.number_row(form, "take-off angle", self.takeoff_spin)
+        self.number_row(form, "detector thickness", self.thickness_spin)
         layer_row = QHBoxLayout()
         layer_row.addWidget(self.cube_combo)
         layer_row.addWidget(self.from_layer_button)
         form.addRow("cube layer", layer_row)
-        self._number_row(form, "calibration offset", self.offset_spin)
-        self._number_row(form, "calibration gain", self.gain_spin)
-        self._number_row(form, "channels", self.channels_spin)
-        self._number_row(form, "electronic noise", self.noise_spin)
-        self._number_row(form, "Fano factor", self.fano_spin)
-        self._number_row(form, "counts per spectrum, min", self.counts_min_spin)
-        self._number_row(form, "counts per spectrum, max", self.counts_max_spin)
+        self.number_row(form, "calibration offset", self.offset_spin)
+        self.number_row(form, "calibration gain", self.gain_spin)
+        self.number_row(form, "channels", self.channels_spin)
+        self.number_row(form, "electronic noise", self.noise_spin)
+        self.number_row(form, "Fano factor", self.fano_spin)
+        self.number_row(form, "counts per spectrum, min", self.counts_min_spin)
+        self.number_row(form, "counts per spectrum, max", self.counts_max_spin)
         layout.addWidget(box)
 
         # data and network
@@ -160,21 +192,18 @@ class TrainForm(QWidget):
         self.patience_spin = schema_number(TrainingConfig, "patience",
                                            FORM_DEFAULTS["patience"], integer=True)
         self.seed_spin = schema_number(TrainingConfig, "seed", 0, integer=True)
-        self._number_row(form, "simulated spectra", self.n_spectra_spin)
+        self.number_row(form, "simulated spectra", self.n_spectra_spin)
         form.addRow("model type", self.model_combo)
-        self._number_row(form, "hidden layers", self.layers_spin)
-        self._number_row(form, "neurons per layer", self.neurons_spin)
-        self._number_row(form, "learning rate", self.lr_spin)
-        self._number_row(form, "batch size", self.batch_spin)
-        self._number_row(form, "epochs", self.epochs_spin)
-        self._number_row(form, "patience (epochs)", self.patience_spin)
-        self._number_row(form, "seed", self.seed_spin)
+        self.number_row(form, "hidden layers", self.layers_spin)
+        self.number_row(form, "neurons per layer", self.neurons_spin)
+        self.number_row(form, "learning rate", self.lr_spin)
+        self.number_row(form, "batch size", self.batch_spin)
+        self.number_row(form, "epochs", self.epochs_spin)
+        self.number_row(form, "patience (epochs)", self.patience_spin)
+        self.number_row(form, "seed", self.seed_spin)
         layout.addWidget(box)
 
     # -- cube layers and calibration ----------------------------------------
-    def _layers_changed(self, _event: Any = None) -> None:
-        self.refresh_cube_layers()
-
     def refresh_cube_layers(self) -> None:
         """List the cube layers; prefill the calibration from the first new one."""
         previous = self.cube_combo.currentText()
@@ -211,7 +240,7 @@ class TrainForm(QWidget):
             **{"detector.quadratic_keV": quadratic_keV}
         )
         square = f" + {quadratic_keV:.3g} keV x channel^2" if quadratic_keV else ""
-        self.status.setText(f"calibration from {name}: E = {offset_keV:.4f} + "
+        self._say(f"calibration from {name}: E = {offset_keV:.4f} + "
                             f"{gain_keV:.5f} keV x channel{square}, {energy_keV.size} channels")
         return True
 
@@ -275,7 +304,7 @@ class TrainForm(QWidget):
             "model.neurons": self.neurons_spin.value(),
         }
 
-    def _number_row(self, form: QFormLayout, label: str, edit: NumberEdit) -> None:
+    def number_row(self, form: QFormLayout, label: str, edit: NumberEdit) -> None:
         """A form row for a number field, which :meth:`settings` then checks under ``label``."""
         form.addRow(label, edit)
         self._number_fields[label] = edit
@@ -407,7 +436,7 @@ class TrainForm(QWidget):
     def _load_settings_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load training settings", "", "TOML (*.toml)")
         if path:
-            self._guarded(lambda: self.load_settings(path), f"loaded settings {path}")
+            self.guarded(lambda: self.load_settings(path), f"loaded settings {path}")
 
     def _save_settings_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save training settings", "training.toml",
@@ -419,7 +448,7 @@ class TrainForm(QWidget):
                   if p.exists()]
         if others and not self.confirm_overwrite(others):
             return
-        self._guarded(lambda: self.save_settings(target, overwrite=True), f"saved {target}")
+        self.guarded(lambda: self.save_settings(target, overwrite=True), f"saved {target}")
 
     def _load_instrument_clicked(self) -> None:
         from napari_xrfquant.instrument import load_instrument
@@ -427,7 +456,7 @@ class TrainForm(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Load instrument", "",
                                               "Instrument (*.toml *.json)")
         if path:
-            self._guarded(lambda: self.set_instrument(load_instrument(path)),
+            self.guarded(lambda: self.set_instrument(load_instrument(path)),
                           f"loaded instrument {path}")
 
     def _save_instrument_clicked(self) -> None:
@@ -439,18 +468,18 @@ class TrainForm(QWidget):
             return
         if Path(path).exists() and not self.confirm_overwrite([Path(path)]):
             return
-        self._guarded(lambda: save_instrument(self.instrument(), path, overwrite=True),
+        self.guarded(lambda: save_instrument(self.instrument(), path, overwrite=True),
                       f"saved instrument {path}")
 
-    def _guarded(self, action: Callable[[], Any], done: str) -> bool:
+    def guarded(self, action: Callable[[], Any], done: str) -> bool:
         from napari.utils.notifications import show_error
 
         try:
             action()
         except (XRFQuantError, OSError) as exc:
             show_error(f"Train: {str(exc).splitlines()[0]}")
-            self.status.setText(str(exc).splitlines()[0])
+            self._say(str(exc).splitlines()[0])
             return False
-        self.status.setText(done)
+        self._say(done)
         return True
 

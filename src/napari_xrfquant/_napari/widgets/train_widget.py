@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
 
 from napari_xrfquant._napari._layers import cube_counts, cube_layers
 from napari_xrfquant._napari._qt import (
+    alive,
     ask_overwrite,
     bundle_files,
     may_replace,
@@ -81,7 +82,7 @@ def format_eta(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class TrainWidget(TrainForm):
+class TrainWidget(QWidget):
     """Dock widget that trains (or searches) a quantification model from a form.
 
     Parameters
@@ -110,7 +111,6 @@ class TrainWidget(TrainForm):
         self.viewer = napari_viewer
         self.result: Any = None
         self.registered_label: str | None = None
-        self.problems: list[str] = []
         self.confirm_overwrite: Callable[[list[Path]], bool] = lambda paths: ask_overwrite(
             self, paths
         )
@@ -118,13 +118,7 @@ class TrainWidget(TrainForm):
         self._run_epochs = 0
         # the temporary bundles of the unsaved models in the list, by label
         self._unsaved: dict[str, tempfile.TemporaryDirectory[str]] = {}
-        from napari_xrfquant.instrument import reference_instrument
-        from napari_xrfquant.training.config import TrainingConfig
-
-        self._base_config = TrainingConfig()
-        self._base_instrument = reference_instrument()
         self._build()
-        self.set_instrument(self._base_instrument)
         self.refresh_cube_layers()
         self.viewer.layers.events.inserted.connect(self._layers_changed)
         self.viewer.layers.events.removed.connect(self._layers_changed)
@@ -145,8 +139,20 @@ class TrainWidget(TrainForm):
             page = QWidget()
             self.tabs.addTab(page, title)
             pages[title] = scrolled_layout(page, min_height=TAB_MIN_HEIGHT)
+        # the run line first: the form shows its refusals and file messages there
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #ff6b6b")
+        self.controls = JobControls("Train")
+        self.train_button = self.controls.add_run_button("Simulate + Train")
+        self.cancel_button = self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
+        run_layout.addWidget(self.problem_label)
+        run_layout.addWidget(self.controls)
         layout = pages["Settings"]
-        self._build_form(layout)
+        self.form = TrainForm(self.viewer, self.problem_label, self.status.setText,
+                              lambda paths: self.confirm_overwrite(paths))
+        layout.addWidget(self.form)
         box = QGroupBox("Analysis by synthesis (learn the instrument from a measured cube)")
         form = QFormLayout(box)
         self.axs_combo = QComboBox()
@@ -156,21 +162,10 @@ class TrainWidget(TrainForm):
 
         self.beta_spin = schema_number(AXSConfig, "beta", 1.0)
         form.addRow("unlabelled cube", self.axs_combo)
-        self._number_row(form, "β (reconstruction weight)", self.beta_spin)
+        self.form.number_row(form, "β (reconstruction weight)", self.beta_spin)
         layout.addWidget(box)
         layout.addStretch(1)
 
-        # run
-        layout = run_layout
-        self.problem_label = QLabel()
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color: #ff6b6b")
-        layout.addWidget(self.problem_label)
-        self.controls = JobControls("Train")
-        self.train_button = self.controls.add_run_button("Simulate + Train")
-        self.cancel_button = self.controls.cancel_button
-        self.progress, self.status = self.controls.progress, self.controls.status
-        layout.addWidget(self.controls)
         layout = pages["Training"]
         self.loss_canvas = LossCanvas(self.viewer)
         layout.addWidget(self.loss_canvas)
@@ -193,8 +188,8 @@ class TrainWidget(TrainForm):
 
         # search
         layout = pages["Search"]
-        self.search_panel = SearchPanel(self.controls, self.settings_to_run, self.set_config,
-                                        self._number_row)
+        self.search_panel = SearchPanel(self.controls, self.settings_to_run,
+                                        self.form.set_config, self.form.number_row)
         layout.addWidget(self.search_panel)
         self.compare_panel = ComparePanel()
         layout.addWidget(self.compare_panel)
@@ -202,11 +197,6 @@ class TrainWidget(TrainForm):
 
         self.train_button.clicked.connect(lambda: self.train())
         self.save_model_button.clicked.connect(self._save_model_clicked)
-        self.load_settings_button.clicked.connect(self._load_settings_clicked)
-        self.save_settings_button.clicked.connect(self._save_settings_clicked)
-        self.load_instrument_button.clicked.connect(self._load_instrument_clicked)
-        self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
-        self.from_layer_button.clicked.connect(lambda: self.use_layer_calibration())
 
     # -- training -----------------------------------------------------------
     def train(self) -> Any:
@@ -237,11 +227,15 @@ class TrainWidget(TrainForm):
         the form is refused (its reasons are shown)."""
         if self.worker is not None:
             return None
-        return self.check()
+        return self.form.check()
+
+    def _layers_changed(self, _event: object = None) -> None:
+        if alive(self):  # the dock may be closed while the viewer lives on
+            self.refresh_cube_layers()
 
     def refresh_cube_layers(self) -> None:
         """The form's cube list, and the AXS list (``none`` plus every cube layer)."""
-        super().refresh_cube_layers()
+        self.form.refresh_cube_layers()
         current = self.axs_combo.currentText()
         names = ["none", *(layer.name for layer in cube_layers(self.viewer.layers))]
         self.axs_combo.clear()
@@ -373,7 +367,7 @@ class TrainWidget(TrainForm):
             return
         parent = QFileDialog.getExistingDirectory(self, "Folder for the model bundle")
         if parent:
-            self._guarded(lambda: self.save_model(Path(parent) / self.result.config.name),
+            self.form.guarded(lambda: self.save_model(Path(parent) / self.result.config.name),
                           "saved model")
 
 
