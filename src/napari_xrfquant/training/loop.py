@@ -13,8 +13,9 @@ into a trained :class:`~napari_xrfquant.models.architectures.QuantNet`:
    set, and test metrics per count level on the held-out test compositions.
 
 :meth:`Trainer.events` yields :class:`~napari_xrfquant.jobs.Progress`,
-:class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`); a napari
-``thread_worker`` wraps it and can cancel at every yield. :func:`train` blocks:
+:class:`EpochEnd` and finally :class:`TrainingFinished` (:mod:`.events`): a job
+of :mod:`napari_xrfquant.jobs`, which a cancel at any yield ends with the best
+model so far. :func:`train` blocks:
 ``train(TrainingConfig(n_spectra=2000, epochs=3)).save("my-model")``. With
 ``config.axs`` a reconstruction loss on unlabelled spectra joins (:mod:`.axs`).
 """

@@ -1,6 +1,6 @@
 """One job's progress, in the dock's own bar and in napari's activity dock.
 
-Every dock runs its long work in a napari ``thread_worker`` (Quantify, Live,
+Every dock runs its long work through :class:`~._job_controls.JobRunner` (Quantify, Live,
 Calibrate and its retraining, Train, Search, Compare) and shows how far it got
 twice: in a bar of the dock and in napari's activity dock, where a user looks
 for the work napari is doing. :class:`JobProgress` keeps the two together

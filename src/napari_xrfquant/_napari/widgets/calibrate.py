@@ -5,7 +5,7 @@ a Labels or Shapes layer (one row per region; its composition picked from the
 standards library or typed as ``Au=75,Ag=12.5,Cu=12.5``; an empty row is an
 unknown), chooses the free parameters and excluded energy ranges, and presses
 Calibrate. The fit (:func:`napari_xrfquant.calibration.session.iter_calibration`)
-runs in a ``thread_worker`` with a progress bar and Cancel; then the table shows
+runs through the dock's job controls (progress and Cancel); then the table shows
 every parameter's start, fitted value and 1-sigma, and the figure each
 standard measured against simulated, before and after, and the fitted optic
 transmission. "Save instrument..." writes the calibrated instrument file;

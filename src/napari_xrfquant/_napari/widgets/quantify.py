@@ -1,11 +1,11 @@
 """The Quantify dock widget: cube layer + model + device -> element-map layers.
 
-The work runs in a napari ``thread_worker`` around
-:func:`napari_xrfquant._napari._jobs.quantify_job` (which wraps the core's
-``iter_quantify``), so the viewer stays responsive and Cancel takes effect at
-the next chunk. Layers are added or replaced only in the worker's
-``returned`` handler, on the main thread, for the cube layer the run started
-from; a cancelled or failed run adds nothing.
+The work is :func:`napari_xrfquant._napari._jobs.quantify_job` (over the core's
+``iter_quantify``) run by the dock's :class:`~._job_controls.JobControls`, so the
+viewer stays responsive and Cancel takes effect at the next chunk. Layers are
+added or replaced only with the job's result, on the main thread, for the cube
+layer the run started from (:class:`~._quantify_maps.ResultMaps`); a cancelled
+or failed run adds nothing.
 
 Pixels whose total counts are below the "Mask below" threshold (air around
 the sample: scattered beam only) get NaN in the concentration and uncertainty

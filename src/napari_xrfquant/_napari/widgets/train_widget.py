@@ -5,8 +5,8 @@ calibration, resolution, counts range; loadable from and savable to an
 instrument file, calibration prefilled from a cube layer), the data set and
 the network. "Simulate + Train" checks the settings first
 (:mod:`napari_xrfquant.training.checks`: the reason is shown in the widget and as a
-notification), then runs :func:`.train_jobs.training_job` in a napari
-``thread_worker``: a progress bar with epoch and ETA, live loss curves
+notification), then runs :func:`.train_jobs.training_job` through the dock's
+job controls: a progress bar with epoch and ETA, live loss curves
 (:class:`.train_plot.LossCanvas`) and Cancel, which keeps the best checkpoint
 so far. At the end the test metrics per element and count level fill a table,
 the model is added to the Quantify widget's model list at once (from a
