@@ -149,3 +149,22 @@ def test_job_controls_run_one_job_with_evented_states(qtbot, fail, cancel, end):
     ready["ok"] = False
     controls.refresh()
     assert not run_button.isEnabled()
+
+
+def test_a_failing_result_handler_ends_the_job_as_failed(qtbot):
+    """A dock's handler that raises must not leave the job open (a dock frozen on
+    "running"): the error is said in one line and Run comes back."""
+    from napari_xrfquant._napari.widgets._job_controls import JobControls
+
+    controls = JobControls("Test")
+    qtbot.addWidget(controls)
+    run_button = controls.add_run_button("Run")
+
+    def broken(outcome):
+        raise ValueError("the handler broke\nsecond line")
+
+    controls.runner.start(_slow_job(2), "Counting", broken)
+    qtbot.waitUntil(lambda: not controls.runner.running, timeout=10_000)
+    assert controls.runner.state == "failed"
+    assert controls.status.text() == "failed: the handler broke"
+    assert run_button.isEnabled()

@@ -72,3 +72,41 @@ def test_a_bad_instrument_file_is_a_notification(docked_on_steel, tmp_path, monk
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
     assert widget.run() is None
     assert shown and shown[0].startswith("Quantify: ") and "\n" not in shown[0]
+
+
+def test_the_fit_range_is_a_field_of_the_dock(docked_on_steel, qtbot, monkeypatch):
+    """The energy range of the fit and the search, as --fit-range takes it: a bad one is
+    said in the dock and keeps Quantify off; a good one reaches both jobs."""
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+    from napari_xrfquant.inference import element_search, physics_quantify
+
+    _viewer, widget = docked_on_steel
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    panel.elements_edit.setText("Fe, Cr, Ni, Mo")
+    panel.fit_edit.setText("20-4")
+    panel.fit_edit.editingFinished.emit()
+    assert not widget.run_button.isEnabled()
+    assert widget.input_info.text() == "fit range '20-4': LOW must be below HIGH"
+    panel.fit_edit.setText("4-19")
+    panel.fit_edit.editingFinished.emit()
+    assert widget.run_button.isEnabled() and panel.fit_range() == (4.0, 19.0)
+
+    seen: dict[str, object] = {}
+
+    def capture(name, result):
+        def job(*args, **kwargs):
+            seen[name] = kwargs.get("fit_keV")
+            return result
+            yield  # a generator that ends at once
+
+        return job
+
+    monkeypatch.setattr(physics_quantify, "iter_quantify_physics", capture("quantify", None))
+    monkeypatch.setattr(element_search, "iter_find_elements",
+                        capture("search", element_search.ElementSearch([], 1.0, [])))
+    counts, energy, _name = widget._chosen_counts()
+    list(panel.job(counts, energy, 0.0))
+    assert panel.search() is not None
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=30_000)
+    assert seen == {"quantify": (4.0, 19.0), "search": (4.0, 19.0)}

@@ -31,8 +31,8 @@ from napari_xrfquant.physics.standards import Standard
 OUTPUTS = ("instrument.toml", "calibration.json", "calibration.png", "model/model.json")
 
 
-def parse_range(text: str) -> tuple[float, float]:
-    """``"2.8-3.1"`` -> ``(2.8, 3.1)`` keV.
+def parse_range(text: str, what: str = "excluded range") -> tuple[float, float]:
+    """``"2.8-3.1"`` -> ``(2.8, 3.1)`` keV; ``what`` names it in an error.
 
     Raises
     ------
@@ -45,9 +45,9 @@ def parse_range(text: str) -> tuple[float, float]:
             raise ValueError
         values = float(low), float(high)
     except ValueError:
-        raise XRFQuantError(f"excluded range {text!r}: give LOW-HIGH in keV") from None
+        raise XRFQuantError(f"{what} {text!r}: give LOW-HIGH in keV") from None
     if not values[0] < values[1]:
-        raise XRFQuantError(f"excluded range {text!r}: LOW must be below HIGH")
+        raise XRFQuantError(f"{what} {text!r}: LOW must be below HIGH")
     return values
 
 

@@ -85,7 +85,7 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any) -> Any
                                        load_instrument(given) if given is not None else None)
     fit_range = getattr(args, "fit_range", None)
     return find_elements(
-        spectra, instrument, fit_keV=parse_range(fit_range) if fit_range else None,
+        spectra, instrument, fit_keV=parse_range(fit_range, "--fit-range") if fit_range else None,
         threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
         clusters=0 if getattr(args, "no_clusters", False) else None)
 

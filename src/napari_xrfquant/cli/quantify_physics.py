@@ -82,7 +82,7 @@ def run_physics(args: argparse.Namespace) -> int:
     check_physics_request(args)
     instrument = load_instrument(args.instrument)
     given = parse_elements(args.elements, light=True) if args.elements else None
-    fit_keV = parse_range(args.fit_range) if args.fit_range else None
+    fit_keV = parse_range(args.fit_range, "--fit-range") if args.fit_range else None
     standard = parse_standard(args.standard) if args.standard else None
     mask = DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None else args.mask_below
     outdir = Path(args.output)

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
@@ -307,7 +308,7 @@ def _with_overlaps(
 
 
 def on_cube_axis(
-    counts: np.ndarray, energy_keV: np.ndarray, instrument: Instrument | None = None
+    counts: ArrayLike, energy_keV: np.ndarray, instrument: Instrument | None = None
 ) -> tuple[np.ndarray, Instrument]:
     """A cube's spectra ``(N, C)`` and the set-up to search or fit them with: its
     counts resampled onto ``instrument``'s channels (the one resampler), or, without

@@ -18,11 +18,15 @@ from napari_xrfquant._napari.widgets._job_controls import JobRunner
 from napari_xrfquant._napari.widgets._number_edit import ElementsEdit
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Generator
+
     import numpy as np
     from qtpy.QtWidgets import QProgressBar
 
     from napari_xrfquant._napari._layers import Counts
+    from napari_xrfquant.inference.element_search import ElementSearch
     from napari_xrfquant.instrument import Instrument
+    from napari_xrfquant.jobs import Progress
 
 
 class ElementsFinder(QWidget):
@@ -37,14 +41,19 @@ class ElementsFinder(QWidget):
         XRFQuantError for a file that does not load).
     progress
         The dock's progress bar.
+    fit_range
+        The energy range to search (None: the default range), or None for always
+        the default; raises XRFQuantError for a range it cannot read.
     """
 
     def __init__(self, cube: Callable[[], tuple[Counts, np.ndarray, str] | None],
                  instrument_on: Callable[[np.ndarray], Instrument],
-                 progress: QProgressBar) -> None:
+                 progress: QProgressBar,
+                 fit_range: Callable[[], tuple[float, float] | None] | None = None) -> None:
         super().__init__()
         self._cube = cube
         self._instrument_on = instrument_on
+        self._fit_range = fit_range or (lambda: None)
         self.runner = JobRunner("Find elements", progress, self._say, self)
         self.runner.state_changed.connect(self._state_changed)
         self.elements_edit = ElementsEdit()
@@ -91,11 +100,12 @@ class ElementsFinder(QWidget):
         counts, energy_keV, name = chosen
         try:
             instrument = self._instrument_on(energy_keV)
+            fit_keV = self._fit_range()
         except XRFQuantError as exc:
             show_error(f"Find elements: {one_line(exc)}")
             return None
         return self.runner.start(
-            _search_job(counts, energy_keV, instrument),
+            _search_job(counts, energy_keV, instrument, fit_keV),
             f"Find elements in {name} (a few seconds to minutes)",
             lambda outcome: self._on_found(outcome, name), on_event=self._on_progress,
             cancelled_text="search cancelled")
@@ -125,10 +135,12 @@ class ElementsFinder(QWidget):
             self.find_button.setText("Cancel search" if self.runner.running else "Find elements")
 
 
-def _search_job(counts: Any, energy_keV: Any, instrument: Any) -> Any:
+def _search_job(counts: Counts, energy_keV: np.ndarray, instrument: Instrument,
+                fit_keV: tuple[float, float] | None = None,
+                ) -> Generator[Progress, None, ElementSearch]:
     """The element search of a cube as a worker's generator: the cube is read and
     resampled onto the instrument's channels in the worker, not on the UI thread."""
     from napari_xrfquant.inference.element_search import iter_find_elements, on_cube_axis
 
     spectra, on_axis = on_cube_axis(counts, energy_keV, instrument)
-    return (yield from iter_find_elements(spectra, on_axis))
+    return (yield from iter_find_elements(spectra, on_axis, fit_keV=fit_keV))

@@ -203,7 +203,13 @@ class JobRunner(QObject):
             self._set_state("cancelled")
         else:
             self._set_state("cancelled" if outcome.cancelled else "done")
-            self._pending = self._on_result(outcome) is LATER
+            try:
+                self._pending = self._on_result(outcome) is LATER
+            except Exception as exc:  # a dock's handler failing must not leave the job open
+                self._pending = False
+                self._say(f"failed: {one_line(exc)}")
+                show_error(f"{self.title}: {one_line(exc)}")
+                self._set_state("failed")
 
     def _crashed(self, exc: BaseException) -> None:
         # iterate returns every Exception as an outcome: only a BaseException gets here

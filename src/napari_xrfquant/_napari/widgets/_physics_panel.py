@@ -59,7 +59,7 @@ class PhysicsPanel(QWidget):
         self.instrument_edit.setToolTip("The set-up's instrument file (TOML); empty: the "
                                         "reference instrument read on the cube's energy axis")
         form.addRow("Instrument", browse_row(self.instrument_edit, self._browse))
-        self.finder = ElementsFinder(cube, self._instrument_on, progress)
+        self.finder = ElementsFinder(cube, self._instrument_on, progress, self.fit_range)
         self.elements_edit = self.finder.elements_edit
         self.find_button, self.found_info = self.finder.find_button, self.finder.found_info
         form.addRow("Elements", self.finder)
@@ -68,6 +68,12 @@ class PhysicsPanel(QWidget):
         self.matrix_combo.setToolTip("elements: the listed elements make 100 wt%; oxides: "
                                      "each as its oxide, oxygen by stoichiometry")
         form.addRow("Matrix", self.matrix_combo)
+        self.fit_edit = QLineEdit()
+        self.fit_edit.setPlaceholderText("1 keV to the beam (e.g. 1-9.2)")
+        self.fit_edit.setToolTip("Energy range fitted and searched, LOW-HIGH in keV (as "
+                                 "--fit-range); empty: from 1 keV to just above the beam, "
+                                 "or below the Compton peak of a monochromatic one")
+        form.addRow("Fit range", self.fit_edit)
         self.standard_edit = QLineEdit()
         self.standard_edit.setPlaceholderText("thin samples: the film on the map")
         self.standard_edit.setToolTip("A thin sample's ([sample] in the instrument file) "
@@ -77,6 +83,7 @@ class PhysicsPanel(QWidget):
         form.addRow("Standard", self.standard_edit)
         self.elements_edit.textChanged.connect(lambda _text: changed())
         self.instrument_edit.editingFinished.connect(changed)
+        self.fit_edit.editingFinished.connect(changed)
 
     # -- what a run uses ----------------------------------------------------------
     def instrument(self) -> Any:
@@ -102,10 +109,29 @@ class PhysicsPanel(QWidget):
         return given if given is not None else on_energy_axis(reference_instrument(),
                                                               energy_keV)
 
+    def fit_range(self) -> tuple[float, float] | None:
+        """The typed fit range in keV, or None (the default).
+
+        Raises
+        ------
+        XRFQuantError
+            For text that is not ``LOW-HIGH`` with ``LOW < HIGH``.
+        """
+        from napari_xrfquant.calibration.session import parse_range
+
+        text = self.fit_edit.text().strip()
+        return parse_range(text, "fit range") if text else None
+
     def problem(self) -> str | None:
         """Why a physics run cannot start, or None."""
+        from napari_xrfquant.errors import XRFQuantError
+
         if not self.elements_edit.text().strip():
             return "type the elements, or press Find elements"
+        try:
+            self.fit_range()
+        except XRFQuantError as exc:
+            return str(exc)
         return self.elements_edit.problem()
 
     def job(self, layer_counts: Counts, energy_keV: np.ndarray, mask_below: float
@@ -126,7 +152,7 @@ class PhysicsPanel(QWidget):
             layer_counts, energy_keV, self.elements_edit.elements(),
             self._instrument_on(energy_keV), matrix=self.matrix_combo.currentText(),
             standard=parse_standard(standard) if standard else None,
-            mask_below_counts=mask_below)
+            fit_keV=self.fit_range(), mask_below_counts=mask_below)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Instrument file", "",
