@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 PILE_UP_SIGMA = 5.0
 #: Pixels fitted between two progress events (and cancel points).
 PHYSICS_CHUNK = 8192
+#: Pixels read at once for the totals and the sum spectrum (whole rows: a slab of a
+#: 264 x 264 x 1024 cube is 15 rows, 32 MB as float64).
+SLAB_PIXELS = 4096
 #: What :attr:`QuantResult.model_id` says of a physics quantification.
 PHYSICS_MODEL_ID = "physics (no network)"
 
@@ -123,14 +126,29 @@ def iter_quantify_physics(
     from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
 
     started = time.perf_counter()
-    data = np.asarray(counts, dtype=np.float64)
     target = instrument.energy_axis_keV()
     resampled = not same_grid(np.asarray(energy_keV), target)
-    if resampled:
-        data = resample_counts(data, np.asarray(energy_keV), target)
-    rows, cols = data.shape[:2]
-    spectra = np.nan_to_num(data.reshape(rows * cols, -1), nan=0.0)
-    totals = spectra.sum(axis=1)
+    shape = tuple(int(n) for n in np.shape(counts))
+    if len(shape) != 3:
+        raise XRFQuantError(f"counts of shape {shape}: give a cube (H, W, C)")
+    rows, cols = shape[:2]
+
+    def read_rows(first: int, last: int) -> np.ndarray:
+        # a slab of whole rows at a time: a lazy cube is never read whole, and an
+        # in-memory one is never copied whole
+        slab = np.asarray(counts[first:last], dtype=np.float64)  # type: ignore[index]
+        if resampled:
+            slab = resample_counts(slab, np.asarray(energy_keV), target)
+        return np.nan_to_num(slab.reshape((last - first) * cols, -1), nan=0.0)
+
+    totals = np.empty(rows * cols)
+    summed = np.zeros(len(target))
+    slab_rows = max(1, SLAB_PIXELS // max(cols, 1))
+    for first in range(0, rows, slab_rows):
+        last = min(rows, first + slab_rows)
+        spectra = read_rows(first, last)
+        totals[first * cols:last * cols] = spectra.sum(axis=1)
+        summed += spectra[totals[first * cols:last * cols] >= mask_below_counts].sum(axis=0)
     sample = totals >= mask_below_counts
     if not sample.any():
         raise XRFQuantError(f"no pixel holds {mask_below_counts:g} counts or more")
@@ -141,7 +159,6 @@ def iter_quantify_physics(
     n_sample = int(sample.sum())
     yield Progress(0, n_sample, "set-up")
     quantifier = PhysicsQuantifier(elements, instrument, matrix=matrix, fit_keV=fit_keV)
-    summed = spectra[sample].sum(axis=0)
     notes = PhysicsNotes(np.nan, np.nan, instrument=instrument)
     if refine:
         refined, notes.fit_quality_before, notes.fit_quality_after = refine_detector(
@@ -159,11 +176,13 @@ def iter_quantify_physics(
         scale, scale_sigma = scale_from_standard(quantifier, summed, known)
         notes.scale, notes.scale_sigma = scale, scale_sigma
         quantifier.scale = scale / n_sample  # equal dwell: each pixel its share
-    fitted = spectra[sample]
+    fitted = np.flatnonzero(sample)
     fits = []
     for start in range(0, n_sample, chunk):
         yield Progress(start, n_sample, "quantify")
-        fits.append(quantifier.fit(fitted[start:start + chunk]))
+        pixels = fitted[start:start + chunk]  # the chunk's pixels lie in these rows
+        first, last = int(pixels[0]) // cols, int(pixels[-1]) // cols + 1
+        fits.append(quantifier.fit(read_rows(first, last)[pixels - first * cols]))
     yield Progress(n_sample, n_sample, "quantify")
     names = list(fits[0].elements)
     values = np.concatenate([f.values for f in fits])
