@@ -26,7 +26,7 @@ def test_quantify_calibrate_and_train_are_usable_on_a_1366x768_screen(make_napar
     """From the Plugins menu (no tabify asked), the plugin's docks of one area become
     tabs of one group: at 1366 x 768 each has the column's height, the calibration and
     loss plots at least 300 px, and the window needs no more than the screen."""
-    from qtpy.QtWidgets import QApplication
+    from qtpy.QtWidgets import QApplication, QScrollArea
 
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
@@ -49,6 +49,11 @@ def test_quantify_calibrate_and_train_are_usable_on_a_1366x768_screen(make_napar
         # the whole column less napari's title bars, not a 220 px strip
         assert widget.height() >= 600, (dock.objectName(), widget.height())
         assert widget.width() >= 400
+        # nothing scrolls sideways in a 390 px column (make run's, with its inspector):
+        # no combo box as wide as its longest item, no row as wide as two columns
+        for scroll in widget.findChildren(QScrollArea):
+            content = scroll.widget().minimumSizeHint().width()
+            assert content <= 360, (dock.objectName(), content)
     calibrate = docked["Calibrate"][1]
     assert calibrate.plot.height() >= 300
     train = docked["Train model"][1]

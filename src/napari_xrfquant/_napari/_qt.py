@@ -166,3 +166,23 @@ def _tabify(widget: QObject) -> None:
         window.tabifyDockWidget(anchor, dock)
     dock.show()
     dock.raise_()
+
+
+def fit_narrow_column(parent: QWidget, characters: int = 12) -> None:
+    """Let the forms under ``parent`` fit a narrow dock column instead of scrolling sideways.
+
+    A combo box asks for the width of its longest item ("Instrument file (train
+    a new model)", a long layer name), and a form row for its widest label plus
+    its widest field: the Calibrate and Train forms asked for 400-450 px, wider
+    than a dock's column on a laptop screen (390 px in ``make run``'s window).
+    Combo boxes may now be narrower than their items, and a row too wide puts
+    its field under its label.
+    """
+    from qtpy.QtWidgets import QComboBox, QFormLayout
+
+    for combo in parent.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(characters)
+    for form in parent.findChildren(QFormLayout):
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)

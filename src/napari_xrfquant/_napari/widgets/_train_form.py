@@ -97,6 +97,7 @@ class TrainForm(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self._build_form(layout)
+
         self.load_settings_button.clicked.connect(self._load_settings_clicked)
         self.save_settings_button.clicked.connect(self._save_settings_clicked)
         self.load_instrument_button.clicked.connect(self._load_instrument_clicked)

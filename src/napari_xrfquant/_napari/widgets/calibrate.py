@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
 from napari_xrfquant._napari._qt import (
     ask_overwrite,
     bundle_files,
+    fit_narrow_column,
     may_replace,
     one_line,
     present,
@@ -141,6 +142,7 @@ class CalibrateWidget(QWidget):
         self.save_instrument_button.clicked.connect(self._save_instrument_clicked)
         self.retrain_button.clicked.connect(lambda: self.retrain())
         self.save_model_button.clicked.connect(self._save_model_clicked)
+        fit_narrow_column(self)  # its panels too, not only the form
 
     def calibrate(self) -> Any:
         """Check the form and start the fit in a worker; returns it (None if refused)."""

@@ -47,6 +47,7 @@ from napari_xrfquant._napari._qt import (
     alive,
     ask_overwrite,
     bundle_files,
+    fit_narrow_column,
     may_replace,
     present,
     scrolled_layout,
@@ -153,7 +154,9 @@ class TrainWidget(QWidget):
         self.form = TrainForm(self.viewer, self.problem_label, self.status.setText,
                               lambda paths: self.confirm_overwrite(paths))
         layout.addWidget(self.form)
-        box = QGroupBox("Analysis by synthesis (learn the instrument from a measured cube)")
+        # a group box is as wide as its title: the long one made the page scroll sideways
+        box = QGroupBox("Analysis by synthesis")
+        box.setToolTip("Learn the instrument from a measured cube while training")
         form = QFormLayout(box)
         self.axs_combo = QComboBox()
         self.axs_combo.setToolTip("Unlabelled spectra whose reconstruction through the "
@@ -197,6 +200,7 @@ class TrainWidget(QWidget):
 
         self.train_button.clicked.connect(lambda: self.train())
         self.save_model_button.clicked.connect(self._save_model_clicked)
+        fit_narrow_column(self)  # its panels too, not only the form
 
     # -- training -----------------------------------------------------------
     def train(self) -> Any:
