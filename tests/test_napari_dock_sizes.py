@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 PLUGIN = "napari-xrfquant"
 
 
@@ -21,8 +23,20 @@ def test_three_docks_fit_a_1080p_column_and_train_is_usable(make_napari_viewer, 
     qtbot.waitUntil(lambda: train.height() >= DOCK_MIN_HEIGHT, timeout=5_000)
 
 
+@pytest.fixture
+def long_model_name():
+    """A model of a long name in the model lists (other runs register theirs too)."""
+    from napari_xrfquant._napari._registry import model_registry
+    from napari_xrfquant.models import BUNDLED_DIR
+
+    name = "gold alloys, fine-tuned on the beamline's own standards (not saved)"
+    model_registry.register(name, BUNDLED_DIR)
+    yield name
+    model_registry.unregister(name)
+
+
 def test_quantify_calibrate_and_train_are_usable_on_a_1366x768_screen(make_napari_viewer,
-                                                                      qtbot):
+                                                                      qtbot, long_model_name):
     """From the Plugins menu (no tabify asked), the plugin's docks of one area become
     tabs of one group: at 1366 x 768 each has the column's height, the calibration and
     loss plots at least 300 px, and the window needs no more than the screen."""

@@ -44,6 +44,7 @@ from napari_xrfquant._napari._layers import (
 )
 from napari_xrfquant._napari._qt import (
     alive,
+    fit_narrow_column,
     one_line,
     present,
     scrolled_layout,
@@ -207,6 +208,7 @@ class QuantifyWidget(QWidget):
         self.live = LivePanel(self.viewer, self._live_settings)
         layout.addWidget(self.live)
         layout.addStretch(1)
+        fit_narrow_column(self)  # a long model or layer name must not widen the dock
 
     def _connect(self) -> None:
         self.run_button.clicked.connect(self.run)
