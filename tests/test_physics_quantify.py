@@ -251,3 +251,12 @@ def test_a_lazy_cube_is_read_in_slabs_of_rows_with_the_same_result(monkeypatch):
     assert max(lazy.rows_read) <= 4 < counts.shape[0]  # a chunk of 25 pixels spans 4 rows
     np.testing.assert_array_equal(from_slabs.concentrations, in_memory.concentrations)
     np.testing.assert_array_equal(from_slabs.fit_quality, in_memory.fit_quality)
+
+
+def test_counts_that_are_not_a_cube_are_refused_in_one_line():
+    from napari_xrfquant.inference.physics_quantify import quantify_physics
+
+    inst = reference_instrument()
+    spectra = np.ones((5, len(inst.energy_axis_keV())))
+    with pytest.raises(XRFQuantError, match=r"counts of shape \(5, \d+\): give a cube"):
+        quantify_physics(spectra, inst.energy_axis_keV(), ["Fe"], inst)

@@ -3,7 +3,7 @@
 A **job** is a generator that yields events between units of work and returns
 its result: ``iter_quantify``, ``iter_quantify_physics``, ``iter_calibration``,
 ``iter_retrain``, ``iter_find_elements``, the trainer's ``Trainer.events``,
-``iter_search``, ``iter_cross_validate``, ``iter_campaign``. The events are:
+``iter_search``, ``iter_compare``, ``iter_campaign``. The events are:
 
 - :class:`Progress`: ``done`` of ``total`` units of a named phase (``stage``);
 - :class:`Notice`: a message for the user while the work goes on (a warning);
@@ -135,17 +135,16 @@ def iterate(
 
     Closing this generator closes the job at its current yield.
     """
-    thrown = False
+    thrown = False  # Cancelled is raised in the job once
     try:
-        send_cancel = False
+        event = next(job)
         while True:
-            if send_cancel and not thrown:
+            yield event
+            if not thrown and cancel is not None and cancel.cancelled:
                 thrown = True
                 event = job.throw(Cancelled("cancelled"))
             else:
                 event = next(job)
-            yield event
-            send_cancel = cancel is not None and cancel.cancelled
     except StopIteration as stop:
         return Outcome(result=stop.value, cancelled=thrown)
     except Cancelled:

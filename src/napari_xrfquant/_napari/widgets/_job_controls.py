@@ -191,12 +191,10 @@ class JobRunner(QObject):
             self._on_event(event)
 
     def _ended(self, outcome: Outcome[Any]) -> None:
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_info
 
         if outcome.error is not None:
-            self._say(f"failed: {one_line(outcome.error)}")
-            show_error(f"{self.title}: {one_line(outcome.error)}")
-            self._set_state("failed")
+            self._fail(outcome.error)
         elif outcome.cancelled and outcome.result is None:
             self._say(self._cancelled_text)
             show_info(f"{self.title}: {self._cancelled_text}")
@@ -207,15 +205,22 @@ class JobRunner(QObject):
                 self._pending = self._on_result(outcome) is LATER
             except Exception as exc:  # a dock's handler failing must not leave the job open
                 self._pending = False
-                self._say(f"failed: {one_line(exc)}")
-                show_error(f"{self.title}: {one_line(exc)}")
-                self._set_state("failed")
+                self._fail(exc)
 
     def _crashed(self, exc: BaseException) -> None:
-        # iterate returns every Exception as an outcome: only a BaseException gets here
-        self._say(f"failed: {one_line(exc)}")
-        self._set_state("failed")
+        # iterate returns every Exception as an outcome: only a BaseException gets here,
+        # and napari has notified it already
+        self._fail(exc, notify=False)
         self._outcome_shown = True
+
+    def _fail(self, exc: BaseException, notify: bool = True) -> None:
+        """The job failed: its error in one line, in the status and a notification."""
+        from napari.utils.notifications import show_error
+
+        self._say(f"failed: {one_line(exc)}")
+        if notify:
+            show_error(f"{self.title}: {one_line(exc)}")
+        self._set_state("failed")
 
     def _worker_finished(self) -> None:
         self._worker_done = True

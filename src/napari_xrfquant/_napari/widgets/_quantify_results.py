@@ -36,7 +36,7 @@ from napari_xrfquant._napari._layers import (
     SpatialFrame,
     layer_kind,
 )
-from napari_xrfquant._napari._qt import ask_overwrite, one_line, present
+from napari_xrfquant._napari._qt import ask_overwrite, one_line, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names, regions_from_layer
 from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
@@ -152,13 +152,7 @@ class ResultsPanel(QWidget):
     # -- statistics ------------------------------------------------------
     def refresh_region_layers(self) -> None:
         """Refill the region list: whole map plus every Shapes and Labels layer."""
-        names = [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)]
-        current = self.region_combo.currentText()
-        self.region_combo.blockSignals(True)
-        self.region_combo.clear()
-        self.region_combo.addItems(names)
-        self.region_combo.setCurrentText(current if current in names else WHOLE_MAP_ITEM)
-        self.region_combo.blockSignals(False)
+        refill_combo(self.region_combo, [WHOLE_MAP_ITEM, *region_layer_names(self.viewer.layers)])
         self._watch_region_layer()
 
     def _region_chosen(self, _text: str = "") -> None:
