@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument_path import GasPath, read_path, with_gas_lines
 from napari_xrfquant.instrument_sample import Sample
 from napari_xrfquant.instrument_tube import (
     XrayTube,
@@ -299,15 +300,22 @@ class Instrument(FrozenSchema):
     continuum: Continuum
     optic: Optic | None = None
     setup_lines: SetupLineSource | None = None
+    path: GasPath | None = None
     sample: Sample | None = None
     scatter: Scatter = Scatter()
 
     @model_validator(mode="before")
     @classmethod
     def _beam_of_the_tube(cls, data: Any) -> Any:
-        # an X-ray tube's spectrum is the beam (instrument_tube.py)
-        if isinstance(data, dict) and data.get("tube") is not None:
-            return beam_from_tube(data)
+        # an X-ray tube's spectrum is the beam (instrument_tube.py), through the
+        # incident gas path; a gas with argon adds Ar K lines (instrument_path.py)
+        if not isinstance(data, dict):
+            return data
+        path = read_path(data)
+        data = with_gas_lines(data, path)
+        if data.get("tube") is not None:
+            incident = None if path is None else path.layer(path.incident_cm)
+            return beam_from_tube(data, incident)
         return data
 
     # -- derived quantities -------------------------------------------------

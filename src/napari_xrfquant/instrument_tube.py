@@ -116,8 +116,10 @@ def read_tube_table(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     return tube
 
 
-def beam_from_tube(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` (an instrument's plain data) with its beam made from its ``tube``.
+def beam_from_tube(data: dict[str, Any], incident: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``data`` (an instrument's plain data) with its beam made from its ``tube``,
+    through an ``incident`` layer (the gas path to the sample) when given: the
+    tube's table keeps its own filters only.
 
     A beam given beside the tube must be the one the tube makes (as a saved
     instrument holds it); another is refused.
@@ -135,6 +137,8 @@ def beam_from_tube(data: dict[str, Any]) -> dict[str, Any]:
         tube = XrayTube.model_validate(data["tube"])
     except ValidationError as exc:
         raise ValueError(one_line(exc, "tube")) from None
+    if incident is not None:
+        tube = tube.model_copy(update={"filters": (*tube.filters, TubeLayer(**incident))})
     made = tube.beam()
     given = data.get("beam")
     if given is not None and not _same_beam(given, made):

@@ -157,12 +157,18 @@ def check_beam_excites(symbols: Sequence[str], zs: Sequence[int], beam_keV: np.n
 # detector
 # ---------------------------------------------------------------------------
 def detector_efficiency(instrument: Instrument, energies_keV: np.ndarray) -> np.ndarray:
-    """Attenuator and tabulated transmissions times the detector's absorbed fraction."""
+    """Attenuator, gas-path and tabulated transmissions times the detector's absorbed
+    fraction."""
     energies = np.asarray(energies_keV, dtype=np.float64)
     transmission = np.ones_like(energies)
-    for att in instrument.attenuators:
-        mu = xd.material(att.material).cs_total(energies)
-        transmission *= np.exp(-mu * att.density_g_cm3 * att.thickness_cm)
+    path = instrument.path
+    gas = None if path is None else path.layer(path.emergent_cm)
+    layers = [(a.material, a.density_g_cm3, a.thickness_cm) for a in instrument.attenuators]
+    if gas is not None:  # the gas from sample to detector
+        layers.append((gas["material"], gas["density_g_cm3"], gas["thickness_cm"]))
+    for material, density, thickness in layers:
+        mu = xd.material(material).cs_total(energies)
+        transmission *= np.exp(-mu * density * thickness)
     for table in instrument.transmission_tables:
         transmission *= table.at(energies)
     det = instrument.detector
