@@ -110,3 +110,32 @@ def test_the_fit_range_is_a_field_of_the_dock(docked_on_steel, qtbot, monkeypatc
     assert panel.search() is not None
     qtbot.waitUntil(lambda: panel.worker is None, timeout=30_000)
     assert seen == {"quantify": (4.0, 19.0), "search": (4.0, 19.0)}
+
+
+def test_a_balance_compound_is_typed_in_the_matrix_box(docked_on_steel, monkeypatch):
+    """The matrix box takes a compound as --matrix does: a bad one is said in the dock
+    and keeps Quantify off; a good one reaches the job."""
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+    from napari_xrfquant.inference import physics_quantify
+
+    _viewer, widget = docked_on_steel
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    panel.elements_edit.setText("Fe, Cr, Ni, Mo")
+    assert panel.matrix_combo.isEditable()
+    panel.matrix_combo.setCurrentText("FeCO3")
+    assert not widget.run_button.isEnabled()
+    assert widget.input_info.text().startswith("matrix 'FeCO3' holds Fe (fitted as elements)")
+    panel.matrix_combo.setCurrentText("C5H8O2")
+    assert widget.run_button.isEnabled()
+    seen = {}
+
+    def job(*args, **kwargs):
+        seen["matrix"] = kwargs.get("matrix")
+        return None
+        yield  # a generator that ends at once
+
+    monkeypatch.setattr(physics_quantify, "iter_quantify_physics", job)
+    counts, energy, _name = widget._chosen_counts()
+    list(panel.job(counts, energy, 0.0))
+    assert seen == {"matrix": "C5H8O2"}

@@ -30,9 +30,12 @@ def add_physics_options(parser: argparse.ArgumentParser) -> None:
         "each cube shows (xrfquant elements)",
     )
     parser.add_argument(
-        "--matrix", choices=("elements", "oxides"), default="elements",
+        "--matrix", default="elements", metavar="elements|oxides|COMPOUND",
         help="with --elements: the elements make 100 wt%%, or their oxides do (oxygen by "
-        "stoichiometry; oxide maps beside the elements')",
+        "stoichiometry; oxide maps beside the elements'), or a balance COMPOUND the "
+        "detector does not see makes the rest (a formula such as C5H8NO2 or H2O, or an "
+        "xraylib NIST compound; the elements in absolute wt%% from the Compton scatter, "
+        "the compound's map beside them)",
     )
     parser.add_argument(
         "--fit-range", default=None, metavar="KEV-KEV",

@@ -22,6 +22,9 @@ the detected counts of element ``e`` per unit mass fraction in a matrix ``w``
   each element's oxide when the matrix is ``"oxides"``), a fixed-point
   iteration from equal shares that converges in a few steps, as in PyMca's
   matrix iterations;
+- a bulk sample in a balance compound the detector cannot see (``matrix`` a
+  formula such as ``C5H8NO2``): ``w_e`` in absolute terms, normalised by the
+  Compton scatter, the rest the compound (:mod:`.balance`);
 - a thin sample (the instrument's ``[sample]`` of mass ``M``): areal densities
   ``rho t_e = A_e M / (k s_e)`` in µg/cm², with ``k``, the counts per unit of
   simulated intensity, fitted to a standard's known areal densities
@@ -44,6 +47,13 @@ import torch
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import SCORING_STEPS, fit_amounts
+from napari_xrfquant.inference.balance import (
+    CLOSED_MATRICES,
+    absolute_fractions,
+    absolute_sigma,
+    balance_fractions,
+    with_balance,
+)
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
 from napari_xrfquant.instrument import Instrument
 
@@ -56,8 +66,6 @@ MAX_ENHANCEMENT_GROUPS = 64
 FIT_BATCH = 2048
 #: Smallest mass fraction at which a sensitivity is evaluated.
 MIN_FRACTION = 1e-6
-#: Matrices the closure knows.
-MATRICES = ("elements", "oxides")
 
 
 @dataclass
@@ -84,6 +92,8 @@ class PhysicsFit:
         Names of the columns and the unit of ``values``.
     oxygen_wt_percent
         ``(N,)`` oxygen by stoichiometry (matrix ``"oxides"``), else None.
+    balance_wt_percent, balance_sigma
+        ``(N,)`` the balance compound and its 1-sigma (a balance matrix), else None.
     """
 
     values: np.ndarray
@@ -96,6 +106,8 @@ class PhysicsFit:
     components: list[str]
     unit: str
     oxygen_wt_percent: np.ndarray | None = field(default=None, repr=False)
+    balance_wt_percent: np.ndarray | None = field(default=None, repr=False)
+    balance_sigma: np.ndarray | None = field(default=None, repr=False)
 
 
 class PhysicsQuantifier:
@@ -110,7 +122,10 @@ class PhysicsQuantifier:
     matrix
         ``"elements"`` (the listed elements make 100 wt%) or ``"oxides"``
         (each element as its conventional oxide, oxygen by stoichiometry;
-        an element without one, Cl of a salt, as itself).
+        an element without one, Cl of a salt, as itself), or a balance compound
+        (a formula such as ``"C5H8NO2"`` or an xraylib NIST compound): the
+        elements in absolute terms from the Compton scatter, the compound the
+        rest (:mod:`.balance`).
     fit_keV
         Energy range fitted (default: 1 keV to 1 keV above the beam).
     scale
@@ -123,7 +138,8 @@ class PhysicsQuantifier:
     Raises
     ------
     XRFQuantError
-        For an unknown matrix, a light element without ``oxides``, or a fitted
+        For an unknown matrix or one holding a fitted element, a light element
+        without ``oxides``, or a fitted
         range with fewer than 10 channels.
     """
 
@@ -146,9 +162,9 @@ class PhysicsQuantifier:
             oxygen_per_element,
         )
 
-        if matrix not in MATRICES:
-            raise XRFQuantError(f"matrix {matrix!r}: give one of {', '.join(MATRICES)}")
         symbols = parse_elements(list(elements), light=True)
+        balance = ({} if matrix in CLOSED_MATRICES
+                   else balance_fractions(matrix, elements_with_lines(symbols)))
         light = [s for s in symbols if s in LIGHT_ELEMENTS]
         if light and not (matrix == "oxides" and light == ["O"]):
             raise XRFQuantError(
@@ -161,8 +177,11 @@ class PhysicsQuantifier:
         self.layer_ug_cm2 = (instrument.sample.mass_g_cm2 * 1e6
                              if instrument.sample is not None else None)
         self.scale = scale
+        #: the balance compound's mass fractions (a balance matrix), else None
+        self.balance = np.array(list(balance.values())) if balance else None
         with_oxygen = [*self.elements, "O"] if matrix == "oxides" else list(self.elements)
-        self.simulator = XRFSimulator(with_oxygen, instrument=instrument, dtype=torch.float64,
+        self.simulator = XRFSimulator([*with_oxygen, *balance], instrument=instrument,
+                                      dtype=torch.float64,
                                       secondary=secondary)
         # elements with no conventional oxide (Cl, Br of a salt) carry no oxygen
         self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) if e in OXIDES else 0.0
@@ -231,7 +250,10 @@ class PhysicsQuantifier:
 
     # -- the physics ------------------------------------------------------------------
     def _full_fractions(self, w: np.ndarray) -> np.ndarray:
-        """``(N, E)`` fractions of the listed elements with the oxygen column where needed."""
+        """``(N, E)`` fractions of the listed elements with the oxygen column or the
+        balance compound's where needed."""
+        if self.balance is not None:
+            return with_balance(w, self.balance)
         if self.oxygen is None:
             return w
         return np.concatenate([w, (w * self.oxygen).sum(axis=1, keepdims=True)], axis=1)
@@ -323,13 +345,27 @@ class PhysicsQuantifier:
         return per_fraction / np.clip(total, 1e-300, None)
 
     def matrix_fractions(
-        self, element_amounts: np.ndarray, w: np.ndarray, steps: int = MATRIX_STEPS
+        self, element_amounts: np.ndarray, w: np.ndarray, steps: int = MATRIX_STEPS,
+        compton: np.ndarray | None = None,
     ) -> np.ndarray:
         """``(N, E)`` closed fractions from the elements' fitted amounts: ``steps`` of
-        the fixed point ``w = closed(A / s(w))`` from the matrix ``w``."""
+        the fixed point ``w = closed(A / s(w))`` from the matrix ``w``; with a balance
+        compound, ``w = A C(w) / (A_C s(w))`` from the ``compton`` amounts ``(N,)``."""
         for _ in range(steps):
-            w = self._closed(np.clip(element_amounts / self.sensitivities(w), 1e-12, None))
+            safe = np.nan_to_num(w, nan=MIN_FRACTION)
+            if self.balance is not None and compton is not None:
+                w = absolute_fractions(element_amounts, self.sensitivities(safe), compton,
+                                       self.compton_photons(safe))
+            else:
+                w = self._closed(np.clip(element_amounts / self.sensitivities(safe), 1e-12,
+                                         None))
         return w
+
+    def compton_photons(self, w: np.ndarray) -> np.ndarray:
+        """``(N,)`` Compton photons detected per incident photon in matrix ``w`` (the
+        instrument's ``scatter.scale`` included), on all channels as the amounts are."""
+        compton = self._intensities(w, secondary=False)[:, self._compton]
+        return (compton @ self._detected[self._compton]) * self.instrument.scatter.scale
 
     # -- the fit ----------------------------------------------------------------------
     def fit(
@@ -361,11 +397,18 @@ class PhysicsQuantifier:
         element_amounts = amounts[:, :n_el]
         element_cov = covariance[:, :n_el, :n_el]
         amount_sigma = np.sqrt(np.clip(np.diagonal(covariance, axis1=1, axis2=2), 0.0, None))
+        balance = balance_sigma = None
         if self.thin:
             assert self.scale is not None and self.layer_ug_cm2 is not None
             factor = self.layer_ug_cm2 / (self.scale * s)  # µg/cm² per count
             values, unit, oxygen = element_amounts * factor, "ug_per_cm2", None
             sigma = amount_sigma[:, :n_el] * factor
+        elif self.balance is not None:  # absolute fractions, the rest the compound
+            values, unit, oxygen = 100.0 * w, "wt_percent", None
+            both = 100.0 * absolute_sigma(w, amounts, covariance, n_el,
+                                          self.components.index("Compton"))
+            sigma, balance_sigma = both[:, :n_el], both[:, n_el]
+            balance = 100.0 - values.sum(axis=1)
         else:
             values, unit = 100.0 * w, "wt_percent"
             oxygen = None if self.oxygen is None else 100.0 * (w * self.oxygen).sum(axis=1)
@@ -374,7 +417,8 @@ class PhysicsQuantifier:
                           amounts=amounts, amount_sigma=amount_sigma, fit_quality=quality,
                           expected=expected, elements=list(self.elements),
                           components=list(self.components), unit=unit,
-                          oxygen_wt_percent=oxygen)
+                          oxygen_wt_percent=oxygen, balance_wt_percent=balance,
+                          balance_sigma=balance_sigma)
 
     def solve(
         self, x: np.ndarray, start_wt_percent: np.ndarray | None = None,
@@ -386,7 +430,10 @@ class PhysicsQuantifier:
         n_el = len(self.elements)
         w = (np.full((x.shape[0], n_el), 1.0 / n_el) if start_wt_percent is None
              else np.clip(np.asarray(start_wt_percent, dtype=np.float64) / 100.0, 1e-6, None))
-        w = self._closed(w)
+        if self.balance is not None and start_wt_percent is None:
+            w = np.full_like(w, min(1e-3, 0.5 / n_el))  # traces in the compound, not 1/E each
+        elif self.balance is None:
+            w = self._closed(w)
         amounts: np.ndarray | None = None
         # shapes at the start's mean matrix, then at the fitted one (the lines'
         # ratios within an element move little with the matrix)
@@ -394,7 +441,8 @@ class PhysicsQuantifier:
             shapes = self.shapes(np.average(w, axis=0, weights=x.sum(axis=1) + 1e-300))
             amounts, covariance, quality, lam = self._fit_batches(
                 x, shapes, rounds, amounts, keep_expected)
-            w = self.matrix_fractions(amounts[:, :n_el], w, MATRIX_STEPS if not self.thin else 1)
+            w = self.matrix_fractions(amounts[:, :n_el], w, MATRIX_STEPS if not self.thin else 1,
+                                      amounts[:, self.components.index("Compton")])
         assert amounts is not None
         return w, amounts, covariance, quality, lam
 

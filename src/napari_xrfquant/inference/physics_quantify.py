@@ -99,7 +99,8 @@ def iter_quantify_physics(
     instrument
         The set-up; a ``[sample]`` makes it a thin sample (µg/cm²).
     matrix
-        ``"elements"`` or ``"oxides"`` (bulk samples).
+        ``"elements"`` or ``"oxides"`` (bulk samples), or a balance compound (a
+        formula or NIST compound; :mod:`.balance`), whose map comes last.
     fit_keV
         Energy range fitted (default: 1 keV to 1 keV above the beam).
     standard
@@ -194,6 +195,11 @@ def iter_quantify_physics(
         values = np.concatenate([values, values[:, oxidised] * factor], axis=1)
         sigma = np.concatenate([sigma, sigma[:, oxidised] * factor], axis=1)
         names += [OXIDES[names[i]] for i in oxidised]
+    elif quantifier.balance is not None:  # the compound the detector does not see
+        balance = [np.concatenate([getattr(f, key) for f in fits])[:, None]
+                   for key in ("balance_wt_percent", "balance_sigma")]
+        values, sigma = np.hstack([values, balance[0]]), np.hstack([sigma, balance[1]])
+        names.append(matrix)
     maps = np.full((rows * cols, len(names)), np.nan, dtype=np.float32)
     sigma_maps = np.full_like(maps, np.nan)
     quality = np.full(rows * cols, np.nan, dtype=np.float32)

@@ -65,8 +65,12 @@ class PhysicsPanel(QWidget):
         form.addRow("Elements", self.finder)
         self.matrix_combo = QComboBox()
         self.matrix_combo.addItems(["elements", "oxides"])
+        self.matrix_combo.setEditable(True)  # or a balance compound, typed
         self.matrix_combo.setToolTip("elements: the listed elements make 100 wt%; oxides: "
-                                     "each as its oxide, oxygen by stoichiometry")
+                                     "each as its oxide, oxygen by stoichiometry; or type a "
+                                     "balance compound the detector does not see (C5H8NO2, "
+                                     "H2O): the elements in absolute wt% from the Compton "
+                                     "scatter, the compound the rest (as --matrix)")
         form.addRow("Matrix", self.matrix_combo)
         self.fit_edit = QLineEdit()
         self.fit_edit.setPlaceholderText("1 keV to the beam (e.g. 1-9.2)")
@@ -84,6 +88,7 @@ class PhysicsPanel(QWidget):
         self.elements_edit.textChanged.connect(lambda _text: changed())
         self.instrument_edit.editingFinished.connect(changed)
         self.fit_edit.editingFinished.connect(changed)
+        self.matrix_combo.currentTextChanged.connect(lambda _text: changed())
 
     # -- what a run uses ----------------------------------------------------------
     def instrument(self) -> Any:
@@ -125,11 +130,15 @@ class PhysicsPanel(QWidget):
     def problem(self) -> str | None:
         """Why a physics run cannot start, or None."""
         from napari_xrfquant.errors import XRFQuantError
+        from napari_xrfquant.inference.balance import CLOSED_MATRICES, balance_fractions
 
         if not self.elements_edit.text().strip():
             return "type the elements, or press Find elements"
         try:
             self.fit_range()
+            matrix = self.matrix_combo.currentText().strip()
+            if matrix not in CLOSED_MATRICES:
+                balance_fractions(matrix, self.elements_edit.elements())
         except XRFQuantError as exc:
             return str(exc)
         return self.elements_edit.problem()
@@ -150,7 +159,7 @@ class PhysicsPanel(QWidget):
         standard = self.standard_edit.text().strip()
         return iter_quantify_physics(
             layer_counts, energy_keV, self.elements_edit.elements(),
-            self._instrument_on(energy_keV), matrix=self.matrix_combo.currentText(),
+            self._instrument_on(energy_keV), matrix=self.matrix_combo.currentText().strip(),
             standard=parse_standard(standard) if standard else None,
             fit_keV=self.fit_range(), mask_below_counts=mask_below)
 
