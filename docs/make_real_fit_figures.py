@@ -45,6 +45,62 @@ BHVO = BREADBOARD / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa"
 ELEMENTS = "Si,P,S,Cl,K,Ca,Ti,Cr,Mn,Fe,Ni,Cu,Zn,Mo,Pd,La,Pb".split(",")
 
 
+def measured_against_fit(
+    energy: np.ndarray,
+    shown: np.ndarray,
+    measured: np.ndarray,
+    fitted: np.ndarray,
+    labels: tuple[str, str],
+    notes: list[str],
+    title: str,
+    target: Path,
+    point: tuple[np.ndarray, np.ndarray, str, str] | None = None,
+) -> None:
+    """Measured and fitted counts on a log scale (``notes`` as legend lines), an
+    optional single ``point`` (its counts, fit and their labels) below, and the
+    residuals over sqrt(fit) of the first pair at the bottom."""
+    heights = [3, 2, 1] if point is not None else [3, 1]
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(10, 2 * len(heights) + 2),
+        sharex=True,
+        gridspec_kw={"height_ratios": heights},
+    )
+    top, bottom = axes[0], axes[-1]
+    top.semilogy(energy[shown], measured[shown], "k", lw=0.8, label=labels[0])
+    top.semilogy(energy[shown], fitted[shown], "C3", lw=0.8, label=labels[1])
+    for note in notes:
+        top.plot([], [], " ", label=note)
+    top.legend(fontsize=7, ncol=2)
+    top.set_ylabel("counts")
+    top.set_title(title)
+    if point is not None:
+        counts, fit, counts_label, fit_label = point
+        axes[1].semilogy(energy[shown], counts[shown], "k", lw=0.6, label=counts_label)
+        axes[1].semilogy(energy[shown], fit[shown], "C3", lw=0.8, label=fit_label)
+        axes[1].legend(fontsize=7)
+        axes[1].set_ylabel("counts")
+    residual = (measured - fitted) / np.sqrt(np.maximum(fitted, 1.0))
+    bottom.plot(energy[shown], residual[shown], "k", lw=0.6)
+    bottom.axhline(0.0, color="C3", lw=0.6)
+    bottom.set_ylabel("(meas - fit) / sqrt(fit)", fontsize=7)
+    bottom.set_xlabel("energy (keV)")
+    fig.tight_layout()
+    fig.savefig(target, dpi=90)
+    print(f"wrote {target}")
+
+
+def with_pile_up_if_shown(quantifier: PhysicsQuantifier, summed: np.ndarray) -> PhysicsQuantifier:
+    """The quantifier with the detector refined on ``summed`` and its pile-up where
+    the spectrum shows it, as ``quantify_physics`` prepares it."""
+    refined, _, _ = refine_detector(quantifier, summed)
+    quantifier = quantifier.with_instrument(refined)
+    if pile_up_significance(quantifier, summed) >= PILE_UP_SIGMA:
+        quantifier = quantifier.with_pile_up(summed)
+    return quantifier
+
+
 def axo_figure(target: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,73 +116,54 @@ def axo_figure(target: Path) -> None:
     quantifier.scale = scale_from_standard(quantifier, summed, standard.ug_per_cm2)[0]
     fit = quantifier.fit(summed[None], keep_expected=True)
     assert fit.expected is not None
-    energy = refined.energy_axis_keV()
-    shown = quantifier.fit_channels
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    top.semilogy(energy[shown], summed[shown], "k", lw=0.8, label="measured (121 pixels summed)")
-    top.semilogy(energy[shown], fit.expected[0, shown], "C3", lw=0.8, label="physics fit")
-    for element in ("Si", "Cl", "Ca", "Fe", "Cu", "La", "Pb", "Pd"):
-        i = fit.elements.index(element)
-        top.plot([], [], " ", label=f"{element} {fit.values[0, i]:.3g} µg/cm²")
-    top.legend(fontsize=7, ncol=2)
-    top.set_ylabel("counts")
-    top.set_title(
+    notes = [
+        f"{e} {fit.values[0, fit.elements.index(e)]:.3g} µg/cm²"
+        for e in ("Si", "Cl", "Ca", "Fe", "Cu", "La", "Pb", "Pd")
+    ]
+    measured_against_fit(
+        refined.energy_axis_keV(),
+        quantifier.fit_channels,
+        summed,
+        fit.expected[0],
+        ("measured (121 pixels summed)", "physics fit"),
+        notes,
         f"AXO film, APS 2-ID-E: fit quality {fit.fit_quality[0]:.1f} "
-        "(sum of 121 pixels, 1.5-10 keV)"
+        "(sum of 121 pixels, 1.5-10 keV)",
+        target,
     )
-    residual = (summed - fit.expected[0]) / np.sqrt(np.maximum(fit.expected[0], 1.0))
-    bottom.plot(energy[shown], residual[shown], "k", lw=0.6)
-    bottom.axhline(0.0, color="C3", lw=0.6)
-    bottom.set_ylabel("(meas - fit) / sqrt(fit)")
-    bottom.set_xlabel("energy (keV)")
-    fig.tight_layout()
-    fig.savefig(target, dpi=90)
-    print(f"wrote {target}")
 
 
 def bhvo_figure(target: Path) -> None:
     certificate = library()["BHVO-2G"]
     elements = [e for e in certificate.wt_percent if e != "O"]
     spectrum = np.asarray(read_cube(BHVO).data, dtype=np.float64).reshape(-1)
-    quantifier = PhysicsQuantifier(
-        elements,
-        load_instrument(BREADBOARD / "instrument_calibrated.toml"),
-        matrix="oxides",
-        fit_keV=(1.0, 25.0),
+    quantifier = with_pile_up_if_shown(
+        PhysicsQuantifier(
+            elements,
+            load_instrument(BREADBOARD / "instrument_calibrated.toml"),
+            matrix="oxides",
+            fit_keV=(1.0, 25.0),
+        ),
+        spectrum,
     )
-    refined, _, _ = refine_detector(quantifier, spectrum)
-    quantifier = quantifier.with_instrument(refined)
-    if pile_up_significance(quantifier, spectrum) >= PILE_UP_SIGMA:
-        quantifier = quantifier.with_pile_up(spectrum)
     fit = quantifier.fit(spectrum[None], keep_expected=True)
     assert fit.expected is not None
-    energy = refined.energy_axis_keV()
-    shown = quantifier.fit_channels
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    notes = [
+        f"{e} {fit.values[0, fit.elements.index(e)]:.2f} wt% "
+        f"(certificate {certificate.wt_percent[e]:.2f})"
+        for e in ("Na", "Mg", "Al", "Si", "K", "Ca", "Ti", "Fe")
+    ]
+    measured_against_fit(
+        quantifier.instrument.energy_axis_keV(),
+        quantifier.fit_channels,
+        spectrum,
+        fit.expected[0],
+        ("measured (1.2e8 counts)", "physics fit, composition free"),
+        notes,
+        f"BHVO-2G, PIXL breadboard (Rh tube 28 kV): fit quality {fit.fit_quality[0]:.0f} "
+        "(1-25 keV)",
+        target,
     )
-    top.semilogy(energy[shown], spectrum[shown], "k", lw=0.8, label="measured (1.2e8 counts)")
-    top.semilogy(
-        energy[shown], fit.expected[0, shown], "C3", lw=0.8, label="physics fit, composition free"
-    )
-    for element in ("Na", "Mg", "Al", "Si", "K", "Ca", "Ti", "Fe"):
-        value, cert = fit.values[0, fit.elements.index(element)], certificate.wt_percent[element]
-        top.plot([], [], " ", label=f"{element} {value:.2f} wt% (certificate {cert:.2f})")
-    top.legend(fontsize=7, ncol=2)
-    top.set_ylabel("counts")
-    top.set_title(
-        f"BHVO-2G, PIXL breadboard (Rh tube 28 kV): fit quality {fit.fit_quality[0]:.0f} (1-25 keV)"
-    )
-    residual = (spectrum - fit.expected[0]) / np.sqrt(np.maximum(fit.expected[0], 1.0))
-    bottom.plot(energy[shown], residual[shown], "k", lw=0.6)
-    bottom.axhline(0.0, color="C3", lw=0.6)
-    bottom.set_ylabel("(meas - fit) / sqrt(fit)")
-    bottom.set_xlabel("energy (keV)")
-    fig.tight_layout()
-    fig.savefig(target, dpi=90)
-    print(f"wrote {target}")
 
 
 LAGUNA_ELEMENTS = "Na,Mg,Al,Si,P,S,Cl,K,Ca,Ti,Cr,Mn,Fe,Ni,Zn,Sr,Zr".split(",")
@@ -141,54 +178,31 @@ def laguna_figure(target: Path) -> None:
     instrument = load_instrument(BREADBOARD / "instrument_calibrated.toml")
     spectra, instrument = on_cube_axis(cube.data, cube.energy_keV, instrument)
     summed = spectra.sum(axis=0)
-    quantifier = PhysicsQuantifier(
-        LAGUNA_ELEMENTS, instrument, matrix="oxides", fit_keV=(1.0, 25.0)
+    quantifier = with_pile_up_if_shown(
+        PhysicsQuantifier(LAGUNA_ELEMENTS, instrument, matrix="oxides", fit_keV=(1.0, 25.0)),
+        summed,
     )
-    refined, _, _ = refine_detector(quantifier, summed)
-    quantifier = quantifier.with_instrument(refined)
-    if pile_up_significance(quantifier, summed) >= PILE_UP_SIGMA:
-        quantifier = quantifier.with_pile_up(summed)
     fit = quantifier.fit(spectra, keep_expected=True)
     assert fit.expected is not None
-    energy = refined.energy_axis_keV()
-    shown = quantifier.fit_channels
     median = int(np.argsort(fit.fit_quality)[len(fit.fit_quality) // 2])
-    fig, (top, middle, bottom) = plt.subplots(
-        3, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
+    point = (
+        spectra[median],
+        fit.expected[median],
+        f"the median point ({spectra[median].sum():.2g} counts)",
+        f"its fit, fit quality {fit.fit_quality[median]:.2f}",
     )
-    fitted = fit.expected.sum(axis=0)
-    top.semilogy(energy[shown], summed[shown], "k", lw=0.8, label="measured, 625 points summed")
-    top.semilogy(energy[shown], fitted[shown], "C3", lw=0.8, label="sum of the 625 fits")
-    top.legend(fontsize=7)
-    top.set_ylabel("counts")
-    top.set_title(
-        f"Laguna Salinas map, PIXL breadboard: median fit quality "
-        f"{np.median(fit.fit_quality):.2f} (each point, 1-25 keV)"
+    measured_against_fit(
+        quantifier.instrument.energy_axis_keV(),
+        quantifier.fit_channels,
+        summed,
+        fit.expected.sum(axis=0),
+        ("measured, 625 points summed", "sum of the 625 fits"),
+        [],
+        "Laguna Salinas map, PIXL breadboard: median fit quality "
+        f"{np.median(fit.fit_quality):.2f} (each point, 1-25 keV)",
+        target,
+        point,
     )
-    middle.semilogy(
-        energy[shown],
-        spectra[median, shown],
-        "k",
-        lw=0.6,
-        label=f"the median point ({spectra[median].sum():.2g} counts)",
-    )
-    middle.semilogy(
-        energy[shown],
-        fit.expected[median, shown],
-        "C3",
-        lw=0.8,
-        label=f"its fit, fit quality {fit.fit_quality[median]:.2f}",
-    )
-    middle.legend(fontsize=7)
-    middle.set_ylabel("counts")
-    residual = (summed - fitted) / np.sqrt(np.maximum(fitted, 1.0))
-    bottom.plot(energy[shown], residual[shown], "k", lw=0.6)
-    bottom.axhline(0.0, color="C3", lw=0.6)
-    bottom.set_ylabel("sum: (meas - fit) / sqrt(fit)", fontsize=7)
-    bottom.set_xlabel("energy (keV)")
-    fig.tight_layout()
-    fig.savefig(target, dpi=90)
-    print(f"wrote {target}")
 
 
 if __name__ == "__main__":
