@@ -76,3 +76,18 @@ def fisx_family_intensities(xrf, elements, names) -> tuple[float, float]:
             primary += line["primary"]
             secondary += line["secondary"]
     return primary, secondary
+
+
+class RowCountingCube:
+    """A lazy cube as a reader hands it over: a shape, and rows read on demand (the
+    number of rows of each read kept in ``rows_read``)."""
+
+    def __init__(self, data) -> None:
+        self.data = data
+        self.shape = data.shape
+        self.rows_read: list[int] = []
+
+    def __getitem__(self, key):
+        rows = self.data[key]
+        self.rows_read.append(len(rows))
+        return rows

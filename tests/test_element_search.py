@@ -128,3 +128,41 @@ def test_quantify_and_calibrate_use_the_elements_found(tmp_path, capsys):
     assert "xrfquant calibrate: no --elements: using those" in capsys.readouterr().err
     report = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     assert set(report["elements"]) == {"Fe", "Cr", "Ni", "Mo"}
+
+
+def test_a_cube_is_searched_a_slab_of_rows_at_a_time_with_the_same_result(monkeypatch):
+    """A lazy cube is read in slabs of whole rows, twice (sum and shapes, then the
+    clusters' sums), never whole, and is found to show what the same pixels in
+    memory show, cluster by cluster."""
+    from conftest import RowCountingCube
+    from napari_xrfquant.inference import pixel_groups
+    from napari_xrfquant.inference.element_search import iter_find_elements_in_cube
+    from napari_xrfquant.jobs import drive
+
+    monkeypatch.setattr(pixel_groups, "row_slabs", _slabs_of(16))  # 2 rows of 8 pixels
+    matrix = _spectrum({"Si": 80.0, "Fe": 20.0}, 2e4)[0]
+    pixels = np.stack([np.random.default_rng(k).poisson(matrix.astype(float))
+                       for k in range(64)]).astype(float)
+    spot = _spectrum({"Si": 78.0, "Fe": 20.0, "Zn": 2.0}, 2e4, seed=3)[0]
+    pixels[:6] = np.stack([np.random.default_rng(100 + k).poisson(spot) for k in range(6)])
+    inst = reference_instrument()
+    lazy = RowCountingCube(pixels.reshape(8, 8, -1))
+    from_slabs = drive(iter_find_elements_in_cube(lazy, inst.energy_axis_keV(), inst,
+                                                  refine=False, clusters=2))
+    in_memory = find_elements(pixels, inst, refine=False, clusters=2)
+    assert max(lazy.rows_read) == 2 and sum(lazy.rows_read) == 16  # 8 rows, read twice
+    assert [(f.symbol, f.where) for f in from_slabs.found] == \
+        [(f.symbol, f.where) for f in in_memory.found]
+    assert [f.significance for f in from_slabs.found] == pytest.approx(
+        [f.significance for f in in_memory.found], rel=1e-9)
+    with pytest.raises(XRFQuantError, match=r"counts of shape \(64, \d+\): give a cube"):
+        drive(iter_find_elements_in_cube(pixels, inst.energy_axis_keV(), inst))
+
+
+def _slabs_of(pixels: int):
+    from napari_xrfquant.inference.slabs import row_slabs
+
+    def slabs(counts, energy_keV, target_keV):
+        return row_slabs(counts, energy_keV, target_keV, pixels)
+
+    return slabs

@@ -103,7 +103,7 @@ def test_the_fit_range_is_a_field_of_the_dock(docked_on_steel, qtbot, monkeypatc
         return job
 
     monkeypatch.setattr(physics_quantify, "iter_quantify_physics", capture("quantify", None))
-    monkeypatch.setattr(element_search, "iter_find_elements",
+    monkeypatch.setattr(element_search, "iter_find_elements_in_cube",
                         capture("search", element_search.ElementSearch([], 1.0, [])))
     counts, energy, _name = widget._chosen_counts()
     list(panel.job(counts, energy, 0.0))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import RowCountingCube
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.physics_setup import refine_detector, scale_from_standard
@@ -217,20 +218,6 @@ def test_sum_peaks_are_fitted_where_the_data_call_for_them():
         assert np.nanmedian(result.fit_quality) < 1.3  # without it: 21.5
 
 
-class _RowCountingCube:
-    """A lazy cube as a reader hands it over: a shape, and rows read on demand."""
-
-    def __init__(self, data: np.ndarray) -> None:
-        self.data = data
-        self.shape = data.shape
-        self.rows_read: list[int] = []
-
-    def __getitem__(self, key):
-        rows = self.data[key]
-        self.rows_read.append(len(rows))
-        return rows
-
-
 def test_a_lazy_cube_is_read_in_slabs_of_rows_with_the_same_result(monkeypatch):
     """A cube over 2 GB opens lazily; the physics fit reads slabs of whole rows (the
     totals and sum spectrum, then each chunk's rows), never the whole cube, and gives
@@ -244,7 +231,7 @@ def test_a_lazy_cube_is_read_in_slabs_of_rows_with_the_same_result(monkeypatch):
     rng = np.random.default_rng(3)
     compositions = np.array([70.0, 20.0, 10.0]) + rng.uniform(-4, 4, (120, 3))
     counts = simulate(compositions, elements, counts=2e3, seed=4).reshape(12, 10, -1)
-    lazy = _RowCountingCube(counts)
+    lazy = RowCountingCube(counts)
     shifted = inst.energy_axis_keV() + 0.01  # another grid: resampled slab by slab
     in_memory, _ = quantify_physics(counts, shifted, elements, inst, chunk=25)
     from_slabs, _ = quantify_physics(lazy, shifted, elements, inst, chunk=25)

@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
     """Open ``path`` and search it as ``args`` say (:func:`search_counts`)."""
-    with open_cube(args, path, lazy=False) as cube:
+    with open_cube(args, path, lazy=True) as cube:
         return search_counts(args, cube.data, cube.energy_keV)
 
 
@@ -74,20 +74,18 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any) -> Any
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.inference.element_search import (
         DEFAULT_THRESHOLD,
-        find_elements,
-        on_cube_axis,
+        iter_find_elements_in_cube,
     )
     from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.jobs import drive
 
     given = getattr(args, "instrument", None)
-    spectra, instrument = on_cube_axis(np.asarray(counts, dtype=np.float64),
-                                       np.asarray(energy_keV),
-                                       load_instrument(given) if given is not None else None)
     fit_range = getattr(args, "fit_range", None)
-    return find_elements(
-        spectra, instrument, fit_keV=parse_range(fit_range, "--fit-range") if fit_range else None,
+    return drive(iter_find_elements_in_cube(
+        counts, np.asarray(energy_keV), load_instrument(given) if given is not None else None,
+        fit_keV=parse_range(fit_range, "--fit-range") if fit_range else None,
         threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
-        clusters=0 if getattr(args, "no_clusters", False) else None)
+        clusters=0 if getattr(args, "no_clusters", False) else None))
 
 
 def found_elements(args: argparse.Namespace, cube: Any, command: str) -> list[str]:

@@ -32,6 +32,7 @@ tube's anode (its lines in a spectrum are scattered beam).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,6 +45,11 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
+from napari_xrfquant.inference.pixel_groups import (
+    Groups,
+    groups_in_memory,
+    iter_groups_in_cube,
+)
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.jobs import Progress, drive
 
@@ -61,10 +67,6 @@ REFIT_STEPS = 6
 #: A found element is uncertain next to a line of an element this many times as
 #: significant (a misfit of that line's shape explains as much as it does).
 DOMINANCE = 10.0
-#: Pixel clusters searched beside the map's sum (at most; fewer for small maps).
-MAX_CLUSTERS = 6
-#: Pixels a cluster needs to be searched.
-MIN_CLUSTER_PIXELS = 4
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def iter_find_elements(
         Elements to test (default: :func:`candidate_elements`).
     clusters
         Pixel clusters to search beside the sum (default: up to
-        :data:`MAX_CLUSTERS`, fewer for small maps; 0 for the sum only).
+        :data:`~.pixel_groups.MAX_CLUSTERS`, fewer for small maps; 0 for the sum only).
     refine
         Search twice: the detector (calibration, resolution, tails) is refined
         on the sum spectrum with the elements of the first search
@@ -220,17 +222,69 @@ def iter_find_elements(
     XRFQuantError
         For spectra on other channels, no counts, or no candidate in range.
     """
-    import time
-
     started = time.perf_counter()
     x = np.nan_to_num(np.asarray(spectra, dtype=np.float64), nan=0.0)
     if x.ndim != 2 or x.shape[1] != instrument.detector.n_channels:
         raise XRFQuantError(f"spectra have shape {x.shape}; the instrument has "
                             f"{instrument.detector.n_channels} channels")
-    summed = x.sum(axis=0)
+    window = fit_keV if fit_keV is not None else search_range(instrument)
+    groups = groups_in_memory(x, _channels(instrument, window), clusters)
+    return (yield from _search_groups(groups, instrument, window, threshold, candidates,
+                                      refine, started))
+
+
+def iter_find_elements_in_cube(
+    counts: ArrayLike,
+    energy_keV: np.ndarray,
+    instrument: Instrument | None = None,
+    *,
+    fit_keV: tuple[float, float] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    candidates: Sequence[str] | None = None,
+    clusters: int | None = None,
+    refine: bool = True,
+) -> Generator[Progress, None, ElementSearch]:
+    """:func:`iter_find_elements` of a cube ``(H, W, C)`` (a lazy one too) on its
+    ``energy_keV`` axis, read a slab of rows at a time onto ``instrument``'s
+    channels (without one: the reference set-up read on the cube's own axis), so
+    that it is never held whole (stage ``"read"``, then as there).
+
+    Raises
+    ------
+    XRFQuantError
+        For what is not a cube, no counts, or no candidate in range.
+    """
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.io.calibration import on_energy_axis
+
+    started = time.perf_counter()
+    shape = tuple(int(n) for n in np.shape(counts))
+    if len(shape) != 3:
+        raise XRFQuantError(f"counts of shape {shape}: give a cube (H, W, C)")
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    if instrument is None:
+        instrument = on_energy_axis(reference_instrument(), energy)
+    window = fit_keV if fit_keV is not None else search_range(instrument)
+    groups = yield from iter_groups_in_cube(counts, energy, instrument.energy_axis_keV(),
+                                            _channels(instrument, window), clusters)
+    return (yield from _search_groups(groups, instrument, window, threshold, candidates,
+                                      refine, started))
+
+
+def _channels(instrument: Instrument, window: tuple[float, float]) -> np.ndarray:
+    """The instrument's channels inside the searched ``window`` (as the fit's)."""
+    energy = instrument.energy_axis_keV()
+    return (energy >= window[0]) & (energy <= window[1])
+
+
+def _search_groups(
+    groups: Groups, instrument: Instrument, window: tuple[float, float], threshold: float,
+    candidates: Sequence[str] | None, refine: bool, started: float,
+) -> Generator[Progress, None, ElementSearch]:
+    """The search of a map's sum and clusters' sums (``groups``, the sum first)."""
+    summed = groups[0][1]
     if summed.sum() <= 0:
         raise XRFQuantError("the spectra hold no counts")
-    window = fit_keV if fit_keV is not None else search_range(instrument)
     excluded: dict[str, str] = {}
     if candidates is None:
         candidates, excluded = candidate_elements(instrument, window)
@@ -240,9 +294,6 @@ def iter_find_elements(
     yield Progress(0, 1, "set-up")
     quantifier = PhysicsQuantifier(list(candidates), instrument, fit_keV=window,
                                    secondary=False).with_pile_up(summed)
-    groups = [("sum", summed)] + [
-        (f"cluster {k + 1} ({members.sum()} pixels)", x[members].sum(axis=0))
-        for k, members in enumerate(_clusters(x, quantifier.fit_channels, clusters))]
     steps = len(groups) + (2 if refine else 0)
     if refine:
         yield Progress(0, steps, "search")
@@ -431,26 +482,3 @@ def _shares(quantifier: PhysicsQuantifier, amounts: np.ndarray, active: list[int
     element_amounts = np.zeros((1, n_el))
     element_amounts[0, active] = amounts[active]
     return quantifier.matrix_fractions(element_amounts, start, SHARE_STEPS)[0]
-
-
-def _clusters(x: np.ndarray, fit: np.ndarray, clusters: int | None) -> list[np.ndarray]:
-    """Boolean masks of pixel clusters (k-means on the spectra's shapes over the
-    fitted range, in 64 energy bins; pixels without counts in none)."""
-    counted = x[:, fit].sum(axis=1) > 0
-    n = int(counted.sum())
-    k = min(MAX_CLUSTERS, n // (4 * MIN_CLUSTER_PIXELS)) if clusters is None else clusters
-    if k < 2:
-        return []
-    from sklearn.cluster import KMeans
-
-    binned = np.add.reduceat(x[counted][:, fit], np.linspace(0, int(fit.sum()), 65,
-                                                             dtype=int)[:-1], axis=1)
-    shape = np.sqrt(binned / binned.sum(axis=1, keepdims=True))  # variance-stabilised
-    labels = KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(shape)
-    masks = []
-    for label in range(k):
-        member = np.zeros(x.shape[0], dtype=bool)
-        member[np.flatnonzero(counted)[labels == label]] = True
-        if member.sum() >= MIN_CLUSTER_PIXELS:
-            masks.append(member)
-    return masks

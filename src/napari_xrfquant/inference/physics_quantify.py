@@ -27,6 +27,7 @@ from napari_xrfquant.inference.physics_setup import (
     refine_detector,
     scale_from_standard,
 )
+from napari_xrfquant.inference.slabs import SLAB_PIXELS, read_rows, row_slabs
 from napari_xrfquant.jobs import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
@@ -38,9 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
 PILE_UP_SIGMA = 5.0
 #: Pixels fitted between two progress events (and cancel points).
 PHYSICS_CHUNK = 8192
-#: Pixels read at once for the totals and the sum spectrum (whole rows: a slab of a
-#: 264 x 264 x 1024 cube is 15 rows, 32 MB as float64).
-SLAB_PIXELS = 4096
 #: What :attr:`QuantResult.model_id` says of a physics quantification.
 PHYSICS_MODEL_ID = "physics (no network)"
 
@@ -123,7 +121,7 @@ def iter_quantify_physics(
         For a thin sample without a µg/cm² standard, a standard with none of
         the elements, or no pixel above the background threshold.
     """
-    from napari_xrfquant.io.grid import resample_counts, same_grid
+    from napari_xrfquant.io.grid import same_grid
     from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
 
     started = time.perf_counter()
@@ -134,20 +132,11 @@ def iter_quantify_physics(
         raise XRFQuantError(f"counts of shape {shape}: give a cube (H, W, C)")
     rows, cols = shape[:2]
 
-    def read_rows(first: int, last: int) -> np.ndarray:
-        # a slab of whole rows at a time: a lazy cube is never read whole, and an
-        # in-memory one is never copied whole
-        slab = np.asarray(counts[first:last], dtype=np.float64)  # type: ignore[index]
-        if resampled:
-            slab = resample_counts(slab, np.asarray(energy_keV), target)
-        return np.nan_to_num(slab.reshape((last - first) * cols, -1), nan=0.0)
-
+    # a slab of whole rows at a time: a lazy cube is never read whole, and an
+    # in-memory one is never copied whole
     totals = np.empty(rows * cols)
     summed = np.zeros(len(target))
-    slab_rows = max(1, SLAB_PIXELS // max(cols, 1))
-    for first in range(0, rows, slab_rows):
-        last = min(rows, first + slab_rows)
-        spectra = read_rows(first, last)
+    for first, last, spectra in row_slabs(counts, energy_keV, target, SLAB_PIXELS):
         totals[first * cols:last * cols] = spectra.sum(axis=1)
         summed += spectra[totals[first * cols:last * cols] >= mask_below_counts].sum(axis=0)
     sample = totals >= mask_below_counts
@@ -183,7 +172,8 @@ def iter_quantify_physics(
         yield Progress(start, n_sample, "quantify")
         pixels = fitted[start:start + chunk]  # the chunk's pixels lie in these rows
         first, last = int(pixels[0]) // cols, int(pixels[-1]) // cols + 1
-        fits.append(quantifier.fit(read_rows(first, last)[pixels - first * cols]))
+        rows_read = read_rows(counts, energy_keV, target, first, last)
+        fits.append(quantifier.fit(rows_read[pixels - first * cols]))
     yield Progress(n_sample, n_sample, "quantify")
     names = list(fits[0].elements)
     values = np.concatenate([f.values for f in fits])

@@ -138,9 +138,10 @@ class ElementsFinder(QWidget):
 def _search_job(counts: Counts, energy_keV: np.ndarray, instrument: Instrument,
                 fit_keV: tuple[float, float] | None = None,
                 ) -> Generator[Progress, None, ElementSearch]:
-    """The element search of a cube as a worker's generator: the cube is read and
-    resampled onto the instrument's channels in the worker, not on the UI thread."""
-    from napari_xrfquant.inference.element_search import iter_find_elements, on_cube_axis
+    """The element search of a cube as a worker's generator: the cube is read (a slab
+    of rows at a time, never whole) and resampled onto the instrument's channels in
+    the worker, not on the UI thread."""
+    from napari_xrfquant.inference.element_search import iter_find_elements_in_cube
 
-    spectra, on_axis = on_cube_axis(counts, energy_keV, instrument)
-    return (yield from iter_find_elements(spectra, on_axis, fit_keV=fit_keV))
+    return (yield from iter_find_elements_in_cube(counts, energy_keV, instrument,
+                                                  fit_keV=fit_keV))
