@@ -107,6 +107,33 @@ def test_standard_regions_must_hold_sample_pixels(cube):
         group_pixels(cube.counts, ELEMENTS, labels=cube.labels[:2], standards={1: empty[9]})
 
 
+def test_a_lazy_cube_is_grouped_a_slab_of_rows_at_a_time(cube, monkeypatch):
+    """The pixels are grouped from slabs of whole rows, read twice (totals, standards
+    and one thinned half's shapes; then the other half's sums), never the whole cube:
+    the groups are those of the cube in memory, and each cluster's fitted half plus
+    its seen half is all its pixels' counts."""
+    from conftest import RowCountingCube
+    from napari_xrfquant.calibration import groups as grouping
+
+    standards = {1: library()[STANDARDS[0]]}
+    in_memory = group_pixels(cube.counts, ELEMENTS, labels=cube.labels, standards=standards,
+                             n_clusters=3)
+    monkeypatch.setattr(grouping, "SLAB_PIXELS", 2 * cube.counts.shape[1])  # 2 rows
+    lazy = RowCountingCube(cube.counts)
+    from_slabs = group_pixels(lazy, ELEMENTS, labels=cube.labels, standards=standards,
+                              n_clusters=3)
+    rows = cube.counts.shape[0]
+    assert max(lazy.rows_read) == 2 and sum(lazy.rows_read) == 2 * rows
+    assert from_slabs.names == in_memory.names
+    np.testing.assert_array_equal(from_slabs.assignment, in_memory.assignment)
+    np.testing.assert_array_equal(from_slabs.counts, in_memory.counts)
+    region = (cube.labels == 1) & (from_slabs.assignment == 0)
+    np.testing.assert_array_equal(from_slabs.counts[0], cube.counts[region].sum(axis=0))
+    for g in range(1, len(from_slabs.names)):  # a half of each cluster's counts, no more
+        whole = cube.counts[from_slabs.assignment == g].sum(axis=0)
+        assert 0.45 < from_slabs.counts[g].sum() / whole.sum() < 0.55
+
+
 @pytest.fixture(scope="module")
 def files(cube, tmp_path_factory):
     folder = tmp_path_factory.mktemp("calibrate")

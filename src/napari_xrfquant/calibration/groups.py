@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.slabs import SLAB_PIXELS
 from napari_xrfquant.physics.standards import Standard
 
 #: Channels summed into one clustering feature (the clusters need shapes, not detail).
@@ -55,13 +57,34 @@ class PixelGroups:
 def _features(spectra: np.ndarray) -> np.ndarray:
     n, c = spectra.shape
     usable = c - c % CLUSTER_BIN_CHANNELS
+    if n == 0:  # a slab without free pixels
+        return np.zeros((0, usable // CLUSTER_BIN_CHANNELS))
     binned = spectra[:, :usable].reshape(n, -1, CLUSTER_BIN_CHANNELS).sum(axis=2)
     total = np.maximum(binned.sum(axis=1, keepdims=True), 1.0)
     return np.sqrt(binned / total)
 
 
+def _free(sample: np.ndarray, labels: np.ndarray | None, standards: Mapping[int, Standard],
+          first: int, last: int) -> np.ndarray:
+    """Rows ``first:last``'s sample pixels outside every standard's region."""
+    free = sample.copy()
+    if labels is not None and standards:
+        free &= ~np.isin(labels[first:last], list(standards))
+    return free
+
+
+def _thinned(spectra: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One binomial half of ``spectra`` ``(N, C)``, the next draws of ``rng``: the
+    pixels thinned slab after slab take the same draws as all at once, so a pass
+    that starts ``rng`` again from its seed draws the same halves. Counts stored as
+    floats (integer-valued float32 of MAPS, MDA, MSA files) are thinned as the
+    integers they are; other floats as their nearest counts."""
+    whole = np.rint(np.clip(spectra, 0, None)).astype(np.int64)
+    return rng.binomial(whole, 0.5) if len(whole) else whole
+
+
 def group_pixels(
-    counts: np.ndarray,
+    counts: Any,
     elements: Sequence[str],
     *,
     labels: np.ndarray | None = None,
@@ -83,7 +106,8 @@ def group_pixels(
     Parameters
     ----------
     counts
-        The cube, channel-last.
+        The cube, channel-last (a lazy one too: it is read a slab of rows at a
+        time, twice, never whole).
     elements
         The elements of the compositions.
     labels
@@ -105,15 +129,7 @@ def group_pixels(
     """
     from sklearn.cluster import MiniBatchKMeans
 
-    data = np.asarray(counts)
-    rows, cols = data.shape[:2]
-    total = data.sum(axis=2, dtype=np.float64)
-    sample = total >= mask_below_counts
-    assignment = np.full((rows, cols), -1, dtype=np.int64)
-    names: list[str] = []
-    fixed: list[bool] = []
-    wt: list[list[float]] = []
-    sums: list[np.ndarray] = []
+    rows, cols = (int(n) for n in np.shape(counts)[:2])
     standards = dict(standards or {})
     if standards and labels is None:
         raise XRFQuantError("standards need a label image that marks their regions")
@@ -123,6 +139,30 @@ def group_pixels(
             raise XRFQuantError(
                 f"labels have shape {labels.shape}, the map is {rows} x {cols}; they must match"
             )
+    # two passes over slabs of whole rows (a lazy cube is never read whole): the
+    # totals, the standards' sums and the shapes of one thinned half, then, once
+    # k-means has grouped those, the other half's sums (the generator started again
+    # from its seed: the same halves in both passes, and as if thinned all at once)
+    step = max(1, SLAB_PIXELS // max(cols, 1))
+    slabs = [(first, min(rows, first + step)) for first in range(0, rows, step)]
+    sample = np.zeros((rows, cols), dtype=bool)
+    region_sums = {label: 0.0 for label in standards}
+    features = []
+    rng = np.random.default_rng(seed)
+    for first, last in slabs:
+        data = np.asarray(counts[first:last])
+        sample[first:last] = data.sum(axis=2, dtype=np.float64) >= mask_below_counts
+        for label in standards:
+            assert labels is not None
+            region = (labels[first:last] == label) & sample[first:last]
+            region_sums[label] = region_sums[label] + data[region].sum(axis=0, dtype=np.float64)
+        free = _free(sample[first:last], labels, standards, first, last)
+        features.append(_features(_thinned(data[free], rng).astype(np.float64)))
+    assignment = np.full((rows, cols), -1, dtype=np.int64)
+    names: list[str] = []
+    fixed: list[bool] = []
+    wt: list[list[float]] = []
+    sums: list[np.ndarray] = []
     for label, standard in standards.items():
         assert labels is not None
         region = (labels == label) & sample
@@ -135,32 +175,35 @@ def group_pixels(
         names.append(standard.name)
         fixed.append(True)
         wt.append(standard.vector(list(elements)))
-        sums.append(data[region].sum(axis=0, dtype=np.float64))
-    free = sample & (assignment < 0)
-    if labels is not None and standards:
-        free &= ~np.isin(labels, list(standards))
-    spectra = data[free]
-    rng = np.random.default_rng(seed)
-    # Counts stored as floats (integer-valued float32 of MAPS, MDA, MSA files)
-    # are thinned as the integers they are; other floats as their nearest counts.
-    whole = np.rint(np.clip(spectra, 0, None)).astype(np.int64)
-    seen = rng.binomial(whole, 0.5) if len(spectra) else whole
-    fitted = spectra.astype(np.float64) - seen
-    if len(spectra):
-        k = max(1, min(int(n_clusters), len(spectra)))
+        sums.append(np.asarray(region_sums[label], dtype=np.float64))
+    free_all = _free(sample, labels, standards, 0, rows)
+    shapes = np.concatenate(features) if features else np.zeros((0, 1))
+    if len(shapes):
+        k = max(1, min(int(n_clusters), len(shapes)))
         km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-        cluster = km.fit_predict(_features(seen.astype(np.float64)))
-        first = len(names)
+        cluster = km.fit_predict(shapes)
+        cluster_sums = np.zeros((k, int(np.shape(counts)[2])))
+        done = 0
+        rng = np.random.default_rng(seed)  # the same halves again
+        for first, last in slabs:
+            data = np.asarray(counts[first:last])
+            spectra = data[_free(sample[first:last], labels, standards, first, last)]
+            fitted = spectra.astype(np.float64) - _thinned(spectra, rng)
+            mine = cluster[done:done + len(spectra)]
+            done += len(spectra)
+            for index in np.unique(mine):
+                cluster_sums[index] += fitted[mine == index].sum(axis=0)
+        first_group = len(names)
+        rr, cc = np.nonzero(free_all)
         for index in range(k):
             members = cluster == index
             if not members.any():
                 continue
             group = len(names)
-            names.append(f"cluster {group - first + 1}")
+            names.append(f"cluster {group - first_group + 1}")
             fixed.append(False)
             wt.append([np.nan] * len(elements))
-            sums.append(fitted[members].sum(axis=0))
-            rr, cc = np.nonzero(free)
+            sums.append(cluster_sums[index])
             assignment[rr[members], cc[members]] = group
     if not sums:
         raise XRFQuantError(f"no pixel holds {mask_below_counts:g} counts or more; nothing to fit")

@@ -218,7 +218,7 @@ def iter_calibration(
     instrument = with_knots_optic(instrument, optic_knots_keV, monotone)
     names = check_request(energy, elements, instrument, standards, free, exclude_keV)
     groups = group_pixels(
-        np.asarray(counts),
+        counts,
         elements,
         labels=labels,
         standards=standards,
