@@ -79,9 +79,11 @@ EDGE_COUNTS = 2000.0
 #: Air pixels scatter about this fraction of what the plate returns.
 AIR_FRACTION = 0.01
 
-#: N and O lie below the simulator's range (Z >= 11) and their K lines (0.39,
-#: 0.52 keV) never pass the Be window; Na (Z/A = 0.478, air 0.499) stands in as
-#: the low-Z Compton scatterer, Ar at its 1.29 wt% of air.
+#: Air's N and O K lines (0.39, 0.52 keV) never pass the Be window; Na (Z/A =
+#: 0.478, air 0.499) stands in as the low-Z Compton scatterer, Ar at its 1.29 wt%
+#: of air. (The sample was made so when the simulator stopped at Z = 11; it now
+#: takes H-F, but the stand-in is kept: every figure measured on the sample and
+#: its cache fingerprint would change with it.)
 AIR_ELEMENTS = ("Na", "Ar")
 AIR_WT_PERCENT = (98.71, 1.29)
 
