@@ -51,6 +51,12 @@ def test_a_bad_balance_compound_is_one_line(matrix, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_thin_sample_takes_no_balance_compound():
+    film = reference_instrument().replace(sample={"areal_density_ug_cm2": 10.0})
+    with pytest.raises(XRFQuantError, match="a balance compound is for a bulk sample"):
+        PhysicsQuantifier(list(TRACES), film, matrix=FORMULA)
+
+
 def test_the_cli_writes_the_balance_compound_beside_the_traces(tmp_path, capsys):
     import csv
 

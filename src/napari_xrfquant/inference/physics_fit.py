@@ -174,6 +174,9 @@ class PhysicsQuantifier:
         self.matrix = matrix
         self.instrument = instrument
         self.thin = instrument.sample is not None
+        if self.thin and balance:
+            raise XRFQuantError(f"matrix {matrix!r}: a balance compound is for a bulk sample; "
+                                "a thin sample's µg/cm² come from its standard film")
         self.layer_ug_cm2 = (instrument.sample.mass_g_cm2 * 1e6
                              if instrument.sample is not None else None)
         self.scale = scale
