@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.errors import XRFQuantError
-from napari_xrfquant.inference.slabs import SLAB_PIXELS
+from napari_xrfquant.inference.slabs import SLAB_PIXELS, slab_ranges
 from napari_xrfquant.physics.standards import Standard
 
 #: Channels summed into one clustering feature (the clusters need shapes, not detail).
@@ -143,8 +143,7 @@ def group_pixels(
     # totals, the standards' sums and the shapes of one thinned half, then, once
     # k-means has grouped those, the other half's sums (the generator started again
     # from its seed: the same halves in both passes, and as if thinned all at once)
-    step = max(1, SLAB_PIXELS // max(cols, 1))
-    slabs = [(first, min(rows, first + step)) for first in range(0, rows, step)]
+    slabs = slab_ranges(rows, cols, SLAB_PIXELS)
     sample = np.zeros((rows, cols), dtype=bool)
     region_sums = {label: 0.0 for label in standards}
     features = []

@@ -163,14 +163,13 @@ class PhysicsQuantifier:
         )
 
         symbols = parse_elements(list(elements), light=True)
-        balance = ({} if matrix in CLOSED_MATRICES
-                   else balance_fractions(matrix, elements_with_lines(symbols)))
         light = [s for s in symbols if s in LIGHT_ELEMENTS]
         if light and not (matrix == "oxides" and light == ["O"]):
             raise XRFQuantError(
                 f"{', '.join(light)} show no line to fit: leave them out (with --matrix oxides "
                 "oxygen comes from stoichiometry)")
         self.elements = elements_with_lines(symbols)
+        balance = {} if matrix in CLOSED_MATRICES else balance_fractions(matrix, self.elements)
         self.matrix = matrix
         self.instrument = instrument
         self.thin = instrument.sample is not None
@@ -355,13 +354,12 @@ class PhysicsQuantifier:
         the fixed point ``w = closed(A / s(w))`` from the matrix ``w``; with a balance
         compound, ``w = A C(w) / (A_C s(w))`` from the ``compton`` amounts ``(N,)``."""
         for _ in range(steps):
-            safe = np.nan_to_num(w, nan=MIN_FRACTION)
             if self.balance is not None and compton is not None:
+                safe = np.nan_to_num(w, nan=MIN_FRACTION)  # spectra without Compton: NaN
                 w = absolute_fractions(element_amounts, self.sensitivities(safe), compton,
                                        self.compton_photons(safe))
             else:
-                w = self._closed(np.clip(element_amounts / self.sensitivities(safe), 1e-12,
-                                         None))
+                w = self._closed(np.clip(element_amounts / self.sensitivities(w), 1e-12, None))
         return w
 
     def compton_photons(self, w: np.ndarray) -> np.ndarray:
@@ -431,11 +429,13 @@ class PhysicsQuantifier:
         covariance ``(N, K, K)``, the fit quality ``(N,)`` and, with
         ``keep_expected``, the expected counts on the fitted channels."""
         n_el = len(self.elements)
-        w = (np.full((x.shape[0], n_el), 1.0 / n_el) if start_wt_percent is None
-             else np.clip(np.asarray(start_wt_percent, dtype=np.float64) / 100.0, 1e-6, None))
-        if self.balance is not None and start_wt_percent is None:
-            w = np.full_like(w, min(1e-3, 0.5 / n_el))  # traces in the compound, not 1/E each
-        elif self.balance is None:
+        if start_wt_percent is not None:
+            w = np.clip(np.asarray(start_wt_percent, dtype=np.float64) / 100.0, 1e-6, None)
+        elif self.balance is not None:  # traces in the compound, not 1/E each
+            w = np.full((x.shape[0], n_el), min(1e-3, 0.5 / n_el))
+        else:
+            w = np.full((x.shape[0], n_el), 1.0 / n_el)
+        if self.balance is None:
             w = self._closed(w)
         amounts: np.ndarray | None = None
         # shapes at the start's mean matrix, then at the fitted one (the lines'

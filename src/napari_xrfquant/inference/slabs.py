@@ -18,6 +18,13 @@ import numpy as np
 SLAB_PIXELS = 4096
 
 
+def slab_ranges(rows: int, cols: int, slab_pixels: int = SLAB_PIXELS) -> list[tuple[int, int]]:
+    """``(first_row, last_row)`` of each slab of whole rows of a ``rows`` x ``cols``
+    map, top to bottom, about ``slab_pixels`` pixels each (one row at least)."""
+    step = max(1, slab_pixels // max(cols, 1))
+    return [(first, min(rows, first + step)) for first in range(0, rows, step)]
+
+
 def read_rows(counts: Any, energy_keV: np.ndarray, target_keV: np.ndarray, first: int,
               last: int) -> np.ndarray:
     """Rows ``first:last`` of a cube ``(H, W, C)`` as spectra ``(n, C')`` on
@@ -35,7 +42,5 @@ def row_slabs(counts: Any, energy_keV: np.ndarray, target_keV: np.ndarray,
     """``(first_row, last_row, spectra)`` of each slab of whole rows, top to bottom
     (:func:`read_rows`), about ``slab_pixels`` pixels each."""
     rows, cols = (int(n) for n in np.shape(counts)[:2])
-    step = max(1, slab_pixels // max(cols, 1))
-    for first in range(0, rows, step):
-        last = min(rows, first + step)
+    for first, last in slab_ranges(rows, cols, slab_pixels):
         yield first, last, read_rows(counts, energy_keV, target_keV, first, last)
