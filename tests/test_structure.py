@@ -125,7 +125,7 @@ def test_the_readers_and_the_instrument_import_no_folder_above_them():
     graph = _graph()
     bottom = [name for name in graph if name.startswith("napari_xrfquant.io")
               or name.split(".")[-1] in ("instrument", "instrument_tube", "instrument_sample",
-                                         "instrument_path", "xray_tube")]
+                                         "instrument_path", "instrument_geometry", "xray_tube")]
     assert len(bottom) > 15
     upward = {name: sorted(t for t in graph[name] if t.split(".")[1] in above)
               for name in bottom}
@@ -137,7 +137,8 @@ def test_the_readers_and_the_instrument_import_no_folder_above_them():
 #: from a layer above (top-level modules by name, folders by folder).
 LAYERS = (
     ("errors", "_files", "_schema", "jobs", "xray_tube", "instrument_sample",
-     "instrument_path", "instrument_tube", "instrument", "instrument_parameters"),
+     "instrument_path", "instrument_geometry", "instrument_tube", "instrument",
+     "instrument_parameters"),
     ("io",),
     ("physics",),
     ("models",),

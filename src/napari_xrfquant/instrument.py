@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from napari_xrfquant._files import atomic_path
 from napari_xrfquant._schema import FrozenSchema, one_line
 from napari_xrfquant.errors import InstrumentError
+from napari_xrfquant.instrument_geometry import Geometry
 from napari_xrfquant.instrument_path import GasPath, read_path, with_gas_lines
 from napari_xrfquant.instrument_sample import Sample
 from napari_xrfquant.instrument_tube import (
@@ -80,17 +81,6 @@ class Beam(FrozenSchema):
         if sum(self.weights) <= 0:
             raise ValueError("beam weights must not all be zero")
         return self
-
-
-class Geometry(FrozenSchema):
-    """Angles of beam and detector, in degrees."""
-
-    incidence_deg: float = Field(gt=0.0, le=90.0, description="beam to sample surface")
-    takeoff_deg: float = Field(gt=0.0, le=90.0, description="sample surface to detector axis")
-    scattering_deg: float = Field(ge=0.0, le=180.0, description="detector axis to beam")
-    acceptance_deg: float = Field(
-        ge=0.0, lt=90.0, description="half-width of the scattering angles the optic accepts"
-    )
 
 
 class Attenuator(FrozenSchema):
@@ -345,6 +335,8 @@ class Instrument(FrozenSchema):
             data.pop("beam")  # the tube makes it again when the file is read
         if not data.get("transmission_tables"):
             data.pop("transmission_tables", None)  # most set-ups have none: keep files short
+        if not data["geometry"].get("detector_elements"):
+            data["geometry"].pop("detector_elements", None)  # nor several detector elements
         return data
 
     @classmethod

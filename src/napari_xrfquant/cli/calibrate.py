@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         write_calibration,
     )
     from napari_xrfquant.cli._cube_options import open_cube
+    from napari_xrfquant.io.detectors import instrument_for_cube
     from napari_xrfquant.io.labels import read_labels
     from napari_xrfquant.jobs import drive
 
@@ -234,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         raise XRFQuantError("--monotone shapes a knots optic: give --optic-knots too")
     instrument = with_knots_optic(instrument, knots, args.monotone)
     cube = open_cube(args, args.cube, lazy=False)
+    instrument = instrument_for_cube(instrument, cube.metadata)
     if elements is None:
         from napari_xrfquant.cli.elements import found_elements
 

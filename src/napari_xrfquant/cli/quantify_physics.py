@@ -69,6 +69,7 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.cli.elements import found_elements
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.io.detectors import instrument_for_cube
     from napari_xrfquant.jobs import drive
     from napari_xrfquant.physics.lines import parse_elements
     from napari_xrfquant.physics.standards import parse_standard
@@ -101,7 +102,8 @@ def run_physics(args: argparse.Namespace) -> int:
         elements = given if given is not None else found_elements(args, cube,
                                                                   "xrfquant quantify")
         result, notes = drive(iter_quantify_physics(
-            np.asarray(cube.data), cube.energy_keV, elements, instrument, matrix=args.matrix,
+            np.asarray(cube.data), cube.energy_keV, elements,
+            instrument_for_cube(instrument, cube.metadata), matrix=args.matrix,
             fit_keV=fit_keV, standard=standard, mask_below_counts=mask), spectra_bar(args))
         rows, cols = result.image_shape
         statistics = region_statistics(result, [whole_map((rows, cols))],

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from napari_xrfquant.errors import CubeReadError
+from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.io.calibration import polynomial_energy_axis
 from napari_xrfquant.io.grid import Resampler, channel_edges_keV
 from napari_xrfquant.io.lines import (
@@ -286,3 +287,28 @@ def check_cube_calibration(cube: Any) -> str | None:
     return (f"{name}: the calibration ({cube.calibration_source}) puts {misplaced} of where "
             f"the spectrum shows them (checked on {len(fit.matched)} peaks); a sidecar "
             "<name>.calib.json or xrfquant calibrate corrects it")
+
+
+def instrument_for_cube(instrument: Instrument, metadata: dict[str, Any]) -> Instrument:
+    """``instrument`` for the detector elements a cube holds.
+
+    An instrument that lists its detector elements (``[[geometry.detector_elements]]``)
+    describes their sum; a file read one element at a time (``--detector N``) is
+    that element's geometry alone.
+
+    Raises
+    ------
+    CubeReadError
+        If the file holds another number of detector elements than the instrument lists.
+    """
+    listed = instrument.geometry.detector_elements
+    held = metadata.get("n_detector_elements")
+    if not listed or held is None:
+        return instrument
+    if int(held) != len(listed):
+        raise CubeReadError(f"the instrument lists {len(listed)} detector elements and the "
+                            f"file holds {held}: list one [[geometry.detector_elements]] each")
+    choice = metadata.get("detector_choice")
+    if isinstance(choice, int):
+        return instrument.replace(geometry=instrument.geometry.of_element(choice).model_dump())
+    return instrument

@@ -8,6 +8,7 @@ Doppler-broadened Compton spectrum as sub-lines.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,37 +27,53 @@ THETA_STEP_DEG = 0.5
 COMPTON_SUBLINE_STEP_KEV = 0.100
 
 
-def acceptance_cone(instrument: Instrument) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directions accepted by the detector: (theta, phi, solid-angle weight).
+class Cone(NamedTuple):
+    """Directions a detector accepts: scattering angle, azimuth, weight, and the
+    detector element each belongs to (weights sum to each element's share)."""
 
-    Beam along z, polarisation vector along x; the detector axis lies in the x-z
-    plane at the scattering angle. The cone of half-angle ``acceptance_deg`` is
-    sampled with midpoint rings (weights proportional to sin r) and even azimuths.
+    theta: np.ndarray
+    phi: np.ndarray
+    weight: np.ndarray
+    element: np.ndarray
+
+
+def acceptance_cone(instrument: Instrument) -> Cone:
+    """Directions accepted by the detector, or by every element of a detector array.
+
+    Beam along z, polarisation vector along x; a detector axis at scattering
+    angle ``theta`` lies in the x-z plane rotated by its azimuth about the beam.
+    Each element's cone of half-angle ``acceptance_deg`` is sampled with
+    midpoint rings (weights proportional to the ring's solid angle) and even
+    azimuths; an element's weights sum to its share of the counts.
     """
     geo = instrument.geometry
-    axis_t = math.radians(geo.scattering_deg)
     half = math.radians(max(geo.acceptance_deg, 0.0))
-    axis = np.array([math.sin(axis_t), 0.0, math.cos(axis_t)])
-    # two unit vectors perpendicular to the axis
-    u = np.array([0.0, 1.0, 0.0])
-    v = np.cross(axis, u)
     if half == 0.0:
-        r = np.array([0.0])
-        w_r = np.array([1.0])
+        r, w_r = np.array([0.0]), np.array([1.0])
     else:
         edges = np.linspace(0.0, half, CONE_RINGS + 1)
         r = 0.5 * (edges[1:] + edges[:-1])
         w_r = np.cos(edges[:-1]) - np.cos(edges[1:])  # exact ring solid angles
     psi = (np.arange(CONE_AZIMUTHS) + 0.5) * (2.0 * math.pi / CONE_AZIMUTHS)
     rr, pp = np.meshgrid(r, psi, indexing="ij")
-    weights = np.repeat(w_r[:, None], CONE_AZIMUTHS, axis=1)
-    d = np.cos(rr)[..., None] * axis + np.sin(rr)[..., None] * (
-        np.cos(pp)[..., None] * u + np.sin(pp)[..., None] * v
-    )
-    theta = np.arccos(np.clip(d[..., 2], -1.0, 1.0))
-    phi = np.arctan2(d[..., 1], d[..., 0])
-    weights = weights / weights.sum()
-    return theta.ravel(), phi.ravel(), weights.ravel()
+    ring_weights = np.repeat(w_r[:, None], CONE_AZIMUTHS, axis=1).ravel()
+    parts = []
+    for index, direction in enumerate(geo.directions()):
+        axis_t = math.radians(direction.scattering_deg)
+        axis_p = math.radians(direction.azimuth_deg)
+        axis = np.array([math.sin(axis_t) * math.cos(axis_p),
+                         math.sin(axis_t) * math.sin(axis_p), math.cos(axis_t)])
+        # two unit vectors perpendicular to the axis
+        u = np.array([-math.sin(axis_p), math.cos(axis_p), 0.0])
+        v = np.cross(axis, u)
+        d = np.cos(rr)[..., None] * axis + np.sin(rr)[..., None] * (
+            np.cos(pp)[..., None] * u + np.sin(pp)[..., None] * v
+        )
+        theta = np.arccos(np.clip(d[..., 2], -1.0, 1.0)).ravel()
+        phi = np.arctan2(d[..., 1], d[..., 0]).ravel()
+        weight = direction.share * ring_weights / ring_weights.sum()
+        parts.append((theta, phi, weight, np.full(theta.size, index)))
+    return Cone(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def _compton_profile_shape(
@@ -82,26 +99,34 @@ def _compton_profile_shape(
     return np.divide(density, area, out=density.copy(), where=area > 0)
 
 
-def scatter_tables(
-    z: int, energy_keV: float, instrument: Instrument
-) -> tuple[float, float, np.ndarray, np.ndarray]:
+class ScatterTable(NamedTuple):
+    """Scatter of one element at one beam energy into the detector (:func:`scatter_tables`)."""
+
+    rayleigh: float  #: 4 pi <d sigma / d Omega> (cm^2/g) over every accepted direction
+    compton: float
+    sub_energy_keV: np.ndarray  #: the Compton spectrum as sub-lines
+    sub_weight: np.ndarray  #: their weights, summing to 1
+    rayleigh_by_element: np.ndarray  #: (D,) the same over each detector element's own cone
+    compton_by_element: np.ndarray
+
+
+def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> ScatterTable:
     """Scatter of one element at one beam energy into the detector's cone.
 
-    Returns
-    -------
-    rayleigh, compton
-        ``4 pi <d sigma / d Omega>`` (cm^2/g) averaged over the cone, so that
-        they compare with fluorescence production cross sections (isotropic).
-    sub_energy_keV, sub_weight
-        The Compton spectrum (Doppler broadening and the spread of scattering
-        angles in the cone) as sub-lines with weights summing to 1.
+    The cross sections are ``4 pi <d sigma / d Omega>`` (cm^2/g) averaged over
+    the cone, so that they compare with fluorescence production cross sections
+    (isotropic); for a detector array, over every element's cone weighted by its
+    share, and over each element's own. The Compton spectrum (Doppler
+    broadening and the spread of scattering angles in the cone) comes as
+    sub-lines with weights summing to 1.
     """
     pol = instrument.beam.polarisation
-    theta, phi, weight = acceptance_cone(instrument)
+    theta, phi, weight, element = acceptance_cone(instrument)
     ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
     com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
-    rayleigh = 4.0 * math.pi * float(np.sum(weight * ray))
-    compton = 4.0 * math.pi * float(np.sum(weight * com))
+    share = np.bincount(element, weights=weight)
+    ray_by_element = 4.0 * math.pi * np.bincount(element, weights=weight * ray) / share
+    com_by_element = 4.0 * math.pi * np.bincount(element, weights=weight * com) / share
     centre = xd.compton_energy_keV(energy_keV, theta)
     lo = max(float(centre.min()) - 4.0, 0.5 * energy_keV)
     grid = np.linspace(lo, energy_keV, round((energy_keV - lo) / 0.002) + 1)
@@ -120,4 +145,5 @@ def scatter_tables(
     keep = mass > 1e-5 * mass.max()
     sub_energy = first_moment[keep] / mass[keep]
     sub_weight = mass[keep] / mass[keep].sum()
-    return rayleigh, compton, sub_energy, sub_weight
+    return ScatterTable(float(share @ ray_by_element), float(share @ com_by_element),
+                        sub_energy, sub_weight, ray_by_element, com_by_element)

@@ -26,8 +26,10 @@ class SecondaryTables(Protocol):
     layer_mass_g_cm2: float | None
 
 
-def secondary_bulk(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
-    """Secondary fluorescence per row, ``(N, R)``.
+def secondary_bulk(
+    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float
+) -> torch.Tensor:
+    """Secondary fluorescence per row towards a detector at ``sin_takeoff``, ``(N, R)``.
 
     For exciting line j (production sigma_j at E0) and excited line i
     (production tau_i at E_j), with a = mu(E0)/sin psi1, b_i = mu(E_i)/sin psi2
@@ -40,7 +42,7 @@ def secondary_bulk(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) -> 
     second needs a log per pair. Work is done in a (rows, spectra) layout so
     pair gathers copy contiguous rows. Layers use :func:`secondary_layer`.
     """
-    s1, s2 = sim.tables.sin_incidence, sim.tables.sin_takeoff
+    s1, s2 = sim.tables.sin_incidence, sin_takeoff
     wt = w.T  # (E, N)
     mu_t = (sim.mu_row.T @ wt).clamp_min(1e-12)  # (R, N)
     b_t = mu_t / s2
@@ -59,8 +61,11 @@ def secondary_bulk(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) -> 
     return (out * w_rows).T
 
 
-def secondary_layer(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) -> torch.Tensor:
-    """Secondary fluorescence of a single layer of mass thickness d, ``(N, R)``.
+def secondary_layer(
+    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float
+) -> torch.Tensor:
+    """Secondary fluorescence of a single layer of mass thickness d towards a
+    detector at ``sin_takeoff``, ``(N, R)``.
 
     de Boer (1990), as in fisx: ``S_i = sum_j C_ij W_i W_j [L0(a, b_i) +
     L0(b_i, a)]`` with, for p, q the incoming/outgoing attenuation per unit
@@ -80,7 +85,7 @@ def secondary_layer(sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor) ->
 
     d = sim.layer_mass_g_cm2
     assert d is not None  # only layers come here
-    s1, s2 = sim.tables.sin_incidence, sim.tables.sin_takeoff
+    s1, s2 = sim.tables.sin_incidence, sin_takeoff
     wt = w.T
     mu_t = (sim.mu_row.T @ wt).clamp_min(1e-12)  # (R, N)
     w_rows = sim.row_onehot @ wt

@@ -118,6 +118,7 @@ class XRFSimulator(nn.Module):
     atom_escape: torch.Tensor
     escape_energy_keV: torch.Tensor
     row_atoms: torch.Tensor
+    detector_row_factor: torch.Tensor
     gain_keV: torch.Tensor
     offset_keV: torch.Tensor
     noise_keV: torch.Tensor
@@ -204,6 +205,7 @@ class XRFSimulator(nn.Module):
         buf("atom_escape", t.atom_escape)
         buf("escape_energy_keV", t.escape_energy_keV)
         buf("row_atoms", t.row_atoms)
+        buf("detector_row_factor", t.detector_row_factor)
 
     @property
     def energy_keV(self) -> torch.Tensor:
@@ -229,27 +231,32 @@ class XRFSimulator(nn.Module):
             Override the simulator's ``secondary`` setting.
         """
         w = mass_fractions.to(self.mu_beam.dtype)
-        s1, s2 = self.tables.sin_incidence, self.tables.sin_takeoff
+        s1 = self.tables.sin_incidence
         mu0 = (w @ self.mu_beam).clamp_min(1e-12)  # (N, B)
         mu_rows = (w @ self.mu_row).clamp_min(1e-12)  # (N, R)
         a = (mu0 / s1)[:, :, None]  # (N, B, 1)
-        b = (mu_rows / s2)[:, None, :]  # (N, 1, R)
-        chi = a + b  # (N, B, R)
         w_rows = w[:, self.row_element]  # (N, R)
-        depth = 1.0 / (s1 * chi)
-        if self.layer_mass_g_cm2 is not None:
-            depth = depth * -torch.expm1(-chi * self.layer_mass_g_cm2)
-        intensity = (self.row_source * depth).sum(dim=1) * w_rows
         use_secondary = self.secondary if secondary is None else secondary
-        if use_secondary and self.pair_exciting.numel():
-            # chunks keep the (chunk, pairs) temporaries in cache
-            step = SECONDARY_CHUNK
-            secondary_fn = secondary_bulk if self.layer_mass_g_cm2 is None else secondary_layer
-            parts = [
-                secondary_fn(self, w[k : k + step], mu0[k : k + step])
-                for k in range(0, w.shape[0], step)
-            ]
-            intensity = intensity + torch.cat(parts, dim=0)
+        secondary_fn = secondary_bulk if self.layer_mass_g_cm2 is None else secondary_layer
+        t = self.tables
+        intensity = torch.zeros_like(mu_rows)  # (N, R)
+        # a detector array: the sum over its directions, each with its own exit path
+        for d, (s2, share) in enumerate(zip(t.detector_sin_takeoff.tolist(),
+                                            t.detector_share.tolist(), strict=True)):
+            chi = a + (mu_rows / s2)[:, None, :]  # (N, B, R)
+            depth = 1.0 / (s1 * chi)
+            if self.layer_mass_g_cm2 is not None:
+                depth = depth * -torch.expm1(-chi * self.layer_mass_g_cm2)
+            part = (self.row_source * depth).sum(dim=1) * w_rows
+            if t.detector_share.size > 1:
+                part = share * part * self.detector_row_factor[d]
+            if use_secondary and self.pair_exciting.numel():
+                # chunks keep the (chunk, pairs) temporaries in cache
+                step = SECONDARY_CHUNK
+                part = part + share * torch.cat([
+                    secondary_fn(self, w[k : k + step], mu0[k : k + step], s2)
+                    for k in range(0, w.shape[0], step)], dim=0)
+            intensity = intensity + part
         return intensity
 
     # -- detector -------------------------------------------------------------

@@ -85,7 +85,9 @@ class PhysicsTables:
     escape_energy_keV: np.ndarray  #: (K,) energies of the detector's K lines
     row_atoms: np.ndarray  #: (R, A) weights of atoms in each row (sparse, mostly 1)
     sin_incidence: float
-    sin_takeoff: float
+    detector_sin_takeoff: np.ndarray  #: (D,) sine of each detector direction's take-off angle
+    detector_share: np.ndarray  #: (D,) each direction's share of the counts (sum 1)
+    detector_row_factor: np.ndarray  #: (D, R) its row sources over row_source's (1: lines)
 
 
 # ---------------------------------------------------------------------------
@@ -312,16 +314,19 @@ def build_tables(
         (r, atoms.exact(energy), 1.0) for r, energy in enumerate(row_energy)
     ]
     row = n_lines
+    per_element: dict[int, np.ndarray] = {}  # scatter row -> its source per detector direction
     widths = instrument.beam.widths_keV or (0.0,) * n_beam
     for index, z in enumerate(zs):
         for b, e0 in enumerate(beam_keV):
-            rayleigh, compton, sub_e, sub_w = scatter_tables(z, float(e0), instrument)
+            scatter = scatter_tables(z, float(e0), instrument)
+            sub_e, sub_w = scatter.sub_energy_keV, scatter.sub_weight
             band = _band_offsets(float(widths[b]))
             # Rayleigh
             labels.append(f"{symbols[index]} Rayleigh" + (f" {e0:g} keV" if n_beam > 1 else ""))
             row_energy.append(float(e0))
             row_element.append(index)
-            row_source[b, row] = rayleigh
+            row_source[b, row] = scatter.rayleigh
+            per_element[row] = scatter.rayleigh_by_element
             if "rayleigh" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
@@ -338,7 +343,8 @@ def build_tables(
             labels.append(f"{symbols[index]} Compton" + (f" {e0:g} keV" if n_beam > 1 else ""))
             row_energy.append(float(np.sum(sub_e * sub_w)))
             row_element.append(index)
-            row_source[b, row] = compton
+            row_source[b, row] = scatter.compton
+            per_element[row] = scatter.compton_by_element
             if "compton" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
@@ -355,6 +361,10 @@ def build_tables(
             row += 1
 
     n_rows = row
+    directions = instrument.geometry.directions()
+    row_factor = np.ones((len(directions), n_rows))
+    for r, by_element in per_element.items():
+        row_factor[:, r] = by_element / max(float(row_source[:, r].max()), 1e-300)
     row_energy_arr = np.asarray(row_energy)
     mu_beam = np.stack([xd.cs_total(z, beam_keV) for z in zs])  # (E, B)
     mu_row = np.stack([xd.cs_total(z, row_energy_arr) for z in zs])  # (E, R)
@@ -395,7 +405,9 @@ def build_tables(
         escape_energy_keV=escape_keV,
         row_atoms=row_atoms,
         sin_incidence=math.sin(math.radians(instrument.geometry.incidence_deg)),
-        sin_takeoff=math.sin(math.radians(instrument.geometry.takeoff_deg)),
+        detector_sin_takeoff=np.sin(np.radians([d.takeoff_deg for d in directions])),
+        detector_share=np.array([d.share for d in directions]),
+        detector_row_factor=row_factor,
     )
 
 
