@@ -234,3 +234,26 @@ def test_find_elements_fills_the_new_models_elements(dock, qtbot, tmp_path):
     qtbot.waitUntil(lambda: widget.form.finder.worker is None, timeout=180_000)
     found = set(widget.form.elements_edit.elements())
     assert {"Au", "Ag", "Cu"} <= found, widget.form.finder.found_info.text()
+
+
+def test_a_file_of_other_detector_elements_is_refused_in_a_line(make_napari_viewer, tmp_path):
+    """The real AXO map (four detector elements) against a set-up that lists two."""
+    from pathlib import Path
+
+    from napari_xrfquant._napari.widgets._calibrate_form import NEW_MODEL
+    from napari_xrfquant.instrument import load_instrument, save_instrument
+
+    axo = Path(__file__).resolve().parents[1] / "sample_data" / "aps_2ide"
+    two = load_instrument(axo / "instrument.toml").replace(**{"geometry.detector_elements": [
+        {"takeoff_deg": 40.0, "scattering_deg": 85.0, "solid_angle_sr": 0.1},
+        {"takeoff_deg": 50.0, "scattering_deg": 95.0, "solid_angle_sr": 0.1}]})
+    path = save_instrument(two, tmp_path / "two.toml")
+    viewer = make_napari_viewer()
+    viewer.open(axo / "axo_std.mda", plugin=PLUGIN)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Calibrate")
+    widget.form.model_combo.setCurrentText(NEW_MODEL)
+    widget.form.instrument_edit.setText(str(path))
+    widget.form.instrument_edit.editingFinished.emit()
+    widget.form.elements_edit.setText("Ca, Fe, Cu")
+    assert widget.calibrate() is None
+    assert "lists 2 detector elements and the file holds 4" in widget.status.text()

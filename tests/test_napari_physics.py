@@ -139,3 +139,30 @@ def test_a_balance_compound_is_typed_in_the_matrix_box(docked_on_steel, monkeypa
     counts, energy, _name = widget._chosen_counts()
     list(panel.job(counts, energy, 0.0))
     assert seen == {"matrix": "C5H8O2"}
+
+
+def test_a_file_of_other_detector_elements_is_a_notification(make_napari_viewer, tmp_path,
+                                                             monkeypatch):
+    """The real AXO map (four detector elements, summed as it is read) against an
+    instrument that lists two: one line in a notification, no job."""
+    from pathlib import Path
+
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+    from napari_xrfquant.instrument import instrument_to_toml, load_instrument
+
+    axo = Path(__file__).resolve().parents[1] / "sample_data" / "aps_2ide"
+    two = load_instrument(axo / "instrument.toml").replace(**{"geometry.detector_elements": [
+        {"takeoff_deg": 40.0, "scattering_deg": 85.0, "solid_angle_sr": 0.1},
+        {"takeoff_deg": 50.0, "scattering_deg": 95.0, "solid_angle_sr": 0.1}]})
+    (tmp_path / "two.toml").write_text(instrument_to_toml(two))
+    viewer = make_napari_viewer()
+    viewer.open(axo / "axo_std.mda", plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    widget.physics_panel.instrument_edit.setText(str(tmp_path / "two.toml"))
+    widget.physics_panel.elements_edit.setText("Ca, Fe, Cu")
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    assert widget.run() is None
+    assert shown and "lists 2 detector elements and the file holds 4" in shown[0]
+    assert "\n" not in shown[0]

@@ -62,6 +62,8 @@ PARAMETERS: dict[str, Parameter] = {
     "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
     "setup_fraction": Parameter("setup_lines.fraction", "identity", 1e-3, 1e-3),
     "scatter_scale": Parameter("scatter.scale", "log", 0.2, 0.05),
+    # the mole share of air in the [path] gas: starts where the file says (often 0)
+    "air_fraction": Parameter("path.air_fraction", "identity", 0.01, 0.005),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
     "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
@@ -213,6 +215,8 @@ def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrume
         if dotted.startswith("optic."):
             optic = dict(optic or FLAT_OPTIC)
             optic[dotted.split(".")[1]] = float(value)
+        elif name == "air_fraction":  # the simulator holds it in [0, 1]
+            changes[dotted] = min(max(float(value), 0.0), 1.0)
         else:
             changes[dotted] = float(value)
     if drops and optic is not None:
@@ -330,3 +334,21 @@ class FreeVector:
         with torch.no_grad():
             values = self.natural(u)
         return {n: float(values[i]) for i, n in enumerate(self.names)}
+
+def check_air_fraction_free(instrument: Instrument) -> None:
+    """Refuse to fit the air share of a set-up without a gas path from sample to
+    detector, or whose tube's beam crosses the gas too (filtered once, as read).
+
+    Raises
+    ------
+    XRFQuantError
+        With the reason, in one line.
+    """
+    path = instrument.path
+    if path is None or path.emergent_cm <= 0.0:
+        raise XRFQuantError('air_fraction is the share of air in the gas path: describe the '
+                            'path first ([path] gas = "He", emergent_cm = ...)')
+    if instrument.tube is not None and path.incident_cm > 0.0:
+        raise XRFQuantError("air_fraction is fitted on the path from sample to detector; this "
+                            "tube's beam crosses the gas as well (incident_cm), which the fit "
+                            "cannot follow: set incident_cm = 0 or give the share")

@@ -346,10 +346,15 @@ def cube_counts(layer: Layer) -> tuple[Counts, np.ndarray]:
     return data, np.asarray(layer.metadata["energy_keV"], dtype=np.float64)
 
 
+def cube_metadata(layer: Layer) -> dict[str, Any]:
+    """What the cube layer's reader found in its file (detector elements, maps, ...)."""
+    cube = layer.metadata.get("cube")
+    return dict(getattr(cube, "metadata", {}) or {})
+
+
 def file_maps(layer: Layer) -> dict[str, np.ndarray]:
     """The per-pixel maps (live time, scalers, I0) the cube layer's file holds."""
-    cube = layer.metadata.get("cube")
-    return dict(getattr(cube, "metadata", {}).get("maps") or {})
+    return dict(cube_metadata(layer).get("maps") or {})
 
 
 def cube_layers(layers: Iterable[Layer]) -> list[Image]:

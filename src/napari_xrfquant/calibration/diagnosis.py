@@ -115,7 +115,7 @@ def parameter_flags(
 
 
 def _at_bound(name: str, kind: str, unit: float, value: float, start: float) -> str | None:
-    if name in ("pileup_fraction", "setup_fraction") and value <= 0.0:
+    if name in ("pileup_fraction", "setup_fraction", "air_fraction") and value <= 0.0:
         return "at its lower limit 0 (the data show none)"
     if kind == "log" and value <= 10 * EDGE:
         return "at its lower limit 0"

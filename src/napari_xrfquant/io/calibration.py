@@ -480,14 +480,21 @@ def start_instrument(
     """Where a fit starts: ``instrument`` with the cube's channel count and stated
     calibration (up to its quadratic term), and a nearly flat optic when one is
     to be fitted and the instrument has none."""
-    from napari_xrfquant.instrument_parameters import FLAT_OPTIC, OPTIC_PARAMETERS
+    from napari_xrfquant.instrument_parameters import (
+        FLAT_OPTIC,
+        OPTIC_PARAMETERS,
+        check_air_fraction_free,
+    )
 
     if "setup_fraction" in names and instrument.setup_lines is None:
         raise XRFQuantError(
             "setup_fraction is the share of the set-up's own lines: name them first "
             '(instrument [setup_lines] elements = ["Ar"])'
         )
+    if "air_fraction" in names:
+        check_air_fraction_free(instrument)
     on_axis = on_energy_axis(instrument, energy_keV)
     if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
         return on_axis.replace(optic=dict(FLAT_OPTIC))
     return on_axis
+

@@ -42,6 +42,7 @@ from napari_xrfquant.instrument_parameters import drop_index
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics import optic as optic_terms
+from napari_xrfquant.physics.gas import air_excess_depth
 from napari_xrfquant.physics.secondary import layer_mass_g_cm2, secondary_bulk, secondary_layer
 from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
@@ -52,7 +53,8 @@ _DETECTOR_NAMES = PARAMETER_NAMES[:8]
 
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
-_RESPONSE_NAMES = PARAMETER_NAMES[:12]  # those the response matrix depends on
+#: Those the response matrix depends on (the detection efficiency through the air share).
+_RESPONSE_NAMES = (*PARAMETER_NAMES[:12], "air_fraction")
 
 #: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
 SECONDARY_CHUNK = 256
@@ -119,6 +121,7 @@ class XRFSimulator(nn.Module):
     escape_energy_keV: torch.Tensor
     row_atoms: torch.Tensor
     detector_row_factor: torch.Tensor
+    atom_air_excess: torch.Tensor
     gain_keV: torch.Tensor
     offset_keV: torch.Tensor
     noise_keV: torch.Tensor
@@ -206,6 +209,10 @@ class XRFSimulator(nn.Module):
         buf("escape_energy_keV", t.escape_energy_keV)
         buf("row_atoms", t.row_atoms)
         buf("detector_row_factor", t.detector_row_factor)
+        # what more air in the gas path from sample to detector takes away (physics.gas)
+        buf("atom_air_excess", air_excess_depth(self.instrument, t.atom_energy_keV))
+        path = self.instrument.path
+        self._air_start = 0.0 if path is None else float(path.air_fraction)
 
     @property
     def energy_keV(self) -> torch.Tensor:
@@ -296,6 +303,11 @@ class XRFSimulator(nn.Module):
         ``(intensity @ row_atoms) @ atom_matrix()`` (a tube's beam makes thousands of rows)."""
         v = values if values is not None else self._parameter_values(None)
         efficiency = self.atom_efficiency * self.optic_transmission(self.atom_energy_keV, v)
+        air = v["air_fraction"]
+        if air.requires_grad or bool((air != self._air_start).any()):
+            # the tables hold the file's air share; another share scales the efficiency
+            change = air.clamp(0.0, 1.0) - self._air_start
+            efficiency = efficiency * torch.exp(-change * self.atom_air_excess)
         return det.atom_response(
             self.atom_energy_keV, efficiency, self.atom_escape, self.escape_energy_keV,
             n_channels=self.n_channels, pair_keV=self.pair_energy_keV,

@@ -32,6 +32,7 @@ PARAMETER_NAMES = (
     "pileup_fraction",
     "setup_fraction",
     "scatter_scale",
+    "air_fraction",
 )
 
 
@@ -55,4 +56,5 @@ def instrument_values(instrument: Instrument) -> dict[str, float]:
         "pileup_fraction": d.pileup_fraction,
         "setup_fraction": 0.0 if lines is None else lines.fraction,
         "scatter_scale": instrument.scatter.scale,
+        "air_fraction": 0.0 if instrument.path is None else instrument.path.air_fraction,
     }

@@ -28,7 +28,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_xrfquant._napari._layers import SpatialFrame, cube_counts, cube_layers
+from napari_xrfquant._napari._layers import (
+    SpatialFrame,
+    cube_counts,
+    cube_layers,
+    cube_metadata,
+)
 from napari_xrfquant._napari._qt import alive, browse_row, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
@@ -345,6 +350,7 @@ class CalibrateForm(QWidget):
         )
         from napari_xrfquant.errors import XRFQuantError
         from napari_xrfquant.instrument_parameters import is_optic
+        from napari_xrfquant.io.detectors import instrument_for_cube
         from napari_xrfquant.physics.standards import parse_standard
 
         refused = edit_problems({"Clusters": self.clusters_spin,
@@ -374,6 +380,7 @@ class CalibrateForm(QWidget):
         if self.monotone_check.isChecked() and not knots:
             raise XRFQuantError("monotone shapes a knots optic: give the optic knots too")
         instrument = with_knots_optic(instrument, knots, self.monotone_check.isChecked())
+        instrument = instrument_for_cube(instrument, cube_metadata(cube))  # its elements
         chosen: list[str] | None = free
         if knots and any(map(is_optic, free)):  # the knots stand in for the sigmoids
             chosen = [n for n in free if not is_optic(n)] + ["optic"]

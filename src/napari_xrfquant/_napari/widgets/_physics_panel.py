@@ -143,23 +143,28 @@ class PhysicsPanel(QWidget):
             return str(exc)
         return self.elements_edit.problem()
 
-    def job(self, layer_counts: Counts, energy_keV: np.ndarray, mask_below: float
+    def job(self, layer_counts: Counts, energy_keV: np.ndarray, mask_below: float,
+            cube_metadata: dict[str, Any] | None = None,
             ) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
         """The generator of a physics quantification of one cube (a worker drives it:
-        the cube is read and resampled there, not on the UI thread).
+        the cube is read and resampled there, not on the UI thread). ``cube_metadata``
+        (the reader's) matches the file's detector elements to the instrument's.
 
         Raises
         ------
         XRFQuantError
-            For a bad instrument file, element list or standard (checked here).
+            For a bad instrument file, element list or standard (checked here), or a
+            file of another detector element count than the instrument lists.
         """
         from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
+        from napari_xrfquant.io.detectors import instrument_for_cube
         from napari_xrfquant.physics.standards import parse_standard
 
         standard = self.standard_edit.text().strip()
+        instrument = instrument_for_cube(self._instrument_on(energy_keV), cube_metadata or {})
         return iter_quantify_physics(
             layer_counts, energy_keV, self.elements_edit.elements(),
-            self._instrument_on(energy_keV), matrix=self.matrix_combo.currentText().strip(),
+            instrument, matrix=self.matrix_combo.currentText().strip(),
             standard=parse_standard(standard) if standard else None,
             fit_keV=self.fit_range(), mask_below_counts=mask_below)
 

@@ -39,6 +39,7 @@ from napari_xrfquant._napari._jobs import physics_job, quantify_job
 from napari_xrfquant._napari._layers import (
     cube_counts,
     cube_layers,
+    cube_metadata,
     file_maps,
     is_cube_layer,
 )
@@ -435,7 +436,8 @@ class QuantifyWidget(QWidget):
         if self.model_combo.currentText() == PHYSICS_ITEM:
             try:
                 job = physics_job(self.physics_panel.job(data, energy_keV,
-                                                         self.mask_below_counts))
+                                                         self.mask_below_counts,
+                                                         cube_metadata(layer)))
             except XRFQuantError as exc:
                 show_error(f"Quantify: {one_line(exc)}")
                 return None
