@@ -166,3 +166,42 @@ def _slabs_of(pixels: int):
         return row_slabs(counts, energy_keV, target_keV, pixels)
 
     return slabs
+
+
+def test_an_element_whose_lines_all_sit_under_a_stronger_ones_is_uncertain():
+    """Bi found beside Pb with only its M lines, each within one FWHM of a Pb M line, is
+    set aside with the reason; one line of its own keeps an element; an element that is
+    itself set aside hides nothing."""
+    from napari_xrfquant.inference.element_overlaps import judge_overlaps
+    from napari_xrfquant.inference.element_search import FoundElement
+
+    lines = {
+        "Pb": [("Pb Ma", 2.345), ("Pb La", 10.55)],
+        "Bi": [("Bi Ma", 2.42)],
+        "Zr": [("Zr La", 2.04), ("Zr Ka", 15.77)],
+        "Y": [("Y La", 1.92)],
+        "Au": [("Au Ma", 2.12)],
+        "Hg": [("Hg Ma", 2.195)],
+    }
+    ordered = [FoundElement("Pb", "Pb La", 10.55, 300.0, 50.0),
+               FoundElement("Bi", "Bi Ma", 2.42, 50.0, 10.0),
+               FoundElement("Zr", "Zr Ka", 15.77, 40.0, 10.0),
+               FoundElement("Au", "Au Ma", 2.12, 20.0, 5.0),
+               FoundElement("Hg", "Hg Ma", 2.195, 15.0, 5.0),
+               FoundElement("Y", "Y La", 1.92, 10.0, 5.0)]
+
+    def fwhm(energy_keV: float) -> float:  # an SDD's: 0.12 keV at 2 keV
+        return float(np.sqrt(0.1**2 + 2.355**2 * 0.114 * 0.00385 * energy_keV))
+
+    judged = {f.symbol: j for f, j in zip(ordered, judge_overlaps(ordered, lines, fwhm),
+                                          strict=True)}
+    assert judged["Pb"].uncertain is None and judged["Zr"].uncertain is None
+    assert judged["Bi"].uncertain is not None and "Pb Ma" in judged["Bi"].uncertain
+    assert "cannot separate" in judged["Bi"].uncertain
+    # Au Ma (2.12) sits under Zr La (2.04, kept) and Pb Ma is 0.23 keV away: set aside
+    assert judged["Au"].uncertain is not None and "Zr La" in judged["Au"].uncertain
+    # Hg Ma (2.195) lies under Au Ma only, which is set aside itself: Hg stays
+    assert judged["Hg"].uncertain is None
+    # Y La (1.92) lies within one FWHM of Zr La (kept): set aside too
+    assert judged["Y"].uncertain is not None
+    assert judged["Pb"].overlaps == () and "Bi" not in judged["Zr"].overlaps

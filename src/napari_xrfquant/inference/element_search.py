@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
+from napari_xrfquant.inference.element_overlaps import judge_overlaps
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.pixel_groups import (
@@ -64,9 +65,6 @@ MIN_FAMILY = 0.05
 SHARE_STEPS = 4
 #: Scoring steps of each re-fit within the elimination (it starts from the last fit).
 REFIT_STEPS = 6
-#: A found element is uncertain next to a line of an element this many times as
-#: significant (a misfit of that line's shape explains as much as it does).
-DOMINANCE = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,9 +89,10 @@ class FoundElement:
     overlaps
         Elements found whose strongest line lies within one FWHM of this one's.
     uncertain
-        Why it may not be there (None: found): its strongest line lies within one
-        FWHM of a line of an element :data:`DOMINANCE` times as significant,
-        whose line shape the model may miss by as much as this element explains.
+        Why it may not be there (None: found): a line of a much more significant
+        element beside its strongest line, or every line it shows under a stronger
+        element's (:mod:`.element_overlaps`), whose shape the model may miss by as
+        much as this element explains.
     """
 
     symbol: str
@@ -325,37 +324,13 @@ def _search_groups(
                                          float(significance[e]), 100.0 * float(shares[e]),
                                          where)
     ordered = sorted(found.values(), key=lambda f: -f.significance)
-    result = [_with_overlaps(f, ordered, lines, instrument) for f in ordered]
-    doubtful = {f.symbol for f in result if f.uncertain is not None}
-    result = [replace(f, overlaps=tuple(s for s in f.overlaps if s not in doubtful))
-              for f in result]
+    judged = judge_overlaps(ordered, lines, lambda e: float(instrument.fwhm_keV(e)))
+    result = [replace(f, uncertain=j.uncertain, overlaps=j.overlaps)
+              for f, j in zip(ordered, judged, strict=True)]
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
     yield Progress(steps, steps, "search")
     return ElementSearch(result, quality, list(candidates), excluded, setup,
                          time.perf_counter() - started)
-
-
-def _with_overlaps(
-    element: FoundElement, ordered: list[FoundElement],
-    lines: dict[str, list[tuple[str, float]]], instrument: Instrument,
-) -> FoundElement:
-    """``element`` with the found elements its strongest line overlaps, and the
-    reason it is uncertain, if any (see :attr:`FoundElement.uncertain`)."""
-    fwhm = float(instrument.fwhm_keV(element.line_keV))
-    overlaps = tuple(g.symbol for g in ordered if g is not element
-                     and abs(g.line_keV - element.line_keV) < fwhm)
-    uncertain = None
-    for other in ordered:
-        if other.significance < DOMINANCE * element.significance:
-            break
-        near = [name for name, energy in lines[other.symbol]
-                if abs(energy - element.line_keV) < fwhm]
-        if near:
-            uncertain = (f"its {element.line.split()[1]} line lies within one FWHM of "
-                         f"{near[0]} (significance {other.significance:.0f})")
-            break
-    return FoundElement(element.symbol, element.line, element.line_keV, element.significance,
-                        element.wt_percent, element.where, overlaps, uncertain)
 
 
 def on_cube_axis(
