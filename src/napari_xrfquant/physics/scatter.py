@@ -29,12 +29,13 @@ COMPTON_SUBLINE_STEP_KEV = 0.100
 
 class Cone(NamedTuple):
     """Directions a detector accepts: scattering angle, azimuth, weight, and the
-    detector element each belongs to (weights sum to each element's share)."""
+    detector direction (element of a detector array) each belongs to; a direction's
+    weights sum to its share of the counts."""
 
     theta: np.ndarray
     phi: np.ndarray
     weight: np.ndarray
-    element: np.ndarray
+    direction: np.ndarray
 
 
 def acceptance_cone(instrument: Instrument) -> Cone:
@@ -100,14 +101,15 @@ def _compton_profile_shape(
 
 
 class ScatterTable(NamedTuple):
-    """Scatter of one element at one beam energy into the detector (:func:`scatter_tables`)."""
+    """Scatter of one sample element at one beam energy into the detector
+    (:func:`scatter_tables`)."""
 
     rayleigh: float  #: 4 pi <d sigma / d Omega> (cm^2/g) over every accepted direction
     compton: float
     sub_energy_keV: np.ndarray  #: the Compton spectrum as sub-lines
     sub_weight: np.ndarray  #: their weights, summing to 1
-    rayleigh_by_element: np.ndarray  #: (D,) the same over each detector element's own cone
-    compton_by_element: np.ndarray
+    rayleigh_by_direction: np.ndarray  #: (D,) the same over each detector element's own cone
+    compton_by_direction: np.ndarray
 
 
 def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> ScatterTable:
@@ -121,12 +123,12 @@ def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> Scatter
     sub-lines with weights summing to 1.
     """
     pol = instrument.beam.polarisation
-    theta, phi, weight, element = acceptance_cone(instrument)
+    theta, phi, weight, direction = acceptance_cone(instrument)
     ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
     com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
-    share = np.bincount(element, weights=weight)
-    ray_by_element = 4.0 * math.pi * np.bincount(element, weights=weight * ray) / share
-    com_by_element = 4.0 * math.pi * np.bincount(element, weights=weight * com) / share
+    share = np.bincount(direction, weights=weight)
+    ray_by_direction = 4.0 * math.pi * np.bincount(direction, weights=weight * ray) / share
+    com_by_direction = 4.0 * math.pi * np.bincount(direction, weights=weight * com) / share
     centre = xd.compton_energy_keV(energy_keV, theta)
     lo = max(float(centre.min()) - 4.0, 0.5 * energy_keV)
     grid = np.linspace(lo, energy_keV, round((energy_keV - lo) / 0.002) + 1)
@@ -145,5 +147,5 @@ def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> Scatter
     keep = mass > 1e-5 * mass.max()
     sub_energy = first_moment[keep] / mass[keep]
     sub_weight = mass[keep] / mass[keep].sum()
-    return ScatterTable(float(share @ ray_by_element), float(share @ com_by_element),
-                        sub_energy, sub_weight, ray_by_element, com_by_element)
+    return ScatterTable(float(share @ ray_by_direction), float(share @ com_by_direction),
+                        sub_energy, sub_weight, ray_by_direction, com_by_direction)

@@ -314,7 +314,7 @@ def build_tables(
         (r, atoms.exact(energy), 1.0) for r, energy in enumerate(row_energy)
     ]
     row = n_lines
-    per_element: dict[int, np.ndarray] = {}  # scatter row -> its source per detector direction
+    per_direction: dict[int, np.ndarray] = {}  # scatter row -> its source per detector direction
     widths = instrument.beam.widths_keV or (0.0,) * n_beam
     for index, z in enumerate(zs):
         for b, e0 in enumerate(beam_keV):
@@ -326,7 +326,7 @@ def build_tables(
             row_energy.append(float(e0))
             row_element.append(index)
             row_source[b, row] = scatter.rayleigh
-            per_element[row] = scatter.rayleigh_by_element
+            per_direction[row] = scatter.rayleigh_by_direction
             if "rayleigh" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
@@ -344,7 +344,7 @@ def build_tables(
             row_energy.append(float(np.sum(sub_e * sub_w)))
             row_element.append(index)
             row_source[b, row] = scatter.compton
-            per_element[row] = scatter.compton_by_element
+            per_direction[row] = scatter.compton_by_direction
             if "compton" in scatter_excitation:
                 total = np.zeros(n_beam)
                 total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
@@ -363,7 +363,7 @@ def build_tables(
     n_rows = row
     directions = instrument.geometry.directions()
     row_factor = np.ones((len(directions), n_rows))
-    for r, by_element in per_element.items():
+    for r, by_element in per_direction.items():
         row_factor[:, r] = by_element / max(float(row_source[:, r].max()), 1e-300)
     row_energy_arr = np.asarray(row_energy)
     mu_beam = np.stack([xd.cs_total(z, beam_keV) for z in zs])  # (E, B)
