@@ -4,7 +4,8 @@ Prints spectra per second for 5 elements (Au, Ag, Cu, Ni, Zn) and 1024 channels
 at the reference instrument: expected spectra (the training path), Poisson
 counts, the response-matrix rebuild that instrument jitter costs, the
 one-off table build, and the line intensities for a detector of two elements
-at different take-off angles (one more pass through the absorption terms). Target: >= 16,700 expected spectra/s (1e6 per minute).
+at different take-off angles (one more pass through the absorption terms).
+Target: >= 16,700 expected spectra/s (1e6 per minute).
 
 Usage: python benchmarks/bench_simulate.py [--batch 4096] [--repeats 5] [--threads N]
 
