@@ -110,3 +110,33 @@ def test_the_tubes_l_lines_are_fitted_on_a_standard(pixl):
                                      dict(zip(elements, wt, strict=True)), matrix="oxides")
     assert scale == pytest.approx(0.5, rel=0.1)
     assert fitted.tube is not None and fitted.tube.l_lines_scale == scale
+
+
+def test_the_l2_share_of_the_tubes_l_lines_is_fitted_on_a_standard(pixl):
+    """A basalt measured with the anode's L2 lines (Lb1, Lg1) at half Ebel's: the fit
+    of ``l2_lines_scale`` with the composition fixed finds it again; Lb1 moves, La not."""
+    from napari_xrfquant.errors import XRFQuantError
+    from napari_xrfquant.inference.physics_setup import fit_tube_l_lines
+    from napari_xrfquant.physics import simulate
+    from napari_xrfquant.physics.oxides import oxygen_wt_percent
+
+    coarse = pixl.replace(**{"tube.step_keV": 1.0, "detector.n_channels": 1024,
+                             "detector.gain_keV": 0.03})
+    measured = coarse.replace(**{"tube.l2_lines_scale": 0.5})
+    lines = {line.name: line.photons for line in coarse.tube.physics().l_lines()}
+    halved = {line.name: line.photons for line in measured.tube.physics().l_lines()}
+    assert halved["Rh L2M4"] == pytest.approx(0.5 * lines["Rh L2M4"])
+    assert halved["Rh L3M5"] == pytest.approx(lines["Rh L3M5"])
+    metals = {"Mg": 5.0, "Si": 25.0, "Ca": 8.0, "Fe": 10.0}
+    oxygen = oxygen_wt_percent(metals)
+    elements = [*metals, "O"]
+    wt = [100.0 * v / (sum(metals.values()) + oxygen) for v in (*metals.values(), oxygen)]
+    spectrum = simulate([wt], elements, instrument=measured, counts=1e7, seed=9)[0]
+    fitted, scale = fit_tube_l_lines(elements[:4], coarse, spectrum,
+                                     dict(zip(elements, wt, strict=True)), matrix="oxides",
+                                     factor="l2_lines_scale")
+    assert scale == pytest.approx(0.5, rel=0.15)
+    assert fitted.tube is not None and fitted.tube.l2_lines_scale == scale
+    assert fitted.tube.l_lines_scale == 1.0
+    with pytest.raises(XRFQuantError, match="no factor 'l1'"):
+        fit_tube_l_lines(elements[:4], coarse, spectrum, {}, factor="l1")

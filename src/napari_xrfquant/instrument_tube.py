@@ -64,6 +64,10 @@ class XrayTube(FrozenSchema):
         1.0, ge=0.0, le=10.0,
         description="factor on the anode's L lines (Ebel's L constants are the least certain "
         "part of the model; fit it on a standard)")
+    l2_lines_scale: float = Field(
+        1.0, ge=0.0, le=10.0,
+        description="a further factor on the L2 subshell's lines (Lb1, Lg1, Ln): Ebel's "
+        "L2/L3 ratio is empirical; fit it on a standard")
     step_keV: float = Field(0.5, ge=0.05, le=2.0, description="continuum bin width")
     low_keV: float = Field(1.0, gt=0.0, description="lowest continuum energy kept")
 
@@ -90,7 +94,7 @@ class XrayTube(FrozenSchema):
         return Tube(self.anode, self.voltage_kV, self.incidence_deg, self.takeoff_deg,
                     None if self.window is None else layer(self.window),
                     tuple(layer(f) for f in self.filters), self.transmission_thickness_cm,
-                    self.l_lines_scale)
+                    self.l_lines_scale, self.l2_lines_scale)
 
     def beam(self) -> dict[str, Any]:
         """The beam table (energies, weights, polarisation 0) this tube makes."""

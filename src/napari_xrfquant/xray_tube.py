@@ -117,6 +117,10 @@ class Tube:
     l_lines_scale
         Factor on the L lines (Ebel's L-line constants are the model's least
         certain part; a calibration on a standard may fit it).
+    l2_lines_scale
+        A further factor on the lines of the L2 subshell (Lβ1, Lγ1, Lη): Ebel's
+        L2 constant is an empirical ratio to L3's, and a standard's spectrum
+        may show the ratio off.
     """
 
     anode: str
@@ -127,6 +131,7 @@ class Tube:
     filters: tuple[Layer, ...] = ()
     transmission_thickness_cm: float | None = None
     l_lines_scale: float = 1.0
+    l2_lines_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not 5.0 <= self.voltage_kV <= 60.0:
@@ -220,6 +225,8 @@ class Tube:
                 continue
             if shell != "L3" and z < 80:
                 constant *= -0.4814 + 0.03781 * z - 2.413e-4 * z * z
+            if shell == "L2":
+                constant *= self.l2_lines_scale
             omega = float(x.FluorYield(z, getattr(x, f"{shell}_SHELL")))
             for name in dir(x):
                 if not (name.startswith(shell) and name.endswith("_LINE") and len(name) == 9):

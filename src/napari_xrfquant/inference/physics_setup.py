@@ -197,14 +197,17 @@ def fit_tube_l_lines(
     matrix: str = "elements",
     fit_keV: tuple[float, float] | None = None,
     bounds: tuple[float, float] = (0.05, 3.0),
+    factor: str = "l_lines_scale",
 ) -> tuple[Instrument, float]:
-    """The tube's ``l_lines_scale`` that best explains a bulk standard's spectrum.
+    """The tube's ``l_lines_scale`` (or ``l2_lines_scale``: ``factor``) that best
+    explains a bulk standard's spectrum.
 
     The anode's L lines excite the light elements (Na-Si by Rh L) and little
     else, so their strength sets the balance of light against heavy elements;
-    Ebel's L constants are the tube model's least certain part. A bounded
-    scalar search (in log scale) over the factor, each trial with the
-    standard's composition fixed (:func:`fixed_composition_deviance`).
+    Ebel's L constants are the tube model's least certain part, its L2/L3 ratio
+    (the scattered Lβ1 against Lα) an empirical one. A bounded scalar search (in
+    log scale) over the factor, each trial with the standard's composition fixed
+    (:func:`fixed_composition_deviance`).
 
     Returns
     -------
@@ -214,16 +217,20 @@ def fit_tube_l_lines(
     Raises
     ------
     XRFQuantError
-        For an instrument without a tube.
+        For an instrument without a tube, or another ``factor``.
     """
     from scipy.optimize import minimize_scalar
 
     if instrument.tube is None:
         raise XRFQuantError("the instrument has no [tube] whose L lines could be fitted")
+    if factor not in ("l_lines_scale", "l2_lines_scale"):
+        raise XRFQuantError(f"the tube's L lines have no factor {factor!r} "
+                            "(l_lines_scale or l2_lines_scale)")
     x = np.asarray(spectrum, dtype=np.float64)
+    key = f"tube.{factor}"
 
     def trial(log_scale: float) -> float:
-        candidate = instrument.replace(**{"tube.l_lines_scale": float(np.exp(log_scale))})
+        candidate = instrument.replace(**{key: float(np.exp(log_scale))})
         quantifier = PhysicsQuantifier(elements, candidate, matrix=matrix, fit_keV=fit_keV)
         return fixed_composition_deviance(quantifier, x, wt_percent)
 
@@ -231,4 +238,4 @@ def fit_tube_l_lines(
     found = minimize_scalar(trial, bounds=(low, high), method="bounded",
                             options={"xatol": 0.02, "maxiter": 20})
     scale = float(np.exp(found.x))
-    return instrument.replace(**{"tube.l_lines_scale": scale}), scale
+    return instrument.replace(**{key: scale}), scale
