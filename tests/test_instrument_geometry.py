@@ -135,6 +135,9 @@ def test_the_cli_refuses_a_file_of_other_elements_and_reads_one_element_alone(tm
     assert "lists 2 detector elements and the file holds 4" in err
     errors = [line for line in err.splitlines() if "error:" in line]  # (and the reader's
     assert len(errors) == 1 and not (tmp_path / "out").exists()       # calibration warning)
+    assert main(["elements", str(axo / "axo_std.mda"), "--instrument",
+                 str(tmp_path / "two.toml")]) == 2
+    assert "lists 2 detector elements" in capsys.readouterr().err
     four = file_instrument.replace(**{"geometry.detector_elements": [
         {"takeoff_deg": 45.0, "scattering_deg": angle, "solid_angle_sr": 0.1}
         for angle in (85.0, 87.0, 89.0, 91.0)]})

@@ -64,12 +64,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
     """Open ``path`` and search it as ``args`` say (:func:`search_counts`)."""
     with open_cube(args, path, lazy=True) as cube:
-        return search_counts(args, cube.data, cube.energy_keV)
+        return search_counts(args, cube.data, cube.energy_keV, cube.metadata)
 
 
-def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any) -> Any:
+def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
+                  metadata: dict[str, Any] | None = None) -> Any:
     """Search a cube's counts ``(H, W, C)`` as ``args`` say (``--instrument``,
-    ``--fit-range``, ``--threshold``, ``--no-clusters`` where the command has them);
+    ``--fit-range``, ``--threshold``, ``--no-clusters`` where the command has them;
+    the reader's ``metadata`` matches the file's detector elements to the instrument's);
     return the :class:`~napari_xrfquant.inference.element_search.ElementSearch`."""
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.inference.element_search import (
@@ -77,12 +79,15 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any) -> Any
         iter_find_elements_in_cube,
     )
     from napari_xrfquant.instrument import load_instrument
+    from napari_xrfquant.io.detectors import instrument_for_cube
     from napari_xrfquant.jobs import drive
 
     given = getattr(args, "instrument", None)
+    instrument = (None if given is None
+                  else instrument_for_cube(load_instrument(given), metadata or {}))
     fit_range = getattr(args, "fit_range", None)
     return drive(iter_find_elements_in_cube(
-        counts, np.asarray(energy_keV), load_instrument(given) if given is not None else None,
+        counts, np.asarray(energy_keV), instrument,
         fit_keV=parse_range(fit_range, "--fit-range") if fit_range else None,
         threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
         clusters=0 if getattr(args, "no_clusters", False) else None))
@@ -95,7 +100,7 @@ def found_elements(args: argparse.Namespace, cube: Any, command: str) -> list[st
     from napari_xrfquant.errors import XRFQuantError
 
     name = Path(cube.path).name if cube.path is not None else "the cube"
-    search = search_counts(args, cube.data, cube.energy_keV)
+    search = search_counts(args, cube.data, cube.energy_keV, cube.metadata)
     if not search.symbols:
         raise XRFQuantError(f"{name}: no element found (xrfquant elements): give --elements")
     print(f"{command}: no --elements: using those {name} shows "
