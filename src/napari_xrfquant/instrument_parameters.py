@@ -335,15 +335,24 @@ class FreeVector:
             values = self.natural(u)
         return {n: float(values[i]) for i, n in enumerate(self.names)}
 
-def check_air_fraction_free(instrument: Instrument) -> None:
-    """Refuse to fit the air share of a set-up without a gas path from sample to
-    detector, or whose tube's beam crosses the gas too (filtered once, as read).
+
+def check_freeable(instrument: Instrument, names: Sequence[str]) -> None:
+    """Refuse to free a share of a part the set-up lacks: ``setup_fraction``
+    without set-up lines, ``air_fraction`` without a gas path from sample to
+    detector, or with a tube whose beam crosses the gas too (filtered once, as read).
 
     Raises
     ------
     XRFQuantError
         With the reason, in one line.
     """
+    if "setup_fraction" in names and instrument.setup_lines is None:
+        raise XRFQuantError(
+            "setup_fraction is the share of the set-up's own lines: name them first "
+            '(instrument [setup_lines] elements = ["Ar"])'
+        )
+    if "air_fraction" not in names:
+        return
     path = instrument.path
     if path is None or path.emergent_cm <= 0.0:
         raise XRFQuantError('air_fraction is the share of air in the gas path: describe the '

@@ -41,6 +41,7 @@ class Judgement(NamedTuple):
     uncertain: str | None
     overlaps: tuple[str, ...]
 
+
 #: A found element is uncertain next to a line of an element this many times as
 #: significant (a misfit of that line's shape explains as much as it does).
 DOMINANCE = 10.0

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_xrfquant.errors import CubeReadError, XRFQuantError
+from napari_xrfquant.errors import CubeReadError
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.instrument import Instrument
@@ -479,22 +479,16 @@ def start_instrument(
 ) -> Instrument:
     """Where a fit starts: ``instrument`` with the cube's channel count and stated
     calibration (up to its quadratic term), and a nearly flat optic when one is
-    to be fitted and the instrument has none."""
+    to be fitted and the instrument has none; freeing the share of a part the
+    set-up lacks is refused (:func:`~napari_xrfquant.instrument_parameters.check_freeable`)."""
     from napari_xrfquant.instrument_parameters import (
         FLAT_OPTIC,
         OPTIC_PARAMETERS,
-        check_air_fraction_free,
+        check_freeable,
     )
 
-    if "setup_fraction" in names and instrument.setup_lines is None:
-        raise XRFQuantError(
-            "setup_fraction is the share of the set-up's own lines: name them first "
-            '(instrument [setup_lines] elements = ["Ar"])'
-        )
-    if "air_fraction" in names:
-        check_air_fraction_free(instrument)
+    check_freeable(instrument, names)
     on_axis = on_energy_axis(instrument, energy_keV)
     if instrument.optic is None and any(n in OPTIC_PARAMETERS for n in names):
         return on_axis.replace(optic=dict(FLAT_OPTIC))
     return on_axis
-

@@ -363,8 +363,8 @@ def build_tables(
     n_rows = row
     directions = instrument.geometry.directions()
     row_factor = np.ones((len(directions), n_rows))
-    for r, by_element in per_direction.items():
-        row_factor[:, r] = by_element / max(float(row_source[:, r].max()), 1e-300)
+    for r, by_direction in per_direction.items():
+        row_factor[:, r] = by_direction / max(float(row_source[:, r].max()), 1e-300)
     row_energy_arr = np.asarray(row_energy)
     mu_beam = np.stack([xd.cs_total(z, beam_keV) for z in zs])  # (E, B)
     mu_row = np.stack([xd.cs_total(z, row_energy_arr) for z in zs])  # (E, R)
