@@ -42,6 +42,7 @@ def test_save_refuses_to_overwrite(tmp_path):
         ({"beam.energies_keV": (-5.0,)}, r"beam\.energies_keV\[0\]: must be greater than 0"),
         ({"detector.n_channels": 1}, "n_channels: must be at least 2"),
         ({"geometry.takeoff_deg": 0.0}, "takeoff_deg"),
+        ({"detector.shelf_start": "edge"}, r"detector\.shelf_start: .*'zero' or 'k_edge'"),
     ],
 )
 def test_impossible_set_ups_are_refused(change, message):
@@ -69,10 +70,11 @@ def test_reference_toml_is_the_only_source_of_instrument_numbers():
 
     # the schema declares no numbers of the set-up: every detector field comes from a
     # file, except terms that are absent unless a file says otherwise (a quadratic
-    # calibration term, pile-up)
+    # calibration term, pile-up) and the shelf's start, 0 keV unless a file says "k_edge"
     optional = {name for name, f in Detector.model_fields.items() if not f.is_required()}
-    assert optional == {"quadratic_keV", "pileup_fraction"}
-    assert all(Detector.model_fields[name].default == 0.0 for name in optional)
+    assert optional == {"quadratic_keV", "pileup_fraction", "shelf_start"}
+    assert all(Detector.model_fields[name].default == 0.0 for name in optional - {"shelf_start"})
+    assert Detector.model_fields["shelf_start"].default == "zero"
 
 
 def test_unreadable_file_names_the_file(tmp_path):

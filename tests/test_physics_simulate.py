@@ -322,3 +322,29 @@ def test_scatter_cross_sections_average_the_acceptance_cone(inst):
         mc = 4 * math.pi * np.mean([func(29, 30.0, t, p) for t, p in zip(theta, phi, strict=True)])
         row = sim.row_labels.index(f"Cu {kind}")
         assert sim.tables.row_source[0, row] == pytest.approx(mc, rel=0.03), kind
+
+
+def test_k_edge_shelf_runs_from_the_sensors_k_edge_to_the_peak(inst):
+    """Scholze and Procop's shelf: above the Si K edge (1.839 keV, xraylib) a photon's
+    shelf starts at the edge; below it, and with the flat model, at 0. Same area."""
+    shapes = {}
+    for start in ("zero", "k_edge"):
+        setup = inst.replace(**{"detector.shelf_start": start, "detector.shelf_fraction": 0.05,
+                                "detector.tail_fraction": 0.0})
+        sim = XRFSimulator(["Al", "Cu"], setup, dtype=torch.float64)
+        shapes[start] = sim.response_matrix().numpy(), sim.row_labels
+    energy = inst.energy_axis_keV()
+    (zero, labels), (k_edge, _) = shapes["zero"], shapes["k_edge"]
+    cu, al = labels.index("Cu KL3"), labels.index("Al KL3")
+    # (the flat shelf loses what falls below channel 0's edge: 1e-4 of the area)
+    np.testing.assert_allclose(k_edge[cu].sum(), zero[cu].sum(), rtol=3e-4)
+    below_edge = (energy > 0.5) & (energy < 1.4)
+    assert k_edge[cu, below_edge].max() < 1e-6 * zero[cu, below_edge].max()
+    # between the edge and the peak the same area over E - E_K instead of E
+    shelf_band = (energy > 3.0) & (energy < 6.0)
+    ratio = k_edge[cu, shelf_band] / zero[cu, shelf_band]
+    cu_keV = xrl.LineEnergy(29, xrl.KL3_LINE)
+    edge_keV = xrl.EdgeEnergy(14, xrl.K_SHELL)
+    np.testing.assert_allclose(ratio, cu_keV / (cu_keV - edge_keV), rtol=2e-3)
+    # Al K (1.49 keV) lies below the edge: its shelf still starts at 0
+    np.testing.assert_allclose(k_edge[al], zero[al], rtol=1e-12, atol=1e-15)

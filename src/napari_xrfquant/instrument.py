@@ -160,6 +160,12 @@ class Detector(FrozenSchema):
     tail_fraction: Fraction
     tail_slope_keV: float = Field(gt=0.0, allow_inf_nan=False)
     shelf_fraction: Fraction
+    shelf_start: Literal["zero", "k_edge"] = Field(
+        "zero",
+        description="where each peak's shelf starts: 'zero' (flat from 0 to the peak) or "
+        "'k_edge' (Scholze and Procop 2009: from the sensor's K edge for photons above it, "
+        "whose escaping K photoelectron carries at most E - E_K)",
+    )
 
     @field_validator("gain_keV")
     @classmethod

@@ -8,8 +8,9 @@ A photon of energy E absorbed in the sensor lands in the spectrum as
 - an exponential tail below the peak from incomplete charge collection (the
   Hypermet tail: exponential of slope ``tail_slope_keV`` convolved with the
   Gaussian), carrying ``tail_fraction`` of the area;
-- a flat shelf from 0 to E, convolved with the Gaussian, carrying
-  ``shelf_fraction``;
+- a flat shelf below E, convolved with the Gaussian, carrying ``shelf_fraction``:
+  from 0, or (``shelf_start = "k_edge"``) from the sensor's K edge for photons
+  above it (:func:`shelf_start_keV`);
 - escape peaks at E - E(Si K) carrying the escape fraction of the tables.
 
 All arguments may carry a leading batch dimension (per-spectrum parameters):
@@ -20,9 +21,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from napari_xrfquant.instrument import FWHM_PER_SIGMA
+from napari_xrfquant.instrument import FWHM_PER_SIGMA, Instrument
+from napari_xrfquant.physics import _xraydata as xd
+from napari_xrfquant.physics._xraylib import edge_energy_keV
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -63,13 +67,36 @@ def hypermet_tail(
     return torch.where(arg > 0, high, low) / (2.0 * b)
 
 
-def shelf(x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Unit-area flat shelf from 0 to the peak, Gaussian-smoothed (1/keV)."""
-    # a box from 0 to E convolved with the Gaussian: smooth at both ends
-    # 0.5 [erfc((x - E)/s) - erfc(x/s)], written with the (faster) erf
-    upper = torch.erf(x_keV / (_SQRT2 * sigma))
+def shelf(
+    x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor,
+    start_keV: torch.Tensor | float = 0.0,
+) -> torch.Tensor:
+    """Unit-area flat shelf from ``start_keV`` to the peak, Gaussian-smoothed (1/keV)."""
+    # a box from a to E convolved with the Gaussian: smooth at both ends
+    # 0.5 [erfc((x - E)/s) - erfc((x - a)/s)], written with the (faster) erf
+    upper = torch.erf((x_keV - start_keV) / (_SQRT2 * sigma))
     lower = torch.erf((x_keV - centre_keV) / (_SQRT2 * sigma))
-    return 0.5 * (upper - lower) / centre_keV.clamp_min(1e-3)
+    return 0.5 * (upper - lower) / (centre_keV - start_keV).clamp_min(1e-3)
+
+
+def shelf_start_keV(instrument: Instrument, energies_keV: np.ndarray) -> np.ndarray:
+    """Where the shelf of a photon of each energy starts (keV), ``(A,)``.
+
+    With ``detector.shelf_start = "k_edge"`` a photon absorbed above the K edge of the
+    sensor's main constituent (Si: 1.84 keV) mostly ejects a K photoelectron of
+    ``E - E_K``; when that electron leaves the sensitive volume the relaxation energy
+    ``E_K`` stays, so the deposited charge lies between ``E_K`` and ``E`` (Scholze and
+    Procop, X-Ray Spectrom. 38 (2009) 312). Below the edge, and with ``"zero"``, the
+    shelf starts at 0.
+    """
+    energies = np.asarray(energies_keV, dtype=np.float64)
+    det = instrument.detector
+    if det.shelf_start == "zero":
+        return np.zeros_like(energies)
+    mat = xd.material(det.material)
+    z = mat.z[int(np.argmax(mat.mass_fractions))]  # as the escape peaks' constituent
+    edge = edge_energy_keV(z, "K")
+    return np.where(energies > edge, edge, 0.0)
 
 
 def atom_response(
@@ -88,6 +115,7 @@ def atom_response(
     tail_slope_keV: torch.Tensor,
     shelf_fraction: torch.Tensor,
     quadratic_keV: torch.Tensor | float = 0.0,
+    shelf_start_keV: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Detected spectrum of one photon of each energy: ``(..., A, C)``.
 
@@ -102,6 +130,8 @@ def atom_response(
     quadratic_keV
         Quadratic calibration term: the centre of channel k is at
         ``offset + gain k + quadratic k^2``.
+    shelf_start_keV
+        ``(A,)`` where each photon's shelf starts (:func:`shelf_start_keV`; None: 0).
     """
     dtype, device = atom_keV.dtype, atom_keV.device
     k = torch.arange(n_channels + 1, dtype=dtype, device=device)
@@ -115,7 +145,8 @@ def atom_response(
     peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total
     out = peak_share * gaussian_binned(edges, e, sigma)
     out = out + tail_fraction * widths * hypermet_tail(centres, e, sigma, tail_slope_keV)
-    out = out + shelf_fraction * widths * shelf(centres, e, sigma)
+    start = 0.0 if shelf_start_keV is None else shelf_start_keV[:, None]
+    out = out + shelf_fraction * widths * shelf(centres, e, sigma, start)
     for j in range(escape.shape[1]):
         e_esc = (e - escape_keV[j]).clamp_min(1e-3)
         sigma_esc = sigma_keV(e_esc, noise_keV, fano, pair_keV)

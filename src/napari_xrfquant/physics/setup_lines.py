@@ -52,6 +52,7 @@ class SetupLines:
 
         self.energy_keV, self.weights = tensor(energies), tensor(weights * efficiency)
         self.escape, self.escape_keV = tensor(escape), tensor(escape_keV)
+        self.shelf_start_keV = tensor(det.shelf_start_keV(instrument, energies))
         self.n_channels = int(instrument.detector.n_channels)
         self.pair_keV = float(instrument.detector.pair_energy_keV)
 
@@ -64,6 +65,7 @@ class SetupLines:
             self.escape_keV,
             n_channels=self.n_channels,
             pair_keV=self.pair_keV,
+            shelf_start_keV=self.shelf_start_keV,
             **{name: values[name] for name in names},
         )
         spectrum = torch.einsum("a,...ac->...c", self.weights, response)

@@ -122,6 +122,7 @@ class XRFSimulator(nn.Module):
     row_atoms: torch.Tensor
     detector_row_factor: torch.Tensor
     atom_air_excess: torch.Tensor
+    atom_shelf_start_keV: torch.Tensor
     gain_keV: torch.Tensor
     offset_keV: torch.Tensor
     noise_keV: torch.Tensor
@@ -207,6 +208,7 @@ class XRFSimulator(nn.Module):
         buf("atom_efficiency", t.atom_efficiency)
         buf("atom_escape", t.atom_escape)
         buf("escape_energy_keV", t.escape_energy_keV)
+        buf("atom_shelf_start_keV", det.shelf_start_keV(self.instrument, t.atom_energy_keV))
         buf("row_atoms", t.row_atoms)
         buf("detector_row_factor", t.detector_row_factor)
         # what more air in the gas path from sample to detector takes away (physics.gas)
@@ -311,6 +313,7 @@ class XRFSimulator(nn.Module):
         return det.atom_response(
             self.atom_energy_keV, efficiency, self.atom_escape, self.escape_energy_keV,
             n_channels=self.n_channels, pair_keV=self.pair_energy_keV,
+            shelf_start_keV=self.atom_shelf_start_keV,
             **{name: v[name] for name in _DETECTOR_NAMES})
 
     def setup_spectrum(self, values: Mapping[str, Any] | None = None) -> torch.Tensor | None:
