@@ -109,7 +109,9 @@ def _calibrate_bhvo(out: Path, free: str, extra: list[str],
           f"-> {group['fit_quality_after']:.1f} (1-25 keV)")
     if "air_fraction" in record["parameters"]:
         air = record["parameters"]["air_fraction"]
-        print(f"  air in the helium path: {air['value']:.4f} ± {air['sigma']:.4f} (mole share)")
+        sigma = "" if air["sigma"] is None else f" ± {air['sigma']:.4f}"
+        print(f"  air in the helium path: {air['value']:.4f}{sigma} (mole share)"
+              + (f": {air['flag']}" if air.get("flag") else ""))
     return out / "instrument.toml"
 
 
