@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, UNKNOWN_WT_PERCENT
 from napari_xrfquant.calibration.session import iter_calibration
-from napari_xrfquant.instrument import Instrument, reference_instrument
+from napari_xrfquant.instrument import Instrument, load_instrument, reference_instrument
 from napari_xrfquant.jobs import drive
 from napari_xrfquant.physics.standards import library
 
@@ -125,6 +126,11 @@ def test_the_cause_of_a_residual_is_told_apart():
     assert "exclude the range" in likely_cause(4.0, 4.1, False, ["Cu"], reference, [])
     # a rock's oxygen (listed as its matrix, no line) is no obstacle
     assert "Fe Ka" in likely_cause(6.3, 6.5, False, ["Si", "Fe", "O"], reference, [])
+    # an Rh tube's scattered L lines lie beside the air's Ar Ka: both are named
+    breadboard = load_instrument(Path(__file__).resolve().parents[1] / "sample_data"
+                                 / "pixl_breadboard" / "instrument.toml")
+    both = likely_cause(2.74, 3.04, False, ["Si", "Ca", "Fe"], breadboard, [])
+    assert both.startswith("scatter of the") and "; or Ar K of the air path" in both
 
 
 def test_the_cli_says_the_warning_and_writes_it(tmp_path, capsys):

@@ -237,12 +237,16 @@ def likely_cause(
     centre = 0.5 * (low_keV + high_keV)
     fwhm = float(instrument.fwhm_keV(centre))
     near = max(1.5 * fwhm, 0.5 * (high_keV - low_keV))
-    if (scatter := _scatter_cause(centre, near, instrument)) is not None:
-        return scatter
     setup = instrument.setup_lines
+    argon = None
     if abs(centre - ARGON_KA_KEV) <= near and (setup is None or "Ar" not in setup.elements):
-        return ("Ar K of the air path, which the set-up does not name: add [setup_lines] "
-                'elements = ["Ar"] and free setup_fraction')
+        argon = ("Ar K of the air path, which the set-up does not name: add [setup_lines] "
+                 'elements = ["Ar"] and free setup_fraction')
+    if (scatter := _scatter_cause(centre, near, instrument)) is not None:
+        # a tube's Rh L lines scatter right beside Ar Ka (2.96 keV): name both
+        return scatter if argon is None else f"{scatter}; or {argon}"
+    if argon is not None:
+        return argon
     lines = [ln for ln in element_lines(elements_with_lines(elements), instrument)
              if ln.relative_intensity > 0]
     strong = sorted(lines, key=lambda ln: -ln.relative_intensity)[:4]
