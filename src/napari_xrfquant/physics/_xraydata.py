@@ -237,6 +237,12 @@ class Material:
     z: tuple[int, ...]
     mass_fractions: tuple[float, ...]
 
+    @property
+    def main_z(self) -> int:
+        """Atomic number of the constituent with the largest mass fraction (Si of a
+        silicon sensor): the one whose edges a detector's escape peaks and shelf follow."""
+        return self.z[int(np.argmax(self.mass_fractions))]
+
     def cs_total(self, energies_keV: np.ndarray) -> np.ndarray:
         """Total mass attenuation coefficient (cm^2/g) of the material."""
         energies = np.asarray(energies_keV, dtype=np.float64)

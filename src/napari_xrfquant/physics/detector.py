@@ -93,9 +93,7 @@ def shelf_start_keV(instrument: Instrument, energies_keV: np.ndarray) -> np.ndar
     det = instrument.detector
     if det.shelf_start == "zero":
         return np.zeros_like(energies)
-    mat = xd.material(det.material)
-    z = mat.z[int(np.argmax(mat.mass_fractions))]  # as the escape peaks' constituent
-    edge = edge_energy_keV(z, "K")
+    edge = edge_energy_keV(xd.material(det.material).main_z, "K")  # as the escape peaks'
     return np.where(energies > edge, edge, 0.0)
 
 

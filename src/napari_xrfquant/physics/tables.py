@@ -201,8 +201,7 @@ def escape_fractions(
     mat = xd.material(det.material)
     if not det.escape:
         return np.zeros((energies.size, 0)), np.zeros(0)
-    # the escape physics of the main constituent (Si for a pnCCD)
-    z = mat.z[int(np.argmax(mat.mass_fractions))]
+    z = mat.main_z  # the escape physics of the main constituent (Si for a pnCCD)
     lines = xd.k_escape_lines(z)
     omega = xd.fluor_yield(z, "K")
     k_share = xd.cs_photo_k_fraction(z, energies)
