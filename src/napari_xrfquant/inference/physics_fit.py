@@ -10,9 +10,10 @@ and all) in the sample's matrix, ``R`` and ``C`` its Rayleigh and Compton
 scatter, ``K`` the detector continuum and ``S`` the set-up's own lines (the air
 path's Ar), each from the simulator of the instrument and summing to 1 over
 all channels. The amounts are the Poisson maximum-likelihood ones: a weighted
-least-squares start (PyMca's fast linear fit), then Fisher-scoring steps that
-keep them non-negative, batched over spectra. The scatter amounts are free, so
-scatter the simulator under- or overestimates costs no element anything.
+least-squares start (PyMca's fast linear fit), then projected Fisher-scoring
+steps that keep them non-negative (:mod:`.amounts`), batched over spectra. The
+scatter amounts are free, so scatter the simulator under- or overestimates costs
+no element anything.
 
 Amounts become concentrations through the simulator's sensitivity ``s_e(w)``,
 the detected counts of element ``e`` per unit mass fraction in a matrix ``w``
