@@ -135,6 +135,10 @@ class PhysicsQuantifier:
     secondary
         Include secondary fluorescence (off for line shapes alone, as the
         element search uses them: its pairs grow as elements squared).
+    setup_families
+        Each family of the set-up's own lines its own free component (``"set-up Ar
+        Ka"``, ``"set-up Ar Kb"``) instead of one with xraylib's ratios: for a rich
+        sum spectrum, where a few % off in the path's Kb/Ka would be a line to find.
 
     Raises
     ------
@@ -153,6 +157,7 @@ class PhysicsQuantifier:
         fit_keV: tuple[float, float] | None = None,
         scale: float | None = None,
         secondary: bool = True,
+        setup_families: bool = False,
     ) -> None:
         from napari_xrfquant.physics import XRFSimulator
         from napari_xrfquant.physics.lines import parse_elements, unseen_elements
@@ -208,10 +213,12 @@ class PhysicsQuantifier:
         self._compton = np.array(["Compton" in lab for lab in labels])
         self._row_atoms = self.simulator.row_atoms.numpy()  # (R, A)
         self._pile_up: np.ndarray | None = None
+        self._setup_families = setup_families
         self._detector_terms()
         self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
-        if self._setup is not None:
-            self.components.append("set-up lines")
+        if self.simulator.setup is not None:
+            self.components += ([f"set-up {label}" for label in self.simulator.setup.labels]
+                                if setup_families else ["set-up lines"])
 
     def with_pile_up(self, spectrum: np.ndarray) -> PhysicsQuantifier:
         """A copy with a pile-up component: ``spectrum`` (a map's sum, counts on the
@@ -234,8 +241,9 @@ class PhysicsQuantifier:
         with torch.no_grad():
             self._atoms = self.simulator.atom_matrix().numpy()  # (A, C)
             self._continuum = self.simulator.continuum().numpy()
-            setup = self.simulator.setup_spectrum()
-            self._setup = None if setup is None else setup.numpy().ravel()
+            setup = self.simulator.setup_spectrum(families=self._setup_families)
+            # (F, C): one row, or one a line family
+            self._setup = None if setup is None else setup.numpy().reshape(-1, setup.shape[-1])
         self._detected = self._row_atoms @ self._atoms.sum(axis=1)  # (R,) photons detected
 
     def with_instrument(self, instrument: Instrument) -> PhysicsQuantifier:
@@ -316,7 +324,7 @@ class PhysicsQuantifier:
             out.append(peak / max(peak.sum(), 1e-300))
         out.append(continuum / continuum.sum())
         if self._setup is not None:
-            out.append(self._setup / self._setup.sum())
+            out.extend(row / max(row.sum(), 1e-300) for row in self._setup)
         if self._pile_up is not None:
             out.append(self._pile_up)
         return np.stack(out)

@@ -50,6 +50,8 @@ class SetupLines:
         def tensor(array: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(array, dtype=dtype, device=device)
 
+        #: each line family's label (``"Ar Ka"``), in the order of :meth:`family_spectra`
+        self.labels = [line.label for line in lines]
         self.energy_keV, self.weights = tensor(energies), tensor(weights * efficiency)
         self.escape, self.escape_keV = tensor(escape), tensor(escape_keV)
         self.shelf_start_keV = tensor(det.shelf_start_keV(instrument, energies))
@@ -58,7 +60,21 @@ class SetupLines:
 
     def spectrum(self, values: Mapping[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
         """``(C,)`` (or ``(N, C)`` with per-spectrum detector values) summing to 1."""
-        response = det.atom_response(
+        spectrum = torch.einsum("a,...ac->...c", self.weights, self._response(values, names))
+        return spectrum / spectrum.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+
+    def family_spectra(
+        self, values: Mapping[str, torch.Tensor], names: tuple[str, ...]
+    ) -> torch.Tensor:
+        """``(F, C)`` each line family's spectrum (:attr:`labels`), summing to 1 each:
+        for a fit that lets their ratio free (Ar Kb against Ka after a path whose
+        absorption the file gives only roughly)."""
+        response = self._response(values, names)
+        return response / response.sum(dim=-1, keepdim=True).clamp_min(1e-30)
+
+    def _response(self, values: Mapping[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
+        """``(F, C)`` (or ``(N, F, C)``) the detector's response to each line family."""
+        return det.atom_response(
             self.energy_keV,
             torch.ones_like(self.energy_keV),
             self.escape,
@@ -68,5 +84,3 @@ class SetupLines:
             shelf_start_keV=self.shelf_start_keV,
             **{name: values[name] for name in names},
         )
-        spectrum = torch.einsum("a,...ac->...c", self.weights, response)
-        return spectrum / spectrum.sum(dim=-1, keepdim=True).clamp_min(1e-30)

@@ -17,11 +17,10 @@ Physics per spectrum (compositions as mass fractions ``W`` of shape ``(N, E)``):
   cone, the Compton peak Doppler-broadened with Hartree-Fock Compton profiles;
 - the detector response (:mod:`.detector`) and a parametric continuum.
 
-The split is ``forward = (1 - f) normalise(line_intensities(W) @
-response_matrix()) + f continuum``: ``line_intensities`` is a few small matmuls
-and element-wise operations on ``(rows, N)`` and ``(pairs, N)`` arrays;
-``response_matrix`` (rows x channels) is cached while the instrument parameters
-neither change nor require gradients.
+The split is ``forward = (1 - f) normalise(line_intensities(W) @ response_matrix())
++ f continuum``: ``line_intensities`` is a few small matmuls and element-wise
+operations on ``(rows, N)`` and ``(pairs, N)`` arrays; ``response_matrix`` (rows x
+channels) is cached while the instrument parameters neither change nor need gradients.
 
 Accuracy against fisx (ESRF): tests/test_physics_fisx.py and the README.
 """
@@ -316,11 +315,15 @@ class XRFSimulator(nn.Module):
             shelf_start_keV=self.atom_shelf_start_keV,
             **{name: v[name] for name in _DETECTOR_NAMES})
 
-    def setup_spectrum(self, values: Mapping[str, Any] | None = None) -> torch.Tensor | None:
-        """The set-up's own lines through the detector, summing to 1 (None without them)."""
+    def setup_spectrum(self, values: Mapping[str, Any] | None = None,
+                       families: bool = False) -> torch.Tensor | None:
+        """The set-up's own lines through the detector, summing to 1 (None without them);
+        ``families``: ``(F, C)``, each line family apart (``SetupLines.labels``)."""
         if self.setup is None:
             return None
         v = values if values is not None else self._parameter_values(None)
+        if families:
+            return self.setup.family_spectra(v, _DETECTOR_NAMES)
         return self.setup.spectrum(v, _DETECTOR_NAMES)
 
     def _response_from(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
