@@ -12,6 +12,10 @@ beside it is not in the sample. Two rules set such an element aside as
   Hg M under Pb M, S Kα under Pb Mβ). A kept element's lines alone count, so
   one uncertain element does not hide the next.
 
+An element found only in a cluster's sum (``where`` other than ``"sum"``) sets
+aside no element of the map's sum: its significance comes from another spectrum,
+of fewer pixels and its own fit quality.
+
 The elements kept are listed with the other kept elements their strongest line
 overlaps.
 """
@@ -33,6 +37,8 @@ class _Found(Protocol):
     def line_keV(self) -> float: ...
     @property
     def significance(self) -> float: ...
+    @property
+    def where(self) -> str: ...
 
 
 class Judgement(NamedTuple):
@@ -57,13 +63,19 @@ def judge_overlaps(ordered: Sequence[_Found], lines: Lines,
     reasons: list[str | None] = []
     kept: list[_Found] = []
     for element in ordered:
-        reason = (_dominated(element, ordered, lines, fwhm_keV)
-                  or _hidden_under(element, kept, lines, fwhm_keV))
+        reason = (_dominated(element, _may_judge(element, ordered), lines, fwhm_keV)
+                  or _hidden_under(element, _may_judge(element, kept), lines, fwhm_keV))
         reasons.append(reason)
         if reason is None:
             kept.append(element)
     return [Judgement(reason, _overlapping(element, kept, fwhm_keV))
             for element, reason in zip(ordered, reasons, strict=True)]
+
+
+def _may_judge(element: _Found, others: Sequence[_Found]) -> list[_Found]:
+    """The ``others`` that may set ``element`` aside: for an element of the map's sum,
+    those of the sum alone."""
+    return [o for o in others if element.where != "sum" or o.where == "sum"]
 
 
 def _overlapping(element: _Found, kept: Sequence[_Found],

@@ -23,7 +23,11 @@ be found in).
 
 A map is searched in its sum spectrum and in the sums of its pixel clusters
 (k-means on the normalised spectra), so an element present in a few pixels
-only stands out of its cluster's sum where the whole map's would hide it.
+only stands out of its cluster's sum where the whole map's would hide it. An
+element only a cluster shows sets aside no element of the sum in the overlap
+rules (:mod:`.element_overlaps`): its significance comes from fewer pixels with
+their own fit quality (on the AXO map an S Ka of one cluster set aside the
+sum's Pd, Mo and Pb).
 
 Left out of the candidates, with the reason kept: the short-lived radioactive
 elements and the noble gases other than Ar (no sample holds them in amounts
