@@ -242,7 +242,7 @@ class PhysicsQuantifier:
             self._atoms = self.simulator.atom_matrix().numpy()  # (A, C)
             self._continuum = self.simulator.continuum().numpy()
             setup = self.simulator.setup_spectrum(families=self._setup_families)
-            # (F, C): one row, or one a line family
+            # (F, C): one row, or one row per line family
             self._setup = None if setup is None else setup.numpy().reshape(-1, setup.shape[-1])
         self._detected = self._row_atoms @ self._atoms.sum(axis=1)  # (R,) photons detected
 
