@@ -4,8 +4,8 @@
    map quantified in µg/cm² with the simulator, its scale set by the Ca, Fe
    and Cu that XRF-Maps' ``maps_standardinfo.txt`` certifies; Mo, Pd, La and
    Pb, which the scale did not see, against the certificate (z = difference
-   over the combined 1-sigma of fit and certificate); median fit quality of
-   the 121 pixels on 1.5-10 keV.
+   over the combined 1-sigma of counting, the scale and the certificate);
+   median fit quality of the 121 pixels on 1.5-10 keV.
 2. BHVO-2G (PIXL breadboard, Rh tube at 28 kV): the set-up calibrated on the
    spectrum with the composition fixed to the certificate (``calibrate``: the
    detector and a detection-efficiency curve of knots), its fit quality on
@@ -74,16 +74,21 @@ def axo() -> None:
           f"{notes.fit_quality_before:.1f} -> {notes.fit_quality_after:.1f} with the detector "
           f"refined; median pixel fit quality {np.nanmedian(result.fit_quality):.2f}")
     assert certificate.ug_per_cm2 is not None
+    share = result.calibration_sigma_percent / 100.0
+    print(f"  scale {notes.scale:.4g} ± {notes.scale_sigma:.2g} ({100 * share:.1f} %: the "
+          "standards' certificate sigma and their spread, shared by every value)")
     for element in ("Ca", "Fe", "Cu", *HELD_OUT):
         i = result.elements.index(element)
-        # every pixel is the film: the mean of the pixels, sigma of that mean
+        # every pixel is the film: the mean of the pixels, sigma of that mean (counting)
         value = float(np.nanmean(result.concentrations[..., i]))
         sigma = float(np.sqrt(np.nansum(result.uncertainty[..., i] ** 2))) / n_pixels
         cert, cert_sigma = certificate.ug_per_cm2[element], certificate.sigma[element]
-        z = (value - cert) / np.hypot(sigma, cert_sigma)
+        counting_z = (value - cert) / np.hypot(sigma, cert_sigma)
+        z = (value - cert) / np.sqrt(sigma**2 + (share * value) ** 2 + cert_sigma**2)
         role = "held out" if element in HELD_OUT else "standard"
-        print(f"  {element:2s} {value:6.3f} ± {sigma:.3f} ug/cm2, certificate {cert:.3f} ± "
-              f"{cert_sigma:.3f}: z = {z:+.2f} ({role})")
+        print(f"  {element:2s} {value:6.3f} ± {sigma:.3f} (counting) ± {share * value:.3f} "
+              f"(scale) ug/cm2, certificate {cert:.3f} ± {cert_sigma:.3f}: z = {z:+.2f} "
+              f"(counting sigma alone {counting_z:+.2f}; {role})")
 
 
 #: What every BHVO-2G calibration frees of the detector.

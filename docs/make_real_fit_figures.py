@@ -113,7 +113,8 @@ def axo_figure(target: Path) -> None:
     quantifier = quantifier.with_instrument(refined)
     standard = read_standard_csv(AXO / "AXO_CaFeCu.csv")
     assert standard.ug_per_cm2 is not None
-    quantifier.scale = scale_from_standard(quantifier, summed, standard.ug_per_cm2)[0]
+    quantifier.scale = scale_from_standard(quantifier, summed, standard.ug_per_cm2,
+                                           standard.sigma)[0]
     fit = quantifier.fit(summed[None], keep_expected=True)
     assert fit.expected is not None
     notes = [

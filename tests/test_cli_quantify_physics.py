@@ -87,7 +87,8 @@ def test_oxides_get_rows_of_their_own(tmp_path):
 
 def test_a_film_in_ug_per_cm2_with_its_standard(tmp_path, capsys):
     """A map of a film of known Ca, Fe and Cu: those set the scale, Zn and Pb come out
-    in µg/cm² (TIFFs and CSV named after the unit)."""
+    in µg/cm² (TIFFs and CSV named after the unit). The standard's 5 % certificate
+    sigma make the scale's own 5 % / sqrt(3), which every value shares."""
     film = reference_instrument().replace(sample={"areal_density_ug_cm2": 10.0})
     elements = ["Ca", "Fe", "Cu", "Zn", "Pb"]
     fractions = torch.tensor([[0.30, 0.20, 0.15, 0.10, 0.25]], dtype=torch.float64)
@@ -98,7 +99,8 @@ def test_a_film_in_ug_per_cm2_with_its_standard(tmp_path, capsys):
     cube = rng.poisson(np.tile(2e8 * expected, (3, 3, 1))).astype(np.float64)
     write_cxc_hdf5(tmp_path / "film.h5", cube, film.energy_axis_keV())
     (tmp_path / "film.toml").write_text(instrument_to_toml(film))
-    (tmp_path / "standard.csv").write_text("element,ug_per_cm2\nCa,3.0\nFe,2.0\nCu,1.5\n")
+    (tmp_path / "standard.csv").write_text(
+        "element,ug_per_cm2,sigma_ug_per_cm2\nCa,3.0,0.15\nFe,2.0,0.1\nCu,1.5,0.075\n")
     argv = ["quantify", str(tmp_path / "film.h5"), "-o", str(tmp_path / "out"), "--instrument",
             str(tmp_path / "film.toml"), "--elements", ",".join(elements)]
     assert main(argv) == 2
@@ -107,6 +109,9 @@ def test_a_film_in_ug_per_cm2_with_its_standard(tmp_path, capsys):
     rows = _rows(tmp_path / "out" / "film_statistics.csv")
     assert float(rows["Zn"]["mean_ug_per_cm2"]) == pytest.approx(1.0, rel=0.05)
     assert float(rows["Pb"]["mean_ug_per_cm2"]) == pytest.approx(2.5, rel=0.05)
+    shared = float(rows["Zn"]["calibration_sigma_percent"])
+    assert shared == pytest.approx(5 / 3**0.5, rel=0.1)
+    assert f"shares its {shared:.1f} %" in capsys.readouterr().out
     with tifffile.TiffFile(tmp_path / "out" / "film_ug_per_cm2.tif") as tif:
         assert "µg/cm²" in tif.pages[0].description or tif.imagej_metadata
 

@@ -166,3 +166,30 @@ def test_a_file_of_other_detector_elements_is_a_notification(make_napari_viewer,
     assert widget.run() is None
     assert shown and "lists 2 detector elements and the file holds 4" in shown[0]
     assert "\n" not in shown[0]
+
+
+def test_a_films_statistics_say_the_share_of_its_standards_scale(make_napari_viewer, qtbot):
+    """The real AXO map quantified in µg/cm² with its Ca/Fe/Cu standard: the layers carry
+    the scale's relative sigma and the statistics box says it beside the unit."""
+    from pathlib import Path
+
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+
+    axo = Path(__file__).resolve().parents[1] / "sample_data" / "aps_2ide"
+    viewer = make_napari_viewer()
+    viewer.open(axo / "axo_std.mda", plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    panel.instrument_edit.setText(str(axo / "instrument.toml"))
+    panel.elements_edit.setText("Si, Cl, Ca, Fe, Cu, La")
+    panel.standard_edit.setText(str(axo / "AXO_CaFeCu.csv"))
+    widget.check_inputs()
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    la = next(layer for layer in viewer.layers if layer.metadata.get("element") == "La"
+              and layer.metadata.get("kind") == "concentration")
+    shared = la.metadata["calibration_sigma_percent"]
+    assert 3.0 < shared < 30.0  # the three standards disagree: about 9 %
+    title = widget.results.stats_box.title()
+    assert "µg/cm²" in title and f"±{shared:.1f} %" in title

@@ -64,6 +64,29 @@ def test_a_film_in_ug_per_cm2_from_a_standard_film():
     assert np.all(np.abs(fit.values[0] - 10.0 * unknown[0]) < 3 * fit.sigma[0] + 0.01)
 
 
+def test_a_scale_whose_standard_elements_disagree_is_only_as_sure_as_they_agree():
+    """A certificate 30 % off for one of three elements: the spread widens the scale's
+    sigma beyond counting (the Birge ratio); the certificate's own sigma weighs the
+    doubtful element down and the scale comes back to the truth."""
+    film = reference_instrument().replace(sample={"areal_density_ug_cm2": 10.0})
+    elements = ["Ca", "Fe", "Cu", "Zn", "Pb"]
+    scale = 4e9
+    standard = np.array([0.30, 0.20, 0.15, 0.10, 0.25])
+    quantifier = PhysicsQuantifier(elements, film)
+    counts = _film_counts(film, elements, standard[None], scale, 2)[0]
+    certified = {e: 10.0 * w for e, w in zip(elements[:3], standard[:3], strict=True)}
+    consistent, counting = scale_from_standard(quantifier, counts, certified)
+    assert consistent == pytest.approx(scale, rel=0.01) and counting < 0.005 * scale
+    certified["Ca"] *= 1.3  # a wrong certificate: Ca alone implies a 23 % lower scale
+    spread_scale, spread_sigma = scale_from_standard(quantifier, counts, certified)
+    assert spread_sigma > 10 * counting
+    assert abs(spread_scale - scale) < 2 * spread_sigma  # sigma covers the error
+    sigma = {"Ca": 0.3 * certified["Ca"], "Fe": 0.02, "Cu": 0.015}  # Ca known to be doubtful
+    weighted, weighted_sigma = scale_from_standard(quantifier, counts, certified, sigma)
+    assert abs(weighted - scale) < abs(spread_scale - scale) / 3
+    assert abs(weighted - scale) < 2 * weighted_sigma
+
+
 def test_oxides_close_with_their_oxygen():
     """A glass simulated with its stoichiometric oxygen: every element back within 2 %
     relative, and elements plus oxygen make 100 wt%. (The reference set-up's optic

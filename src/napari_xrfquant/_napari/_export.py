@@ -60,6 +60,7 @@ def result_from_layers(layers: Iterable[Layer], source_layer: str) -> QuantResul
         model_id=str(first.get("model_id") or ""),
         mask_below_counts=float(first.get("mask_below_counts") or 0.0),
         unit=str(first.get("unit") or "wt%"),
+        calibration_sigma_percent=float(first.get("calibration_sigma_percent") or 0.0),
     )
 
 

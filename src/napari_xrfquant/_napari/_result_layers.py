@@ -122,6 +122,7 @@ def result_layer_data(
         )
     model_id = str(getattr(result, "model_id", "") or "")
     threshold = float(getattr(result, "mask_below_counts", 0.0) or 0.0)
+    calibration_sigma = float(getattr(result, "calibration_sigma_percent", 0.0) or 0.0)
     colormaps = element_colormaps(elements)
     featured = featured_element(concentrations, elements)
     layers: list[LayerData] = []
@@ -137,6 +138,7 @@ def result_layer_data(
             "source_layer": source_layer,
             "pixel_size_um": frame.pixel_size_um,
             "mask_below_counts": threshold,
+            "calibration_sigma_percent": calibration_sigma,
         }
 
     def masked(values: np.ndarray) -> np.ndarray:

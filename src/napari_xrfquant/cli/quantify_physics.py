@@ -117,7 +117,8 @@ def run_physics(args: argparse.Namespace) -> int:
         if not args.quiet:
             means = ", ".join(f"{s.element} {s.mean_wt_percent:.4g}" for s in statistics)
             scale = "" if notes.scale is None else f"; film scale {notes.scale:.4g} ± " \
-                f"{notes.scale_sigma:.2g} counts per unit intensity"
+                f"{notes.scale_sigma:.2g} counts per unit intensity (every {result.unit} value " \
+                f"shares its {result.calibration_sigma_percent:.1f} %)"
             print(f"{Path(path).name}: {result.unit}: {means}; median fit quality "
                   f"{np.nanmedian(result.fit_quality):.2f} (sum spectrum "
                   f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "

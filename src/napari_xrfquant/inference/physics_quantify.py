@@ -163,7 +163,7 @@ def iter_quantify_physics(
         if not known:
             raise XRFQuantError(f"standard {standard.name} holds none of "
                                 f"{', '.join(quantifier.elements)}")
-        scale, scale_sigma = scale_from_standard(quantifier, summed, known)
+        scale, scale_sigma = scale_from_standard(quantifier, summed, known, standard.sigma)
         notes.scale, notes.scale_sigma = scale, scale_sigma
         quantifier.scale = scale / n_sample  # equal dwell: each pixel its share
     fitted = np.flatnonzero(sample)
@@ -205,5 +205,7 @@ def iter_quantify_physics(
         total_counts=totals.reshape(rows, cols),
         mask_below_counts=mask_below_counts,
         unit="µg/cm²" if thin else "wt%",
+        calibration_sigma_percent=0.0 if notes.scale is None or notes.scale_sigma is None
+        else 100.0 * notes.scale_sigma / notes.scale,
     )
     return result, notes

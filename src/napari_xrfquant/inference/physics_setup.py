@@ -128,21 +128,42 @@ def pile_up_significance(quantifier: PhysicsQuantifier, spectrum: np.ndarray) ->
 
 
 def scale_from_standard(
-    quantifier: PhysicsQuantifier, counts: np.ndarray, known_ug_cm2: Mapping[str, float]
+    quantifier: PhysicsQuantifier,
+    counts: np.ndarray,
+    known_ug_cm2: Mapping[str, float],
+    known_sigma: Mapping[str, float] | None = None,
 ) -> tuple[float, float]:
     """The counts per unit simulated intensity that give a thin standard its areal densities.
 
     ``counts`` ``(C,)`` is the standard's spectrum (e.g. a map's sum); the
     elements of ``known_ug_cm2`` (those certified, e.g. Ca, Fe, Cu of the AXO
     film) set the scale, the other elements of the quantifier are fitted
-    freely beside them. The scale is the weighted mean ``sum A_e / sum
-    (rho t_e s_e / M)`` over the known elements (the Poisson ML value when only
-    it is unknown).
+    freely beside them. Each known element implies a scale (its fitted amount
+    over the intensity its areal density gives); the scale is their weighted
+    mean, each weighted by its variance: counting statistics plus the
+    certificate's 1-sigma where ``known_sigma`` gives it (generalised least
+    squares; with counting statistics alone it is close to the Poisson ML
+    value, the start).
+
+    Parameters
+    ----------
+    quantifier
+        A thin-sample quantifier.
+    counts
+        The standard's spectrum ``(C,)``.
+    known_ug_cm2
+        Certified areal densities by element.
+    known_sigma
+        Their 1-sigma (µg/cm²), where the certificate gives it.
 
     Returns
     -------
     scale, sigma
-        The scale and its 1-sigma from the known elements' counting statistics.
+        The scale and its 1-sigma. The sigma is the weighted mean's, scaled up
+        by the Birge ratio ``sqrt(chi2 / (n - 1))`` where the known elements
+        disagree with one another beyond their variances: a scale the
+        standard's own elements do not agree on is only known as well as they
+        agree.
 
     Raises
     ------
@@ -166,9 +187,20 @@ def scale_from_standard(
     predicted = np.array([known_ug_cm2[quantifier.elements[i]] / quantifier.layer_ug_cm2 * s[i]
                           for i in index])
     measured = amounts[0, index]
-    scale = float(measured.sum() / predicted.sum())
-    variance = covariance[0][np.ix_(index, index)].sum()
-    return scale, float(np.sqrt(max(variance, 0.0)) / predicted.sum())
+    counting = np.maximum(np.diag(covariance[0])[index], 0.0)
+    certified = np.array([(known_sigma or {}).get(quantifier.elements[i], 0.0)
+                          / known_ug_cm2[quantifier.elements[i]] for i in index])
+    scale = float(measured.sum() / predicted.sum())  # the Poisson ML value: the start
+    for _ in range(3):  # the certificate's share of the variance depends on the scale
+        variance = counting + (scale * predicted * certified) ** 2
+        weight = predicted**2 / np.maximum(variance, 1e-300)
+        implied = measured / predicted
+        scale = float((weight * implied).sum() / weight.sum())
+    variance = counting + (scale * predicted * certified) ** 2
+    weight = predicted**2 / np.maximum(variance, 1e-300)
+    chi2 = float((weight * (measured / predicted - scale) ** 2).sum())
+    birge = math.sqrt(chi2 / (len(index) - 1)) if len(index) > 1 else 1.0
+    return scale, float(max(birge, 1.0) / math.sqrt(weight.sum()))
 
 
 def fixed_composition_deviance(

@@ -213,6 +213,7 @@ def export_result(
         "model_id": result.model_id,
         "source": source,
         "mask_below_counts": float(result.mask_below_counts),
+        "calibration_sigma_percent": float(result.calibration_sigma_percent),
     }
     staging = Path(tempfile.mkdtemp(prefix=".xrfquant-export-", dir=target))
     try:

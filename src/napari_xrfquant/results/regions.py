@@ -116,6 +116,10 @@ class RegionStatistics:
         Mean, standard deviation (ddof = :data:`SD_DDOF`) and median over those pixels.
     mean_sigma_wt_percent
         Mean of the per-pixel 1-sigma over them; NaN if unknown.
+    calibration_sigma_percent
+        Relative 1-sigma (%) every value shares beside its own: the scale a
+        standard set (a thin film's); 0 where none did. The sigma of the
+        region's mean is at least ``mean * calibration_sigma_percent / 100``.
     median_fit_quality
         Median fit quality over the region's pixels; NaN if unknown.
     model_id
@@ -133,6 +137,7 @@ class RegionStatistics:
     sd_wt_percent: float
     median_wt_percent: float
     mean_sigma_wt_percent: float = math.nan
+    calibration_sigma_percent: float = 0.0
     median_fit_quality: float = math.nan
     model_id: str = ""
     unit_slug: str = "wt_percent"
@@ -196,6 +201,8 @@ def region_statistics(
                     sd_wt_percent=float(values.std(ddof=SD_DDOF)) if n > SD_DDOF else math.nan,
                     median_wt_percent=float(np.median(values)) if n else math.nan,
                     mean_sigma_wt_percent=mean_sigma,
+                    calibration_sigma_percent=float(
+                        getattr(result, "calibration_sigma_percent", 0.0) or 0.0),
                     median_fit_quality=fit_median,
                     model_id=str(getattr(result, "model_id", "")),
                     unit_slug=str(getattr(result, "unit_slug", "wt_percent")),
@@ -266,6 +273,7 @@ CSV_COLUMNS = (
     "sd_wt_percent",
     "median_wt_percent",
     "mean_sigma_wt_percent",
+    "calibration_sigma_percent",
     "median_fit_quality",
     "model_id",
 )

@@ -68,6 +68,10 @@ class QuantResult:
     unit
         Unit of ``concentrations`` and ``uncertainty``: ``"wt%"`` (bulk) or
         ``"µg/cm²"`` (a thin sample); a key of :data:`UNIT_SLUGS`.
+    calibration_sigma_percent
+        Relative 1-sigma (%) every value shares beside its own ``uncertainty``:
+        the scale a standard set (a thin film's µg/cm²); 0 where none did. It
+        does not average down over pixels, so it is kept apart from the maps'.
     """
 
     concentrations: np.ndarray
@@ -82,6 +86,7 @@ class QuantResult:
     mask_below_counts: float = 0.0
     counts_scale: float | np.ndarray = field(default=1.0, repr=False)
     unit: str = CONCENTRATION_UNIT
+    calibration_sigma_percent: float = 0.0
 
     @property
     def unit_slug(self) -> str:

@@ -41,6 +41,7 @@ from napari_xrfquant._napari._regions import region_layer_names, regions_from_la
 from napari_xrfquant._napari.widgets._plot import DockPlot
 from napari_xrfquant.results import (
     LAYOUTS,
+    QuantResult,
     Region,
     RegionHistogram,
     RegionStatistics,
@@ -204,7 +205,7 @@ class ResultsPanel(QWidget):
             regions = self.current_regions(cube_layer, (rows, cols))
             self.statistics = region_statistics(result, regions, source=_source_name(cube_layer))
         self._histogram_input = (result, regions) if result is not None else None
-        self.stats_box.setTitle(f"Statistics ({getattr(result, 'unit', 'wt%')})")
+        self.stats_box.setTitle(_statistics_title(result))
         self._fill_table()
         self._fill_histogram_elements(result)
         self._draw_histograms()
@@ -325,6 +326,15 @@ class ResultsPanel(QWidget):
         else:
             show_info("Export cancelled; no files replaced")
         return written
+
+
+def _statistics_title(result: QuantResult | None) -> str:
+    """The statistics box's title: the maps' unit, and the share of a standard's scale
+    every value carries beside its own sigma (a thin film's)."""
+    unit = getattr(result, "unit", "wt%")
+    shared = float(getattr(result, "calibration_sigma_percent", 0.0) or 0.0)
+    return f"Statistics ({unit}; ±{shared:.1f} % from the standard's scale)" if shared else \
+        f"Statistics ({unit})"
 
 
 def _source_name(cube_layer: Any) -> str:
