@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ from napari_xrfquant.inference.balance import (
     balance_fractions,
     with_balance,
 )
+from napari_xrfquant.inference.composition_groups import by_group, composition_groups
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
+from napari_xrfquant.inference.physics_result import PhysicsFit
 from napari_xrfquant.instrument import Instrument
 
 #: Fixed-point steps of the matrix correction (bulk samples).
@@ -67,48 +69,6 @@ MAX_ENHANCEMENT_GROUPS = 64
 FIT_BATCH = 2048
 #: Smallest mass fraction at which a sensitivity is evaluated.
 MIN_FRACTION = 1e-6
-
-
-@dataclass
-class PhysicsFit:
-    """What :meth:`PhysicsQuantifier.fit` found, per spectrum.
-
-    Attributes
-    ----------
-    values
-        ``(N, E)`` concentrations of :attr:`elements`: wt% (bulk) or µg/cm²
-        (thin sample), see :attr:`unit`.
-    sigma
-        ``(N, E)`` 1-sigma, same unit.
-    amounts
-        ``(N, K)`` counts in each component (:attr:`components`).
-    amount_sigma
-        ``(N, K)`` their 1-sigma.
-    fit_quality
-        ``(N,)`` Poisson deviance over its expectation on the fitted channels.
-    expected
-        ``(N, C)`` the fitted spectra on all channels, when asked for
-        (``fit(keep_expected=True)``; a frame's would be gigabytes), else None.
-    elements, components, unit
-        Names of the columns and the unit of ``values``.
-    oxygen_wt_percent
-        ``(N,)`` oxygen by stoichiometry (matrix ``"oxides"``), else None.
-    balance_wt_percent, balance_sigma
-        ``(N,)`` the balance compound and its 1-sigma (a balance matrix), else None.
-    """
-
-    values: np.ndarray
-    sigma: np.ndarray
-    amounts: np.ndarray
-    amount_sigma: np.ndarray
-    fit_quality: np.ndarray
-    expected: np.ndarray | None
-    elements: list[str]
-    components: list[str]
-    unit: str
-    oxygen_wt_percent: np.ndarray | None = field(default=None, repr=False)
-    balance_wt_percent: np.ndarray | None = field(default=None, repr=False)
-    balance_sigma: np.ndarray | None = field(default=None, repr=False)
 
 
 class PhysicsQuantifier:
@@ -294,8 +254,7 @@ class PhysicsQuantifier:
         at = np.clip(w, MIN_FRACTION, None)
         if at.shape[0] == 1:
             return self._per_fraction(at, secondary=True)
-        groups = np.unique(np.round(at / ENHANCEMENT_STEP), axis=0, return_inverse=True)[1]
-        groups = groups.reshape(-1)
+        groups = composition_groups(at, ENHANCEMENT_STEP, max_groups=len(at) + 1)
         if groups.max() >= MAX_ENHANCEMENT_GROUPS:  # a map of every composition: one mean
             groups = np.zeros_like(groups)
         means = np.stack([at[groups == g].mean(axis=0) for g in range(groups.max() + 1)])
@@ -447,16 +406,30 @@ class PhysicsQuantifier:
         if self.balance is None:
             w = self._closed(w)
         amounts: np.ndarray | None = None
-        # shapes at the start's mean matrix, then at the fitted one (the lines'
-        # ratios within an element move little with the matrix)
+        # shapes at the start's mean matrix, then at each composition group's
+        # fitted one (an element's line ratios follow its matrix's absorption edges)
         for rounds in (SCORING_STEPS, SCORING_STEPS // 3):
-            shapes = self.shapes(np.average(w, axis=0, weights=x.sum(axis=1) + 1e-300))
-            amounts, covariance, quality, lam = self._fit_batches(
-                x, shapes, rounds, amounts, keep_expected)
+            groups = np.zeros(len(x), dtype=int) if amounts is None else composition_groups(w)
+            amounts, covariance, quality, lam = self._fit_grouped(
+                x, w, groups, rounds, amounts, keep_expected)
             w = self.matrix_fractions(amounts[:, :n_el], w, MATRIX_STEPS if not self.thin else 1,
                                       amounts[:, self.components.index("Compton")])
         assert amounts is not None
         return w, amounts, covariance, quality, lam
+
+    def _fit_grouped(
+        self, x: np.ndarray, w: np.ndarray, groups: np.ndarray, steps: int,
+        start: np.ndarray | None, keep_expected: bool,
+    ) -> tuple[Any, ...]:
+        """:meth:`_fit_batches` of each composition group of spectra with the shapes of
+        its own mean matrix (``groups`` ``(N,)`` from :func:`.composition_groups`)."""
+
+        def fit_group(k: np.ndarray) -> tuple[np.ndarray | None, ...]:
+            matrix = np.average(w[k], axis=0, weights=x[k].sum(axis=1) + 1e-300)
+            return self._fit_batches(x[k], self.shapes(matrix), steps,
+                                     None if start is None else start[k], keep_expected)
+
+        return by_group(groups, fit_group)
 
     def _closure_sigma(
         self, w: np.ndarray, s: np.ndarray, amounts: np.ndarray, covariance: np.ndarray

@@ -1,0 +1,22 @@
+"""Spectra grouped by composition: like compositions share a group, and a map of many
+compositions is grouped more coarsely rather than into more groups than the cap."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_xrfquant.inference.composition_groups import composition_groups
+
+
+def test_like_compositions_share_a_group_and_unlike_ones_do_not():
+    w = np.array([[0.58, 0.04, 0.36], [0.59, 0.04, 0.37], [0.75, 0.25, 0.0]])
+    groups = composition_groups(w, step=0.1)
+    assert groups[0] == groups[1] != groups[2]
+
+
+def test_a_map_of_every_composition_is_grouped_more_coarsely_up_to_the_cap():
+    w = np.random.default_rng(0).dirichlet(np.ones(5), size=5000)
+    fine = composition_groups(w, step=0.05, max_groups=10_000)
+    capped = composition_groups(w, step=0.05, max_groups=16)
+    assert fine.max() + 1 > 16 >= capped.max() + 1 > 1
+    assert composition_groups(w[:1]).tolist() == [0]
