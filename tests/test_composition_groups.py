@@ -20,3 +20,13 @@ def test_a_map_of_every_composition_is_grouped_more_coarsely_up_to_the_cap():
     capped = composition_groups(w, step=0.05, max_groups=16)
     assert fine.max() + 1 > 16 >= capped.max() + 1 > 1
     assert composition_groups(w[:1]).tolist() == [0]
+
+
+def test_spectra_without_a_composition_are_one_group_and_the_grouping_ends():
+    """A balance fit gives NaN where a spectrum has no Compton amount: NaN rows are
+    one value (as unique rows they never merged, and the grouping never ended)."""
+    w = np.full((40, 3), np.nan)
+    w[:5] = [0.01, 0.02, 0.0]
+    groups = composition_groups(w, max_groups=8)
+    assert len(set(groups[:5])) == 1 and len(set(groups[5:])) == 1 and groups.max() == 1
+    assert composition_groups(np.random.default_rng(1).random((500, 6)), max_groups=2).max() == 0

@@ -81,3 +81,17 @@ def test_the_cli_writes_the_balance_compound_beside_the_traces(tmp_path, capsys)
     assert (tmp_path / "out" / "tissue_statistics.csv").stat().st_mtime_ns == written
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds Ca (fitted as elements)" in err[0]
+
+
+def test_a_spectrum_without_compton_is_nan_and_leaves_the_others_their_values():
+    """A balance fit normalises by the Compton scatter: a spectrum without it (a few
+    counts and no scatter) has no composition (NaN). It used to turn its whole batch's
+    mean matrix into NaN and stop the fit with a linear-algebra error."""
+    spectra = tissue_spectra(6, 1e5, seed=4)
+    odd = np.zeros_like(spectra[0])
+    odd[400:420] = 50.0
+    fit = PhysicsQuantifier(list(TRACES), reference_instrument(), matrix=FORMULA).fit(
+        np.vstack([spectra, odd[None]]))
+    assert np.isnan(fit.values[-1]).all()
+    assert np.isfinite(fit.values[:-1]).all()
+    assert fit.values[:-1, 1].mean() == pytest.approx(TRACES["S"], rel=0.1)

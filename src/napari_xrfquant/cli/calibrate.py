@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     if elements is None:
         from napari_xrfquant.cli.elements import found_elements
 
-        elements = found_elements(args, cube, "xrfquant calibrate")
+        elements = found_elements(args, cube, "xrfquant calibrate", instrument)
     if WHOLE_MAP in standards:  # every pixel is that standard
         labels = np.ones(cube.data.shape[:2], dtype=np.int64)
         standards = {1: standards[WHOLE_MAP]}

@@ -68,11 +68,12 @@ def search_cube(args: argparse.Namespace, path: str | Path) -> Any:
 
 
 def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
-                  metadata: dict[str, Any] | None = None) -> Any:
+                  metadata: dict[str, Any] | None = None, instrument: Any = None) -> Any:
     """Search a cube's counts ``(H, W, C)`` as ``args`` say (``--instrument``,
     ``--fit-range``, ``--threshold``, ``--no-clusters`` where the command has them;
     the reader's ``metadata`` matches the file's detector elements to the instrument's);
-    return the :class:`~napari_xrfquant.inference.element_search.ElementSearch`."""
+    return the :class:`~napari_xrfquant.inference.element_search.ElementSearch`.
+    A command that has read its ``instrument`` (matched to the cube) passes it."""
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.inference.element_search import (
         DEFAULT_THRESHOLD,
@@ -83,8 +84,8 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
     from napari_xrfquant.jobs import drive
 
     given = getattr(args, "instrument", None)
-    instrument = (None if given is None
-                  else instrument_for_cube(load_instrument(given), metadata or {}))
+    if instrument is None and given is not None:
+        instrument = instrument_for_cube(load_instrument(given), metadata or {})
     fit_range = getattr(args, "fit_range", None)
     return drive(iter_find_elements_in_cube(
         counts, np.asarray(energy_keV), instrument,
@@ -93,14 +94,15 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
         clusters=0 if getattr(args, "no_clusters", False) else None))
 
 
-def found_elements(args: argparse.Namespace, cube: Any, command: str) -> list[str]:
+def found_elements(args: argparse.Namespace, cube: Any, command: str,
+                   instrument: Any = None) -> list[str]:
     """The elements an open ``cube`` shows, for a command given no ``--elements``
-    (``quantify``, ``calibrate``): searched, said on stderr, and refused in one line
-    when none is found."""
+    (``quantify``, ``calibrate``, which pass the ``instrument`` they read, matched to
+    the cube): searched, said on stderr, and refused in one line when none is found."""
     from napari_xrfquant.errors import XRFQuantError
 
     name = Path(cube.path).name if cube.path is not None else "the cube"
-    search = search_counts(args, cube.data, cube.energy_keV, cube.metadata)
+    search = search_counts(args, cube.data, cube.energy_keV, cube.metadata, instrument)
     if not search.symbols:
         raise XRFQuantError(f"{name}: no element found (xrfquant elements): give --elements")
     print(f"{command}: no --elements: using those {name} shows "

@@ -99,11 +99,11 @@ def run_physics(args: argparse.Namespace) -> int:
             if clash:
                 raise FileExistsError(f"{clash[0]}: exists; use --overwrite to replace outputs")
         cube = open_cube(args, path, lazy=False)
+        matched = instrument_for_cube(instrument, cube.metadata)
         elements = given if given is not None else found_elements(args, cube,
-                                                                  "xrfquant quantify")
+                                                                  "xrfquant quantify", matched)
         result, notes = drive(iter_quantify_physics(
-            np.asarray(cube.data), cube.energy_keV, elements,
-            instrument_for_cube(instrument, cube.metadata), matrix=args.matrix,
+            np.asarray(cube.data), cube.energy_keV, elements, matched, matrix=args.matrix,
             fit_keV=fit_keV, standard=standard, mask_below_counts=mask), spectra_bar(args))
         rows, cols = result.image_shape
         statistics = region_statistics(result, [whole_map((rows, cols))],

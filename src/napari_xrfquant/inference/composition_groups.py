@@ -30,14 +30,19 @@ def composition_groups(
 
     Compositions that round to the same multiples of ``step`` share a group; a
     map of more compositions than ``max_groups`` is grouped at twice the step,
-    and so on (at a step of 2 every composition is one group).
+    and so on (past a step of 1 every composition is one group). Non-finite
+    fractions (a spectrum without a composition) count as one value.
     """
-    w = np.asarray(fractions, dtype=np.float64)
-    while True:
+    # a spectrum without a composition (a balance fit's, without Compton: NaN) is one
+    # value, not a group of its own each: NaN rows would never merge at any step
+    w = np.nan_to_num(np.asarray(fractions, dtype=np.float64), nan=-1.0, posinf=-1.0,
+                      neginf=-1.0)
+    while step <= 1.0:
         groups = np.unique(np.round(w / step), axis=0, return_inverse=True)[1].reshape(-1)
         if groups.max(initial=0) < max_groups:
             return groups
         step *= 2.0
+    return np.zeros(len(w), dtype=int)  # fractions of 0-1 at a step past 1: one group
 
 
 def by_group(

@@ -235,12 +235,17 @@ class PhysicsQuantifier:
                 torch.as_tensor(self._full_fractions(w), dtype=torch.float64),
                 secondary=None if secondary else False).numpy()
 
-    def _per_fraction(self, at: np.ndarray, secondary: bool) -> np.ndarray:
-        detected = self._intensities(at, secondary) * self._detected[None, :]
+    def _per_fraction(self, at: np.ndarray, secondary: bool,
+                      intensities: np.ndarray | None = None) -> np.ndarray:
+        if intensities is None:
+            intensities = self._intensities(at, secondary)
+        detected = intensities * self._detected[None, :]
         return np.stack([detected[:, rows].sum(axis=1) for rows in self._line_rows], axis=1) / at
 
-    def sensitivities(self, w: np.ndarray) -> np.ndarray:
-        """``(N, E)`` detected photons of each element per unit mass fraction in matrix ``w``.
+    def sensitivities(self, w: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
+        """``(N, E)`` detected photons of each element per unit mass fraction in matrix ``w``
+        (``plain``: the line intensities at :meth:`floored` ``w`` without secondary
+        fluorescence, where the caller has them).
 
         Secondary fluorescence enters as the enhancement of the mean matrix of
         the spectra's composition group (each major fraction in steps of
@@ -251,7 +256,7 @@ class PhysicsQuantifier:
         """
         # an element's own share barely changes its matrix: evaluated at a floor,
         # an absent element gets the sensitivity of a trace of it, not 0 / 0
-        at = np.clip(w, MIN_FRACTION, None)
+        at = self.floored(w)
         if at.shape[0] == 1:
             return self._per_fraction(at, secondary=True)
         groups = composition_groups(at, ENHANCEMENT_STEP, max_groups=len(at) + 1)
@@ -259,7 +264,13 @@ class PhysicsQuantifier:
             groups = np.zeros_like(groups)
         means = np.stack([at[groups == g].mean(axis=0) for g in range(groups.max() + 1)])
         enhancement = self._per_fraction(means, True) / self._per_fraction(means, False)
-        return self._per_fraction(at, secondary=False) * enhancement[groups]
+        return self._per_fraction(at, False, plain) * enhancement[groups]
+
+    @staticmethod
+    def floored(w: np.ndarray) -> np.ndarray:
+        """``w`` with every fraction at least :data:`MIN_FRACTION`: where sensitivities
+        are evaluated."""
+        return np.clip(w, MIN_FRACTION, None)
 
     def shapes(self, w: np.ndarray) -> np.ndarray:
         """``(K, C)`` the components (each summing to 1) in the matrix ``w`` ``(E,)``."""
@@ -324,16 +335,20 @@ class PhysicsQuantifier:
         for _ in range(steps):
             if self.balance is not None and compton is not None:
                 safe = np.nan_to_num(w, nan=MIN_FRACTION)  # spectra without Compton: NaN
-                w = absolute_fractions(element_amounts, self.sensitivities(safe), compton,
-                                       self.compton_photons(safe))
+                plain = self._intensities(self.floored(safe), secondary=False)  # both need it
+                w = absolute_fractions(element_amounts, self.sensitivities(safe, plain), compton,
+                                       self.compton_photons(safe, plain))
             else:
                 w = self._closed(np.clip(element_amounts / self.sensitivities(w), 1e-12, None))
         return w
 
-    def compton_photons(self, w: np.ndarray) -> np.ndarray:
+    def compton_photons(self, w: np.ndarray, plain: np.ndarray | None = None) -> np.ndarray:
         """``(N,)`` Compton photons detected per incident photon in matrix ``w`` (the
-        instrument's ``scatter.scale`` included), on all channels as the amounts are."""
-        compton = self._intensities(w, secondary=False)[:, self._compton]
+        instrument's ``scatter.scale`` included), on all channels as the amounts are
+        (``plain``: the line intensities at :meth:`floored` ``w``, where known)."""
+        if plain is None:
+            plain = self._intensities(self.floored(w), secondary=False)
+        compton = plain[:, self._compton]
         return (compton @ self._detected[self._compton]) * self.instrument.scatter.scale
 
     # -- the fit ----------------------------------------------------------------------
@@ -425,7 +440,9 @@ class PhysicsQuantifier:
         its own mean matrix (``groups`` ``(N,)`` from :func:`.composition_groups`)."""
 
         def fit_group(k: np.ndarray) -> tuple[np.ndarray | None, ...]:
-            matrix = np.average(w[k], axis=0, weights=x[k].sum(axis=1) + 1e-300)
+            # a balance fit's spectrum without Compton has no w (NaN): the compound's
+            safe = np.nan_to_num(w[k], nan=MIN_FRACTION)
+            matrix = np.average(safe, axis=0, weights=x[k].sum(axis=1) + 1e-300)
             return self._fit_batches(x[k], self.shapes(matrix), steps,
                                      None if start is None else start[k], keep_expected)
 
