@@ -100,6 +100,9 @@ def test_a_scale_whose_standard_elements_disagree_is_only_as_sure_as_they_agree(
     weighted, weighted_sigma = scale_from_standard(quantifier, counts, certified, sigma)
     assert abs(weighted - scale) < abs(spread_scale - scale) / 3
     assert abs(weighted - scale) < 2 * weighted_sigma
+    # an element certified at 0 sets nothing (it would be 0 / 0)
+    with_zero = scale_from_standard(quantifier, counts, {**certified, "Zn": 0.0}, sigma)
+    assert with_zero == pytest.approx((weighted, weighted_sigma))
 
 
 def test_oxides_close_with_their_oxygen():

@@ -183,7 +183,10 @@ def scale_from_standard(
     shapes = quantifier.shapes(w[0] / w[0].sum())
     amounts, covariance, _, _ = quantifier._fit_batches(x, shapes)
     s = quantifier.sensitivities(w / w.sum())[0]
-    index = [quantifier.elements.index(e) for e in known_ug_cm2]
+    # an element certified at 0 implies no scale (0 / 0): it is fitted, not weighed
+    index = [quantifier.elements.index(e) for e, v in known_ug_cm2.items() if v > 0]
+    if not index:
+        raise XRFQuantError("the standard certifies none of the elements fitted above 0")
     predicted = np.array([known_ug_cm2[quantifier.elements[i]] / quantifier.layer_ug_cm2 * s[i]
                           for i in index])
     measured = amounts[0, index]
