@@ -193,15 +193,18 @@ def scale_from_standard(
     counting = np.maximum(np.diag(covariance[0])[index], 0.0)
     certified = np.array([(known_sigma or {}).get(quantifier.elements[i], 0.0)
                           / known_ug_cm2[quantifier.elements[i]] for i in index])
+    implied = measured / predicted  # the scale each known element implies
+
+    def weights(at: float) -> np.ndarray:
+        """1 / variance of each implied scale; the certificate's share depends on it."""
+        return predicted**2 / np.maximum(counting + (at * predicted * certified) ** 2, 1e-300)
+
     scale = float(measured.sum() / predicted.sum())  # the Poisson ML value: the start
-    for _ in range(3):  # the certificate's share of the variance depends on the scale
-        variance = counting + (scale * predicted * certified) ** 2
-        weight = predicted**2 / np.maximum(variance, 1e-300)
-        implied = measured / predicted
+    for _ in range(3):
+        weight = weights(scale)
         scale = float((weight * implied).sum() / weight.sum())
-    variance = counting + (scale * predicted * certified) ** 2
-    weight = predicted**2 / np.maximum(variance, 1e-300)
-    chi2 = float((weight * (measured / predicted - scale) ** 2).sum())
+    weight = weights(scale)
+    chi2 = float((weight * (implied - scale) ** 2).sum())
     birge = math.sqrt(chi2 / (len(index) - 1)) if len(index) > 1 else 1.0
     return scale, float(max(birge, 1.0) / math.sqrt(weight.sum()))
 
