@@ -53,3 +53,32 @@ def test_overlapping_lines_with_absent_ones_reach_the_constrained_optimum(seed):
     gradient = shapes @ (x[0] / expected[0] - 1.0)
     assert np.all(gradient[amounts[0] == 0.0] < 1e-3)
     assert np.all(amounts[0] >= 0.0)
+
+
+def test_a_batch_of_spectra_gets_what_each_gets_alone():
+    """A batch (float32 steps, the Fisher information as one product with the shapes'
+    pairwise products, halvings repeated only for the spectra they concern) gives
+    each spectrum the amounts and covariance of its own float64 fit."""
+    shapes = _overlapping_lines()
+    rng = np.random.default_rng(7)
+    truth = np.where(rng.random((300, len(shapes))) < 0.4, 0.0,
+                     10 ** rng.uniform(3, 5, (300, len(shapes))))
+    truth[:, 0] = 5e4
+    x = rng.poisson(truth @ shapes).astype(np.float64)
+    amounts, covariance, expected = fit_amounts(x, shapes)
+    for row in (0, 1, 150, 299):
+        alone, alone_covariance, _ = fit_amounts(x[row:row + 1], shapes)
+        scale = np.sqrt(np.diag(alone_covariance[0]))
+        assert np.all(np.abs(amounts[row] - alone[0]) <= 0.02 * scale + 1e-3)
+        np.testing.assert_allclose(np.sqrt(np.diag(covariance[row])), scale, rtol=0.05)
+        # the covariance is the inverse of the Fisher information at the fit
+        fisher = (shapes / expected[row]) @ shapes.T
+        np.testing.assert_allclose(covariance[row] @ fisher, np.eye(len(shapes)), atol=1e-4)
+
+
+def test_a_component_no_spectrum_shows_gets_no_amount_and_a_finite_covariance():
+    shapes = _overlapping_lines()
+    shapes[3] = 0.0  # a line outside the fitted channels
+    x = np.random.default_rng(8).poisson(np.full((300, 1), 1e5) * shapes.sum(axis=0))
+    amounts, covariance, _ = fit_amounts(x.astype(np.float64), shapes)
+    assert np.all(amounts[:, 3] == 0.0) and np.all(np.isfinite(covariance))

@@ -30,3 +30,14 @@ def test_spectra_without_a_composition_are_one_group_and_the_grouping_ends():
     groups = composition_groups(w, max_groups=8)
     assert len(set(groups[:5])) == 1 and len(set(groups[5:])) == 1 and groups.max() == 1
     assert composition_groups(np.random.default_rng(1).random((500, 6)), max_groups=2).max() == 0
+
+
+def test_the_groups_are_the_distinct_rounded_rows():
+    """The integer grouping, column by column, partitions spectra exactly as the
+    distinct rows of their rounded fractions do (``np.unique`` of the rows)."""
+    w = np.random.default_rng(2).dirichlet(np.ones(4), size=3000)
+    w[::50] = np.nan
+    groups = composition_groups(w, step=0.05, max_groups=10_000)
+    rounded = np.round(np.nan_to_num(w, nan=-1.0) / 0.05)
+    distinct = np.unique(rounded, axis=0, return_inverse=True)[1].reshape(-1)
+    assert len(set(zip(groups.tolist(), distinct.tolist()))) == distinct.max() + 1 == groups.max() + 1

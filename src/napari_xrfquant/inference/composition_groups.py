@@ -33,16 +33,34 @@ def composition_groups(
     and so on (past a step of 1 every composition is one group). Non-finite
     fractions (a spectrum without a composition) count as one value.
     """
-    # a spectrum without a composition (a balance fit's, without Compton: NaN) is one
-    # value, not a group of its own each: NaN rows would never merge at any step
-    w = np.nan_to_num(np.asarray(fractions, dtype=np.float64), nan=-1.0, posinf=-1.0,
-                      neginf=-1.0)
+    w = np.asarray(fractions, dtype=np.float64)
     while step <= 1.0:
-        groups = np.unique(np.round(w / step), axis=0, return_inverse=True)[1].reshape(-1)
+        groups = _row_groups(_levels(w, step))
         if groups.max(initial=0) < max_groups:
             return groups
         step *= 2.0
     return np.zeros(len(w), dtype=int)  # fractions of 0-1 at a step past 1: one group
+
+
+def _levels(w: np.ndarray, step: float) -> np.ndarray:
+    """``(N, E)`` non-negative integer level of each fraction at ``step``; a
+    non-finite fraction (a balance fit's spectrum without Compton: NaN) is a level
+    of its own, one value for all such spectra: NaN rows would never merge."""
+    top = int(np.ceil(1.0 / step)) + 1
+    levels = np.clip(np.round(np.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0) / step),
+                     0, top).astype(np.int64)
+    return np.where(np.isfinite(w), levels, top + 1)
+
+
+def _row_groups(levels: np.ndarray) -> np.ndarray:
+    """``(N,)`` index of each distinct row of ``levels`` in lexicographic order (as
+    ``np.unique(levels, axis=0)``), column by column on integers: sorting rows as
+    records took 2 s of a 30 s frame."""
+    groups = np.zeros(len(levels), dtype=np.int64)
+    base = int(levels.max(initial=0)) + 1
+    for column in levels.T:
+        groups = np.unique(groups * base + column, return_inverse=True)[1].reshape(-1)
+    return groups
 
 
 def by_group(

@@ -423,10 +423,10 @@ class PhysicsQuantifier:
         amounts: np.ndarray | None = None
         # shapes at the start's mean matrix, then at each composition group's
         # fitted one (an element's line ratios follow its matrix's absorption edges)
-        for rounds in (SCORING_STEPS, SCORING_STEPS // 3):
+        for rounds, final in ((SCORING_STEPS, False), (SCORING_STEPS // 3, True)):
             groups = np.zeros(len(x), dtype=int) if amounts is None else composition_groups(w)
             amounts, covariance, quality, lam = self._fit_grouped(
-                x, w, groups, rounds, amounts, keep_expected)
+                x, w, groups, rounds, amounts, keep_expected and final, final)
             w = self.matrix_fractions(amounts[:, :n_el], w, MATRIX_STEPS if not self.thin else 1,
                                       amounts[:, self.components.index("Compton")])
         assert amounts is not None
@@ -434,7 +434,7 @@ class PhysicsQuantifier:
 
     def _fit_grouped(
         self, x: np.ndarray, w: np.ndarray, groups: np.ndarray, steps: int,
-        start: np.ndarray | None, keep_expected: bool,
+        start: np.ndarray | None, keep_expected: bool, quality: bool = True,
     ) -> tuple[Any, ...]:
         """:meth:`_fit_batches` of each composition group of spectra with the shapes of
         its own mean matrix (``groups`` ``(N,)`` from :func:`.composition_groups`)."""
@@ -444,7 +444,8 @@ class PhysicsQuantifier:
             safe = np.nan_to_num(w[k], nan=MIN_FRACTION)
             matrix = np.average(safe, axis=0, weights=x[k].sum(axis=1) + 1e-300)
             return self._fit_batches(x[k], self.shapes(matrix), steps,
-                                     None if start is None else start[k], keep_expected)
+                                     None if start is None else start[k], keep_expected,
+                                     quality)
 
         return by_group(groups, fit_group)
 
@@ -466,11 +467,12 @@ class PhysicsQuantifier:
 
     def _fit_batches(
         self, x: np.ndarray, shapes: np.ndarray, steps: int = SCORING_STEPS,
-        start: np.ndarray | None = None, keep_expected: bool = False,
+        start: np.ndarray | None = None, keep_expected: bool = False, quality: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Amounts, covariance and fit quality of every spectrum, batch by batch (the
         expected counts of a batch are dropped once its fit quality is known, unless
-        ``keep_expected``)."""
+        ``keep_expected``; the fit quality is NaN without ``quality``: a round whose
+        amounts only start the next needs none: half the fit-quality work of a frame)."""
         fit = self.fit_channels
         amounts, covariances, qualities, expected = [], [], [], []
         for k in range(0, x.shape[0], FIT_BATCH):
@@ -479,8 +481,9 @@ class PhysicsQuantifier:
                                              None if start is None else start[k:k + FIT_BATCH])
             amounts.append(a)
             covariances.append(covariance)
-            qualities.append(poisson_fit_quality(torch.as_tensor(observed),
-                                                 torch.as_tensor(lam), shapes.shape[0]).numpy())
+            qualities.append(poisson_fit_quality(torch.as_tensor(observed), torch.as_tensor(lam),
+                                                 shapes.shape[0]).numpy()
+                             if quality else np.full(len(a), np.nan))
             if keep_expected:
                 expected.append(lam)
         return (np.concatenate(amounts), np.concatenate(covariances), np.concatenate(qualities),

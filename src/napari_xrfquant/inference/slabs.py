@@ -31,10 +31,14 @@ def read_rows(counts: Any, energy_keV: np.ndarray, target_keV: np.ndarray, first
     ``target_keV`` (resampled when the axes differ), float64, NaN read as 0."""
     from napari_xrfquant.io.grid import resample_counts, same_grid
 
-    slab = np.asarray(counts[first:last], dtype=np.float64)
+    rows = np.asarray(counts[first:last])
+    slab = rows.astype(np.float64)  # a copy: the NaN below are set in place
     if not same_grid(np.asarray(energy_keV), target_keV):
         slab = resample_counts(slab, np.asarray(energy_keV), target_keV)
-    return np.nan_to_num(slab.reshape(-1, slab.shape[-1]), nan=0.0)
+    spectra = slab.reshape(-1, slab.shape[-1])
+    if rows.dtype.kind in "fc":  # integer counts hold no NaN (and a check costs a pass)
+        np.nan_to_num(spectra, copy=False, nan=0.0)
+    return spectra
 
 
 def row_slabs(counts: Any, energy_keV: np.ndarray, target_keV: np.ndarray,
