@@ -40,4 +40,5 @@ def test_the_groups_are_the_distinct_rounded_rows():
     groups = composition_groups(w, step=0.05, max_groups=10_000)
     rounded = np.round(np.nan_to_num(w, nan=-1.0) / 0.05)
     distinct = np.unique(rounded, axis=0, return_inverse=True)[1].reshape(-1)
-    assert len(set(zip(groups.tolist(), distinct.tolist()))) == distinct.max() + 1 == groups.max() + 1
+    pairs = set(zip(groups.tolist(), distinct.tolist(), strict=True))
+    assert len(pairs) == distinct.max() + 1 == groups.max() + 1
