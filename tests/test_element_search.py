@@ -175,13 +175,13 @@ def test_an_element_whose_lines_all_sit_under_a_stronger_ones_is_uncertain():
     from napari_xrfquant.inference.element_overlaps import judge_overlaps
     from napari_xrfquant.inference.element_search import FoundElement
 
-    lines = {
-        "Pb": [("Pb Ma", 2.345), ("Pb La", 10.55)],
-        "Bi": [("Bi Ma", 2.42)],
-        "Zr": [("Zr La", 2.04), ("Zr Ka", 15.77)],
-        "Y": [("Y La", 1.92)],
-        "Au": [("Au Ma", 2.12)],
-        "Hg": [("Hg Ma", 2.195)],
+    lines = {  # (family, keV, photons)
+        "Pb": [("Pb Ma", 2.345, 1000.0), ("Pb La", 10.55, 3000.0)],
+        "Bi": [("Bi Ma", 2.42, 50.0)],
+        "Zr": [("Zr La", 2.04, 100.0), ("Zr Ka", 15.77, 300.0)],
+        "Y": [("Y La", 1.92, 20.0)],
+        "Au": [("Au Ma", 2.12, 40.0)],
+        "Hg": [("Hg Ma", 2.195, 30.0)],
     }
     ordered = [FoundElement("Pb", "Pb La", 10.55, 300.0, 50.0),
                FoundElement("Bi", "Bi Ma", 2.42, 50.0, 10.0),
@@ -205,6 +205,27 @@ def test_an_element_whose_lines_all_sit_under_a_stronger_ones_is_uncertain():
     # Y La (1.92) lies within one FWHM of Zr La (kept): set aside too
     assert judged["Y"].uncertain is not None
     assert judged["Pb"].overlaps == () and "Bi" not in judged["Zr"].overlaps
+
+
+def test_a_weak_line_of_a_stronger_element_hides_nothing_with_more_photons():
+    """On the AXO film Pb Ma (2.345 keV) lies 64 eV from Au Mg, a few % of Au's M
+    photons: Pb is kept (a misfit of Au Mg cannot make Pb's counts), and S Ka, with
+    more photons than Au Mg but a fifth of Pb Ma's, is set aside under Pb Ma."""
+    from napari_xrfquant.inference.element_overlaps import judge_overlaps
+    from napari_xrfquant.inference.element_search import FoundElement
+
+    lines = {"Au": [("Au Ma", 2.123, 1000.0), ("Au Mg", 2.409, 50.0)],
+             "Pb": [("Pb Ma", 2.345, 400.0)], "S": [("S Ka", 2.307, 80.0)]}
+    ordered = [FoundElement("Au", "Au Ma", 2.123, 17.0, 5.0),
+               FoundElement("Pb", "Pb Ma", 2.345, 12.0, 10.0),
+               FoundElement("S", "S Ka", 2.307, 6.0, 1.0)]
+
+    def fwhm(energy_keV: float) -> float:
+        return float(np.sqrt(0.149**2 + 2.355**2 * 0.114 * 0.00385 * energy_keV))
+
+    judged = dict(zip("Au Pb S".split(), judge_overlaps(ordered, lines, fwhm), strict=True))
+    assert judged["Au"].uncertain is None and judged["Pb"].uncertain is None
+    assert judged["S"].uncertain is not None and "Pb Ma" in judged["S"].uncertain
 
 
 @pytest.mark.slow
@@ -236,8 +257,8 @@ def test_an_element_only_a_cluster_shows_sets_aside_none_of_the_sums():
     from napari_xrfquant.inference.element_overlaps import judge_overlaps
     from napari_xrfquant.inference.element_search import FoundElement
 
-    lines = {"S": [("S Ka", 2.307)], "Pb": [("Pb Ma", 2.345)], "Ca": [("Ca Ka", 3.69)],
-             "Sb": [("Sb La", 3.60)]}
+    lines = {"S": [("S Ka", 2.307, 500.0)], "Pb": [("Pb Ma", 2.345, 100.0)],
+             "Ca": [("Ca Ka", 3.69, 1e4)], "Sb": [("Sb La", 3.60, 1e4)]}
     ordered = [FoundElement("Ca", "Ca Ka", 3.69, 800.0, 50.0),
                FoundElement("S", "S Ka", 2.307, 30.0, 1.0, where="cluster 2 (20 pixels)"),
                FoundElement("Pb", "Pb Ma", 2.345, 10.0, 1.0),

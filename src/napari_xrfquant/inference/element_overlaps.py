@@ -2,19 +2,27 @@
 
 An element found only because the model misses the shape of a strong line
 beside it is not in the sample. Two rules set such an element aside as
-*uncertain*, with the reason, strongest elements first:
+*uncertain*, with the reason:
 
 - its strongest line lies within one FWHM of a line of an element
   :data:`DOMINANCE` times as significant (a misfit of that line's shape
   explains as much as the element does: Co Kα beside Fe Kβ);
 - every line family it shows lies within one FWHM of a line of an element
-  found before it and kept (its whole evidence sits under their lines: Bi and
-  Hg M under Pb M, S Kα under Pb Mβ). A kept element's lines alone count, so
-  one uncertain element does not hide the next.
+  kept before it that carries at least as many photons there (its whole
+  evidence sits under their lines: Bi and Hg M under Pb M, S Kα under Pb Mβ).
+  A kept element's lines alone count, so one uncertain element does not hide
+  the next. The elements of the map's sum are taken brightest first, so of two
+  that share a peak the one that explains more of it stands (Pb and Bi M: their
+  significances are alike, each explaining what the other leaves), and a weak
+  line hides nothing brighter than itself: on the AXO film Pb Mα (2.35 keV,
+  Pb's brightest line) lies 62 eV from Au Mγ, 4 % of Au's M photons and a
+  fiftieth of Pb Mα's, which no misfit of its shape could make.
 
 An element found only in a cluster's sum (``where`` other than ``"sum"``) sets
 aside no element of the map's sum: its significance comes from another spectrum,
-of fewer pixels and its own fit quality.
+of fewer pixels and its own fit quality. It is judged after the sum's, and a
+line of the sum hides it if that element is the more significant (photons of
+two spectra do not compare).
 
 The elements kept are listed with the other kept elements their strongest line
 overlaps.
@@ -52,24 +60,39 @@ class Judgement(NamedTuple):
 #: significant (a misfit of that line's shape explains as much as it does).
 DOMINANCE = 10.0
 
-#: Each found element's visible line families: ``(name, energy keV)``.
-Lines = dict[str, list[tuple[str, float]]]
+#: Each found element's visible line families: ``(name, energy keV, photons)``, the
+#: photons at the found shares (comparable among the elements of one spectrum).
+Lines = dict[str, list[tuple[str, float, float]]]
+#: A line hides another within one FWHM if it carries this share of its photons.
+COVERING = 1.0
 
 
 def judge_overlaps(ordered: Sequence[_Found], lines: Lines,
                    fwhm_keV: Callable[[float], float]) -> list[Judgement]:
     """The judgement of each element of ``ordered`` (most significant first), in its
     order; ``fwhm_keV`` is the detector's FWHM at an energy."""
-    reasons: list[str | None] = []
+    reasons: dict[str, str | None] = {}
     kept: list[_Found] = []
-    for element in ordered:
+    for element in sorted(ordered, key=lambda f: _brightness(f, lines)):
         reason = (_dominated(element, _may_judge(element, ordered), lines, fwhm_keV)
                   or _hidden_under(element, _may_judge(element, kept), lines, fwhm_keV))
-        reasons.append(reason)
+        reasons[element.symbol] = reason
         if reason is None:
             kept.append(element)
-    return [Judgement(reason, _overlapping(element, kept, fwhm_keV))
-            for element, reason in zip(ordered, reasons, strict=True)]
+    return [Judgement(reasons[element.symbol], _overlapping(element, kept, fwhm_keV))
+            for element in ordered]
+
+
+def _brightness(element: _Found, lines: Lines) -> tuple[int, float]:
+    """The order in which elements may hide others: the map's sum's by their brightest
+    line's photons (of two elements that share a peak, Pb and Bi M, the one that
+    explains more of it stands; their significances are alike, each explaining what
+    the other leaves), then the clusters' by significance (their photons are of other
+    spectra)."""
+    if element.where == "sum":
+        return 0, -max((photons for _name, _energy, photons in lines[element.symbol]),
+                       default=0.0)
+    return 1, -element.significance
 
 
 def _may_judge(element: _Found, others: Sequence[_Found]) -> list[_Found]:
@@ -92,7 +115,7 @@ def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,
     for other in ordered:
         if other.significance < DOMINANCE * element.significance:
             return None
-        near = [name for name, energy in lines[other.symbol]
+        near = [name for name, energy, _photons in lines[other.symbol]
                 if abs(energy - element.line_keV) < width]
         if near:
             return (f"its {element.line.split()[1]} line lies within one FWHM of "
@@ -102,13 +125,23 @@ def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,
 
 def _hidden_under(element: _Found, kept: Sequence[_Found], lines: Lines,
                   fwhm_keV: Callable[[float], float]) -> str | None:
-    stronger = [(name, energy) for other in kept for name, energy in lines[other.symbol]]
     covering = []
-    for _family, energy in lines[element.symbol]:
+    for _family, energy, own in lines[element.symbol]:
         width = fwhm_keV(energy)
-        near = [name for name, at in stronger if abs(at - energy) < width]
+        near = [name for other in kept for name, at, photons in lines[other.symbol]
+                if abs(at - energy) < width and _hides(other, photons, element, own)]
         if not near:
             return None
         covering.append(near[0])
     return ("every line it shows lies within one FWHM of a stronger element's ("
             + ", ".join(dict.fromkeys(covering)) + "): the fit cannot separate it")
+
+
+def _hides(other: _Found, photons: float, element: _Found, own: float) -> bool:
+    """Whether ``other``'s line of ``photons`` can hide ``element``'s of ``own`` photons
+    beside it: in one spectrum if it is as bright, across spectra (a cluster's element
+    under the sum's) if ``other`` is the more significant (photons of two spectra do
+    not compare)."""
+    if other.where == element.where:
+        return photons >= COVERING * own
+    return other.significance > element.significance

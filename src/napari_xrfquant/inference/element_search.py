@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
-from napari_xrfquant.inference.element_overlaps import judge_overlaps
+from napari_xrfquant.inference.element_overlaps import Lines, judge_overlaps
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.pixel_groups import (
@@ -308,7 +308,7 @@ def _search_groups(
             instrument = _refined(first, instrument, window, summed)
             quantifier = quantifier.with_instrument(instrument)
     found: dict[str, FoundElement] = {}
-    lines: dict[str, list[tuple[str, float]]] = {}  # each found element's visible lines
+    lines: Lines = {}  # each found element's visible lines
     quality = math.nan
     for k, (where, spectrum) in enumerate(groups):
         yield Progress(steps - len(groups) + k, steps, "search")
@@ -324,7 +324,7 @@ def _search_groups(
             visible = ({f: v for f, v in families[e].items() if _inside(v[1], window)}
                        or families[e])
             name, (strongest, energy) = max(visible.items(), key=lambda item: item[1][0])
-            lines[symbol] = [(f"{symbol} {f}", v[1]) for f, v in visible.items()
+            lines[symbol] = [(f"{symbol} {f}", v[1], v[0]) for f, v in visible.items()
                              if v[0] >= MIN_FAMILY * strongest]
             found[symbol] = FoundElement(symbol, f"{symbol} {name}", energy,
                                          float(significance[e]), 100.0 * float(shares[e]),
