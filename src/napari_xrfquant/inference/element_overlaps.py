@@ -5,8 +5,12 @@ beside it is not in the sample. Two rules set such an element aside as
 *uncertain*, with the reason:
 
 - its strongest line lies within one FWHM of a line of an element
-  :data:`DOMINANCE` times as significant (a misfit of that line's shape
-  explains as much as the element does: Co Kα beside Fe Kβ);
+  :data:`DOMINANCE` times as significant that carries :data:`DOMINANCE` times
+  its photons, a faint family too (a misfit of that line, a share of its
+  photons, explains as much as the element does: Co Kα beside Fe Kβ; in the
+  sum of the bundled sample's several gold alloys, whose Ag L to K ratio
+  follows each alloy's Au M edges, an Ar Kα phantom at 5.9 σ beside Ag Lα,
+  0.5 % of Ag's photons and 11 times Ar Kα's);
 - every line family it shows lies within one FWHM of a line of an element
   kept before it that carries at least as many photons there (its whole
   evidence sits under their lines: Bi and Hg M under Pb M, S Kα under Pb Mβ).
@@ -65,6 +69,9 @@ DOMINANCE = 10.0
 Lines = dict[str, list[tuple[str, float, float]]]
 #: A line hides another within one FWHM if it carries this share of its photons.
 COVERING = 1.0
+#: The line families an element shows: this share of its brightest's photons or more
+#: (a candidate needs one in range; an element hidden has each of these covered).
+MIN_FAMILY = 0.05
 
 
 def judge_overlaps(ordered: Sequence[_Found], lines: Lines,
@@ -112,11 +119,16 @@ def _overlapping(element: _Found, kept: Sequence[_Found],
 def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,
                fwhm_keV: Callable[[float], float]) -> str | None:
     width = fwhm_keV(element.line_keV)
+    own = max((photons for _name, _energy, photons in lines[element.symbol]), default=0.0)
     for other in ordered:
         if other.significance < DOMINANCE * element.significance:
             return None
-        near = [name for name, energy, _photons in lines[other.symbol]
-                if abs(energy - element.line_keV) < width]
+        # a misfit of a line is a share of its photons: only a line DOMINANCE times as
+        # bright as this element's can stand for it (in one spectrum; across two the
+        # significances alone compare)
+        near = [name for name, energy, photons in lines[other.symbol]
+                if abs(energy - element.line_keV) < width
+                and (other.where != element.where or photons >= DOMINANCE * own)]
         if near:
             return (f"its {element.line.split()[1]} line lies within one FWHM of "
                     f"{near[0]} (significance {other.significance:.0f})")
@@ -126,15 +138,23 @@ def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,
 def _hidden_under(element: _Found, kept: Sequence[_Found], lines: Lines,
                   fwhm_keV: Callable[[float], float]) -> str | None:
     covering = []
-    for _family, energy, own in lines[element.symbol]:
+    for _family, energy, own in _shown(lines[element.symbol]):
         width = fwhm_keV(energy)
-        near = [name for other in kept for name, at, photons in lines[other.symbol]
+        near = [name for other in kept for name, at, photons in _shown(lines[other.symbol])
                 if abs(at - energy) < width and _hides(other, photons, element, own)]
         if not near:
             return None
         covering.append(near[0])
     return ("every line it shows lies within one FWHM of a stronger element's ("
             + ", ".join(dict.fromkeys(covering)) + "): the fit cannot separate it")
+
+
+def _shown(families: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """The families an element shows: :data:`MIN_FAMILY` of its brightest's photons or
+    more (a fainter one is neither evidence of it nor a peak to hide another under;
+    the fit ties it to the bright ones)."""
+    brightest = max((photons for _name, _energy, photons in families), default=0.0)
+    return [f for f in families if f[2] >= MIN_FAMILY * brightest]
 
 
 def _hides(other: _Found, photons: float, element: _Found, own: float) -> bool:

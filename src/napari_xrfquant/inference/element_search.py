@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
-from napari_xrfquant.inference.element_overlaps import Lines, judge_overlaps
+from napari_xrfquant.inference.element_overlaps import MIN_FAMILY, Lines, judge_overlaps
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.pixel_groups import (
@@ -65,8 +65,6 @@ DEFAULT_THRESHOLD = 5.0
 #: Elements never proposed: no long-lived isotope, or a noble gas (Ar of air is kept).
 NOT_CANDIDATES = frozenset({"Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Pa", "Ne",
                             "Kr", "Xe"})
-#: A candidate needs a line family this strong (relative to its strongest) in range.
-MIN_FAMILY = 0.05
 #: Fixed-point steps of the shares of the elements kept (they start from equal shares).
 SHARE_STEPS = 4
 #: Scoring steps of each re-fit within the elimination (it starts from the last fit).
@@ -323,9 +321,10 @@ def _search_groups(
             # its families in the range (all of them, should rounding leave none there)
             visible = ({f: v for f, v in families[e].items() if _inside(v[1], window)}
                        or families[e])
-            name, (strongest, energy) = max(visible.items(), key=lambda item: item[1][0])
-            lines[symbol] = [(f"{symbol} {f}", v[1], v[0]) for f, v in visible.items()
-                             if v[0] >= MIN_FAMILY * strongest]
+            name, (_photons, energy) = max(visible.items(), key=lambda item: item[1][0])
+            # every family in range, the faint too: a faint line of a bright element may
+            # be what a phantom stands for (Ag La, 0.5 % of Ag's photons in gold, for Ar)
+            lines[symbol] = [(f"{symbol} {f}", v[1], v[0]) for f, v in visible.items()]
             found[symbol] = FoundElement(symbol, f"{symbol} {name}", energy,
                                          float(significance[e]), 100.0 * float(shares[e]),
                                          where)
