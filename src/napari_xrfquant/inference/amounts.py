@@ -133,7 +133,8 @@ def fit_amounts(
             if worse.numel() == 0:
                 break
             # only those spectra again: near the optimum float32 rounding makes a few
-            # of them "worse" at every step, and the whole batch again cost 4x the work
+            # of them "worse" at every step, and the whole batch again, up to four times
+            # a step, was most of the fit's time after the Fisher information
             scale *= 0.5
             trial[worse] = (a[worse] + scale * step[worse]).clamp_min(0.0)
             trial_lam[worse] = (trial[worse] @ m).clamp_min(MIN_EXPECTED)

@@ -20,7 +20,10 @@ beside it is not in the sample. Two rules set such an element aside as
   significances are alike, each explaining what the other leaves), and a weak
   line hides nothing brighter than itself: on the AXO film Pb Mα (2.35 keV,
   Pb's brightest line) lies 62 eV from Au Mγ, 4 % of Au's M photons and a
-  fiftieth of Pb Mα's, which no misfit of its shape could make.
+  fiftieth of Pb Mα's, which no misfit of its shape could make. The families
+  an element shows are those of :data:`MIN_FAMILY` of its brightest's photons
+  or more, on both sides: a fainter one is neither evidence nor cover (Au Lℓ,
+  2 % of Au's L photons, would hide the bundled sample's real Zn Kα).
 
 An element found only in a cluster's sum (``where`` other than ``"sum"``) sets
 aside no element of the map's sum: its significance comes from another spectrum,
