@@ -26,6 +26,20 @@ from napari_xrfquant.models.bundle import load_model
 from napari_xrfquant.sample import sample_cube_path
 
 
+def region_means(concentrations: np.ndarray, truth) -> dict[str, np.ndarray]:
+    """Each named truth region's mean wt% ``(E,)`` of ``(H, W, E)`` maps (a result's or
+    the truth's)."""
+    return {name: np.nanmean(concentrations[truth.regions == label], axis=0)
+            for label, name in enumerate(truth.region_names)
+            if name and (truth.regions == label).any()}
+
+
+def largest_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """The largest region-mean difference (wt%) over the regions both give."""
+    return max(float(np.abs(a[name] - b[name]).max()) for name in a
+               if np.isfinite(a[name]).all() and np.isfinite(b[name]).all())
+
+
 def main() -> None:
     model = load_model(None)
     cube = read_cube(sample_cube_path())
@@ -42,32 +56,22 @@ def main() -> None:
           f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "
           "detector refined)")
     print("region         path     " + " ".join(f"{e:>7}" for e in elements))
-    worst = 0.0
-    for label, name in enumerate(truth.region_names):
-        inside = truth.regions == label
-        if not name or not inside.any():
-            continue
-        rows = {
-            "truth": truth.wt_percent[inside].mean(axis=0),
-            "network": np.nanmean(network.concentrations[inside], axis=0),
-            "physics": np.nanmean(physics.concentrations[inside], axis=0),
-        }
-        if not np.isfinite(rows["physics"]).all():
+    paths = {"truth": region_means(truth.wt_percent, truth),
+             "network": region_means(network.concentrations, truth),
+             "physics": region_means(physics.concentrations, truth)}
+    for name, physics_mean in paths["physics"].items():
+        if not np.isfinite(physics_mean).all():
             continue  # a region of background pixels (masked)
-        worst = max(worst, float(np.abs(rows["network"] - rows["physics"]).max()))
-        for path, values in rows.items():
-            print(f"{name[:14]:<14} {path:<8} " + " ".join(f"{v:7.2f}" for v in values))
+        for path, means in paths.items():
+            print(f"{name[:14]:<14} {path:<8} " + " ".join(f"{v:7.2f}" for v in means[name]))
+    worst = largest_difference(paths["network"], paths["physics"])
     print(f"largest region-mean difference, network against physics: {worst:.2f} wt%; "
           f"median fit quality network {np.nanmedian(network.fit_quality):.2f}, physics "
           f"{np.nanmedian(physics.fit_quality):.2f}")
     started = time.perf_counter()
     refined = xq.quantify(counts, cube.energy_keV, model=model, refine=2)
     refined_s = time.perf_counter() - started
-    worst = max(float(np.abs(np.nanmean(refined.concentrations[inside], axis=0)
-                             - np.nanmean(physics.concentrations[inside], axis=0)).max())
-                for inside in (truth.regions == label for label, name in
-                               enumerate(truth.region_names) if name)
-                if np.isfinite(np.nanmean(physics.concentrations[inside], axis=0)).all())
+    worst = largest_difference(region_means(refined.concentrations, truth), paths["physics"])
     print(f"the network refined (refine=2, {refined_s:.0f} s) against physics: {worst:.2f} wt%")
 
 

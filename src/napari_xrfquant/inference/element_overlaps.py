@@ -100,8 +100,7 @@ def _brightness(element: _Found, lines: Lines) -> tuple[int, float]:
     the other leaves), then the clusters' by significance (their photons are of other
     spectra)."""
     if element.where == "sum":
-        return 0, -max((photons for _name, _energy, photons in lines[element.symbol]),
-                       default=0.0)
+        return 0, -_brightest(lines[element.symbol])
     return 1, -element.significance
 
 
@@ -122,16 +121,15 @@ def _overlapping(element: _Found, kept: Sequence[_Found],
 def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,
                fwhm_keV: Callable[[float], float]) -> str | None:
     width = fwhm_keV(element.line_keV)
-    own = max((photons for _name, _energy, photons in lines[element.symbol]), default=0.0)
+    own = _brightest(lines[element.symbol])
     for other in ordered:
         if other.significance < DOMINANCE * element.significance:
             return None
         # a misfit of a line is a share of its photons: only a line DOMINANCE times as
-        # bright as this element's can stand for it (in one spectrum; across two the
-        # significances alone compare)
+        # bright as this element's can stand for it
         near = [name for name, energy, photons in lines[other.symbol]
                 if abs(energy - element.line_keV) < width
-                and (other.where != element.where or photons >= DOMINANCE * own)]
+                and _hides(other, photons, element, own, DOMINANCE)]
         if near:
             return (f"its {element.line.split()[1]} line lies within one FWHM of "
                     f"{near[0]} (significance {other.significance:.0f})")
@@ -156,15 +154,21 @@ def _shown(families: list[tuple[str, float, float]]) -> list[tuple[str, float, f
     """The families an element shows: :data:`MIN_FAMILY` of its brightest's photons or
     more (a fainter one is neither evidence of it nor a peak to hide another under;
     the fit ties it to the bright ones)."""
-    brightest = max((photons for _name, _energy, photons in families), default=0.0)
+    brightest = _brightest(families)
     return [f for f in families if f[2] >= MIN_FAMILY * brightest]
 
 
-def _hides(other: _Found, photons: float, element: _Found, own: float) -> bool:
+def _brightest(families: list[tuple[str, float, float]]) -> float:
+    """The photons of an element's brightest family (0 for none)."""
+    return max((photons for _name, _energy, photons in families), default=0.0)
+
+
+def _hides(other: _Found, photons: float, element: _Found, own: float,
+           factor: float = COVERING) -> bool:
     """Whether ``other``'s line of ``photons`` can hide ``element``'s of ``own`` photons
-    beside it: in one spectrum if it is as bright, across spectra (a cluster's element
-    under the sum's) if ``other`` is the more significant (photons of two spectra do
-    not compare)."""
+    beside it: in one spectrum if it is ``factor`` times as bright, across spectra (a
+    cluster's element under the sum's) if ``other`` is the more significant (photons
+    of two spectra do not compare)."""
     if other.where == element.where:
-        return photons >= COVERING * own
+        return photons >= factor * own
     return other.significance > element.significance

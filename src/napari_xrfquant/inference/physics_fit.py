@@ -334,7 +334,7 @@ class PhysicsQuantifier:
         compound, ``w = A C(w) / (A_C s(w))`` from the ``compton`` amounts ``(N,)``."""
         for _ in range(steps):
             if self.balance is not None and compton is not None:
-                safe = np.nan_to_num(w, nan=MIN_FRACTION)  # spectra without Compton: NaN
+                safe = _compound_where_unknown(w)
                 plain = self._intensities(self.floored(safe), secondary=False)  # both need it
                 w = absolute_fractions(element_amounts, self.sensitivities(safe, plain), compton,
                                        self.compton_photons(safe, plain))
@@ -440,8 +440,7 @@ class PhysicsQuantifier:
         its own mean matrix (``groups`` ``(N,)`` from :func:`.composition_groups`)."""
 
         def fit_group(k: np.ndarray) -> tuple[np.ndarray | None, ...]:
-            # a balance fit's spectrum without Compton has no w (NaN): the compound's
-            safe = np.nan_to_num(w[k], nan=MIN_FRACTION)
+            safe = _compound_where_unknown(w[k])
             matrix = np.average(safe, axis=0, weights=x[k].sum(axis=1) + 1e-300)
             return self._fit_batches(x[k], self.shapes(matrix), steps,
                                      None if start is None else start[k], keep_expected,
@@ -488,3 +487,9 @@ class PhysicsQuantifier:
                 expected.append(lam)
         return (np.concatenate(amounts), np.concatenate(covariances), np.concatenate(qualities),
                 np.concatenate(expected) if keep_expected else None)
+
+
+def _compound_where_unknown(w: np.ndarray) -> np.ndarray:
+    """``w`` with the fractions a balance fit could not give (a spectrum without
+    Compton: NaN) at :data:`MIN_FRACTION`: that spectrum's matrix is the compound's."""
+    return np.nan_to_num(w, nan=MIN_FRACTION)
