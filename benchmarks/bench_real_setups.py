@@ -22,13 +22,13 @@
 (``--free air_fraction``, one physical parameter) instead of the efficiency knots.
 
 ``bhvo-l2``: the air share and the knots, then the share of the tube's L2 lines
-fitted on the standard, then the set-up calibrated again with it (~17 min).
+fitted on the standard, then the set-up calibrated again with it (~25 min).
 
 ``bhvo-counts``: the spectrum thinned to 1e5, 1e6 and 1e7 counts and fitted with the
 composition free on ``instrument_calibrated.toml``: the fit quality per count level.
 
 Usage: python benchmarks/bench_real_setups.py
-       [axo|bhvo|bhvo-air|bhvo-l2|bhvo-counts|laguna|pymca ...]   (~37 min in all)
+       [axo|bhvo|bhvo-air|bhvo-l2|bhvo-counts|laguna|pymca ...]   (~50 min in all)
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _calibrate_bhvo(out: Path, free: str, extra: list[str],
     main(["calibrate", str(BHVO), "-o", str(out), "--instrument",
           str(instrument), "--elements", elements,
           "--standard", "BHVO-2G", "--free", f"{DETECTOR_FREE},{free}", *extra,
-          "--max-seconds", "300", "--overwrite", "--quiet"])
+          "--max-seconds", "600", "--overwrite", "--quiet"])
     record = json.loads((out / "calibration.json").read_text())
     group = record["groups"][0]
     print(f"BHVO-2G calibrated with its certificate, detector and {free} free, in "

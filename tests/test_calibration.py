@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from napari_xrfquant.calibration.fit import calibrate
 from napari_xrfquant.calibration.groups import group_pixels
@@ -82,6 +83,39 @@ def test_unknown_alloys_come_out_close_to_their_truth(calibrated):
     order = [int(np.argmin(np.abs(truth - row).sum(axis=1))) for row in fitted]
     assert sorted(order) == [0, 1, 2, 3]
     assert np.abs(fitted - truth[order]).mean() < 0.5
+
+
+@pytest.mark.slow
+def test_the_figure_draws_the_fits_own_spectra_without_simulating(calibrated, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    import napari_xrfquant.physics as physics
+    from napari_xrfquant.calibration.report import draw_calibration, panel_rows
+    from napari_xrfquant.inference.fit_quality import poisson_fit_quality
+
+    # every channel of every group, and on the fitted ones exactly what the fit scored
+    fit = calibrated.fit_channels
+    assert calibrated.spectra_after.shape == calibrated.groups.counts.shape
+    for spectra, quality in ((calibrated.spectra_before, calibrated.fit_quality_before),
+                             (calibrated.spectra_after, calibrated.fit_quality_after)):
+        scored = poisson_fit_quality(torch.as_tensor(calibrated.groups.counts[:, fit]),
+                                     torch.as_tensor(spectra[:, fit]), len(ELEMENTS))
+        np.testing.assert_allclose(scored.numpy(), quality, rtol=1e-9)
+    # drawing builds no simulator: on a tube set-up that took a minute a curve, past
+    # the time budget and on the Calibrate dock's UI thread
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the figure simulated")
+
+    monkeypatch.setattr(physics, "simulate", refuse)
+    monkeypatch.setattr(physics, "XRFSimulator", refuse)
+    axes = draw_calibration(Figure(), calibrated)
+    drawn = axes[0].get_lines()[2].get_ydata()  # measured, before, after
+    row = panel_rows(calibrated)[0]
+    np.testing.assert_allclose(drawn, np.maximum(calibrated.spectra_after[row], 0.5))
 
 
 def test_standards_library_and_typed_compositions():

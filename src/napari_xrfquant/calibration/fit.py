@@ -96,14 +96,17 @@ class FitModel:
         low, high = self.vector.natural_range()
         return torch.minimum(torch.maximum(inside, low), high)
 
-    def shapes(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    def spectra(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """``(G, C)`` expected counts on every channel, each group scaled to its
+        measured counts over the fitted channels."""
         overrides = {name: values[i] for i, name in enumerate(self.names)}
-        return self.simulator(self.fractions(logits), overrides)[:, self.fit]
+        f = self.simulator(self.fractions(logits), overrides).clamp_min(1e-300)
+        scale = self.observed.sum(dim=1, keepdim=True) / f[:, self.fit].sum(dim=1, keepdim=True)
+        return scale * f
 
     def expected(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        f = self.shapes(values, logits).clamp_min(1e-300)
-        scale = self.observed.sum(dim=1, keepdim=True) / f.sum(dim=1, keepdim=True)
-        return scale * f
+        """``(G, F)`` expected counts on the fitted channels."""
+        return self.spectra(values, logits)[:, self.fit]
 
     def nll(self, values: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Poisson deviance per count: the likelihood up to constants, of order 1."""
@@ -180,7 +183,10 @@ def iter_calibrate(
     if len(model.free_rows):
         yield from _converge_compositions(before_model, before_values, z, deadline)
     with torch.no_grad():
-        before_expected = before_model.expected(before_values, z)
+        # every channel, for the figure: drawing it must not build two more simulators
+        # (a minute each on a tube set-up, outside the budget and on the dock's UI thread)
+        spectra_before = before_model.spectra(before_values, z)
+        before_expected = spectra_before[:, model.fit]
     # what finishing costs: the scoring steps and the sigma, a Jacobian each
     reserve = 3.0 * jacobian_seconds(model, start_values, z.detach(), len(elements))
     # 2. instrument and compositions together
@@ -222,7 +228,8 @@ def iter_calibrate(
     with torch.no_grad():
         values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps,
                                         deadline - reserve / 3.0)
-        after_expected = model.expected(values, logits)
+        spectra_after = model.spectra(values, logits)
+        after_expected = spectra_after[:, model.fit]
         fitted_wt = 100.0 * model.fractions(logits).numpy()
     fitted = {n: float(values[i]) for i, n in enumerate(names)}
     calibrated = with_values(start, fitted)
@@ -264,6 +271,8 @@ def iter_calibrate(
         misfit=misfit,
         warning=misfit_warning(pooled, misfit),
         fit_quality=pooled,
+        spectra_before=spectra_before.numpy(),
+        spectra_after=spectra_after.numpy(),
     )
 
 

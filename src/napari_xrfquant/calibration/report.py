@@ -14,19 +14,6 @@ from napari_xrfquant.calibration.result import CalibrationResult
 from napari_xrfquant.instrument_parameters import is_optic, with_values
 
 
-def group_spectra(result: CalibrationResult, elements: Sequence[str], before: bool) -> np.ndarray:
-    """``(G, C)`` simulated group spectra, scaled to the measured counts (fitted channels)."""
-    from napari_xrfquant.physics import simulate
-
-    instrument = result.start if before else result.instrument
-    wt = np.nan_to_num(result.groups.wt_percent, nan=0.0)
-    wt = np.where(wt.sum(axis=1, keepdims=True) > 0, wt, 100.0 / len(elements))
-    spectra = simulate(wt, list(elements), instrument=instrument)
-    fit = result.fit_channels
-    scale = result.groups.counts[:, fit].sum(axis=1) / spectra[:, fit].sum(axis=1)
-    return spectra * scale[:, None]
-
-
 def transmission_band(
     result: CalibrationResult, energy_keV: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -78,19 +65,20 @@ def deviance_residuals(measured: np.ndarray, expected: np.ndarray) -> np.ndarray
 
 
 def draw_calibration(
-    figure: Any, result: CalibrationResult, elements: Sequence[str], measured_colour: str = "0.2"
+    figure: Any, result: CalibrationResult, measured_colour: str = "0.2"
 ) -> list[Any]:
     """Draw the calibration panels into ``figure``; return their axes.
 
-    One panel per group of :func:`panel_rows`, log scale: measured against
-    simulated with the start and the calibrated instrument; a residual panel
+    One panel per group of :func:`panel_rows`, log scale: measured against the
+    fit's expected spectra with the start and the calibrated instrument
+    (``result.spectra_before``, ``spectra_after``: nothing is simulated here, so
+    drawing is quick on the dock's UI thread); a residual panel
     (deviance residuals of those groups after the calibration, the ranges of
     its misfit warning shaded); for a set-up with an optic, a last panel with
     its transmission and 1-sigma band.
     """
     energy = result.instrument.energy_axis_keV()
-    before = group_spectra(result, elements, before=True)
-    after = group_spectra(result, elements, before=False)
+    before, after = result.spectra_before, result.spectra_after
     rows = panel_rows(result)
     axes_list = list(figure.subplots(n_panels(result), 1, squeeze=False)[:, 0])
     high = result.instrument.max_beam_energy_keV + 1.0
@@ -154,14 +142,13 @@ def draw_residuals(
 def write_calibration_png(
     path: str | os.PathLike[str],
     result: CalibrationResult,
-    elements: Sequence[str],
     overwrite: bool = False,
 ) -> Path:
     """:func:`draw_calibration` as a PNG file (written under a temporary name, renamed)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(11.0, 3.0 * n_panels(result)), dpi=100, layout="constrained")
-    draw_calibration(figure, result, elements)
+    draw_calibration(figure, result)
     target = Path(path)
     with atomic_path(target, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format="png")

@@ -55,6 +55,10 @@ class CalibrationResult:
     fit_quality
         The fit quality of all group spectra pooled (their deviances over
         their expectations), after the calibration.
+    spectra_before, spectra_after
+        ``(G, C)`` expected group spectra on every channel with the start and the
+        calibrated instrument (the fitted compositions), scaled to the measured
+        counts over the fitted channels: what the figure draws.
     """
 
     instrument: Instrument
@@ -77,6 +81,8 @@ class CalibrationResult:
     misfit: list[ResidualRange] = field(default_factory=list)
     warning: str | None = None
     fit_quality: float = math.nan  #: pooled over all groups, after
+    spectra_before: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    spectra_after: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``calibration.json``."""

@@ -307,7 +307,7 @@ def write_calibration(
     record = {"cube": source, "elements": list(elements), **result.to_dict()}
     with atomic_path(targets[1], overwrite=overwrite) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    write_calibration_png(targets[2], result, elements, overwrite=overwrite)
+    write_calibration_png(targets[2], result, overwrite=overwrite)
     return targets
 
 

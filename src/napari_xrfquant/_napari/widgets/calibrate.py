@@ -230,8 +230,7 @@ class CalibrateWidget(QWidget):
         self._drawn = result
         self.figure.clear()
         with self.plot.themed():
-            draw_calibration(self.figure, result, self._run["elements"],
-                             measured_colour=self.plot.text_colour)
+            draw_calibration(self.figure, result, measured_colour=self.plot.text_colour)
         self.plot.draw_idle()
 
     def _redraw_result(self) -> None:
