@@ -210,8 +210,9 @@ def iter_calibrate(
     # nll is the deviance per count: a step that lowers the deviance by less than 0.01
     # (a hundredth of what moves a parameter by one sigma) is no progress
     converged = DEVIANCE_TOLERANCE / float(model.observed.sum())
-    steps_run = composition_steps
+    steps_run = composition_steps if len(model.free_rows) else 0
     last = 0.0
+    joint_began = time.perf_counter()
     for step in range(lbfgs_steps):
         began = time.perf_counter()
         if began + last + reserve > deadline:
@@ -227,7 +228,7 @@ def iter_calibrate(
     yield Progress(total_steps, total_steps, "calibrate")
     with torch.no_grad():
         values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps,
-                                        deadline - reserve / 3.0)
+                                        deadline - reserve / 3.0, step_seconds=reserve / 3.0)
         spectra_after = model.spectra(values, logits)
         after_expected = spectra_after[:, model.fit]
         fitted_wt = 100.0 * model.fractions(logits).numpy()
@@ -269,11 +270,23 @@ def iter_calibrate(
         flags=flags,
         sigma_scale=sigma_scale,
         misfit=misfit,
-        warning=misfit_warning(pooled, misfit),
+        warning="; ".join(w for w in (
+            unmoved_warning(max_seconds, joint_began - started, reserve / 3.0)
+            if len(names) and torch.equal(values, start_values) else None,
+            misfit_warning(pooled, misfit)) if w) or None,
         fit_quality=pooled,
         spectra_before=spectra_before.numpy(),
         spectra_after=spectra_after.numpy(),
     )
+
+
+def unmoved_warning(max_seconds: float, start_seconds: float, sigma_seconds: float) -> str:
+    """The warning of a calibration whose budget ended before it moved the instrument:
+    what took the time, so that the user gives it more rather than blaming the set-up."""
+    return (f"the time budget ({max_seconds:g} s) ended before the instrument was fitted, so "
+            f"'after' is the start: {start_seconds:.0f} s went to building the simulator and "
+            f"the start, and the 1-sigma takes about {sigma_seconds:.0f} s; give it more time "
+            "(--max-seconds, the dock's Fit time)")
 
 
 def _converge_compositions(
