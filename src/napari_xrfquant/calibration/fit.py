@@ -246,6 +246,9 @@ def iter_calibrate(
     sigma_scale = math.sqrt(max(pooled, 1.0))  # quasi-likelihood: misfit widens sigma
     sigma = sigma * sigma_scale
     groups.wt_percent = np.where(groups.fixed[:, None], groups.wt_percent, fitted_wt)
+    budget_note = None
+    if len(names) and torch.equal(values, start_values):  # the budget ended before any step
+        budget_note = unmoved_warning(max_seconds, joint_began - started, reserve / 3.0)
     misfit: list[ResidualRange] = []
     if pooled > MISFIT_QUALITY:
         misfit = diagnose_misfit(energy_fit, model.observed.numpy(), after_expected.numpy(),
@@ -270,10 +273,7 @@ def iter_calibrate(
         flags=flags,
         sigma_scale=sigma_scale,
         misfit=misfit,
-        warning="; ".join(w for w in (
-            unmoved_warning(max_seconds, joint_began - started, reserve / 3.0)
-            if len(names) and torch.equal(values, start_values) else None,
-            misfit_warning(pooled, misfit)) if w) or None,
+        warning="; ".join(w for w in (budget_note, misfit_warning(pooled, misfit)) if w) or None,
         fit_quality=pooled,
         spectra_before=spectra_before.numpy(),
         spectra_after=spectra_after.numpy(),
