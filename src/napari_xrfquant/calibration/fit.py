@@ -188,7 +188,8 @@ def iter_calibrate(
         spectra_before = before_model.spectra(before_values, z)
         before_expected = spectra_before[:, model.fit]
     # what finishing costs: the scoring steps and the sigma, a Jacobian each
-    reserve = 3.0 * jacobian_seconds(model, start_values, z.detach(), len(elements))
+    one_jacobian = jacobian_seconds(model, start_values, z.detach(), len(elements))
+    reserve = 3.0 * one_jacobian
     # 2. instrument and compositions together
     lbfgs = torch.optim.LBFGS(
         [u, z],
@@ -228,7 +229,7 @@ def iter_calibrate(
     yield Progress(total_steps, total_steps, "calibrate")
     with torch.no_grad():
         values, logits = fisher_scoring(model, natural(u), z.detach().clone(), scoring_steps,
-                                        deadline - reserve / 3.0, step_seconds=reserve / 3.0)
+                                        deadline - one_jacobian, step_seconds=one_jacobian)
         spectra_after = model.spectra(values, logits)
         after_expected = spectra_after[:, model.fit]
         fitted_wt = 100.0 * model.fractions(logits).numpy()
@@ -248,7 +249,7 @@ def iter_calibrate(
     groups.wt_percent = np.where(groups.fixed[:, None], groups.wt_percent, fitted_wt)
     budget_note = None
     if len(names) and torch.equal(values, start_values):  # the budget ended before any step
-        budget_note = unmoved_warning(max_seconds, joint_began - started, reserve / 3.0)
+        budget_note = unmoved_warning(max_seconds, joint_began - started, one_jacobian)
     misfit: list[ResidualRange] = []
     if pooled > MISFIT_QUALITY:
         misfit = diagnose_misfit(energy_fit, model.observed.numpy(), after_expected.numpy(),
