@@ -302,6 +302,49 @@ def test_calibration_recovers_pileup():
     assert np.all(result.fit_quality_after < 1.3)
 
 
+def test_calibration_recovers_a_tail_above_the_peaks():
+    """Pulses summed with ones below the pile-up rejector's threshold: the tail above
+    the peaks (share and decay length) is fitted within its sigma from a file without
+    one (the share starts at its floor, 1e-4, not at 0)."""
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.jobs import drive
+    from napari_xrfquant.physics import simulate
+
+    truth = hidden_instrument().replace(**{"detector.high_tail_fraction": 0.015,
+                                           "detector.high_tail_slope_keV": 0.2})
+    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
+    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
+    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
+    counts = np.random.default_rng(2).poisson(spectra[labels - 1] * 2e5)
+    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
+    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    start = truth.replace(**{"detector.high_tail_fraction": 0.0,
+                             "detector.high_tail_slope_keV": 0.1})
+    result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
+                                  free=["calibration", "high_tail_fraction",
+                                        "high_tail_slope_keV"], lbfgs_steps=5))
+    for name, value in (("high_tail_fraction", 0.015), ("high_tail_slope_keV", 0.2)):
+        assert abs(result.values[name] - value) < 3 * result.sigma[name], name
+    assert np.all(result.fit_quality_after < 1.3)
+    assert result.instrument.detector.high_tail_fraction == result.values["high_tail_fraction"]
+    assert "high_tail_fraction" not in result.flags
+
+
+def test_a_fit_starts_where_the_file_is_and_a_share_from_0_at_its_floor():
+    """A negative offset starts where the file has it; the tail above the peaks, 0 in
+    the file, starts at its floor (a log share cannot start at 0)."""
+    import torch
+
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.instrument_parameters import FreeVector
+
+    start = reference_instrument().replace(**{"detector.offset_keV": -0.05})
+    vector = FreeVector(start, ["offset_keV", "high_tail_fraction", "continuum_power"],
+                        torch.float64)
+    values = vector.natural(torch.zeros(3, dtype=torch.float64)).tolist()
+    assert values == pytest.approx([-0.05, 1e-4, start.continuum.power], rel=1e-12)
+
+
 def test_calibration_fits_the_setups_own_lines():
     from napari_xrfquant.calibration.fit import iter_calibrate
     from napari_xrfquant.errors import XRFQuantError

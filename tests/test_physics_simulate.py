@@ -348,3 +348,33 @@ def test_k_edge_shelf_runs_from_the_sensors_k_edge_to_the_peak(inst):
     np.testing.assert_allclose(ratio, cu_keV / (cu_keV - edge_keV), rtol=2e-3)
     # Al K (1.49 keV) lies below the edge: its shelf still starts at 0
     np.testing.assert_allclose(k_edge[al], zero[al], rtol=1e-12, atol=1e-15)
+
+
+def test_high_energy_tail_moves_its_share_above_the_peak(inst):
+    """The tail above each peak keeps the area, carries its share above the peak with
+    a mean excess equal to its decay length, and is differentiable in both."""
+    plain = XRFSimulator(["Cu"], inst.replace(**{"detector.tail_fraction": 0.0,
+                                                 "detector.shelf_fraction": 0.0,
+                                                 "detector.escape": False}),
+                         dtype=torch.float64, secondary=False)
+    row = plain.row_labels.index("Cu KL3")
+    e_line = float(plain.row_energy_keV[row])
+    energy = inst.energy_axis_keV()
+    base = plain.response_matrix().numpy()[row]
+    tailed = plain.with_parameters(high_tail_fraction=0.04, high_tail_slope_keV=0.15)
+    shifted = tailed.response_matrix().numpy()[row]
+    np.testing.assert_allclose(shifted.sum(), base.sum(), rtol=1e-6)
+    excess = shifted - 0.96 * base  # the tail alone
+    assert excess.sum() == pytest.approx(0.04 * base.sum(), rel=1e-3)
+    assert excess[energy < e_line - 0.3].sum() < 1e-4 * excess.sum()
+    mean_excess = np.sum(excess * energy) / excess.sum() - e_line
+    assert mean_excess == pytest.approx(0.15, abs=0.005)
+    # differentiable: the calibration frees both
+    fraction = torch.tensor(0.02, dtype=torch.float64, requires_grad=True)
+    slope = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    spectrum = plain(torch.ones(1, 1, dtype=torch.float64),
+                     {"high_tail_fraction": fraction, "high_tail_slope_keV": slope})
+    above = torch.as_tensor((energy > e_line + 0.3) & (energy < e_line + 0.8))
+    spectrum[0, above].sum().backward()
+    assert fraction.grad is not None and float(fraction.grad) > 0
+    assert slope.grad is not None and float(slope.grad) > 0

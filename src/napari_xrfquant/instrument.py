@@ -160,6 +160,14 @@ class Detector(FrozenSchema):
     tail_fraction: Fraction
     tail_slope_keV: float = Field(gt=0.0, allow_inf_nan=False)
     shelf_fraction: Fraction
+    high_tail_fraction: float = Field(
+        0.0, ge=0.0, le=0.5,
+        description="share of each peak in an exponential tail above it (events summed with "
+        "pulses below the trigger threshold, which pile-up rejection cannot see)",
+    )
+    high_tail_slope_keV: float = Field(
+        0.1, gt=0.0, allow_inf_nan=False, description="decay length of the high-energy tail"
+    )
     shelf_start: Literal["zero", "k_edge"] = Field(
         "zero",
         description="where each peak's shelf starts: 'zero' (flat from 0 to the peak) or "

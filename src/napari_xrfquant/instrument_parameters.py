@@ -44,6 +44,9 @@ class Parameter:
     transform: str  #: "identity", "log" (positive) or "logit" (in (0, 1))
     unit: float  #: a typical change, in the transformed space
     scale: float  #: a sigma above this (natural units) means the data did not pin it down
+    #: the smallest start: a ``log`` share freed from 0 starts here (a share clamped
+    #: at 0 instead would get no gradient once a first step took it below); None: any
+    floor: float | None = None
 
 
 #: Simulator parameter name -> how it is fitted.
@@ -56,6 +59,9 @@ PARAMETERS: dict[str, Parameter] = {
     "tail_fraction": Parameter("detector.tail_fraction", "logit", 0.2, 0.01),
     "tail_slope_keV": Parameter("detector.tail_slope_keV", "log", 0.1, 0.1),
     "shelf_fraction": Parameter("detector.shelf_fraction", "logit", 0.2, 0.003),
+    # from 1e-4 when the file has none: up to 0.18 of each peak
+    "high_tail_fraction": Parameter("detector.high_tail_fraction", "log", 0.5, 2e-3, 1e-4),
+    "high_tail_slope_keV": Parameter("detector.high_tail_slope_keV", "log", 0.2, 0.1),
     # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
     # a range of 0.015 either way: sum peaks of a few per cent of the counts
     "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 1e-3, 1e-3),
@@ -199,6 +205,10 @@ def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, 
     return out
 
 
+#: Shares fitted without a transform that the simulator clamps: the file gets the clamped value.
+HELD_IN = {"air_fraction": (0.0, 1.0), "pileup_fraction": (0.0, 0.5)}
+
+
 def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:
     """``instrument`` with fitted values written in (an optic added if needed).
 
@@ -215,8 +225,9 @@ def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrume
         if dotted.startswith("optic."):
             optic = dict(optic or FLAT_OPTIC)
             optic[dotted.split(".")[1]] = float(value)
-        elif name == "air_fraction":  # the simulator holds it in [0, 1]
-            changes[dotted] = min(max(float(value), 0.0), 1.0)
+        elif name in HELD_IN:  # identity-fitted shares the simulator holds in range
+            low, high = HELD_IN[name]
+            changes[dotted] = min(max(float(value), low), high)
         else:
             changes[dotted] = float(value)
     if drops and optic is not None:
@@ -291,6 +302,12 @@ def clamp_natural(kind: str, value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def start_value(spec: Parameter, value: float) -> float:
+    """Where a fit of parameter ``spec`` starts from the file's ``value``: at least its
+    floor, when it has one (offsets and optic drops may start below 0)."""
+    return value if spec.floor is None else max(value, spec.floor)
+
+
 class FreeVector:
     """The free parameters of ``names`` as one unconstrained vector ``u``.
 
@@ -311,7 +328,8 @@ class FreeVector:
         values = parameter_values(start, self.names)
         specs = [parameter(n, start) for n in self.names]
         self.kinds = [spec.transform for spec in specs]
-        free = [to_free(k, values[n]) for k, n in zip(self.kinds, self.names, strict=True)]
+        free = [to_free(spec.transform, start_value(spec, values[n]))
+                for spec, n in zip(specs, self.names, strict=True)]
         self.start = torch.tensor(free, dtype=dtype, device=device)
         self.units = torch.tensor([spec.unit for spec in specs], dtype=dtype, device=device)
 

@@ -31,6 +31,7 @@ from napari_xrfquant.instrument_parameters import (
     is_optic,
     parameter,
     parameter_values,
+    start_value,
     to_free,
 )
 
@@ -106,7 +107,8 @@ def parameter_flags(
     flags: dict[str, str] = {}
     for name, value in values.items():
         spec = parameter(name, start)
-        reason = _at_bound(name, spec.transform, spec.unit, value, start_values[name])
+        began = start_value(spec, start_values[name])  # where the fit started
+        reason = _at_bound(name, spec.transform, spec.unit, value, began)
         if reason is None and is_optic(name):
             reason = _outside_range(name, instrument, fit_keV)
         if reason is not None:

@@ -11,6 +11,11 @@ A photon of energy E absorbed in the sensor lands in the spectrum as
 - a flat shelf below E, convolved with the Gaussian, carrying ``shelf_fraction``:
   from 0, or (``shelf_start = "k_edge"``) from the sensor's K edge for photons
   above it (:func:`shelf_start_keV`);
+- optionally an exponential tail above the peak (the mirror image of the Hypermet
+  tail), carrying ``high_tail_fraction``: at high count rates a photon read
+  together with pulses too small to trigger the pile-up rejector (noise, photons
+  below the threshold) is read a little too high, as gamma spectroscopy's
+  right-skewed Hypermet has it (its share grows with the rate);
 - escape peaks at E - E(Si K) carrying the escape fraction of the tables.
 
 All arguments may carry a leading batch dimension (per-spectrum parameters):
@@ -113,6 +118,8 @@ def atom_response(
     tail_slope_keV: torch.Tensor,
     shelf_fraction: torch.Tensor,
     quadratic_keV: torch.Tensor | float = 0.0,
+    high_tail_fraction: torch.Tensor | float = 0.0,
+    high_tail_slope_keV: torch.Tensor | float = 0.1,
     shelf_start_keV: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Detected spectrum of one photon of each energy: ``(..., A, C)``.
@@ -128,6 +135,8 @@ def atom_response(
     quadratic_keV
         Quadratic calibration term: the centre of channel k is at
         ``offset + gain k + quadratic k^2``.
+    high_tail_fraction, high_tail_slope_keV
+        Share and decay length of the tail above each peak (0: none).
     shelf_start_keV
         ``(A,)`` where each photon's shelf starts (:func:`shelf_start_keV`; None: 0).
     """
@@ -140,8 +149,12 @@ def atom_response(
     e = atom_keV[:, None]
     sigma = sigma_keV(e, noise_keV, fano, pair_keV)
     escape_total = escape.sum(dim=1)[:, None]
-    peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total
+    high = torch.as_tensor(high_tail_fraction, dtype=dtype, device=device).clamp_min(0.0)
+    peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total - high
     out = peak_share * gaussian_binned(edges, e, sigma)
+    if high.requires_grad or bool((high != 0).any()):  # its erfcx costs a tail's time
+        slope = torch.as_tensor(high_tail_slope_keV, dtype=dtype, device=device)
+        out = out + high * widths * hypermet_tail(2.0 * e - centres, e, sigma, slope)
     out = out + tail_fraction * widths * hypermet_tail(centres, e, sigma, tail_slope_keV)
     start = 0.0 if shelf_start_keV is None else shelf_start_keV[:, None]
     out = out + shelf_fraction * widths * shelf(centres, e, sigma, start)

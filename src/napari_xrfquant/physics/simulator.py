@@ -47,13 +47,13 @@ from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 from napari_xrfquant.physics.values import PARAMETER_NAMES, instrument_values
 
-#: Parameters of the detector response (the first eight go to detector.atom_response).
-_DETECTOR_NAMES = PARAMETER_NAMES[:8]
+#: Parameters of the detector response (the first ten go to detector.atom_response).
+_DETECTOR_NAMES = PARAMETER_NAMES[:10]
 
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
 #: Those the response matrix depends on (the detection efficiency through the air share).
-_RESPONSE_NAMES = (*PARAMETER_NAMES[:12], "air_fraction")
+_RESPONSE_NAMES = (*PARAMETER_NAMES[:14], "air_fraction")
 
 #: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
 SECONDARY_CHUNK = 256
@@ -133,6 +133,8 @@ class XRFSimulator(nn.Module):
     continuum_power: torch.Tensor
     continuum_decay_keV: torch.Tensor
     quadratic_keV: torch.Tensor
+    high_tail_fraction: torch.Tensor
+    high_tail_slope_keV: torch.Tensor
     optic_low_keV: torch.Tensor
     optic_low_width_keV: torch.Tensor
     optic_high_keV: torch.Tensor
@@ -359,14 +361,9 @@ class XRFSimulator(nn.Module):
         return self._continuum_from(v)
 
     def _continuum_from(self, v: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        cutoff_sigma = det.sigma_keV(
-            torch.as_tensor(
-                self.cutoff_keV, dtype=v["gain_keV"].dtype, device=v["gain_keV"].device
-            ),
-            v["noise_keV"],
-            v["fano"],
-            self.pair_energy_keV,
-        )
+        like = v["gain_keV"]
+        cutoff = torch.as_tensor(self.cutoff_keV, dtype=like.dtype, device=like.device)
+        cutoff_sigma = det.sigma_keV(cutoff, v["noise_keV"], v["fano"], self.pair_energy_keV)
 
         def flat(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(-1, 1) if t.ndim else t

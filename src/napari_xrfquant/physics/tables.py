@@ -23,6 +23,7 @@ import numpy as np
 from napari_xrfquant.errors import SimulationError
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.physics import _xraydata as xd
+from napari_xrfquant.physics.bands import production_energies, scatter_offsets
 from napari_xrfquant.physics.scatter import (
     COMPTON_SUBLINE_STEP_KEV,
     scatter_tables,
@@ -94,11 +95,13 @@ class PhysicsTables:
 # fluorescence lines
 # ---------------------------------------------------------------------------
 def lines_of_element(
-    z: int, element_index: int, beam_keV: np.ndarray
+    z: int, element_index: int, beam_keV: np.ndarray, widths_keV: np.ndarray | None = None
 ) -> list[tuple[FluorescenceLine, np.ndarray]]:
     """Lines of element ``z`` excited by the beam, with their production cross sections.
 
-    Returns ``(line, cross_section (B,))`` pairs, cm^2/g at each beam energy; a
+    Returns ``(line, cross_section (B,))`` pairs, cm^2/g at each beam energy (the
+    mean over a continuum bin of ``widths_keV`` that holds one of ``z``'s edges:
+    :func:`.bands.production_energies`); a
     combined xraylib macro (L3O45) only where none of its single lines is tabulated,
     and lines weaker than :data:`LINE_RELATIVE_THRESHOLD` of the strongest dropped.
     """
@@ -107,13 +110,15 @@ def lines_of_element(
     symbol = xd.z_to_symbol(z)
     candidates: list[tuple[xd.TransitionMacro, float, np.ndarray]] = []
     single: dict[str, bool] = {}
+    bands = production_energies(z, beam_keV, widths_keV)
     for macro in xd.transition_macros():
         if macro.initial_shell not in xd.EMITTING_SHELLS:
             continue
         energy = xd.line_energy_keV(z, macro.macro)
         if energy <= 0.0:
             continue
-        cs = np.array([xd.fluor_line_cs(z, macro.macro, float(e)) for e in beam_keV])
+        cs = np.array([sum(w * xd.fluor_line_cs(z, macro.macro, float(e))
+                           for e, w in zip(*band, strict=True)) for band in bands])
         if not np.any(cs > 0):
             continue
         candidates.append((macro, energy, cs))
@@ -218,18 +223,6 @@ def escape_fractions(
 # ---------------------------------------------------------------------------
 # assembling everything
 # ---------------------------------------------------------------------------
-def _band_offsets(width_keV: float) -> list[tuple[float, float]]:
-    """Offsets from a beam energy and their shares (sum 1) that stand for its band.
-
-    A tube's continuum bin of width ``w`` scatters as a box of that width, not
-    as a line: evenly spaced samples half a grid step apart (a line: one sample).
-    """
-    if width_keV <= 0.0:
-        return [(0.0, 1.0)]
-    n = max(1, math.ceil(2.0 * width_keV / COMPTON_SUBLINE_STEP_KEV))
-    return [(((k + 0.5) / n - 0.5) * width_keV, 1.0 / n) for k in range(n)]
-
-
 class _AtomGrid:
     """The detector atoms, each energy once.
 
@@ -292,10 +285,11 @@ def build_tables(
     check_beam_excites(symbols, zs, beam_keV)
     n_el, n_beam = len(zs), beam_keV.size
 
+    widths = np.asarray(instrument.beam.widths_keV or (0.0,) * n_beam, dtype=np.float64)
     line_list: list[FluorescenceLine] = []
     line_cs: list[np.ndarray] = []
     for index, z in enumerate(zs):
-        for line, cs in lines_of_element(z, index, beam_keV):
+        for line, cs in lines_of_element(z, index, beam_keV, widths):
             line_list.append(line)
             line_cs.append(cs)
     n_lines = len(line_list)
@@ -314,12 +308,11 @@ def build_tables(
     ]
     row = n_lines
     per_direction: dict[int, np.ndarray] = {}  # scatter row -> its source per detector direction
-    widths = instrument.beam.widths_keV or (0.0,) * n_beam
     for index, z in enumerate(zs):
         for b, e0 in enumerate(beam_keV):
             scatter = scatter_tables(z, float(e0), instrument)
             sub_e, sub_w = scatter.sub_energy_keV, scatter.sub_weight
-            band = _band_offsets(float(widths[b]))
+            band = scatter_offsets(float(widths[b]))
             # Rayleigh
             labels.append(f"{symbols[index]} Rayleigh" + (f" {e0:g} keV" if n_beam > 1 else ""))
             row_energy.append(float(e0))

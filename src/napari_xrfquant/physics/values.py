@@ -11,8 +11,8 @@ from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.physics import optic as optic_terms
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
-#: the continuum ones prefixed with ``continuum_``). The first eight go to
-#: :func:`.detector.atom_response`, the first twelve make the response matrix.
+#: the continuum ones prefixed with ``continuum_``). The first ten go to
+#: :func:`.detector.atom_response`, the first fourteen make the response matrix.
 PARAMETER_NAMES = (
     "gain_keV",
     "offset_keV",
@@ -22,6 +22,8 @@ PARAMETER_NAMES = (
     "tail_slope_keV",
     "shelf_fraction",
     "quadratic_keV",
+    "high_tail_fraction",
+    "high_tail_slope_keV",
     "optic_low_keV",
     "optic_low_width_keV",
     "optic_high_keV",
@@ -49,6 +51,8 @@ def instrument_values(instrument: Instrument) -> dict[str, float]:
         "tail_slope_keV": d.tail_slope_keV,
         "shelf_fraction": d.shelf_fraction,
         "quadratic_keV": d.quadratic_keV,
+        "high_tail_fraction": d.high_tail_fraction,
+        "high_tail_slope_keV": d.high_tail_slope_keV,
         **optic_terms.optic_values(instrument),
         "continuum_fraction": c.fraction,
         "continuum_power": c.power,
