@@ -33,6 +33,7 @@ Usage: python benchmarks/bench_real_setups.py
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -93,8 +94,8 @@ def axo() -> None:
 
 #: What every BHVO-2G calibration frees of the detector.
 DETECTOR_FREE = ("gain_keV,offset_keV,noise_keV,fano,tail_fraction,tail_slope_keV,"
-                 "shelf_fraction,continuum_fraction,continuum_power,continuum_decay_keV,"
-                 "pileup_fraction")
+                 "shelf_fraction,high_tail_fraction,high_tail_slope_keV,continuum_fraction,"
+                 "continuum_power,continuum_decay_keV,pileup_fraction")
 
 
 def _calibrate_bhvo(out: Path, free: str, extra: list[str],
@@ -120,6 +121,10 @@ def _calibrate_bhvo(out: Path, free: str, extra: list[str],
         sigma = "" if air["sigma"] is None else f" ± {air['sigma']:.4f}"
         print(f"  air in the helium path: {air['value']:.4f}{sigma} (mole share)"
               + (f": {air['flag']}" if air.get("flag") else ""))
+    share, decay = (record["parameters"][n] for n in ("high_tail_fraction",
+                                                       "high_tail_slope_keV"))
+    print(f"  tail above the peaks: {share['value']:.4f} ± {share['sigma'] or math.nan:.4f} of "
+          f"each peak, decay {decay['value']:.3f} ± {decay['sigma'] or math.nan:.3f} keV")
     return out / "instrument.toml"
 
 
