@@ -16,6 +16,7 @@ from napari_xrfquant.calibration.hidden import (
     UNKNOWN_WT_PERCENT,
     hidden_cube,
     hidden_instrument,
+    standard_groups,
 )
 from napari_xrfquant.cli import main
 from napari_xrfquant.errors import XRFQuantError
@@ -285,15 +286,9 @@ def test_calibration_recovers_pileup():
     """Sum peaks of a high count rate: the pile-up fraction is fitted within its sigma."""
     from napari_xrfquant.calibration.fit import iter_calibrate
     from napari_xrfquant.jobs import drive
-    from napari_xrfquant.physics import simulate
 
     truth = hidden_instrument().replace(**{"detector.pileup_fraction": 0.004})
-    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
-    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
-    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
-    counts = np.random.default_rng(0).poisson(spectra[labels - 1] * 2e5)
-    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
-    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    groups = standard_groups(truth, seed=0)
     start = truth.replace(**{"detector.pileup_fraction": 0.0, "detector.offset_keV": 0.0})
     result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
                                   free=["calibration", "pileup_fraction"], lbfgs_steps=5))
@@ -308,16 +303,10 @@ def test_calibration_recovers_a_tail_above_the_peaks():
     one (the share starts at its floor, 1e-4, not at 0)."""
     from napari_xrfquant.calibration.fit import iter_calibrate
     from napari_xrfquant.jobs import drive
-    from napari_xrfquant.physics import simulate
 
     truth = hidden_instrument().replace(**{"detector.high_tail_fraction": 0.015,
                                            "detector.high_tail_slope_keV": 0.2})
-    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
-    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
-    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
-    counts = np.random.default_rng(2).poisson(spectra[labels - 1] * 2e5)
-    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
-    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    groups = standard_groups(truth, seed=2)
     start = truth.replace(**{"detector.high_tail_fraction": 0.0,
                              "detector.high_tail_slope_keV": 0.1})
     result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
@@ -349,15 +338,9 @@ def test_calibration_fits_the_setups_own_lines():
     from napari_xrfquant.calibration.fit import iter_calibrate
     from napari_xrfquant.errors import XRFQuantError
     from napari_xrfquant.jobs import drive
-    from napari_xrfquant.physics import simulate
 
     truth = hidden_instrument().replace(setup_lines={"elements": ["Ar"], "fraction": 0.003})
-    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
-    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
-    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
-    counts = np.random.default_rng(1).poisson(spectra[labels - 1] * 2e5)
-    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
-    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    groups = standard_groups(truth, seed=1)
     start = truth.replace(**{"setup_lines.fraction": 0.0, "detector.offset_keV": 0.0})
     result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
                                   free=["calibration", "setup_fraction"], lbfgs_steps=5))

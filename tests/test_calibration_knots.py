@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from napari_xrfquant.calibration.groups import group_pixels
-from napari_xrfquant.calibration.hidden import ELEMENTS, STANDARDS, hidden_instrument
+from napari_xrfquant.calibration.hidden import (
+    ELEMENTS,
+    STANDARDS,
+    hidden_instrument,
+    standard_groups,
+)
 from napari_xrfquant.calibration.session import with_knots_optic
 from napari_xrfquant.errors import InstrumentError, SimulationError, XRFQuantError
 from napari_xrfquant.instrument import reference_instrument
@@ -19,8 +23,7 @@ from napari_xrfquant.instrument_parameters import (
     parameter_values,
     with_values,
 )
-from napari_xrfquant.physics import XRFSimulator, simulate
-from napari_xrfquant.physics.standards import library
+from napari_xrfquant.physics import XRFSimulator
 
 KNOTS = [2.0, 6.0, 10.0, 15.0, 22.0, 30.0]
 #: A polycapillary-like fall above a few keV (log T at KNOTS).
@@ -104,12 +107,7 @@ def test_calibration_fits_the_knots_within_their_sigma(monotone):
     from napari_xrfquant.jobs import drive
 
     truth = knots_instrument(monotone)
-    wt = np.array([library()[n].vector(list(ELEMENTS)) for n in STANDARDS])
-    spectra = simulate(wt, list(ELEMENTS), instrument=truth)
-    labels = np.repeat(np.arange(1, 4), 2)[None, :].repeat(2, axis=0)
-    counts = np.random.default_rng(2).poisson(spectra[labels - 1] * 2e5)
-    standards = {i + 1: library()[n] for i, n in enumerate(STANDARDS)}
-    groups = group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
+    groups = standard_groups(truth, seed=2)
     start = with_knots_optic(truth.replace(optic=None, **{"detector.offset_keV": 0.0}),
                              KNOTS, monotone)
     result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,

@@ -10,10 +10,14 @@ four unknown alloys in bands of equal width, with Poisson counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_xrfquant.instrument import Instrument, reference_instrument
+
+if TYPE_CHECKING:
+    from napari_xrfquant.calibration.groups import PixelGroups
 
 ELEMENTS = ("Au", "Ag", "Cu", "Ni", "Zn")
 STANDARDS = ("ERM-EB506", "ERM-EB507", "ERM-EB508")
@@ -77,3 +81,20 @@ def hidden_cube(
     rng = np.random.default_rng(seed)
     counts = rng.poisson(spectra[labels - 1] * counts_per_pixel).astype(np.uint32)
     return HiddenCube(counts, reference_instrument().energy_axis_keV(), labels, wt, inst)
+
+
+def standard_groups(
+    instrument: Instrument, seed: int, counts_per_pixel: float = 2e5
+) -> PixelGroups:
+    """The three standards, 2 x 2 pixels each, simulated with ``instrument`` (Poisson
+    counts) and grouped as a calibration takes them: a set-up's term fitted back."""
+    from napari_xrfquant.calibration.groups import group_pixels
+    from napari_xrfquant.physics import simulate
+    from napari_xrfquant.physics.standards import library
+
+    wt = np.array([library()[name].vector(list(ELEMENTS)) for name in STANDARDS])
+    spectra = simulate(wt, list(ELEMENTS), instrument=instrument)
+    labels = np.repeat(np.arange(1, len(STANDARDS) + 1), 2)[None, :].repeat(2, axis=0)
+    counts = np.random.default_rng(seed).poisson(spectra[labels - 1] * counts_per_pixel)
+    standards = {i + 1: library()[name] for i, name in enumerate(STANDARDS)}
+    return group_pixels(counts, ELEMENTS, labels=labels, standards=standards)
