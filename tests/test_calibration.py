@@ -25,6 +25,7 @@ from napari_xrfquant.instrument_parameters import (
     DEFAULT_FREE,
     expand_free,
     parameter_values,
+    with_values,
 )
 from napari_xrfquant.io import write_cxc_hdf5
 from napari_xrfquant.io.calibration import start_instrument
@@ -346,6 +347,9 @@ def test_calibration_fits_the_setups_own_lines():
                                   free=["calibration", "setup_fraction"], lbfgs_steps=5))
     assert abs(result.values["setup_fraction"] - 0.003) < 3 * result.sigma["setup_fraction"]
     assert result.sigma["setup_fraction"] < 2e-4
+    # a share the simulator holds at 0 is written as 0, not refused by the file's bounds
+    below = with_values(truth, {"setup_fraction": -0.001, "pileup_fraction": -0.002})
+    assert (below.setup_lines.fraction, below.detector.pileup_fraction) == (0.0, 0.0)
     with pytest.raises(XRFQuantError, match="name them first"):
         drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, hidden_instrument(),
                              free=["setup_fraction"]))

@@ -205,8 +205,10 @@ def parameter_values(instrument: Instrument, names: Sequence[str]) -> dict[str, 
     return out
 
 
-#: Shares fitted without a transform that the simulator clamps: the file gets the clamped value.
-HELD_IN = {"air_fraction": (0.0, 1.0), "pileup_fraction": (0.0, 0.5)}
+#: Shares fitted without a transform that the simulator clamps (at 0 below): the file
+#: gets the clamped value, within the file's own bounds.
+HELD_IN = {"air_fraction": (0.0, 1.0), "pileup_fraction": (0.0, 0.5),
+           "setup_fraction": (0.0, 0.5)}
 
 
 def with_values(instrument: Instrument, values: Mapping[str, float]) -> Instrument:

@@ -27,6 +27,7 @@ from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.instrument_parameters import (
     BOUND,
     EDGE,
+    HELD_IN,
     drop_index,
     is_optic,
     parameter,
@@ -117,7 +118,7 @@ def parameter_flags(
 
 
 def _at_bound(name: str, kind: str, unit: float, value: float, start: float) -> str | None:
-    if name in ("pileup_fraction", "setup_fraction", "air_fraction") and value <= 0.0:
+    if name in HELD_IN and value <= HELD_IN[name][0]:
         return "at its lower limit 0 (the data show none)"
     if kind == "log" and value <= 10 * EDGE:
         return "at its lower limit 0"
