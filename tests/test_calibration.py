@@ -320,19 +320,48 @@ def test_calibration_recovers_a_tail_above_the_peaks():
     assert "high_tail_fraction" not in result.flags
 
 
+def test_calibration_recovers_the_thickness_of_a_transmission_anode():
+    """The standards measured with a Rh transmission anode 1.2 um thick, calibrated from
+    a file that says 1.8 um: the thickness is fitted back within 3 sigma and written
+    into the tube, whose beam is then the one the fit used. Without a transmission
+    anode the parameter is refused in one line."""
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.jobs import drive
+
+    tube = {"anode": "Rh", "voltage_kV": 28.0, "takeoff_deg": 90.0, "step_keV": 2.0,
+            "transmission_thickness_cm": 1.2e-4,
+            "window": {"material": "Be", "density_g_cm3": 1.848, "thickness_cm": 0.015}}
+    truth = hidden_instrument().replace(tube=tube)
+    groups = standard_groups(truth, seed=3)
+    start = truth.replace(**{"tube.transmission_thickness_cm": 1.8e-4})
+    energy = 0.035 * np.arange(1024)
+    result = drive(iter_calibrate(groups, energy, ELEMENTS, start,
+                                  free=["calibration", "anode_thickness_cm"], lbfgs_steps=5))
+    value, sigma = result.values["anode_thickness_cm"], result.sigma["anode_thickness_cm"]
+    assert abs(value - 1.2e-4) < 3 * sigma < 0.1e-4
+    assert result.instrument.tube.transmission_thickness_cm == value
+    assert np.all(result.fit_quality_before > 3) and np.all(result.fit_quality_after < 1.3)
+    with pytest.raises(XRFQuantError, match="transmission anode"):
+        start_instrument(hidden_instrument(), energy, ["anode_thickness_cm"])
+
+
 def test_a_fit_starts_where_the_file_is_and_a_share_from_0_at_its_floor():
-    """A negative offset starts where the file has it; the tail above the peaks, 0 in
-    the file, starts at its floor (a log share cannot start at 0)."""
+    """A negative offset starts where the file has it; the tail above the peaks and the
+    continuum share, 0 in the file, start at their floors (a log or logit share cannot
+    start at 0)."""
     import torch
 
     from napari_xrfquant.instrument import reference_instrument
     from napari_xrfquant.instrument_parameters import FreeVector
 
-    start = reference_instrument().replace(**{"detector.offset_keV": -0.05})
-    vector = FreeVector(start, ["offset_keV", "high_tail_fraction", "continuum_power"],
-                        torch.float64)
-    values = vector.natural(torch.zeros(3, dtype=torch.float64)).tolist()
-    assert values == pytest.approx([-0.05, 1e-4, start.continuum.power], rel=1e-12)
+    start = reference_instrument().replace(**{"detector.offset_keV": -0.05,
+                                              "continuum.fraction": 0.0})
+    names = ["offset_keV", "high_tail_fraction", "continuum_power", "continuum_fraction"]
+    vector = FreeVector(start, names, torch.float64)
+    values = vector.natural(torch.zeros(4, dtype=torch.float64)).tolist()
+    assert values == pytest.approx([-0.05, 1e-4, start.continuum.power, 1e-3], rel=1e-12)
+    # a continuum share from 0 may grow to a few per cent (from 1e-9 it ended at 2e-8)
+    assert float(vector.natural_range()[1][3]) > 0.01
 
 
 def test_calibration_fits_the_setups_own_lines():

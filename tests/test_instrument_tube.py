@@ -90,35 +90,48 @@ def test_bad_tubes_are_one_line(tmp_path, edit, message):
     assert "\n" not in str(info.value)
 
 
+def _basalt_calibration(instrument, measured, free, seed):
+    """A basalt simulated with ``measured`` (1e7 counts) calibrated from ``instrument``
+    with its composition fixed and ``free`` fitted."""
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.calibration.groups import group_pixels
+    from napari_xrfquant.jobs import drive
+    from napari_xrfquant.physics import simulate
+    from napari_xrfquant.physics.oxides import oxygen_wt_percent
+    from napari_xrfquant.physics.standards import Standard
+
+    metals = {"Mg": 5.0, "Si": 25.0, "Ca": 8.0, "Fe": 10.0}
+    oxygen = oxygen_wt_percent(metals)
+    elements = [*metals, "O"]
+    wt = [100.0 * v / (sum(metals.values()) + oxygen) for v in (*metals.values(), oxygen)]
+    spectrum = simulate([wt], elements, instrument=measured, counts=1e7, seed=seed)
+    basalt = Standard("basalt", dict(zip(elements, wt, strict=True)))
+    groups = group_pixels(spectrum[None], elements, labels=np.ones((1, 1), dtype=int),
+                          standards={1: basalt})
+    return drive(iter_calibrate(groups, instrument.energy_axis_keV(), elements, instrument,
+                                free=free, lbfgs_steps=5))
+
+
 def test_the_tubes_l_lines_are_fitted_on_a_standard(pixl):
     """A basalt measured with half the anode's L lines that Ebel's constants give: the
-    fit with the composition fixed finds the factor again."""
-    from napari_xrfquant.inference.physics_setup import fit_tube_l_lines
-    from napari_xrfquant.physics import simulate
-
+    calibration with the composition fixed finds the factor again (the tables built
+    once: the factor scales the beam's L lines, :mod:`.physics.tube_beam`)."""
     coarse = pixl.replace(**{"tube.step_keV": 1.0, "detector.n_channels": 1024,
                              "detector.gain_keV": 0.03})
     measured = coarse.replace(**{"tube.l_lines_scale": 0.5})
-    from napari_xrfquant.physics.oxides import oxygen_wt_percent
-
-    metals = {"Mg": 5.0, "Si": 25.0, "Ca": 8.0, "Fe": 10.0}
-    oxygen = oxygen_wt_percent(metals)  # the oxides' own oxygen, as the fit assumes
-    elements = [*metals, "O"]
-    wt = [100.0 * v / (sum(metals.values()) + oxygen) for v in (*metals.values(), oxygen)]
-    spectrum = simulate([wt], elements, instrument=measured, counts=1e7, seed=8)[0]
-    fitted, scale = fit_tube_l_lines(elements[:4], coarse, spectrum,
-                                     dict(zip(elements, wt, strict=True)), matrix="oxides")
-    assert scale == pytest.approx(0.5, rel=0.1)
-    assert fitted.tube is not None and fitted.tube.l_lines_scale == scale
+    result = _basalt_calibration(coarse, measured, ["l_lines_scale"], seed=8)
+    scale, sigma = result.values["l_lines_scale"], result.sigma["l_lines_scale"]
+    assert abs(scale - 0.5) < 3 * sigma < 0.05
+    assert result.instrument.tube is not None and result.instrument.tube.l_lines_scale == scale
 
 
 def test_the_l2_share_of_the_tubes_l_lines_is_fitted_on_a_standard(pixl):
-    """A basalt measured with the anode's L2 lines (Lb1, Lg1) at half Ebel's: the fit
-    of ``l2_lines_scale`` with the composition fixed finds it again; Lb1 moves, La not."""
+    """A basalt measured with the anode's L2 lines (Lb1, Lg1) at half Ebel's: the
+    calibration of ``l2_lines_scale`` with the composition fixed finds it again; Lb1
+    moves, La not. A set-up without a tube cannot free it."""
     from napari_xrfquant.errors import XRFQuantError
-    from napari_xrfquant.inference.physics_setup import fit_tube_l_lines
-    from napari_xrfquant.physics import simulate
-    from napari_xrfquant.physics.oxides import oxygen_wt_percent
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.io.calibration import start_instrument
 
     coarse = pixl.replace(**{"tube.step_keV": 1.0, "detector.n_channels": 1024,
                              "detector.gain_keV": 0.03})
@@ -127,19 +140,13 @@ def test_the_l2_share_of_the_tubes_l_lines_is_fitted_on_a_standard(pixl):
     halved = {line.name: line.photons for line in measured.tube.physics().l_lines()}
     assert halved["Rh L2M4"] == pytest.approx(0.5 * lines["Rh L2M4"])
     assert halved["Rh L3M5"] == pytest.approx(lines["Rh L3M5"])
-    metals = {"Mg": 5.0, "Si": 25.0, "Ca": 8.0, "Fe": 10.0}
-    oxygen = oxygen_wt_percent(metals)
-    elements = [*metals, "O"]
-    wt = [100.0 * v / (sum(metals.values()) + oxygen) for v in (*metals.values(), oxygen)]
-    spectrum = simulate([wt], elements, instrument=measured, counts=1e7, seed=9)[0]
-    fitted, scale = fit_tube_l_lines(elements[:4], coarse, spectrum,
-                                     dict(zip(elements, wt, strict=True)), matrix="oxides",
-                                     factor="l2_lines_scale")
-    assert scale == pytest.approx(0.5, rel=0.15)
-    assert fitted.tube is not None and fitted.tube.l2_lines_scale == scale
-    assert fitted.tube.l_lines_scale == 1.0
-    with pytest.raises(XRFQuantError, match="no factor 'l1'"):
-        fit_tube_l_lines(elements[:4], coarse, spectrum, {}, factor="l1")
+    result = _basalt_calibration(coarse, measured, ["l2_lines_scale"], seed=9)
+    scale, sigma = result.values["l2_lines_scale"], result.sigma["l2_lines_scale"]
+    assert abs(scale - 0.5) < 3 * sigma < 0.05
+    assert result.instrument.tube.l2_lines_scale == scale
+    assert result.instrument.tube.l_lines_scale == 1.0
+    with pytest.raises(XRFQuantError, match="l2_lines_scale is a factor on the anode"):
+        start_instrument(reference_instrument(), coarse.energy_axis_keV(), ["l2_lines_scale"])
 
 
 def test_a_continuum_bin_over_an_edge_produces_its_mean():

@@ -197,3 +197,54 @@ def test_the_setups_own_lines_add_argon_k_of_the_air_path():
     assert torch.autograd.gradcheck(
         lambda s, n: sim(w, {"setup_fraction": s, "noise_keV": n})[:, 70:100], (share, noise)
     )
+
+
+#: A transmission-anode tube as the PIXL breadboard's, with coarse continuum bins (fast).
+RH_TUBE = {"anode": "Rh", "voltage_kV": 28.0, "takeoff_deg": 90.0, "step_keV": 2.0,
+           "transmission_thickness_cm": 1.5e-4,
+           "window": {"material": "Be", "density_g_cm3": 1.848, "thickness_cm": 0.015}}
+
+
+@pytest.mark.parametrize(("name", "key", "value", "layer"), [
+    ("anode_thickness_cm", "transmission_thickness_cm", 1e-4, None),
+    ("anode_thickness_cm", "transmission_thickness_cm", 1e-4, 2e-3),
+    ("l_lines_scale", "l_lines_scale", 0.5, None),
+    ("l2_lines_scale", "l2_lines_scale", 0.5, None),
+], ids=["anode-bulk", "anode-layer", "l-lines", "l2-lines"])
+def test_a_tube_parameter_moved_is_the_set_up_with_that_tube(name, key, value, layer):
+    """An override of the anode's thickness or of its L lines' factors gives the spectra
+    of the instrument whose tube has that value (its beam made again), bulk and thin
+    layer, with secondary fluorescence; its gradient is the finite difference's."""
+    inst = reference_instrument().replace(tube=RH_TUBE)
+    thin = {} if layer is None else {"layer_thickness_cm": layer, "layer_density_g_cm3": 2.7}
+    elements = ["Si", "K", "Ca", "Fe"]
+    sim = XRFSimulator(elements, instrument=inst, dtype=torch.float64, **thin)
+    other = XRFSimulator(elements, dtype=torch.float64, **thin,
+                         instrument=inst.replace(**{f"tube.{key}": value}))
+    wt = torch.tensor([[0.55, 0.05, 0.15, 0.25], [0.4, 0.0, 0.1, 0.5]], dtype=torch.float64)
+    start = getattr(inst.tube, key)
+    with torch.no_grad():
+        moved, rebuilt = sim(wt, {name: value}), other(wt)
+        assert torch.equal(sim(wt, {name: start}), sim(wt))
+    assert float((moved - rebuilt).abs().max() / rebuilt.max()) < 1e-12
+    assert float((moved - sim(wt).detach()).abs().max() / rebuilt.max()) > 1e-3
+    middle = 0.5 * (start + value)
+    at = torch.tensor(middle, dtype=torch.float64, requires_grad=True)
+    channel = 100 if name == "anode_thickness_cm" else int(2.83 / inst.detector.gain_keV)
+    sim(wt, {name: at})[0, channel].backward()
+    step = 1e-6 * middle
+    with torch.no_grad():
+        up, down = (sim(wt, {name: middle + s})[0, channel] for s in (step, -step))
+    assert float(at.grad) == pytest.approx(float(up - down) / (2 * step), rel=1e-5)
+
+
+def test_a_thinner_anode_passes_more_of_the_band_that_excites_k_and_not_fe():
+    inst = reference_instrument().replace(tube=RH_TUBE)
+    sim = XRFSimulator(["Si", "K", "Ca", "Fe"], instrument=inst, dtype=torch.float64)
+    wt = torch.tensor([[0.6, 0.05, 0.15, 0.2]], dtype=torch.float64)
+    energy = inst.energy_axis_keV()
+    with torch.no_grad():
+        k_over_fe = [_peak_area(s[0].numpy(), energy, 3.31) / _peak_area(s[0].numpy(), energy,
+                                                                          6.40)
+                     for s in (sim(wt), sim(wt, {"anode_thickness_cm": 1e-4}))]
+    assert k_over_fe[1] > 1.05 * k_over_fe[0]

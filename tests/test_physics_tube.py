@@ -117,3 +117,19 @@ def test_pymca_itself_when_installed():
                                      window=["Be", BE_DENSITY, 0.0125], alphae=90.0, alphax=45.0)
     ours = Tube("Rh", 28.0, 90.0, 45.0, Layer("Be", BE_DENSITY, 0.0125)).continuum(energies)
     np.testing.assert_allclose(ours, theirs, rtol=0.05)
+
+
+def test_a_thicker_transmission_anode_filters_every_energy_as_its_own_element():
+    """Lines and continuum of a transmission anode t1 thick are those of one t0 thick
+    times ``exp(-k (t1 - t0))``, with ``k = tau rho / sin(take-off)`` of the anode
+    (what the simulator's anode-thickness parameter applies); a side window has k = 0."""
+    thin, thick = (Tube("Rh", 28.0, 90.0, 60.0, transmission_thickness_cm=t)
+                   for t in (1e-4, 2e-4))
+    e_thin, w_thin = thin.spectrum(step_keV=0.5)
+    e_thick, w_thick = thick.spectrum(step_keV=0.5)
+    assert np.array_equal(e_thin, e_thick)
+    k = thin.thickness_attenuation(e_thin)
+    assert np.allclose(w_thick, w_thin * np.exp(-k * 1e-4), rtol=1e-10)
+    above_l_edges = k[(e_thin > 3.5) & (e_thin < 4.0)]
+    assert np.all(above_l_edges * 1e-4 > 1.0)  # the band that excites K and Ca, not Fe
+    assert not Tube("Rh", 28.0).thickness_attenuation(e_thin).any()

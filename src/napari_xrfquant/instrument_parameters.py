@@ -65,11 +65,16 @@ PARAMETERS: dict[str, Parameter] = {
     # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
     # a range of 0.015 either way: sum peaks of a few per cent of the counts
     "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 1e-3, 1e-3),
-    "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01),
+    # from 1e-3 when the file has none (from 0, logit's range would end at 2e-8)
+    "continuum_fraction": Parameter("continuum.fraction", "logit", 0.2, 0.01, 1e-3),
     "setup_fraction": Parameter("setup_lines.fraction", "identity", 1e-3, 1e-3),
     "scatter_scale": Parameter("scatter.scale", "log", 0.2, 0.05),
     # the mole share of air in the [path] gas: starts where the file says (often 0)
     "air_fraction": Parameter("path.air_fraction", "identity", 0.01, 0.005),
+    # the tube's: a transmission anode's thickness and its L lines (physics.tube_beam)
+    "anode_thickness_cm": Parameter("tube.transmission_thickness_cm", "log", 0.2, 5e-5),
+    "l_lines_scale": Parameter("tube.l_lines_scale", "log", 0.1, 0.05),
+    "l2_lines_scale": Parameter("tube.l2_lines_scale", "log", 0.1, 0.05),
     "continuum_power": Parameter("continuum.power", "identity", 0.2, 0.3),
     "continuum_decay_keV": Parameter("continuum.decay_keV", "log", 0.1, 2.0),
     "optic_low_keV": Parameter("optic.low_keV", "identity", 0.2, 0.5),
@@ -358,8 +363,10 @@ class FreeVector:
 
 def check_freeable(instrument: Instrument, names: Sequence[str]) -> None:
     """Refuse to free a share of a part the set-up lacks: ``setup_fraction``
-    without set-up lines, ``air_fraction`` without a gas path from sample to
-    detector, or with a tube whose beam crosses the gas too (filtered once, as read).
+    without set-up lines, ``anode_thickness_cm`` without a transmission-anode tube,
+    the tube's L-line factors without a tube or where the file has them at 0,
+    ``air_fraction`` without a gas path from sample to detector, or with a tube whose
+    beam crosses the gas too (filtered once, as read).
 
     Raises
     ------
@@ -371,6 +378,14 @@ def check_freeable(instrument: Instrument, names: Sequence[str]) -> None:
             "setup_fraction is the share of the set-up's own lines: name them first "
             '(instrument [setup_lines] elements = ["Ar"])'
         )
+    tube = instrument.tube
+    if "anode_thickness_cm" in names and (tube is None or tube.transmission_thickness_cm is None):
+        raise XRFQuantError("anode_thickness_cm is the thickness of a transmission anode: this "
+                            "set-up has none ([tube] transmission_thickness_cm)")
+    for name in ("l_lines_scale", "l2_lines_scale"):
+        if name in names and (tube is None or getattr(tube, name) <= 0.0):
+            raise XRFQuantError(f"{name} is a factor on the anode's L lines of a [tube]: this "
+                                "set-up has " + ("no tube" if tube is None else "it at 0"))
     if "air_fraction" not in names:
         return
     path = instrument.path

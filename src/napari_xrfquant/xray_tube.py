@@ -171,6 +171,23 @@ class Tube:
                 f = (np.exp(-tau * (d - 2.0 * rho_z) / sin_x) - np.exp(-tau * d / sin_x)) / chi
         return np.where(chi > 0, f, 0.0)
 
+    def thickness_attenuation(self, energies_keV: np.ndarray) -> np.ndarray:
+        """``-d ln(photons) / d transmission_thickness_cm`` at ``energies_keV`` (per cm):
+        ``tau rho / sin(alpha_x)``, 0 for a side-window anode.
+
+        In the transmission form of :meth:`_self_absorption` the thickness enters only
+        as ``exp(-tau d / sin alpha_x)``, so a thicker anode acts on every energy of the
+        beam (lines and continuum) exactly as a filter of the anode's element:
+        ``photons(t) = photons(t0) exp(-k (t - t0))`` with ``k`` returned here.
+        """
+        energies = np.atleast_1d(np.asarray(energies_keV, dtype=np.float64))
+        if self.transmission_thickness_cm is None:
+            return np.zeros_like(energies)
+        z, _ = _anode(self.anode)
+        tau = np.array([xrl().CS_Photo(z, float(e)) for e in energies])
+        sin_x = math.sin(math.radians(self.takeoff_deg))
+        return tau * float(xrl().ElementDensity(z)) / sin_x
+
     def _filtering(self, energies_keV: np.ndarray) -> np.ndarray:
         """Transmission of the window (along the take-off path for transmission anodes,
         as the beam leaves through it obliquely) and the filters."""

@@ -16,7 +16,6 @@ import torch
 from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.fit_quality import (
-    poisson_deviance,
     poisson_deviance_terms,
     poisson_fit_quality,
 )
@@ -207,73 +206,3 @@ def scale_from_standard(
     chi2 = float((weight * (implied - scale) ** 2).sum())
     birge = math.sqrt(chi2 / (len(index) - 1)) if len(index) > 1 else 1.0
     return scale, float(max(birge, 1.0) / math.sqrt(weight.sum()))
-
-
-def fixed_composition_deviance(
-    quantifier: PhysicsQuantifier, spectrum: np.ndarray, wt_percent: Mapping[str, float]
-) -> float:
-    """Poisson deviance of ``spectrum`` with the sample's lines in the ratios a known
-    composition gives (one free amount) beside the free scatter and continuum."""
-    fractions = np.array([[wt_percent.get(e, 0.0) for e in quantifier.elements]]) / 100.0
-    shapes = quantifier.shapes(fractions[0])
-    n_el = len(quantifier.elements)
-    counts = fractions[0] * quantifier.sensitivities(fractions)[0]
-    sample = (counts / counts.sum()) @ shapes[:n_el]
-    combined = np.concatenate([sample[None, :], shapes[n_el:]])
-    fit = quantifier.fit_channels
-    x = np.asarray(spectrum, dtype=np.float64)[None, fit]
-    lam = fit_amounts(x, combined[:, fit])[2]
-    return float(poisson_deviance(torch.as_tensor(x), torch.as_tensor(lam))[0])
-
-
-def fit_tube_l_lines(
-    elements: Sequence[str],
-    instrument: Instrument,
-    spectrum: np.ndarray,
-    wt_percent: Mapping[str, float],
-    *,
-    matrix: str = "elements",
-    fit_keV: tuple[float, float] | None = None,
-    bounds: tuple[float, float] = (0.05, 3.0),
-    factor: str = "l_lines_scale",
-) -> tuple[Instrument, float]:
-    """The tube's ``l_lines_scale`` (or ``l2_lines_scale``: ``factor``) that best
-    explains a bulk standard's spectrum.
-
-    The anode's L lines excite the light elements (Na-Si by Rh L) and little
-    else, so their strength sets the balance of light against heavy elements;
-    Ebel's L constants are the tube model's least certain part, its L2/L3 ratio
-    (the scattered Lβ1 against Lα) an empirical one. A bounded scalar search (in
-    log scale) over the factor, each trial with the standard's composition fixed
-    (:func:`fixed_composition_deviance`).
-
-    Returns
-    -------
-    instrument, scale
-        The instrument with the fitted factor, and the factor.
-
-    Raises
-    ------
-    XRFQuantError
-        For an instrument without a tube, or another ``factor``.
-    """
-    from scipy.optimize import minimize_scalar
-
-    if instrument.tube is None:
-        raise XRFQuantError("the instrument has no [tube] whose L lines could be fitted")
-    if factor not in ("l_lines_scale", "l2_lines_scale"):
-        raise XRFQuantError(f"the tube's L lines have no factor {factor!r} "
-                            "(l_lines_scale or l2_lines_scale)")
-    x = np.asarray(spectrum, dtype=np.float64)
-    key = f"tube.{factor}"
-
-    def trial(log_scale: float) -> float:
-        candidate = instrument.replace(**{key: float(np.exp(log_scale))})
-        quantifier = PhysicsQuantifier(elements, candidate, matrix=matrix, fit_keV=fit_keV)
-        return fixed_composition_deviance(quantifier, x, wt_percent)
-
-    low, high = np.log(bounds[0]), np.log(bounds[1])
-    found = minimize_scalar(trial, bounds=(low, high), method="bounded",
-                            options={"xatol": 0.02, "maxiter": 20})
-    scale = float(np.exp(found.x))
-    return instrument.replace(**{key: scale}), scale

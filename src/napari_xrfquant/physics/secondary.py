@@ -27,9 +27,11 @@ class SecondaryTables(Protocol):
 
 
 def secondary_bulk(
-    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float
+    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float,
+    beam_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Secondary fluorescence per row towards a detector at ``sin_takeoff``, ``(N, R)``.
+    """Secondary fluorescence per row towards a detector at ``sin_takeoff``, ``(N, R)``;
+    ``beam_scale`` ``(N, B)``: factors on the tables' beam weights (None: 1).
 
     For exciting line j (production sigma_j at E0) and excited line i
     (production tau_i at E_j), with a = mu(E0)/sin psi1, b_i = mu(E_i)/sin psi2
@@ -57,15 +59,17 @@ def secondary_bulk(
         term_b = torch.zeros_like(mu_t).index_add_(
             0, i, log_b * sim.pair_coefficient[beam][:, None]
         )
-        out = out + (term_a + term_b / b_t) / (a + b_t)
+        part = (term_a + term_b / b_t) / (a + b_t)
+        out = out + (part if beam_scale is None else part * beam_scale[None, :, beam])
     return (out * w_rows).T
 
 
 def secondary_layer(
-    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float
+    sim: SecondaryTables, w: torch.Tensor, mu0: torch.Tensor, sin_takeoff: float,
+    beam_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Secondary fluorescence of a single layer of mass thickness d towards a
-    detector at ``sin_takeoff``, ``(N, R)``.
+    detector at ``sin_takeoff``, ``(N, R)`` (``beam_scale``: as :func:`secondary_bulk`).
 
     de Boer (1990), as in fisx: ``S_i = sum_j C_ij W_i W_j [L0(a, b_i) +
     L0(b_i, a)]`` with, for p, q the incoming/outgoing attenuation per unit
@@ -112,6 +116,8 @@ def secondary_layer(
     for beam in range(mu0.shape[1]):
         a = (mu0[:, beam] / s1)[None, :].expand_as(b_i)
         per_pair = (l0(a, b_i) + l0(b_i, a)) * weight
+        if beam_scale is not None:
+            per_pair = per_pair * beam_scale[None, :, beam]
         out = out.index_add(0, i, per_pair * sim.pair_coefficient[beam][:, None])
     return out.T
 

@@ -41,6 +41,7 @@ from napari_xrfquant.instrument_parameters import drop_index
 from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics import optic as optic_terms
+from napari_xrfquant.physics import tube_beam
 from napari_xrfquant.physics.gas import air_excess_depth
 from napari_xrfquant.physics.secondary import layer_mass_g_cm2, secondary_bulk, secondary_layer
 from napari_xrfquant.physics.setup_lines import SetupLines
@@ -122,23 +123,12 @@ class XRFSimulator(nn.Module):
     detector_row_factor: torch.Tensor
     atom_air_excess: torch.Tensor
     atom_shelf_start_keV: torch.Tensor
+    # every name of PARAMETER_NAMES is an nn.Parameter too; those read by name here:
     gain_keV: torch.Tensor
     offset_keV: torch.Tensor
     noise_keV: torch.Tensor
     fano: torch.Tensor
-    tail_fraction: torch.Tensor
-    tail_slope_keV: torch.Tensor
-    shelf_fraction: torch.Tensor
-    continuum_fraction: torch.Tensor
-    continuum_power: torch.Tensor
-    continuum_decay_keV: torch.Tensor
     quadratic_keV: torch.Tensor
-    high_tail_fraction: torch.Tensor
-    high_tail_slope_keV: torch.Tensor
-    optic_low_keV: torch.Tensor
-    optic_low_width_keV: torch.Tensor
-    optic_high_keV: torch.Tensor
-    optic_high_width_keV: torch.Tensor
 
     def __init__(
         self,
@@ -216,6 +206,11 @@ class XRFSimulator(nn.Module):
         buf("atom_air_excess", air_excess_depth(self.instrument, t.atom_energy_keV))
         path = self.instrument.path
         self._air_start = 0.0 if path is None else float(path.air_fraction)
+        # the tube's thickness and L lines as factors on the beam (physics.tube_beam)
+        terms = tube_beam.tube_beam_terms(self.instrument)
+        for name in ("per_cm", "l_lines", "l2_lines"):
+            buf(f"beam_{name}", getattr(terms, name))
+        self._beam_start = terms.start
 
     @property
     def energy_keV(self) -> torch.Tensor:
@@ -225,7 +220,8 @@ class XRFSimulator(nn.Module):
 
     # -- physics --------------------------------------------------------------
     def line_intensities(
-        self, mass_fractions: torch.Tensor, secondary: bool | None = None
+        self, mass_fractions: torch.Tensor, secondary: bool | None = None,
+        beam_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Intensity of every row leaving the sample towards the detector: ``(N, R)``.
 
@@ -239,6 +235,8 @@ class XRFSimulator(nn.Module):
             ``(N, E)`` mass fractions (summing to 1 for a physical sample).
         secondary
             Override the simulator's ``secondary`` setting.
+        beam_scale
+            ``(1, B)`` or ``(N, B)`` factors on the tables' beam (:mod:`.tube_beam`).
         """
         w = mass_fractions.to(self.mu_beam.dtype)
         s1 = self.tables.sin_incidence
@@ -250,6 +248,10 @@ class XRFSimulator(nn.Module):
         secondary_fn = secondary_bulk if self.layer_mass_g_cm2 is None else secondary_layer
         t = self.tables
         intensity = torch.zeros_like(mu_rows)  # (N, R)
+        source = self.row_source
+        if beam_scale is not None:
+            beam_scale = beam_scale.to(w.dtype).expand(w.shape[0], -1)
+            source = source[None] * beam_scale[:, :, None]  # (N, B, R)
         # a detector array: the sum over its directions, each with its own exit path
         for d, (s2, share) in enumerate(zip(t.detector_sin_takeoff.tolist(),
                                             t.detector_share.tolist(), strict=True)):
@@ -257,14 +259,15 @@ class XRFSimulator(nn.Module):
             depth = 1.0 / (s1 * chi)
             if self.layer_mass_g_cm2 is not None:
                 depth = depth * -torch.expm1(-chi * self.layer_mass_g_cm2)
-            part = (self.row_source * depth).sum(dim=1) * w_rows
+            part = (source * depth).sum(dim=1) * w_rows
             if t.detector_share.size > 1:
                 part = share * part * self.detector_row_factor[d]
             if use_secondary and self.pair_exciting.numel():
                 # chunks keep the (chunk, pairs) temporaries in cache
                 step = SECONDARY_CHUNK
                 part = part + share * torch.cat([
-                    secondary_fn(self, w[k : k + step], mu0[k : k + step], s2)
+                    secondary_fn(self, w[k : k + step], mu0[k : k + step], s2,
+                                 None if beam_scale is None else beam_scale[k : k + step])
                     for k in range(0, w.shape[0], step)], dim=0)
             intensity = intensity + part
         return intensity
@@ -403,7 +406,10 @@ class XRFSimulator(nn.Module):
             spectra sharing one draw when speed matters.
         """
         values = self._parameter_values(instrument_overrides or None)
-        intensity = self._scaled_scatter(self.line_intensities(mass_fractions), values)
+        terms = {n: getattr(self, f"beam_{n}") for n in ("per_cm", "l_lines", "l2_lines")}
+        scale = tube_beam.beam_scale(terms, self._beam_start, values)
+        intensity = self._scaled_scatter(
+            self.line_intensities(mass_fractions, beam_scale=scale), values)
         if not instrument_overrides:
             peaks = intensity @ self.response_matrix()
         else:
@@ -458,20 +464,17 @@ class XRFSimulator(nn.Module):
         n = intensity.shape[0]
         for name, v in values.items():
             if v.ndim and v.shape[0] != n:
-                raise SimulationError(
-                    f"instrument override {name!r} has {v.shape[0]} values for {n} spectra"
-                )
+                raise SimulationError(f"instrument override {name!r} has {v.shape[0]} "
+                                      f"values for {n} spectra")
         blocks = []
         for k in range(0, n, PER_SPECTRUM_CHUNK):
-            block = {
-                name: v[k : k + PER_SPECTRUM_CHUNK] if v.ndim else v for name, v in values.items()
-            }
+            block = {name: v[k : k + PER_SPECTRUM_CHUNK] if v.ndim else v
+                     for name, v in values.items()}
             response = self._response_from(block)
             if response.ndim == 2:
                 response = response.unsqueeze(0)
-            blocks.append(
-                torch.einsum("nr,nrc->nc", intensity[k : k + PER_SPECTRUM_CHUNK], response)
-            )
+            blocks.append(torch.einsum("nr,nrc->nc", intensity[k : k + PER_SPECTRUM_CHUNK],
+                                       response))
         return torch.cat(blocks, dim=0)
 
     def with_parameters(self, **values: float | torch.Tensor) -> XRFSimulator:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from napari_xrfquant.instrument import Instrument
 from napari_xrfquant.physics import optic as optic_terms
+from napari_xrfquant.physics.tube_beam import tube_beam_values
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
 #: the continuum ones prefixed with ``continuum_``). The first ten go to
@@ -35,12 +36,15 @@ PARAMETER_NAMES = (
     "setup_fraction",
     "scatter_scale",
     "air_fraction",
+    "anode_thickness_cm",
+    "l_lines_scale",
+    "l2_lines_scale",
 )
 
 
 def instrument_values(instrument: Instrument) -> dict[str, float]:
     """The value of every parameter of :data:`PARAMETER_NAMES` in ``instrument``
-    (placeholders for an optic it lacks or holds as knots)."""
+    (placeholders for an optic it lacks or holds as knots, or a side-window tube)."""
     d, c, lines = instrument.detector, instrument.continuum, instrument.setup_lines
     return {
         "gain_keV": d.gain_keV,
@@ -61,4 +65,5 @@ def instrument_values(instrument: Instrument) -> dict[str, float]:
         "setup_fraction": 0.0 if lines is None else lines.fraction,
         "scatter_scale": instrument.scatter.scale,
         "air_fraction": 0.0 if instrument.path is None else instrument.path.air_fraction,
+        **tube_beam_values(instrument),
     }
