@@ -155,10 +155,15 @@ class Tube:
         return rho_z_max * (log_u0 * (0.49269 - 1.0987 * eta + 0.78557 * eta**2)
                             / (0.70256 - 1.09865 * eta + 1.0046 * eta**2 + log_u0))
 
+    def _photo(self, energies_keV: np.ndarray) -> np.ndarray:
+        """The anode's photo-absorption coefficient ``tau`` (cm2/g) at ``energies_keV``."""
+        z, _ = _anode(self.anode)
+        return np.array([xrl().CS_Photo(z, float(e)) for e in energies_keV])
+
     def _self_absorption(self, energies_keV: np.ndarray) -> np.ndarray:
         """Ebel's absorption factor ``f`` of the photons generated at ``energies_keV``."""
         z, _ = _anode(self.anode)
-        tau = np.array([xrl().CS_Photo(z, float(e)) for e in energies_keV])
+        tau = self._photo(energies_keV)
         rho_z = self._depths(energies_keV)
         sin_e = math.sin(math.radians(self.incidence_deg))
         sin_x = math.sin(math.radians(self.takeoff_deg))
@@ -184,9 +189,8 @@ class Tube:
         if self.transmission_thickness_cm is None:
             return np.zeros_like(energies)
         z, _ = _anode(self.anode)
-        tau = np.array([xrl().CS_Photo(z, float(e)) for e in energies])
         sin_x = math.sin(math.radians(self.takeoff_deg))
-        return tau * float(xrl().ElementDensity(z)) / sin_x
+        return self._photo(energies) * float(xrl().ElementDensity(z)) / sin_x
 
     def _filtering(self, energies_keV: np.ndarray) -> np.ndarray:
         """Transmission of the window (along the take-off path for transmission anodes,

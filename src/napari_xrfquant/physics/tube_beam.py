@@ -42,8 +42,8 @@ class TubeBeamTerms:
 
 def tube_beam_terms(instrument: Instrument) -> TubeBeamTerms:
     """The beam terms of ``instrument``: zeros without a tube (nothing depends on it), the
-    thickness's zero for a side window, the L lines' where the file's factor is 0 (the
-    beam holds none)."""
+    thickness's zero for a side window; the L-line masks are empty where the file's factor
+    is 0 (the beam keeps no line of 0 photons)."""
     energies = np.asarray(instrument.beam.energies_keV, dtype=np.float64)
     zeros = np.zeros_like(energies)
     tube = instrument.tube
@@ -54,13 +54,13 @@ def tube_beam_terms(instrument: Instrument) -> TubeBeamTerms:
     lines = physics.l_lines()
 
     def at(wanted: list[float]) -> np.ndarray:
+        """1 at the beam's lines (no band) of one of the ``wanted`` energies."""
         found = np.isclose(energies[:, None], np.asarray(wanted)[None, :], rtol=1e-12, atol=0.0)
-        return (found.any(axis=1) & (widths == 0)).astype(np.float64) if wanted else zeros
+        return (found.any(axis=1) & (widths == 0)).astype(np.float64)
 
-    l_all = at([line.energy_keV for line in lines]) if tube.l_lines_scale > 0 else zeros
+    l_all = at([line.energy_keV for line in lines])
     l2 = at([line.energy_keV for line in lines if line.name.split()[-1].startswith("L2")])
-    l2 = l2 if tube.l2_lines_scale > 0 else zeros
-    return TubeBeamTerms(physics.thickness_attenuation(energies), l_all, l2 * l_all,
+    return TubeBeamTerms(physics.thickness_attenuation(energies), l_all, l2,
                          tube_beam_values(instrument))
 
 
