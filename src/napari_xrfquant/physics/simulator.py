@@ -43,7 +43,12 @@ from napari_xrfquant.physics import detector as det
 from napari_xrfquant.physics import optic as optic_terms
 from napari_xrfquant.physics import tube_beam
 from napari_xrfquant.physics.gas import air_excess_depth
-from napari_xrfquant.physics.secondary import layer_mass_g_cm2, secondary_bulk, secondary_layer
+from napari_xrfquant.physics.secondary import (
+    beam_pairs,
+    layer_mass_g_cm2,
+    secondary_bulk,
+    secondary_layer,
+)
 from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 from napari_xrfquant.physics.values import PARAMETER_NAMES, instrument_values
@@ -109,11 +114,9 @@ class XRFSimulator(nn.Module):
     row_source: torch.Tensor
     row_element: torch.Tensor
     row_energy_keV: torch.Tensor
-    pair_exciting: torch.Tensor
-    pair_excited: torch.Tensor
-    pair_cross_section: torch.Tensor
-    pair_coefficient: torch.Tensor
-    pair_matrix: torch.Tensor
+    beam_pair_exciting: torch.Tensor
+    beam_pair_excited: torch.Tensor
+    beam_pair_coefficient: torch.Tensor
     row_onehot: torch.Tensor
     atom_energy_keV: torch.Tensor
     atom_efficiency: torch.Tensor
@@ -182,18 +185,12 @@ class XRFSimulator(nn.Module):
         buf("row_source", t.row_source * t.beam_weight[:, None])
         buf("row_element", t.row_element, torch.long)
         buf("row_energy_keV", t.row_energy_keV)
-        buf("pair_exciting", t.pair_exciting, torch.long)
-        buf("pair_excited", t.pair_excited, torch.long)
-        buf("pair_cross_section", t.pair_cross_section)
-        # 1/2 sigma_j(E0) tau_i(E_j) / sin psi1 per pair and beam energy (beam weights in)
-        source = t.pair_source * t.beam_weight[:, None]
-        coefficient = 0.5 * source * t.pair_cross_section / t.sin_incidence  # (B, P)
-        buf("pair_coefficient", coefficient)
-        # the same as dense (B, R_i, R_j) matrices for the term that factorises
-        n_rows = t.row_source.shape[1] if t.pair_exciting.size else 0  # no pairs: unused
-        dense = np.zeros((coefficient.shape[0], n_rows, n_rows))
-        dense[:, t.pair_excited, t.pair_exciting] = coefficient
-        buf("pair_matrix", dense)
+        # the secondary-fluorescence pairs each beam energy drives, beam after beam
+        pairs = beam_pairs(t)
+        self.beam_pair_offsets = pairs.offsets
+        buf("beam_pair_exciting", pairs.exciting, torch.long)
+        buf("beam_pair_excited", pairs.excited, torch.long)
+        buf("beam_pair_coefficient", pairs.coefficient)
         buf("row_onehot", np.eye(len(t.z))[t.row_element])  # (R, E)
         buf("atom_energy_keV", t.atom_energy_keV)
         buf("atom_efficiency", t.atom_efficiency)
@@ -262,7 +259,7 @@ class XRFSimulator(nn.Module):
             part = (source * depth).sum(dim=1) * w_rows
             if t.detector_share.size > 1:
                 part = share * part * self.detector_row_factor[d]
-            if use_secondary and self.pair_exciting.numel():
+            if use_secondary and self.beam_pair_exciting.numel():
                 # chunks keep the (chunk, pairs) temporaries in cache
                 step = SECONDARY_CHUNK
                 part = part + share * torch.cat([
@@ -496,5 +493,5 @@ class XRFSimulator(nn.Module):
     def extra_repr(self) -> str:
         mass = self.layer_mass_g_cm2
         sample = "bulk" if mass is None else f"layer {mass:g} g/cm2"
-        sizes = f"rows={len(self.row_labels)}, pairs={self.pair_exciting.numel()}"
+        sizes = f"rows={len(self.row_labels)}, pairs={self.tables.pair_exciting.size}"
         return f"elements={list(self.elements)}, {sizes}, channels={self.n_channels}, {sample=}"

@@ -79,7 +79,8 @@ class PhysicsTables:
     pair_exciting: np.ndarray  #: (P,) row index of the exciting line j
     pair_excited: np.ndarray  #: (P,) row index of the excited line i
     pair_cross_section: np.ndarray  #: (P,) production cross section of i by photons of j
-    pair_source: np.ndarray  #: (B, P) production of j at the beam energies (cm^2/g)
+    exciting_source: np.ndarray  #: (B, R) production of each exciting row j at the beam
+    #: energies (cm^2/g; 0 for a row that excites nothing): a pair's source is its j's column
     atom_energy_keV: np.ndarray  #: (A,)
     atom_efficiency: np.ndarray  #: (A,) attenuator transmission x detector absorption
     atom_escape: np.ndarray  #: (A, K) Si K escape fraction into each escape line k
@@ -367,8 +368,10 @@ def build_tables(
     ]
     for row_j, index, energy_j, source_j in scatter_exciters:
         exciters.append((row_j, index, energy_j, source_j))
-    pj, pi, pcs, psrc = (_secondary_pairs(line_list, zs, exciters, mu_row) if pairs
-                         else ([], [], [], []))
+    pj, pi, pcs = _secondary_pairs(line_list, zs, exciters, mu_row) if pairs else ([], [], [])
+    exciting_source = np.zeros_like(row_source)
+    for j, _, _, source_j in exciters:
+        exciting_source[:, j] = source_j
 
     atom_energy_arr = atoms.energies()
     row_atoms = np.zeros((n_rows, atom_energy_arr.size))
@@ -390,7 +393,7 @@ def build_tables(
         pair_exciting=np.asarray(pj, dtype=np.int64),
         pair_excited=np.asarray(pi, dtype=np.int64),
         pair_cross_section=np.asarray(pcs, dtype=np.float64),
-        pair_source=np.stack(psrc, axis=1) if psrc else np.zeros((n_beam, 0)),
+        exciting_source=exciting_source,
         atom_energy_keV=atom_energy_arr,
         atom_efficiency=detector_efficiency(instrument, atom_energy_arr),
         atom_escape=escape,
@@ -408,7 +411,7 @@ def _secondary_pairs(
     zs: Sequence[int],
     exciters: Sequence[tuple[int, int, float, np.ndarray]],
     mu_row: np.ndarray,
-) -> tuple[list[int], list[int], list[float], list[np.ndarray]]:
+) -> tuple[list[int], list[int], list[float]]:
     """Secondary-fluorescence pairs worth computing.
 
     Parameters
@@ -424,9 +427,8 @@ def _secondary_pairs(
 
     Returns
     -------
-    exciting, excited, cross_section, source
-        Row j, row i, production cross section of i by photons of E_j, and the
-        ``(B,)`` production of j at the beam energies.
+    exciting, excited, cross_section
+        Row j, row i, and the production cross section of i by photons of E_j.
 
     Notes
     -----
@@ -443,7 +445,7 @@ def _secondary_pairs(
     for j, line in enumerate(lines):
         value = peak_of_row[j]
         strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
-    candidates: list[tuple[int, int, float, np.ndarray, float]] = []
+    candidates: list[tuple[int, int, float, float]] = []
     for j, _, energy_j, source_j in exciters:
         peak_source = float(source_j.max())
         if peak_source <= 0:
@@ -456,22 +458,17 @@ def _secondary_pairs(
             if cs <= 0 or mu_i <= 0:  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
                 continue
             bound = peak_source * cs / mu_i / strongest[line_i.element_index]
-            candidates.append((j, i, cs, source_j, bound))
-    keep: list[tuple[int, int, float, np.ndarray, float]] = []
+            candidates.append((j, i, cs, bound))
+    keep: list[tuple[int, int, float, float]] = []
     for element in strongest:
         mine = sorted(
-            (c for c in candidates if lines[c[1]].element_index == element), key=lambda c: c[4]
+            (c for c in candidates if lines[c[1]].element_index == element), key=lambda c: c[3]
         )
-        dropped = np.cumsum([c[4] for c in mine]) if mine else np.zeros(0)
+        dropped = np.cumsum([c[3] for c in mine]) if mine else np.zeros(0)
         first_kept = int(np.searchsorted(dropped, SECONDARY_DROP_BUDGET, side="right"))
         keep.extend(mine[first_kept:])
     keep.sort(key=lambda c: (c[0], c[1]))
-    return (
-        [c[0] for c in keep],
-        [c[1] for c in keep],
-        [c[2] for c in keep],
-        [c[3] for c in keep],
-    )
+    return [c[0] for c in keep], [c[1] for c in keep], [c[2] for c in keep]
 
 
 @functools.lru_cache(maxsize=65536)
