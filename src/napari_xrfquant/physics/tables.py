@@ -445,7 +445,8 @@ def _secondary_pairs(
     for j, line in enumerate(lines):
         value = peak_of_row[j]
         strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
-    candidates: list[tuple[int, int, float, float]] = []
+    # per excited element: (j, i, cross section, bound)
+    candidates: dict[int, list[tuple[int, int, float, float]]] = {e: [] for e in strongest}
     for j, _, energy_j, source_j in exciters:
         peak_source = float(source_j.max())
         if peak_source <= 0:
@@ -458,12 +459,10 @@ def _secondary_pairs(
             if cs <= 0 or mu_i <= 0:  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
                 continue
             bound = peak_source * cs / mu_i / strongest[line_i.element_index]
-            candidates.append((j, i, cs, bound))
+            candidates[line_i.element_index].append((j, i, cs, bound))
     keep: list[tuple[int, int, float, float]] = []
     for element in strongest:
-        mine = sorted(
-            (c for c in candidates if lines[c[1]].element_index == element), key=lambda c: c[3]
-        )
+        mine = sorted(candidates[element], key=lambda c: c[3])
         dropped = np.cumsum([c[3] for c in mine]) if mine else np.zeros(0)
         first_kept = int(np.searchsorted(dropped, SECONDARY_DROP_BUDGET, side="right"))
         keep.extend(mine[first_kept:])
