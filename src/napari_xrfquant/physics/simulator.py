@@ -205,7 +205,7 @@ class XRFSimulator(nn.Module):
         self._air_start = 0.0 if path is None else float(path.air_fraction)
         # the tube's thickness and L lines as factors on the beam (physics.tube_beam)
         terms = tube_beam.tube_beam_terms(self.instrument)
-        for name in ("per_cm", "l_lines", "l2_lines"):
+        for name in tube_beam.TERM_NAMES:
             buf(f"beam_{name}", getattr(terms, name))
         self._beam_start = terms.start
 
@@ -403,7 +403,7 @@ class XRFSimulator(nn.Module):
             spectra sharing one draw when speed matters.
         """
         values = self._parameter_values(instrument_overrides or None)
-        terms = {n: getattr(self, f"beam_{n}") for n in ("per_cm", "l_lines", "l2_lines")}
+        terms = {n: getattr(self, f"beam_{n}") for n in tube_beam.TERM_NAMES}
         scale = tube_beam.beam_scale(terms, self._beam_start, values)
         intensity = self._scaled_scatter(
             self.line_intensities(mass_fractions, beam_scale=scale), values)

@@ -28,6 +28,8 @@ from napari_xrfquant.instrument import Instrument
 
 #: The simulator parameters (:data:`.values.PARAMETER_NAMES`) that scale the beam.
 TUBE_BEAM_NAMES = ("anode_thickness_cm", "l_lines_scale", "l2_lines_scale")
+#: The per-energy arrays of :class:`TubeBeamTerms` that :func:`beam_scale` reads.
+TERM_NAMES = ("per_cm", "l_lines", "l2_lines")
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def beam_scale(
 ) -> torch.Tensor | None:
     """The beam's weights relative to the tables' at ``values``: ``(1, B)``, or ``(N, B)``
     with one value per spectrum; None while every value is the tables' and takes no
-    gradient (nothing to do). ``terms``: ``per_cm``, ``l_lines`` and ``l2_lines`` of
+    gradient (nothing to do). ``terms``: the :data:`TERM_NAMES` arrays of
     :class:`TubeBeamTerms` as tensors. The spectra are normalised afterwards, so the
     overall level does not matter.
     """
