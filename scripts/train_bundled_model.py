@@ -12,6 +12,9 @@ Usage::
     .venv/bin/python scripts/train_bundled_model.py --minutes 60 \
         --out src/napari_xrfquant/models/bundled
     .venv/bin/python scripts/train_bundled_model.py --quick       # a few minutes
+    # continue the bundled network on fresh compositions (another seed), lower rate
+    .venv/bin/python scripts/train_bundled_model.py --minutes 70 --seed 1 --lr 5e-4 \
+        --init-from src/napari_xrfquant/models/bundled --out /tmp/continued
 
 Afterwards ``scripts/evaluate_bundled_model.py`` measures the test figures from
 scratch and writes them into ``model.json`` and ``docs/crm_table.md``.
@@ -59,6 +62,7 @@ def bundled_config(args: argparse.Namespace) -> TrainingConfig:
         device="cpu",
         cache=args.cache,
         eval_counts=[1e3, 1e4, 1e5],
+        init_from=str(args.init_from) if args.init_from else None,
     )
     config.model.type = "mlp"
     config.model.hidden_layers = args.layers
@@ -83,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", default=None, help="HDF5 cache of simulated spectra")
+    parser.add_argument(
+        "--init-from", type=Path, default=None,
+        help="a bundle whose network starts the run (continue training on fresh compositions)",
+    )
     parser.add_argument("--save-every", type=float, default=300.0, help="seconds between saves")
     parser.add_argument("--quick", action="store_true", help="a preliminary model in minutes")
     args = parser.parse_args(argv)

@@ -147,3 +147,17 @@ def test_au_m2_yield_below_m3_after_override():
         assert not math.isclose(
             _cascade.fluorescence_yield(z, "M2"), _xraylib_yield(z, xraylib.M2_SHELL)
         )
+
+
+@pytest.mark.parametrize("z", (14, 26, 57, 79, 82))
+def test_line_table_is_the_scalar_cross_section_to_the_bit(z):
+    """The table build's vectorised cross sections (one cascade per energy for all
+    of an element's lines) are the scalar function's values exactly, below and
+    above the edges, for every line xraylib lists, cascade shells or not."""
+    macros = [m.macro for m in xd.transition_macros()]
+    energies = np.array([1.0, 2.9, 3.6, 8.0, 13.1, 17.3, 30.0, 88.0])
+    table = xd.fluor_line_cs_table(z, macros, energies)
+    scalar = np.array([[xd.fluor_line_cs(z, m, float(e)) for m in macros] for e in energies])
+    assert table.shape == (energies.size, len(macros))
+    assert (table > 0).sum() > 20
+    np.testing.assert_array_equal(table, scalar)

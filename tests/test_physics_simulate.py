@@ -436,3 +436,42 @@ def test_high_energy_tail_moves_its_share_above_the_peak(inst):
     spectrum[0, above].sum().backward()
     assert fraction.grad is not None and float(fraction.grad) > 0
     assert slope.grad is not None and float(slope.grad) > 0
+
+
+@pytest.mark.parametrize(("z", "energy_keV"), [(8, 10.0), (26, 28.0), (79, 30.0)])
+def test_compton_profile_sums_the_open_shells(z, energy_keV):
+    """The Doppler-broadened Compton spectrum, built from the summed profile of the
+    shells the energy transfer opens, is the sum of the shells' own profiles (each
+    only where the transfer exceeds its binding energy), with unit area."""
+    from napari_xrfquant.physics import _xraydata as xd
+    from napari_xrfquant.physics.scatter import _compton_profile_shape
+
+    theta = np.radians([60.0, 90.0, 135.0])
+    grid = np.linspace(0.5 * energy_keV, energy_keV, 4001)
+    shape = _compton_profile_shape(z, energy_keV, theta, grid)
+    pz = np.stack([xd.compton_pz_au(energy_keV, grid, float(t)) for t in theta])
+    by_shell = sum(
+        np.where(energy_keV - grid > binding, np.interp(np.abs(pz), xd.PZ_GRID_AU, j, right=0.0), 0)
+        for binding, j in xd.compton_shells(z)
+    ) * np.abs(np.gradient(pz, grid, axis=1))
+    by_shell = by_shell / np.trapezoid(by_shell, grid, axis=1)[:, None]
+    np.testing.assert_allclose(shape, by_shell, rtol=1e-12, atol=1e-12 * shape.max())
+    np.testing.assert_allclose(np.trapezoid(shape, grid, axis=1), 1.0, rtol=1e-12)
+
+
+def test_compton_sublines_share_out_onto_the_grid_keeping_area_and_mean_energy():
+    """Each energy goes to the two grid atoms either side of it, shares summing to 1
+    and keeping its mean energy; an energy on a grid point makes one atom, and a
+    grid point is one atom however many energies reach it."""
+    from napari_xrfquant.physics.scatter import COMPTON_SUBLINE_STEP_KEV as step
+    from napari_xrfquant.physics.tables import _AtomGrid
+
+    atoms = _AtomGrid()
+    energies = np.array([[25.0131, 25.0179], [5 * step, 25.0151]])  # 0.5 / 0.1 is exact
+    which, atom, share = atoms.on_grid(energies)
+    grid = atoms.energies()
+    assert which.tolist() == [0, 0, 1, 1, 2, 3, 3]  # the point on the grid: one atom
+    np.testing.assert_allclose(np.bincount(which, weights=share), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(np.bincount(which, weights=share * grid[atom]),
+                               energies.ravel(), rtol=1e-14)
+    assert len(grid) == 3  # 25.0, 25.1 and 0.5 keV

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
@@ -194,3 +195,27 @@ def line_cross_section(
         return 0.0
     omega = fluorescence_yield(z, shell, corrected)
     return float(vacancies * omega * xd.safe(xd.xrl().RadRate, z, macro))
+
+
+def line_cross_sections(
+    z: int,
+    shells: Sequence[str],
+    macros: Sequence[int],
+    energies_keV: np.ndarray,
+    corrected: bool = True,
+) -> np.ndarray:
+    """:func:`line_cross_section` of many lines of one element at many energies.
+
+    Returns ``(U, L)`` for ``energies_keV`` ``(U,)`` and the lines given by their
+    vacancy ``shells`` and ``macros`` ``(L,)``; each value is the scalar
+    function's, to the last bit (the same products in the same order). The
+    cascade is followed once per energy, not once per line and energy.
+    """
+    energies = np.asarray(energies_keV, dtype=np.float64).ravel()
+    if energies.size == 0 or not shells:
+        return np.zeros((energies.size, len(shells)))
+    vacancies = np.stack([shell_vacancies(int(z), float(e), corrected) for e in energies])
+    columns = vacancies[:, [_INDEX[s] for s in shells]]
+    omega = np.array([fluorescence_yield(z, s, corrected) for s in shells])
+    rate = np.array([xd.safe(xd.xrl().RadRate, z, int(m)) for m in macros])
+    return np.where(columns > 0, columns * omega * rate, 0.0)

@@ -192,6 +192,24 @@ def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
     return _cascade.line_cross_section(z, shell, int(macro), float(energy_keV))
 
 
+def fluor_line_cs_table(z: int, macros: Sequence[int], energies_keV: np.ndarray) -> np.ndarray:
+    """:func:`fluor_line_cs` of many lines of element ``z`` at many energies, ``(U, L)``.
+
+    The same values, with the vacancy cascade followed once per energy for all
+    the lines (a rock under a tube asks for millions of line-energy pairs).
+    """
+    energies = np.asarray(energies_keV, dtype=np.float64).ravel()
+    shells = [macro_shells().get(int(m)) for m in macros]
+    cascade = [i for i, s in enumerate(shells) if s is not None and s in _cascade.SHELLS]
+    table = np.zeros((energies.size, len(macros)))
+    table[:, cascade] = _cascade.line_cross_sections(
+        z, [str(shells[i]) for i in cascade], [macros[i] for i in cascade], energies
+    )
+    for i in sorted(set(range(len(macros))) - set(cascade)):
+        table[:, i] = [fluor_line_cs(z, int(macros[i]), float(e)) for e in energies]
+    return table
+
+
 def _vectorise(func, z: int, energies_keV: np.ndarray) -> np.ndarray:
     flat = np.asarray(energies_keV, dtype=np.float64).ravel()
     out = np.array([safe(func, z, float(e)) for e in flat])

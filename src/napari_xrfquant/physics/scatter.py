@@ -92,9 +92,18 @@ def _compton_profile_shape(
     transfer = energy_keV - grid_keV
     density = np.zeros_like(pz)
     magnitude = np.abs(pz)
-    for binding_keV, profile in xd.compton_shells(z):
-        j = np.interp(magnitude, xd.PZ_GRID_AU, profile, right=0.0)
-        density += np.where(transfer > binding_keV, j, 0.0)
+    # Interpolation is linear in the profile, so where the same shells are open
+    # (energy transfer above their binding) their summed profile is interpolated
+    # once: one pass over the grid instead of one per shell.
+    shells = sorted(xd.compton_shells(z), key=lambda shell: shell[0])
+    bindings = np.array([binding for binding, _ in shells])
+    open_profiles = np.cumsum([profile for _, profile in shells], axis=0)
+    n_open = np.searchsorted(bindings, transfer, side="left")  # shells with binding < transfer
+    for count in np.unique(n_open[n_open > 0]):
+        columns = n_open == count
+        density[:, columns] = np.interp(
+            magnitude[:, columns], xd.PZ_GRID_AU, open_profiles[count - 1], right=0.0
+        )
     density *= dpz_de
     area = np.trapezoid(density, grid_keV, axis=1)[:, None]
     return np.divide(density, area, out=density.copy(), where=area > 0)
@@ -112,7 +121,9 @@ class ScatterTable(NamedTuple):
     compton_by_direction: np.ndarray
 
 
-def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> ScatterTable:
+def scatter_tables(
+    z: int, energy_keV: float, instrument: Instrument, cone: Cone | None = None
+) -> ScatterTable:
     """Scatter of one element at one beam energy into the detector's cone.
 
     The cross sections are ``4 pi <d sigma / d Omega>`` (cm^2/g) averaged over
@@ -120,10 +131,12 @@ def scatter_tables(z: int, energy_keV: float, instrument: Instrument) -> Scatter
     (isotropic); for a detector array, over every element's cone weighted by its
     share, and over each element's own. The Compton spectrum (Doppler
     broadening and the spread of scattering angles in the cone) comes as
-    sub-lines with weights summing to 1.
+    sub-lines with weights summing to 1. ``cone`` is the instrument's
+    :func:`acceptance_cone`, when the caller already has it (one per set-up,
+    however many elements and beam energies).
     """
     pol = instrument.beam.polarisation
-    theta, phi, weight, direction = acceptance_cone(instrument)
+    theta, phi, weight, direction = cone if cone is not None else acceptance_cone(instrument)
     ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
     com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
     share = np.bincount(direction, weights=weight)

@@ -5,15 +5,16 @@ coefficients of every element at the beam energies and at every emitted energy,
 line production cross sections at the beam energies and at every exciting line
 energy (secondary fluorescence), angle-averaged scatter cross sections, Compton
 profiles and the detector's efficiency and escape fractions. All of them come
-from xraylib (:mod:`._xraydata`); building them takes a fraction of a second, after
-which simulating is matrix algebra in torch.
+from xraylib (:mod:`._xraydata`); building them takes a fraction of a second for a
+few elements under one beam energy (seconds for a rock's 27 elements under a
+tube's 72: ``benchmarks/bench_secondary.py``), after which simulating is matrix
+algebra in torch.
 
 Units: keV, cm^2/g, steradian.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,16 +27,13 @@ from napari_xrfquant.physics import _xraydata as xd
 from napari_xrfquant.physics.bands import production_energies, scatter_offsets
 from napari_xrfquant.physics.scatter import (
     COMPTON_SUBLINE_STEP_KEV,
+    acceptance_cone,
     scatter_tables,
 )
+from napari_xrfquant.physics.secondary_pairs import secondary_pairs
 
 #: Lines weaker than this fraction of their element's strongest line are dropped.
 LINE_RELATIVE_THRESHOLD = 1e-4
-
-#: Secondary-fluorescence pairs are dropped, weakest first, while the sum of their
-#: largest possible contributions stays below this fraction of the excited
-#: element's strongest primary line.
-SECONDARY_DROP_BUDGET = 1e-3
 
 #: Scattered beam photons that excite fluorescence in the sample like a line
 #: emitted isotropically (fisx includes the Rayleigh part the same way).
@@ -244,16 +242,25 @@ class _AtomGrid:
         """The atom at ``energy_keV`` (made when new)."""
         return self._index.setdefault(float(energy_keV), len(self._index))
 
-    def on_grid(self, energy_keV: float) -> list[tuple[int, float]]:
-        """The grid atoms either side of ``energy_keV`` with their shares (sum 1)."""
-        position = energy_keV / COMPTON_SUBLINE_STEP_KEV
-        below = math.floor(position)
+    def on_grid(self, energies_keV: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The grid atoms either side of each energy with their shares (sum 1 per energy).
+
+        Returns ``(energy index, atom, share)`` of every non-zero share, energy after
+        energy, the atom below first; new atoms are made in that order.
+        """
+        position = np.asarray(energies_keV, dtype=np.float64).ravel() / COMPTON_SUBLINE_STEP_KEV
+        below = np.floor(position)
         upper_share = position - below
-        return [
-            (self.exact(round(k * COMPTON_SUBLINE_STEP_KEV, 9)), share)
-            for k, share in ((below, 1.0 - upper_share), (below + 1, upper_share))
-            if share > 0.0
-        ]
+        k = below.astype(np.int64)[:, None] + np.array([0, 1])
+        share = np.stack([1.0 - upper_share, upper_share], axis=1)
+        keep = share > 0.0
+        source = np.broadcast_to(np.arange(position.size)[:, None], k.shape)[keep]
+        k, share = k[keep], share[keep]
+        grid_k, first, inverse = np.unique(k, return_index=True, return_inverse=True)
+        atom_of = np.empty(grid_k.size, dtype=np.int64)
+        for u in np.argsort(first, kind="stable"):
+            atom_of[u] = self.exact(round(int(grid_k[u]) * COMPTON_SUBLINE_STEP_KEV, 9))
+        return source, atom_of[inverse], share
 
     def energies(self) -> np.ndarray:
         """``(A,)`` the atoms' energies in index order."""
@@ -304,14 +311,18 @@ def build_tables(
 
     scatter_exciters: list[tuple[int, int, float, np.ndarray]] = []
     atoms = _AtomGrid()
-    row_atom_pairs: list[tuple[int, int, float]] = [
-        (r, atoms.exact(energy), 1.0) for r, energy in enumerate(row_energy)
-    ]
+    # (rows, atoms, weights) of the detector atoms each row is made of
+    row_atom_links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(
+        np.arange(n_lines),
+        np.array([atoms.exact(energy) for energy in row_energy], dtype=np.int64),
+        np.ones(n_lines),
+    )]
     row = n_lines
     per_direction: dict[int, np.ndarray] = {}  # scatter row -> its source per detector direction
+    cone = acceptance_cone(instrument)
     for index, z in enumerate(zs):
         for b, e0 in enumerate(beam_keV):
-            scatter = scatter_tables(z, float(e0), instrument)
+            scatter = scatter_tables(z, float(e0), instrument, cone)
             sub_e, sub_w = scatter.sub_energy_keV, scatter.sub_weight
             band = scatter_offsets(float(widths[b]))
             # Rayleigh
@@ -326,11 +337,12 @@ def build_tables(
                 scatter_exciters.append((row, index, float(e0), total))
             for offset, share in band:
                 if offset == 0.0:
-                    row_atom_pairs.append((row, atoms.exact(float(e0)), share))
-                else:
-                    row_atom_pairs.extend(
-                        (row, a, share * part) for a, part in atoms.on_grid(float(e0) + offset)
+                    row_atom_links.append(
+                        (np.array([row]), np.array([atoms.exact(float(e0))]), np.array([share]))
                     )
+                else:
+                    _, on, part = atoms.on_grid(np.array([float(e0) + offset]))
+                    row_atom_links.append((np.full(on.size, row), on, share * part))
             row += 1
             # Compton
             labels.append(f"{symbols[index]} Compton" + (f" {e0:g} keV" if n_beam > 1 else ""))
@@ -343,14 +355,13 @@ def build_tables(
                 total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
                 # scattered into all directions, at the mean energy of the cone
                 scatter_exciters.append((row, index, float(np.sum(sub_e * sub_w)), total))
-            for e, w in zip(sub_e, sub_w, strict=False):
-                # a band's Compton shifts by dE' = (E'/E0)^2 dE0
-                stretch = (e / float(e0)) ** 2
-                for offset, share in band:
-                    row_atom_pairs.extend(
-                        (row, a, float(w) * share * part)
-                        for a, part in atoms.on_grid(e + stretch * offset)
-                    )
+            # every sub-line at every offset of the band (sub-line after sub-line);
+            # a band's Compton shifts by dE' = (E'/E0)^2 dE0
+            offsets = np.array([offset for offset, _ in band])
+            stretch = (sub_e / float(e0)) ** 2
+            which, on, part = atoms.on_grid(sub_e[:, None] + stretch[:, None] * offsets)
+            weight = (sub_w[:, None] * np.array([share for _, share in band])).ravel()
+            row_atom_links.append((np.full(on.size, row), on, weight[which] * part))
             row += 1
 
     n_rows = row
@@ -368,15 +379,18 @@ def build_tables(
     ]
     for row_j, index, energy_j, source_j in scatter_exciters:
         exciters.append((row_j, index, energy_j, source_j))
-    pj, pi, pcs = _secondary_pairs(line_list, zs, exciters, mu_row) if pairs else ([], [], [])
+    no_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    pj, pi, pcs = secondary_pairs(line_list, zs, exciters, mu_row) if pairs else no_pairs
     exciting_source = np.zeros_like(row_source)
     for j, _, _, source_j in exciters:
         exciting_source[:, j] = source_j
 
     atom_energy_arr = atoms.energies()
     row_atoms = np.zeros((n_rows, atom_energy_arr.size))
-    for r, a, w in row_atom_pairs:
-        row_atoms[r, a] += w
+    link_rows, link_atoms, link_weights = (
+        np.concatenate(column) for column in zip(*row_atom_links, strict=True)
+    )
+    np.add.at(row_atoms, (link_rows, link_atoms), link_weights)
     escape, escape_keV = escape_fractions(instrument, atom_energy_arr)
     return PhysicsTables(
         symbols=tuple(symbols),
@@ -404,81 +418,3 @@ def build_tables(
         detector_share=np.array([d.share for d in directions]),
         detector_row_factor=row_factor,
     )
-
-
-def _secondary_pairs(
-    lines: Sequence[FluorescenceLine],
-    zs: Sequence[int],
-    exciters: Sequence[tuple[int, int, float, np.ndarray]],
-    mu_row: np.ndarray,
-) -> tuple[list[int], list[int], list[float]]:
-    """Secondary-fluorescence pairs worth computing.
-
-    Parameters
-    ----------
-    lines
-        The fluorescence lines (rows ``0 .. F-1``), the excited candidates.
-    exciters
-        ``(row j, element index, energy E_j, source (B,))``: every fluorescence
-        line, and the scattered beam (Rayleigh and Compton rows) whose source is
-        the total scatter cross section, emitted isotropically.
-    mu_row
-        ``(E, R)`` attenuation of each element at each row's energy.
-
-    Returns
-    -------
-    exciting, excited, cross_section
-        Row j, row i, and the production cross section of i by photons of E_j.
-
-    Notes
-    -----
-    A pair's largest possible contribution, relative to the strongest primary
-    line of the excited element, is ``sigma_j(E0) tau_i(E_j) / mu_i(E_j) /
-    max sigma``: at most a fraction ``W_i tau_i / mu(E_j) <= tau_i / mu_i`` of the
-    j photons become i photons. The weakest pairs are dropped while their
-    bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
-    """
-    peak_of_row: dict[int, float] = {}
-    for row, _, _, src in exciters:
-        peak_of_row[row] = max(peak_of_row.get(row, 0.0), float(src.max()))
-    strongest: dict[int, float] = {}
-    for j, line in enumerate(lines):
-        value = peak_of_row[j]
-        strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
-    # per excited element: (j, i, cross section, bound)
-    candidates: dict[int, list[tuple[int, int, float, float]]] = {e: [] for e in strongest}
-    for j, _, energy_j, source_j in exciters:
-        peak_source = float(source_j.max())
-        if peak_source <= 0:
-            continue
-        for i, line_i in enumerate(lines):
-            if line_i.energy_keV >= energy_j:
-                continue
-            cs = _line_cs(zs[line_i.element_index], _macro_of(line_i.iupac), energy_j)
-            mu_i = float(mu_row[line_i.element_index, j])
-            if cs <= 0 or mu_i <= 0:  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
-                continue
-            bound = peak_source * cs / mu_i / strongest[line_i.element_index]
-            candidates[line_i.element_index].append((j, i, cs, bound))
-    keep: list[tuple[int, int, float, float]] = []
-    for element in strongest:
-        mine = sorted(candidates[element], key=lambda c: c[3])
-        dropped = np.cumsum([c[3] for c in mine]) if mine else np.zeros(0)
-        first_kept = int(np.searchsorted(dropped, SECONDARY_DROP_BUDGET, side="right"))
-        keep.extend(mine[first_kept:])
-    keep.sort(key=lambda c: (c[0], c[1]))
-    return [c[0] for c in keep], [c[1] for c in keep], [c[2] for c in keep]
-
-
-@functools.lru_cache(maxsize=65536)
-def _line_cs(z: int, macro: int, energy_keV: float) -> float:
-    # a tube's beam energies come back once per element (their Rayleigh rows)
-    return xd.fluor_line_cs(z, macro, energy_keV)
-
-
-@functools.lru_cache(maxsize=4096)
-def _macro_of(iupac: str) -> int:
-    for macro in xd.transition_macros():
-        if macro.iupac == iupac:
-            return macro.macro
-    raise KeyError(iupac)

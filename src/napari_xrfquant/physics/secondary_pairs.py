@@ -1,0 +1,112 @@
+"""Which secondary-fluorescence pairs are worth computing (numpy, at table build).
+
+A pair is an exciting row j (a fluorescence line, or the scattered beam) and an
+excited line i of lower energy. A rock under a tube has millions of candidates
+(BHVO-2G's 27 elements, 72 beam energies: 8,000 exciting rows x 4,348 lines), so
+they are bounded and selected with array operations, one excited element at a
+time, from the line cross sections of :func:`._xraydata.fluor_line_cs_table`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from napari_xrfquant.physics import _xraydata as xd
+
+if TYPE_CHECKING:
+    from napari_xrfquant.physics.tables import FluorescenceLine
+
+#: Secondary-fluorescence pairs are dropped, weakest first, while the sum of their
+#: largest possible contributions stays below this fraction of the excited
+#: element's strongest primary line.
+SECONDARY_DROP_BUDGET = 1e-3
+
+
+def secondary_pairs(
+    lines: Sequence[FluorescenceLine],
+    zs: Sequence[int],
+    exciters: Sequence[tuple[int, int, float, np.ndarray]],
+    mu_row: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Secondary-fluorescence pairs worth computing.
+
+    Parameters
+    ----------
+    lines
+        The fluorescence lines (rows ``0 .. F-1``), the excited candidates.
+    exciters
+        ``(row j, element index, energy E_j, source (B,))``: every fluorescence
+        line, and the scattered beam (Rayleigh and Compton rows) whose source is
+        the total scatter cross section, emitted isotropically.
+    mu_row
+        ``(E, R)`` attenuation of each element at each row's energy.
+
+    Returns
+    -------
+    exciting, excited, cross_section
+        Row j, row i, and the production cross section of i by photons of E_j.
+
+    Notes
+    -----
+    A pair's largest possible contribution, relative to the strongest primary
+    line of the excited element, is ``sigma_j(E0) tau_i(E_j) / mu_i(E_j) /
+    max sigma``: at most a fraction ``W_i tau_i / mu(E_j) <= tau_i / mu_i`` of the
+    j photons become i photons. The weakest pairs are dropped while their
+    bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
+    """
+    peak_of_row: dict[int, float] = {}
+    for row, _, _, src in exciters:
+        peak_of_row[row] = max(peak_of_row.get(row, 0.0), float(src.max()))
+    strongest: dict[int, float] = {}
+    for j, line in enumerate(lines):
+        value = peak_of_row[j]
+        strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
+    line_element = np.array([ln.element_index for ln in lines], dtype=np.int64)
+    line_energy = np.array([ln.energy_keV for ln in lines], dtype=np.float64)
+    line_macro = [_macro_of(ln.iupac) for ln in lines]
+    ex_row = np.array([ex[0] for ex in exciters], dtype=np.int64)
+    ex_energy = np.array([ex[2] for ex in exciters], dtype=np.float64)
+    ex_peak = np.array([float(ex[3].max()) for ex in exciters], dtype=np.float64)
+    live = ex_peak > 0
+    ex_row, ex_energy, ex_peak = ex_row[live], ex_energy[live], ex_peak[live]
+    energies, energy_of_exciter = np.unique(ex_energy, return_inverse=True)
+    kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for element, top in strongest.items():
+        mine = np.flatnonzero(line_element == element)
+        # only energies above one of the element's lines excite any of them
+        above = energies > line_energy[mine].min()
+        table = np.zeros((energies.size, mine.size))
+        table[above] = xd.fluor_line_cs_table(
+            zs[element], [line_macro[i] for i in mine], energies[above]
+        )
+        cs = table[energy_of_exciter]  # (exciters, the element's lines)
+        mu = mu_row[element, ex_row]  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
+        ok = (line_energy[mine][None, :] < ex_energy[:, None]) & (cs > 0) & (mu > 0)[:, None]
+        # candidates in (exciter, line) order, as the stable sort below expects
+        on_exciter, on_line = np.nonzero(ok)
+        cross = cs[on_exciter, on_line]
+        bound = ex_peak[on_exciter] * cross / mu[on_exciter] / top
+        order = np.argsort(bound, kind="stable")
+        dropped = np.cumsum(bound[order])
+        first_kept = int(np.searchsorted(dropped, SECONDARY_DROP_BUDGET, side="right"))
+        keep = order[first_kept:]
+        kept.append((ex_row[on_exciter[keep]], mine[on_line[keep]], cross[keep]))
+    if not kept:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    exciting, excited, cross_section = (
+        np.concatenate(column) for column in zip(*kept, strict=True)
+    )
+    order = np.lexsort((excited, exciting))
+    return exciting[order], excited[order], cross_section[order]
+
+
+@functools.lru_cache(maxsize=4096)
+def _macro_of(iupac: str) -> int:
+    for macro in xd.transition_macros():
+        if macro.iupac == iupac:
+            return macro.macro
+    raise KeyError(iupac)
