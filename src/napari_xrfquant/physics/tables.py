@@ -110,14 +110,19 @@ def lines_of_element(
     candidates: list[tuple[xd.TransitionMacro, float, np.ndarray]] = []
     single: dict[str, bool] = {}
     bands = production_energies(z, beam_keV, widths_keV)
-    for macro in xd.transition_macros():
-        if macro.initial_shell not in xd.EMITTING_SHELLS:
-            continue
-        energy = xd.line_energy_keV(z, macro.macro)
-        if energy <= 0.0:
-            continue
-        cs = np.array([sum(w * xd.fluor_line_cs(z, macro.macro, float(e))
-                           for e, w in zip(*band, strict=True)) for band in bands])
+    emitted = [(macro, xd.line_energy_keV(z, macro.macro)) for macro in xd.transition_macros()
+               if macro.initial_shell in xd.EMITTING_SHELLS]
+    emitted = [(macro, energy) for macro, energy in emitted if energy > 0.0]
+    # every line at every point of every band at once; each band's mean point by point
+    points = np.concatenate([np.asarray(e, dtype=np.float64) for e, _ in bands])
+    table = xd.fluor_line_cs_table(z, [macro.macro for macro, _ in emitted], points)
+    per_band = np.zeros((len(bands), len(emitted)))
+    first = 0
+    for b, (energies, weights) in enumerate(bands):
+        for k, w in enumerate(weights):
+            per_band[b] = per_band[b] + w * table[first + k]
+        first += len(energies)
+    for (macro, energy), cs in zip(emitted, per_band.T, strict=True):
         if not np.any(cs > 0):
             continue
         candidates.append((macro, energy, cs))
