@@ -9,16 +9,11 @@ time, from the line cross sections of :func:`._xraydata.fluor_line_cs_table`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_xrfquant.physics import _xraydata as xd
-
-if TYPE_CHECKING:
-    from napari_xrfquant.physics.tables import FluorescenceLine
 
 #: Secondary-fluorescence pairs are dropped, weakest first, while the sum of their
 #: largest possible contributions stays below this fraction of the excited
@@ -27,7 +22,9 @@ SECONDARY_DROP_BUDGET = 1e-3
 
 
 def secondary_pairs(
-    lines: Sequence[FluorescenceLine],
+    line_element: np.ndarray,
+    line_energy: np.ndarray,
+    line_macro: Sequence[int],
     zs: Sequence[int],
     exciters: Sequence[tuple[int, int, float, np.ndarray]],
     mu_row: np.ndarray,
@@ -36,8 +33,9 @@ def secondary_pairs(
 
     Parameters
     ----------
-    lines
-        The fluorescence lines (rows ``0 .. F-1``), the excited candidates.
+    line_element, line_energy, line_macro
+        ``(F,)`` element index, energy (keV) and xraylib macro of the fluorescence
+        lines (rows ``0 .. F-1``), the excited candidates.
     exciters
         ``(row j, element index, energy E_j, source (B,))``: every fluorescence
         line, and the scattered beam (Rayleigh and Compton rows) whose source is
@@ -62,12 +60,8 @@ def secondary_pairs(
     for row, _, _, src in exciters:
         peak_of_row[row] = max(peak_of_row.get(row, 0.0), float(src.max()))
     strongest: dict[int, float] = {}
-    for j, line in enumerate(lines):
-        value = peak_of_row[j]
-        strongest[line.element_index] = max(strongest.get(line.element_index, 0.0), value)
-    line_element = np.array([ln.element_index for ln in lines], dtype=np.int64)
-    line_energy = np.array([ln.energy_keV for ln in lines], dtype=np.float64)
-    line_macro = [_macro_of(ln.iupac) for ln in lines]
+    for j, element in enumerate(line_element.tolist()):
+        strongest[element] = max(strongest.get(element, 0.0), peak_of_row[j])
     ex_row = np.array([ex[0] for ex in exciters], dtype=np.int64)
     ex_energy = np.array([ex[2] for ex in exciters], dtype=np.float64)
     ex_peak = np.array([float(ex[3].max()) for ex in exciters], dtype=np.float64)
@@ -81,7 +75,7 @@ def secondary_pairs(
         above = energies > line_energy[mine].min()
         table = np.zeros((energies.size, mine.size))
         table[above] = xd.fluor_line_cs_table(
-            zs[element], [line_macro[i] for i in mine], energies[above]
+            zs[element], [line_macro[i] for i in mine.tolist()], energies[above]
         )
         cs = table[energy_of_exciter]  # (exciters, the element's lines)
         mu = mu_row[element, ex_row]  # mu 0: below xraylib's tables (Na-Al L, 0.05 keV)
@@ -103,10 +97,3 @@ def secondary_pairs(
     order = np.lexsort((excited, exciting))
     return exciting[order], excited[order], cross_section[order]
 
-
-@functools.lru_cache(maxsize=4096)
-def _macro_of(iupac: str) -> int:
-    for macro in xd.transition_macros():
-        if macro.iupac == iupac:
-            return macro.macro
-    raise KeyError(iupac)

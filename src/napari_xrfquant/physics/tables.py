@@ -15,6 +15,7 @@ Units: keV, cm^2/g, steradian.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -385,7 +386,11 @@ def build_tables(
     for row_j, index, energy_j, source_j in scatter_exciters:
         exciters.append((row_j, index, energy_j, source_j))
     no_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    pj, pi, pcs = secondary_pairs(line_list, zs, exciters, mu_row) if pairs else no_pairs
+    pj, pi, pcs = secondary_pairs(
+        np.array([ln.element_index for ln in line_list], dtype=np.int64),
+        np.array([ln.energy_keV for ln in line_list], dtype=np.float64),
+        [_macro_of(ln.iupac) for ln in line_list], zs, exciters, mu_row,
+    ) if pairs else no_pairs
     exciting_source = np.zeros_like(row_source)
     for j, _, _, source_j in exciters:
         exciting_source[:, j] = source_j
@@ -423,3 +428,11 @@ def build_tables(
         detector_share=np.array([d.share for d in directions]),
         detector_row_factor=row_factor,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _macro_of(iupac: str) -> int:
+    for macro in xd.transition_macros():
+        if macro.iupac == iupac:
+            return macro.macro
+    raise KeyError(iupac)
