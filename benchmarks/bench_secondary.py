@@ -1,9 +1,10 @@
 """Secondary fluorescence under an X-ray tube: memory and speed of the simulator.
 
 A tube's beam is many energies (the PIXL breadboard's: 72 lines and continuum
-bins), and a rock has many elements (BHVO-2G's certificate: 27, with 4348 line
-rows between them), so the pairs of an exciting and an excited line, per beam
-energy, are what secondary fluorescence costs. Printed: the simulator's build
+bins), and a rock has many elements (BHVO-2G's certificate: 27, with 460 lines
+and 4348 rows between them, the Rayleigh and Compton rows included), so the
+pairs of an exciting and an excited line, per beam energy, are what secondary
+fluorescence costs. Printed: the simulator's build
 time, the size of its buffers (all, and those of the pairs), the peak resident
 memory, and the time of the line intensities with secondary fluorescence
 (forward, and forward with a gradient through the composition) for 1 and 64

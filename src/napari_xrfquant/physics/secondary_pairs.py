@@ -2,9 +2,10 @@
 
 A pair is an exciting row j (a fluorescence line, or the scattered beam) and an
 excited line i of lower energy. A rock under a tube has millions of candidates
-(BHVO-2G's 27 elements, 72 beam energies: 8,000 exciting rows x 4,348 lines), so
-they are bounded and selected with array operations, one excited element at a
-time, from the line cross sections of :func:`._xraydata.fluor_line_cs_table`.
+(BHVO-2G's 27 elements under 72 beam energies: 4,348 exciting rows, its 460 lines
+and their Rayleigh and Compton rows, times the 460 lines: 2.0 million), so they
+are bounded and selected with array operations, one excited element at a time,
+from the line cross sections of :func:`._xraydata.fluor_line_cs_table`.
 """
 
 from __future__ import annotations
