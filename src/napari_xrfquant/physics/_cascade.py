@@ -190,11 +190,8 @@ def line_cross_section(
         Apply the spectator vacancies and the yield overrides; ``False`` gives
         xraylib's ``CS_FluorLine_Kissel_Cascade``.
     """
-    vacancies = shell_vacancies(int(z), float(energy_keV), corrected)[_INDEX[shell]]
-    if vacancies <= 0:
-        return 0.0
-    omega = fluorescence_yield(z, shell, corrected)
-    return float(vacancies * omega * xd.safe(xd.xrl().RadRate, z, macro))
+    table = line_cross_sections(z, [shell], [macro], np.array([energy_keV]), corrected)
+    return float(table[0, 0])
 
 
 def line_cross_sections(
@@ -207,9 +204,10 @@ def line_cross_sections(
     """:func:`line_cross_section` of many lines of one element at many energies.
 
     Returns ``(U, L)`` for ``energies_keV`` ``(U,)`` and the lines given by their
-    vacancy ``shells`` and ``macros`` ``(L,)``; each value is the scalar
-    function's, to the last bit (the same products in the same order). The
-    cascade is followed once per energy, not once per line and energy.
+    vacancy ``shells`` and ``macros`` ``(L,)``: the vacancies of the line's shell
+    after the cascade (zero where the beam cannot ionise it) times the shell's
+    fluorescence yield and the line's radiative rate. The cascade is followed once
+    per energy, not once per line and energy.
     """
     energies = np.asarray(energies_keV, dtype=np.float64).ravel()
     if energies.size == 0 or not shells:

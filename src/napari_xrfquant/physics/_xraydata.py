@@ -186,17 +186,15 @@ def fluor_line_cs(z: int, macro: int, energy_keV: float) -> float:
     vacancies and the Z = 77-92 M2 fluorescence yields. Zero below the edge or
     where xraylib lacks the line.
     """
-    shell = macro_shells().get(int(macro))
-    if shell is None or shell not in _cascade.SHELLS:
-        return safe(xrl().CS_FluorLine_Kissel_Cascade, z, macro, float(energy_keV))
-    return _cascade.line_cross_section(z, shell, int(macro), float(energy_keV))
+    return float(fluor_line_cs_table(z, [macro], np.array([energy_keV]))[0, 0])
 
 
 def fluor_line_cs_table(z: int, macros: Sequence[int], energies_keV: np.ndarray) -> np.ndarray:
     """:func:`fluor_line_cs` of many lines of element ``z`` at many energies, ``(U, L)``.
 
-    The same values, with the vacancy cascade followed once per energy for all
-    the lines (a rock under a tube asks for millions of line-energy pairs).
+    The vacancy cascade is followed once per energy for all the lines (a rock under
+    a tube asks for millions of line-energy pairs); a line whose vacancy shell the
+    cascade does not follow comes from xraylib's ``CS_FluorLine_Kissel_Cascade``.
     """
     energies = np.asarray(energies_keV, dtype=np.float64).ravel()
     shells = [macro_shells().get(int(m)) for m in macros]
@@ -206,7 +204,8 @@ def fluor_line_cs_table(z: int, macros: Sequence[int], energies_keV: np.ndarray)
         z, [str(shells[i]) for i in cascade], [macros[i] for i in cascade], energies
     )
     for i in sorted(set(range(len(macros))) - set(cascade)):
-        table[:, i] = [fluor_line_cs(z, int(macros[i]), float(e)) for e in energies]
+        table[:, i] = [safe(xrl().CS_FluorLine_Kissel_Cascade, z, int(macros[i]), float(e))
+                       for e in energies]
     return table
 
 
