@@ -15,7 +15,7 @@ under a tube by about 1e-9):
 
 Where the formula pairs ``D(x)`` with ``e^x ln|x|`` (their logarithms cancel at
 ``x = 0``, as when a photon scattered at the beam energy meets a beam at normal
-incidence), :func:`exp_e1_log_small` gives the sum without the singularity.
+incidence), :func:`e1_log_small` gives ``E1(x) + ln|x|`` without the singularity.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def _small_positive(x: torch.Tensor) -> torch.Tensor:
     return torch.exp(x) * (-EULER_GAMMA - torch.log(x) - _series(x))
 
 
-def exp_e1_log_small(x: torch.Tensor) -> torch.Tensor:
-    """``exp(x) (E1(x) + ln|x|)`` (real part) for ``|x| <= 1``: ``-exp(x) (gamma +
-    sum (-x)^n / (n n!))``, smooth through ``x = 0``; differentiable."""
-    x = x.clamp(-1.0, 1.0)
-    return -torch.exp(x) * (EULER_GAMMA + _series(x))
+def e1_log_small(x: torch.Tensor) -> torch.Tensor:
+    """``E1(x) + ln|x|`` (real part) for ``|x| <= 1``: ``-(gamma + sum (-x)^n / (n n!))``,
+    smooth through ``x = 0``; differentiable (``x`` is clamped into ``[-1, 1]``, so
+    that a value computed only to be discarded stays finite)."""
+    return -(EULER_GAMMA + _series(x.clamp(-1.0, 1.0)))
 
 
 def _moderate_negative(y: torch.Tensor) -> torch.Tensor:

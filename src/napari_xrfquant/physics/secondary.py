@@ -149,7 +149,7 @@ def secondary_layer(
     ``D`` evaluations (series), so layers simulate several times slower
     than bulk samples.
     """
-    from napari_xrfquant.physics._special import exp_e1, exp_e1_log_small
+    from napari_xrfquant.physics._special import e1_log_small, exp_e1
 
     d = sim.layer_mass_g_cm2
     assert d is not None  # only layers come here
@@ -162,14 +162,14 @@ def secondary_layer(
         x = (mu_j - q) * d
         close = x.abs() < 1.0
         deep = torch.exp(-(p + mu_j) * d)
+        shallow = torch.exp(-pq * d)  # = deep e^x
         # the D((mu_j - q) d) and ln|1 - q/mu_j| terms have logarithms that cancel
         # where mu_j = q (a photon scattered at the beam energy meeting a beam at
-        # normal incidence): near it, their sum e^{-(p + mu_j) d} [e^x (E1(x) + ln|x|)
-        # - e^x ln(mu_j d)]; apart, each as it is
-        together = deep * (exp_e1_log_small(x)
-                           - torch.exp(x.clamp(-1.0, 1.0)) * torch.log(mu_j * d))
-        apart = (deep * exp_e1(torch.where(close, 1.0, x)) + torch.exp(-pq * d)
-                 * torch.log(torch.where(close, 1.0, (1.0 - q / mu_j).abs())))
+        # normal incidence): near it, their sum e^{-(p + q) d} [E1(x) + ln|x|
+        # - ln(mu_j d)]; apart, each as it is
+        together = shallow * (e1_log_small(x) - torch.log(mu_j * d))
+        apart = (deep * exp_e1(torch.where(close, 1.0, x))
+                 + shallow * torch.log(torch.where(close, 1.0, (1.0 - q / mu_j).abs())))
         return (
             torch.log1p(p / mu_j) / (p * pq)
             + torch.where(close, together, apart) / (q * pq)
