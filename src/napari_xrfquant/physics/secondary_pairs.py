@@ -57,20 +57,21 @@ def secondary_pairs(
     j photons become i photons. The weakest pairs are dropped while their
     bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
     """
-    peak_of_row: dict[int, float] = {}
-    for row, _, _, src in exciters:
-        peak_of_row[row] = max(peak_of_row.get(row, 0.0), float(src.max()))
-    strongest: dict[int, float] = {}
-    for j, element in enumerate(line_element.tolist()):
-        strongest[element] = max(strongest.get(element, 0.0), peak_of_row[j])
     ex_row = np.array([ex[0] for ex in exciters], dtype=np.int64)
     ex_energy = np.array([ex[2] for ex in exciters], dtype=np.float64)
     ex_peak = np.array([float(ex[3].max()) for ex in exciters], dtype=np.float64)
+    # every line is an exciter too: each element's strongest line by its peak source
+    is_line = ex_row < line_element.size
+    line_peak = np.zeros(line_element.size)
+    np.maximum.at(line_peak, ex_row[is_line], ex_peak[is_line])
+    strongest = np.zeros(len(zs))
+    np.maximum.at(strongest, line_element, line_peak)
     live = ex_peak > 0
     ex_row, ex_energy, ex_peak = ex_row[live], ex_energy[live], ex_peak[live]
     energies, energy_of_exciter = np.unique(ex_energy, return_inverse=True)
     kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for element, top in strongest.items():
+    for element in np.unique(line_element).tolist():
+        top = strongest[element]
         mine = np.flatnonzero(line_element == element)
         # only energies above one of the element's lines excite any of them
         above = energies > line_energy[mine].min()
