@@ -27,7 +27,8 @@ def secondary_pairs(
     line_energy: np.ndarray,
     line_macro: Sequence[int],
     zs: Sequence[int],
-    exciters: Sequence[tuple[int, int, float, np.ndarray]],
+    exciting_source: np.ndarray,
+    row_energy: np.ndarray,
     mu_row: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Secondary-fluorescence pairs worth computing.
@@ -37,10 +38,13 @@ def secondary_pairs(
     line_element, line_energy, line_macro
         ``(F,)`` element index, energy (keV) and xraylib macro of the fluorescence
         lines (rows ``0 .. F-1``), the excited candidates.
-    exciters
-        ``(row j, element index, energy E_j, source (B,))``: every fluorescence
+    exciting_source
+        ``(B, R)`` production of each row at the beam energies: every fluorescence
         line, and the scattered beam (Rayleigh and Compton rows) whose source is
-        the total scatter cross section, emitted isotropically.
+        the total scatter cross section, emitted isotropically; 0 for a row that
+        excites nothing.
+    row_energy
+        ``(R,)`` each row's energy E_j (keV).
     mu_row
         ``(E, R)`` attenuation of each element at each row's energy.
 
@@ -57,17 +61,12 @@ def secondary_pairs(
     j photons become i photons. The weakest pairs are dropped while their
     bounds sum to less than :data:`SECONDARY_DROP_BUDGET` per element.
     """
-    ex_row = np.array([ex[0] for ex in exciters], dtype=np.int64)
-    ex_energy = np.array([ex[2] for ex in exciters], dtype=np.float64)
-    ex_peak = np.array([float(ex[3].max()) for ex in exciters], dtype=np.float64)
-    # every line is an exciter too: each element's strongest line by its peak source
-    is_line = ex_row < line_element.size
-    line_peak = np.zeros(line_element.size)
-    np.maximum.at(line_peak, ex_row[is_line], ex_peak[is_line])
+    peak = exciting_source.max(axis=0)  # (R,)
+    # each element's strongest line by its peak source (the lines are rows 0 .. F-1)
     strongest = np.zeros(len(zs))
-    np.maximum.at(strongest, line_element, line_peak)
-    live = ex_peak > 0
-    ex_row, ex_energy, ex_peak = ex_row[live], ex_energy[live], ex_peak[live]
+    np.maximum.at(strongest, line_element, peak[: line_element.size])
+    ex_row = np.flatnonzero(peak > 0)
+    ex_energy, ex_peak = row_energy[ex_row], peak[ex_row]
     energies, energy_of_exciter = np.unique(ex_energy, return_inverse=True)
     kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for element in np.unique(line_element).tolist():

@@ -314,8 +314,11 @@ def build_tables(
     row_source = np.zeros((n_beam, n_lines + 2 * n_el * n_beam))
     if n_lines:
         row_source[:, :n_lines] = np.stack(line_cs, axis=1)
+    # what each row excites in the sample: a line its production; the scattered beam
+    # its total scatter cross section, emitted isotropically (scatter_excitation)
+    exciting_source = np.zeros_like(row_source)
+    exciting_source[:, :n_lines] = row_source[:, :n_lines]
 
-    scatter_exciters: list[tuple[int, int, float, np.ndarray]] = []
     atoms = _AtomGrid()
     # (rows, atoms, weights) of the detector atoms each row is made of
     row_atom_links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [(
@@ -338,9 +341,7 @@ def build_tables(
             row_source[b, row] = scatter.rayleigh
             per_direction[row] = scatter.rayleigh_by_direction
             if "rayleigh" in scatter_excitation:
-                total = np.zeros(n_beam)
-                total[b] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
-                scatter_exciters.append((row, index, float(e0), total))
+                exciting_source[b, row] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
             for offset, share in band:
                 if offset == 0.0:
                     row_atom_links.append(
@@ -357,10 +358,8 @@ def build_tables(
             row_source[b, row] = scatter.compton
             per_direction[row] = scatter.compton_by_direction
             if "compton" in scatter_excitation:
-                total = np.zeros(n_beam)
-                total[b] = float(xd.cs_compton(z, np.array([e0]))[0])
                 # scattered into all directions, at the mean energy of the cone
-                scatter_exciters.append((row, index, float(np.sum(sub_e * sub_w)), total))
+                exciting_source[b, row] = float(xd.cs_compton(z, np.array([e0]))[0])
             # every sub-line at every offset of the band (sub-line after sub-line);
             # a band's Compton shifts by dE' = (E'/E0)^2 dE0
             offsets = np.array([offset for offset, _ in band])
@@ -379,21 +378,11 @@ def build_tables(
     mu_beam = np.stack([xd.cs_total(z, beam_keV) for z in zs])  # (E, B)
     mu_row = np.stack([xd.cs_total(z, row_energy_arr) for z in zs])  # (E, R)
 
-    exciters = [
-        (j, line.element_index, line.energy_keV, row_source[:, j])
-        for j, line in enumerate(line_list)
-    ]
-    for row_j, index, energy_j, source_j in scatter_exciters:
-        exciters.append((row_j, index, energy_j, source_j))
     no_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     pj, pi, pcs = secondary_pairs(
-        np.array([ln.element_index for ln in line_list], dtype=np.int64),
-        np.array([ln.energy_keV for ln in line_list], dtype=np.float64),
-        [_macro_of(ln.iupac) for ln in line_list], zs, exciters, mu_row,
+        np.array(row_element[:n_lines], dtype=np.int64), row_energy_arr[:n_lines],
+        [_macro_of(ln.iupac) for ln in line_list], zs, exciting_source, row_energy_arr, mu_row,
     ) if pairs else no_pairs
-    exciting_source = np.zeros_like(row_source)
-    for j, _, _, source_j in exciters:
-        exciting_source[:, j] = source_j
 
     atom_energy_arr = atoms.energies()
     row_atoms = np.zeros((n_rows, atom_energy_arr.size))
