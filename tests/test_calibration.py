@@ -320,6 +320,31 @@ def test_calibration_recovers_a_tail_above_the_peaks():
     assert "high_tail_fraction" not in result.flags
 
 
+def test_calibration_recovers_a_pulse_processor_threshold():
+    """Spectra cut below 1.25 keV by the pulse processor (the AXO map's fall below
+    1.2 keV): the threshold is fitted within its sigma from a file that puts it at
+    1.15 keV, and the fit then describes the spectra."""
+    from napari_xrfquant.calibration.fit import iter_calibrate
+    from napari_xrfquant.jobs import drive
+
+    truth = hidden_instrument().replace(**{"detector.threshold_keV": 1.25,
+                                           "detector.threshold_width_keV": 0.05})
+    groups = standard_groups(truth, seed=3)
+    start = truth.replace(**{"detector.threshold_keV": 1.15})
+    result = drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, start,
+                                  free=["calibration", "threshold_keV"], lbfgs_steps=5))
+    assert abs(result.values["threshold_keV"] - 1.25) < 3 * result.sigma["threshold_keV"]
+    assert result.sigma["threshold_keV"] < 0.01
+    assert np.all(result.fit_quality_after < 1.3)
+    assert result.instrument.detector.threshold_keV == result.values["threshold_keV"]
+    # a file without a threshold gives the fit nothing to move: refused, with the fix
+    from napari_xrfquant.errors import XRFQuantError
+
+    with pytest.raises(XRFQuantError, match=r"threshold_keV = 1\.0"):
+        drive(iter_calibrate(groups, 0.035 * np.arange(1024), ELEMENTS, hidden_instrument(),
+                             free=["threshold_width_keV"]))
+
+
 def test_calibration_recovers_the_thickness_of_a_transmission_anode():
     """The standards measured with a Rh transmission anode 1.2 um thick, calibrated from
     a file that says 1.8 um: the thickness is fitted back within 3 sigma and written

@@ -71,13 +71,16 @@ def test_reference_toml_is_the_only_source_of_instrument_numbers():
     # the schema declares no numbers of the set-up: every detector field comes from a
     # file, except terms that are absent unless a file says otherwise (a quadratic
     # calibration term, pile-up, the tail above the peaks, whose decay length is
-    # where a fit starts and does nothing while its share is 0) and the shelf's
+    # where a fit starts and does nothing while its share is 0, a pulse processor's
+    # threshold, whose width likewise does nothing while it is 0) and the shelf's
     # start, 0 keV unless a file says "k_edge"
     optional = {name for name, f in Detector.model_fields.items() if not f.is_required()}
     assert optional == {"quadratic_keV", "pileup_fraction", "high_tail_fraction",
-                        "high_tail_slope_keV", "shelf_start"}
+                        "high_tail_slope_keV", "threshold_keV", "threshold_width_keV",
+                        "shelf_start"}
     assert all(Detector.model_fields[name].default == 0.0
-               for name in optional - {"shelf_start", "high_tail_slope_keV"})
+               for name in optional - {"shelf_start", "high_tail_slope_keV",
+                                       "threshold_width_keV"})
     assert Detector.model_fields["shelf_start"].default == "zero"
 
 

@@ -408,6 +408,37 @@ def test_k_edge_shelf_runs_from_the_sensors_k_edge_to_the_peak(inst):
     np.testing.assert_allclose(k_edge[al], zero[al], rtol=1e-12, atol=1e-15)
 
 
+def test_threshold_records_nothing_below_it_and_everything_above(inst):
+    """A pulse processor's threshold: the spectrum (lines, shelves, tails, continuum)
+    is halved at the threshold, gone well below it, untouched well above it, and
+    differentiable in the threshold; without one the spectrum is the same to the bit."""
+    elements = ["Si", "Fe", "Cu"]
+    plain = XRFSimulator(elements, inst, dtype=torch.float64)
+    w = torch.tensor([[0.2, 0.5, 0.3]], dtype=torch.float64)
+    energy = inst.energy_axis_keV()
+    explicit_zero = XRFSimulator(elements, inst.replace(**{"detector.threshold_keV": 0.0,
+                                                           "detector.threshold_width_keV": 0.2}),
+                                 dtype=torch.float64)
+    assert torch.equal(explicit_zero(w), plain(w))
+    cut = plain.with_parameters(threshold_keV=1.2, threshold_width_keV=0.05)
+    base, thresholded = plain.response_matrix().numpy(), cut.response_matrix().numpy()
+    above, below = energy > 1.2 + 0.3, energy < 1.2 - 0.3
+    np.testing.assert_allclose(thresholded[:, above], base[:, above], rtol=1e-9, atol=1e-300)
+    assert np.abs(thresholded[:, below]).max() < 1e-8 * np.abs(base[:, below]).max()
+    at = int(np.argmin(np.abs(energy - 1.2)))
+    share = 0.5 * math.erfc((1.2 - energy[at]) / (math.sqrt(2.0) * 0.05))
+    np.testing.assert_allclose(thresholded[:, at], share * base[:, at], rtol=1e-12)
+    continuum = cut.continuum().numpy()
+    assert continuum.sum() == pytest.approx(1.0)
+    assert continuum[below].max() < 1e-8 * continuum.max()
+    # differentiable: raising the threshold takes counts from just above it
+    threshold = torch.tensor(1.2, dtype=torch.float64, requires_grad=True)
+    spectrum = plain(w, {"threshold_keV": threshold})
+    band = torch.as_tensor((energy > 1.1) & (energy < 1.4))
+    spectrum[0, band].sum().backward()
+    assert threshold.grad is not None and float(threshold.grad) < 0
+
+
 def test_high_energy_tail_moves_its_share_above_the_peak(inst):
     """The tail above each peak keeps the area, carries its share above the peak with
     a mean excess equal to its decay length, and is differentiable in both."""

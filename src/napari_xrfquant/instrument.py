@@ -168,6 +168,16 @@ class Detector(FrozenSchema):
     high_tail_slope_keV: float = Field(
         0.1, gt=0.0, allow_inf_nan=False, description="decay length of the high-energy tail"
     )
+    threshold_keV: float = Field(
+        0.0, ge=0.0, allow_inf_nan=False,
+        description="the pulse processor's low-energy threshold: events read below it are "
+        "not recorded (0: none; the spectrum falls to 0 there, shelf and tails included)",
+    )
+    threshold_width_keV: float = Field(
+        0.05, gt=0.0, allow_inf_nan=False,
+        description="the threshold's width (the sigma of its erf edge: the noise on the "
+        "trigger); does nothing while threshold_keV is 0",
+    )
     shelf_start: Literal["zero", "k_edge"] = Field(
         "zero",
         description="where each peak's shelf starts: 'zero' (flat from 0 to the peak) or "

@@ -62,6 +62,9 @@ PARAMETERS: dict[str, Parameter] = {
     # from 1e-4 when the file has none: up to 0.18 of each peak
     "high_tail_fraction": Parameter("detector.high_tail_fraction", "log", 0.5, 2e-3, 1e-4),
     "high_tail_slope_keV": Parameter("detector.high_tail_slope_keV", "log", 0.2, 0.1),
+    # the pulse processor's threshold: a fit moves its edge by tens of eV at a time
+    "threshold_keV": Parameter("detector.threshold_keV", "identity", 0.05, 0.05),
+    "threshold_width_keV": Parameter("detector.threshold_width_keV", "log", 0.2, 0.05),
     # starts at 0 (no pile-up) and stays >= 0 in the simulator; identity, not logit
     # a range of 0.015 either way: sum peaks of a few per cent of the counts
     "pileup_fraction": Parameter("detector.pileup_fraction", "identity", 1e-3, 1e-3),
@@ -366,7 +369,8 @@ def check_freeable(instrument: Instrument, names: Sequence[str]) -> None:
     without set-up lines, ``anode_thickness_cm`` without a transmission-anode tube,
     the tube's L-line factors without a tube or where the file has them at 0,
     ``air_fraction`` without a gas path from sample to detector, or with a tube whose
-    beam crosses the gas too (filtered once, as read).
+    beam crosses the gas too (filtered once, as read), or the pulse processor's
+    threshold where the file has none to start from.
 
     Raises
     ------
@@ -386,6 +390,12 @@ def check_freeable(instrument: Instrument, names: Sequence[str]) -> None:
         if name in names and (tube is None or getattr(tube, name) <= 0.0):
             raise XRFQuantError(f"{name} is a factor on the anode's L lines of a [tube]: this "
                                 "set-up has " + ("no tube" if tube is None else "it at 0"))
+    threshold = [n for n in ("threshold_keV", "threshold_width_keV") if n in names]
+    if threshold and instrument.detector.threshold_keV <= 0.0:
+        # at 0 the spectrum above it does not depend on it: a fit could not move it
+        raise XRFQuantError(f"{threshold[0]} belongs to the pulse processor's threshold: give "
+                            "the file a start where the spectrum falls ([detector] "
+                            "threshold_keV = 1.0)")
     if "air_fraction" not in names:
         return
     path = instrument.path

@@ -16,7 +16,10 @@ A photon of energy E absorbed in the sensor lands in the spectrum as
   together with pulses too small to trigger the pile-up rejector (noise, photons
   below the threshold) is read a little too high, as gamma spectroscopy's
   right-skewed Hypermet has it (its share grows with the rate);
-- escape peaks at E - E(Si K) carrying the escape fraction of the tables.
+- escape peaks at E - E(Si K) carrying the escape fraction of the tables;
+- and, where the pulse processor has one, a low-energy threshold: what is read below
+  ``threshold_keV`` is not recorded (an erf edge of width ``threshold_width_keV``), so
+  shelves and tails stop there as the measured spectrum does (:func:`recorded_share`).
 
 All arguments may carry a leading batch dimension (per-spectrum parameters):
 scalars are 0-d tensors, batched ones have shape ``(N, 1, 1)``.
@@ -102,6 +105,23 @@ def shelf_start_keV(instrument: Instrument, energies_keV: np.ndarray) -> np.ndar
     return np.where(energies > edge, edge, 0.0)
 
 
+def recorded_share(
+    energy_keV: torch.Tensor,
+    threshold_keV: torch.Tensor | float,
+    threshold_width_keV: torch.Tensor | float,
+) -> torch.Tensor | None:
+    """The share of events read at ``energy_keV`` that the pulse processor records:
+    ``erfc((T - E) / (sqrt(2) w)) / 2`` for its threshold ``T`` and width ``w``.
+    None where there is no threshold (``T`` is 0 and not being fitted), so that
+    a set-up without one keeps its spectrum to the bit."""
+    threshold = torch.as_tensor(threshold_keV, dtype=energy_keV.dtype, device=energy_keV.device)
+    if not threshold.requires_grad and not bool((threshold != 0).any()):
+        return None
+    width = torch.as_tensor(threshold_width_keV, dtype=energy_keV.dtype,
+                            device=energy_keV.device)
+    return 0.5 * torch.erfc((threshold - energy_keV) / (_SQRT2 * width))
+
+
 def atom_response(
     atom_keV: torch.Tensor,
     efficiency: torch.Tensor,
@@ -120,6 +140,8 @@ def atom_response(
     quadratic_keV: torch.Tensor | float = 0.0,
     high_tail_fraction: torch.Tensor | float = 0.0,
     high_tail_slope_keV: torch.Tensor | float = 0.1,
+    threshold_keV: torch.Tensor | float = 0.0,
+    threshold_width_keV: torch.Tensor | float = 0.05,
     shelf_start_keV: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Detected spectrum of one photon of each energy: ``(..., A, C)``.
@@ -137,6 +159,9 @@ def atom_response(
         ``offset + gain k + quadratic k^2``.
     high_tail_fraction, high_tail_slope_keV
         Share and decay length of the tail above each peak (0: none).
+    threshold_keV, threshold_width_keV
+        The pulse processor's low-energy threshold and its width (:func:`recorded_share`;
+        0: none).
     shelf_start_keV
         ``(A,)`` where each photon's shelf starts (:func:`shelf_start_keV`; None: 0).
     """
@@ -162,6 +187,9 @@ def atom_response(
         e_esc = (e - escape_keV[j]).clamp_min(1e-3)
         sigma_esc = sigma_keV(e_esc, noise_keV, fano, pair_keV)
         out = out + escape[:, j : j + 1] * gaussian_binned(edges, e_esc, sigma_esc)
+    recorded = recorded_share(centres, threshold_keV, threshold_width_keV)
+    if recorded is not None:
+        out = out * recorded
     return out * efficiency[:, None]
 
 
@@ -176,8 +204,11 @@ def continuum_shape(
     dtype: torch.dtype,
     device: torch.device | str,
     quadratic_keV: torch.Tensor | float = 0.0,
+    threshold_keV: torch.Tensor | float = 0.0,
+    threshold_width_keV: torch.Tensor | float = 0.05,
 ) -> torch.Tensor:
-    """Continuum ``E^p exp(-E / decay)`` per channel, cut off smoothly at the beam energy.
+    """Continuum ``E^p exp(-E / decay)`` per channel, cut off smoothly at the beam energy
+    and, where the pulse processor has a threshold, below it (:func:`recorded_share`).
 
     Returns a spectrum summing to 1 over the channels, ``(..., C)``.
     """
@@ -187,6 +218,9 @@ def continuum_shape(
     log_shape = log_shape - log_shape.amax(dim=-1, keepdim=True).detach()
     cutoff = 0.5 * torch.erfc((energy - cutoff_keV) / (_SQRT2 * cutoff_sigma_keV))
     shape = torch.exp(log_shape) * cutoff
+    recorded = recorded_share(energy, threshold_keV, threshold_width_keV)
+    if recorded is not None:
+        shape = shape * recorded
     return shape / shape.sum(dim=-1, keepdim=True).clamp_min(1e-30)
 
 

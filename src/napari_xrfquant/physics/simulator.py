@@ -53,13 +53,13 @@ from napari_xrfquant.physics.setup_lines import SetupLines
 from napari_xrfquant.physics.tables import SCATTER_EXCITATION, PhysicsTables, build_tables
 from napari_xrfquant.physics.values import PARAMETER_NAMES, instrument_values
 
-#: Parameters of the detector response (the first ten go to detector.atom_response).
-_DETECTOR_NAMES = PARAMETER_NAMES[:10]
+#: Parameters of the detector response (the first twelve go to detector.atom_response).
+_DETECTOR_NAMES = PARAMETER_NAMES[:12]
 
 #: Extra override keys that scale a parameter rather than replace it.
 SCALE_NAMES = ("fwhm_scale",)
 #: Those the response matrix depends on (the detection efficiency through the air share).
-_RESPONSE_NAMES = (*PARAMETER_NAMES[:14], "air_fraction")
+_RESPONSE_NAMES = (*PARAMETER_NAMES[:16], "air_fraction")
 
 #: Spectra per block in the secondary-fluorescence sum (cache-sized temporaries).
 SECONDARY_CHUNK = 256
@@ -379,6 +379,8 @@ class XRFSimulator(nn.Module):
             self.gain_keV.dtype,
             self.gain_keV.device,
             flat(v["quadratic_keV"]),
+            threshold_keV=flat(v["threshold_keV"]),
+            threshold_width_keV=flat(v["threshold_width_keV"]),
         )
 
     # -- the spectrum -----------------------------------------------------------

@@ -12,8 +12,8 @@ from napari_xrfquant.physics import optic as optic_terms
 from napari_xrfquant.physics.tube_beam import tube_beam_values
 
 #: Continuous instrument parameters held as tensors (names as in reference.toml,
-#: the continuum ones prefixed with ``continuum_``). The first ten go to
-#: :func:`.detector.atom_response`, the first fourteen make the response matrix.
+#: the continuum ones prefixed with ``continuum_``). The first twelve go to
+#: :func:`.detector.atom_response`, the first sixteen make the response matrix.
 PARAMETER_NAMES = (
     "gain_keV",
     "offset_keV",
@@ -25,6 +25,8 @@ PARAMETER_NAMES = (
     "quadratic_keV",
     "high_tail_fraction",
     "high_tail_slope_keV",
+    "threshold_keV",
+    "threshold_width_keV",
     "optic_low_keV",
     "optic_low_width_keV",
     "optic_high_keV",
@@ -57,6 +59,8 @@ def instrument_values(instrument: Instrument) -> dict[str, float]:
         "quadratic_keV": d.quadratic_keV,
         "high_tail_fraction": d.high_tail_fraction,
         "high_tail_slope_keV": d.high_tail_slope_keV,
+        "threshold_keV": d.threshold_keV,
+        "threshold_width_keV": d.threshold_width_keV,
         **optic_terms.optic_values(instrument),
         "continuum_fraction": c.fraction,
         "continuum_power": c.power,
