@@ -6,7 +6,7 @@ Poisson spectra at a few total counts (the bundled sample's pixels have about
 with the counts input it is trained with (log10 of each spectrum's total), and
 with that input replaced by a fixed count level, so that the spectral features
 stay as they are and only what the network learned to do at a count level
-changes. Then the spectra of 3,500 counts again with a flat background added
+changes. Then spectra of 3,500 and 1e5 counts with a flat background added
 over the network's input range, a share of their counts as the training's
 background augmentation adds (up to 10 %, to half the spectra): what the network
 expects under a spectrum it cannot see a background in. Prints the mean reading
@@ -64,15 +64,16 @@ def main() -> int:
     flat = np.zeros_like(expected[0])
     flat[first:stop] = 1.0 / (stop - first)
     inside = float(expected[0, first:stop].sum())
-    for share in BACKGROUNDS:
-        spectrum = expected[0] * (1.0 - share) + flat * share * inside
-        drawn = rng.poisson(spectrum * COUNTS[0], size=(args.draws, spectrum.size))
-        with torch.no_grad():
-            mean, _ = network.forward_binned(
-                network.features.bin_counts(torch.as_tensor(drawn, dtype=torch.float32)))
-        bias = mean.double().mean(dim=0).numpy() - truth
-        print(f"  {COUNTS[0]:8.0f} counts, {100 * share:4.1f} % flat background added: "
-              + _row(elements, bias))
+    for counts in (COUNTS[0], COUNTS[-1]):
+        for share in BACKGROUNDS:
+            spectrum = expected[0] * (1.0 - share) + flat * share * inside
+            drawn = rng.poisson(spectrum * counts, size=(args.draws, spectrum.size))
+            with torch.no_grad():
+                mean, _ = network.forward_binned(
+                    network.features.bin_counts(torch.as_tensor(drawn, dtype=torch.float32)))
+            bias = mean.double().mean(dim=0).numpy() - truth
+            print(f"  {counts:8.0f} counts, {100 * share:4.1f} % flat background added: "
+                  + _row(elements, bias))
     return 0
 
 
