@@ -14,7 +14,8 @@ minus the certificate, per element, in wt%.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_network_counts.py [--draws 4000] [--seed 0]
+    .venv/bin/python benchmarks/bench_network_counts.py [--model BUNDLE] [--draws 4000]
+        [--seed 0]
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ BACKGROUNDS = (0.025, 0.05, 0.1)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model bundle (default: bundled)")
     parser.add_argument("--draws", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    model = load_model(None)
+    model = load_model(args.model)
     network = model.network
     elements = model.elements
     truth = np.asarray(library()["ERM-EB506"].vector(elements), dtype=np.float64)
