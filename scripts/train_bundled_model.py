@@ -15,6 +15,10 @@ Usage::
     # continue the bundled network on fresh compositions (another seed), lower rate
     .venv/bin/python scripts/train_bundled_model.py --minutes 70 --seed 1 --lr 5e-4 \
         --init-from src/napari_xrfquant/models/bundled --out /tmp/continued
+    # the same without the background augmentation (benchmarks/bench_network_counts.py)
+    .venv/bin/python scripts/train_bundled_model.py --minutes 30 --n-spectra 100000 \
+        --seed 2 --lr 5e-4 --background-probability 0 \
+        --init-from src/napari_xrfquant/models/bundled --out /tmp/no-background
 
 Afterwards ``scripts/evaluate_bundled_model.py`` measures the test figures from
 scratch and writes them into ``model.json`` and ``docs/crm_table.md``.
@@ -64,6 +68,8 @@ def bundled_config(args: argparse.Namespace) -> TrainingConfig:
         eval_counts=[1e3, 1e4, 1e5],
         init_from=str(args.init_from) if args.init_from else None,
     )
+    if args.background_probability is not None:
+        config.augment.background_probability = args.background_probability
     config.model.type = "mlp"
     config.model.hidden_layers = args.layers
     config.model.neurons = args.neurons
@@ -90,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--init-from", type=Path, default=None,
         help="a bundle whose network starts the run (continue training on fresh compositions)",
+    )
+    parser.add_argument(
+        "--background-probability", type=float, default=None,
+        help="share of training spectra given a random background (default: the "
+        "augmentation's own, 0.5; 0 to study what the background augmentation does)",
     )
     parser.add_argument("--save-every", type=float, default=300.0, help="seconds between saves")
     parser.add_argument("--quick", action="store_true", help="a preliminary model in minutes")
