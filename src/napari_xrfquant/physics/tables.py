@@ -15,7 +15,6 @@ Units: keV, cm^2/g, steradian.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ class FluorescenceLine:
     element_index: int  #: position in the simulator's element list
     symbol: str  #: element symbol
     iupac: str  #: e.g. "L3M5"
+    macro: int  #: xraylib's line macro (``L3M5_LINE``)
     siegbahn: str  #: e.g. "La1"
     energy_keV: float
     shell: str  #: initial vacancy shell
@@ -138,6 +138,7 @@ def lines_of_element(
             element_index=element_index,
             symbol=symbol,
             iupac=macro.iupac,
+            macro=macro.macro,
             siegbahn=xd.SIEGBAHN.get(macro.iupac, macro.iupac),
             energy_keV=energy,
             shell=macro.initial_shell,
@@ -381,7 +382,7 @@ def build_tables(
     no_pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     pj, pi, pcs = secondary_pairs(
         np.array(row_element[:n_lines], dtype=np.int64), row_energy_arr[:n_lines],
-        [_macro_of(ln.iupac) for ln in line_list], zs, exciting_source, row_energy_arr, mu_row,
+        [ln.macro for ln in line_list], zs, exciting_source, row_energy_arr, mu_row,
     ) if pairs else no_pairs
 
     atom_energy_arr = atoms.energies()
@@ -417,11 +418,3 @@ def build_tables(
         detector_share=np.array([d.share for d in directions]),
         detector_row_factor=row_factor,
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _macro_of(iupac: str) -> int:
-    for macro in xd.transition_macros():
-        if macro.iupac == iupac:
-            return macro.macro
-    raise KeyError(iupac)
