@@ -420,6 +420,10 @@ def test_threshold_records_nothing_below_it_and_everything_above(inst):
                                                            "detector.threshold_width_keV": 0.2}),
                                  dtype=torch.float64)
     assert torch.equal(explicit_zero(w), plain(w))
+    # without one nothing is multiplied: the set-ups before the threshold keep their values
+    from napari_xrfquant.physics.detector import recorded_share
+
+    assert recorded_share(torch.as_tensor(energy), 0.0, 0.2) is None
     cut = plain.with_parameters(threshold_keV=1.2, threshold_width_keV=0.05)
     base, thresholded = plain.response_matrix().numpy(), cut.response_matrix().numpy()
     above, below = energy > 1.2 + 0.3, energy < 1.2 - 0.3
