@@ -75,18 +75,6 @@ def hypermet_tail(
     return torch.where(arg > 0, high, low) / (2.0 * b)
 
 
-def shelf(
-    x_keV: torch.Tensor, centre_keV: torch.Tensor, sigma: torch.Tensor,
-    start_keV: torch.Tensor | float = 0.0,
-) -> torch.Tensor:
-    """Unit-area flat shelf from ``start_keV`` to the peak, Gaussian-smoothed (1/keV)."""
-    # a box from a to E convolved with the Gaussian: smooth at both ends
-    # 0.5 [erfc((x - E)/s) - erfc((x - a)/s)], written with the (faster) erf
-    upper = torch.erf((x_keV - start_keV) / (_SQRT2 * sigma))
-    lower = torch.erf((x_keV - centre_keV) / (_SQRT2 * sigma))
-    return 0.5 * (upper - lower) / (centre_keV - start_keV).clamp_min(1e-3)
-
-
 def shelf_start_keV(instrument: Instrument, energies_keV: np.ndarray) -> np.ndarray:
     """Where the shelf of a photon of each energy starts (keV), ``(A,)``.
 
@@ -122,6 +110,14 @@ def recorded_share(
     return 0.5 * torch.erfc((threshold - energy_keV) / (_SQRT2 * width))
 
 
+#: How far from a photon's energy its window of channels reaches: this many Gaussian
+#: sigmas around the peak, its escape peaks and the shelf's ends (erfc(9 / sqrt 2) /
+#: 2 = 1e-19), and this many decay lengths along each tail (exp(-37) = 9e-17): beyond
+#: them every term lies below 1e-16 of the photon, under float64's resolution of 1.
+WINDOW_SIGMAS = 9.0
+WINDOW_SLOPES = 37.0
+
+
 def atom_response(
     atom_keV: torch.Tensor,
     efficiency: torch.Tensor,
@@ -145,6 +141,13 @@ def atom_response(
     shelf_start_keV: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Detected spectrum of one photon of each energy: ``(..., A, C)``.
+
+    Each photon's peak, tails and escape peaks are evaluated only in a window of
+    channels around it (:data:`WINDOW_SIGMAS`, :data:`WINDOW_SLOPES`), and its shelf
+    as a flat box with the Gaussian's rounding evaluated at its two ends: outside them
+    every term is below 1e-16 of the photon, so the response is the full evaluation's
+    to float64 rounding at a fraction of its cost (a rock under a tube: 396 photon
+    energies x 4,096 channels).
 
     Parameters
     ----------
@@ -175,22 +178,87 @@ def atom_response(
     sigma = sigma_keV(e, noise_keV, fano, pair_keV)
     escape_total = escape.sum(dim=1)[:, None]
     high = torch.as_tensor(high_tail_fraction, dtype=dtype, device=device).clamp_min(0.0)
+    with_high = high.requires_grad or bool((high != 0).any())  # its erfcx costs a tail's
+    high_slope = torch.as_tensor(high_tail_slope_keV, dtype=dtype, device=device)
+    start = (torch.zeros_like(atom_keV) if shelf_start_keV is None
+             else shelf_start_keV.to(dtype))[:, None]
+    widest = sigma.detach().reshape(-1, *sigma.shape[-2:]).amax(dim=0)[:, 0]  # (A,)
+    nothing = torch.zeros_like(widest)
+    below = torch.maximum(  # the low tail, or the escape peaks
+        WINDOW_SLOPES * _largest(tail_slope_keV),
+        escape_keV.max() + WINDOW_SIGMAS * widest if escape_keV.numel() else nothing)
+    above = WINDOW_SLOPES * _largest(high_slope) if with_high else nothing
+    peak = _Window(edges, atom_keV - below - WINDOW_SIGMAS * widest,
+                   atom_keV + above + WINDOW_SIGMAS * widest)
+    edges_w, centres_w, widths_w = peak.edges, peak.centres, peak.widths
+
     peak_share = 1.0 - tail_fraction - shelf_fraction - escape_total - high
-    out = peak_share * gaussian_binned(edges, e, sigma)
-    if high.requires_grad or bool((high != 0).any()):  # its erfcx costs a tail's time
-        slope = torch.as_tensor(high_tail_slope_keV, dtype=dtype, device=device)
-        out = out + high * widths * hypermet_tail(2.0 * e - centres, e, sigma, slope)
-    out = out + tail_fraction * widths * hypermet_tail(centres, e, sigma, tail_slope_keV)
-    start = 0.0 if shelf_start_keV is None else shelf_start_keV[:, None]
-    out = out + shelf_fraction * widths * shelf(centres, e, sigma, start)
+    out_w = peak_share * gaussian_binned(edges_w, e, sigma)
+    if with_high:
+        out_w = out_w + high * widths_w * hypermet_tail(2.0 * e - centres_w, e, sigma, high_slope)
+    out_w = out_w + tail_fraction * widths_w * hypermet_tail(centres_w, e, sigma, tail_slope_keV)
     for j in range(escape.shape[1]):
         e_esc = (e - escape_keV[j]).clamp_min(1e-3)
         sigma_esc = sigma_keV(e_esc, noise_keV, fano, pair_keV)
-        out = out + escape[:, j : j + 1] * gaussian_binned(edges, e_esc, sigma_esc)
+        out_w = out_w + escape[:, j : j + 1] * gaussian_binned(edges_w, e_esc, sigma_esc)
+    # the shelf: a box from its start to the peak, rounded by the Gaussian at both ends
+    length = (e - start).clamp_min(1e-3)
+    box = shelf_fraction * widths / length * ((centres > start) & (centres <= e)).to(dtype)
+    out_w = out_w - shelf_fraction * widths_w / length * _rounding(centres_w, e, sigma)
+    ends = _Window(edges, start[:, 0] - WINDOW_SIGMAS * widest,
+                   start[:, 0] + WINDOW_SIGMAS * widest)
+    rounded_start = shelf_fraction * ends.widths / length * _rounding(ends.centres, start, sigma)
+    out = peak.place(out_w) + ends.place(rounded_start) + box
     recorded = recorded_share(centres, threshold_keV, threshold_width_keV)
     if recorded is not None:
         out = out * recorded
     return out * efficiency[:, None]
+
+
+def _largest(value: torch.Tensor | float) -> torch.Tensor:
+    """The largest of a scalar or per-spectrum parameter, detached (a window's reach)."""
+    return torch.as_tensor(value).detach().max()
+
+
+def _rounding(x_keV: torch.Tensor, edge_keV: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The Gaussian's rounding of a step up at ``edge_keV``: its smoothed height less the
+    sharp step, ``Phi((x - edge) / sigma) - [x > edge]``; it vanishes beyond a few sigma."""
+    smooth = 0.5 * (1.0 + torch.erf((x_keV - edge_keV) / (_SQRT2 * sigma)))
+    return smooth - (x_keV > edge_keV).to(x_keV.dtype)
+
+
+class _Window:
+    """The same number of consecutive channels for each photon, those that overlap
+    ``[low_keV, high_keV]`` ``(A,)`` for every spectrum of the batch (their channel
+    ``edges`` ``(..., C + 1)``): the channels where its terms are evaluated."""
+
+    def __init__(self, edges: torch.Tensor, low_keV: torch.Tensor, high_keV: torch.Tensor):
+        n_channels = edges.shape[-1] - 1
+        flat = edges.detach().reshape(-1, n_channels + 1)
+        upper = flat[:, 1:].amax(dim=0).contiguous()  # channel j's upper edge, latest
+        lower = flat[:, :-1].amin(dim=0).contiguous()  # its lower edge, earliest
+        first = torch.searchsorted(upper, low_keV.detach().to(flat.dtype).contiguous(),
+                                   right=True)
+        last = torch.searchsorted(lower, high_keV.detach().to(flat.dtype).contiguous()) - 1
+        count = int((last - first).max().clamp_min(0)) + 1 if first.numel() else 1
+        self.size = min(count, n_channels)
+        self.first = first.clamp(0, n_channels - self.size)  # (A,)
+        self.n_channels = n_channels
+        index = self.first[:, None] + torch.arange(self.size + 1, device=edges.device)
+        batch = edges.shape[:-2] if edges.ndim > 1 else ()
+        full = edges.unsqueeze(-2) if edges.ndim == 1 else edges
+        self.edges = full.expand(*batch, index.shape[0], n_channels + 1).gather(
+            -1, index.expand(*batch, *index.shape))
+        self.centres = 0.5 * (self.edges[..., 1:] + self.edges[..., :-1])
+        self.widths = self.edges[..., 1:] - self.edges[..., :-1]
+        self._index = index[:, :-1]
+
+    def place(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` ``(..., A, size)`` on the full channels ``(..., A, C)``, 0 elsewhere."""
+        batch = values.shape[:-2]
+        index = self._index.expand(*batch, *self._index.shape)
+        zeros = values.new_zeros(*batch, self._index.shape[0], self.n_channels)
+        return zeros.scatter_add(-1, index, values)
 
 
 def continuum_shape(
