@@ -248,3 +248,19 @@ def test_a_thinner_anode_passes_more_of_the_band_that_excites_k_and_not_fe():
                                                                           6.40)
                      for s in (sim(wt), sim(wt, {"anode_thickness_cm": 1e-4}))]
     assert k_over_fe[1] > 1.05 * k_over_fe[0]
+
+
+def test_scatter_tables_are_kept_per_set_up_and_not_shared_with_another():
+    """A second table build of the same set-up takes its scatter tables from the first;
+    a set-up with another geometry or polarisation gets its own."""
+    from napari_xrfquant.physics.scatter import acceptance_cone, scatter_tables
+
+    inst = reference_instrument()
+    first = scatter_tables(29, 20.0, inst)
+    assert scatter_tables(29, 20.0, inst, acceptance_cone(inst)) is first
+    assert not first.sub_weight.flags.writeable  # shared: nobody may change it
+    turned = scatter_tables(29, 20.0, inst.replace(**{"geometry.scattering_deg": 120.0}))
+    assert turned.compton_by_direction[0] != first.compton_by_direction[0]
+    assert turned.sub_energy_keV.mean() < first.sub_energy_keV.mean()  # larger shift
+    unpolarised = scatter_tables(29, 20.0, inst.replace(**{"beam.polarisation": 0.0}))
+    assert unpolarised.rayleigh > 2.0 * first.rayleigh  # 90 degrees in the plane

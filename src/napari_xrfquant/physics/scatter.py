@@ -7,6 +7,7 @@ Doppler-broadened Compton spectrum as sub-lines.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -134,9 +135,40 @@ def scatter_tables(
     sub-lines with weights summing to 1. ``cone`` is the instrument's
     :func:`acceptance_cone`, when the caller already has it (one per set-up,
     however many elements and beam energies).
+
+    Kept for the set-ups met since (the same element, beam energy, polarisation and
+    cone): its Compton profile is most of a table build's time under a tube (72 beam
+    energies per element), and an element search builds the tables of its candidates,
+    then those of the elements it found.
     """
-    pol = instrument.beam.polarisation
-    theta, phi, weight, direction = cone if cone is not None else acceptance_cone(instrument)
+    if cone is None:
+        cone = acceptance_cone(instrument)
+    return _scatter_table(z, float(energy_keV), float(instrument.beam.polarisation),
+                          _ConeKey(cone))
+
+
+class _ConeKey:
+    """A cone as a cache key: equal to another with the same directions and weights."""
+
+    __slots__ = ("_hash", "cone")
+
+    def __init__(self, cone: Cone):
+        self.cone = cone
+        self._hash = hash(tuple(np.ascontiguousarray(column).tobytes() for column in cone))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ConeKey) and all(
+            np.array_equal(mine, theirs) for mine, theirs in zip(self.cone, other.cone,
+                                                                 strict=True))
+
+
+@functools.lru_cache(maxsize=50_000)
+def _scatter_table(z: int, energy_keV: float, pol: float, key: _ConeKey) -> ScatterTable:
+    """:func:`scatter_tables` of a cone, computed once (its arrays read-only)."""
+    theta, phi, weight, direction = key.cone
     ray = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "rayleigh")
     com = xd.dcs_scatter_sr(z, energy_keV, theta, phi, pol, "compton")
     share = np.bincount(direction, weights=weight)
@@ -160,5 +192,7 @@ def scatter_tables(
     keep = mass > 1e-5 * mass.max()
     sub_energy = first_moment[keep] / mass[keep]
     sub_weight = mass[keep] / mass[keep].sum()
+    for array in (sub_energy, sub_weight, ray_by_direction, com_by_direction):
+        array.setflags(write=False)  # shared by every build that meets this table
     return ScatterTable(float(share @ ray_by_direction), float(share @ com_by_direction),
                         sub_energy, sub_weight, ray_by_direction, com_by_direction)
