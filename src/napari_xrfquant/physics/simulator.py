@@ -399,7 +399,9 @@ class XRFSimulator(nn.Module):
             Optional values replacing the instrument parameters for this call:
             any of :data:`PARAMETER_NAMES` plus ``fwhm_scale`` (multiplies the
             FWHM). A scalar applies to the whole batch and costs one response
-            matrix (about as much as simulating a few hundred spectra); an
+            matrix (about as much as simulating a few hundred spectra; none under
+            autograd, where the rows' intensities go onto the detector atoms
+            first: :meth:`_peaks_through_atoms`); an
             ``(N,)`` tensor gives every spectrum its own value and costs one
             response matrix per spectrum (milliseconds each): use groups of
             spectra sharing one draw when speed matters.
@@ -409,14 +411,15 @@ class XRFSimulator(nn.Module):
         scale = tube_beam.beam_scale(terms, self._beam_start, values)
         intensity = self._scaled_scatter(
             self.line_intensities(mass_fractions, beam_scale=scale), values)
-        if not instrument_overrides:
+        per_spectrum = bool(instrument_overrides) and any(v.ndim for v in values.values())
+        if per_spectrum:
+            peaks = self._peaks_per_spectrum(intensity, values)
+        elif self._response_tracked(values):
+            peaks = self._peaks_through_atoms(intensity, values)
+        elif not instrument_overrides:
             peaks = intensity @ self.response_matrix()
         else:
-            per_spectrum = any(v.ndim for v in values.values())
-            if per_spectrum:
-                peaks = self._peaks_per_spectrum(intensity, values)
-            else:
-                peaks = intensity @ self._scalar_response(values)
+            peaks = intensity @ self._scalar_response(values)
         peaks = peaks / peaks.sum(dim=1, keepdim=True).clamp_min(1e-30)
         fraction = values["continuum_fraction"].reshape(-1, 1)
         spectra = (1.0 - fraction) * peaks + fraction * self._continuum_from(values)
@@ -441,11 +444,32 @@ class XRFSimulator(nn.Module):
         rows = torch.arange(intensity.shape[-1], device=intensity.device)
         return intensity * torch.where(rows >= n_lines, scale.reshape(-1, 1), 1.0)
 
-    def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Response for scalar overrides; reuses the cache when nothing in it changed."""
+    def _response_tracked(self, values: Mapping[str, torch.Tensor]) -> bool:
+        """Whether a parameter of the response takes part in autograd (a calibration):
+        the response is then rebuilt at every call rather than cached."""
         names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
-        if torch.is_grad_enabled() and any(values[n].requires_grad for n in names):
-            return self._response_from(values)
+        return torch.is_grad_enabled() and (
+            any(values[n].requires_grad for n in names)
+            or self.optic_log_transmission.requires_grad)
+
+    def _peaks_through_atoms(
+        self, intensity: torch.Tensor, values: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``intensity @ response`` without the response matrix: the rows' intensities
+        onto the detector atoms first, ``(intensity @ row_atoms) @ atom_matrix``, which
+        costs ``N A (R + C)`` against ``R A C`` for the ``(R, C)`` matrix (a rock under a
+        tube: R = 4,348 rows onto A = 678 atoms, C = 4,096 channels; the same product
+        in another order). ``values`` may hold per-spectrum ``(N, 1, 1)`` parameters."""
+        on_atoms = intensity @ self.row_atoms  # (N, A)
+        atoms = self.atom_matrix(values)  # (A, C) or (N, A, C)
+        if atoms.ndim == 2:
+            return on_atoms @ atoms
+        return torch.einsum("na,nac->nc", on_atoms, atoms)
+
+    def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Response for scalar overrides outside autograd; reuses the cache when nothing
+        in it changed."""
+        names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
         key = tuple((n, float(values[n])) for n in names)
         if key == tuple((n, float(getattr(self, n))) for n in _RESPONSE_NAMES):
             return self.response_matrix()
@@ -469,11 +493,8 @@ class XRFSimulator(nn.Module):
         for k in range(0, n, PER_SPECTRUM_CHUNK):
             block = {name: v[k : k + PER_SPECTRUM_CHUNK] if v.ndim else v
                      for name, v in values.items()}
-            response = self._response_from(block)
-            if response.ndim == 2:
-                response = response.unsqueeze(0)
-            blocks.append(torch.einsum("nr,nrc->nc", intensity[k : k + PER_SPECTRUM_CHUNK],
-                                       response))
+            blocks.append(self._peaks_through_atoms(intensity[k : k + PER_SPECTRUM_CHUNK],
+                                                    block))
         return torch.cat(blocks, dim=0)
 
     def with_parameters(self, **values: float | torch.Tensor) -> XRFSimulator:
