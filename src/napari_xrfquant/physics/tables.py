@@ -343,14 +343,15 @@ def build_tables(
             per_direction[row] = scatter.rayleigh_by_direction
             if "rayleigh" in scatter_excitation:
                 exciting_source[b, row] = float(xd.cs_rayleigh(z, np.array([e0]))[0])
-            for offset, share in band:
-                if offset == 0.0:
-                    row_atom_links.append(
-                        (np.array([row]), np.array([atoms.exact(float(e0))]), np.array([share]))
-                    )
-                else:
-                    _, on, part = atoms.on_grid(np.array([float(e0) + offset]))
-                    row_atom_links.append((np.full(on.size, row), on, share * part))
+            offsets = np.array([offset for offset, _ in band])
+            shares = np.array([share for _, share in band])
+            centre = offsets == 0.0  # a line of the beam, or a band's middle: exact
+            if centre.any():
+                row_atom_links.append((np.array([row]), np.array([atoms.exact(float(e0))]),
+                                       shares[centre]))
+            if not centre.all():  # the band's other offsets onto the grid, all at once
+                which, on, part = atoms.on_grid(float(e0) + offsets[~centre])
+                row_atom_links.append((np.full(on.size, row), on, shares[~centre][which] * part))
             row += 1
             # Compton
             labels.append(f"{symbols[index]} Compton" + (f" {e0:g} keV" if n_beam > 1 else ""))
