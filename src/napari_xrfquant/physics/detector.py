@@ -146,8 +146,8 @@ def atom_response(
     channels around it (:data:`WINDOW_SIGMAS`, :data:`WINDOW_SLOPES`), and its shelf
     as a flat box with the Gaussian's rounding evaluated at its two ends: outside them
     every term is below 1e-16 of the photon, so the response is the full evaluation's
-    to float64 rounding at a fraction of its cost (a rock under a tube: 396 photon
-    energies x 4,096 channels).
+    to float64 rounding at a fraction of its cost (BHVO-2G under the breadboard's tube:
+    678 photon energies x 4,096 channels in 0.06 s instead of 0.46 s).
 
     Parameters
     ----------
