@@ -28,7 +28,7 @@
 composition free on ``instrument_calibrated.toml``: the fit quality per count level.
 
 Usage: python benchmarks/bench_real_setups.py
-       [axo|bhvo|bhvo-air|bhvo-l-lines|bhvo-counts|laguna|pymca ...]   (~55 min in all)
+       [axo|bhvo|bhvo-air|bhvo-l-lines|bhvo-counts|laguna|pymca ...]   (7.5 min in all here)
 """
 
 from __future__ import annotations
