@@ -185,9 +185,9 @@ def atom_response(
     widest = sigma.detach().reshape(-1, *sigma.shape[-2:]).amax(dim=0)[:, 0]  # (A,)
     nothing = torch.zeros_like(widest)
     below = torch.maximum(  # the low tail, or the escape peaks
-        WINDOW_SLOPES * _largest(tail_slope_keV),
+        WINDOW_SLOPES * _largest(tail_slope_keV, widest),
         escape_keV.max() + WINDOW_SIGMAS * widest if escape_keV.numel() else nothing)
-    above = WINDOW_SLOPES * _largest(high_slope) if with_high else nothing
+    above = WINDOW_SLOPES * _largest(high_slope, widest) if with_high else nothing
     peak = _Window(edges, atom_keV - below - WINDOW_SIGMAS * widest,
                    atom_keV + above + WINDOW_SIGMAS * widest)
     edges_w, centres_w, widths_w = peak.edges, peak.centres, peak.widths
@@ -215,9 +215,10 @@ def atom_response(
     return out * efficiency[:, None]
 
 
-def _largest(value: torch.Tensor | float) -> torch.Tensor:
-    """The largest of a scalar or per-spectrum parameter, detached (a window's reach)."""
-    return torch.as_tensor(value).detach().max()
+def _largest(value: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    """The largest of a scalar or per-spectrum parameter, detached, on ``like``'s device
+    and dtype (a window's reach)."""
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).detach().max()
 
 
 def _rounding(x_keV: torch.Tensor, edge_keV: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
