@@ -337,21 +337,15 @@ class XRFSimulator(nn.Module):
         Includes attenuator transmission and detector efficiency. Cached while
         the parameters keep their values and do not take part in autograd.
         """
-        params = [getattr(self, name) for name in _RESPONSE_NAMES]
-        tracking = torch.is_grad_enabled() and any(
-            p.requires_grad for p in [*params, self.optic_log_transmission]
-        )
-        if tracking:
-            return self._response_from(self._parameter_values(None))
-        key = (
-            str(self.atom_energy_keV.device),
-            self.atom_energy_keV.dtype,
-            tuple(float(p) for p in params),
-            tuple(self.optic_log_transmission.tolist()),
-        )
+        values = self._parameter_values(None)
+        if self._response_tracked(values):
+            return self._response_from(values)
+        key = (str(self.atom_energy_keV.device), self.atom_energy_keV.dtype,
+               tuple(float(getattr(self, name)) for name in _RESPONSE_NAMES),
+               tuple(self.optic_log_transmission.tolist()))
         if self._cache.get("response_key") != key:
             with torch.no_grad():
-                self._cache["response"] = self._response_from(self._parameter_values(None))
+                self._cache["response"] = self._response_from(values)
             self._cache["response_key"] = key
         return self._cache["response"]
 
@@ -399,9 +393,7 @@ class XRFSimulator(nn.Module):
             Optional values replacing the instrument parameters for this call:
             any of :data:`PARAMETER_NAMES` plus ``fwhm_scale`` (multiplies the
             FWHM). A scalar applies to the whole batch and costs one response
-            matrix (about as much as simulating a few hundred spectra; none under
-            autograd, where the rows' intensities go onto the detector atoms
-            first: :meth:`_peaks_through_atoms`); an
+            matrix (about as much as simulating a few hundred spectra); an
             ``(N,)`` tensor gives every spectrum its own value and costs one
             response matrix per spectrum (milliseconds each): use groups of
             spectra sharing one draw when speed matters.
@@ -412,9 +404,7 @@ class XRFSimulator(nn.Module):
         intensity = self._scaled_scatter(
             self.line_intensities(mass_fractions, beam_scale=scale), values)
         per_spectrum = bool(instrument_overrides) and any(v.ndim for v in values.values())
-        if per_spectrum:
-            peaks = self._peaks_per_spectrum(intensity, values)
-        elif self._response_tracked(values):
+        if per_spectrum or self._response_tracked(values):  # a response rebuilt: no matrix
             peaks = self._peaks_through_atoms(intensity, values)
         elif not instrument_overrides:
             peaks = intensity @ self.response_matrix()
@@ -455,20 +445,26 @@ class XRFSimulator(nn.Module):
     def _peaks_through_atoms(
         self, intensity: torch.Tensor, values: Mapping[str, torch.Tensor]
     ) -> torch.Tensor:
-        """``intensity @ response`` without the response matrix: the rows' intensities
-        onto the detector atoms first, ``(intensity @ row_atoms) @ atom_matrix``, which
-        costs ``N A (R + C)`` against ``R A C`` for the ``(R, C)`` matrix (a rock under a
-        tube: R = 4,348 rows onto A = 678 atoms, C = 4,096 channels; the same product
-        in another order). ``values`` may hold per-spectrum ``(N, 1, 1)`` parameters."""
-        on_atoms = intensity @ self.row_atoms  # (N, A)
-        atoms = self.atom_matrix(values)  # (A, C) or (N, A, C)
-        if atoms.ndim == 2:
-            return on_atoms @ atoms
-        return torch.einsum("na,nac->nc", on_atoms, atoms)
+        """``intensity @ response`` as ``(intensity @ row_atoms) @ atom_matrix``: N A (R + C)
+        against R A C for a rebuilt response (a tube: R = 4,348, A = 678, C = 4,096);
+        per-spectrum ``(N, 1, 1)`` parameters in blocks of spectra (bounded memory)."""
+        n = intensity.shape[0]
+        for name, v in values.items():
+            if v.ndim and v.shape[0] != n:
+                raise SimulationError(f"instrument override {name!r} has {v.shape[0]} "
+                                      f"values for {n} spectra")
+        step = PER_SPECTRUM_CHUNK if any(v.ndim for v in values.values()) else max(n, 1)
+        blocks = [intensity.new_zeros(0, self.n_channels)]
+        for k in range(0, n, step):
+            atoms = self.atom_matrix({name: v[k : k + step] if v.ndim else v
+                                      for name, v in values.items()})  # (A, C) or (n, A, C)
+            on_atoms = intensity[k : k + step] @ self.row_atoms
+            blocks.append(on_atoms @ atoms if atoms.ndim == 2
+                          else torch.einsum("na,nac->nc", on_atoms, atoms))
+        return torch.cat(blocks, dim=0)
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Response for scalar overrides outside autograd; reuses the cache when nothing
-        in it changed."""
+        """Response for scalar overrides outside autograd, cached while they stay."""
         names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
         key = tuple((n, float(values[n])) for n in names)
         if key == tuple((n, float(getattr(self, n))) for n in _RESPONSE_NAMES):
@@ -479,23 +475,6 @@ class XRFSimulator(nn.Module):
                 self._cache["override_response"] = self._response_from(values)
             self._cache["override_key"] = (where, key)
         return self._cache["override_response"]
-
-    def _peaks_per_spectrum(
-        self, intensity: torch.Tensor, values: Mapping[str, torch.Tensor]
-    ) -> torch.Tensor:
-        """Peaks with one response matrix per spectrum, in small blocks (bounded memory)."""
-        n = intensity.shape[0]
-        for name, v in values.items():
-            if v.ndim and v.shape[0] != n:
-                raise SimulationError(f"instrument override {name!r} has {v.shape[0]} "
-                                      f"values for {n} spectra")
-        blocks = []
-        for k in range(0, n, PER_SPECTRUM_CHUNK):
-            block = {name: v[k : k + PER_SPECTRUM_CHUNK] if v.ndim else v
-                     for name, v in values.items()}
-            blocks.append(self._peaks_through_atoms(intensity[k : k + PER_SPECTRUM_CHUNK],
-                                                    block))
-        return torch.cat(blocks, dim=0)
 
     def with_parameters(self, **values: float | torch.Tensor) -> XRFSimulator:
         """A copy sharing the physics tables with some instrument parameters changed.
