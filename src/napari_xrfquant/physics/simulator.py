@@ -403,8 +403,7 @@ class XRFSimulator(nn.Module):
         scale = tube_beam.beam_scale(terms, self._beam_start, values)
         intensity = self._scaled_scatter(
             self.line_intensities(mass_fractions, beam_scale=scale), values)
-        per_spectrum = bool(instrument_overrides) and any(v.ndim for v in values.values())
-        if per_spectrum or self._response_tracked(values):  # a response rebuilt: no matrix
+        if any(v.ndim for v in values.values()) or self._response_tracked(values):  # rebuilt
             peaks = self._peaks_through_atoms(intensity, values)
         elif not instrument_overrides:
             peaks = intensity @ self.response_matrix()
@@ -434,12 +433,15 @@ class XRFSimulator(nn.Module):
         rows = torch.arange(intensity.shape[-1], device=intensity.device)
         return intensity * torch.where(rows >= n_lines, scale.reshape(-1, 1), 1.0)
 
+    @staticmethod
+    def _response_names(values: Mapping[str, torch.Tensor]) -> list[str]:
+        """The parameters the response depends on, the optic's drops in ``values`` too."""
+        return [*_RESPONSE_NAMES, *filter(drop_index, values)]
+
     def _response_tracked(self, values: Mapping[str, torch.Tensor]) -> bool:
-        """Whether a parameter of the response takes part in autograd (a calibration):
-        the response is then rebuilt at every call rather than cached."""
-        names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
+        """Whether a parameter of the response takes part in autograd (rebuilt, not cached)."""
         return torch.is_grad_enabled() and (
-            any(values[n].requires_grad for n in names)
+            any(values[n].requires_grad for n in self._response_names(values))
             or self.optic_log_transmission.requires_grad)
 
     def _peaks_through_atoms(
@@ -453,20 +455,19 @@ class XRFSimulator(nn.Module):
             if v.ndim and v.shape[0] != n:
                 raise SimulationError(f"instrument override {name!r} has {v.shape[0]} "
                                       f"values for {n} spectra")
-        step = PER_SPECTRUM_CHUNK if any(v.ndim for v in values.values()) else max(n, 1)
+        per_spectrum = any(values[name].ndim for name in self._response_names(values))
+        step = PER_SPECTRUM_CHUNK if per_spectrum else max(n, 1)  # else one atom matrix
         blocks = [intensity.new_zeros(0, self.n_channels)]
         for k in range(0, n, step):
             atoms = self.atom_matrix({name: v[k : k + step] if v.ndim else v
                                       for name, v in values.items()})  # (A, C) or (n, A, C)
-            on_atoms = intensity[k : k + step] @ self.row_atoms
-            blocks.append(on_atoms @ atoms if atoms.ndim == 2
-                          else torch.einsum("na,nac->nc", on_atoms, atoms))
+            on_atoms = intensity[k : k + step] @ self.row_atoms  # (n, A), each times its atoms
+            blocks.append((on_atoms[:, None, :] @ atoms)[:, 0])
         return torch.cat(blocks, dim=0)
 
     def _scalar_response(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Response for scalar overrides outside autograd, cached while they stay."""
-        names = [*_RESPONSE_NAMES, *filter(drop_index, values)]  # drops too
-        key = tuple((n, float(values[n])) for n in names)
+        key = tuple((n, float(values[n])) for n in self._response_names(values))
         if key == tuple((n, float(getattr(self, n))) for n in _RESPONSE_NAMES):
             return self.response_matrix()
         where = (str(self.atom_energy_keV.device), self.atom_energy_keV.dtype)
