@@ -40,6 +40,7 @@ def test_a_steel_shows_its_elements_and_no_other(counts):
     # the approximate amounts are the closure of the fitted amounts
     assert fe.wt_percent == pytest.approx(70.0, abs=5.0)
     json.dumps(search.to_dict())  # plain data
+    assert search.instrument == reference_instrument()  # not refined: the one given
 
 
 @pytest.mark.parametrize(("present", "absent"), [("Pb", "As"), ("As", "Pb")])
@@ -274,6 +275,10 @@ def test_the_real_axo_maps_sum_shows_its_film_and_no_phantom_uranium():
     assert {"Ca", "Fe", "Cu", "La"} <= set(search.symbols)
     assert "U" not in search.symbols and "Ar" not in search.candidates
     assert search.fit_quality < 2.5  # measured 2.19 (3.7 before the fit's projected steps)
+    # the set-up of its final fits comes with it: the detector refined on the sum
+    assert search.instrument is not None
+    assert search.instrument.detector != instrument.detector
+    assert search.instrument.beam == instrument.beam
 
 
 def test_an_element_only_a_cluster_shows_sets_aside_none_of_the_sums():

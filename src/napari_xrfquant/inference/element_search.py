@@ -119,6 +119,9 @@ class ElementSearch:
     excluded: dict[str, str] = field(default_factory=dict)
     setup_elements: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The set-up the final fits used: the detector refined on the sum spectrum
+    #: where the search refined it (what a fit of the elements found should use).
+    instrument: Instrument | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -335,7 +338,7 @@ def _search_groups(
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
     yield Progress(steps, steps, "search")
     return ElementSearch(result, quality, list(candidates), excluded, setup,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, instrument)
 
 
 def on_cube_axis(
