@@ -87,9 +87,8 @@ def _compton_profile_shape(
     approximation with the Hartree-Fock shell profiles J_s(p_z) of xraylib; a
     shell contributes only where the energy transfer exceeds its binding energy.
     """
-    theta = np.atleast_1d(np.asarray(theta_rad, dtype=np.float64))
-    pz = np.stack([xd.compton_pz_au(energy_keV, grid_keV, float(t)) for t in theta])
-    dpz_de = np.abs(np.gradient(pz, grid_keV, axis=1))
+    theta = np.atleast_1d(np.asarray(theta_rad, dtype=np.float64))[:, None]
+    pz, dpz_de = xd.compton_pz_and_slope(energy_keV, grid_keV, theta)  # (D, G) each
     transfer = energy_keV - grid_keV
     density = np.zeros_like(pz)
     magnitude = np.abs(pz)
@@ -100,14 +99,15 @@ def _compton_profile_shape(
     bindings = np.array([binding for binding, _ in shells])
     open_profiles = np.cumsum([profile for _, profile in shells], axis=0)
     n_open = np.searchsorted(bindings, transfer, side="left")  # shells with binding < transfer
-    for count in np.unique(n_open[n_open > 0]):
-        columns = n_open == count
-        density[:, columns] = np.interp(
-            magnitude[:, columns], xd.PZ_GRID_AU, open_profiles[count - 1], right=0.0
-        )
-    density *= dpz_de
+    # runs of columns with the same shells open (one run per count on a sorted grid)
+    starts = np.flatnonzero(np.diff(n_open, prepend=-1))
+    for start, stop in zip(starts, [*starts[1:], n_open.size], strict=True):
+        if n_open[start] > 0:
+            density[:, start:stop] = np.interp(magnitude[:, start:stop], xd.PZ_GRID_AU,
+                                               open_profiles[n_open[start] - 1], right=0.0)
+    density *= np.abs(dpz_de)  # J(p_z) per keV
     area = np.trapezoid(density, grid_keV, axis=1)[:, None]
-    return np.divide(density, area, out=density.copy(), where=area > 0)
+    return np.divide(density, area, out=density, where=area > 0)
 
 
 class ScatterTable(NamedTuple):
@@ -187,8 +187,9 @@ def _scatter_table(z: int, energy_keV: float, pol: float, key: _ConeKey) -> Scat
     step = COMPTON_SUBLINE_STEP_KEV
     bins = np.floor((grid - lo) / step).astype(int)
     n_bins = int(bins.max()) + 1
-    mass = np.bincount(bins, weights=spectrum * np.gradient(grid), minlength=n_bins)
-    first_moment = np.bincount(bins, weights=spectrum * grid * np.gradient(grid), minlength=n_bins)
+    per_point = spectrum * np.gradient(grid)  # each grid point's share of the area
+    mass = np.bincount(bins, weights=per_point, minlength=n_bins)
+    first_moment = np.bincount(bins, weights=per_point * grid, minlength=n_bins)
     keep = mass > 1e-5 * mass.max()
     sub_energy = first_moment[keep] / mass[keep]
     sub_weight = mass[keep] / mass[keep].sum()
