@@ -92,6 +92,27 @@ def test_bad_spectra_are_refused():
         find_elements(np.zeros((1, inst.detector.n_channels)), inst)
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"fit_keV": (40.0, 50.0)}, r"fewer than 10 channels lie in 40-50 keV \(the detector's "
+                                r"channels span 0\.\d\d-\d+\.\d\d keV\)"),
+    ({"threshold": -1.0}, "threshold -1: give a significance in sigma above 0"),
+    ({"threshold": float("nan")}, "threshold nan"),
+])
+def test_a_range_without_channels_or_a_threshold_of_no_sigma_is_one_line(
+        tmp_path, capsys, options, message):
+    """Before any work (no tables built), in the API and the CLI (exit 2, no output)."""
+    inst = reference_instrument()
+    spectra = np.ones((1, inst.detector.n_channels))
+    with pytest.raises(XRFQuantError, match=message):
+        find_elements(spectra, inst, **options)
+    path = _steel_cube(tmp_path / "steel.h5", seed=3)
+    flag = ["--fit-range", "40-50"] if "fit_keV" in options else [
+        "--threshold", str(options["threshold"])]
+    assert main(["elements", str(path), *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("xrfquant elements: error:")
+
+
 def _steel_cube(path, seed):
     """A 2 x 2 CXC file of a steel (Fe 70, Cr 18, Ni 10, Mo 2 wt%), 5e4 counts a pixel."""
     steel = simulate(np.tile([70.0, 18.0, 10.0, 2.0], (4, 1)), ["Fe", "Cr", "Ni", "Mo"],

@@ -51,7 +51,7 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.element_overlaps import MIN_FAMILY, Lines, judge_overlaps
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
-from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_channel_mask
 from napari_xrfquant.inference.pixel_groups import (
     Groups,
     groups_in_memory,
@@ -234,7 +234,8 @@ def iter_find_elements(
         raise XRFQuantError(f"spectra have shape {x.shape}; the instrument has "
                             f"{instrument.detector.n_channels} channels")
     window = fit_keV if fit_keV is not None else search_range(instrument)
-    groups = groups_in_memory(x, _channels(instrument, window), clusters)
+    _check_threshold(threshold)
+    groups = groups_in_memory(x, fit_channel_mask(instrument, window), clusters)
     return (yield from _search_groups(groups, instrument, window, threshold, candidates,
                                       refine, started))
 
@@ -271,16 +272,18 @@ def iter_find_elements_in_cube(
     if instrument is None:
         instrument = on_energy_axis(reference_instrument(), energy)
     window = fit_keV if fit_keV is not None else search_range(instrument)
+    _check_threshold(threshold)
     groups = yield from iter_groups_in_cube(counts, energy, instrument.energy_axis_keV(),
-                                            _channels(instrument, window), clusters)
+                                            fit_channel_mask(instrument, window), clusters)
     return (yield from _search_groups(groups, instrument, window, threshold, candidates,
                                       refine, started))
 
 
-def _channels(instrument: Instrument, window: tuple[float, float]) -> np.ndarray:
-    """The instrument's channels inside the searched ``window`` (as the fit's)."""
-    energy = instrument.energy_axis_keV()
-    return (energy >= window[0]) & (energy <= window[1])
+def _check_threshold(threshold: float) -> None:
+    """A significance threshold is a positive number of sigma."""
+    if not (math.isfinite(threshold) and threshold > 0.0):
+        raise XRFQuantError(f"threshold {threshold:g}: give a significance in sigma above 0 "
+                            f"(default {DEFAULT_THRESHOLD:g})")
 
 
 def _search_groups(

@@ -71,6 +71,30 @@ FIT_BATCH = 2048
 MIN_FRACTION = 1e-6
 
 
+#: The fewest channels a fit range may hold.
+MIN_FIT_CHANNELS = 10
+
+
+def fit_channel_mask(instrument: Instrument, window: tuple[float, float]) -> np.ndarray:
+    """The instrument's channels inside ``window`` (keV, both ends included), as a
+    boolean mask: what a fit of the simulator's components or a search reads.
+
+    Raises
+    ------
+    XRFQuantError
+        When fewer than :data:`MIN_FIT_CHANNELS` channels lie there (a range above
+        the detector's, or between two channels), naming the detector's own range.
+    """
+    low, high = window
+    energy = instrument.energy_axis_keV()
+    mask = (energy >= low) & (energy <= high)
+    if int(mask.sum()) < MIN_FIT_CHANNELS:
+        raise XRFQuantError(f"fewer than {MIN_FIT_CHANNELS} channels lie in {low:g}-{high:g} "
+                            f"keV (the detector's channels span "
+                            f"{energy[0]:.2f}-{energy[-1]:.2f} keV)")
+    return mask
+
+
 class PhysicsQuantifier:
     """Quantify spectra of ``elements`` measured with ``instrument`` (see the module).
 
@@ -145,6 +169,9 @@ class PhysicsQuantifier:
         self.layer_ug_cm2 = (instrument.sample.mass_g_cm2 * 1e6
                              if instrument.sample is not None else None)
         self.scale = scale
+        low, high = fit_keV if fit_keV is not None else (1.0,
+                                                          instrument.max_beam_energy_keV + 1.0)
+        self.fit_channels = fit_channel_mask(instrument, (low, high))  # before the tables
         #: the balance compound's mass fractions (a balance matrix), else None
         self.balance = np.array(list(balance.values())) if balance else None
         with_oxygen = [*self.elements, "O"] if matrix == "oxides" else list(self.elements)
@@ -154,12 +181,6 @@ class PhysicsQuantifier:
         # elements with no conventional oxide (Cl, Br of a salt) carry no oxygen
         self.oxygen = (np.array([oxygen_per_element(OXIDES[e]) if e in OXIDES else 0.0
                                  for e in self.elements]) if matrix == "oxides" else None)
-        energy = instrument.energy_axis_keV()
-        low, high = fit_keV if fit_keV is not None else (1.0,
-                                                          instrument.max_beam_energy_keV + 1.0)
-        self.fit_channels = (energy >= low) & (energy <= high)
-        if self.fit_channels.sum() < 10:
-            raise XRFQuantError(f"fewer than 10 channels lie in {low:g}-{high:g} keV")
         unseen = unseen_elements(self.elements, instrument, low, high)
         if unseen:  # a tube voltage below the lines asked for, a range that misses them
             raise XRFQuantError("no line to fit of " + "; ".join(
