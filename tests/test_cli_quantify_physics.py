@@ -132,3 +132,18 @@ def test_bad_requests_are_one_line_and_write_nothing(alloy, tmp_path, capsys, ex
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_an_error_after_the_progress_bar_started_is_its_last_line(alloy, tmp_path, capsys):
+    """A range above the detector's is found once the spectra's bar has started: the
+    bar is closed (its line cleared) before the error is printed, not after it, which
+    on a terminal would wipe the error out."""
+    folder, _, elements = alloy
+    argv = ["quantify", str(folder / "alloy.h5"), "-o", str(tmp_path / "out"), "--elements",
+            ",".join(elements), "--instrument", str(folder / "reference.toml"),
+            "--fit-range", "40-50"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "spectra" in err  # the bar had started
+    last = err.rstrip("\n").split("\r")[-1]  # what the terminal's last line shows
+    assert last.startswith("xrfquant quantify: error: fewer than 10 channels lie in 40-50 keV")

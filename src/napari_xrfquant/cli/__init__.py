@@ -63,11 +63,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(args._run(args) or 0)
         except (XRFQuantError, FileExistsError, FileNotFoundError, PermissionError) as exc:
+            _close_progress_bars()
             print(f"xrfquant {args.command}: error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            _close_progress_bars()
             print(f"xrfquant {args.command}: interrupted", file=sys.stderr)
             return 130
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars a failed command left open, so that its error line
+    is printed after them: a bar closed later (at exit) would clear the line the
+    error shares with it."""
+    from tqdm import tqdm
+
+    for bar in list(tqdm._instances):  # tqdm's own registry of open bars
+        bar.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
