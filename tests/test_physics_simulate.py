@@ -484,7 +484,7 @@ def test_compton_profile_sums_the_open_shells(z, energy_keV):
     theta = np.radians([60.0, 90.0, 135.0])
     grid = np.linspace(0.5 * energy_keV, energy_keV, 4001)
     shape = _compton_profile_shape(z, energy_keV, theta, grid)
-    pz = np.stack([xd.compton_pz_au(energy_keV, grid, float(t)) for t in theta])
+    pz = np.stack([xd.compton_pz_and_slope(energy_keV, grid, float(t))[0] for t in theta])
     by_shell = sum(
         np.where(energy_keV - grid > binding, np.interp(np.abs(pz), xd.PZ_GRID_AU, j, right=0.0), 0)
         for binding, j in xd.compton_shells(z)
@@ -499,14 +499,19 @@ def test_compton_profile_sums_the_open_shells(z, energy_keV):
 
 def test_the_compton_jacobian_is_the_derivative_of_p_z():
     """d p_z / d E' of the impulse approximation, against central differences of
-    p_z itself (per angle and for angles broadcast against the energies)."""
+    p_z itself (per angle and for angles broadcast against the energies); p_z is 0
+    at the Compton energy of an electron at rest."""
     from napari_xrfquant.physics import _xraydata as xd
 
     theta = np.radians([30.0, 90.0, 160.0])[:, None]
     grid = np.linspace(12.0, 17.0, 50_001)
     pz, slope = xd.compton_pz_and_slope(17.0, grid, theta)
-    np.testing.assert_allclose(pz[1], xd.compton_pz_au(17.0, grid, float(theta[1, 0])),
+    np.testing.assert_allclose(pz[1], xd.compton_pz_and_slope(17.0, grid, float(theta[1, 0]))[0],
                                rtol=1e-14)
+    # p_z = 0 at the Compton energy of an electron at rest
+    at_rest = xd.compton_energy_keV(17.0, theta[:, 0])
+    zero = xd.compton_pz_and_slope(17.0, at_rest[:, None], theta)[0]
+    np.testing.assert_allclose(zero, 0.0, atol=1e-10)
     numeric = np.gradient(pz, grid, axis=1)
     np.testing.assert_allclose(slope[:, 1:-1], numeric[:, 1:-1], rtol=1e-7)
 

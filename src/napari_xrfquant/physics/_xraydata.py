@@ -363,42 +363,26 @@ def compton_energy_keV(energy_keV: float | np.ndarray, theta_rad: np.ndarray) ->
     return e / (1.0 + e / ELECTRON_REST_ENERGY_KEV * (1.0 - np.cos(theta_rad)))
 
 
-def compton_pz_au(
-    energy_keV: float, scattered_keV: np.ndarray, theta_rad: float | np.ndarray
-) -> np.ndarray:
-    """Projected electron momentum p_z (atomic units) that gives ``scattered_keV``.
-
-    Impulse approximation: p_z = -(E - E' - E E'(1 - cos t)/mc^2) / |q| in units of
-    m c, with |q| c = sqrt(E^2 + E'^2 - 2 E E' cos t). ``theta_rad`` may be an array
-    that broadcasts against ``scattered_keV`` (angles ``(D, 1)``: ``(D, G)``).
-    """
-    numerator, q, _ = _compton_kinematics(energy_keV, scattered_keV, theta_rad)
-    return -numerator / q * INVERSE_FINE_STRUCTURE
-
-
 def compton_pz_and_slope(
     energy_keV: float, scattered_keV: np.ndarray, theta_rad: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`compton_pz_au` and its derivative d p_z / d E' (atomic units per keV),
-    the Jacobian that turns a Compton profile J(p_z) into a spectrum in energy."""
-    numerator, q, cos_t = _compton_kinematics(energy_keV, scattered_keV, theta_rad)
+    """Projected electron momentum p_z (atomic units) that gives ``scattered_keV``,
+    and its derivative d p_z / d E' (atomic units per keV): the Jacobian that turns
+    a Compton profile J(p_z) into a spectrum in energy.
+
+    Impulse approximation: p_z = -N / |q| in units of m c, with N = E - E' - E E'(1 -
+    cos t)/mc^2 and |q| c = sqrt(E^2 + E'^2 - 2 E E' cos t). ``theta_rad`` may be an
+    array that broadcasts against ``scattered_keV`` (angles ``(D, 1)``: ``(D, G)``).
+    """
     e, ep = float(energy_keV), np.asarray(scattered_keV, dtype=np.float64)
+    cos_t = np.cos(np.asarray(theta_rad, dtype=np.float64))
+    numerator = e - ep - e * ep * (1.0 - cos_t) / ELECTRON_REST_ENERGY_KEV
+    q = np.sqrt(e * e + ep * ep - 2.0 * e * ep * cos_t)
     d_numerator = -1.0 - e * (1.0 - cos_t) / ELECTRON_REST_ENERGY_KEV
     d_q = (ep - e * cos_t) / q
     pz = -numerator / q * INVERSE_FINE_STRUCTURE
     slope = -(d_numerator - numerator * d_q / q) / q * INVERSE_FINE_STRUCTURE
     return pz, slope
-
-
-def _compton_kinematics(
-    energy_keV: float, scattered_keV: np.ndarray, theta_rad: float | np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The numerator and |q| c of :func:`compton_pz_au`, and cos t."""
-    e, ep = float(energy_keV), np.asarray(scattered_keV, dtype=np.float64)
-    cos_t = np.cos(np.asarray(theta_rad, dtype=np.float64))
-    numerator = e - ep - e * ep * (1.0 - cos_t) / ELECTRON_REST_ENERGY_KEV
-    q = np.sqrt(e * e + ep * ep - 2.0 * e * ep * cos_t)
-    return numerator, q, cos_t
 
 
 def k_escape_lines(z: int) -> tuple[tuple[float, float], ...]:
