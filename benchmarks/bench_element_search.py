@@ -131,15 +131,18 @@ def real(name: str) -> None:
 
 def _fixed_fit(spectrum: np.ndarray, instrument, elements: list[str]):
     """Deviance, fit quality and fitted spectrum of ``elements`` (amounts free, as the
-    search's fits: scatter, continuum, set-up lines and pile-up beside them) on the
-    search's range; and the energies of its channels."""
+    search's fits: scatter, continuum, set-up lines and pile-up beside them, the
+    matrix from the amounts) on the search's range; and the energies of its channels."""
     window = search_range(instrument)
     quantifier = PhysicsQuantifier(elements, instrument, fit_keV=window, secondary=False,
                                    setup_families=True).with_pile_up(spectrum)
     channels = quantifier.fit_channels
-    shapes = quantifier.shapes(np.full(len(elements), 1.0 / len(elements)))[:, channels]
     x = spectrum[None, channels]
-    fitted = fit_amounts(x, shapes)[2]
+    shares = np.full((1, len(elements)), 1.0 / len(elements))
+    for _ in range(3):  # the matrix from the amounts (the closure's fixed point), as a fit does
+        shapes = quantifier.shapes(shares[0])[:, channels]
+        amounts, _, fitted = fit_amounts(x, shapes)
+        shares = quantifier.matrix_fractions(amounts[:, :len(elements)], shares)
     deviance = float(poisson_deviance(torch.as_tensor(x), torch.as_tensor(fitted))[0])
     quality = float(poisson_fit_quality(torch.as_tensor(x), torch.as_tensor(fitted),
                                         shapes.shape[0])[0])
