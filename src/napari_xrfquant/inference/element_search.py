@@ -51,7 +51,8 @@ from napari_xrfquant.errors import XRFQuantError
 from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.element_overlaps import MIN_FAMILY, Lines, judge_overlaps
 from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
-from napari_xrfquant.inference.physics_fit import PhysicsQuantifier, fit_channel_mask
+from napari_xrfquant.inference.fit_window import fit_channel_mask
+from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.pixel_groups import (
     Groups,
     groups_in_memory,

@@ -57,6 +57,7 @@ from napari_xrfquant.inference.balance import (
 )
 from napari_xrfquant.inference.composition_groups import by_group, composition_groups
 from napari_xrfquant.inference.fit_quality import poisson_fit_quality
+from napari_xrfquant.inference.fit_window import fit_channel_mask
 from napari_xrfquant.inference.physics_result import PhysicsFit
 from napari_xrfquant.instrument import Instrument
 
@@ -69,30 +70,6 @@ MAX_ENHANCEMENT_GROUPS = 64
 FIT_BATCH = 2048
 #: Smallest mass fraction at which a sensitivity is evaluated.
 MIN_FRACTION = 1e-6
-
-
-#: The fewest channels a fit range may hold.
-MIN_FIT_CHANNELS = 10
-
-
-def fit_channel_mask(instrument: Instrument, window: tuple[float, float]) -> np.ndarray:
-    """The instrument's channels inside ``window`` (keV, both ends included), as a
-    boolean mask: what a fit of the simulator's components or a search reads.
-
-    Raises
-    ------
-    XRFQuantError
-        When fewer than :data:`MIN_FIT_CHANNELS` channels lie there (a range above
-        the detector's, or between two channels), naming the detector's own range.
-    """
-    low, high = window
-    energy = instrument.energy_axis_keV()
-    mask = (energy >= low) & (energy <= high)
-    if int(mask.sum()) < MIN_FIT_CHANNELS:
-        raise XRFQuantError(f"fewer than {MIN_FIT_CHANNELS} channels lie in {low:g}-{high:g} "
-                            f"keV (the detector's channels span "
-                            f"{energy[0]:.2f}-{energy[-1]:.2f} keV)")
-    return mask
 
 
 class PhysicsQuantifier:
