@@ -209,6 +209,7 @@ def files(cube, tmp_path_factory):
         (["--optic-knots", "2,x"], "energies in keV"),
         (["--optic-knots", "2,10", "--free", "optic_low_keV"], "no parameter of this knots"),
         (["--max-seconds", "0"], "time budget must be positive"),
+        (["--mask-below", "-3"], "--mask-below -3.0: input should be greater than or equal to 0"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):

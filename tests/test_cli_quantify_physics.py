@@ -122,6 +122,8 @@ def test_a_film_in_ug_per_cm2_with_its_standard(tmp_path, capsys):
     (["--instrument", "{folder}/reference.toml", "--refine", "3"], "--refine do not apply"),
     (["--instrument", "{folder}/reference.toml", "--fit-range", "9-2"], "LOW must be below"),
     (["--instrument", "{folder}/reference.toml", "--standard", "nothing.csv"], "cannot read"),
+    (["--instrument", "{folder}/reference.toml", "--mask-below", "-3"],
+     "--mask-below -3.0: input should be greater than or equal to 0"),  # as the network path
 ])
 def test_bad_requests_are_one_line_and_write_nothing(alloy, tmp_path, capsys, extra, message):
     folder, _, elements = alloy

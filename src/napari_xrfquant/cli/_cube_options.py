@@ -41,6 +41,26 @@ def add_cube_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def checked_mask_below(value: float) -> float:
+    """``--mask-below COUNTS`` as every command takes it: 0 or more, finite (the field
+    of :class:`~napari_xrfquant.campaign.FrameSettings` checks it).
+
+    Raises
+    ------
+    XRFQuantError
+        Naming the option, as the quantify command's other options are named.
+    """
+    from pydantic import ValidationError
+
+    from napari_xrfquant.campaign import FrameSettings
+
+    try:
+        return float(FrameSettings(mask_below=value).mask_below)
+    except ValidationError as exc:
+        message = exc.errors(include_url=False)[0]["msg"].lower()
+        raise XRFQuantError(f"--mask-below {value}: {message}") from None
+
+
 def parse_calibration(text: str | None) -> str | list[float] | None:
     """``"0,0.035"`` -> ``[0.0, 0.035]``; an HDF5 path stays text; None stays None.
 

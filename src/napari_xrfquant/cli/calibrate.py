@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         with_knots_optic,
         write_calibration,
     )
-    from napari_xrfquant.cli._cube_options import open_cube
+    from napari_xrfquant.cli._cube_options import checked_mask_below, open_cube
     from napari_xrfquant.io.detectors import instrument_for_cube
     from napari_xrfquant.io.labels import read_labels
     from napari_xrfquant.jobs import drive
@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
         raise XRFQuantError(f"--max-seconds {args.max_seconds:g}: the time budget must be positive")
     if args.retrain and not args.minutes > 0:
         raise XRFQuantError(f"--minutes {args.minutes:g}: the time budget must be positive")
+    mask_below = checked_mask_below(args.mask_below)
     free = None if args.free is None else [f.strip() for f in args.free.split(",") if f.strip()]
     exclude = [parse_range(text) for text in args.exclude]
     standards = parse_standards(args.standard)
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         free=free,
         exclude_keV=exclude,
         n_clusters=args.clusters,
-        mask_below_counts=args.mask_below,
+        mask_below_counts=mask_below,
         max_seconds=args.max_seconds,
         started=started,
     )

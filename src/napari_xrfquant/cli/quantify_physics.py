@@ -65,7 +65,7 @@ def check_physics_request(args: argparse.Namespace) -> None:
 def run_physics(args: argparse.Namespace) -> int:
     """Quantify ``args.cubes`` with the simulator; return the exit status."""
     from napari_xrfquant.calibration.session import parse_range
-    from napari_xrfquant.cli._cube_options import open_cube
+    from napari_xrfquant.cli._cube_options import checked_mask_below, open_cube
     from napari_xrfquant.cli.elements import found_elements
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
@@ -88,7 +88,8 @@ def run_physics(args: argparse.Namespace) -> int:
     given = parse_elements(args.elements, light=True) if args.elements else None
     fit_keV = parse_range(args.fit_range, "--fit-range") if args.fit_range else None
     standard = parse_standard(args.standard) if args.standard else None
-    mask = DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None else args.mask_below
+    mask = (DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None
+            else checked_mask_below(args.mask_below))
     outdir = Path(args.output)
     for path in args.cubes:
         stem = safe_stem(Path(path).stem)
