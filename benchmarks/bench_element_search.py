@@ -14,10 +14,11 @@ real examples.
 3. ``axo-evidence``: what the AXO map's sum shows of the elements its certificate
    does not list. The elements taken as present (the seven certified, the window's
    Si, and Al, Cl, K, Mn, Zn, whose peaks the sum shows and XRF-Maps' fit list for
-   the beamline names) are fitted with the set-up the search refined; printed: each
-   one's likelihood-ratio significance (quasi-likelihood scaled, as the search's),
-   that of each other element the search reports when added alone, and the data
-   over that model at the other element's lines.
+   the beamline names) are fitted by the physics quantification's own fit with the
+   set-up the search refined; printed: each one's likelihood-ratio significance
+   (quasi-likelihood scaled, as the search's), that of each other element the
+   search reports when added alone, and the data over that model at the other
+   element's lines.
 
 Usage: python benchmarks/bench_element_search.py [simulated|axo|bhvo|laguna|axo-evidence ...]
        [--spectra N]  (default 12 per count level; about 20 s a spectrum)
@@ -34,9 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_xrfquant.inference.amounts import fit_amounts
 from napari_xrfquant.inference.element_search import find_elements, search_range
-from napari_xrfquant.inference.fit_quality import poisson_deviance, poisson_fit_quality
+from napari_xrfquant.inference.fit_quality import poisson_deviance
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.instrument import load_instrument, reference_instrument
 from napari_xrfquant.io import read_cube
@@ -130,23 +130,21 @@ def real(name: str) -> None:
 
 
 def _fixed_fit(spectrum: np.ndarray, instrument, elements: list[str]):
-    """Deviance, fit quality and fitted spectrum of ``elements`` (amounts free, as the
-    search's fits: scatter, continuum, set-up lines and pile-up beside them, the
-    matrix from the amounts) on the search's range; and the energies of its channels."""
-    window = search_range(instrument)
-    quantifier = PhysicsQuantifier(elements, instrument, fit_keV=window, secondary=False,
-                                   setup_families=True).with_pile_up(spectrum)
+    """Deviance and fit quality of ``elements`` fitted to ``spectrum`` by the physics
+    quantification's own fit (:meth:`~.physics_fit.PhysicsQuantifier.solve`: amounts
+    free, scatter, continuum, set-up lines and pile-up beside them, the matrix from
+    the amounts) on the search's range; the fitted and the measured counts there, and
+    their energies."""
+    quantifier = PhysicsQuantifier(elements, instrument, fit_keV=search_range(instrument),
+                                   secondary=False, setup_families=True).with_pile_up(spectrum)
+    _, _, _, quality, fitted = quantifier.solve(spectrum[None, :], keep_expected=True)
+    assert fitted is not None
     channels = quantifier.fit_channels
-    x = spectrum[None, channels]
-    shares = np.full((1, len(elements)), 1.0 / len(elements))
-    for _ in range(3):  # the matrix from the amounts (the closure's fixed point), as a fit does
-        shapes = quantifier.shapes(shares[0])[:, channels]
-        amounts, _, fitted = fit_amounts(x, shapes)
-        shares = quantifier.matrix_fractions(amounts[:, :len(elements)], shares)
-    deviance = float(poisson_deviance(torch.as_tensor(x), torch.as_tensor(fitted))[0])
-    quality = float(poisson_fit_quality(torch.as_tensor(x), torch.as_tensor(fitted),
-                                        shapes.shape[0])[0])
-    return deviance, quality, fitted[0], instrument.energy_axis_keV()[channels]
+    observed = spectrum[channels]
+    deviance = float(poisson_deviance(torch.as_tensor(observed[None]),
+                                      torch.as_tensor(fitted))[0])
+    return (deviance, float(quality[0]), fitted[0], observed,
+            instrument.energy_axis_keV()[channels])
 
 
 def axo_evidence() -> None:
@@ -158,9 +156,7 @@ def axo_evidence() -> None:
     refined = search.instrument
     summed = spectra.sum(axis=0)
     present = list(AXO_PRESENT)
-    deviance, quality, fitted, energy = _fixed_fit(summed, refined, present)
-    observed = summed[(energy[0] <= refined.energy_axis_keV())
-                      & (refined.energy_axis_keV() <= energy[-1])]
+    deviance, quality, fitted, observed, energy = _fixed_fit(summed, refined, present)
 
     def significance(d_without: float, d_with: float, phi: float) -> float:
         return math.sqrt(max(d_without - d_with, 0.0) / max(phi, 1.0))
@@ -170,7 +166,7 @@ def axo_evidence() -> None:
     print("  each one's significance: " + ", ".join(
         f"{e} {significance(d, deviance, quality):.1f}" for e, d in alone.items()))
     for other in AXO_OTHERS:
-        d_with, q_with, _, _ = _fixed_fit(summed, refined, [*present, other])
+        d_with, q_with, *_ = _fixed_fit(summed, refined, [*present, other])
         lines = sorted(element_lines([other], refined, 0.05),
                        key=lambda line: -line.relative_intensity)[:3]
         at = []
