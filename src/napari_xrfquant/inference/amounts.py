@@ -4,7 +4,8 @@ The linear core of the physics fit (:mod:`.physics_fit`), of the detector's
 refinement (:mod:`.physics_setup`) and of the element search
 (:mod:`.element_search`): counts ``x`` ``(N, C)`` explained as ``lambda = a M``
 with ``a >= 0``, a weighted least-squares start (PyMca's fast linear fit) and
-Fisher-scoring steps with step halving, batched over spectra.
+Fisher-scoring steps with step halving until each spectrum converges, batched
+over spectra.
 
 The steps are projected Newton steps (Bertsekas 1982): a component at its
 bound 0 whose gradient points below it is held there for the step, and the
@@ -12,6 +13,9 @@ step is solved for the others. An unprojected step asks the held component to
 go negative and the others to make up for it; clipping it at 0 then leaves
 them overshooting, step halving cannot repair that, and the fit stops far from
 the optimum (on the AXO map's sum spectrum at twice the optimum's deviance).
+A projected step can still need 1/16 of its length or less to lower the
+deviance (bright lines over a faint background, the least-squares start far
+off): with 3 halvings such a spectrum never left its start.
 """
 
 from __future__ import annotations
@@ -19,12 +23,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: Fisher-scoring steps after the least-squares start.
-SCORING_STEPS = 5
+#: Most Fisher-scoring steps after the start (a spectrum stops once converged:
+#: the AXO map's and the Laguna Salinas scan's pixels after 4 to 8 steps,
+#: overlapping lines over a faint background after up to 10).
+SCORING_STEPS = 12
 #: Spectra from which a batch iterates in float32 (see :func:`fit_amounts`).
 FLOAT32_FROM = 256
-#: Halvings of a Fisher-scoring step that raises a spectrum's deviance.
-HALVINGS = 3
+#: Halvings of a Fisher-scoring step that raises a spectrum's deviance (down to
+#: 1e-6 of the step: the projected step is a descent direction, so some short
+#: step lowers it; 3 halvings left the AXO map's sum spectrum at 1.2x its optimum).
+HALVINGS = 20
+#: A rise of the deviance this small is no rise (beyond the rounding allowance).
+MIN_CHANGE = 1e-9
+#: A spectrum whose Fisher-scoring step promises to take less than this off its
+#: deviance takes that step and no more: the step is then under 0.1 sigma of its
+#: amounts (s' F s = g' F^-1 g) and the next one far smaller.
+CONVERGED = 1e-2
 #: Floor of an expected count (a channel no component reaches).
 MIN_EXPECTED = 1e-9
 #: An amount below this share of its spectrum's counts counts as at its bound 0
@@ -74,6 +88,8 @@ def fit_amounts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Poisson ML non-negative amounts of ``shapes`` ``(K, C)`` in ``counts`` ``(N, C)``.
 
+    ``steps``: the most Fisher-scoring steps; each spectrum stops once a step
+    promises to take less than :data:`CONVERGED` off its deviance.
     ``start`` ``(N, K)``: amounts to start from (default: the weighted
     least-squares fit).
 
@@ -111,38 +127,47 @@ def fit_amounts(
     # the deviance's x log x and sum x do not change: computed once (xlogy is slow)
     x_log_x, x_total = torch.xlogy(x, x).sum(dim=1), x.sum(dim=1)
 
-    def deviance(lam: torch.Tensor, rows: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+    def deviance(lam: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """The Poisson deviance of the spectra ``rows`` at their expected ``lam``."""
         return 2.0 * (x_log_x[rows] - (x[rows] * torch.log(lam)).sum(dim=1) - x_total[rows]
                       + lam.sum(dim=1))
 
+    every = torch.arange(x.shape[0])
     lam = (a @ m).clamp_min(MIN_EXPECTED)
-    before = deviance(lam)
+    before = deviance(lam, every)
+    # a rise no larger than the deviance's rounding (float32: up to 1e-2 on a pixel of
+    # 3e3 counts) is no rise: it would send the step through every halving
+    noise = MIN_CHANGE + 64.0 * torch.finfo(work).eps * (x_log_x.abs() + x_total)
     at_bound = AT_BOUND * x_total.clamp_min(1.0)[:, None]
+    live = every  # the spectra not yet converged
     for _ in range(steps):
-        inverse = lam.reciprocal()
-        gradient = (x * inverse) @ m.T - m.sum(dim=1)
-        free = (a > at_bound) | (gradient > 0)
+        inverse = lam[live].reciprocal()
+        gradient = (x[live] * inverse) @ m.T - m.sum(dim=1)
+        free = (a[live] > at_bound[live]) | (gradient > 0)
         step = solve(*_projected(_fisher(inverse, m, pairs), gradient, free))
-        trial = (a + step).clamp_min(0.0)
+        trial = (a[live] + step).clamp_min(0.0)
         trial_lam = (trial @ m).clamp_min(MIN_EXPECTED)
-        after = deviance(trial_lam)
+        after = deviance(trial_lam, live)
         scale = 1.0
         for _ in range(HALVINGS):  # halve where the step raises the deviance
-            worse = torch.nonzero(after > before + 1e-9).reshape(-1)
+            worse = torch.nonzero(after > before[live] + noise[live]).reshape(-1)
             if worse.numel() == 0:
                 break
-            # only those spectra again: near the optimum float32 rounding makes a few
-            # of them "worse" at every step, and the whole batch again, up to four times
-            # a step, was most of the fit's time after the Fisher information
+            # only those spectra again: the whole batch again, up to four times a
+            # step, was most of the fit's time after the Fisher information
             scale *= 0.5
-            trial[worse] = (a[worse] + scale * step[worse]).clamp_min(0.0)
+            trial[worse] = (a[live[worse]] + scale * step[worse]).clamp_min(0.0)
             trial_lam[worse] = (trial[worse] @ m).clamp_min(MIN_EXPECTED)
-            after[worse] = deviance(trial_lam[worse], worse)
+            after[worse] = deviance(trial_lam[worse], live[worse])
         # the spectra no halving made better stay where they were
-        keep = torch.nonzero(after > before + 1e-9).reshape(-1)
-        trial[keep], trial_lam[keep], after[keep] = a[keep], lam[keep], before[keep]
-        a, lam, before = trial, trial_lam, after
+        better = after <= before[live] + noise[live]
+        moved = live[better]
+        a[moved], lam[moved], before[moved] = trial[better], trial_lam[better], after[better]
+        # the deviance the full step promised to take off (twice the Newton decrement
+        # g' F^-1 g): a spectrum that had less to gain is at its optimum after this step
+        live = live[(gradient * step).sum(dim=1) > CONVERGED]
+        if live.numel() == 0:
+            break
     # a component none of the channels shows (all-zero shape) was never moved from
     # its start: it has no amount to report
     a = torch.where(m64.abs().sum(dim=1) > 0, a.double(), 0.0)
