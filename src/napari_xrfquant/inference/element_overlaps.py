@@ -25,6 +25,15 @@ beside it is not in the sample. Two rules set such an element aside as
   or more, on both sides: a fainter one is neither evidence nor cover (Au Lℓ,
   2 % of Au's L photons, would hide the bundled sample's real Zn Kα).
 
+A third rule takes the set-up's own lines (the air path's Ar K, a window's
+elements: in every spectrum, fitted beside the elements, each family with its
+own amount): an element whose fitted amount correlates with a set-up family's
+at :data:`SETUP_CORRELATION` or more negatively is uncertain, since the fit
+cannot tell the two apart. On the AXO map's sum, Ag (Lα 27 eV from Ar Kα)
+correlates at -0.88 with Ar Kβ and -0.80 with Ar Kα; the certified Pd, whose Lα
+lies 119 eV below Ar Kα, at -0.40, and K at +0.44. A rule by distance would
+not part them: Pd's L lines lie within one FWHM of Ar K's as Ag's do.
+
 An element found only in a cluster's sum (``where`` other than ``"sum"``) sets
 aside no element of the map's sum: its significance comes from another spectrum,
 of fewer pixels and its own fit quality. It is judged after the sum's, and a
@@ -37,7 +46,7 @@ overlaps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 
@@ -70,6 +79,9 @@ DOMINANCE = 10.0
 #: Each found element's visible line families: ``(name, energy keV, photons)``, the
 #: photons at the found shares (comparable among the elements of one spectrum).
 Lines = dict[str, list[tuple[str, float, float]]]
+#: A found element whose amount correlates with a set-up line family's this
+#: negatively or more in the fit is uncertain (the third rule).
+SETUP_CORRELATION = 0.8
 #: A line hides another within one FWHM if it carries this share of its photons.
 COVERING = 1.0
 #: The line families an element shows: this share of its brightest's photons or more
@@ -78,13 +90,18 @@ MIN_FAMILY = 0.05
 
 
 def judge_overlaps(ordered: Sequence[_Found], lines: Lines,
-                   fwhm_keV: Callable[[float], float]) -> list[Judgement]:
+                   fwhm_keV: Callable[[float], float],
+                   with_setup: Mapping[str, tuple[str, float] | None] | None = None,
+                   ) -> list[Judgement]:
     """The judgement of each element of ``ordered`` (most significant first), in its
-    order; ``fwhm_keV`` is the detector's FWHM at an energy."""
+    order; ``fwhm_keV`` is the detector's FWHM at an energy; ``with_setup``: per
+    element, the set-up line family whose fitted amount correlates most negatively
+    with its own in the fit that found it, and that correlation."""
     reasons: dict[str, str | None] = {}
     kept: list[_Found] = []
     for element in sorted(ordered, key=lambda f: _brightness(f, lines)):
-        reason = (_dominated(element, _may_judge(element, ordered), lines, fwhm_keV)
+        reason = (_beside_setup((with_setup or {}).get(element.symbol))
+                  or _dominated(element, _may_judge(element, ordered), lines, fwhm_keV)
                   or _hidden_under(element, _may_judge(element, kept), lines, fwhm_keV))
         reasons[element.symbol] = reason
         if reason is None:
@@ -116,6 +133,15 @@ def _overlapping(element: _Found, kept: Sequence[_Found],
     return tuple(f.symbol for f in kept
                  if f.symbol != element.symbol
                  and abs(f.line_keV - element.line_keV) < width)
+
+
+def _beside_setup(correlation: tuple[str, float] | None) -> str | None:
+    """The third rule: an element the fit can hardly tell from a line of the set-up's
+    own, which every spectrum holds."""
+    if correlation is None or correlation[1] > -SETUP_CORRELATION:
+        return None
+    return (f"its amount and that of the set-up's own {correlation[0]} correlate at "
+            f"{correlation[1]:.2f} in the fit: it cannot separate them")
 
 
 def _dominated(element: _Found, ordered: Sequence[_Found], lines: Lines,

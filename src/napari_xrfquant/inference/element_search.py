@@ -96,8 +96,9 @@ class FoundElement:
     uncertain
         Why it may not be there (None: found): a line of a much more significant
         element beside its strongest line, or every line it shows under a stronger
-        element's (:mod:`.element_overlaps`), whose shape the model may miss by as
-        much as this element explains.
+        element's, whose shape the model may miss by as much as this element
+        explains, or its amount tied to a set-up line's in the fit
+        (:mod:`.element_overlaps`).
     """
 
     symbol: str
@@ -314,10 +315,12 @@ def _search_groups(
             quantifier = quantifier.with_instrument(instrument)
     found: dict[str, FoundElement] = {}
     lines: Lines = {}  # each found element's visible lines
+    with_setup: dict[str, tuple[str, float] | None] = {}
     quality = math.nan
     for k, (where, spectrum) in enumerate(groups):
         yield Progress(steps - len(groups) + k, steps, "search")
-        kept, shares, significance, group_quality = _search(quantifier, spectrum, threshold)
+        kept, shares, significance, group_quality, covariance = _search(
+            quantifier, spectrum, threshold)
         if where == "sum":
             quality = group_quality
         families = quantifier.family_counts(shares)
@@ -335,8 +338,10 @@ def _search_groups(
             found[symbol] = FoundElement(symbol, f"{symbol} {name}", energy,
                                          float(significance[e]), 100.0 * float(shares[e]),
                                          where)
+            with_setup[symbol] = _setup_correlation(quantifier, kept, covariance, e)
     ordered = sorted(found.values(), key=lambda f: -f.significance)
-    judged = judge_overlaps(ordered, lines, lambda e: float(instrument.fwhm_keV(e)))
+    judged = judge_overlaps(ordered, lines, lambda e: float(instrument.fwhm_keV(e)),
+                            with_setup)
     result = [replace(f, uncertain=j.uncertain, overlaps=j.overlaps)
               for f, j in zip(ordered, judged, strict=True)]
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
@@ -396,10 +401,11 @@ def _inside(energy: float, window: tuple[float, float]) -> bool:
 
 def _search(
     quantifier: PhysicsQuantifier, spectrum: np.ndarray, threshold: float
-) -> tuple[list[int], np.ndarray, np.ndarray, float]:
+) -> tuple[list[int], np.ndarray, np.ndarray, float, np.ndarray]:
     """Backward elimination on one spectrum: the elements kept (indices), the mass
     shares ``(E,)`` of the kept ones, every element's significance ``(E,)`` (0
-    for those removed) and the final fit quality."""
+    for those removed), the final fit quality and that fit's covariance of the
+    kept elements' and the other components' amounts, in that order."""
     n_el = len(quantifier.elements)
     fit = quantifier.fit_channels
     x = np.asarray(spectrum, dtype=np.float64)[None, fit]
@@ -410,6 +416,7 @@ def _search(
     start: np.ndarray | None = None
     significance = np.zeros(n_el)
     phi = 1.0
+    covariance = np.zeros((1, 0, 0))
     while active:
         rows = active + nuisance
         a, covariance, lam = fit_amounts(x, shapes[rows], start=start)
@@ -432,7 +439,23 @@ def _search(
             active.remove(min(weak, key=lambda e: significance[e]))
         start = amounts[active + nuisance][None, :]
         shapes = quantifier.shapes(_shares(quantifier, amounts, active))[:, fit]
-    return active, _shares(quantifier, amounts, active), significance, phi
+    return active, _shares(quantifier, amounts, active), significance, phi, covariance[0]
+
+
+def _setup_correlation(
+    quantifier: PhysicsQuantifier, kept: list[int], covariance: np.ndarray, element: int
+) -> tuple[str, float] | None:
+    """The set-up line family whose fitted amount correlates most negatively with
+    ``element``'s in the fit that kept it (``covariance`` over the ``kept`` elements
+    and then every other component), and that correlation; None without set-up lines."""
+    n_el = len(quantifier.elements)
+    at = kept.index(element)
+    sigma = np.sqrt(np.clip(np.diagonal(covariance), 1e-300, None))
+    pairs = [(name.removeprefix("set-up "),
+              float(covariance[at, row] / (sigma[at] * sigma[row])))
+             for row, name in enumerate(quantifier.components[n_el:], start=len(kept))
+             if name.startswith("set-up ")]
+    return min(pairs, key=lambda pair: pair[1], default=None)
 
 
 def _quality(x: np.ndarray, lam: np.ndarray, n_components: int) -> float:
