@@ -163,8 +163,9 @@ def fit_amounts(
         better = after <= before[live] + noise[live]
         moved = live[better]
         a[moved], lam[moved], before[moved] = trial[better], trial_lam[better], after[better]
-        # the deviance the full step promised to take off (twice the Newton decrement
-        # g' F^-1 g): a spectrum that had less to gain is at its optimum after this step
+        # the deviance the full step promised to take off (g' F^-1 g, the log-likelihood's
+        # squared Newton decrement): a spectrum that had less to gain is at its optimum
+        # after this step
         live = live[(gradient * step).sum(dim=1) > CONVERGED]
         if live.numel() == 0:
             break
