@@ -193,3 +193,31 @@ def test_a_films_statistics_say_the_share_of_its_standards_scale(make_napari_vie
     assert 3.0 < shared < 30.0  # the three standards disagree: about 9 %
     title = widget.results.stats_box.title()
     assert "µg/cm²" in title and f"±{shared:.1f} %" in title
+
+
+def test_why_an_element_was_left_out_is_the_labels_tooltip(docked_on_steel, qtbot, monkeypatch):
+    """An element the search sets aside is named in the dock, and its reason (as the
+    CLI prints it) is the tooltip of that line; it is not added to the field."""
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+    from napari_xrfquant.inference import element_search
+    from napari_xrfquant.inference.element_search import ElementSearch, FoundElement
+
+    reason = "its La line lies within one FWHM of the set-up's own Ar Ka"
+    search = ElementSearch(
+        [FoundElement("Fe", "Fe Ka", 6.40, 700.0, 70.0),
+         FoundElement("Ag", "Ag La", 2.98, 6.2, 0.1, uncertain=reason)],
+        fit_quality=1.1, candidates=["Fe", "Ag"], seconds=1.0)
+
+    def searched(*_args, **_kwargs):
+        yield from ()
+        return search
+
+    monkeypatch.setattr(element_search, "iter_find_elements_in_cube", searched)
+    _viewer, widget = docked_on_steel
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    assert panel.search() is not None
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=60_000)
+    assert panel.elements_edit.elements() == ["Fe"]
+    assert "uncertain, not added: Ag (hover for why)" in panel.found_info.text()
+    assert panel.found_info.toolTip() == f"Ag (6.2 sigma): {reason}"

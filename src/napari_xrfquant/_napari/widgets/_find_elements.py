@@ -122,12 +122,16 @@ class ElementsFinder(QWidget):
         search = outcome.result
         if search.symbols:
             self.elements_edit.setText(", ".join(search.symbols))
-        uncertain = [f.symbol for f in search.found if f.uncertain is not None]
+        uncertain = [f for f in search.found if f.uncertain is not None]
         text = (f"found {', '.join(search.symbols) or 'nothing'} in {search.seconds:.0f} s "
                 f"(sum spectrum fit quality {search.fit_quality:.3g})")
         if uncertain:
-            text += f"; uncertain, not added: {', '.join(uncertain)}"
+            text += (f"; uncertain, not added: {', '.join(f.symbol for f in uncertain)} "
+                     "(hover for why)")
         self._say(text)
+        # why each was left out, as `xrfquant elements` prints it
+        self.found_info.setToolTip("\n".join(
+            f"{f.symbol} ({f.significance:.1f} sigma): {f.uncertain}" for f in uncertain))
         show_info(f"Find elements in {name}: {text}")
 
     def _state_changed(self, state: str) -> None:
