@@ -300,6 +300,8 @@ def test_the_real_axo_maps_sum_shows_its_film_and_no_phantom_uranium():
     # fit; the certified Pd, whose L lines lie as near Ar K's, correlates at -0.40 and stays
     uncertain = {f.symbol: f.uncertain or "" for f in search.found}
     assert "set-up's own Ar K" in uncertain["Ag"] and uncertain["Pd"] == ""
+    # Rh, at 8.5 sigma beside the elements set aside, is not in the sum without them
+    assert "left out of the sum's fit" in uncertain["Rh"]
     # the set-up of its final fits comes with it: the detector refined on the sum
     assert search.instrument is not None
     assert search.instrument.detector != instrument.detector

@@ -27,18 +27,24 @@ REFIT_STEPS = 6
 
 
 def eliminate(
-    quantifier: PhysicsQuantifier, spectrum: np.ndarray, threshold: float
+    quantifier: PhysicsQuantifier, spectrum: np.ndarray, threshold: float,
+    only: list[int] | None = None, matrix: np.ndarray | None = None,
 ) -> tuple[list[int], np.ndarray, np.ndarray, float, np.ndarray]:
     """Backward elimination on one spectrum: the elements kept (indices), the mass
     shares ``(E,)`` of the kept ones, every element's significance ``(E,)`` (0
     for those removed), the final fit quality and that fit's covariance of the
-    kept elements' and the other components' amounts, in that order."""
+    kept elements' and the other components' amounts, in that order.
+
+    ``only``: the elements to start from (default: all of the quantifier's);
+    ``matrix``: the mass fractions ``(E,)`` of the first fit's line shapes
+    (default: equal shares).
+    """
     n_el = len(quantifier.elements)
     fit = quantifier.fit_channels
     x = np.asarray(spectrum, dtype=np.float64)[None, fit]
     nuisance = list(range(n_el, len(quantifier.components)))
-    active = list(range(n_el))
-    shapes = quantifier.shapes(np.full(n_el, 1.0 / n_el))[:, fit]
+    active = list(range(n_el)) if only is None else list(only)
+    shapes = quantifier.shapes(np.full(n_el, 1.0 / n_el) if matrix is None else matrix)[:, fit]
     amounts = np.zeros(len(quantifier.components))
     start: np.ndarray | None = None
     significance = np.zeros(n_el)
