@@ -124,6 +124,7 @@ def test_a_film_in_ug_per_cm2_with_its_standard(tmp_path, capsys):
     (["--instrument", "{folder}/reference.toml", "--standard", "nothing.csv"], "cannot read"),
     (["--instrument", "{folder}/reference.toml", "--mask-below", "-3"],
      "--mask-below -3.0: input should be greater than or equal to 0"),  # as the network path
+    (["--instrument", "{folder}/reference.toml", "--device", "tpu"], "unknown device 'tpu'"),
 ])
 def test_bad_requests_are_one_line_and_write_nothing(alloy, tmp_path, capsys, extra, message):
     folder, _, elements = alloy

@@ -44,3 +44,17 @@ def test_refine_on_cuda_equals_cpu(cube):
     cpu = xq.quantify(cube[:2, :2], device="cpu", refine=3)
     gpu = xq.quantify(cube[:2, :2], device="cuda", refine=3)
     np.testing.assert_allclose(gpu.concentrations, cpu.concentrations, atol=0.05)
+
+
+def test_the_physics_quantification_on_cuda_equals_cpu(cube):
+    """Quantify without a network (the amounts' fits on the GPU, the tables on the CPU)."""
+    from napari_xrfquant.inference.physics_quantify import quantify_physics
+    from napari_xrfquant.instrument import reference_instrument
+
+    setup = reference_instrument()
+    energy = setup.energy_axis_keV()
+    cpu, _ = quantify_physics(cube, energy, ELEMENTS, setup, device="cpu")
+    gpu, _ = quantify_physics(cube, energy, ELEMENTS, setup, device="cuda")
+    assert gpu.device.startswith("cuda") and cpu.device == "cpu"
+    np.testing.assert_allclose(gpu.concentrations, cpu.concentrations, atol=0.02)
+    np.testing.assert_allclose(gpu.fit_quality, cpu.fit_quality, rtol=1e-3)

@@ -198,6 +198,8 @@ def test_a_map_is_fitted_chunk_by_chunk_with_progress_and_can_be_cancelled():
         ("quantify", 0, 48), ("quantify", 20, 48), ("quantify", 40, 48), ("quantify", 48, 48)]
     means = np.nanmean(result.concentrations.reshape(48, -1), axis=0)
     assert np.abs(means - truth).max() < 0.3
+    # the device "auto" resolved and said (CI and this CPU: no CUDA GPU)
+    assert result.device == ("cuda" if torch.cuda.is_available() else "cpu")
     # a worker's cancel closes the generator between chunks: nothing more is fitted
     job = iter_quantify_physics(cube, inst.energy_axis_keV(), elements, inst, refine=False,
                                 chunk=20)

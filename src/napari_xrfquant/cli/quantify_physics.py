@@ -67,6 +67,7 @@ def run_physics(args: argparse.Namespace) -> int:
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.cli._cube_options import checked_mask_below, open_cube
     from napari_xrfquant.cli.elements import found_elements
+    from napari_xrfquant.inference.devices import resolve_device
     from napari_xrfquant.inference.physics_quantify import iter_quantify_physics
     from napari_xrfquant.instrument import load_instrument
     from napari_xrfquant.io.detectors import instrument_for_cube
@@ -90,6 +91,7 @@ def run_physics(args: argparse.Namespace) -> int:
     standard = parse_standard(args.standard) if args.standard else None
     mask = (DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None
             else checked_mask_below(args.mask_below))
+    device = resolve_device(getattr(args, "device", "auto"))  # refused before any work
     outdir = Path(args.output)
     for path in args.cubes:
         stem = safe_stem(Path(path).stem)
@@ -105,7 +107,8 @@ def run_physics(args: argparse.Namespace) -> int:
                                                                   "xrfquant quantify", matched)
         result, notes = drive(iter_quantify_physics(
             np.asarray(cube.data), cube.energy_keV, elements, matched, matrix=args.matrix,
-            fit_keV=fit_keV, standard=standard, mask_below_counts=mask), spectra_bar(args))
+            fit_keV=fit_keV, standard=standard, mask_below_counts=mask, device=device),
+            spectra_bar(args))
         rows, cols = result.image_shape
         statistics = region_statistics(result, [whole_map((rows, cols))],
                                        source=Path(path).name)

@@ -85,13 +85,14 @@ def fit_amounts(
     shapes: np.ndarray,
     steps: int = SCORING_STEPS,
     start: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Poisson ML non-negative amounts of ``shapes`` ``(K, C)`` in ``counts`` ``(N, C)``.
 
     ``steps``: the most Fisher-scoring steps; each spectrum stops once a step
     promises to take less than :data:`CONVERGED` off its deviance.
     ``start`` ``(N, K)``: amounts to start from (default: the weighted
-    least-squares fit).
+    least-squares fit). ``device``: where the steps run (a torch device name).
 
     Returns
     -------
@@ -103,15 +104,15 @@ def fit_amounts(
         ``(N, C)`` the fitted spectra.
     """
     x64 = np.asarray(counts, dtype=np.float64)
-    m64 = torch.as_tensor(np.asarray(shapes, dtype=np.float64))  # (K, C)
+    m64 = torch.as_tensor(np.asarray(shapes, dtype=np.float64), device=device)  # (K, C)
     # many pixel spectra iterate in float32 (half the memory traffic of these
     # memory-bound steps); one rich spectrum (a map's sum, 1e8 counts) needs float64
     # for its deviance. The small K x K systems and the answer are float64 either way.
     work = torch.float32 if x64.shape[0] >= FLOAT32_FROM else torch.float64
-    x, m = torch.as_tensor(x64, dtype=work), m64.to(work)
+    x, m = torch.as_tensor(x64, dtype=work, device=device), m64.to(work)
     k = m.shape[0]
     pairs = _component_pairs(m, x.shape[0])
-    eye = torch.eye(k, dtype=torch.float64) * 1e-12
+    eye = torch.eye(k, dtype=torch.float64, device=device) * 1e-12
 
     def solve(fisher: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
         return torch.linalg.solve(fisher.double() + eye, vector.double()).to(work)
@@ -123,7 +124,7 @@ def fit_amounts(
         # no component left at exactly 0 for the first step: it may belong
         a = a + 1e-3 * x.sum(dim=1, keepdim=True) / k
     else:
-        a = torch.as_tensor(np.asarray(start), dtype=work).clamp_min(0.0)
+        a = torch.as_tensor(np.asarray(start), dtype=work, device=device).clamp_min(0.0)
     # the deviance's x log x and sum x do not change: computed once (xlogy is slow)
     x_log_x, x_total = torch.xlogy(x, x).sum(dim=1), x.sum(dim=1)
 
@@ -132,7 +133,7 @@ def fit_amounts(
         return 2.0 * (x_log_x[rows] - (x[rows] * torch.log(lam)).sum(dim=1) - x_total[rows]
                       + lam.sum(dim=1))
 
-    every = torch.arange(x.shape[0])
+    every = torch.arange(x.shape[0], device=device)
     lam = (a @ m).clamp_min(MIN_EXPECTED)
     before = deviance(lam, every)
     # a rise no larger than the deviance's rounding (float32: up to 1e-2 on a pixel of
@@ -180,4 +181,4 @@ def fit_amounts(
     singular = (info != 0) | ~torch.isfinite(covariance).flatten(1).all(dim=1)
     if bool(singular.any()):
         covariance[singular] = torch.linalg.pinv(fisher[singular])
-    return a.numpy(), covariance.numpy(), lam.numpy()
+    return a.cpu().numpy(), covariance.cpu().numpy(), lam.cpu().numpy()

@@ -100,6 +100,8 @@ class PhysicsQuantifier:
         Each family of the set-up's own lines its own free component (``"set-up Ar
         Ka"``, ``"set-up Ar Kb"``) instead of one with xraylib's ratios: for a rich
         sum spectrum, where a few % off in the path's Kb/Ka would be a line to find.
+    device
+        Where the amounts' fits run (``"cpu"``, ``"cuda"``); the tables stay on the CPU.
 
     Raises
     ------
@@ -119,6 +121,7 @@ class PhysicsQuantifier:
         scale: float | None = None,
         secondary: bool = True,
         setup_families: bool = False,
+        device: str = "cpu",
     ) -> None:
         from napari_xrfquant.physics import XRFSimulator
         from napari_xrfquant.physics.lines import parse_elements, unseen_elements
@@ -171,7 +174,7 @@ class PhysicsQuantifier:
         self._compton = np.array(["Compton" in lab for lab in labels])
         self._row_atoms = self.simulator.row_atoms.numpy()  # (R, A)
         self._pile_up: np.ndarray | None = None
-        self._setup_families = setup_families
+        self._setup_families, self.device = setup_families, device
         self._detector_terms()
         self.components = [*self.elements, "Rayleigh", "Compton", "continuum"]
         if self.simulator.setup is not None:
@@ -475,7 +478,8 @@ class PhysicsQuantifier:
         for k in range(0, x.shape[0], FIT_BATCH):
             observed = x[k:k + FIT_BATCH, fit]
             a, covariance, lam = fit_amounts(observed, shapes[:, fit], steps,
-                                             None if start is None else start[k:k + FIT_BATCH])
+                                             None if start is None else start[k:k + FIT_BATCH],
+                                             self.device)
             amounts.append(a)
             covariances.append(covariance)
             qualities.append(poisson_fit_quality(torch.as_tensor(observed), torch.as_tensor(lam),

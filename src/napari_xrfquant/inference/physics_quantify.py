@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from napari_xrfquant.errors import XRFQuantError
+from napari_xrfquant.inference.devices import resolve_device
 from napari_xrfquant.inference.physics_fit import PhysicsQuantifier
 from napari_xrfquant.inference.physics_setup import (
     pile_up_significance,
@@ -81,6 +82,7 @@ def iter_quantify_physics(
     refine: bool = True,
     mask_below_counts: float = DEFAULT_MASK_BELOW_COUNTS,
     chunk: int = PHYSICS_CHUNK,
+    device: str = "auto",
 ) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
     """Quantify every pixel of ``counts`` ``(H, W, C)`` with the simulator, yielding
     :class:`~napari_xrfquant.jobs.Progress` (stage ``"set-up"``: the simulator
@@ -110,6 +112,9 @@ def iter_quantify_physics(
     chunk
         Pixels fitted between two progress events (each chunk's component
         shapes follow its own mean matrix).
+    device
+        Where the pixels' fits run: ``"auto"`` (a CUDA GPU when there is one),
+        ``"cpu"`` or ``"cuda"``.
 
     Returns
     -------
@@ -119,12 +124,14 @@ def iter_quantify_physics(
     ------
     XRFQuantError
         For a thin sample without a µg/cm² standard, a standard with none of
-        the elements, or no pixel above the background threshold.
+        the elements, no pixel above the background threshold, or a device that
+        is not there.
     """
     from napari_xrfquant.io.grid import same_grid
     from napari_xrfquant.physics.oxides import OXIDES, oxygen_per_element
 
     started = time.perf_counter()
+    device = resolve_device(device)
     target = instrument.energy_axis_keV()
     resampled = not same_grid(np.asarray(energy_keV), target)
     shape = tuple(int(n) for n in np.shape(counts))
@@ -148,7 +155,8 @@ def iter_quantify_physics(
                             "densities on the map (--standard NAME|FILE.csv)")
     n_sample = int(sample.sum())
     yield Progress(0, n_sample, "set-up")
-    quantifier = PhysicsQuantifier(elements, instrument, matrix=matrix, fit_keV=fit_keV)
+    quantifier = PhysicsQuantifier(elements, instrument, matrix=matrix, fit_keV=fit_keV,
+                                   device=device)
     notes = PhysicsNotes(np.nan, np.nan, instrument=instrument)
     if refine:
         refined, notes.fit_quality_before, notes.fit_quality_after = refine_detector(
@@ -203,6 +211,7 @@ def iter_quantify_physics(
         seconds=time.perf_counter() - started,
         resampled=resampled,
         total_counts=totals.reshape(rows, cols),
+        device=device,
         mask_below_counts=mask_below_counts,
         unit="µg/cm²" if thin else "wt%",
         calibration_sigma_percent=0.0 if notes.scale is None or notes.scale_sigma is None

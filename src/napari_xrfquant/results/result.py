@@ -52,7 +52,7 @@ class QuantResult:
     model_id
         Name and weights checksum of the model used.
     device
-        Torch device the network ran on (after any fallback).
+        Torch device the network or the physics fit ran on (after any fallback).
     seconds
         Wall time of the computation.
     resampled

@@ -144,7 +144,7 @@ class PhysicsPanel(QWidget):
         return self.elements_edit.problem()
 
     def job(self, layer_counts: Counts, energy_keV: np.ndarray, mask_below: float,
-            cube_metadata: dict[str, Any] | None = None,
+            cube_metadata: dict[str, Any] | None = None, device: str = "auto",
             ) -> Generator[Progress, None, tuple[QuantResult, PhysicsNotes]]:
         """The generator of a physics quantification of one cube (a worker drives it:
         the cube is read and resampled there, not on the UI thread). ``cube_metadata``
@@ -166,7 +166,7 @@ class PhysicsPanel(QWidget):
             layer_counts, energy_keV, self.elements_edit.elements(),
             instrument, matrix=self.matrix_combo.currentText().strip(),
             standard=parse_standard(standard) if standard else None,
-            fit_keV=self.fit_range(), mask_below_counts=mask_below)
+            fit_keV=self.fit_range(), mask_below_counts=mask_below, device=device)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Instrument file", "",

@@ -302,8 +302,7 @@ class QuantifyWidget(QWidget):
     def _model_chosen(self, label: str) -> None:
         physics = label == PHYSICS_ITEM
         self.physics_panel.setVisible(physics)
-        for field in (self.refine_spin, self.device_combo):
-            field.setEnabled(not physics)
+        self.refine_spin.setEnabled(not physics)
         if physics or not label:
             self.model_info.setText(PHYSICS_INFO if physics else "")
             self.check_inputs()  # what a physics run lacks is said in the dock
@@ -437,7 +436,8 @@ class QuantifyWidget(QWidget):
             try:
                 job = physics_job(self.physics_panel.job(data, energy_keV,
                                                          self.mask_below_counts,
-                                                         cube_metadata(layer)))
+                                                         cube_metadata(layer),
+                                                         self.device_combo.currentText()))
             except XRFQuantError as exc:
                 show_error(f"Quantify: {one_line(exc)}")
                 return None
