@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(counts: np.ndarray):
             return quantify_physics(counts, model.energy_keV, model.elements,
-                                    model.instrument)[0]
+                                    model.instrument, device=args.device)[0]
     else:
         def run(counts: np.ndarray):
             return xq.quantify(counts, model=model, device=args.device,

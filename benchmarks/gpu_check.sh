@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks, in well under 5 minutes on a machine with an NVIDIA GPU:
-# the CUDA tests (tests/test_cuda.py: quantify, simulator and refinement on CUDA
+# the CUDA tests (tests/test_cuda.py: quantify, physics quantification, simulator and
+# refinement on CUDA
 # against the CPU), then the full-frame benchmark on CUDA (time per frame
-# including the host-to-device copy).
+# including the host-to-device copy), with a network and without one (--physics).
 #
 # Usage: benchmarks/gpu_check.sh   (uses .venv/bin/python when there is one)
 set -euo pipefail
@@ -17,3 +18,4 @@ print("gpu_check: " + torch.cuda.get_device_name(0) + ", torch " + torch.__versi
 PYEOF
 timeout 240 "$PY" -m pytest -q -p no:xvfb tests/test_cuda.py
 timeout 120 "$PY" benchmarks/bench_quantify.py --device cuda --repeats 10 --no-pymca
+timeout 120 "$PY" benchmarks/bench_quantify.py --device cuda --repeats 3 --no-pymca --physics
