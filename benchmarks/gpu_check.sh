@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks, in well under 5 minutes on a machine with an NVIDIA GPU:
 # the CUDA tests (tests/test_cuda.py: quantify, physics quantification, simulator and
-# refinement on CUDA
-# against the CPU), then the full-frame benchmark on CUDA (time per frame
+# refinement on CUDA against the CPU), then the full-frame benchmark on CUDA (time per frame
 # including the host-to-device copy), with a network and without one (--physics).
 #
 # Usage: benchmarks/gpu_check.sh   (uses .venv/bin/python when there is one)
