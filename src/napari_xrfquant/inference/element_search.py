@@ -27,7 +27,9 @@ only stands out of its cluster's sum where the whole map's would hide it. An
 element only a cluster shows sets aside no element of the sum in the overlap
 rules (:mod:`.element_overlaps`): its significance comes from fewer pixels with
 their own fit quality (on the AXO map an S Ka of one cluster set aside the
-sum's Pd, Mo and Pb).
+sum's Pd, Mo and Pb). The sum's elements the rules keep are searched again
+without those they set aside (:func:`_confirmed`): what falls under the
+threshold then is uncertain too.
 
 Left out of the candidates, with the reason kept: the short-lived radioactive
 elements and the noble gases other than Ar (no sample holds them in amounts
