@@ -127,7 +127,7 @@ def run_physics(args: argparse.Namespace) -> int:
                   f"{np.nanmedian(result.fit_quality):.2f} (sum spectrum "
                   f"{notes.fit_quality_before:.3g} -> {notes.fit_quality_after:.3g} with the "
                   f"detector refined{'; sum peaks fitted' if notes.pile_up else ''})"
-                  f"{scale}; {result.seconds:.1f} s; outputs in {outdir}")
+                  f"{scale}; {result.seconds:.1f} s on {result.device}; outputs in {outdir}")
     return 0
 
 
