@@ -91,7 +91,7 @@ def run_physics(args: argparse.Namespace) -> int:
     standard = parse_standard(args.standard) if args.standard else None
     mask = (DEFAULT_MASK_BELOW_COUNTS if args.mask_below is None
             else checked_mask_below(args.mask_below))
-    device = resolve_device(getattr(args, "device", "auto"))  # refused before any work
+    device = resolve_device(args.device)  # refused before any work
     outdir = Path(args.output)
     for path in args.cubes:
         stem = safe_stem(Path(path).stem)

@@ -149,9 +149,10 @@ def fit_amounts(
         trial = (a[live] + step).clamp_min(0.0)
         trial_lam = (trial @ m).clamp_min(MIN_EXPECTED)
         after = deviance(trial_lam, live)
+        limit = before[live] + noise[live]  # the most deviance a step may end with
         scale = 1.0
         for _ in range(HALVINGS):  # halve where the step raises the deviance
-            worse = torch.nonzero(after > before[live] + noise[live]).reshape(-1)
+            worse = torch.nonzero(after > limit).reshape(-1)
             if worse.numel() == 0:
                 break
             # only those spectra again: the whole batch again, up to four times a
@@ -161,7 +162,7 @@ def fit_amounts(
             trial_lam[worse] = (trial[worse] @ m).clamp_min(MIN_EXPECTED)
             after[worse] = deviance(trial_lam[worse], live[worse])
         # the spectra no halving made better stay where they were
-        better = after <= before[live] + noise[live]
+        better = after <= limit
         moved = live[better]
         a[moved], lam[moved], before[moved] = trial[better], trial_lam[better], after[better]
         # the deviance the full step promised to take off (g' F^-1 g, the log-likelihood's
