@@ -276,6 +276,49 @@ def test_a_faint_line_of_a_dominant_element_stands_for_a_phantom_ten_times_faint
     assert judged["Zn"].uncertain is None
 
 
+def test_a_line_in_the_high_shoulder_of_a_far_brighter_one_is_uncertain():
+    """BHVO-2G's sum as its search measured it (photons at the found shares): Ho La
+    2.3 FWHM above Fe Ka, which carries 379 times its photons, is set aside with the
+    distance and the ratio in the reason; the real P Ka 2.9 FWHM above Si Ka (x217)
+    stays, as does a line below a bright one (the low tail is modelled: Mn Ka under
+    Fe Ka) and Ho itself beside an Fe Ka only 50 times as bright."""
+    from napari_xrfquant.inference.element_overlaps import judge_overlaps
+    from napari_xrfquant.inference.element_search import FoundElement
+
+    lines = {"Fe": [("Fe Ka", 6.40, 1.53e-2), ("Fe Kb", 7.06, 2.1e-3)],
+             "Si": [("Si Ka", 1.74, 2.0e-2)],
+             "Ho": [("Ho La", 6.716, 4.04e-5), ("Ho Lb", 7.641, 2.35e-5)],
+             "P": [("P Ka", 2.013, 9.2e-5)], "Mn": [("Mn Ka", 5.895, 2.13e-4)]}
+    ordered = [FoundElement("Fe", "Fe Ka", 6.40, 1324.0, 10.0),
+               FoundElement("Si", "Si Ka", 1.74, 570.0, 25.0),
+               FoundElement("Mn", "Mn Ka", 5.895, 45.0, 0.2),
+               FoundElement("Ho", "Ho La", 6.716, 19.1, 0.01),
+               FoundElement("P", "P Ka", 2.013, 10.2, 0.1)]
+
+    def fwhm(energy_keV: float) -> float:  # the breadboard's: 84 eV at Si Ka, 135 at Fe Ka
+        return float(np.sqrt(0.002885 + 0.002397 * energy_keV))
+
+    judged = dict(zip([f.symbol for f in ordered], judge_overlaps(ordered, lines, fwhm),
+                      strict=True))
+    reason = judged["Ho"].uncertain or ""
+    assert "2.3 FWHM above Fe Ka, 379 times as bright" in reason
+    assert all(judged[e].uncertain is None for e in ("Fe", "Si", "Mn", "P"))
+    lines["Fe"] = [("Fe Ka", 6.40, 50 * 4.04e-5)]
+    assert judge_overlaps(ordered, lines, fwhm)[3].uncertain is None
+
+
+def test_argon_found_is_put_down_to_air_in_the_path():
+    """Ar found in a set-up whose path names no argon is uncertain, with the way to
+    name it in the set-up; the other elements are as the search found them."""
+    from napari_xrfquant.inference.element_search import AIR_ARGON
+
+    sample = {"Ca": 60.0, "Ar": 2.0, "Si": 38.0}
+    search = find_elements(_spectrum(sample, 1e5), reference_instrument(), refine=False,
+                           clusters=0, candidates=list(sample))
+    found = {f.symbol: f.uncertain for f in search.found}
+    assert found == {"Ca": None, "Si": None, "Ar": AIR_ARGON}
+
+
 @pytest.mark.slow
 def test_the_real_axo_maps_sum_shows_its_film_and_no_phantom_uranium():
     """The AXO film (APS 2-ID-E, real): its sum spectrum shows the certified Ca, Fe,
@@ -300,6 +343,8 @@ def test_the_real_axo_maps_sum_shows_its_film_and_no_phantom_uranium():
     # fit; the certified Pd, whose L lines lie as near Ar K's, correlates at -0.40 and stays
     uncertain = {f.symbol: f.uncertain or "" for f in search.found}
     assert "set-up's own Ar K" in uncertain["Ag"] and uncertain["Pd"] == ""
+    # Os Ma stands 1.2 FWHM above the window's Si Ka, 189 times as bright
+    assert "FWHM above Si Ka" in uncertain["Os"]
     # Rh, at 8.5 sigma beside the elements set aside, is not in the sum without them
     assert "left out of the sum's fit" in uncertain["Rh"]
     # the set-up of its final fits comes with it: the detector refined on the sum

@@ -31,6 +31,9 @@ sum's Pd, Mo and Pb). The sum's elements the rules keep are searched again
 without those they set aside (:func:`_confirmed`): what falls under the
 threshold then is uncertain too.
 
+Ar found is uncertain (:data:`AIR_ARGON`): a sample seldom holds it, and a set-up
+whose path holds air fits its lines as the set-up's own.
+
 Left out of the candidates, with the reason kept: the short-lived radioactive
 elements and the noble gases other than Ar (no sample holds them in amounts
 that show), the set-up's own line elements (their component fits them) and a
@@ -66,6 +69,10 @@ DEFAULT_THRESHOLD = 5.0
 #: Elements never proposed: no long-lived isotope, or a noble gas (Ar of air is kept).
 NOT_CANDIDATES = frozenset({"Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Pa", "Ne",
                             "Kr", "Xe"})
+#: Why Ar found is uncertain: a set-up whose path holds argon fits it as its own line
+#: (never a candidate then), so Ar found comes from air the set-up does not name.
+AIR_ARGON = ("most likely argon of air in the beam path (a helium flush that leaks): name it "
+             "in the set-up, [setup_lines] elements = [\"Ar\"] or the path's air_fraction")
 
 
 @dataclass(frozen=True)
@@ -338,7 +345,8 @@ def _search_groups(
     ordered = sorted(found.values(), key=lambda f: -f.significance)
     judged = judge_overlaps(ordered, lines, lambda e: float(instrument.fwhm_keV(e)),
                             with_setup)
-    result = _confirmed([replace(f, uncertain=j.uncertain, overlaps=j.overlaps)
+    result = _confirmed([replace(f, uncertain=(AIR_ARGON if f.symbol == "Ar" and j.uncertain
+                                               is None else j.uncertain), overlaps=j.overlaps)
                          for f, j in zip(ordered, judged, strict=True)],
                         quantifier, summed, threshold)
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
