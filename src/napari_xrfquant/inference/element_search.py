@@ -345,10 +345,13 @@ def _search_groups(
     ordered = sorted(found.values(), key=lambda f: -f.significance)
     judged = judge_overlaps(ordered, lines, lambda e: float(instrument.fwhm_keV(e)),
                             with_setup)
-    result = _confirmed([replace(f, uncertain=(AIR_ARGON if f.symbol == "Ar" and j.uncertain
-                                               is None else j.uncertain), overlaps=j.overlaps)
-                         for f, j in zip(ordered, judged, strict=True)],
-                        quantifier, summed, threshold)
+    confirmed = _confirmed([replace(f, uncertain=j.uncertain, overlaps=j.overlaps)
+                            for f, j in zip(ordered, judged, strict=True)],
+                           quantifier, summed, threshold)
+    # Ar's lines are in the spectrum, so its component stays in the fit above; it is
+    # set aside as the sample's only now
+    result = [replace(f, uncertain=AIR_ARGON) if f.symbol == "Ar" and f.uncertain is None
+              else f for f in confirmed]
     setup = list(instrument.setup_lines.elements) if instrument.setup_lines is not None else []
     yield Progress(steps, steps, "search")
     return ElementSearch(result, quality, list(candidates), excluded, setup,
