@@ -34,7 +34,8 @@ of 1 % of it is as bright as the line. On BHVO-2G (1.2e8 counts) Ho Lα stood 2.
 FWHM above Fe Kα, 379 times as bright, at 19 sigma; on the AXO map's sum Os Mα 1.2
 FWHM above Si Kα (x189) at 8 sigma. Neither sample holds them. The real lines
 nearest the rule stay: P Kα 2.9 FWHM above Si Kα (x217) and Zn Kα 2.7 FWHM above
-Cu Kα (x52).
+Cu Kα (x52). Only the high side: the low tail is modelled, and the same rule below
+a peak would set aside the AXO map's K, 2.3 FWHM below Ca Kα (x160).
 
 A third rule takes the set-up's own lines (the air path's Ar K, a window's
 elements: in every spectrum, fitted beside the elements, each family with its
