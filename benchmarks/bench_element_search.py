@@ -10,7 +10,8 @@ real examples.
    that the composition does not hold, per spectrum.
 2. Real (``xrfquant elements`` with defaults, the set-ups of ``sample_data``):
    the AXO map (the seven certified elements), BHVO-2G (the certificate's
-   elements above 0.1 wt%) and the Laguna Salinas map.
+   elements above 0.1 wt%) with the set-up file as written and with the set-up
+   calibrated on it (``bhvo-calibrated``), and the Laguna Salinas map.
 3. ``axo-evidence``: what the AXO map's sum shows of the elements its certificate
    does not list. The elements taken as present (the seven certified, the window's
    Si, and Al, Cl, K, Mn, Zn, whose peaks the sum shows and XRF-Maps' fit list for
@@ -20,7 +21,8 @@ real examples.
    search reports when added alone, and the data over that model at the other
    element's lines.
 
-Usage: python benchmarks/bench_element_search.py [simulated|axo|bhvo|laguna|axo-evidence ...]
+Usage: python benchmarks/bench_element_search.py
+       [simulated|axo|bhvo|bhvo-calibrated|laguna|axo-evidence ...]
        [--spectra N]  (default 12 per count level; about 20 s a spectrum)
 """
 
@@ -62,6 +64,10 @@ REAL = {
              SAMPLES / "pixl_breadboard" / "instrument.toml"),
     "laguna": (SAMPLES / "pixl_breadboard" / "LagunaSalinasdataset.bin",
                SAMPLES / "pixl_breadboard" / "instrument.toml"),
+    # the same spectrum on the set-up calibrated on it (instrument_calibrated.toml)
+    "bhvo-calibrated": (SAMPLES / "pixl_breadboard"
+                        / "Calibration_box_BHVO-2G_28kV_230uA_03_28_2019_bulk_sum.msa",
+                        SAMPLES / "pixl_breadboard" / "instrument_calibrated.toml"),
 }
 
 
