@@ -98,10 +98,12 @@ class FoundElement:
         Elements found whose strongest line lies within one FWHM of this one's.
     uncertain
         Why it may not be there (None: found): a line of a much more significant
-        element beside its strongest line, or every line it shows under a stronger
-        element's, whose shape the model may miss by as much as this element
-        explains, or its amount tied to a set-up line's in the fit
-        (:mod:`.element_overlaps`).
+        element beside its strongest line or just below it (in its shoulder), or
+        every line it shows under a stronger element's, whose shape the model may
+        miss by as much as this element explains, or its amount tied to a set-up
+        line's in the fit (:mod:`.element_overlaps`); under the threshold once the
+        elements set aside are left out of the sum's fit; for Ar, air in the path
+        (:data:`AIR_ARGON`).
     """
 
     symbol: str
