@@ -400,3 +400,31 @@ def test_an_element_only_a_cluster_shows_sets_aside_none_of_the_sums():
     judged = dict(zip("Ca S Pb Sb".split(), judge_overlaps(ordered, lines, fwhm), strict=True))
     assert judged["Pb"].uncertain is None and judged["S"].uncertain is None
     assert judged["Sb"].uncertain is not None and "Ca Ka" in judged["Sb"].uncertain
+
+
+def test_a_file_without_a_set_up_is_searched_under_the_beam_it_states(capsys):
+    """A GSECARS file states its 21 keV mono energy: searched without --instrument
+    under the reference's 30 keV, its Compton and Rayleigh peaks passed for Ru and
+    Rh Ka at a fit quality of 625; under the file's beam they are scatter."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "gsecars" / \
+        "axorf4_21kev_i050.xrf"
+    assert main(["elements", str(path), "--json"]) == 0
+    said = capsys.readouterr()
+    assert "no --instrument: the reference set-up under the file's 21 keV beam" in said.err
+    found = json.loads(said.out)
+    lines = {e["symbol"]: e["line"] for e in found["elements"]}
+    assert {"Pb", "Fe", "Cu", "Ca", "La", "Mo"} <= set(lines)  # the AXO film's, K/L excited
+    assert lines.get("Ru") != "Ru Ka" and "Rh" not in lines
+    assert found["fit_quality"] < 30.0
+
+
+def test_the_assumed_set_up_takes_only_a_beam_energy_an_xrf_beam_has():
+    from napari_xrfquant.io.detectors import assumed_instrument, assumed_setup
+
+    axis = reference_instrument().energy_axis_keV()
+    assert assumed_instrument(axis, {"beam_keV": 11.8}).beam.energies_keV == (11.8,)
+    for metadata in ({}, {"beam_keV": 11800.0}, {"beam_keV": "11.8"}):
+        assert assumed_instrument(axis, metadata).beam == reference_instrument().beam
+        assert assumed_setup(metadata) == "the reference set-up (30 keV beam)"

@@ -105,7 +105,7 @@ def test_the_fit_range_is_a_field_of_the_dock(docked_on_steel, qtbot, monkeypatc
     monkeypatch.setattr(physics_quantify, "iter_quantify_physics", capture("quantify", None))
     monkeypatch.setattr(element_search, "iter_find_elements_in_cube",
                         capture("search", element_search.ElementSearch([], 1.0, [])))
-    counts, energy, _name = widget._chosen_counts()
+    counts, energy, _name, _metadata = widget._chosen_counts()
     list(panel.job(counts, energy, 0.0))
     assert panel.search() is not None
     qtbot.waitUntil(lambda: panel.worker is None, timeout=30_000)
@@ -136,7 +136,7 @@ def test_a_balance_compound_is_typed_in_the_matrix_box(docked_on_steel, monkeypa
         yield  # a generator that ends at once
 
     monkeypatch.setattr(physics_quantify, "iter_quantify_physics", job)
-    counts, energy, _name = widget._chosen_counts()
+    counts, energy, _name, _metadata = widget._chosen_counts()
     list(panel.job(counts, energy, 0.0))
     assert seen == {"matrix": "C5H8O2"}
 
@@ -221,3 +221,30 @@ def test_why_an_element_was_left_out_is_the_labels_tooltip(docked_on_steel, qtbo
     assert panel.elements_edit.elements() == ["Fe"]
     assert "uncertain, not added: Ag (hover for why)" in panel.found_info.text()
     assert panel.found_info.toolTip() == f"Ag (6.2 sigma): {reason}"
+
+
+def test_without_an_instrument_file_find_elements_takes_the_files_beam(make_napari_viewer,
+                                                                       qtbot):
+    """A GSECARS file opened in napari states its 21 keV mono energy; Find elements with
+    the instrument field empty searches under that beam (under the reference's 30 keV
+    its scatter peaks passed for Ru and Rh)."""
+    from pathlib import Path
+
+    from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_ITEM
+
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "gsecars" / \
+        "axorf4_21kev_i050.xrf"
+    viewer = make_napari_viewer()
+    viewer.open(path, plugin=PLUGIN)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Quantify")
+    widget.model_combo.setCurrentText(PHYSICS_ITEM)
+    panel = widget.physics_panel
+    chosen = widget._chosen_counts()
+    assert panel._instrument_on(chosen.energy_keV, chosen.metadata).beam.energies_keV == (
+        pytest.approx(21.0, abs=0.01),)
+    assert panel.search() is not None
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=120_000)
+    found = set(panel.elements_edit.elements())
+    assert {"Pb", "Fe", "Cu", "Ca", "La", "Mo"} <= found and "Rh" not in found
+    assert "no instrument file: the reference set-up under the file's 21 keV beam" in (
+        panel.found_info.text())

@@ -73,19 +73,30 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
     ``--fit-range``, ``--threshold``, ``--no-clusters`` where the command has them;
     the reader's ``metadata`` matches the file's detector elements to the instrument's);
     return the :class:`~napari_xrfquant.inference.element_search.ElementSearch`.
-    A command that has read its ``instrument`` (matched to the cube) passes it."""
+    A command that has read its ``instrument`` (matched to the cube) passes it; with
+    neither, the set-up is :func:`~napari_xrfquant.io.detectors.assumed_instrument`
+    (the reference one under the beam the file states), said on stderr."""
     from napari_xrfquant.calibration.session import parse_range
     from napari_xrfquant.inference.element_search import (
         DEFAULT_THRESHOLD,
         iter_find_elements_in_cube,
     )
     from napari_xrfquant.instrument import load_instrument
-    from napari_xrfquant.io.detectors import instrument_for_cube
+    from napari_xrfquant.io.detectors import (
+        assumed_instrument,
+        assumed_setup,
+        instrument_for_cube,
+    )
     from napari_xrfquant.jobs import drive
 
     given = getattr(args, "instrument", None)
     if instrument is None and given is not None:
         instrument = instrument_for_cube(load_instrument(given), metadata or {})
+    elif instrument is None:
+        instrument = assumed_instrument(np.asarray(energy_keV), metadata or {})
+        print(f"xrfquant elements: no --instrument: {assumed_setup(metadata or {})} stands "
+              "for this measurement's (give its set-up file for its own beam, detector "
+              "and geometry)", file=sys.stderr)
     fit_range = getattr(args, "fit_range", None)
     return drive(iter_find_elements_in_cube(
         counts, np.asarray(energy_keV), instrument,

@@ -312,3 +312,42 @@ def instrument_for_cube(instrument: Instrument, metadata: dict[str, Any]) -> Ins
     if isinstance(choice, int):
         return instrument.replace(geometry=instrument.geometry.of_element(choice).model_dump())
     return instrument
+
+
+def assumed_instrument(energy_keV: np.ndarray, metadata: dict[str, Any]) -> Instrument:
+    """The set-up assumed for a cube given without an instrument file.
+
+    The reference instrument read on the cube's channels, under the monochromatic
+    beam the file states where it states one (``metadata["beam_keV"]``: a GSECARS
+    file's mono energy). The beam decides what is excited and where the scattered
+    beam lies: under the reference's 30 keV, the 21 keV Compton and Rayleigh peaks
+    of a GSECARS AXO spectrum were searched as Ru and Rh at a fit quality of 625
+    (15 with the file's beam). :func:`assumed_setup` says it in words.
+    """
+    from napari_xrfquant.instrument import reference_instrument
+    from napari_xrfquant.io.calibration import on_energy_axis
+
+    on_axis = on_energy_axis(reference_instrument(), energy_keV)
+    beam = _stated_beam_keV(metadata)
+    return on_axis if beam is None else on_axis.replace(**{"beam.energies_keV": (beam,)})
+
+
+def assumed_setup(metadata: dict[str, Any]) -> str:
+    """What :func:`assumed_instrument` assumed, for a message: ``"the reference set-up
+    under the file's 21 keV beam"``."""
+    from napari_xrfquant.instrument import reference_instrument
+
+    beam = _stated_beam_keV(metadata)
+    if beam is None:
+        return (f"the reference set-up ({reference_instrument().max_beam_energy_keV:g} keV "
+                "beam)")
+    return f"the reference set-up under the file's {beam:.4g} keV beam"
+
+
+def _stated_beam_keV(metadata: dict[str, Any]) -> float | None:
+    """The monochromatic beam energy a reader found in the file (keV), or None for
+    none or one no XRF beam has (a PV read in eV where keV was meant)."""
+    value = metadata.get("beam_keV")
+    if isinstance(value, int | float) and 1.0 <= float(value) <= 200.0:
+        return float(value)
+    return None

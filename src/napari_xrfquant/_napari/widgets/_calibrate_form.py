@@ -37,7 +37,7 @@ from napari_xrfquant._napari._layers import (
 from napari_xrfquant._napari._qt import alive, browse_row, present, refill_combo
 from napari_xrfquant._napari._regions import region_layer_names
 from napari_xrfquant._napari._registry import model_registry
-from napari_xrfquant._napari.widgets._find_elements import ElementsFinder
+from napari_xrfquant._napari.widgets._find_elements import ChosenCube, ElementsFinder
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit, edit_problems
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,13 +219,12 @@ class CalibrateForm(QWidget):
         self._default_free = expand_free(default_free(instrument), instrument)
         self.set_free_parameters(self._default_free)
 
-    def _chosen_counts(self) -> tuple[Any, Any, str] | None:
-        """The chosen cube layer's counts, energies and name (for Find elements)."""
+    def _chosen_counts(self) -> ChosenCube | None:
+        """The chosen cube layer (for Find elements)."""
         cube = self.selected_cube()
         if cube is None:
             return None
-        data, energy = cube_counts(cube)
-        return data, energy, cube.name
+        return ChosenCube(*cube_counts(cube), cube.name, cube_metadata(cube))
 
     def _file_instrument(self) -> Any:
         """The set-up of the instrument file a new model starts from.
@@ -243,7 +242,7 @@ class CalibrateForm(QWidget):
             raise XRFQuantError("a new model starts from an instrument file: choose one")
         return load_instrument(path)
 
-    def _instrument_on(self, energy_keV: Any) -> Any:
+    def _instrument_on(self, energy_keV: Any, _metadata: dict[str, Any]) -> Any:
         """The instrument file's set-up on a cube's channels (Find elements)."""
         from napari_xrfquant.io.calibration import on_energy_axis
 

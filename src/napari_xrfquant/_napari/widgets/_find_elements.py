@@ -9,7 +9,7 @@ fills the field with what it found and names the uncertain elements it left out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -29,31 +29,47 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari_xrfquant.jobs import Progress
 
 
+class ChosenCube(NamedTuple):
+    """A dock's chosen cube layer: its counts, channel energies, name and what the
+    reader found in its file (the beam energy it states, its detector elements)."""
+
+    counts: Counts
+    energy_keV: np.ndarray
+    name: str
+    metadata: dict[str, Any]
+
+
 class ElementsFinder(QWidget):
     """An element list with its "Find elements" button and what the search found.
 
     Parameters
     ----------
     cube
-        Returns the dock's chosen cube layer's ``(counts, energy_keV, name)``, or None.
+        Returns the dock's chosen cube layer (:class:`ChosenCube`), or None.
     instrument_on
-        The set-up to search with on a cube of these channel energies (raises
-        XRFQuantError for a file that does not load).
+        The set-up to search with on a cube of these channel energies and reader
+        metadata (raises XRFQuantError for a file that does not load).
     progress
         The dock's progress bar.
     fit_range
         The energy range to search (None: the default range), or None for always
         the default; raises XRFQuantError for a range it cannot read.
+    assumed
+        In words, the set-up ``instrument_on`` assumes for a cube of this reader
+        metadata where the dock was given none (None: a file's; said with what
+        was found).
     """
 
-    def __init__(self, cube: Callable[[], tuple[Counts, np.ndarray, str] | None],
-                 instrument_on: Callable[[np.ndarray], Instrument],
+    def __init__(self, cube: Callable[[], ChosenCube | None],
+                 instrument_on: Callable[[np.ndarray, dict[str, Any]], Instrument],
                  progress: QProgressBar,
-                 fit_range: Callable[[], tuple[float, float] | None] | None = None) -> None:
+                 fit_range: Callable[[], tuple[float, float] | None] | None = None,
+                 assumed: Callable[[dict[str, Any]], str | None] | None = None) -> None:
         super().__init__()
         self._cube = cube
         self._instrument_on = instrument_on
         self._fit_range = fit_range or (lambda: None)
+        self._assumed = assumed or (lambda _metadata: None)
         self.runner = JobRunner("Find elements", progress, self._say, self)
         self.runner.state_changed.connect(self._state_changed)
         self.elements_edit = ElementsEdit()
@@ -97,24 +113,25 @@ class ElementsFinder(QWidget):
         if chosen is None:
             show_error("Find elements: open an XRF cube first")
             return None
-        counts, energy_keV, name = chosen
+        counts, energy_keV, name, metadata = chosen
         try:
-            instrument = self._instrument_on(energy_keV)
+            instrument = self._instrument_on(energy_keV, metadata)
             fit_keV = self._fit_range()
+            assumed = self._assumed(metadata)
         except XRFQuantError as exc:
             show_error(f"Find elements: {one_line(exc)}")
             return None
         return self.runner.start(
             _search_job(counts, energy_keV, instrument, fit_keV),
             f"Find elements in {name} (a few seconds to minutes)",
-            lambda outcome: self._on_found(outcome, name), on_event=self._on_progress,
+            lambda outcome: self._on_found(outcome, name, assumed), on_event=self._on_progress,
             cancelled_text="search cancelled")
 
     def _on_progress(self, event: Any) -> None:
         if alive(self) and event.stage == "search" and event.done < event.total:
             self._say(f"searching: step {event.done + 1} of {event.total}")
 
-    def _on_found(self, outcome: Any, name: str) -> None:
+    def _on_found(self, outcome: Any, name: str, assumed: str | None = None) -> None:
         from napari.utils.notifications import show_info
 
         if not alive(self):
@@ -128,6 +145,8 @@ class ElementsFinder(QWidget):
         if uncertain:
             text += (f"; uncertain, not added: {', '.join(f.symbol for f in uncertain)} "
                      "(hover for why)")
+        if assumed is not None:
+            text += f"; no instrument file: {assumed}"
         self._say(text)
         # why each was left out, as `xrfquant elements` prints it
         self.found_info.setToolTip("\n".join(

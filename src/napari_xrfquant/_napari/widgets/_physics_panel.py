@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLineEdit, QWidget
 
 from napari_xrfquant._napari._qt import browse_row
-from napari_xrfquant._napari.widgets._find_elements import ElementsFinder
+from napari_xrfquant._napari.widgets._find_elements import ChosenCube, ElementsFinder
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Generator
@@ -41,7 +41,7 @@ class PhysicsPanel(QWidget):
     Parameters
     ----------
     cube
-        Returns the chosen cube layer's ``(counts, energy_keV, name)``, or None.
+        Returns the chosen cube layer (:class:`._find_elements.ChosenCube`), or None.
     progress
         The dock's progress bar, shared with its runs.
     changed
@@ -49,17 +49,19 @@ class PhysicsPanel(QWidget):
         its inputs again).
     """
 
-    def __init__(self, cube: Callable[[], tuple[Counts, np.ndarray, str] | None],
+    def __init__(self, cube: Callable[[], ChosenCube | None],
                  progress: QProgressBar, changed: Callable[[], object]) -> None:
         super().__init__()
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.instrument_edit = QLineEdit()
-        self.instrument_edit.setPlaceholderText("reference instrument on the cube's axis")
+        self.instrument_edit.setPlaceholderText("reference instrument, the file's beam")
         self.instrument_edit.setToolTip("The set-up's instrument file (TOML); empty: the "
-                                        "reference instrument read on the cube's energy axis")
+                                        "reference instrument read on the cube's energy "
+                                        "axis, under the beam energy its file states")
         form.addRow("Instrument", browse_row(self.instrument_edit, self._browse))
-        self.finder = ElementsFinder(cube, self._instrument_on, progress, self.fit_range)
+        self.finder = ElementsFinder(cube, self._instrument_on, progress, self.fit_range,
+                                     self._assumed)
         self.elements_edit = self.finder.elements_edit
         self.find_button, self.found_info = self.finder.find_button, self.finder.found_info
         form.addRow("Elements", self.finder)
@@ -104,15 +106,21 @@ class PhysicsPanel(QWidget):
         path = self.instrument_edit.text().strip()
         return load_instrument(path) if path else None
 
-    def _instrument_on(self, energy_keV: Any) -> Any:
-        """The set-up of a run on a cube of channels ``energy_keV``: the instrument
-        file's, or the reference one read on that axis."""
-        from napari_xrfquant.instrument import reference_instrument
-        from napari_xrfquant.io.calibration import on_energy_axis
+    def _instrument_on(self, energy_keV: Any, metadata: dict[str, Any]) -> Any:
+        """The set-up of a run on a cube of channels ``energy_keV`` and reader
+        ``metadata``: the instrument file's, or the one assumed without a file
+        (:func:`~napari_xrfquant.io.detectors.assumed_instrument`: the reference one
+        read on that axis, under the beam the file states)."""
+        from napari_xrfquant.io.detectors import assumed_instrument
 
         given = self.instrument()
-        return given if given is not None else on_energy_axis(reference_instrument(),
-                                                              energy_keV)
+        return given if given is not None else assumed_instrument(energy_keV, metadata)
+
+    def _assumed(self, metadata: dict[str, Any]) -> str | None:
+        """In words, the set-up :meth:`_instrument_on` assumes with the file field empty."""
+        from napari_xrfquant.io.detectors import assumed_setup
+
+        return None if self.instrument_edit.text().strip() else assumed_setup(metadata)
 
     def fit_range(self) -> tuple[float, float] | None:
         """The typed fit range in keV, or None (the default).
@@ -161,7 +169,8 @@ class PhysicsPanel(QWidget):
         from napari_xrfquant.physics.standards import parse_standard
 
         standard = self.standard_edit.text().strip()
-        instrument = instrument_for_cube(self._instrument_on(energy_keV), cube_metadata or {})
+        metadata = cube_metadata or {}
+        instrument = instrument_for_cube(self._instrument_on(energy_keV, metadata), metadata)
         return iter_quantify_physics(
             layer_counts, energy_keV, self.elements_edit.elements(),
             instrument, matrix=self.matrix_combo.currentText().strip(),

@@ -55,6 +55,7 @@ from napari_xrfquant._napari._reader import install_readout
 from napari_xrfquant._napari._reader_preference import claim_hdf5_reader
 from napari_xrfquant._napari._registry import describe_model, model_registry
 from napari_xrfquant._napari.widgets._calibration_panel import CalibrationPanel
+from napari_xrfquant._napari.widgets._find_elements import ChosenCube
 from napari_xrfquant._napari.widgets._job_controls import LATER, JobControls
 from napari_xrfquant._napari.widgets._number_edit import NumberEdit
 from napari_xrfquant._napari.widgets._physics_panel import PHYSICS_INFO, PHYSICS_ITEM, PhysicsPanel
@@ -353,9 +354,10 @@ class QuantifyWidget(QWidget):
         self.device_info.setText(f"runs on: {device}")
 
     # -- the run ---------------------------------------------------------
-    def _chosen_counts(self) -> tuple[Any, Any, str] | None:
+    def _chosen_counts(self) -> ChosenCube | None:
         layer = self.selected_cube_layer()
-        return None if layer is None else (*cube_counts(layer), layer.name)
+        return None if layer is None else ChosenCube(*cube_counts(layer), layer.name,
+                                                     cube_metadata(layer))
 
     def _mask_changed(self, _value: object = None) -> None:
         """Re-mask the chosen cube's maps at the new threshold (no new run)."""
