@@ -28,7 +28,7 @@ from napari_xrfquant.inference.physics_setup import (
     refine_detector,
     scale_from_standard,
 )
-from napari_xrfquant.inference.slabs import SLAB_PIXELS, read_rows, row_slabs
+from napari_xrfquant.inference.slabs import SLAB_PIXELS, RowReader, row_slabs
 from napari_xrfquant.jobs import Progress, drive
 from napari_xrfquant.results.result import DEFAULT_MASK_BELOW_COUNTS, QuantResult
 
@@ -175,12 +175,13 @@ def iter_quantify_physics(
         notes.scale, notes.scale_sigma = scale, scale_sigma
         quantifier.scale = scale / n_sample  # equal dwell: each pixel its share
     fitted = np.flatnonzero(sample)
+    reader = RowReader(counts, energy_keV, target)
     fits = []
     for start in range(0, n_sample, chunk):
         yield Progress(start, n_sample, "quantify")
         pixels = fitted[start:start + chunk]  # the chunk's pixels lie in these rows
         first, last = int(pixels[0]) // cols, int(pixels[-1]) // cols + 1
-        rows_read = read_rows(counts, energy_keV, target, first, last)
+        rows_read = reader.rows(first, last)
         fits.append(quantifier.fit(rows_read[pixels - first * cols]))
     yield Progress(n_sample, n_sample, "quantify")
     names = list(fits[0].elements)
