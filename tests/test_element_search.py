@@ -412,7 +412,7 @@ def test_a_file_without_a_set_up_is_searched_under_the_beam_it_states(capsys):
         "axorf4_21kev_i050.xrf"
     assert main(["elements", str(path), "--json"]) == 0
     said = capsys.readouterr()
-    assert "no --instrument: the reference set-up under the file's 21 keV beam" in said.err
+    assert "no --instrument: the reference set-up under the file's 21 keV beam stood" in said.err
     found = json.loads(said.out)
     lines = {e["symbol"]: e["line"] for e in found["elements"]}
     assert {"Pb", "Fe", "Cu", "Ca", "La", "Mo"} <= set(lines)  # the AXO film's, K/L excited

@@ -90,19 +90,23 @@ def search_counts(args: argparse.Namespace, counts: Any, energy_keV: Any,
     from napari_xrfquant.jobs import drive
 
     given = getattr(args, "instrument", None)
+    assumed = None
     if instrument is None and given is not None:
         instrument = instrument_for_cube(load_instrument(given), metadata or {})
     elif instrument is None:
         instrument = assumed_instrument(np.asarray(energy_keV), metadata or {})
-        print(f"xrfquant elements: no --instrument: {assumed_setup(metadata or {})} stands "
-              "for this measurement's (give its set-up file for its own beam, detector "
-              "and geometry)", file=sys.stderr)
+        assumed = assumed_setup(metadata or {})
     fit_range = getattr(args, "fit_range", None)
-    return drive(iter_find_elements_in_cube(
+    search = drive(iter_find_elements_in_cube(
         counts, np.asarray(energy_keV), instrument,
         fit_keV=parse_range(fit_range, "--fit-range") if fit_range else None,
         threshold=getattr(args, "threshold", DEFAULT_THRESHOLD),
         clusters=0 if getattr(args, "no_clusters", False) else None))
+    if assumed is not None:  # said once it ran: a refusal is its one line alone
+        print(f"xrfquant elements: no --instrument: {assumed} stood for this "
+              "measurement's set-up (give its file for its own beam, detector and "
+              "geometry)", file=sys.stderr)
+    return search
 
 
 def found_elements(args: argparse.Namespace, cube: Any, command: str,
