@@ -46,3 +46,13 @@ def test_a_cube_of_another_kind_is_read_as_asked():
     slabs = row_slabs(stored, ENERGY, ENERGY, 4)
     assert [last - first for first, last, _ in slabs] == [2, 2, 2, 1]
     assert stored.rows_read == [2, 2, 2, 1]
+
+
+def test_a_chunk_of_rows_too_large_to_hold_is_read_a_slab_at_a_time(monkeypatch):
+    from napari_xrfquant.inference import slabs
+
+    monkeypatch.setattr(slabs, "HOLD_BYTES", 4 * 6 * ENERGY.size * 2)  # 4 rows of uint16
+    data, _stored, lazy = _lazy()
+    reader = RowReader(lazy, ENERGY, ENERGY)
+    np.testing.assert_array_equal(reader.rows(2, 9), data[2:9].reshape(-1, ENERGY.size))
+    assert reader._held is None  # sliced as asked, nothing kept

@@ -9,6 +9,7 @@ resampled copy as much again. Each slab is read, resampled (the one resampler,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,10 @@ import numpy as np
 
 #: Pixels read at once (whole rows: at least one row).
 SLAB_PIXELS = 4096
+#: A lazy cube's chunk of rows larger than this (in the file's dtype) is not held but
+#: read a slab at a time (an energy-first file chunked by channels has one chunk of
+#: all its rows).
+HOLD_BYTES = 256 * 2**20
 
 
 def slab_ranges(rows: int, cols: int, slab_pixels: int = SLAB_PIXELS) -> list[tuple[int, int]]:
@@ -61,18 +66,19 @@ class RowReader:
     file (HDF5, gzip) is read in chunks of 124 rows, so slabs of 15 rows computed
     each chunk 8 times (the element search's two passes 4.6 s each; 0.5 s read
     from the file directly). The chunk last computed is kept (in the file's own
-    dtype: 67 MB for 124 rows of 264 pixels x 1,024 uint16 channels); a cube in
-    memory or of another type is sliced as asked.
+    dtype: 67 MB for 124 rows of 264 pixels x 1,024 uint16 channels), unless it is
+    larger than :data:`HOLD_BYTES`; a cube in memory or of another type is sliced
+    as asked.
     """
 
     def __init__(self, counts: Any, energy_keV: np.ndarray, target_keV: np.ndarray) -> None:
         self.counts, self.energy_keV, self.target_keV = counts, energy_keV, target_keV
-        rows = int(np.shape(counts)[0])
-        chunks = getattr(counts, "chunks", None)
-        # a dask array's chunks are sizes per axis; an h5py dataset's are one shape
-        sizes = chunks[0] if hasattr(counts, "dask") and chunks else (rows,)
+        shape = tuple(int(n) for n in np.shape(counts))
+        # a dask array's chunks are sizes per axis (an h5py dataset's are one shape)
+        self._lazy = hasattr(counts, "dask")
+        sizes = counts.chunks[0] if self._lazy else (shape[0],)
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self._lazy = len(sizes) > 1 or hasattr(counts, "dask")
+        self._row_bytes = math.prod(shape[1:]) * np.dtype(getattr(counts, "dtype", "f8")).itemsize
         self._held: tuple[int, int, np.ndarray] | None = None
 
     def blocks(self) -> list[tuple[int, int]]:
@@ -87,16 +93,19 @@ class RowReader:
         pieces = []
         row = first
         while row < last:  # each chunk of rows it spans, computed once
-            start, stop, held = self._hold(row)
-            pieces.append(held[row - start:min(last, stop) - start])
-            row = min(last, stop)
-        block = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        return read_rows(block, self.energy_keV, self.target_keV, 0, last - first)
+            block = int(np.searchsorted(self._starts, row, side="right")) - 1
+            start, stop = int(self._starts[block]), int(self._starts[block + 1])
+            end = min(last, stop)
+            if (stop - start) * self._row_bytes > HOLD_BYTES:
+                pieces.append(np.asarray(self.counts[row:end]))  # too large to hold
+            else:
+                pieces.append(self._hold(start, stop)[row - start:end - start])
+            row = end
+        block_rows = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        return read_rows(block_rows, self.energy_keV, self.target_keV, 0, last - first)
 
-    def _hold(self, row: int) -> tuple[int, int, np.ndarray]:
-        """The chunk of rows that holds ``row``, computed unless it is the one held."""
-        block = int(np.searchsorted(self._starts, row, side="right")) - 1
-        start, stop = int(self._starts[block]), int(self._starts[block + 1])
+    def _hold(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` (a chunk of them), computed unless they are the ones held."""
         if self._held is None or self._held[0] != start:
             self._held = (start, stop, np.asarray(self.counts[start:stop]))
-        return self._held
+        return self._held[2]
