@@ -317,3 +317,18 @@ def test_the_setups_line_families_fit_apart_where_their_ratio_is_off():
     assert np.median(apart.fit(spectra).fit_quality) < 1.2
     assert np.median(together.fit(spectra).fit_quality) > 1.5
     assert np.abs(apart.fit(spectra).values.mean(axis=0) - truth).max() < 0.15
+
+
+def test_each_components_atoms_are_the_sum_of_its_own_rows():
+    """The components' detector atoms come from one sparse product over the rows of each
+    element's lines and of the Rayleigh and Compton scatter: each is the intensity-
+    weighted sum of its own rows alone, in the components' order."""
+    q = PhysicsQuantifier(["Fe", "Cu", "Au"], reference_instrument())
+    intensity = np.random.default_rng(1).uniform(0.5, 2.0, q._row_atoms.shape[0])
+    dense = q._row_atoms.toarray()
+    groups = [*q._line_rows, np.flatnonzero(q._rayleigh), np.flatnonzero(q._compton)]
+    expected = np.stack([intensity[rows] @ dense[rows] for rows in groups])
+    np.testing.assert_allclose(q.component_atoms(intensity).toarray(), expected, rtol=1e-14)
+    shapes = q.component_shapes(q.component_atoms(intensity), q._atoms, q._continuum)
+    assert shapes.shape == (len(q.components), q._atoms.shape[1])
+    np.testing.assert_allclose(shapes.sum(axis=1), 1.0, rtol=1e-12)
