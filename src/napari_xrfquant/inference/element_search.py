@@ -268,8 +268,7 @@ def iter_find_elements_in_cube(
     XRFQuantError
         For what is not a cube, no counts, or no candidate in range.
     """
-    from napari_xrfquant.instrument import reference_instrument
-    from napari_xrfquant.io.calibration import on_energy_axis
+    from napari_xrfquant.io.detectors import assumed_instrument
 
     started = time.perf_counter()
     shape = tuple(int(n) for n in np.shape(counts))
@@ -277,7 +276,7 @@ def iter_find_elements_in_cube(
         raise XRFQuantError(f"counts of shape {shape}: give a cube (H, W, C)")
     energy = np.asarray(energy_keV, dtype=np.float64)
     if instrument is None:
-        instrument = on_energy_axis(reference_instrument(), energy)
+        instrument = assumed_instrument(energy, {})
     window = fit_keV if fit_keV is not None else search_range(instrument)
     _check_threshold(threshold)
     groups = yield from iter_groups_in_cube(counts, energy, instrument.energy_axis_keV(),
@@ -391,14 +390,13 @@ def on_cube_axis(
     """A cube's spectra ``(N, C)`` and the set-up to search or fit them with: its
     counts resampled onto ``instrument``'s channels (the one resampler), or, without
     an instrument, the reference set-up read on the cube's own energy axis."""
-    from napari_xrfquant.instrument import reference_instrument
-    from napari_xrfquant.io.calibration import on_energy_axis
+    from napari_xrfquant.io.detectors import assumed_instrument
     from napari_xrfquant.io.grid import resample_counts, same_grid
 
     data = np.asarray(counts, dtype=np.float64)
     energy = np.asarray(energy_keV, dtype=np.float64)
     if instrument is None:
-        instrument = on_energy_axis(reference_instrument(), energy)
+        instrument = assumed_instrument(energy, {})
     target = instrument.energy_axis_keV()
     if not same_grid(energy, target):
         data = resample_counts(data, energy, target)

@@ -295,10 +295,13 @@ class PhysicsQuantifier:
     ) -> np.ndarray:
         """``(K, C)`` the components from :meth:`component_atoms` and a detector's
         atom spectra ``(A, C)``, each summing to 1."""
-        out = [component_atoms @ atoms, continuum[None, :]]
-        out += [] if self._setup is None else [self._setup]
-        out = [rows / np.clip(rows.sum(axis=1, keepdims=True), 1e-300, None) for rows in out]
-        return np.concatenate(out + ([] if self._pile_up is None else [self._pile_up[None, :]]))
+        blocks = [component_atoms @ atoms, continuum[None, :]]
+        if self._setup is not None:
+            blocks.append(self._setup)
+        shapes = [b / np.clip(b.sum(axis=1, keepdims=True), 1e-300, None) for b in blocks]
+        if self._pile_up is not None:  # already a shape of its own
+            shapes.append(self._pile_up[None, :])
+        return np.concatenate(shapes)
 
     def family_counts(self, w: np.ndarray) -> list[dict[str, tuple[float, float]]]:
         """Per element, the photons its line families send into the detector at the

@@ -79,7 +79,7 @@ class RowReader:
         sizes = counts.chunks[0] if self._lazy else (shape[0],)
         self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self._row_bytes = math.prod(shape[1:]) * np.dtype(getattr(counts, "dtype", "f8")).itemsize
-        self._held: tuple[int, int, np.ndarray] | None = None
+        self._held: tuple[int, np.ndarray] | None = None  # first row, rows
 
     def blocks(self) -> list[tuple[int, int]]:
         """``(first_row, last_row)`` of each chunk of rows the cube is computed in."""
@@ -107,5 +107,5 @@ class RowReader:
     def _hold(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` (a chunk of them), computed unless they are the ones held."""
         if self._held is None or self._held[0] != start:
-            self._held = (start, stop, np.asarray(self.counts[start:stop]))
-        return self._held[2]
+            self._held = (start, np.asarray(self.counts[start:stop]))
+        return self._held[1]
